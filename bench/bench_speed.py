@@ -1,0 +1,149 @@
+"""Speed and memory of one style-transfer evaluation, all figures measured in one run.
+
+    python bench/bench_speed.py [--height 400] [--evaluations 15] [--backbone auto]
+
+Prints (a) median seconds per loss-and-gradient evaluation inside ``stylize``, (b) median
+seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio,
+(d) seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes),
+(e) the per-evaluation time done the original way (content, style and generated image
+through the network together at every evaluation), (f) peak memory. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import helpers
+from helpers import backbone as bb
+from helpers import data, images, losses, optimize
+
+ORIGINAL_SECONDS_PER_ITERATION = 7 * 60  # "about 7 minutes for one iteration" (Keras example)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or platform's guess)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far, GiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up (tracing)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bare_pass(extractor, x: tf.Tensor):
+    """Forward + backward of the truncated backbone alone (gradient of the summed outputs)."""
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = extractor(x, training=False)
+            total = tf.add_n([tf.reduce_sum(v) for v in out.values()])
+        return tape.gradient(total, x)
+
+    return lambda: step(x).numpy()
+
+
+def original_pass(extractor, content, style, x, content_layer, style_layers):
+    """The old Keras example's evaluation: one batch of [content, style, generated] each time."""
+    c, s = tf.constant(content), tf.constant(style)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = extractor(tf.concat([c, s, x], axis=0), training=False)
+            loss = losses.content_loss(out[content_layer][2], out[content_layer][0])
+            for name in style_layers:
+                loss += losses.style_layer_loss(out[name][2], losses.gram_matrix(out[name][1]))
+            loss += losses.total_variation_loss(x)
+        return loss, tape.gradient(loss, x)
+
+    return lambda: step(x)[1].numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--height", type=int, default=400, help="image height, px")
+    parser.add_argument("--evaluations", type=int, default=15, help="timed repeats per figure")
+    parser.add_argument("--backbone", default="auto")
+    args = parser.parse_args()
+
+    content = images.load_image(data.default_content(), height=args.height)
+    style = images.resize_to(data.default_style(), content.shape[:2])
+    h, w = content.shape[:2]
+    name = bb.resolve_name(args.backbone)
+    d = optimize.DEFAULTS[name]
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, "
+          f"helpers {helpers.__version__}")
+    print(f"Image: {h}x{w} px (bundled content and style)")
+
+    # (a) inside stylize: wall time per evaluation over a real L-BFGS run.
+    result = optimize.stylize(content, style, size=max(h, w), iterations=args.evaluations,
+                              backbone=name, progress=False)
+    print(f"Backbone: {result.backbone}")
+    hist = result.history
+    per_eval = (hist[-1]["seconds"] - hist[1]["seconds"]) / (
+        hist[-1]["evaluations"] - hist[1]["evaluations"])
+    evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    peak_stylize = peak_rss_gib()
+
+    # (b) the bare truncated backbone, forward + backward, same image size.
+    net = bb.load_backbone(name, pooling=d["pooling"])
+    layers = [*d["style_layers"], d["content_layer"]]
+    extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
+    x = tf.constant(images.preprocess(content))
+    bare = median_seconds(bare_pass(extractor, x), args.evaluations)
+
+    # (e) the original way: three images through the network at every evaluation.
+    orig = median_seconds(
+        original_pass(extractor, images.preprocess(content), images.preprocess(style), x,
+                      d["content_layer"], list(d["style_layers"])),
+        max(3, args.evaluations // 3),
+    )
+    estimate = optimize.estimate_memory(net, (h, w), layers) / 2**30
+
+    print()
+    print(f"(a) one evaluation inside stylize (median over the run): {per_eval:.3f} s")
+    print(f"(b) bare forward+backward of the truncated backbone:      {bare:.3f} s (median of "
+          f"{args.evaluations})")
+    print(f"(c) ratio (a)/(b): {per_eval / bare:.2f}  (goal <= 1.10)")
+    print(f"(d) one iteration of 20 evaluations: {20 * per_eval:.1f} s, vs ~"
+          f"{ORIGINAL_SECONDS_PER_ITERATION} s in the original example "
+          f"({ORIGINAL_SECONDS_PER_ITERATION / (20 * per_eval):.0f}x faster); one L-BFGS "
+          f"iteration of our single run: {evals_per_iter * per_eval:.2f} s "
+          f"({evals_per_iter:.2f} evaluations)")
+    print(f"(e) one evaluation the original way (3 images per pass): {orig:.3f} s "
+          f"({orig / per_eval:.2f}x ours)")
+    print(f"(f) peak memory: {peak_stylize:.2f} GiB after stylize, {peak_rss_gib():.2f} GiB after "
+          f"all figures; stylize's estimate for this size: {estimate:.2f} GiB")
+    print(f"Stop reason of the timed run: {result.stop_reason}; seconds per iteration in "
+          f"history: {np.diff([h['seconds'] for h in hist[1:]]).mean():.3f}")
+
+
+if __name__ == "__main__":
+    main()

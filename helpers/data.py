@@ -1,0 +1,175 @@
+"""The bundled default images and a few classic paintings.
+
+- :func:`default_content`: Chelsea the cat, a photograph that ships inside scikit-image
+  (``skimage.data.chelsea``), loaded from the installed package at run time.
+- :func:`default_style`: ``data/swirls.png``, a painting this project made itself with
+  :func:`paint_swirls` (brush strokes following a field of vortices, in night-sky colours).
+- :func:`classic`: public-domain paintings downloaded once with ``keras.utils.get_file``
+  (checked against a SHA-256 hash when one is recorded) and cached in ``~/.keras/datasets``.
+
+Origins and licences: ``data/README.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from helpers.errors import StyleTransferError
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SWIRLS_FILE = DATA_DIR / "swirls.png"
+
+
+@dataclass(frozen=True)
+class Painting:
+    """A downloadable public-domain painting."""
+
+    title: str
+    url: str
+    sha256: str | None = None
+
+
+#: Public-domain paintings by name (Wikimedia Commons). Hashes are recorded where known.
+CLASSICS: dict[str, Painting] = {
+    "starry_night": Painting(
+        "Vincent van Gogh, The Starry Night (1889)",
+        "https://upload.wikimedia.org/wikipedia/commons/thumb/e/ea/"
+        "Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg/"
+        "1024px-Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg",
+    ),
+    "great_wave": Painting(
+        "Katsushika Hokusai, The Great Wave off Kanagawa (c. 1831)",
+        "https://upload.wikimedia.org/wikipedia/commons/thumb/a/a5/"
+        "Tsunami_by_hokusai_19th_century.jpg/1024px-Tsunami_by_hokusai_19th_century.jpg",
+    ),
+    "composition_vii": Painting(
+        "Wassily Kandinsky, Composition VII (1913)",
+        "https://storage.googleapis.com/download.tensorflow.org/example_images/"
+        "Vassily_Kandinsky%2C_1913_-_Composition_7.jpg",
+    ),
+    "the_scream": Painting(
+        "Edvard Munch, The Scream (1893)",
+        "https://upload.wikimedia.org/wikipedia/commons/thumb/c/c5/"
+        "Edvard_Munch%2C_1893%2C_The_Scream%2C_oil%2C_tempera_and_pastel_on_cardboard%2C_"
+        "National_Gallery_of_Norway.jpg/800px-Edvard_Munch%2C_1893%2C_The_Scream%2C_oil%2C_"
+        "tempera_and_pastel_on_cardboard%2C_National_Gallery_of_Norway.jpg",
+    ),
+}
+
+
+def default_content() -> np.ndarray:
+    """The default content photograph, (300, 451, 3) uint8: scikit-image's Chelsea the cat."""
+    from skimage import data as skdata
+
+    return np.ascontiguousarray(skdata.chelsea())
+
+
+def default_style() -> np.ndarray:
+    """The default style painting, (512, 512, 3) uint8, read from ``data/swirls.png``."""
+    from helpers.images import load_image
+
+    if not SWIRLS_FILE.exists():
+        return paint_swirls()
+    return load_image(SWIRLS_FILE)
+
+
+def bundled() -> dict[str, Path | str]:
+    """Names of the bundled images (for pickers and the CLI): name -> path or ``"skimage"``."""
+    names: dict[str, Path | str] = {"chelsea (content)": "skimage", "swirls (style)": SWIRLS_FILE}
+    for path in sorted(DATA_DIR.glob("*")):
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg") and path != SWIRLS_FILE:
+            names[path.stem] = path
+    return names
+
+
+def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
+    """A procedurally painted style image, (size, size, 3) uint8.
+
+    Brush strokes are drawn by line-integral convolution: sparse paint dabs are smeared
+    along the streamlines of a velocity field made of a few vortices and a gentle wind,
+    then coloured with a night-sky palette by height and stroke brightness.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
+    vx = 0.6 * np.ones_like(xx)
+    vy = 0.15 * np.sin(6.0 * xx)
+    for _ in range(7):
+        cx, cy = rng.uniform(0.1, 0.9, 2)
+        radius = rng.uniform(0.08, 0.2)
+        spin = rng.choice([-1.0, 1.0]) * rng.uniform(2.0, 4.0)
+        dx, dy = xx - cx, yy - cy
+        falloff = np.exp(-(dx**2 + dy**2) / (2 * radius**2))
+        vx += -spin * dy / radius * falloff
+        vy += spin * dx / radius * falloff
+    speed = np.hypot(vx, vy) + 1e-9
+    ux, uy = vx / speed, vy / speed
+
+    dabs = (rng.random((size, size)) < 0.08).astype(np.float64) * rng.random((size, size))
+    dabs = ndimage.gaussian_filter(dabs, 1.2)
+    strokes = np.zeros_like(dabs)
+    for direction in (1.0, -1.0):
+        px, py = xx * size, yy * size
+        for _ in range(14):
+            strokes += ndimage.map_coordinates(dabs, [py, px], order=1, mode="reflect")
+            ix = np.clip(px, 0, size - 1).astype(int)
+            iy = np.clip(py, 0, size - 1).astype(int)
+            px = px + direction * 1.5 * ux[iy, ix]
+            py = py + direction * 1.5 * uy[iy, ix]
+    strokes = np.argsort(np.argsort(strokes, axis=None)).reshape(strokes.shape) / strokes.size
+    glow = ndimage.gaussian_filter(rng.random((size, size)), size / 16)
+    glow = (glow - glow.min()) / (np.ptp(glow) + 1e-9)
+
+    palette = np.array(
+        [[12, 28, 70], [30, 70, 150], [70, 130, 200], [150, 190, 210], [240, 220, 110],
+         [250, 245, 200]], dtype=np.float64,
+    )
+    tone = np.clip(0.55 * strokes + 0.45 * glow**1.5 + 0.05 * rng.random((size, size)), 0, 1)
+    pos = tone * (len(palette) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(palette) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = palette[lo] * (1 - frac) + palette[lo + 1] * frac
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def classic(
+    name: str, url: str | None = None, sha256: str | None = None, cache_dir: str | None = None
+) -> np.ndarray:
+    """Download (once) and load a classic painting by name, (H, W, 3) uint8.
+
+    ``url``/``sha256`` override the registry entry (e.g. for a mirror). Downloads go through
+    ``keras.utils.get_file`` and are cached in ``~/.keras/datasets`` (or ``cache_dir``).
+    """
+    import keras
+
+    from helpers.images import load_image
+
+    if name not in CLASSICS and url is None:
+        raise StyleTransferError(
+            f"unknown painting {name!r}; choose one of {', '.join(CLASSICS)} or give url="
+        )
+    entry = CLASSICS.get(name, Painting(name, url or ""))
+    url = url or entry.url
+    digest = sha256 if sha256 is not None else (entry.sha256 if url == entry.url else None)
+    suffix = Path(url.split("?")[0]).suffix or ".jpg"
+    try:
+        path = keras.utils.get_file(
+            f"{name}{suffix}", url, file_hash=digest, hash_algorithm="sha256",
+            cache_dir=cache_dir, cache_subdir="datasets",
+        )
+    except ValueError as exc:  # Keras raises ValueError when the hash does not match
+        raise StyleTransferError(f"the download of {name!r} is corrupt: {exc}") from None
+    except Exception as exc:  # URLError, HTTPError, OSError, ...
+        raise StyleTransferError(
+            f"could not download {name!r} from {url} ({exc}); check your internet connection"
+        ) from None
+    return load_image(path)
+
+
+if __name__ == "__main__":  # python -m helpers.data regenerates data/swirls.png
+    from helpers.images import save_image
+
+    print(save_image(paint_swirls(), SWIRLS_FILE))

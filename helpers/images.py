@@ -1,0 +1,259 @@
+"""Images in and out: load, resize, preprocess for the backbone, deprocess, save, show.
+
+Conventions: an *image* is a NumPy array of shape (H, W, 3), RGB, ``uint8`` in 0..255 (or
+float in 0..255 where noted). A *preprocessed* image is a float32 array of shape (1, H, W, 3)
+in Keras "caffe" form: BGR channel order, ImageNet mean subtracted, no scaling.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from helpers.errors import StyleTransferError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+ImageSource = str | Path | np.ndarray | Image.Image
+
+#: ImageNet mean in BGR order, as subtracted by ``keras.applications.vgg19.preprocess_input``.
+IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+#: Smallest side the VGG backbones take (four 2x poolings before ``block5``).
+MIN_SIDE = 32
+#: Largest side we resize to; beyond this no 24 GB machine holds the activations.
+MAX_SIDE = 8192
+#: Images with more pixels than this are refused before decoding (decompression-bomb guard).
+MAX_PIXELS = 100_000_000
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 or img.mode.startswith("I;16") else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr = arr * 255.0 if arr.max() <= 1.0 else arr
+        return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+    """Accept (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays; return (H, W, 3) uint8."""
+    a = np.asarray(array)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise StyleTransferError(
+            f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}"
+        )
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
+        a = np.rint(a / 257.0).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        if not np.issubdtype(a.dtype, np.number):
+            raise StyleTransferError(f"an image array must hold numbers, not {a.dtype}")
+        a = a.astype(np.float64)
+        if not np.all(np.isfinite(a)):
+            raise StyleTransferError("the image array holds NaN or infinite values")
+        a = a * 255.0 if a.max() <= 1.0 else a
+        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    if a.shape[-1] == 4:
+        alpha = a[..., 3:].astype(np.float64) / 255.0
+        a = (a[..., :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def _open(path: Path) -> Image.Image:
+    """Open an image file with clear errors for missing files, non-images and huge images."""
+    if not path.exists():
+        raise StyleTransferError(f"image file not found: {path} (check the path and spelling)")
+    if path.is_dir():
+        raise StyleTransferError(f"{path} is a folder, not an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if img.size[0] * img.size[1] > MAX_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise StyleTransferError(
+            f"{path} is too large to load safely (more than {MAX_PIXELS:,} pixels); "
+            "shrink it with an image editor first"
+        ) from None
+    except UnidentifiedImageError:
+        raise StyleTransferError(
+            f"{path} is not an image Pillow can read; use a PNG, JPEG, BMP, GIF, TIFF or WebP file"
+        ) from None
+    except OSError as exc:
+        raise StyleTransferError(f"cannot read {path}: {exc}") from None
+    return img
+
+
+def load_image(
+    source: ImageSource, size: int | None = None, height: int | None = None
+) -> np.ndarray:
+    """Load an image as an (H, W, 3) uint8 RGB array, optionally resized.
+
+    ``source`` is a file path, a NumPy array (greyscale, RGB or RGBA; uint8, uint16 or float
+    in 0..1 or 0..255) or a Pillow image. Any Pillow mode works (RGBA, greyscale, palette,
+    CMYK, 16-bit); JPEG EXIF orientation is applied. ``size`` sets the longest side and
+    ``height`` the height, keeping the aspect ratio (give at most one).
+    """
+    if isinstance(source, (str, Path)):
+        img = _open(Path(source))
+        rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(img) or img))
+    elif isinstance(source, Image.Image):
+        rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(source) or source))
+    elif isinstance(source, np.ndarray):
+        rgb = _array_to_rgb(source)
+    else:
+        raise StyleTransferError(
+            f"cannot load an image from a {type(source).__name__}; give a path or an array"
+        )
+    if size is not None or height is not None:
+        rgb = resize(rgb, size=size, height=height)
+    return np.ascontiguousarray(rgb)
+
+
+def target_shape(
+    shape: tuple[int, int], size: int | None = None, height: int | None = None
+) -> tuple[int, int]:
+    """(height, width) after scaling ``shape`` so its longest side is ``size`` (or its height
+    is ``height``), keeping the aspect ratio. Raises for sizes the backbone cannot take."""
+    if (size is None) == (height is None):
+        raise StyleTransferError("give exactly one of size= (longest side) or height=")
+    target = size if size is not None else height
+    if not isinstance(target, (int, np.integer)) or isinstance(target, bool):
+        raise StyleTransferError(f"the image size must be a whole number of pixels, not {target!r}")
+    h, w = shape
+    scale = target / (max(h, w) if size is not None else h)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    if min(new_h, new_w) < MIN_SIDE:
+        raise StyleTransferError(
+            f"size {target} px makes a {new_h}x{new_w} image; the network needs at least "
+            f"{MIN_SIDE} px on the shorter side: use a larger size"
+        )
+    if max(new_h, new_w) > MAX_SIDE:
+        raise StyleTransferError(
+            f"size {target} px makes a {new_h}x{new_w} image, beyond the {MAX_SIDE} px limit: "
+            "use a smaller size"
+        )
+    return new_h, new_w
+
+
+def resize(image: np.ndarray, size: int | None = None, height: int | None = None) -> np.ndarray:
+    """Resize an (H, W, 3) image so its longest side is ``size`` (or its height ``height``)."""
+    new_h, new_w = target_shape(image.shape[:2], size=size, height=height)
+    if (new_h, new_w) == image.shape[:2]:
+        return image
+    return resize_to(image, (new_h, new_w))
+
+
+def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize an (H, W, 3) uint8 image to exactly ``shape`` = (height, width) with Lanczos."""
+    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    return np.asarray(pil.resize((shape[1], shape[0]), Image.Resampling.LANCZOS))
+
+
+def preprocess(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB in 0..255 -> (1, H, W, 3) float32 BGR minus the ImageNet mean."""
+    x = np.asarray(image, dtype=np.float32)[..., ::-1] - IMAGENET_MEAN_BGR
+    return np.ascontiguousarray(x[None])
+
+
+def deprocess(x: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Inverse of :func:`preprocess`: (1, H, W, 3) or (H, W, 3) -> (H, W, 3) RGB.
+
+    With ``clip=True`` (default) the result is rounded and clipped to uint8; with
+    ``clip=False`` it is the exact float32 inverse.
+    """
+    x = np.asarray(x, dtype=np.float32).reshape(np.shape(x)[-3:])
+    rgb = (x + IMAGENET_MEAN_BGR)[..., ::-1]
+    if not clip:
+        return np.ascontiguousarray(rgb)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def pixel_bounds(shape: tuple[int, int]) -> np.ndarray:
+    """Box bounds for L-BFGS-B: (H*W*3, 2) lower/upper limits in preprocessed units."""
+    lo = np.broadcast_to(-IMAGENET_MEAN_BGR, (*shape, 3)).reshape(-1)
+    return np.stack([lo, lo + 255.0], axis=1).astype(np.float64)
+
+
+def save_image(image: np.ndarray, path: str | Path) -> Path:
+    """Save an (H, W, 3) image (format from the suffix, PNG if none); return the path."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    if not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StyleTransferError(
+                f"cannot create the output folder {path.parent}: {exc.strerror}"
+            ) from None
+    try:
+        Image.fromarray(load_image(image)).save(path)
+    except PermissionError:
+        raise StyleTransferError(
+            f"cannot write {path}: permission denied; choose a folder you can write to"
+        ) from None
+    except (KeyError, ValueError):
+        raise StyleTransferError(
+            f"unknown image format {path.suffix!r}; save as .png or .jpg"
+        ) from None
+    except OSError as exc:
+        raise StyleTransferError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def image_grid(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    suptitle: str | None = None,
+    panel_size: float = 3.5,
+) -> Figure:
+    """A matplotlib figure showing ``images`` in a grid, each panel titled, axes hidden."""
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    ncols = ncols or min(n, 4)
+    nrows = -(-n // ncols)
+    first = np.asarray(images[0])
+    aspect = first.shape[0] / first.shape[1]
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel_size * ncols, panel_size * aspect * nrows + 0.6),
+        squeeze=False,
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = np.asarray(images[i])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

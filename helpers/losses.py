@@ -1,0 +1,108 @@
+"""The three loss terms of Gatys et al. and their weighted sum.
+
+All functions take and return TensorFlow tensors (NumPy arrays work too) and are
+differentiable. Feature maps have shape (1, H, W, C) or (H, W, C); write N = C (number of
+filters) and M = H*W (positions), as in the paper.
+
+Normalisation: every term is independent of the image size, so the same weights work at
+256 px and at 1024 px. The content loss is the *mean* squared difference (the Keras example
+summed); the style loss uses Gatys' 1/(4 N² M²); the TV loss is a mean over pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import tensorflow as tf
+
+TV_FORMS = ("power", "abs")
+
+
+def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of two feature maps: (1/(N·M)) Σ (F - P)². Scalar."""
+    f = tf.cast(features, tf.float32)
+    return tf.reduce_mean(tf.square(f - tf.cast(target, tf.float32)))
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """Gram matrix G = Fᵀ F of a (1, H, W, C) or (H, W, C) feature map; shape (C, C).
+
+    F is the feature map flattened to (M, N) = (H*W, C); G[i, j] sums the product of
+    filters i and j over all positions (no normalisation: see :func:`style_layer_loss`).
+    """
+    f = tf.cast(features, tf.float32)
+    f = tf.reshape(f, (-1, tf.shape(f)[-1]))
+    return tf.matmul(f, f, transpose_a=True)
+
+
+def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
+    """One layer's style loss, Gatys' E_l = 1/(4 N² M²) Σ (G - A)². Scalar.
+
+    ``target_gram`` is the (N, N) Gram matrix A of the style image's features at this layer
+    (computed at the style image's own size, so normalise it by its own M first: pass
+    ``A_style / M_style * M`` — :func:`style_loss` does this for you).
+    """
+    f = tf.cast(features, tf.float32)
+    shape = tf.shape(f)
+    n = tf.cast(shape[-1], tf.float32)
+    m = tf.cast(shape[-2] * shape[-3], tf.float32)
+    g = gram_matrix(f)
+    return tf.reduce_sum(tf.square(g - target_gram)) / (4.0 * n * n * m * m)
+
+
+def style_loss(
+    features: Mapping[str, tf.Tensor],
+    targets: Mapping[str, tf.Tensor],
+    layer_weights: Mapping[str, float] | Sequence[float] | tf.Tensor | None = None,
+) -> tf.Tensor:
+    """Weighted sum over layers of :func:`style_layer_loss`. Scalar.
+
+    ``targets[layer]`` is the style image's *normalised* Gram matrix Fᵀ F / M, shape (N, N),
+    so the style image may have any size; it is rescaled by this image's M. ``layer_weights``
+    (default 1/L each, as in Gatys et al.) is a mapping or a sequence in ``targets`` order.
+    """
+    names = list(targets)
+    if layer_weights is None:
+        weights = [1.0 / len(names)] * len(names)
+    elif isinstance(layer_weights, Mapping):
+        weights = [layer_weights[name] for name in names]
+    else:
+        weights = layer_weights
+    total = tf.constant(0.0)
+    for i, name in enumerate(names):
+        f = features[name]
+        shape = tf.shape(f)
+        m = tf.cast(shape[-2] * shape[-3], tf.float32)
+        total += tf.cast(weights[i], tf.float32) * style_layer_loss(f, targets[name] * m)
+    return total
+
+
+def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.25) -> tf.Tensor:
+    """Total variation of a (1, H, W, C) or (H, W, C) image, a mean over pixels. Scalar.
+
+    ``form="power"``: mean((a + b) ** beta), a and b the squared differences of each value to
+    the one below and the one to the right, as in the Keras example (β = 1.25).
+    ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation.
+    """
+    x = tf.cast(image, tf.float32)
+    if form == "power":
+        a = tf.square(x[..., :-1, :-1, :] - x[..., 1:, :-1, :])
+        b = tf.square(x[..., :-1, :-1, :] - x[..., :-1, 1:, :])
+        return tf.reduce_mean(tf.pow(a + b, beta))
+    if form == "abs":
+        dy = tf.abs(x[..., 1:, :, :] - x[..., :-1, :, :])
+        dx = tf.abs(x[..., :, 1:, :] - x[..., :, :-1, :])
+        return tf.reduce_mean(dy) + tf.reduce_mean(dx)
+    raise ValueError(f"unknown TV form {form!r}; choose one of {TV_FORMS}")
+
+
+def total_loss(
+    content: tf.Tensor,
+    style: tf.Tensor,
+    tv: tf.Tensor,
+    content_weight: float,
+    style_weight: float,
+    tv_weight: float,
+) -> tf.Tensor:
+    """α·content + β·style + γ·tv. Scalar."""
+    return content_weight * content + style_weight * style + tv_weight * tv

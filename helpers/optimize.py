@@ -1,0 +1,492 @@
+"""Style transfer by optimising the pixels: :func:`stylize`.
+
+One evaluation = ONE compiled TensorFlow call that runs the generated image through the
+truncated backbone and returns every loss term and the gradient. The content and style
+targets are computed once per (backbone, images, size, layers) and cached, so a run with
+other weights starts at once. scipy's ``fmin_l_bfgs_b`` is called once with a
+per-iteration callback, keeping its curvature memory (the old Keras example restarted it
+every iteration; ``lbfgs_mode="restart"`` reproduces that for comparison).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from scipy.optimize import fmin_l_bfgs_b
+
+from helpers import backbone as bb
+from helpers import images, losses
+from helpers.errors import StyleTransferError
+
+OPTIMIZERS = ("lbfgs", "adam")
+LBFGS_MODES = ("single", "restart")
+INITS = ("content", "noise", "style")
+
+#: Default layers and weights per backbone (weights are for size-independent losses).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "vgg19": {
+        "content_layer": "block4_conv2",
+        "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                         "block5_conv1"),
+        "content_weight": 1.0,
+        "style_weight": 1e-4,
+        "tv_weight": 1e-4,
+        "pooling": "avg",
+    },
+    "vgg16-hed": {
+        "content_layer": "block4_conv2",
+        "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                         "block5_conv1"),
+        "content_weight": 1.0,
+        "style_weight": 1e-4,
+        "tv_weight": 1e-4,
+        "pooling": "avg",
+    },
+}
+#: Bytes TensorFlow, the backbone and Python need beside the activations (measured).
+MEMORY_OVERHEAD = 1.2e9
+#: Activation memory per float value of the truncated network, forward+backward (measured).
+BYTES_PER_ACTIVATION = 4 * 4
+
+
+@dataclass
+class Result:
+    """What :func:`stylize` returns.
+
+    ``image``: the best (lowest-loss) image, (H, W, 3) uint8 RGB. ``history``: one dict per
+    iteration, starting with iteration 0 (the initial image), with ``iteration``, ``total``,
+    ``content``, ``style``, ``tv`` (weighted terms), ``seconds`` since the start and
+    ``evaluations`` so far. ``backbone``: the line describing the network that ran.
+    ``stop_reason``: why the optimiser stopped, in words. ``settings``: the resolved settings.
+    """
+
+    image: np.ndarray
+    history: list[dict[str, float]]
+    backbone: str
+    stop_reason: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Save the image (and ``<name>.json`` with settings, history and stop reason)."""
+        out = images.save_image(self.image, path)
+        meta = {"backbone": self.backbone, "stop_reason": self.stop_reason,
+                "settings": self.settings, "history": self.history}
+        out.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
+        return out
+
+
+@dataclass
+class _Targets:
+    """Cached per (backbone, images, size, layers): extractor, targets, compiled function."""
+
+    extractor: Any
+    content_target: tf.Tensor
+    style_targets: dict[str, tf.Tensor]
+    loss_and_grad: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
+_CACHE: dict[tuple, _Targets] = {}
+_CACHE_STATS = {"hits": 0, "misses": 0}
+_CACHE_SIZE = 4
+
+
+def cache_info() -> dict[str, int]:
+    """Counts of target-cache hits and misses (a miss builds targets and traces the graph)."""
+    return {**_CACHE_STATS, "size": len(_CACHE)}
+
+
+def clear_cache() -> None:
+    """Forget every cached target set (backbones stay loaded)."""
+    _CACHE.clear()
+    _CACHE_STATS.update(hits=0, misses=0)
+
+
+def _digest(image: np.ndarray) -> str:
+    raw = np.ascontiguousarray(image).tobytes() + str(image.shape).encode()
+    return hashlib.sha1(raw).hexdigest()
+
+
+def _build_targets(
+    backbone: bb.Backbone,
+    content: np.ndarray,
+    style: np.ndarray,
+    content_layer: str,
+    style_layers: Sequence[str],
+    tv_form: str,
+    jit_compile: bool,
+) -> _Targets:
+    extractor = bb.feature_extractor(backbone, style_layers, [content_layer])
+    content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
+    style_feats = extractor(tf.constant(images.preprocess(style)), training=False)
+    content_target = tf.identity(content_feats[content_layer])
+    style_targets = {}
+    for name in style_layers:
+        f = style_feats[name]
+        m = float(f.shape[1] * f.shape[2])
+        style_targets[name] = losses.gram_matrix(f) / m
+    layers = list(style_layers)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def loss_and_grad(x: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """x: (1, H, W, 3) preprocessed image; w: [content, style, tv, layer weights...]."""
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            feats = extractor(x, training=False)
+            c = w[0] * losses.content_loss(feats[content_layer], content_target)
+            s = w[1] * losses.style_loss({n: feats[n] for n in layers}, style_targets, w[3:])
+            t = w[2] * losses.total_variation_loss(x, tv_form)
+            total = c + s + t
+        return tf.stack([total, c, s, t]), tape.gradient(total, x)
+
+    return _Targets(extractor, content_target, style_targets, loss_and_grad)
+
+
+def _targets(
+    backbone: bb.Backbone, content: np.ndarray, style: np.ndarray, content_layer: str,
+    style_layers: Sequence[str], tv_form: str, jit_compile: bool,
+) -> _Targets:
+    key = (backbone.name, backbone.weights, backbone.pooling, _digest(content), _digest(style),
+           content_layer, tuple(style_layers), tv_form, jit_compile)
+    if key in _CACHE:
+        _CACHE_STATS["hits"] += 1
+        _CACHE[key] = _CACHE.pop(key)  # most recently used last
+        return _CACHE[key]
+    _CACHE_STATS["misses"] += 1
+    built = _build_targets(backbone, content, style, content_layer, style_layers, tv_form,
+                           jit_compile)
+    _CACHE[key] = built
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    return built
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def estimate_memory(backbone: bb.Backbone, shape: tuple[int, int], layers: Sequence[str]) -> int:
+    """Estimated peak bytes of one evaluation at image ``shape`` = (H, W)."""
+    activations = sum(bb.activation_sizes(backbone, shape, layers))
+    return int(MEMORY_OVERHEAD + BYTES_PER_ACTIVATION * activations)
+
+
+def check_memory(
+    backbone: bb.Backbone, shape: tuple[int, int], layers: Sequence[str], size: int
+) -> None:
+    """Raise a clear error (with the largest size that fits) if ``shape`` needs too much memory."""
+    need, have = estimate_memory(backbone, shape, layers), available_memory()
+    if need <= have:
+        return
+    scale = math.sqrt(max(have - MEMORY_OVERHEAD, 0) / max(need - MEMORY_OVERHEAD, 1))
+    fits = int(size * scale * 0.95)
+    raise StyleTransferError(
+        f"size {size} px needs about {need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is "
+        f"available; use size {fits} or less (or close other programs)"
+    )
+
+
+def _check_weight(name: str, value: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise StyleTransferError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise StyleTransferError(f"{name} must be a finite number >= 0, not {value}")
+    if value > 1e12:
+        raise StyleTransferError(f"{name} = {value:g} is absurdly large; try a value below 1e6")
+    return value
+
+
+def _stop_reason(info: dict[str, Any]) -> str:
+    task = info.get("task", "")
+    task = task.decode() if isinstance(task, bytes) else str(task)
+    if info.get("warnflag") == 0:
+        return f"converged ({task.lower()})"
+    if info.get("warnflag") == 1:
+        return "reached the maximum number of iterations or evaluations"
+    return f"stopped early: {task.lower()} (the line search could not lower the loss further)"
+
+
+class _Stop(Exception):
+    """Raised inside the optimiser loop to end a run (callback asked, or loss not finite)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _load_checkpoint(path: str | Path) -> tuple[np.ndarray, list[dict[str, float]]]:
+    path = Path(path)
+    file = path / "checkpoint.npz" if path.is_dir() else path
+    if not file.is_file():
+        raise StyleTransferError(f"no checkpoint at {path}; give a checkpoint folder or .npz file")
+    with np.load(file) as data:
+        return data["x"], json.loads(str(data["history"]))
+
+
+def _save_checkpoint(folder: Path, x: np.ndarray, history: list[dict[str, float]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "checkpoint.tmp.npz"
+    np.savez(tmp, x=x.astype(np.float32), history=json.dumps(history))
+    tmp.replace(folder / "checkpoint.npz")
+    images.save_image(images.deprocess(x), folder / "latest.png")
+
+
+def stylize(
+    content: images.ImageSource | None = None,
+    style: images.ImageSource | None = None,
+    *,
+    size: int = 384,
+    iterations: int = 100,
+    content_weight: float | None = None,
+    style_weight: float | None = None,
+    tv_weight: float | None = None,
+    content_layer: str | None = None,
+    style_layers: Sequence[str] | None = None,
+    style_layer_weights: Sequence[float] | None = None,
+    style_scale: float = 1.0,
+    backbone: str = "auto",
+    weights: str | Path | None = "imagenet",
+    pooling: str | None = None,
+    init: str = "content",
+    seed: int = 0,
+    optimizer: str = "lbfgs",
+    lbfgs_mode: str = "single",
+    maxfun: int = 20,
+    learning_rate: float = 5.0,
+    tv_form: str = "power",
+    bounds: bool = True,
+    jit_compile: bool = False,
+    callback: Callable[[dict[str, Any]], bool | None] | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> Result:
+    """Paint ``content`` in the style of ``style``; return a :class:`Result`.
+
+    Images are paths, arrays or Pillow images (``None``: the bundled defaults). ``size`` is
+    the output's longest side in px; the style image is scaled to ``size * style_scale``.
+    Weights, layers and pooling default per backbone (:data:`DEFAULTS`). ``iterations`` are
+    L-BFGS iterations (one scipy call; with ``lbfgs_mode="restart"``, ``iterations`` calls of
+    ``maxfun`` evaluations each, as the old Keras example did) or Adam steps.
+
+    ``callback(state)`` is called after every iteration with ``iteration``, the loss terms,
+    ``seconds`` and ``image`` (uint8); returning True stops the run. Ctrl-C, a callback stop
+    and a non-finite loss all return the best image so far, with the reason in
+    ``stop_reason``. ``checkpoint_every=k`` saves to ``checkpoint_dir`` every k iterations;
+    ``resume`` continues from such a folder.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise StyleTransferError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
+    if lbfgs_mode not in LBFGS_MODES:
+        raise StyleTransferError(f"unknown lbfgs_mode {lbfgs_mode!r}; choose one of {LBFGS_MODES}")
+    if init not in INITS:
+        raise StyleTransferError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    if tv_form not in losses.TV_FORMS:
+        raise StyleTransferError(f"unknown tv_form {tv_form!r}; choose one of {losses.TV_FORMS}")
+    if not isinstance(iterations, int) or iterations < 1:
+        raise StyleTransferError(f"iterations must be a whole number >= 1, not {iterations!r}")
+    if checkpoint_every and checkpoint_dir is None:
+        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder to write to)")
+    style_scale = _check_weight("style_scale", style_scale)
+    if not 0.1 <= style_scale <= 4.0:
+        raise StyleTransferError(f"style_scale must be between 0.1 and 4, not {style_scale}")
+
+    from helpers import data
+
+    content_img = images.load_image(data.default_content() if content is None else content)
+    style_img = images.load_image(data.default_style() if style is None else style)
+    shape = images.target_shape(content_img.shape[:2], size=size)
+    content_img = images.resize_to(content_img, shape)
+    style_img = images.resize(style_img, size=max(images.MIN_SIDE * 2, round(size * style_scale)))
+
+    name = bb.resolve_name(backbone)
+    defaults = DEFAULTS[name]
+    pooling = pooling or defaults["pooling"]
+    cw = _check_weight("content_weight", defaults["content_weight"] if content_weight is None
+                       else content_weight)
+    sw = _check_weight("style_weight", defaults["style_weight"] if style_weight is None
+                       else style_weight)
+    tw = _check_weight("tv_weight", defaults["tv_weight"] if tv_weight is None else tv_weight)
+    if cw == 0 and sw == 0:
+        raise StyleTransferError(
+            "content_weight and style_weight are both 0, so there is nothing to optimise; "
+            "set at least one above 0"
+        )
+    content_layer = content_layer or defaults["content_layer"]
+    style_layers = list(style_layers or defaults["style_layers"])
+    if style_layer_weights is None:
+        layer_w = [1.0 / len(style_layers)] * len(style_layers)
+    else:
+        layer_w = [_check_weight("style layer weight", v) for v in style_layer_weights]
+        if len(layer_w) != len(style_layers):
+            raise StyleTransferError(
+                f"{len(layer_w)} style layer weights for {len(style_layers)} style layers; "
+                "give one weight per layer"
+            )
+    net = bb.load_backbone(name, weights=weights, pooling=pooling)
+    bb.check_layers(net, [content_layer, *style_layers])
+    check_memory(net, shape, [content_layer, *style_layers], size)
+
+    settings = dict(
+        size=size, iterations=iterations, content_weight=cw, style_weight=sw, tv_weight=tw,
+        content_layer=content_layer, style_layers=style_layers, style_layer_weights=layer_w,
+        style_scale=style_scale, backbone=name, pooling=pooling, init=init, seed=seed,
+        optimizer=optimizer, lbfgs_mode=lbfgs_mode, tv_form=tv_form, bounds=bounds,
+    )
+    if progress:
+        print(f"Backbone: {net.description}")
+
+    targets = _targets(net, content_img, style_img, content_layer, style_layers, tv_form,
+                       jit_compile)
+    w = tf.constant([cw, sw, tw, *layer_w], dtype=tf.float32)
+    x_shape = (1, *shape, 3)
+
+    history: list[dict[str, float]] = []
+    if resume is not None:
+        x0, history = _load_checkpoint(resume)
+        if x0.shape != x_shape:
+            raise StyleTransferError(
+                f"the checkpoint holds a {x0.shape[1]}x{x0.shape[2]} image but this run is "
+                f"{shape[0]}x{shape[1]}; resume with the same content image and size"
+            )
+    elif init == "content":
+        x0 = images.preprocess(content_img)
+    elif init == "style":
+        x0 = images.preprocess(images.resize_to(style_img, shape))
+    else:
+        rng = np.random.default_rng(seed)
+        x0 = images.preprocess(rng.uniform(0, 255, (*shape, 3)))
+    # L-BFGS-B's first trial step has unit length, and a unit step spread over every value
+    # changes the float32 loss by less than its rounding. Optimising y = x / scale with
+    # scale = sqrt(#values) makes that first step move an RMS of one grey level.
+    scale = math.sqrt(x0.size) if optimizer == "lbfgs" else 1.0
+    x0 = np.asarray(x0, dtype=np.float64).ravel() / scale
+
+    start_iteration = max(len(history) - 1, 0)
+    state: dict[str, Any] = {"best_x": x0.copy(), "best": math.inf, "last_x": None,
+                             "last_terms": None, "last_grad": None, "evaluations": 0}
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+
+    def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if state["last_x"] is not None and np.array_equal(state["last_x"], x):
+            return float(state["last_terms"][0]), state["last_grad"]
+        terms, grad = targets.loss_and_grad(tf.constant(x.reshape(x_shape) * scale, tf.float32), w)
+        terms = terms.numpy().astype(np.float64)
+        state["evaluations"] += 1
+        if not np.all(np.isfinite(terms)):
+            raise _Stop(
+                f"the loss became {terms[0]} at iteration {len(history)}; kept the last good "
+                "image. Lower the weights (or the learning rate) and try again"
+            )
+        if terms[0] < state["best"]:
+            state["best"], state["best_x"] = terms[0], x.copy()
+        grad = grad.numpy().astype(np.float64).ravel() * scale
+        state["last_x"], state["last_terms"], state["last_grad"] = x.copy(), terms, grad
+        return float(terms[0]), grad
+
+    bar = _progress_bar(iterations, progress)
+
+    def record(x: np.ndarray) -> dict[str, Any]:
+        evaluate(x)  # free when x was the last point evaluated (the usual case)
+        total, c, s, t = state["last_terms"]
+        entry = {"iteration": len(history), "total": float(total), "content": float(c),
+                 "style": float(s), "tv": float(t), "seconds": time.perf_counter() - t0,
+                 "evaluations": state["evaluations"]}
+        history.append(entry)
+        return entry
+
+    def after_iteration(x: np.ndarray) -> None:
+        entry = record(x)
+        bar.update(1)
+        total, c, s, t = (entry[k] for k in ("total", "content", "style", "tv"))
+        bar.set_postfix(total=f"{total:.3g}", content=f"{c:.3g}", style=f"{s:.3g}", tv=f"{t:.3g}")
+        if checkpoint_every and entry["iteration"] % checkpoint_every == 0:
+            best = state["best_x"].reshape(x_shape) * scale
+            _save_checkpoint(Path(checkpoint_dir), best, history)
+        if callback is not None and callback(
+            {**entry, "image": images.deprocess(x.reshape(x_shape) * scale)}
+        ):
+            raise _Stop("stopped by the callback")
+
+    remaining = iterations - start_iteration
+    box = images.pixel_bounds(shape) / scale if bounds else None
+    stop_reason = "finished"
+    try:
+        if not history:
+            record(x0)  # iteration 0: the starting image
+        if remaining <= 0:
+            stop_reason = "the checkpoint already has all iterations"
+        elif optimizer == "adam":
+            stop_reason = _adam(evaluate, after_iteration, x0, remaining, learning_rate, box)
+        elif lbfgs_mode == "single":
+            _, _, info = fmin_l_bfgs_b(
+                evaluate, x0, bounds=box, maxiter=remaining, maxfun=remaining * maxfun,
+                m=10, factr=1e5, pgtol=0.0, callback=after_iteration,
+            )
+            stop_reason = _stop_reason(info)
+        else:
+            x = x0
+            for _ in range(remaining):
+                x, _, info = fmin_l_bfgs_b(evaluate, x, bounds=box, maxfun=maxfun, pgtol=0.0)
+                after_iteration(x)
+            stop_reason = f"finished {remaining} restarts of {maxfun} evaluations"
+    except _Stop as stop:
+        stop_reason = stop.reason
+        if "loss became" in stop.reason:
+            print(f"Warning: {stop.reason}")
+    except KeyboardInterrupt:
+        stop_reason = (f"interrupted after {max(len(history) - 1, 0)} iterations; kept the best "
+                       "image so far")
+    finally:
+        bar.close()
+    if checkpoint_every and history:
+        _save_checkpoint(Path(checkpoint_dir), state["best_x"].reshape(x_shape) * scale, history)
+    image = images.deprocess(state["best_x"].reshape(x_shape) * scale)
+    return Result(image, history, net.description, stop_reason, settings)
+
+
+def _adam(
+    evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    after_iteration: Callable[[np.ndarray], None],
+    x: np.ndarray,
+    steps: int,
+    learning_rate: float,
+    box: np.ndarray | None,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> str:
+    """Adam on the pixels, one evaluation per step, clipped to the valid range."""
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    _, g = evaluate(x)
+    for step in range(1, steps + 1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+        x = x - learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+        if box is not None:
+            x = np.clip(x, box[:, 0], box[:, 1])
+        _, g = evaluate(x)
+        after_iteration(x)
+    return f"finished {steps} Adam steps"
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="stylize", unit="it", disable=not enabled, leave=True)
+

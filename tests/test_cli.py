@@ -1,0 +1,113 @@
+"""python -m helpers: bad input gives one line and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import cli
+from helpers.images import load_image, save_image
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "helpers", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd, env=env)
+
+
+@pytest.fixture
+def pair(tmp_path, photo, painting):
+    return str(save_image(photo, tmp_path / "c.png")), str(save_image(painting, tmp_path / "s.png"))
+
+
+def assert_one_clear_line(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_help_explains_every_flag_with_its_default():
+    proc = run_cli("stylize", "--help")
+    assert proc.returncode == 0
+    for flag in ("--size", "--iterations", "--content-weight", "--style-weight", "--tv-weight",
+                 "--style-layers", "--content-layer", "--backbone", "--pooling", "--init",
+                 "--seed", "--checkpoint-every", "--resume", "-o"):
+        assert flag in proc.stdout
+    assert "(default: 384)" in proc.stdout and "(default: auto)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["missing.jpg", "{style}"], ["image file not found: missing.jpg"]),
+        (["{notimage}", "{style}"], ["not an image"]),
+        (["{content}", "{style}", "-o", "{blocker}/out.png"], ["not writable"]),
+        (["{content}", "{style}", "--style-weight", "-1"], ["--style-weight", ">= 0"]),
+        (["{content}", "{style}", "--content-weight", "nan"], ["--content-weight", "finite"]),
+        (["{content}", "{style}", "--size", "0"], ["--size", "1 or more"]),
+        (["{content}", "{style}", "--size", "abc"], ["--size", "not a whole number"]),
+        (["{content}"], ["both CONTENT and STYLE"]),
+        (["{content}", "{style}", "--backbone", "resnet"], ["--backbone", "invalid choice"]),
+        (["{content}", "{style}", "-o", "{tmp}/out.gif"], ["name the output .png or .jpg"]),
+    ],
+)
+def test_bad_input_fast_path(pair, tmp_path, args, fragments):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    notimage = tmp_path / "notes.png"
+    notimage.write_text("not an image")
+    fill = dict(content=pair[0], style=pair[1], blocker=blocker, notimage=notimage, tmp=tmp_path)
+    assert_one_clear_line(run_cli("stylize", *[a.format(**fill) for a in args]), *fragments)
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--content-weight", "0", "--style-weight", "0"], "both 0"),
+        (["--size", "8"], "at least 32 px"),
+        (["--size", "8000"], "use size"),
+        (["--style-layers", "block1_conv1,block9_conv9"], "unknown layer 'block9_conv9'"),
+        (["--content-layer", "fc7"], "valid layers: block1_conv1"),
+    ],
+)
+def test_bad_input_after_loading_the_network(pair, tmp_path, capsys, monkeypatch, args, fragment):
+    from helpers import optimize
+
+    monkeypatch.setattr(optimize, "available_memory", lambda: int(4e9))
+    status = cli.main(["stylize", *pair, "-o", str(tmp_path / "o.png"), "--backbone",
+                       "vgg16-hed", "--quiet", *args])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert fragment in err
+
+
+def test_a_small_run_writes_the_result_and_its_settings(pair, tmp_path, capsys):
+    out = tmp_path / "deep" / "result.png"
+    status = cli.main(["stylize", *pair, "-o", str(out), "--size", "64", "--iterations", "2",
+                       "--backbone", "vgg16-hed", "--checkpoint-every", "1"])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert f"Result: {out}" in printed and "Backbone: vgg16-hed" in printed
+    assert load_image(out).shape == (48, 64, 3)
+    meta = out.with_suffix(".json").read_text()
+    assert '"iterations": 2' in meta and '"backbone": "vgg16-hed"' in meta
+    assert (tmp_path / "deep" / "result_checkpoints" / "checkpoint.npz").exists()
+    status = cli.main(["stylize", *pair, "-o", str(out), "--size", "64", "--iterations", "3",
+                       "--backbone", "vgg16-hed", "--quiet",
+                       "--resume", str(tmp_path / "deep" / "result_checkpoints")])
+    assert status == 0 and "after 3 iterations" in capsys.readouterr().out
+
+
+def test_no_images_means_the_bundled_defaults(tmp_path, capsys):
+    out = tmp_path / "default.png"
+    assert cli.main(["stylize", "-o", str(out), "--size", "48", "--iterations", "1",
+                     "--backbone", "vgg16-hed", "--quiet"]) == 0
+    img = load_image(out)
+    assert img.shape == (32, 48, 3) and np.isfinite(img).all()

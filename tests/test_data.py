@@ -1,0 +1,74 @@
+"""helpers.data: the bundled images, and classic() against a local HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+
+from helpers import data
+from helpers.errors import StyleTransferError
+from helpers.images import save_image
+
+
+def test_default_content_comes_from_scikit_image():
+    img = data.default_content()
+    assert img.shape == (300, 451, 3) and img.dtype == np.uint8
+
+
+def test_the_bundled_style_is_exactly_what_paint_swirls_makes():
+    """data/swirls.png is the project's own: regenerating it gives the same pixels."""
+    np.testing.assert_array_equal(data.default_style(), data.paint_swirls())
+
+
+def test_the_painting_is_colourful_and_textured():
+    img = data.paint_swirls(size=128, seed=3).astype(float)
+    assert img.std(axis=(0, 1)).min() > 20  # every channel varies
+    assert np.abs(np.diff(img, axis=1)).mean() > 5  # brush-stroke texture, not a gradient
+
+
+def test_bundled_lists_the_images():
+    names = data.bundled()
+    assert names["swirls (style)"] == data.SWIRLS_FILE
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path; yields its base URL."""
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_classic_downloads_once_checks_the_hash_and_caches(server, tmp_path, photo):
+    path = save_image(photo, tmp_path / "painting.png")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    img = data.classic("test_painting", url=f"{server}/painting.png", sha256=digest,
+                       cache_dir=str(cache))
+    np.testing.assert_array_equal(img, photo)
+    path.unlink()  # the second call must come from the cache
+    again = data.classic("test_painting", url=f"{server}/painting.png", sha256=digest,
+                         cache_dir=str(cache))
+    np.testing.assert_array_equal(again, photo)
+
+
+def test_classic_rejects_a_corrupt_download(server, tmp_path, photo):
+    save_image(photo, tmp_path / "painting.png")
+    with pytest.raises(StyleTransferError, match="corrupt"):
+        data.classic("bad", url=f"{server}/painting.png", sha256="0" * 64,
+                     cache_dir=str(tmp_path / "cache"))
+
+
+def test_classic_offline_and_unknown_names_fail_clearly(server, tmp_path):
+    with pytest.raises(StyleTransferError, match="could not download"):
+        data.classic("gone", url=f"{server}/missing.png", cache_dir=str(tmp_path / "c"))
+    with pytest.raises(StyleTransferError, match="unknown painting 'mona'.*starry_night"):
+        data.classic("mona")

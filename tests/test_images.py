@@ -1,0 +1,176 @@
+"""helpers.images: every input mode, resizing, the caffe round trip, saving, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from helpers import images
+from helpers.errors import StyleTransferError
+
+
+def _save(img: Image.Image, tmp_path, name: str, **kw):
+    path = tmp_path / name
+    img.save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "CMYK", "1", "I;16", "LA"])
+def test_every_pillow_mode_loads_as_rgb_uint8(tmp_path, photo, mode):
+    base = Image.fromarray(photo)
+    if mode == "I;16":
+        arr16 = (np.asarray(base.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+        img = Image.fromarray(arr16)
+    else:
+        img = base.convert(mode)
+    suffix = ".tif" if mode == "CMYK" else ".png"
+    out = images.load_image(_save(img, tmp_path, f"x{suffix}"))
+    assert out.shape == (72, 96, 3) and out.dtype == np.uint8
+    if mode in ("L", "I;16", "LA"):  # grey: three equal channels, true to the grey values
+        grey = np.asarray(base.convert("L"))
+        np.testing.assert_array_equal(out[..., 0], out[..., 2])
+        assert np.abs(out[..., 0].astype(int) - grey).max() <= 1
+
+
+def test_sixteen_bit_png_keeps_its_range(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    path = _save(Image.fromarray(ramp), tmp_path, "ramp16.png")
+    out = images.load_image(path)
+    assert out.min() == 0 and out.max() == 255
+
+
+def test_rgba_is_composited_on_white(tmp_path, photo):
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[:10, :10, 3] = 0  # fully transparent corner
+    out = images.load_image(_save(Image.fromarray(rgba, "RGBA"), tmp_path, "a.png"))
+    assert (out[:10, :10] == 255).all()
+    np.testing.assert_array_equal(out[20:, 20:], photo[20:, 20:])
+
+
+def test_palette_with_transparency(tmp_path):
+    img = Image.new("P", (40, 40), 0)
+    img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    img.paste(1, (0, 0, 20, 40))
+    img.info["transparency"] = 0
+    out = images.load_image(_save(img, tmp_path, "p.png", transparency=0))
+    assert (out[:, 25:] == 255).all()  # transparent red -> white
+    assert (out[:, :15] == [0, 0, 255]).all()
+
+
+def test_exif_rotated_jpeg_is_turned_upright(tmp_path, photo):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = _save(Image.fromarray(photo), tmp_path, "rot.jpg", exif=exif.tobytes())
+    out = images.load_image(path)
+    assert out.shape == (96, 72, 3)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((30, 40), np.uint8),
+        np.zeros((30, 40, 1), np.float32),
+        np.ones((30, 40, 3), np.float64),  # floats in 0..1 are scaled to 0..255
+        np.full((30, 40, 4), 200, np.uint8),
+        np.full((30, 40, 3), 65535, np.uint16),
+        np.zeros((1, 30, 40, 3), np.uint8),
+    ],
+)
+def test_arrays_of_every_common_layout(array):
+    out = images.load_image(array)
+    assert out.shape == (30, 40, 3) and out.dtype == np.uint8
+
+
+def test_float_arrays_in_0_1_scale_to_255():
+    assert images.load_image(np.ones((8, 8, 3)))[0, 0, 0] == 255
+    assert images.load_image(np.full((8, 8, 3), 100.0))[0, 0, 0] == 100
+
+
+@pytest.mark.parametrize(
+    "size,height,expected",
+    [(48, None, (36, 48)), (None, 36, (36, 48)), (97, None, (73, 97)), (None, 51, (51, 68))],
+)
+def test_resize_keeps_aspect_ratio(photo, size, height, expected):
+    assert images.load_image(photo, size=size, height=height).shape[:2] == expected
+
+
+@pytest.mark.parametrize("size", [4, 20, 100_000])
+def test_absurd_sizes_are_refused_clearly(photo, size):
+    with pytest.raises(StyleTransferError, match="size"):
+        images.resize(photo, size=size)
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float32, (5, 7, 3), elements=st.floats(0, 255, width=32)))
+def test_deprocess_inverts_preprocess_exactly_before_clipping(img):
+    x = images.preprocess(img)
+    assert x.shape == (1, 5, 7, 3) and x.dtype == np.float32
+    np.testing.assert_allclose(images.deprocess(x, clip=False), img, atol=1e-4)
+
+
+def test_preprocess_is_bgr_minus_the_imagenet_mean():
+    x = images.preprocess(np.array([[[255, 0, 10]]], np.uint8))
+    np.testing.assert_allclose(x[0, 0, 0], [10 - 103.939, 0 - 116.779, 255 - 123.68], rtol=1e-6)
+
+
+def test_deprocess_clips_to_valid_uint8():
+    x = np.full((1, 2, 2, 3), 1000.0, np.float32)
+    out = images.deprocess(x)
+    assert out.dtype == np.uint8 and (out == 255).all()
+
+
+def test_save_and_reload_round_trip(tmp_path, photo):
+    path = images.save_image(photo, tmp_path / "sub" / "out")
+    assert path.suffix == ".png"
+    np.testing.assert_array_equal(images.load_image(path), photo)
+
+
+def test_save_into_a_file_instead_of_a_folder_fails_clearly(tmp_path, photo):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(StyleTransferError, match="cannot create the output folder"):
+        images.save_image(photo, blocker / "out.png")
+
+
+def test_missing_file_and_folder_and_non_image(tmp_path):
+    with pytest.raises(StyleTransferError, match="not found"):
+        images.load_image(tmp_path / "nope.jpg")
+    with pytest.raises(StyleTransferError, match="is a folder"):
+        images.load_image(tmp_path)
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello, not an image")
+    with pytest.raises(StyleTransferError, match="not an image"):
+        images.load_image(text)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    path = _save(Image.new("RGB", (200, 200)), tmp_path, "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    with pytest.raises(StyleTransferError, match="too large"):
+        images.load_image(path)
+
+
+def test_image_arrays_with_nan_are_refused():
+    with pytest.raises(StyleTransferError, match="NaN"):
+        images.load_image(np.full((8, 8, 3), np.nan))
+
+
+def test_image_grid_titles_every_panel(photo, painting):
+    fig = images.image_grid([photo, painting, photo], ["content", "style", "result"],
+                            suptitle="Demo")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["content", "style", "result"]
+    assert fig._suptitle.get_text() == "Demo"
+
+
+def test_pixel_bounds_are_the_valid_range():
+    box = images.pixel_bounds((2, 3))
+    assert box.shape == (18, 2)
+    lo = images.deprocess(box[:, 0].reshape(1, 2, 3, 3), clip=False)
+    hi = images.deprocess(box[:, 1].reshape(1, 2, 3, 3), clip=False)
+    np.testing.assert_allclose(lo, 0, atol=1e-4)
+    np.testing.assert_allclose(hi, 255, atol=1e-4)

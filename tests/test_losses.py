@@ -1,0 +1,189 @@
+"""helpers.losses against an independent NumPy implementation: values AND gradients,
+plus property tests (symmetry, zero at the target, scaling laws)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from helpers import losses
+
+RNG = np.random.default_rng(0)
+
+
+# --- independent NumPy references (float64) -------------------------------------------
+
+def np_gram(f):
+    f = f.reshape(-1, f.shape[-1])
+    return f.T @ f
+
+
+def np_content(f, p):
+    return np.mean((f - p) ** 2)
+
+
+def np_style_layer(f, a):
+    n, m = f.shape[-1], f.shape[-2] * f.shape[-3]
+    return np.sum((np_gram(f) - a) ** 2) / (4.0 * n**2 * m**2)
+
+
+def np_tv(x, form="power", beta=1.25):
+    x = x[0] if x.ndim == 4 else x
+    if form == "power":
+        a = (x[:-1, :-1] - x[1:, :-1]) ** 2
+        b = (x[:-1, :-1] - x[:-1, 1:]) ** 2
+        return np.mean((a + b) ** beta)
+    return np.mean(np.abs(x[1:] - x[:-1])) + np.mean(np.abs(x[:, 1:] - x[:, :-1]))
+
+
+def numeric_grad(fn, x, eps=1e-4):
+    """Central finite differences of a float64 NumPy function."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (fn(x + d) - fn(x - d)) / (2 * eps)
+    return g
+
+
+def tf_value_and_grad(fn, x):
+    x = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = fn(x)
+    return float(y), tape.gradient(y, x).numpy()
+
+
+# --- values and gradients ----------------------------------------------------------------
+
+def test_gram_matrix_value_and_gradient():
+    f = RNG.normal(size=(1, 4, 5, 3))
+    np.testing.assert_allclose(losses.gram_matrix(f).numpy(), np_gram(f), rtol=1e-5)
+    r = RNG.normal(size=(3, 3))  # gradient of <G, R> is F (R + R^T)
+    _, g = tf_value_and_grad(lambda x: tf.reduce_sum(losses.gram_matrix(x) * r), f)
+    expected = (f.reshape(-1, 3) @ (r + r.T)).reshape(f.shape)
+    np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_content_loss_value_and_gradient():
+    f, p = RNG.normal(size=(1, 3, 4, 5)), RNG.normal(size=(1, 3, 4, 5))
+    value, g = tf_value_and_grad(lambda x: losses.content_loss(x, p), f)
+    np.testing.assert_allclose(value, np_content(f, p), rtol=1e-5)
+    np.testing.assert_allclose(g, 2 * (f - p) / f.size, rtol=1e-4, atol=1e-7)
+
+
+def test_style_layer_loss_value_and_gradient():
+    f = RNG.normal(size=(1, 3, 4, 5))
+    a = np_gram(RNG.normal(size=(1, 3, 4, 5)))
+    value, g = tf_value_and_grad(lambda x: losses.style_layer_loss(x, a), f)
+    np.testing.assert_allclose(value, np_style_layer(f, a), rtol=1e-5)
+    # Gatys et al., eq. 6: dE/dF = F (G - A) / (N² M²)
+    n, m = 5, 12
+    expected = (f.reshape(-1, n) @ (np_gram(f) - a) / (n**2 * m**2)).reshape(f.shape)
+    np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(g, numeric_grad(lambda x: np_style_layer(x, a), f), rtol=1e-3,
+                               atol=1e-6)
+
+
+def test_style_loss_weights_layers_and_rescales_targets_by_m():
+    feats = {"a": RNG.normal(size=(1, 4, 4, 3)), "b": RNG.normal(size=(1, 2, 2, 6))}
+    style = {"a": RNG.normal(size=(1, 8, 8, 3)), "b": RNG.normal(size=(1, 4, 4, 6))}
+    # Targets are normalised Gram matrices (G / M of the style image, at its own size).
+    targets = {k: np_gram(v) / (v.shape[1] * v.shape[2]) for k, v in style.items()}
+    weights = {"a": 0.25, "b": 2.0}
+    expected = sum(
+        weights[k] * np_style_layer(feats[k], targets[k] * feats[k].shape[1] * feats[k].shape[2])
+        for k in feats
+    )
+    got = losses.style_loss({k: tf.constant(v, tf.float32) for k, v in feats.items()}, targets,
+                            weights)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-5)
+    default = losses.style_loss(feats, targets)  # default: 1/L per layer
+    np.testing.assert_allclose(
+        float(default), sum(0.5 * np_style_layer(feats[k], targets[k] * feats[k].shape[1]
+                                                 * feats[k].shape[2]) for k in feats), rtol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["power", "abs"])
+def test_total_variation_value_and_gradient(form):
+    x = RNG.uniform(0, 5, size=(1, 4, 5, 3))
+    value, g = tf_value_and_grad(lambda t: losses.total_variation_loss(t, form), x)
+    np.testing.assert_allclose(value, np_tv(x, form), rtol=1e-5)
+    np.testing.assert_allclose(g, numeric_grad(lambda t: np_tv(t, form), x), rtol=1e-3, atol=1e-5)
+
+
+def test_total_variation_gradient_is_finite_on_a_flat_image():
+    _, g = tf_value_and_grad(losses.total_variation_loss, np.ones((1, 6, 6, 3)))
+    assert np.all(np.isfinite(g)) and np.all(g == 0)
+
+
+def test_total_loss_is_the_weighted_sum():
+    assert float(losses.total_loss(2.0, 3.0, 5.0, 0.5, 10.0, 0.1)) == pytest.approx(31.5)
+
+
+def test_unknown_tv_form():
+    with pytest.raises(ValueError, match="unknown TV form"):
+        losses.total_variation_loss(np.zeros((4, 4, 3)), form="square")
+
+
+# --- properties -------------------------------------------------------------------------
+
+feature_maps = arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 5),
+                                            st.integers(1, 6)),
+                      elements=st.floats(-50, 50))
+
+
+@settings(max_examples=40, deadline=None)
+@given(feature_maps)
+def test_gram_is_symmetric_positive_semidefinite(f):
+    g = losses.gram_matrix(f).numpy().astype(np.float64)
+    np.testing.assert_allclose(g, g.T, rtol=1e-5, atol=1e-3)
+    assert np.linalg.eigvalsh(g).min() >= -1e-4 * max(1.0, np.abs(g).max())
+
+
+@settings(max_examples=30, deadline=None)
+@given(feature_maps, st.floats(0.1, 10))
+def test_each_loss_is_zero_at_its_target_and_scales_as_expected(f, k):
+    f32 = f.astype(np.float32)
+    assert float(losses.content_loss(f32, f32)) == 0.0
+    gram = losses.gram_matrix(f32)
+    assert float(losses.style_layer_loss(f32, gram)) == 0.0
+    # Scaling laws: content ~ k², Gram ~ k², style ~ k⁴.
+    p = np.zeros_like(f32)
+    np.testing.assert_allclose(float(losses.content_loss(k * f32, p)),
+                               k**2 * float(losses.content_loss(f32, p)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(losses.gram_matrix(k * f32).numpy(), k**2 * gram.numpy(),
+                               rtol=1e-4, atol=1e-2)
+    a = np.eye(f.shape[-1], dtype=np.float32)
+    e1 = float(losses.style_layer_loss(f32, a))
+    np.testing.assert_allclose(float(losses.style_layer_loss(k * f32, k**2 * a)), k**4 * e1,
+                               rtol=1e-3, atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 8), st.integers(2, 8), st.floats(-100, 100), st.floats(0.1, 10))
+def test_total_variation_zero_on_constant_images_and_scaling(h, w, c, k):
+    assert float(losses.total_variation_loss(np.full((1, h, w, 3), c))) == 0.0
+    assert float(losses.total_variation_loss(np.full((1, h, w, 3), c), "abs")) == 0.0
+    x = np.random.default_rng(h * w).uniform(0, 1, (1, h, w, 3)).astype(np.float32)
+    np.testing.assert_allclose(float(losses.total_variation_loss(k * x)),
+                               k**2.5 * float(losses.total_variation_loss(x)), rtol=1e-3)
+    np.testing.assert_allclose(float(losses.total_variation_loss(k * x, "abs")),
+                               k * float(losses.total_variation_loss(x, "abs")), rtol=1e-4)
+
+
+def test_losses_do_not_depend_on_image_size():
+    """The same texture at twice the size gives (nearly) the same style and TV loss."""
+    small = np.random.default_rng(1).normal(size=(1, 16, 16, 4)).astype(np.float32)
+    big = np.tile(small, (1, 2, 2, 1))
+    a = np.eye(4, dtype=np.float32)
+    targets = {"x": a}
+    s_small = float(losses.style_loss({"x": small}, targets))
+    s_big = float(losses.style_loss({"x": big}, targets))
+    np.testing.assert_allclose(s_big, s_small, rtol=1e-4)
+    np.testing.assert_allclose(float(losses.content_loss(big, 0 * big)),
+                               float(losses.content_loss(small, 0 * small)), rtol=1e-5)

@@ -1,0 +1,241 @@
+"""helpers.optimize.stylize end to end with the offline backbone, at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import losses, optimize
+from helpers.backbone import feature_extractor
+from helpers.errors import StyleTransferError
+from helpers.images import preprocess, resize
+
+FAST = dict(backbone="vgg16-hed", size=96, progress=False)
+
+
+def style_distance(image, style, net, layers) -> float:
+    """Unweighted style loss between two images (each at its own size)."""
+    ext = feature_extractor(net, layers, [])
+    fi, fs = ext(preprocess(image)), ext(preprocess(style))
+    targets = {n: losses.gram_matrix(fs[n]) / float(fs[n].shape[1] * fs[n].shape[2])
+               for n in layers}
+    return float(losses.style_loss({n: fi[n] for n in layers}, targets))
+
+
+@pytest.mark.parametrize("kind", ["rgb", "grey", "rgba"])
+def test_two_iterations_paint_the_content_in_the_style(photo, painting, hed, kind):
+    content = {"rgb": photo, "grey": photo.mean(-1).astype(np.uint8),
+               "rgba": np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])}[kind]
+    result = optimize.stylize(content, painting, iterations=2, lbfgs_mode="restart", **FAST)
+    first, last = result.history[0], result.history[-1]
+    assert [h["iteration"] for h in result.history] == [0, 1, 2]
+    assert last["total"] < first["total"] / 5, "the total loss should drop by a large factor"
+    img = result.image
+    assert img.shape == (72, 96, 3) and img.dtype == np.uint8
+    layers = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
+    start = resize(np.asarray(photo if kind != "grey" else np.repeat(content[..., None], 3, -1)),
+                   size=96)
+    assert style_distance(img, painting, hed, layers) < 0.5 * style_distance(start, painting, hed,
+                                                                             layers)
+    assert np.abs(img.astype(float) - start.astype(float)).mean() > 5, "output equals the content"
+    assert img.std() > 10, "output is near-constant (grey or black)"
+    assert "vgg16-hed" in result.backbone
+
+
+def test_history_records_every_term_and_time(photo, painting):
+    result = optimize.stylize(photo, painting, iterations=3, **FAST)
+    assert len(result.history) == 4
+    for h in result.history:
+        assert set(h) >= {"iteration", "total", "content", "style", "tv", "seconds"}
+        assert h["total"] == pytest.approx(h["content"] + h["style"] + h["tv"], rel=1e-5)
+    seconds = [h["seconds"] for h in result.history]
+    assert seconds == sorted(seconds)
+    assert result.stop_reason.startswith("reached the maximum")
+    assert result.settings["iterations"] == 3
+
+
+def test_scipy_gets_float64_contiguous_gradients(photo, painting, monkeypatch):
+    seen = []
+    real = optimize.fmin_l_bfgs_b
+
+    def spy(func, x0, **kw):
+        f, g = func(x0)
+        seen.append((type(f), g.dtype, g.flags["C_CONTIGUOUS"], g.shape == x0.shape))
+        return real(func, x0, **kw)
+
+    monkeypatch.setattr(optimize, "fmin_l_bfgs_b", spy)
+    optimize.stylize(photo, painting, iterations=1, **FAST)
+    assert seen == [(float, np.float64, True, True)]
+
+
+def test_one_compiled_call_per_evaluation_and_targets_built_once(photo, painting):
+    optimize.clear_cache()
+    optimize.stylize(photo, painting, iterations=2, **FAST)
+    assert optimize.cache_info()["misses"] == 1
+    optimize.stylize(photo, painting, iterations=2, style_weight=1e-2, content_weight=3,
+                     tv_weight=0, **FAST)  # a slider change: only weights differ
+    assert optimize.cache_info() == {"hits": 1, "misses": 1, "size": 1}
+    optimize.stylize(photo[::-1], painting, iterations=1, **FAST)  # another image: rebuilt
+    assert optimize.cache_info()["misses"] == 2
+
+
+def test_every_iterate_is_a_valid_image(photo, painting, monkeypatch):
+    """With bounds, L-BFGS-B never leaves the valid pixel range (nothing to clip)."""
+    xs = []
+    real = optimize.fmin_l_bfgs_b
+
+    def spy(func, x0, bounds=None, **kw):
+        def wrapped(x):
+            xs.append(x.copy())
+            return func(x)
+        return real(wrapped, x0, bounds=bounds, **kw)
+
+    monkeypatch.setattr(optimize, "fmin_l_bfgs_b", spy)
+    optimize.stylize(photo, painting, iterations=3, style_weight=1.0, **FAST)
+    scale = np.sqrt(xs[0].size)
+    box = optimize.images.pixel_bounds((72, 96))
+    for x in xs:
+        assert np.all(x * scale >= box[:, 0] - 1e-3) and np.all(x * scale <= box[:, 1] + 1e-3)
+
+
+def test_noise_init_is_seeded(photo, painting):
+    a = optimize.stylize(photo, painting, iterations=1, init="noise", seed=3, **FAST)
+    b = optimize.stylize(photo, painting, iterations=1, init="noise", seed=3, **FAST)
+    c = optimize.stylize(photo, painting, iterations=1, init="noise", seed=4, **FAST)
+    np.testing.assert_array_equal(a.image, b.image)
+    assert not np.array_equal(a.image, c.image)
+
+
+@pytest.mark.parametrize("init", ["style", "noise"])
+def test_other_inits_and_odd_sizes(photo, painting, init):
+    odd = photo[:71, :93]
+    result = optimize.stylize(odd, painting[:77, :61], iterations=1, init=init, size=93,
+                              backbone="vgg16-hed", progress=False)
+    assert result.image.shape == (71, 93, 3)
+
+
+def test_original_restart_pattern_and_adam_share_the_history_format(photo, painting):
+    restart = optimize.stylize(photo, painting, iterations=2, lbfgs_mode="restart", maxfun=5,
+                               **FAST)
+    assert restart.history[-1]["evaluations"] >= 10
+    adam = optimize.stylize(photo, painting, iterations=3, optimizer="adam", **FAST)
+    assert [set(h) for h in adam.history] == [set(restart.history[0])] * 4
+    assert adam.history[-1]["total"] < adam.history[0]["total"]
+
+
+def test_callback_sees_each_iteration_and_can_stop(photo, painting):
+    seen = []
+
+    def callback(state):
+        seen.append((state["iteration"], state["image"].shape))
+        return state["iteration"] >= 2
+
+    result = optimize.stylize(photo, painting, iterations=10, callback=callback, **FAST)
+    assert seen == [(1, (72, 96, 3)), (2, (72, 96, 3))]
+    assert result.stop_reason == "stopped by the callback"
+    assert len(result.history) == 3
+
+
+def test_keyboard_interrupt_returns_the_best_image_so_far(photo, painting):
+    def interrupt(state):
+        if state["iteration"] == 2:
+            raise KeyboardInterrupt
+
+    result = optimize.stylize(photo, painting, iterations=10, callback=interrupt, **FAST)
+    assert result.stop_reason.startswith("interrupted after 2 iterations")
+    best = min(h["total"] for h in result.history)
+    assert best < result.history[0]["total"]
+    assert not np.array_equal(result.image, resize(photo, size=96))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, painting,
+                                                                     monkeypatch, capsys):
+    real = optimize._targets
+
+    def poisoned(*args, **kwargs):
+        targets = real(*args, **kwargs)
+        calls = {"n": 0}
+        inner = targets.loss_and_grad
+
+        def loss_and_grad(x, w):
+            calls["n"] += 1
+            terms, grad = inner(x, w)
+            return (terms * np.nan if calls["n"] > 4 else terms), grad
+
+        return optimize._Targets(targets.extractor, targets.content_target,
+                                 targets.style_targets, loss_and_grad)
+
+    monkeypatch.setattr(optimize, "_targets", poisoned)
+    result = optimize.stylize(photo, painting, iterations=10, **FAST)
+    assert "the loss became nan" in result.stop_reason and "kept the last good image" in \
+        result.stop_reason
+    assert "Warning: the loss became nan" in capsys.readouterr().out
+    assert np.isfinite(result.history[-1]["total"]) and result.image.std() > 10
+
+
+def test_checkpoint_and_resume(photo, painting, tmp_path):
+    first = optimize.stylize(photo, painting, iterations=4, checkpoint_every=2,
+                             checkpoint_dir=tmp_path, **FAST)
+    assert (tmp_path / "checkpoint.npz").exists() and (tmp_path / "latest.png").exists()
+    with np.load(tmp_path / "checkpoint.npz") as saved:
+        assert len(json.loads(str(saved["history"]))) == 5
+    resumed = optimize.stylize(photo, painting, iterations=6, resume=tmp_path, **FAST)
+    assert [h["iteration"] for h in resumed.history] == list(range(7))
+    assert resumed.history[:5] == first.history
+    assert resumed.history[-1]["total"] < first.history[-1]["total"]
+    with pytest.raises(StyleTransferError, match="resume with the same content image and size"):
+        optimize.stylize(photo, painting, iterations=6, resume=tmp_path,
+                         **{**FAST, "size": 128})
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(style_weight=-1), "style_weight must be a finite number >= 0"),
+        (dict(content_weight=float("nan")), "content_weight must be a finite number"),
+        (dict(tv_weight=float("inf")), "tv_weight must be a finite number"),
+        (dict(content_weight=0, style_weight=0), "both 0"),
+        (dict(style_weight=1e20), "absurdly large"),
+        (dict(iterations=0), "iterations must be"),
+        (dict(init="zeros"), "unknown init"),
+        (dict(style_layers=["block9_conv1"]), "unknown layer 'block9_conv1'"),
+        (dict(style_layer_weights=[1.0]), "one weight per layer"),
+        (dict(size=8), "at least 32 px"),
+    ],
+)
+def test_bad_arguments_fail_with_one_clear_message(photo, painting, kwargs, message):
+    args = {**FAST, **kwargs}
+    with pytest.raises(StyleTransferError, match=message):
+        optimize.stylize(photo, painting, **args)
+
+
+def test_too_large_for_memory_names_the_largest_size_that_fits(photo, painting, monkeypatch):
+    monkeypatch.setattr(optimize, "available_memory", lambda: int(2e9))
+    with pytest.raises(StyleTransferError, match=r"size 4000 px needs about .* use size \d+"):
+        optimize.stylize(photo, painting, **{**FAST, "size": 4000})
+    message = ""
+    try:
+        optimize.stylize(photo, painting, **{**FAST, "size": 4000})
+    except StyleTransferError as exc:
+        message = str(exc)
+    fits = int(message.rsplit("use size ", 1)[1].split()[0])
+    net = optimize.bb.load_backbone("vgg16-hed", pooling="avg")
+    layers = ["block4_conv2", *optimize.DEFAULTS["vgg16-hed"]["style_layers"]]
+    shape = optimize.images.target_shape(photo.shape[:2], size=fits)
+    assert optimize.estimate_memory(net, shape, layers) <= 2e9
+
+
+def test_default_weights_balance_the_terms(hed):
+    """With the default weights the weighted terms are within 100x of each other, both at the
+    start of a run from noise (all terms non-zero) and at the end of a default run, at 256 and
+    512 px on the bundled pair."""
+    from helpers import data
+
+    for size in (256, 512):
+        start = optimize.stylize(data.default_content(), data.default_style(), size=size,
+                                 iterations=1, init="noise", backbone="vgg16-hed",
+                                 progress=False).history[0]
+        terms = [start["content"], start["style"], start["tv"]]
+        assert max(terms) / min(terms) < 100, (size, terms)
