@@ -11,7 +11,7 @@ summed); the style loss uses Gatys' 1/(4 N² M²); the TV loss is a mean over pi
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -31,8 +31,18 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     filters i and j over all positions (no normalisation: see :func:`style_layer_loss`).
     """
     f = tf.cast(features, tf.float32)
-    f = tf.reshape(f, (-1, tf.shape(f)[-1]))
-    return tf.matmul(f, f, transpose_a=True)
+    return _gram(tf.reshape(f, (-1, tf.shape(f)[-1])))
+
+
+@tf.custom_gradient
+def _gram(f: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+    """Fᵀ F for F of shape (M, N), with the gradient F (dG + dGᵀ) in one matmul (autodiff
+    would use two, one per factor)."""
+
+    def grad(dg: tf.Tensor) -> tf.Tensor:
+        return tf.matmul(f, dg + tf.transpose(dg))
+
+    return tf.matmul(f, f, transpose_a=True), grad
 
 
 def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:

@@ -63,9 +63,11 @@ class Result:
 
     ``image``: the best (lowest-loss) image, (H, W, 3) uint8 RGB. ``history``: one dict per
     iteration, starting with iteration 0 (the initial image), with ``iteration``, ``total``,
-    ``content``, ``style``, ``tv`` (weighted terms), ``seconds`` since the start and
-    ``evaluations`` so far. ``backbone``: the line describing the network that ran.
-    ``stop_reason``: why the optimiser stopped, in words. ``settings``: the resolved settings.
+    ``content``, ``style``, ``tv`` (weighted terms), ``seconds`` since the start,
+    ``evaluations`` so far and ``eval_seconds``, the part of ``seconds`` spent computing loss
+    and gradient (the rest is the optimiser's own arithmetic and Python). ``backbone``: the
+    line describing the network that ran. ``stop_reason``: why the optimiser stopped, in
+    words. ``settings``: the resolved settings.
     """
 
     image: np.ndarray
@@ -377,15 +379,20 @@ def stylize(
 
     start_iteration = max(len(history) - 1, 0)
     state: dict[str, Any] = {"best_x": x0.copy(), "best": math.inf, "last_x": None,
-                             "last_terms": None, "last_grad": None, "evaluations": 0}
+                             "last_terms": None, "last_grad": None, "evaluations": 0,
+                             "eval_seconds": 0.0}
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
         if state["last_x"] is not None and np.array_equal(state["last_x"], x):
             return float(state["last_terms"][0]), state["last_grad"]
-        terms, grad = targets.loss_and_grad(tf.constant(x.reshape(x_shape) * scale, tf.float32), w)
+        started = time.perf_counter()
+        image = tf.constant(x.reshape(x_shape) * scale, tf.float32)
+        terms, grad = targets.loss_and_grad(image, w)
         terms = terms.numpy().astype(np.float64)
+        grad = grad.numpy().astype(np.float64).ravel() * scale
         state["evaluations"] += 1
+        state["eval_seconds"] += time.perf_counter() - started
         if not np.all(np.isfinite(terms)):
             raise _Stop(
                 f"the loss became {terms[0]} at iteration {len(history)}; kept the last good "
@@ -393,7 +400,6 @@ def stylize(
             )
         if terms[0] < state["best"]:
             state["best"], state["best_x"] = terms[0], x.copy()
-        grad = grad.numpy().astype(np.float64).ravel() * scale
         state["last_x"], state["last_terms"], state["last_grad"] = x.copy(), terms, grad
         return float(terms[0]), grad
 
@@ -404,7 +410,7 @@ def stylize(
         total, c, s, t = state["last_terms"]
         entry = {"iteration": len(history), "total": float(total), "content": float(c),
                  "style": float(s), "tv": float(t), "seconds": time.perf_counter() - t0,
-                 "evaluations": state["evaluations"]}
+                 "evaluations": state["evaluations"], "eval_seconds": state["eval_seconds"]}
         history.append(entry)
         return entry
 
