@@ -18,6 +18,7 @@ import resource
 import statistics
 import time
 
+import numpy as np
 import tensorflow as tf
 
 import helpers
@@ -85,6 +86,29 @@ def original_pass(extractor, content, style, x, content_layer, style_layers):
     return lambda: step(x)[1].numpy()
 
 
+def measure(content, style, name: str, precision: str, evaluations: int) -> dict:
+    """Figures (a), (b) and (d) for one precision, plus the run's result."""
+    h, w = content.shape[:2]
+    d = optimize.DEFAULTS[name]
+    # (a) inside stylize: time per evaluation over a real L-BFGS run.
+    result = optimize.stylize(content, style, size=max(h, w), iterations=evaluations,
+                              backbone=name, precision=precision, progress=False)
+    hist = result.history
+    steps = list(zip(hist[1:], hist[2:], strict=False))  # skip 0->1: tracing, scipy set-up
+    per_eval = statistics.median((b["eval_seconds"] - a["eval_seconds"]) /
+                                 (b["evaluations"] - a["evaluations"]) for a, b in steps)
+    wall = statistics.median((b["seconds"] - a["seconds"]) /
+                             (b["evaluations"] - a["evaluations"]) for a, b in steps)
+    evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    # (b) the bare truncated backbone, forward + backward, same image size and precision.
+    net = bb.load_backbone(name, pooling=d["pooling"], precision=precision)
+    extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
+    bare = median_seconds(bare_pass(extractor, tf.constant(images.preprocess(content))),
+                          evaluations)
+    return dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
+                bare=bare, net=net, extractor=extractor)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--height", type=int, default=400, help="image height, px")
@@ -97,55 +121,52 @@ def main() -> None:
     h, w = content.shape[:2]
     name = bb.resolve_name(args.backbone)
     d = optimize.DEFAULTS[name]
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, "
-          f"helpers {helpers.__version__}")
-    print(f"Image: {h}x{w} px (bundled content and style)")
+    flags = sorted(bb.cpu_flags() & {"amx_bf16", "avx512_bf16"}) or ["no native bfloat16"]
+    print(f"Machine: {cpu_model()} ({', '.join(flags)}), {os.cpu_count()} cores; "
+          f"TensorFlow {tf.__version__}, helpers {helpers.__version__}")
+    print(f"Image: {h}x{w} px (bundled content and style); "
+          f"auto precision here: {bb.resolve_precision('auto')[0]}")
 
-    # (a) inside stylize: wall time per evaluation over a real L-BFGS run.
-    result = optimize.stylize(content, style, size=max(h, w), iterations=args.evaluations,
-                              backbone=name, progress=False)
-    print(f"Backbone: {result.backbone}")
-    hist = result.history
-    # Skip iteration 0->1: graph tracing and scipy's set-up.
-    steps = list(zip(hist[1:], hist[2:], strict=False))
-    per_eval = statistics.median((b["eval_seconds"] - a["eval_seconds"]) /
-                                 (b["evaluations"] - a["evaluations"]) for a, b in steps)
-    wall_per_eval = statistics.median((b["seconds"] - a["seconds"]) /
-                                      (b["evaluations"] - a["evaluations"]) for a, b in steps)
-    evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    figures = {}
+    for precision in ("float32", "bfloat16"):
+        figures[precision] = m = measure(content, style, name, precision, args.evaluations)
+        print(f"\n[{precision}] {m['result'].backbone}")
+        print(f"(a) one loss-and-gradient evaluation inside stylize (median over the run): "
+              f"{m['per_eval']:.3f} s; with L-BFGS-B's own arithmetic: {m['wall']:.3f} s")
+        print(f"(b) bare forward+backward of the truncated backbone: {m['bare']:.3f} s "
+              f"(median of {args.evaluations})")
+        print(f"(c) ratio (a)/(b): {m['per_eval'] / m['bare']:.2f}  (goal <= 1.10)")
+        print(f"(d) one iteration of 20 evaluations: {20 * m['wall']:.1f} s, vs ~"
+              f"{ORIGINAL_SECONDS_PER_ITERATION} s in the original example "
+              f"({ORIGINAL_SECONDS_PER_ITERATION / (20 * m['wall']):.0f}x faster); one L-BFGS "
+              f"iteration of our single run: {m['evals_per_iter'] * m['wall']:.2f} s "
+              f"({m['evals_per_iter']:.2f} evaluations)")
     peak_stylize = peak_rss_gib()
 
-    # (b) the bare truncated backbone, forward + backward, same image size.
-    net = bb.load_backbone(name, pooling=d["pooling"])
-    layers = [*d["style_layers"], d["content_layer"]]
-    extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
+    f32, b16 = figures["float32"], figures["bfloat16"]
+    # (e) the original way: three images through the network at every evaluation (float32).
     x = tf.constant(images.preprocess(content))
-    bare = median_seconds(bare_pass(extractor, x), args.evaluations)
-
-    # (e) the original way: three images through the network at every evaluation.
     orig = median_seconds(
-        original_pass(extractor, images.preprocess(content), images.preprocess(style), x,
+        original_pass(f32["extractor"], images.preprocess(content), images.preprocess(style), x,
                       d["content_layer"], list(d["style_layers"])),
         max(3, args.evaluations // 3),
     )
-    estimate = optimize.estimate_memory(net, (h, w), layers) / 2**30
+    layers = [*d["style_layers"], d["content_layer"]]
+    estimate = optimize.estimate_memory(f32["net"], (h, w), layers) / 2**30
+    diff = np.abs(f32["result"].image.astype(float) - b16["result"].image.astype(float)).mean()
 
     print()
-    print(f"(a) one loss-and-gradient evaluation inside stylize (median over the run): "
-          f"{per_eval:.3f} s; with L-BFGS-B's own arithmetic: {wall_per_eval:.3f} s")
-    print(f"(b) bare forward+backward of the truncated backbone:      {bare:.3f} s (median of "
-          f"{args.evaluations})")
-    print(f"(c) ratio (a)/(b): {per_eval / bare:.2f}  (goal <= 1.10)")
-    print(f"(d) one iteration of 20 evaluations: {20 * wall_per_eval:.1f} s, vs ~"
-          f"{ORIGINAL_SECONDS_PER_ITERATION} s in the original example "
-          f"({ORIGINAL_SECONDS_PER_ITERATION / (20 * wall_per_eval):.0f}x faster); one L-BFGS "
-          f"iteration of our single run: {evals_per_iter * wall_per_eval:.2f} s "
-          f"({evals_per_iter:.2f} evaluations)")
-    print(f"(e) one evaluation the original way (3 images per pass): {orig:.3f} s "
-          f"({orig / per_eval:.2f}x ours)")
-    print(f"(f) peak memory: {peak_stylize:.2f} GiB after stylize, {peak_rss_gib():.2f} GiB after "
-          f"all figures; stylize's estimate for this size: {estimate:.2f} GiB")
-    print(f"Stop reason of the timed run: {result.stop_reason}")
+    print(f"(e) one evaluation the original way (3 images per pass, float32): {orig:.3f} s "
+          f"({orig / f32['per_eval']:.2f}x ours in float32, {orig / b16['per_eval']:.2f}x in "
+          f"bfloat16)")
+    print(f"(f) peak memory: {peak_stylize:.2f} GiB after both stylize runs, "
+          f"{peak_rss_gib():.2f} GiB after all figures; stylize's estimate: {estimate:.2f} GiB")
+    print(f"bfloat16 speed-up: {f32['per_eval'] / b16['per_eval']:.2f}x per evaluation, "
+          f"{f32['wall'] / b16['wall']:.2f}x per L-BFGS iteration, "
+          f"{f32['bare'] / b16['bare']:.2f}x for the bare network")
+    print(f"mean |float32 - bfloat16| after {args.evaluations} iterations: {diff:.2f} grey levels"
+          f" (of 255); final losses {f32['result'].history[-1]['total']:.4g} vs "
+          f"{b16['result'].history[-1]['total']:.4g}")
 
 
 if __name__ == "__main__":

