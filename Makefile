@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint lab bench clean
+.PHONY: demo test lint lab bench notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)  ## ruff
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
+		--output-dir build/notebooks notebooks/[0-9][0-9]_*.ipynb
 
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py

@@ -120,15 +120,19 @@ def _build_targets(
     backbone: bb.Backbone,
     content: np.ndarray,
     style: np.ndarray,
-    content_layer: str,
+    content_layer: str | None,
     style_layers: Sequence[str],
     tv_form: str,
     jit_compile: bool,
 ) -> _Targets:
-    extractor = bb.feature_extractor(backbone, style_layers, [content_layer])
+    """Extractor, targets and the compiled loss-and-gradient function. ``content_layer=None``
+    or no ``style_layers`` leave that term out of the network (it is then 0)."""
+    extractor = bb.feature_extractor(backbone, style_layers, [content_layer] if content_layer
+                                     else [])
     content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
     style_feats = extractor(tf.constant(images.preprocess(style)), training=False)
-    content_target = tf.cast(content_feats[content_layer], tf.float32)
+    content_target = (tf.cast(content_feats[content_layer], tf.float32) if content_layer
+                      else tf.zeros(()))
     style_targets = {}
     for name in style_layers:
         f = style_feats[name]
@@ -142,7 +146,8 @@ def _build_targets(
         with tf.GradientTape() as tape:
             tape.watch(x)
             feats = extractor(x, training=False)
-            c = w[0] * losses.content_loss(feats[content_layer], content_target)
+            c = (w[0] * losses.content_loss(feats[content_layer], content_target)
+                 if content_layer else tf.zeros(()))
             s = w[1] * losses.style_loss({n: feats[n] for n in layers}, style_targets, w[3:])
             t = w[2] * losses.total_variation_loss(x, tv_form)
             total = c + s + t
@@ -351,9 +356,14 @@ def stylize(
             "set at least one above 0"
         )
     content_layer = content_layer or defaults["content_layer"]
-    style_layers = list(style_layers or defaults["style_layers"])
+    style_layers = list(defaults["style_layers"] if style_layers is None else style_layers)
+    if not style_layers and sw > 0:
+        raise StyleTransferError(
+            "no style layers were given but style_weight > 0; give at least one style layer, "
+            "or set style_weight=0 to reconstruct the content alone"
+        )
     if style_layer_weights is None:
-        layer_w = [1.0 / len(style_layers)] * len(style_layers)
+        layer_w = [1.0 / len(style_layers)] * len(style_layers) if style_layers else []
     else:
         layer_w = [_check_weight("style layer weight", v) for v in style_layer_weights]
         if len(layer_w) != len(style_layers):
@@ -378,9 +388,11 @@ def stylize(
     if progress:
         print(f"Backbone: {net.description} ({why})")
 
-    targets = _targets(net, content_img, style_img, content_layer, style_layers, tv_form,
-                       jit_compile)
-    w = tf.constant([cw, sw, tw, *layer_w], dtype=tf.float32)
+    # Leave a term whose weight is 0 out of the network: reconstructions from one layer then
+    # only run the network up to that layer.
+    targets = _targets(net, content_img, style_img, content_layer if cw > 0 else None,
+                       style_layers if sw > 0 else [], tv_form, jit_compile)
+    w = tf.constant([cw, sw, tw, *(layer_w if sw > 0 else [])], dtype=tf.float32)
     x_shape = (1, *shape, 3)
 
     history: list[dict[str, float]] = []
