@@ -37,7 +37,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                          "block5_conv1"),
         "content_weight": 1.0,
-        "style_weight": 3e-3,
+        "style_weight": 30.0,
         "tv_weight": 1e-4,
         "pooling": "avg",
     },
@@ -46,7 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                          "block5_conv1"),
         "content_weight": 1.0,
-        "style_weight": 3e-3,
+        "style_weight": 30.0,
         "tv_weight": 1e-4,
         "pooling": "avg",
     },
@@ -93,6 +93,12 @@ class _Targets:
     content_target: tf.Tensor
     style_targets: dict[str, tf.Tensor]
     loss_and_grad: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+    def blank_style_losses(self) -> dict[str, float]:
+        """Per style layer, the loss E_l of an all-zero feature map: sum(A²) / (4 N²) with
+        A the normalised target Gram matrix. The scale of that layer's style loss."""
+        return {name: float(tf.reduce_sum(tf.square(a))) / (4.0 * float(a.shape[0]) ** 2)
+                for name, a in self.style_targets.items()}
 
 
 _CACHE: dict[tuple, _Targets] = {}
@@ -263,6 +269,7 @@ def stylize(
     content_layer: str | None = None,
     style_layers: Sequence[str] | None = None,
     style_layer_weights: Sequence[float] | None = None,
+    balance_style_layers: bool = True,
     style_scale: float = 1.0,
     backbone: str = "auto",
     weights: str | Path | None = "imagenet",
@@ -290,7 +297,12 @@ def stylize(
 
     Images are paths, arrays or Pillow images (``None``: the bundled defaults). ``size`` is
     the output's longest side in px; the style image is scaled to ``size * style_scale``.
-    Weights, layers and pooling default per backbone (:data:`DEFAULTS`). ``precision``:
+    Weights, layers and pooling default per backbone (:data:`DEFAULTS`).
+    ``style_layer_weights`` (default 1/L each) are relative; with ``balance_style_layers``
+    (default) each layer's loss is first divided by the loss an all-zero feature map would
+    have there (:meth:`_Targets.blank_style_losses`), because the raw losses of ``block1`` and
+    ``block5`` differ by about 10⁶ and the deep layers, which carry the large brush strokes,
+    would otherwise not count. ``False`` gives Gatys et al.'s plain weighted sum. ``precision``:
     ``"auto"`` runs the network in bfloat16 where the hardware computes it natively, else
     float32; losses, Gram matrices and gradients are always float32/float64. ``iterations`` are
     L-BFGS iterations (one scipy call; with ``lbfgs_mode="restart"``, ``iterations`` calls of
@@ -380,6 +392,7 @@ def stylize(
     settings = dict(
         size=size, iterations=iterations, content_weight=cw, style_weight=sw, tv_weight=tw,
         content_layer=content_layer, style_layers=style_layers, style_layer_weights=layer_w,
+        balance_style_layers=balance_style_layers,
         style_scale=style_scale, backbone=name, pooling=pooling, precision=precision,
         padding=padding,
         init=init, seed=seed,
@@ -392,6 +405,9 @@ def stylize(
     # only run the network up to that layer.
     targets = _targets(net, content_img, style_img, content_layer if cw > 0 else None,
                        style_layers if sw > 0 else [], tv_form, jit_compile)
+    if sw > 0 and balance_style_layers:
+        scale = targets.blank_style_losses()
+        layer_w = [v / max(scale[n], 1e-30) for v, n in zip(layer_w, style_layers, strict=True)]
     w = tf.constant([cw, sw, tw, *(layer_w if sw > 0 else [])], dtype=tf.float32)
     x_shape = (1, *shape, 3)
 

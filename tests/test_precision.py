@@ -47,10 +47,11 @@ def test_bfloat16_backbone_runs_in_bfloat16_with_float32_weights():
 
 def test_two_bfloat16_iterations_lower_the_loss_like_float32(photo, painting):
     runs = {p: optimize.stylize(photo, painting, size=96, iterations=2, precision=p,
-                                backbone="vgg16-hed", lbfgs_mode="restart", progress=False)
+                                backbone="vgg16-hed", lbfgs_mode="restart", init="noise",
+                                progress=False)
             for p in ("float32", "bfloat16")}
     drops = {p: r.history[0]["total"] / r.history[-1]["total"] for p, r in runs.items()}
-    assert drops["bfloat16"] > 5 and drops["float32"] > 5
+    assert drops["bfloat16"] > 3 and drops["float32"] > 3
     assert 0.5 < drops["bfloat16"] / drops["float32"] < 2.0, drops
     assert runs["bfloat16"].settings["precision"] == "bfloat16"
 
