@@ -455,9 +455,10 @@ def stylize(
                 f"the loss became {terms[0]} at iteration {len(history)}; kept the last good "
                 "image. Lower the weights (or the learning rate) and try again"
             )
+        x = x.copy()  # scipy may reuse its array; one copy serves both records below
         if terms[0] < state["best"]:
-            state["best"], state["best_x"] = terms[0], x.copy()
-        state["last_x"], state["last_terms"], state["last_grad"] = x.copy(), terms, grad
+            state["best"], state["best_x"] = terms[0], x
+        state["last_x"], state["last_terms"], state["last_grad"] = x, terms, grad
         return float(terms[0]), grad
 
     bar = _progress_bar(iterations, progress)
