@@ -30,27 +30,20 @@ OPTIMIZERS = ("lbfgs", "adam")
 LBFGS_MODES = ("single", "restart")
 INITS = ("content", "noise", "style")
 
-#: Default layers and weights per backbone (weights are for size-independent losses).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "vgg19": {
-        "content_layer": "block4_conv2",
-        "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                         "block5_conv1"),
-        "content_weight": 1.0,
-        "style_weight": 30.0,
-        "tv_weight": 1e-4,
-        "pooling": "avg",
-    },
-    "vgg16-hed": {
-        "content_layer": "block4_conv2",
-        "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                         "block5_conv1"),
-        "content_weight": 1.0,
-        "style_weight": 30.0,
-        "tv_weight": 1e-4,
-        "pooling": "avg",
-    },
+#: Gatys et al.'s layers (conv1 of every block for style, block4_conv2 for content) and
+#: average pooling, with weights for our size-independent, layer-balanced losses.
+_GATYS = {
+    "content_layer": "block4_conv2",
+    "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                     "block5_conv1"),
+    "content_weight": 1.0,
+    "style_weight": 30.0,
+    "tv_weight": 1e-4,
+    "pooling": "avg",
 }
+#: Default layers and weights per backbone. Both start from Gatys et al.'s choice; a
+#: backbone whose pictures need other values overrides them here.
+DEFAULTS: dict[str, dict[str, Any]] = {"vgg19": dict(_GATYS), "vgg16-hed": dict(_GATYS)}
 #: Bytes TensorFlow, the backbone and Python need beside the activations (measured).
 MEMORY_OVERHEAD = 1.2e9
 #: Activation memory per float value of the truncated network, forward+backward (measured).
