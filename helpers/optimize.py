@@ -424,18 +424,19 @@ def stylize(
     # L-BFGS-B's first trial step has unit length, and a unit step spread over every value
     # changes the float32 loss by less than its rounding. Optimising y = x / scale with
     # scale = sqrt(#values) makes that first step move an RMS of one grey level.
-    scale = math.sqrt(x0.size) if optimizer == "lbfgs" else 1.0
+    lbfgs = optimizer == "lbfgs"
+    scale = math.sqrt(x0.size) if lbfgs else 1.0
     x0 = np.asarray(x0, dtype=np.float64).ravel() / scale
 
     start_iteration = max(len(history) - 1, 0)
     state: dict[str, Any] = {"best_x": x0.copy(), "best": math.inf, "last_x": None,
                              "last_terms": None, "last_grad": None, "evaluations": 0,
-                             "eval_seconds": 0.0}
+                             "eval_seconds": 0.0, "f_scale": None}
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
         if state["last_x"] is not None and np.array_equal(state["last_x"], x):
-            return float(state["last_terms"][0]), state["last_grad"]
+            return float(state["last_terms"][0]) * state["f_scale"], state["last_grad"]
         started = time.perf_counter()
         image = tf.constant(x.reshape(x_shape) * scale, tf.float32)
         terms, grad = targets.loss_and_grad(image, w)
@@ -448,11 +449,17 @@ def stylize(
                 f"the loss became {terms[0]} at iteration {len(history)}; kept the last good "
                 "image. Lower the weights (or the learning rate) and try again"
             )
+        if state["f_scale"] is None:
+            # With bounds, L-BFGS-B's first step is the raw gradient, so the loss's overall
+            # scale (any weight setting) would change the path. Scale the objective scipy sees
+            # so that this first step moves the pixels by about one grey level (RMS).
+            state["f_scale"] = 1.0 / max(float(np.linalg.norm(grad)), 1e-30) if lbfgs else 1.0
+        grad = grad * state["f_scale"]
         x = x.copy()  # scipy may reuse its array; one copy serves both records below
         if terms[0] < state["best"]:
             state["best"], state["best_x"] = terms[0], x
         state["last_x"], state["last_terms"], state["last_grad"] = x, terms, grad
-        return float(terms[0]), grad
+        return float(terms[0]) * state["f_scale"], grad
 
     bar = _progress_bar(iterations, progress)
 
