@@ -279,3 +279,15 @@ def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, 
         r = optimize.stylize(photo, painting, iterations=1, style_weight=2.0, precision="float32",
                              balance_style_layers=balance, **FAST)
         assert r.history[0]["style"] == pytest.approx(2.0 * expected, rel=2e-3)
+
+
+def test_scaling_every_weight_together_gives_the_same_picture(photo, painting):
+    """Only the ratios of the weights matter: the optimiser's path does not depend on the
+    loss's overall scale (a run with tiny weights must not crawl)."""
+    kw = dict(iterations=5, precision="float32", **FAST)
+    base = optimize.stylize(photo, painting, content_weight=1, style_weight=30, tv_weight=1e-4,
+                            **kw)
+    tiny = optimize.stylize(photo, painting, content_weight=1e-4, style_weight=3e-3,
+                            tv_weight=1e-8, **kw)
+    assert tiny.history[-1]["total"] == pytest.approx(1e-4 * base.history[-1]["total"], rel=0.02)
+    assert np.abs(tiny.image.astype(float) - base.image.astype(float)).mean() < 1.0
