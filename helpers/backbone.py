@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Sequence
 
 import keras
-import numpy as np
 
 from helpers.errors import StyleTransferError
 
@@ -297,7 +296,3 @@ def activation_sizes(
             h, w = -(-h // 2), -(-w // 2)
     return sizes
 
-
-def parameter_count(backbone: Backbone) -> int:
-    """Number of weights in the backbone (all conv kernels and biases)."""
-    return int(sum(np.prod(w.shape) for w in backbone.model.weights))

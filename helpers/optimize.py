@@ -421,9 +421,10 @@ def stylize(
     else:
         rng = np.random.default_rng(seed)
         x0 = images.preprocess(rng.uniform(0, 255, (*shape, 3)))
-    # L-BFGS-B's first trial step has unit length, and a unit step spread over every value
-    # changes the float32 loss by less than its rounding. Optimising y = x / scale with
-    # scale = sqrt(#values) makes that first step move an RMS of one grey level.
+    # L-BFGS-B's first step has length 1 (no bounds) or the gradient's length (bounds; see
+    # f_scale in evaluate, which makes that length 1 too). Spread over every value, a unit
+    # step would change the float32 loss by less than its rounding; optimising y = x / scale
+    # with scale = sqrt(#values) makes it move the pixels by one grey level (RMS).
     lbfgs = optimizer == "lbfgs"
     scale = math.sqrt(x0.size) if lbfgs else 1.0
     x0 = np.asarray(x0, dtype=np.float64).ravel() / scale
@@ -452,7 +453,7 @@ def stylize(
         if state["f_scale"] is None:
             # With bounds, L-BFGS-B's first step is the raw gradient, so the loss's overall
             # scale (any weight setting) would change the path. Scale the objective scipy sees
-            # so that this first step moves the pixels by about one grey level (RMS).
+            # to a unit gradient at the start (with y-scaling: one grey level RMS).
             state["f_scale"] = 1.0 / max(float(np.linalg.norm(grad)), 1e-30) if lbfgs else 1.0
         grad = grad * state["f_scale"]
         x = x.copy()  # scipy may reuse its array; one copy serves both records below
