@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint lab bench notebooks clean
+.PHONY: demo test lint lab bench notebooks figures gallery clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff
-	$(BIN)/ruff check helpers tests bench
+	$(BIN)/ruff check helpers tests bench docs
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks
@@ -32,6 +32,12 @@ notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in buil
 
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py
+
+figures: $(STAMP)  ## the README's figures (docs/figures/*.png) from the bundled images
+	$(BIN)/python docs/make_figures.py
+
+gallery: $(STAMP)  ## every bundled pair (or FOLDER=dir with content/ and style/) in one grid
+	$(BIN)/python -m helpers gallery $(FOLDER) --size $(or $(SIZE),384) -o build/gallery.png
 
 clean:
 	rm -rf build .pytest_cache

@@ -122,7 +122,81 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue from a checkpoint folder written by --checkpoint-every")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = commands.add_parser(
+        "gallery",
+        help="render content x style pairs into one titled grid image",
+        description="Stylise every content image with every style image and save one grid: "
+        "the bundled pairs, or with FOLDER every image in FOLDER/content x FOLDER/style.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g.add_argument("folder", nargs="?", help="folder with content/ and style/ subfolders")
+    g.add_argument("-o", "--output", default="build/gallery.png", help="the grid image")
+    g.add_argument("--size", type=_positive_int, default=256, help="longest side of each result")
+    g.add_argument("--iterations", type=_positive_int, default=100, help="L-BFGS iterations")
+    g.add_argument("--backbone", default="auto", choices=["auto", "vgg19", "vgg16-hed"],
+                   help="network (see stylize --help)")
     return parser
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _gallery_inputs(folder: str | None) -> tuple[dict[str, object], dict[str, object]]:
+    """Content and style images by name: the bundled ones, or FOLDER/content, FOLDER/style."""
+    from helpers import data
+    from helpers.images import load_image
+
+    if folder is None:
+        return ({"chelsea": data.default_content()},
+                {"swirls": data.default_style(), "mosaic": data.second_style()})
+    found = []
+    for part in ("content", "style"):
+        sub = Path(folder) / part
+        files = sorted(f for f in sub.glob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise StyleTransferError(
+                f"no images in {sub}; put photos in {folder}/content and paintings in "
+                f"{folder}/style"
+            )
+        found.append({f.stem: load_image(f) for f in files})
+    return found[0], found[1]
+
+
+def _gallery(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from helpers.images import image_grid, resize
+
+    output = Path(args.output)
+    _check_writable(output.parent)
+    contents, styles = _gallery_inputs(args.folder)  # bad input fails before TensorFlow loads
+    from helpers.optimize import stylize
+
+    panels, titles, backbone = [], [], ""
+    first = resize(next(iter(contents.values())), size=args.size)
+    panels.append(np.full_like(first, 255))
+    titles.append("")
+    for name, style in styles.items():
+        panels.append(resize(style, size=args.size))
+        titles.append(f"style: {name}")
+    for cname, content in contents.items():
+        panels.append(resize(content, size=args.size))
+        titles.append(f"content: {cname}")
+        for sname, style in styles.items():
+            result = stylize(content, style, size=args.size, iterations=args.iterations,
+                             backbone=args.backbone, progress=False)
+            backbone = result.backbone.split(" (")[0]
+            panels.append(result.image)
+            titles.append(f"{cname} x {sname}")
+            print(f"{cname} x {sname}: {result.history[-1]['seconds']:.0f} s", flush=True)
+    fig = image_grid(panels, titles, ncols=len(styles) + 1, panel_size=3.5,
+                     suptitle=f"Gallery: {args.size} px, {args.iterations} iterations, "
+                              f"{backbone}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output.with_suffix(".png"), dpi=80)
+    print(f"Result: {output.with_suffix('.png')}")
+    return 0
 
 
 def _stylize(args: argparse.Namespace) -> int:
@@ -191,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "stylize":
             return _stylize(args)
+        if args.command == "gallery":
+            return _gallery(args)
     except StyleTransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -157,3 +157,21 @@ def test_help_states_the_real_defaults():
         assert all(d[key] == stated for d in DEFAULTS.values()), key
     assert all(d["content_layer"] in helps["content_layer"] for d in DEFAULTS.values())
     assert all(d["pooling"] in helps["pooling"] for d in DEFAULTS.values())
+
+
+def test_gallery_renders_every_content_style_pair_of_a_folder(tmp_path, photo, painting, capsys):
+    for part, imgs in (("content", [photo]), ("style", [painting, 255 - painting])):
+        (tmp_path / part).mkdir()
+        for i, img in enumerate(imgs):
+            save_image(img, tmp_path / part / f"{part}{i}.png")
+    out = tmp_path / "grid.png"
+    assert cli.main(["gallery", str(tmp_path), "-o", str(out), "--size", "64",
+                     "--iterations", "1", "--backbone", "vgg16-hed"]) == 0
+    printed = capsys.readouterr().out
+    assert "content0 x style0" in printed and "content0 x style1" in printed
+    assert load_image(out).shape[1] > 3 * 64  # three panels across: content + two styles
+
+
+def test_gallery_explains_the_folder_layout(tmp_path):
+    assert_one_clear_line(run_cli("gallery", str(tmp_path)), "no images in",
+                          "put photos in")

@@ -1,0 +1,96 @@
+"""Make the README's figures from the project's own bundled images: ``make figures``.
+
+    python docs/make_figures.py [--only NAME ...] [--fast]
+
+Writes small PNGs to ``docs/figures/``, each titled with the backbone that produced it:
+
+- ``content_reconstructions.png``: white noise optimised to match the photo's features at
+  ``block1_conv2 ... block5_conv2`` (Gatys et al. Fig. 1, bottom row);
+- ``style_reconstructions.png``: white noise optimised to match the painting's Gram matrices
+  over layer subsets {1}, {1,2}, ... {1..5} (Fig. 1, top row);
+- ``stylisation.png``: content, style and the result with the default settings;
+- ``choosing_defaults.png``: the candidate settings compared when the defaults were chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import helpers  # noqa: E402
+from helpers import data, images  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "figures"
+
+
+def save(fig, name: str) -> None:
+    path = OUT / f"{name}.png"
+    fig.savefig(path, dpi=72)
+    print(f"wrote {path}")
+
+
+def content_reconstructions(size: int, iterations: int) -> None:
+    photo = images.load_image(data.default_content(), size=size)
+    layers = [f"block{b}_conv2" for b in range(1, 6)]
+    results = [helpers.stylize(photo, photo, size=size, iterations=iterations, init="noise",
+                               content_layer=layer, style_weight=0, tv_weight=1e-5,
+                               progress=False) for layer in layers]
+    fig = images.image_grid([photo] + [r.image for r in results], ["photo", *layers], ncols=6,
+                            panel_size=2.6,
+                            suptitle=f"Content reconstructions from white noise "
+                                     f"({results[0].backbone.split(' (')[0]})")
+    save(fig, "content_reconstructions")
+
+
+def style_reconstructions(size: int, iterations: int) -> None:
+    painting = images.load_image(data.default_style(), size=size)
+    layers = [f"block{b}_conv1" for b in range(1, 6)]
+    results = [helpers.stylize(painting, painting, size=size, iterations=iterations,
+                               init="noise", style_layers=layers[:k], content_weight=0,
+                               style_weight=1.0, tv_weight=0, progress=False)
+               for k in range(1, 6)]
+    titles = ["painting"] + [f"conv1 of blocks 1..{k}" for k in range(1, 6)]
+    fig = images.image_grid([painting] + [r.image for r in results], titles, ncols=6,
+                            panel_size=2.6,
+                            suptitle=f"Style reconstructions from white noise "
+                                     f"({results[0].backbone.split(' (')[0]})")
+    save(fig, "style_reconstructions")
+
+
+def stylisation(size: int, iterations: int) -> None:
+    photo, painting = data.default_content(), data.default_style()
+    start = time.perf_counter()
+    result = helpers.stylize(photo, painting, size=size, iterations=iterations, progress=False)
+    seconds = time.perf_counter() - start
+    fig = images.image_grid(
+        [images.resize(photo, size=size), images.resize(painting, size=size), result.image],
+        ["content", "style", f"result ({seconds:.0f} s)"], ncols=3, panel_size=4,
+        suptitle=f"helpers.stylize with the defaults, {size} px ({result.backbone.split(' (')[0]}"
+                 f", {result.settings['precision']})")
+    save(fig, "stylisation")
+
+
+FIGURES = {"content_reconstructions": content_reconstructions,
+           "style_reconstructions": style_reconstructions, "stylisation": stylisation}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=sorted(FIGURES), default=sorted(FIGURES))
+    parser.add_argument("--fast", action="store_true", help="tiny sizes, to check the script")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    sizes = {"content_reconstructions": (64, 5) if args.fast else (224, 300),
+             "style_reconstructions": (64, 5) if args.fast else (224, 300),
+             "stylisation": (64, 5) if args.fast else (512, 100)}
+    for name in args.only:
+        FIGURES[name](*sizes[name])
+
+
+if __name__ == "__main__":
+    main()
