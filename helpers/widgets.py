@@ -36,6 +36,8 @@ COLOR_MODES = ("none", "luminance", "histogram", "swap")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PREVIEW_WIDTH = 512  # px on screen; a 256 px preview is shown at twice its size
 HISTORY_LENGTH = 6
+#: Where Save writes (and uploads are kept) unless the app is given another folder.
+DEFAULT_FOLDER = data.DATA_DIR.parent / "build" / "tuning"
 #: stylize keyword arguments the app sets (the rest keep their defaults).
 RUN_KEYS = ("size", "iterations", "content_weight", "style_weight", "tv_weight", "content_layer",
             "style_layers", "style_layer_weights", "style_scale", "backbone", "pooling",
@@ -184,7 +186,7 @@ class TuningApp(w.VBox):
         preview_size: int = 256,
         render_size: int = 512,
         iterations: int = 100,
-        folder: str | Path = "build/tuning",
+        folder: str | Path = DEFAULT_FOLDER,
         runner: Callable[..., optimize.Result] | None = None,
     ) -> None:
         self.backbone = bb.resolve_name(backbone)
