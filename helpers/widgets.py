@@ -75,6 +75,7 @@ def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (512,
     """PNG bytes of a log-scale plot of each loss term against the iteration; ``size`` in px."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     dpi = 100
     fig = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
@@ -86,11 +87,13 @@ def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (512,
         values = [h[key] for h in history]
         if any(v > 0 for v in values):
             ax.plot(steps, values, label=key, color=colour, lw=1.5)
-    if any(line.get_label() for line in ax.lines):
+    if ax.lines:
         ax.set_yscale("log")
-        ax.legend(fontsize=7, ncol=4, loc="upper right")
+        ax.legend(fontsize=7, ncol=4, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                  frameon=False, borderaxespad=0.1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration", fontsize=8)
-    ax.set_title("Loss terms (weighted, log scale)", fontsize=9)
+    ax.set_title("Loss (log scale)", fontsize=9, loc="left")
     ax.tick_params(labelsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout(pad=0.4)
@@ -245,14 +248,12 @@ class TuningApp(w.VBox):
             "iterations": w.IntSlider(value=iterations, min=1, max=500, description="iterations",
                                       continuous_update=False, style=_ROW,
                                       layout=w.Layout(width="430px")),
-            "init": w.ToggleButtons(options=optimize.INITS, value="content", description="start",
-                                    style={**_ROW, "button_width": "90px"}),
-            "pooling": w.ToggleButtons(options=bb.POOLINGS, value=defaults["pooling"],
-                                       description="pooling",
-                                       style={**_ROW, "button_width": "90px"}),
-            "precision": w.ToggleButtons(options=bb.PRECISIONS, value="auto",
-                                         description="precision",
-                                         style={**_ROW, "button_width": "90px"}),
+            "init": w.Dropdown(options=optimize.INITS, value="content", description="start from",
+                               style=_ROW),
+            "pooling": w.Dropdown(options=bb.POOLINGS, value=defaults["pooling"],
+                                  description="pooling", style=_ROW),
+            "precision": w.Dropdown(options=bb.PRECISIONS, value="auto", description="precision",
+                                    style=_ROW),
         }
         style_candidates = [n for n in layers if n.endswith("_conv1")]
         self.layer_boxes = {n: w.Checkbox(value=n in defaults["style_layers"], description=n,
@@ -263,22 +264,24 @@ class TuningApp(w.VBox):
                                                layout=w.Layout(width="290px"))
                               for n in style_candidates}
         self.uploads = {key: w.FileUpload(accept="image/*", description="upload",
-                                          layout=w.Layout(width="90px"))
+                                          layout=w.Layout(width="100px"))
                         for key in ("content", "style", "style2")}
-        self.warm_toggle = w.ToggleButtons(
+        self.warm_toggle = w.Dropdown(
             options=[("continue from picture", True), ("start from scratch", False)],
-            value=True, description="on a change",
-            tooltips=["warm start: keep painting the current picture with the new settings",
-                      "start again from the chosen start image"],
-            style={**_ROW, "button_width": "150px"})
+            value=True, description="on a change", style=_ROW,
+            tooltip="what a change of settings during a run does: keep painting the current "
+                    "picture (warm start) or start again from the chosen start image")
 
         self.buttons = {name: w.Button(description=name, icon=icon, button_style=kind,
-                                       layout=w.Layout(width="118px"))
+                                       layout=w.Layout(width="140px" if name == "Copy as code"
+                                                       else "100px"))
                         for name, icon, kind in (("Run", "play", "success"),
                                                  ("Stop", "stop", "danger"),
                                                  ("Render", "image", ""),
                                                  ("Save", "save", ""),
                                                  ("Copy as code", "code", ""))}
+        for name, button in self.buttons.items():
+            button.add_class(f"nst-{name.split()[0].lower()}")
         self.buttons["Run"].on_click(lambda _: self.run())
         self.buttons["Stop"].on_click(lambda _: self.stop())
         self.buttons["Render"].on_click(lambda _: self.run(size=c["render_size"].value))
@@ -291,10 +294,15 @@ class TuningApp(w.VBox):
                                format="png", layout=w.Layout(width=f"{PREVIEW_WIDTH}px"))
         self.plot = w.Image(value=loss_plot_png([]), format="png",
                             layout=w.Layout(width=f"{PREVIEW_WIDTH}px"))
-        self.strip = w.HBox(layout=w.Layout(min_height="40px", overflow_x="auto"))
+        self.strip = w.HBox(layout=w.Layout(min_height="40px", flex_flow="row wrap"))
         self.code = w.Textarea(layout=w.Layout(width="100%", height="230px", display="none"))
 
+        # CSS classes name the parts for browser tests: nst-app, nst-preview, nst-<control>.
+        self.add_class("nst-app")
+        self.preview.add_class("nst-preview")
+        self.status.add_class("nst-status")
         for key, widget in c.items():
+            widget.add_class(f"nst-{key.replace('_', '-')}")
             if key != "render_size":
                 widget.observe(self._changed, names="value")
         for widget in (*self.layer_boxes.values(), *self.layer_weights.values()):
@@ -315,11 +323,13 @@ class TuningApp(w.VBox):
                     w.HBox([c["style2"], self.uploads["style2"]]),
                     c["style_blend"], c["style_scale"], c["preserve_color"]]),
             w.VBox([c["size"], c["render_size"], c["iterations"], c["init"], c["pooling"],
-                    c["precision"]]),
+                    c["precision"], self.warm_toggle,
+                    w.HTML("<small>A change during a run restarts it: from the picture so far "
+                           "(warm start) or from the start image.</small>")]),
         ], titles=("Weights", "Layers", "Images", "Run"), layout=w.Layout(width="470px"))
         header = w.HBox(list(self.buttons.values()))
         super().__init__([
-            header, w.HBox([self.warm_toggle]), self.status,
+            header, self.status,
             w.HBox([tabs, w.VBox([self.preview, self.plot], layout=w.Layout(margin="0 0 0 16px"))],
                    layout=w.Layout(align_items="flex-start")),
             w.HTML("<b>History</b> <small>(newest first; Restore brings back the settings)"
@@ -462,11 +472,14 @@ class TuningApp(w.VBox):
             cards.append(w.VBox([
                 w.Image(value=png_bytes(item["result"].image, 150), format="png",
                         layout=w.Layout(width="150px")),
-                w.HTML(f"<small title='{escape(summary, quote=True)}'>{last['iteration']} it, "
-                       f"{last['seconds']:.1f} s{' (warm)' if item['warm'] else ''}<br>"
-                       f"s {item['settings']['style_weight']:.2g}, "
-                       f"tv {item['settings']['tv_weight']:.0e}, "
-                       f"{item['settings']['size']} px</small>"),
+                w.HTML(f"<div style='line-height:1.35;font-size:11px;height:45px;"
+                       f"overflow:hidden' title='{escape(summary, quote=True)}'>"
+                       f"{last['iteration']} it · {last['seconds']:.1f} s"
+                       f"{' · warm' if item['warm'] else ''}<br>"
+                       f"content {item['settings']['content_weight']:.3g} · "
+                       f"style {item['settings']['style_weight']:.3g}<br>"
+                       f"tv {item['settings']['tv_weight']:.0e} · "
+                       f"{item['settings']['size']} px</div>"),
                 button], layout=w.Layout(width="156px", margin="0 6px 0 0")))
         self.strip.children = cards
 
