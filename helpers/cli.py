@@ -43,6 +43,11 @@ def _layers(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _weights(text: str) -> list[float]:
+    """argparse type: comma-separated numbers >= 0."""
+    return [_weight(part) for part in text.split(",") if part.strip()]
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (usage goes to --help)."""
 
@@ -87,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                    help="network arithmetic: auto = bfloat16 where the CPU/GPU computes it "
                    "natively (several times faster), else float32")
+    p.add_argument("--style", dest="more_styles", action="append", default=[], metavar="FILE",
+                   help="another style image, blended with STYLE (repeat for more)")
+    p.add_argument("--style-blend-weights", "--style-weights", type=_weights, default=None,
+                   metavar="W1,W2,...", help="comma-separated blend weights, one per style "
+                   "image (normalised to sum 1; default: equal)")
+    p.add_argument("--style-scale", type=_weight, default=1.0,
+                   help="size of the style image relative to the result (bigger: larger brush "
+                   "strokes; 0.1 to 4)")
+    p.add_argument("--mask", dest="masks", action="append", default=None, metavar="FILE",
+                   help="mask image per style, in order (white: this style; 'none': "
+                   "everywhere); outside every mask the photo stays")
+    p.add_argument("--preserve-color", choices=["none", "luminance", "histogram", "swap"],
+                   default="none", help="keep the photo's colours: luminance-only transfer, "
+                   "style colour-histogram matching, or a luminance swap afterwards")
+    p.add_argument("--style-loss", choices=["gram", "w2"], default="gram",
+                   help="Gram matrices (Gatys et al.) or the Wasserstein-2 distance of the "
+                   "features' means and covariances")
+    p.add_argument("--scales", type=_positive_int, default=1,
+                   help="coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size")
     p.add_argument("--init", choices=["content", "noise", "style"], default="content",
                    help="starting image")
     p.add_argument("--seed", type=int, default=0, help="random seed for --init noise")
@@ -116,6 +140,13 @@ def _stylize(args: argparse.Namespace) -> int:
     # Read both images before loading TensorFlow, so a bad path fails in a second.
     content = load_image(args.content) if args.content else None
     style = load_image(args.style) if args.style else None
+    if args.more_styles:
+        if style is None:
+            raise StyleTransferError("--style adds to the STYLE image; give CONTENT and STYLE too")
+        style = [style, *(load_image(path) for path in args.more_styles)]
+    masks = None
+    if args.masks is not None:
+        masks = [None if m.lower() == "none" else load_image(m) for m in args.masks]
     checkpoint_dir = args.checkpoint_dir
     if args.checkpoint_every and checkpoint_dir is None:
         checkpoint_dir = output.with_name(output.stem + "_checkpoints")
@@ -123,7 +154,9 @@ def _stylize(args: argparse.Namespace) -> int:
         content, style, size=args.size, iterations=args.iterations,
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, content_layer=args.content_layer,
-        style_layers=args.style_layers, backbone=args.backbone,
+        style_layers=args.style_layers, style_blend_weights=args.style_blend_weights,
+        style_scale=args.style_scale, masks=masks, preserve_color=args.preserve_color,
+        style_loss=args.style_loss, scales=args.scales, backbone=args.backbone,
         weights=None if args.weights == "none" else args.weights, pooling=args.pooling,
         precision=args.precision,
         init=args.init, seed=args.seed, optimizer=args.optimizer,

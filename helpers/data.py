@@ -4,6 +4,8 @@
   (``skimage.data.chelsea``), loaded from the installed package at run time.
 - :func:`default_style`: ``data/swirls.png``, a painting this project made itself with
   :func:`paint_swirls` (brush strokes following a field of vortices, in night-sky colours).
+- :func:`second_style`: ``data/mosaic.png``, a stained-glass mosaic made by
+  :func:`paint_mosaic` (for blending styles and masks).
 - :func:`classic`: public-domain paintings downloaded once with ``keras.utils.get_file``
   (checked against a SHA-256 hash when one is recorded) and cached in ``~/.keras/datasets``.
 
@@ -22,6 +24,7 @@ from helpers.errors import StyleTransferError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SWIRLS_FILE = DATA_DIR / "swirls.png"
+MOSAIC_FILE = DATA_DIR / "mosaic.png"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,16 @@ def default_style() -> np.ndarray:
     if not SWIRLS_FILE.exists():
         return paint_swirls()
     return load_image(SWIRLS_FILE)
+
+
+def second_style() -> np.ndarray:
+    """A second bundled style painting, (512, 512, 3) uint8, read from ``data/mosaic.png``
+    (for blending styles, masks and the tuning app)."""
+    from helpers.images import load_image
+
+    if not MOSAIC_FILE.exists():
+        return paint_mosaic()
+    return load_image(MOSAIC_FILE)
 
 
 def bundled() -> dict[str, Path | str]:
@@ -135,6 +148,36 @@ def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
+def paint_mosaic(size: int = 512, seed: int = 1905) -> np.ndarray:
+    """A procedurally painted stained-glass mosaic, (size, size, 3) uint8.
+
+    Voronoi cells around random points, each filled with a warm colour (shaded across the
+    cell like a brush stroke) and outlined in dark lead lines: flat colour patches and sharp
+    edges, the opposite of :func:`paint_swirls`'s flowing strokes.
+    """
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(0, size, (90, 2))
+    yy, xx = np.mgrid[0:size, 0:size]
+    pixels = np.stack([yy.ravel(), xx.ravel()], axis=1)
+    dist, label = cKDTree(points).query(pixels, k=2)
+    label = label[:, 0].reshape(size, size)
+    edge = (dist[:, 1] - dist[:, 0]).reshape(size, size) < 3.0
+    palette = np.array(
+        [[200, 40, 30], [235, 120, 30], [245, 200, 60], [60, 130, 70], [30, 80, 160],
+         [120, 40, 110], [240, 230, 200]], dtype=np.float64,
+    )
+    colors = palette[rng.integers(0, len(palette), len(points))]
+    angle = rng.uniform(0, np.pi, len(points))
+    shade = (np.cos(angle)[label] * (xx - points[label, 1])
+             + np.sin(angle)[label] * (yy - points[label, 0])) / size * 3.0
+    rgb = colors[label] * (1.0 + np.clip(shade, -0.35, 0.35))[..., None]
+    rgb += ndimage.gaussian_filter(rng.normal(0, 12, (size, size)), 1.0)[..., None]
+    rgb[edge] = [25, 20, 20]
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
 def classic(
     name: str, url: str | None = None, sha256: str | None = None, cache_dir: str | None = None
 ) -> np.ndarray:
@@ -169,7 +212,8 @@ def classic(
     return load_image(path)
 
 
-if __name__ == "__main__":  # python -m helpers.data regenerates data/swirls.png
+if __name__ == "__main__":  # python -m helpers.data regenerates the bundled paintings
     from helpers.images import save_image
 
     print(save_image(paint_swirls(), SWIRLS_FILE))
+    print(save_image(paint_mosaic(), MOSAIC_FILE))

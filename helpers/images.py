@@ -257,3 +257,73 @@ def image_grid(
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+# --- colour: luminance/chroma (YIQ) and colour-statistics matching (Gatys et al. 2016) ------
+
+#: Ways :func:`helpers.optimize.stylize` can keep the content's colours.
+PRESERVE_COLOR = ("none", "luminance", "histogram", "swap")
+
+
+def to_yiq(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB in 0..255 -> (H, W, 3) float YIQ: Y (luminance) in 0..255, I and Q the
+    chroma, in the same units (NTSC matrix, as ``skimage.color.rgb2yiq``)."""
+    from skimage.color import rgb2yiq
+
+    return rgb2yiq(np.asarray(image, dtype=np.float64) / 255.0) * 255.0
+
+
+def from_yiq(yiq: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_yiq`: (H, W, 3) float YIQ -> (H, W, 3) uint8 RGB (clipped)."""
+    from skimage.color import yiq2rgb
+
+    rgb = yiq2rgb(np.asarray(yiq, dtype=np.float64) / 255.0) * 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def luminance_image(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """The luminance Y of an RGB image as a grey (H, W, 3) uint8 image (Y in every channel).
+
+    With ``like``, Y is first shifted and scaled to ``like``'s luminance mean and standard
+    deviation, as Gatys et al. (2016) do for the style image in luminance-only transfer.
+    """
+    y = to_yiq(image)[..., 0]
+    if like is not None:
+        ref = to_yiq(like)[..., 0]
+        y = (y - y.mean()) / max(float(y.std()), 1e-6) * ref.std() + ref.mean()
+    grey = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def with_chroma_of(image: np.ndarray, chroma_source: np.ndarray) -> np.ndarray:
+    """``image``'s luminance with ``chroma_source``'s chroma (I, Q), as (H, W, 3) uint8 RGB.
+
+    ``chroma_source`` is resized to ``image``'s shape first. The "luminance swap" of
+    Gatys et al. (2016): keep the stylised brightness pattern, restore the photo's colours.
+    """
+    chroma = to_yiq(resize_to(load_image(chroma_source), image.shape[:2]))
+    yiq = np.concatenate([to_yiq(image)[..., :1], chroma[..., 1:]], axis=-1)
+    return from_yiq(yiq)
+
+
+def color_matched(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``image`` with its RGB colour mean and covariance matched to ``reference``'s.
+
+    x' = A (x - μ_i) + μ_r with A = Σ_r^½ Σ_i^-½ (symmetric square roots), the linear colour
+    transfer Gatys et al. (2016) use to match the style image's colours to the photo's.
+    Returns (H, W, 3) uint8 (values pushed outside 0..255 by A are clipped).
+    """
+    x = np.asarray(image, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    mu_x, mu_r = x.mean(0), r.mean(0)
+    eye = np.eye(3) * 1e-3  # keeps a flat (e.g. grey) image's covariance invertible
+    a = _sqrtm_psd(np.cov(r, rowvar=False) + eye) @ _sqrtm_psd(
+        np.cov(x, rowvar=False) + eye, power=-0.5)
+    out = (x - mu_x) @ a.T + mu_r
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(np.shape(image))
+
+
+def _sqrtm_psd(m: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """m ** power for a symmetric positive semi-definite matrix m (via its eigenvalues)."""
+    e, u = np.linalg.eigh((m + m.T) / 2)
+    return (u * np.maximum(e, 1e-12) ** power) @ u.T

@@ -16,6 +16,8 @@ from typing import Callable, Mapping, Sequence
 import tensorflow as tf
 
 TV_FORMS = ("power", "abs")
+#: The style losses :func:`helpers.optimize.stylize` offers.
+STYLE_LOSSES = ("gram", "w2")
 
 
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -85,6 +87,101 @@ def style_loss(
         m = tf.cast(shape[-2] * shape[-3], tf.float32)
         total += tf.cast(weights[i], tf.float32) * style_layer_loss(f, targets[name] * m)
     return total
+
+
+def _flat(features: tf.Tensor, mask: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """F as (M, N) float32, the per-position weights m as (M, 1) (all 1 without a mask) and
+    Σm. A (h, w) mask is resized (area average) to the feature map's height and width."""
+    f = tf.cast(features, tf.float32)
+    shape = tf.shape(f)
+    flat = tf.reshape(f, (-1, shape[-1]))
+    if mask is None:
+        m = tf.ones((tf.shape(flat)[0], 1))
+    else:
+        resized = tf.image.resize(tf.cast(mask, tf.float32)[..., None], shape[-3:-1],
+                                  method="area")
+        m = tf.reshape(resized, (-1, 1))
+    return flat, m, tf.maximum(tf.reduce_sum(m), 1e-6)
+
+
+def masked_gram_loss(features: tf.Tensor, target: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
+    """Style loss of one layer inside a region: (1/(4N²)) Σ (Ĝ - A)². Scalar.
+
+    Ĝ = Fᵀ diag(m) F / Σm is the Gram matrix of the positions the (h, w) ``mask`` m (values
+    in 0..1, any size) selects, normalised by its area; ``target`` A is the style image's
+    normalised Gram matrix Fᵀ F / M. With an all-ones mask this equals
+    :func:`style_layer_loss`'s 1/(4 N² M²) Σ (G - A·M)².
+    """
+    flat, m, area = _flat(features, mask)
+    n = tf.cast(tf.shape(flat)[1], tf.float32)
+    g = _gram(flat * tf.sqrt(m)) / area
+    return tf.reduce_sum(tf.square(g - target)) / (4.0 * n * n)
+
+
+def feature_stats(
+    features: tf.Tensor, mask: tf.Tensor | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean (N,) and covariance (N, N) of a feature map's N filters over its positions
+    (weighted by ``mask``, as in :func:`masked_gram_loss`)."""
+    flat, m, area = _flat(features, mask)
+    mean = tf.reduce_sum(flat * m, axis=0) / area
+    cov = _gram(flat * tf.sqrt(m)) / area - mean[:, None] * mean[None, :]
+    return mean, cov
+
+
+@tf.custom_gradient
+def trace_sqrtm(a: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+    """tr(A^½) = Σ √λᵢ for a symmetric positive semi-definite (N, N) matrix A. Scalar.
+
+    Differentiable and stable: the gradient U diag(1/(2√λ)) Uᵀ needs only the eigenvalues'
+    derivatives (not the eigenvectors', which blow up where eigenvalues repeat); eigenvalues
+    below a tiny threshold (rounding noise of a singular A) count as 0 and get no gradient.
+    """
+    sym = (a + tf.transpose(a)) / 2.0
+    e, u = tf.linalg.eigh(sym)
+    tiny = 1e-7 * tf.reduce_max(tf.abs(e)) + 1e-12
+    live = e > tiny
+    root = tf.sqrt(tf.where(live, e, tiny))
+
+    def grad(dy: tf.Tensor) -> tf.Tensor:
+        d = tf.where(live, 0.5 / root, 0.0)
+        return dy * tf.matmul(u * d[None, :], u, transpose_b=True)
+
+    return tf.reduce_sum(tf.where(live, root, 0.0)), grad
+
+
+def w2_distance(
+    mean: tf.Tensor, cov: tf.Tensor, target_mean: tf.Tensor, target_cov: tf.Tensor,
+    target_cov_sqrt: tf.Tensor,
+) -> tf.Tensor:
+    """Squared Wasserstein-2 distance between two Gaussians N(μ, Σ) and N(μₛ, Σₛ). Scalar.
+
+    W₂² = ‖μ - μₛ‖² + tr Σ + tr Σₛ - 2 tr( (Σₛ^½ Σ Σₛ^½)^½ ), with ``target_cov_sqrt`` = Σₛ^½
+    computed once (the style side is a constant). Unlike the Gram loss, it compares the
+    filters' means and covariances separately, the loss crowsonkb/style-transfer-pytorch uses.
+    """
+    cross = tf.matmul(target_cov_sqrt, tf.matmul(cov, target_cov_sqrt))
+    return (tf.reduce_sum(tf.square(mean - target_mean)) + tf.linalg.trace(cov)
+            + tf.linalg.trace(target_cov) - 2.0 * trace_sqrtm(cross))
+
+
+def w2_layer_loss(
+    features: tf.Tensor, target: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
+    mask: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """One layer's Wasserstein-2 style loss, W₂² / N. Scalar. ``target`` = (μₛ, Σₛ, Σₛ^½)
+    of the style image's features (see :func:`w2_target`)."""
+    mean, cov = feature_stats(features, mask)
+    n = tf.cast(tf.shape(mean)[0], tf.float32)
+    return w2_distance(mean, cov, *target) / n
+
+
+def w2_target(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(μ, Σ, Σ^½) of a style image's (1, H, W, N) features, for :func:`w2_layer_loss`."""
+    mean, cov = feature_stats(features)
+    e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
+    root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
+    return mean, cov, root
 
 
 def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.25) -> tf.Tensor:

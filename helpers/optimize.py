@@ -79,19 +79,45 @@ class Result:
 
 
 @dataclass
+class _StyleTerm:
+    """One style target set: per layer a normalised Gram matrix A = Fᵀ F / M (``"gram"``) or
+    (μ, Σ, Σ^½) (``"w2"``), and the (H, W) mask in 0..1 of the region it applies to
+    (``None``: the whole image)."""
+
+    targets: dict[str, Any]
+    mask: tf.Tensor | None = None
+
+
+@dataclass
 class _Targets:
     """Cached per (backbone, images, size, layers): extractor, targets, compiled function."""
 
     extractor: Any
     content_target: tf.Tensor
-    style_targets: dict[str, tf.Tensor]
+    terms: list[_StyleTerm]
+    style_loss: str
     loss_and_grad: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
-    def blank_style_losses(self) -> dict[str, float]:
-        """Per style layer, the loss E_l of an all-zero feature map: sum(A²) / (4 N²) with
-        A the normalised target Gram matrix. The scale of that layer's style loss."""
-        return {name: float(tf.reduce_sum(tf.square(a))) / (4.0 * float(a.shape[0]) ** 2)
-                for name, a in self.style_targets.items()}
+    @property
+    def style_targets(self) -> dict[str, Any]:
+        """The first (for one style: the only) style term's targets per layer."""
+        return self.terms[0].targets if self.terms else {}
+
+    def blank_style_losses(self) -> list[dict[str, float]]:
+        """Per style term and layer, the loss of an all-zero feature map: the scale of that
+        layer's style loss. Gram: sum(A²) / (4 N²); W2: (‖μ‖² + tr Σ) / N."""
+        out = []
+        for term in self.terms:
+            blank = {}
+            for name, t in term.targets.items():
+                if self.style_loss == "gram":
+                    blank[name] = float(tf.reduce_sum(tf.square(t))) / (4.0 * t.shape[0] ** 2)
+                else:
+                    mean, cov, _ = t
+                    blank[name] = float(tf.reduce_sum(tf.square(mean)) + tf.linalg.trace(cov)
+                                        ) / float(mean.shape[0])
+            out.append(blank)
+        return out
 
 
 _CACHE: dict[tuple, _Targets] = {}
@@ -110,65 +136,127 @@ def clear_cache() -> None:
     _CACHE_STATS.update(hits=0, misses=0)
 
 
-def _digest(image: np.ndarray) -> str:
+def _digest(image: np.ndarray | None) -> str:
+    if image is None:
+        return "-"
     raw = np.ascontiguousarray(image).tobytes() + str(image.shape).encode()
     return hashlib.sha1(raw).hexdigest()
+
+
+def _style_moments(
+    extractor: Any, style: np.ndarray, style_layers: Sequence[str]
+) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
+    """Per layer, the style image's filter means (N,) and second moments Fᵀ F / M (N, N)."""
+    feats = extractor(tf.constant(images.preprocess(style)), training=False)
+    out = {}
+    for name in style_layers:
+        f = feats[name]
+        m = float(f.shape[1] * f.shape[2])
+        out[name] = (tf.reduce_mean(tf.reshape(tf.cast(f, tf.float32), (-1, f.shape[-1])), 0),
+                     losses.gram_matrix(f) / m)
+    return out
+
+
+def _style_term(
+    moments: Sequence[dict[str, tuple[tf.Tensor, tf.Tensor]]], blend: Sequence[float],
+    style_loss: str, mask: np.ndarray | None,
+) -> _StyleTerm:
+    """Blend the styles' moments with weights ``blend`` (the moments of the mixture, so the
+    order of the styles does not matter) and turn them into targets."""
+    targets: dict[str, Any] = {}
+    for name in moments[0]:
+        mean = sum(b * mom[name][0] for b, mom in zip(blend, moments, strict=True))
+        second = sum(b * mom[name][1] for b, mom in zip(blend, moments, strict=True))
+        if style_loss == "gram":
+            targets[name] = second
+        else:
+            cov = second - mean[:, None] * mean[None, :]
+            e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
+            root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
+            targets[name] = (mean, cov, root)
+    return _StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
 
 
 def _build_targets(
     backbone: bb.Backbone,
     content: np.ndarray,
-    style: np.ndarray,
+    styles: Sequence[np.ndarray],
+    blend: Sequence[float],
+    masks: Sequence[np.ndarray | None] | None,
     content_layer: str | None,
     style_layers: Sequence[str],
+    style_loss: str,
     tv_form: str,
     jit_compile: bool,
 ) -> _Targets:
     """Extractor, targets and the compiled loss-and-gradient function. ``content_layer=None``
-    or no ``style_layers`` leave that term out of the network (it is then 0)."""
+    or no ``style_layers`` leave that term out of the network (it is then 0). Without
+    ``masks`` the styles are blended into one target set; with masks each style is a term
+    of its own, applied inside its mask."""
     extractor = bb.feature_extractor(backbone, style_layers, [content_layer] if content_layer
                                      else [])
-    content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
-    style_feats = extractor(tf.constant(images.preprocess(style)), training=False)
-    content_target = (tf.cast(content_feats[content_layer], tf.float32) if content_layer
-                      else tf.zeros(()))
-    style_targets = {}
-    for name in style_layers:
-        f = style_feats[name]
-        m = float(f.shape[1] * f.shape[2])
-        style_targets[name] = losses.gram_matrix(f) / m
+    content_target = tf.zeros(())
+    if content_layer:
+        content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
+        content_target = tf.cast(content_feats[content_layer], tf.float32)
+    terms: list[_StyleTerm] = []
+    if style_layers:
+        moments = [_style_moments(extractor, s, style_layers) for s in styles]
+        if masks is None:
+            terms = [_style_term(moments, blend, style_loss, None)]
+        else:
+            terms = [_style_term([mom], [1.0], style_loss, mask)
+                     for mom, mask in zip(moments, masks, strict=True)]
     layers = list(style_layers)
+
+    def term_losses(feats: dict[str, tf.Tensor], term: _StyleTerm) -> list[tf.Tensor]:
+        if style_loss == "w2":
+            return [losses.w2_layer_loss(feats[n], term.targets[n], term.mask) for n in layers]
+        if term.mask is not None:
+            return [losses.masked_gram_loss(feats[n], term.targets[n], term.mask)
+                    for n in layers]
+        out = []
+        for n in layers:
+            shape = tf.shape(feats[n])
+            m = tf.cast(shape[1] * shape[2], tf.float32)
+            out.append(losses.style_layer_loss(feats[n], term.targets[n] * m))
+        return out
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def loss_and_grad(x: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """x: (1, H, W, 3) preprocessed image; w: [content, style, tv, layer weights...]."""
+        """x: (1, H, W, 3) preprocessed image; w: [content, style, tv, then one weight per
+        (style term, layer)]."""
         with tf.GradientTape() as tape:
             tape.watch(x)
             feats = extractor(x, training=False)
             c = (w[0] * losses.content_loss(feats[content_layer], content_target)
                  if content_layer else tf.zeros(()))
-            s = w[1] * losses.style_loss({n: feats[n] for n in layers}, style_targets, w[3:])
+            per_layer = [e for term in terms for e in term_losses(feats, term)]
+            s = w[1] * tf.reduce_sum(w[3:] * tf.stack(per_layer)) if per_layer else tf.zeros(())
             t = w[2] * losses.total_variation_loss(x, tv_form)
             total = c + s + t
         return tf.stack([total, c, s, t]), tape.gradient(total, x)
 
-    return _Targets(extractor, content_target, style_targets, loss_and_grad)
+    return _Targets(extractor, content_target, terms, style_loss, loss_and_grad)
 
 
 def _targets(
-    backbone: bb.Backbone, content: np.ndarray, style: np.ndarray, content_layer: str,
-    style_layers: Sequence[str], tv_form: str, jit_compile: bool,
+    backbone: bb.Backbone, content: np.ndarray, styles: Sequence[np.ndarray],
+    blend: Sequence[float], masks: Sequence[np.ndarray | None] | None, content_layer: str | None,
+    style_layers: Sequence[str], style_loss: str, tv_form: str, jit_compile: bool,
 ) -> _Targets:
     key = (backbone.name, backbone.weights, backbone.pooling, backbone.precision, backbone.padding,
-           _digest(content), _digest(style),
-           content_layer, tuple(style_layers), tv_form, jit_compile)
+           _digest(content), tuple(_digest(s) for s in styles),
+           tuple(blend) if masks is None else None,
+           None if masks is None else tuple(_digest(m) for m in masks),
+           content_layer, tuple(style_layers), style_loss, tv_form, jit_compile)
     if key in _CACHE:
         _CACHE_STATS["hits"] += 1
         _CACHE[key] = _CACHE.pop(key)  # most recently used last
         return _CACHE[key]
     _CACHE_STATS["misses"] += 1
-    built = _build_targets(backbone, content, style, content_layer, style_layers, tv_form,
-                           jit_compile)
+    built = _build_targets(backbone, content, styles, blend, masks, content_layer, style_layers,
+                           style_loss, tv_form, jit_compile)
     _CACHE[key] = built
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -252,7 +340,7 @@ def _save_checkpoint(folder: Path, x: np.ndarray, history: list[dict[str, float]
 
 def stylize(
     content: images.ImageSource | None = None,
-    style: images.ImageSource | None = None,
+    style: images.ImageSource | Sequence[images.ImageSource] | None = None,
     *,
     size: int = 384,
     iterations: int = 100,
@@ -264,6 +352,10 @@ def stylize(
     style_layer_weights: Sequence[float] | None = None,
     balance_style_layers: bool = True,
     style_scale: float = 1.0,
+    style_blend_weights: Sequence[float] | None = None,
+    masks: Sequence[images.ImageSource | None] | None = None,
+    preserve_color: str = "none",
+    style_loss: str = "gram",
     backbone: str = "auto",
     weights: str | Path | None = "imagenet",
     pooling: str | None = None,
@@ -289,7 +381,19 @@ def stylize(
     """Paint ``content`` in the style of ``style``; return a :class:`Result`.
 
     Images are paths, arrays or Pillow images (``None``: the bundled defaults). ``size`` is
-    the output's longest side in px; the style image is scaled to ``size * style_scale``.
+    the output's longest side in px; the style image is scaled to ``size * style_scale``
+    (larger: bigger brush strokes).
+
+    Several styles: ``style=[a, b, ...]`` with ``style_blend_weights`` (default equal;
+    normalised to sum 1). Without ``masks`` the styles' feature statistics are blended into
+    one target, so their order does not matter. ``masks`` (one per style, white = this
+    style, ``None`` = everywhere) confine each style to its region; outside every mask only
+    the content and TV terms act, so the photo stays. ``preserve_color``: ``"none"``;
+    ``"luminance"`` (optimise the luminance of content and style only, then put the content's
+    chroma back), ``"histogram"`` (match the style image's colour mean and covariance to the
+    content's first), ``"swap"`` (a normal run, then the content's chroma). ``style_loss``:
+    ``"gram"`` (Gatys et al.) or ``"w2"`` (Wasserstein-2 distance between the features'
+    means and covariances; :func:`helpers.losses.w2_distance`).
     Weights, layers and pooling default per backbone (:data:`DEFAULTS`).
     ``style_layer_weights`` (default 1/L each) are relative; with ``balance_style_layers``
     (default) each layer's loss is first divided by the loss an all-zero feature map would
@@ -339,13 +443,36 @@ def stylize(
     if not 0.1 <= style_scale <= 4.0:
         raise StyleTransferError(f"style_scale must be between 0.1 and 4, not {style_scale}")
 
+    if preserve_color not in images.PRESERVE_COLOR:
+        raise StyleTransferError(f"unknown preserve_color {preserve_color!r}; choose one of "
+                                 f"{', '.join(images.PRESERVE_COLOR)}")
+    if style_loss not in losses.STYLE_LOSSES:
+        raise StyleTransferError(f"unknown style_loss {style_loss!r}; choose one of "
+                                 f"{', '.join(losses.STYLE_LOSSES)}")
+
     from helpers import data
 
     content_img = images.load_image(data.default_content() if content is None else content)
-    style_img = images.load_image(data.default_style() if style is None else style)
     shape = images.target_shape(content_img.shape[:2], size=size)
     content_img = images.resize_to(content_img, shape)
-    style_img = images.resize(style_img, size=max(images.MIN_SIDE * 2, round(size * style_scale)))
+    style_size = max(images.MIN_SIDE * 2, round(size * style_scale))
+    style_imgs = [images.resize(images.load_image(s), size=style_size)
+                  for s in _style_list(data.default_style() if style is None else style)]
+    blend = _blend_weights(style_blend_weights, len(style_imgs))
+    mask_arrays = _masks(masks, len(style_imgs), shape)
+    # What the network sees: with colour preservation by luminance, grey images.
+    net_content, net_styles = content_img, style_imgs
+    if preserve_color == "histogram":
+        net_styles = [images.color_matched(s, content_img) for s in style_imgs]
+    elif preserve_color == "luminance":
+        net_content = images.luminance_image(content_img)
+        net_styles = [images.luminance_image(s, like=content_img) for s in style_imgs]
+
+    def finished(image: np.ndarray) -> np.ndarray:
+        """The picture the user sees: with the content's chroma where colour is kept."""
+        if preserve_color in ("luminance", "swap"):
+            return images.with_chroma_of(image, content_img)
+        return image
 
     name = bb.resolve_name(backbone)
     defaults = DEFAULTS[name]
@@ -386,7 +513,9 @@ def stylize(
         size=size, iterations=iterations, content_weight=cw, style_weight=sw, tv_weight=tw,
         content_layer=content_layer, style_layers=style_layers, style_layer_weights=layer_w,
         balance_style_layers=balance_style_layers,
-        style_scale=style_scale, backbone=name, pooling=pooling, precision=precision,
+        style_scale=style_scale, styles=len(style_imgs), style_blend_weights=blend,
+        masks=mask_arrays is not None, preserve_color=preserve_color, style_loss=style_loss,
+        backbone=name, pooling=pooling, precision=precision,
         padding=padding,
         init=init, seed=seed,
         optimizer=optimizer, lbfgs_mode=lbfgs_mode, tv_form=tv_form, bounds=bounds,
@@ -396,12 +525,17 @@ def stylize(
 
     # Leave a term whose weight is 0 out of the network: reconstructions from one layer then
     # only run the network up to that layer.
-    targets = _targets(net, content_img, style_img, content_layer if cw > 0 else None,
-                       style_layers if sw > 0 else [], tv_form, jit_compile)
-    if sw > 0 and balance_style_layers:
-        scale = targets.blank_style_losses()
-        layer_w = [v / max(scale[n], 1e-30) for v, n in zip(layer_w, style_layers, strict=True)]
-    w = tf.constant([cw, sw, tw, *(layer_w if sw > 0 else [])], dtype=tf.float32)
+    targets = _targets(net, net_content, net_styles, blend, mask_arrays,
+                       content_layer if cw > 0 else None, style_layers if sw > 0 else [],
+                       style_loss, tv_form, jit_compile)
+    term_w = [1.0] if mask_arrays is None else [
+        b * len(blend) * (1.0 if m is None else float(m.mean()))
+        for b, m in zip(blend, mask_arrays, strict=True)]
+    per_term_layer = []
+    for tw_, blank in zip(term_w, targets.blank_style_losses(), strict=False):
+        for v, n in zip(layer_w, style_layers, strict=True):
+            per_term_layer.append(tw_ * v / (max(blank[n], 1e-30) if balance_style_layers else 1))
+    w = tf.constant([cw, sw, tw, *(per_term_layer if sw > 0 else [])], dtype=tf.float32)
     x_shape = (1, *shape, 3)
 
     history: list[dict[str, float]] = []
@@ -413,11 +547,13 @@ def stylize(
                 f"{shape[0]}x{shape[1]}; resume with the same content image and size"
             )
     elif init_image is not None:  # warm start, e.g. from an earlier (smaller) result
-        x0 = images.preprocess(images.resize_to(init_image, shape))
+        start = images.resize_to(init_image, shape)
+        x0 = images.preprocess(images.luminance_image(start) if preserve_color == "luminance"
+                               else start)
     elif init == "content":
-        x0 = images.preprocess(content_img)
+        x0 = images.preprocess(net_content)
     elif init == "style":
-        x0 = images.preprocess(images.resize_to(style_img, shape))
+        x0 = images.preprocess(images.resize_to(net_styles[0], shape))
     else:
         rng = np.random.default_rng(seed)
         x0 = images.preprocess(rng.uniform(0, 255, (*shape, 3)))
@@ -483,7 +619,7 @@ def stylize(
             best = state["best_x"].reshape(x_shape) * scale
             _save_checkpoint(Path(checkpoint_dir), best, history)
         if callback is not None and callback(
-            {**entry, "image": images.deprocess(x.reshape(x_shape) * scale)}
+            {**entry, "image": finished(images.deprocess(x.reshape(x_shape) * scale))}
         ):
             raise _Stop("stopped by the callback")
 
@@ -520,8 +656,60 @@ def stylize(
         bar.close()
     if checkpoint_every and history:
         _save_checkpoint(Path(checkpoint_dir), state["best_x"].reshape(x_shape) * scale, history)
-    image = images.deprocess(state["best_x"].reshape(x_shape) * scale)
+    image = finished(images.deprocess(state["best_x"].reshape(x_shape) * scale))
     return Result(image, history, net.description, stop_reason, settings)
+
+
+def _style_list(style: images.ImageSource | Sequence[images.ImageSource]) -> list[Any]:
+    """One style image or several: a list/tuple is several, anything else (a path, an
+    array, a Pillow image) is one."""
+    if isinstance(style, (list, tuple)):
+        if not style:
+            raise StyleTransferError("style is an empty list; give at least one style image")
+        return list(style)
+    return [style]
+
+
+def _blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    """Blend weights for ``n`` styles, normalised to sum 1 (default: equal)."""
+    if weights is None:
+        return [1.0 / n] * n
+    values = [_check_weight("style blend weight", v) for v in weights]
+    if len(values) != n:
+        raise StyleTransferError(
+            f"{len(values)} style blend weights for {n} style images; give one per style"
+        )
+    total = sum(values)
+    if total <= 0:
+        raise StyleTransferError("the style blend weights are all 0; give at least one above 0")
+    return [v / total for v in values]
+
+
+def _masks(
+    masks: Sequence[images.ImageSource | None] | None, n: int, shape: tuple[int, int]
+) -> list[np.ndarray | None] | None:
+    """Masks as (H, W) float arrays in 0..1 at the content's ``shape`` (white = 1), one per
+    style (``None``: everywhere); ``None`` when no style has a mask."""
+    if masks is None:
+        return None
+    if isinstance(masks, (str, Path, np.ndarray)) or not isinstance(masks, (list, tuple)):
+        masks = [masks]
+    if len(masks) != n:
+        raise StyleTransferError(f"{len(masks)} masks for {n} style images; give one per "
+                                 "style (None where a style applies everywhere)")
+    if all(m is None for m in masks):
+        return None
+    out: list[np.ndarray | None] = []
+    for m in masks:
+        if m is None:
+            out.append(None)
+            continue
+        grey = images.resize_to(images.load_image(m), shape).mean(axis=-1) / 255.0
+        if grey.max() < 0.5:
+            raise StyleTransferError("a mask is black everywhere, so its style applies "
+                                     "nowhere; paint the style's region white")
+        out.append(grey.astype(np.float32))
+    return out
 
 
 def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:

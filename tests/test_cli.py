@@ -56,6 +56,14 @@ def test_help_explains_every_flag_with_its_default():
         (["{content}"], ["both CONTENT and STYLE"]),
         (["{content}", "{style}", "--backbone", "resnet"], ["--backbone", "invalid choice"]),
         (["{content}", "{style}", "-o", "{tmp}/out.gif"], ["name the output .png or .jpg"]),
+        (["{content}", "{style}", "--preserve-color", "sepia"], ["--preserve-color",
+                                                                "invalid choice"]),
+        (["{content}", "{style}", "--style-loss", "l1"], ["--style-loss", "invalid choice"]),
+        (["{content}", "{style}", "--style-blend-weights", "1,x"], ["not a number"]),
+        (["{content}", "{style}", "--style", "missing.png"], ["image file not found"]),
+        (["{content}", "{style}", "--mask", "{notimage}"], ["not an image"]),
+        (["{content}", "--style", "{style}"], ["both CONTENT and STYLE"]),
+        (["{content}", "{style}", "--scales", "0"], ["--scales", "1 or more"]),
     ],
 )
 def test_bad_input_fast_path(pair, tmp_path, args, fragments):
@@ -75,6 +83,11 @@ def test_bad_input_fast_path(pair, tmp_path, args, fragments):
         (["--size", "8000"], "use size"),
         (["--style-layers", "block1_conv1,block9_conv9"], "unknown layer 'block9_conv9'"),
         (["--content-layer", "fc7"], "valid layers: block1_conv1"),
+        (["--style-scale", "9"], "style_scale must be between 0.1 and 4"),
+        (["--style-blend-weights", "1,1"], "2 style blend weights for 1 style images"),
+        (["--style-blend-weights", "0"], "are all 0"),
+        (["--mask", "none", "--mask", "none"], "2 masks for 1 style images"),
+        (["--scales", "9"], "scales must be a whole number from 1 to 6"),
     ],
 )
 def test_bad_input_after_loading_the_network(pair, tmp_path, capsys, monkeypatch, args, fragment):
@@ -103,6 +116,27 @@ def test_a_small_run_writes_the_result_and_its_settings(pair, tmp_path, capsys):
                        "--backbone", "vgg16-hed", "--quiet",
                        "--resume", str(tmp_path / "deep" / "result_checkpoints")])
     assert status == 0 and "after 3 iterations" in capsys.readouterr().out
+
+
+def test_every_control_flag_reaches_the_run(pair, tmp_path, capsys):
+    mask = tmp_path / "mask.png"
+    left = np.zeros((72, 96, 3), np.uint8)
+    left[:, :48] = 255
+    save_image(left, mask)
+    out = tmp_path / "controls.png"
+    status = cli.main(["stylize", *pair, "-o", str(out), "--size", "96", "--iterations", "1",
+                       "--backbone", "vgg16-hed", "--quiet", "--style", pair[1],
+                       "--style-blend-weights", "3,1", "--style-scale", "1.5",
+                       "--mask", str(mask), "--mask", "none", "--preserve-color", "luminance",
+                       "--style-loss", "w2", "--scales", "2"])
+    assert status == 0, capsys.readouterr().err
+    import json
+
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert settings["styles"] == 2 and settings["style_blend_weights"] == [0.75, 0.25]
+    assert settings["style_scale"] == 1.5 and settings["masks"] is True
+    assert settings["preserve_color"] == "luminance" and settings["style_loss"] == "w2"
+    assert settings["scales"] == 2 and settings["scale_sizes"] == [48, 96]
 
 
 def test_no_images_means_the_bundled_defaults(tmp_path, capsys):

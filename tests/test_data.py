@@ -31,9 +31,17 @@ def test_the_painting_is_colourful_and_textured():
     assert np.abs(np.diff(img, axis=1)).mean() > 5  # brush-stroke texture, not a gradient
 
 
+def test_the_second_bundled_style_is_exactly_what_paint_mosaic_makes():
+    np.testing.assert_array_equal(data.second_style(), data.paint_mosaic())
+    img = data.paint_mosaic(size=128, seed=4).astype(float)
+    assert img.std(axis=(0, 1)).min() > 20
+    assert (img.max(axis=-1) < 40).mean() > 0.03  # dark lead lines between the cells
+
+
 def test_bundled_lists_the_images():
     names = data.bundled()
     assert names["swirls (style)"] == data.SWIRLS_FILE
+    assert names["mosaic"] == data.MOSAIC_FILE
 
 
 @pytest.fixture

@@ -167,8 +167,8 @@ def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, pain
             terms, grad = inner(x, w)
             return (terms * np.nan if calls["n"] > 4 else terms), grad
 
-        return optimize._Targets(targets.extractor, targets.content_target,
-                                 targets.style_targets, loss_and_grad)
+        return optimize._Targets(targets.extractor, targets.content_target, targets.terms,
+                                 targets.style_loss, loss_and_grad)
 
     monkeypatch.setattr(optimize, "_targets", poisoned)
     result = optimize.stylize(photo, painting, iterations=10, **FAST)

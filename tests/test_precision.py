@@ -18,7 +18,8 @@ CONTENT = optimize.DEFAULTS["vgg16-hed"]["content_layer"]
 
 def terms_and_grad(precision, content, style, x):
     net = bb.load_backbone("vgg16-hed", pooling="avg", precision=precision)
-    targets = optimize._build_targets(net, content, style, CONTENT, LAYERS, "power", False)
+    targets = optimize._build_targets(net, content, [style], [1.0], None, CONTENT, LAYERS,
+                                      "gram", "power", False)
     w = tf.constant([1.0, 1e-4, 1e-4] + [0.2] * 5, tf.float32)
     terms, grad = targets.loss_and_grad(tf.constant(x), w)
     return terms.numpy(), grad.numpy()
