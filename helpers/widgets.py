@@ -103,11 +103,9 @@ def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (512,
 
 
 def stylize_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
-    """The :func:`helpers.stylize` keyword arguments of ``settings`` (images excluded). Colour
-    preservation and the blend weights are passed only when they are used."""
+    """The :func:`helpers.stylize` keyword arguments of ``settings`` (images excluded); blend
+    weights ``[1 - blend, blend]`` only when there is a second style."""
     kwargs = {key: settings[key] for key in RUN_KEYS if key in settings}
-    if kwargs.get("preserve_color") == "none":
-        del kwargs["preserve_color"]
     if settings.get("style2"):
         blend = float(settings.get("style_blend", 0.5))
         kwargs["style_blend_weights"] = [1.0 - blend, blend]
@@ -135,34 +133,30 @@ def cli_command(settings: dict[str, Any], output: str = "build/tuning/result.png
     """The ``python -m helpers stylize ...`` line for ``settings``: shell-quoted, with a comment
     naming any setting the command line has no flag for."""
     kwargs = stylize_kwargs(settings)
+    photo = str(Path(output).parent / "chelsea.png")  # the CLI needs files: write the photo
+    sources = [settings["content"], settings["style"], *filter(None, [settings.get("style2")])]
+    files = [photo if source == "skimage" else source for source in sources]
     parts, prefix = ["python", "-m", "helpers", "stylize"], ""
-    if settings["content"] != "skimage" or settings["style"] != str(data.SWIRLS_FILE):
-        photo = settings["content"]
-        if photo == "skimage":  # the CLI needs a file for each image unless both are defaults
-            photo = str(Path(output).parent / "chelsea.png")
+    if sources[:2] != ["skimage", str(data.SWIRLS_FILE)] or len(sources) > 2:
+        parts += files[:2]  # both images, unless both are the bundled defaults
+        if "skimage" in sources:
             prefix = ("python -c \"import helpers.data as d, helpers.images as i; "
                       f"i.save_image(d.default_content(), '{photo}')\"\n")
-        parts += [photo, settings["style"]]
     parts += ["-o", output]
+    for extra in files[2:]:
+        parts += ["--style", extra]
+    if "style_blend_weights" in kwargs:
+        parts += ["--style-blend-weights", ",".join(map(str, kwargs["style_blend_weights"]))]
     for key in ("size", "iterations", "content_weight", "style_weight", "tv_weight",
-                "content_layer", "backbone", "pooling", "precision", "init"):
+                "content_layer", "backbone", "pooling", "precision", "init", "style_scale",
+                "preserve_color"):
         parts += [f"--{key.replace('_', '-')}", str(kwargs[key])]
     parts += ["--style-layers", ",".join(kwargs["style_layers"])]
-    missing: dict[str, Any] = {}
-    layers = kwargs["style_layers"]
-    if not np.allclose(kwargs["style_layer_weights"], [1.0 / len(layers)] * len(layers)):
-        missing["style_layer_weights"] = kwargs["style_layer_weights"]
-    if kwargs["style_scale"] != 1.0:
-        missing["style_scale"] = kwargs["style_scale"]
-    for key in ("preserve_color", "style_blend_weights"):
-        if key in kwargs:
-            missing[key] = kwargs[key]
-    if settings.get("style2"):
-        missing["second style"] = settings["style2"]
     line = prefix + shlex.join(parts)
-    if missing:
-        line += "\n# no command-line flag for: " + ", ".join(f"{k}={v!r}"
-                                                          for k, v in missing.items())
+    layers = kwargs["style_layers"]
+    if layers and not np.allclose(kwargs["style_layer_weights"], [1.0 / len(layers)] * len(layers)):
+        line += ("\n# no command-line flag for: "
+                 f"style_layer_weights={kwargs['style_layer_weights']!r}")
     return line
 
 

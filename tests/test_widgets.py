@@ -83,6 +83,18 @@ def test_run_gets_exactly_the_weights_and_layers_on_the_controls(app):
     assert app.history[0]["result"].history[-1]["iteration"] == ITERATIONS
 
 
+def test_colour_style_scale_and_a_second_style_reach_the_run(app):
+    app.controls["preserve_color"].value = "luminance"
+    app.controls["style_scale"].value = 1.5
+    app.controls["style2"].value = str(helpers.data.MOSAIC_FILE)
+    app.controls["style_blend"].value = 0.25
+    app.run()
+    finish(app)
+    ran = app.history[0]["result"].settings
+    assert (ran["preserve_color"], ran["style_scale"], ran["styles"]) == ("luminance", 1.5, 2)
+    np.testing.assert_allclose(ran["style_blend_weights"], [0.75, 0.25])
+
+
 def test_each_iteration_updates_the_preview_and_the_loss_plot(app):
     before_preview, before_plot = app.preview.value, app.plot.value
     seen = previews(app)
@@ -198,14 +210,19 @@ def _code_and_cli(text: str) -> tuple[str, str]:
     return code, cli_part
 
 
-@pytest.mark.parametrize("uniform", [True, False])
-def test_copy_as_code_reproduces_the_settings(app, monkeypatch, uniform):
+@pytest.mark.parametrize("case", ["defaults", "layer weights", "two styles"])
+def test_copy_as_code_reproduces_the_settings(app, monkeypatch, case):
     app.controls["style_weight"].value = 123.0
     app.controls["tv_weight"].value = 1.5e-5
     app.controls["iterations"].value = 17
     app.controls["init"].value = "style"
-    if not uniform:
+    if case == "layer weights":
         app.layer_weights["block2_conv1"].value = 1.6
+    if case == "two styles":
+        app.controls["style2"].value = str(helpers.data.MOSAIC_FILE)
+        app.controls["style_blend"].value = 0.3
+        app.controls["preserve_color"].value = "histogram"
+        app.controls["style_scale"].value = 0.75
     app.buttons["Copy as code"].click()
     settings = app.settings()
     code, line = _code_and_cli(app.code.value)
@@ -225,17 +242,26 @@ def test_copy_as_code_reproduces_the_settings(app, monkeypatch, uniform):
     content, style, kwargs = calls[0]
     assert kwargs == widgets.stylize_kwargs(settings)
     np.testing.assert_array_equal(content, helpers.data.default_content())
-    assert style == str(helpers.data.SWIRLS_FILE)
+    swirls = str(helpers.data.SWIRLS_FILE)
+    assert style == ([swirls, str(helpers.data.MOSAIC_FILE)] if case == "two styles" else swirls)
 
-    command, *comment = line.strip().splitlines()
+    *prefix, command = [s for s in line.strip().splitlines() if not s.startswith("#")]
+    comment = [s for s in line.splitlines() if s.startswith("#")]
     args = cli.build_parser().parse_args(shlex.split(command)[3:])
-    assert (args.content, args.style) == (None, None)  # the bundled defaults
     assert (args.size, args.iterations, args.init) == (SIZE, 17, "style")
     assert (args.content_weight, args.style_weight, args.tv_weight) == (1.0, 123.0, 1.5e-5)
     assert args.style_layers == settings["style_layers"]
     assert (args.backbone, args.pooling, args.precision) == ("vgg16-hed", "avg", "auto")
-    assert bool(comment) is not uniform  # the CLI has no flag for per-layer weights
-    if not uniform:
+    assert args.preserve_color == settings["preserve_color"]
+    assert args.style_scale == settings["style_scale"]
+    if case == "two styles":  # the CLI needs files for all images: the photo is written first
+        assert args.content.endswith("chelsea.png") and args.content in prefix[0]
+        assert (args.style, args.more_styles) == (swirls, [str(helpers.data.MOSAIC_FILE)])
+        assert args.style_blend_weights == pytest.approx([0.7, 0.3])
+    else:
+        assert (args.content, args.style, prefix) == (None, None, [])  # the bundled defaults
+    assert bool(comment) is (case == "layer weights")  # no CLI flag for per-layer weights
+    if comment:
         assert "style_layer_weights" in comment[0]
 
 
