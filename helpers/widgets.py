@@ -35,6 +35,7 @@ from helpers.errors import StyleTransferError
 COLOR_MODES = ("none", "luminance", "histogram", "swap")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PREVIEW_WIDTH = 512  # px on screen; a 256 px preview is shown at twice its size
+PANEL_WIDTH = 470  # px: the control tabs, and the loss plot under them
 HISTORY_LENGTH = 6
 #: Where Save writes (and uploads are kept) unless the app is given another folder.
 DEFAULT_FOLDER = data.DATA_DIR.parent / "build" / "tuning"
@@ -43,6 +44,12 @@ RUN_KEYS = ("size", "iterations", "content_weight", "style_weight", "tv_weight",
             "style_layers", "style_layer_weights", "style_scale", "backbone", "pooling",
             "precision", "init", "preserve_color")
 _ROW = {"description_width": "120px"}
+
+
+def _note(text: str) -> w.HTML:
+    """A small grey explanatory line under a group of controls."""
+    return w.HTML(f"<div style='line-height:1.3;font-size:12px;color:#555;margin:4px 0'>"
+                  f"{text}</div>")
 
 
 def image_choices(data_dir: Path = data.DATA_DIR) -> dict[str, str]:
@@ -71,7 +78,8 @@ def png_bytes(image: np.ndarray, width: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (512, 190)) -> bytes:
+def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (PANEL_WIDTH, 180)
+                  ) -> bytes:
     """PNG bytes of a log-scale plot of each loss term against the iteration; ``size`` in px."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -287,8 +295,9 @@ class TuningApp(w.VBox):
         self.preview = w.Image(value=png_bytes(load_choice(content_default), PREVIEW_WIDTH),
                                format="png", layout=w.Layout(width=f"{PREVIEW_WIDTH}px"))
         self.plot = w.Image(value=loss_plot_png([]), format="png",
-                            layout=w.Layout(width=f"{PREVIEW_WIDTH}px"))
+                            layout=w.Layout(width=f"{PANEL_WIDTH}px"))
         self.strip = w.HBox(layout=w.Layout(min_height="40px", flex_flow="row wrap"))
+        self.strip.add_class("nst-history")
         self.code = w.Textarea(layout=w.Layout(width="100%", height="230px", display="none"))
 
         # CSS classes name the parts for browser tests: nst-app, nst-preview, nst-<control>.
@@ -306,8 +315,8 @@ class TuningApp(w.VBox):
 
         tabs = w.Tab(children=[
             w.VBox([c["content_weight"], c["style_weight"], c["tv_weight"],
-                    w.HTML("<small>Log-scale sliders. Only the ratios matter: "
-                           "scaling all three together paints the same picture.</small>")]),
+                    _note("Log-scale sliders. Only the ratios matter: scaling all three together "
+                          "paints the same picture.")]),
             w.VBox([c["content_layer"],
                     w.HTML("<b>style layers</b> and their relative weights"),
                     *(w.HBox([self.layer_boxes[n], self.layer_weights[n]])
@@ -318,14 +327,14 @@ class TuningApp(w.VBox):
                     c["style_blend"], c["style_scale"], c["preserve_color"]]),
             w.VBox([c["size"], c["render_size"], c["iterations"], c["init"], c["pooling"],
                     c["precision"], self.warm_toggle,
-                    w.HTML("<small>A change during a run restarts it: from the picture so far "
-                           "(warm start) or from the start image.</small>")]),
-        ], titles=("Weights", "Layers", "Images", "Run"), layout=w.Layout(width="470px"))
+                    _note("A change during a run restarts it: from the picture so far (warm start) "
+                          "or from the start image.")]),
+        ], titles=("Weights", "Layers", "Images", "Run"), layout=w.Layout(width=f"{PANEL_WIDTH}px"))
         header = w.HBox(list(self.buttons.values()))
         super().__init__([
             header, self.status,
-            w.HBox([tabs, w.VBox([self.preview, self.plot], layout=w.Layout(margin="0 0 0 16px"))],
-                   layout=w.Layout(align_items="flex-start")),
+            w.HBox([w.VBox([tabs, self.plot]), self.preview],
+                   layout=w.Layout(align_items="flex-start", justify_content="space-between")),
             w.HTML("<b>History</b> <small>(newest first; Restore brings back the settings)"
                    "</small>"),
             self.strip, self.code,

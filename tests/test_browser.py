@@ -106,6 +106,8 @@ def test_move_a_slider_run_watch_the_preview_stop_and_take_a_screenshot(voila):
             for tab in ("Layers", "Images", "Run", "Weights"):
                 page.get_by_role("tab", name=tab).click()
                 app.screenshot(path=str(SCREENSHOTS / f"tuning_app_{tab.lower()}.png"))
+            page.locator(".nst-history").evaluate("el => el.scrollIntoView({block: 'end'})")
+            page.screenshot(path=str(SCREENSHOTS / "tuning_app_history.png"))
             app.evaluate("el => el.scrollIntoView({block: 'start'})")
             page.screenshot(path=str(SCREENSHOTS / "tuning_app.png"))  # 1280x800
         except Exception:
