@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+APP_PORT ?= 8866
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint lab bench notebooks figures gallery clean
+.PHONY: demo test lint lab app bench notebooks figures gallery clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,12 +27,17 @@ lint: $(STAMP)  ## ruff
 lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
+app: $(STAMP)  ## the tuning app (notebook 06) as a web page, no code shown: http://127.0.0.1:$(APP_PORT)
+	$(BIN)/python -m voila notebooks/06_tuning.ipynb --no-browser --Voila.ip=127.0.0.1 \
+		--port=$(APP_PORT)
+
 notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
 		--output-dir build/notebooks notebooks/[0-9][0-9]_*.ipynb
 
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_preview.py
 
 figures: $(STAMP)  ## the README's figures (docs/figures/*.png) from the bundled images
 	$(BIN)/python docs/make_figures.py
