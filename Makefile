@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint lab bench notebooks clean
+.PHONY: demo test lint lab bench notebooks student clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
 notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
 		--output-dir build/notebooks notebooks/[0-9][0-9]_*.ipynb
+
+student: $(STAMP)  ## student versions of notebooks/exercises (solutions stubbed) in build/student
+	$(BIN)/python -m helpers exercises --student build/student
 
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py

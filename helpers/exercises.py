@@ -274,7 +274,8 @@ def _run_spec(name: str, spec: _Spec, answer: Callable) -> None:
             if not all(np.all(np.isfinite(np.asarray(g))) for g in grads):
                 raise CheckFailed(name, (
                     f"right value, but its gradient holds NaN or infinite values ({case.label}); "
-                    "look for sqrt (or a power below 1) of something that can be 0"))
+                    "look for a power below 1 (sqrt, u ** 0.25) or a log of something that can "
+                    "be 0, and take the power in one go, u ** 1.25"))
     wrong = [i for i, (o, r) in enumerate(zip(outs, refs, strict=True))
              if not _right(o, r, spec.exact)]
     if not wrong:
