@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 APP_PORT ?= 8866
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint lab app bench notebooks figures gallery clean
+.PHONY: demo test lint lab app bench notebooks figures gallery student clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ app: $(STAMP)  ## the tuning app (notebook 06) as a web page, no code shown: htt
 notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
 		--output-dir build/notebooks notebooks/[0-9][0-9]_*.ipynb
+
+student: $(STAMP)  ## student versions of notebooks/exercises (solutions stubbed) in build/student
+	$(BIN)/python -m helpers exercises --student build/student
 
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py

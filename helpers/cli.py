@@ -1,4 +1,5 @@
-"""Command line: ``python -m helpers stylize [CONTENT STYLE] -o OUT [options]``.
+"""Command line: ``python -m helpers stylize [CONTENT STYLE] -o OUT [options]``, and
+``python -m helpers exercises --student OUTDIR`` (student versions of the exercises).
 
 Bad input prints one line saying what is wrong and what to do, and exits with status 2.
 """
@@ -136,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--iterations", type=_positive_int, default=100, help="L-BFGS iterations")
     g.add_argument("--backbone", default="auto", choices=["auto", "vgg19", "vgg16-hed"],
                    help="network (see stylize --help)")
+
+    e = commands.add_parser(
+        "exercises", help="write the student versions of the exercise notebooks",
+        description="Write each exercise notebook with its solutions replaced by stubs that "
+        "raise NotImplementedError.", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    e.add_argument("--student", required=True, metavar="OUTDIR", help="folder to write into")
+    e.add_argument("--source", default=None, metavar="DIR",
+                   help="folder of exercise notebooks (default: notebooks/exercises)")
     return parser
 
 
@@ -248,6 +258,15 @@ def _stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exercises(args: argparse.Namespace) -> int:
+    from helpers.exercises import EXERCISES_DIR, write_student_versions
+
+    written = write_student_versions(args.source or EXERCISES_DIR, args.student)
+    print(f"Wrote {len(written)} student notebooks to {args.student}: "
+          + ", ".join(p.name for p in written))
+    return 0
+
+
 def _check_writable(folder: Path) -> None:
     """Fail early, with a clear message, if the output folder cannot be created or written."""
     probe = folder if folder != Path("") else Path(".")
@@ -267,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stylize(args)
         if args.command == "gallery":
             return _gallery(args)
+        if args.command == "exercises":
+            return _exercises(args)
     except StyleTransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -9,13 +9,15 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").rglob("[0-9][0-9]_*.ipynb"))
+#: Exercise notebooks run in tests/test_exercises.py; here they are only checked stored clean.
+EXERCISES = sorted((Path(__file__).parent.parent / "notebooks").rglob("ex[0-9][0-9]_*.ipynb"))
 
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no numbered notebooks"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + EXERCISES, ids=lambda p: p.name)
 def test_notebook_is_stored_clean(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells)
