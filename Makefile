@@ -41,6 +41,7 @@ student: $(STAMP)  ## student versions of notebooks/exercises (solutions stubbed
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_preview.py
+	$(BIN)/python bench/bench_highres.py
 
 figures: $(STAMP)  ## the README's figures (docs/figures/*.png) from the bundled images
 	$(BIN)/python docs/make_figures.py

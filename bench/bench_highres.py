@@ -1,0 +1,88 @@
+"""A 1024 px result coarse-to-fine vs single-scale: time and peak memory, one run.
+
+    python bench/bench_highres.py [--size 1024] [--content PATH --style PATH] [--out DIR]
+
+Each variant runs in its own process, so its peak resident memory is its own. Prints the
+seconds, the peak memory (GiB), stylize's memory estimate for the largest scale, and the
+final losses; writes both pictures to ``--out``. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VARIANTS = {
+    "single-scale": dict(iterations=100),
+    "coarse-to-fine": dict(iterations=100, scales=3, scale_iterations=[100, 60, 30]),
+}
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one variant; print a JSON line with its figures."""
+    import helpers
+    from helpers import backbone, data, images, optimize
+
+    content = args.content or data.default_content()
+    style = args.style or data.default_style()
+    start = time.perf_counter()
+    result = helpers.stylize(content, style, size=args.size, progress=False,
+                             **VARIANTS[args.variant])
+    seconds = time.perf_counter() - start
+    shape = result.image.shape[:2]
+    d = optimize.DEFAULTS[backbone.resolve_name("auto")]
+    net = backbone.load_backbone("auto", pooling=d["pooling"],
+                                 precision=result.settings["precision"])
+    estimate = optimize.estimate_memory(net, shape, [d["content_layer"], *d["style_layers"]])
+    out = Path(args.out) / f"{args.variant}_{args.size}.png"
+    images.save_image(result.image, out)
+    print(json.dumps({
+        "variant": args.variant, "seconds": seconds, "shape": shape,
+        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "estimate_gib": estimate / 2**30, "backbone": result.backbone,
+        "final": result.history[-1], "evaluations": result.history[-1]["evaluations"],
+        "image": str(out),
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--content", default=None)
+    parser.add_argument("--style", default=None)
+    parser.add_argument("--out", default="build/bench")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        child(args)
+        return
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for variant in VARIANTS:
+        cmd = [sys.executable, __file__, "--variant", variant, "--size", str(args.size),
+               "--out", args.out]
+        for flag in ("content", "style"):
+            if getattr(args, flag):
+                cmd += [f"--{flag}", getattr(args, flag)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"{variant} failed:\n{proc.stderr[-2000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(f"{rows[0]['backbone']}; {args.size} px result "
+          f"({rows[0]['shape'][0]}x{rows[0]['shape'][1]})")
+    for r in rows:
+        print(f"{r['variant']:>15}: {r['seconds']:6.0f} s, peak memory {r['peak_gib']:.2f} GiB "
+              f"(estimate for the largest scale {r['estimate_gib']:.2f} GiB), "
+              f"{r['evaluations']} evaluations at full size, final loss {r['final']['total']:.4g} -> "
+              f"{r['image']}")
+    print(f"coarse-to-fine took {rows[1]['seconds'] / rows[0]['seconds']:.2f}x the time of "
+          f"single-scale")
+
+
+if __name__ == "__main__":
+    main()
