@@ -8,6 +8,8 @@ Modules, each doing one thing:
 - ``helpers.optimize`` :func:`stylize`, the L-BFGS (or Adam) loop over the pixels
 - ``helpers.data``     the bundled default images and classic paintings
 - ``helpers.cli``      ``python -m helpers stylize ...``
+- ``helpers.widgets``  the tuning app (ipywidgets): sliders, live preview, history
+- ``helpers.exercises`` checks for the exercise notebooks, and their student versions
 
 ``import helpers`` is cheap: TensorFlow is imported only when a module that needs it is used.
 """
@@ -31,6 +33,7 @@ def __getattr__(name: str) -> Any:
     """Import ``stylize``/``Result`` (and submodules) lazily, so ``import helpers`` stays fast."""
     if name in ("stylize", "Result"):
         return getattr(importlib.import_module("helpers.optimize"), name)
-    if name in ("images", "backbone", "losses", "optimize", "data", "cli", "errors"):
+    if name in ("images", "backbone", "losses", "optimize", "data", "cli", "errors",
+                "widgets", "exercises"):
         return importlib.import_module(f"helpers.{name}")
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -32,7 +32,7 @@ from helpers import backbone as bb
 from helpers import data, images, optimize
 from helpers.errors import StyleTransferError
 
-COLOR_MODES = ("none", "luminance", "histogram", "swap")
+COLOR_MODES = images.PRESERVE_COLOR  # the choices of stylize(preserve_color=...)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PREVIEW_WIDTH = 512  # px on screen; a 256 px preview is shown at twice its size
 PANEL_WIDTH = 470  # px: the control tabs, and the loss plot under them
@@ -121,6 +121,8 @@ def stylize_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _source_code(source: str, default: str) -> str:
+    """The Python expression for a picker source: ``helpers.data.<default>()`` for the
+    bundled photo, else the quoted file path."""
     return f"helpers.data.{default}()" if source == "skimage" else repr(source)
 
 
@@ -168,6 +170,17 @@ def cli_command(settings: dict[str, Any], output: str = "build/tuning/result.png
     return line
 
 
+def _close_tree(widget: w.Widget) -> None:
+    """Close ``widget``, its children and their layouts and styles: ipywidgets keeps every
+    widget (and its comm) alive until it is closed."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(part, w.Widget):
+            part.close()
+    widget.close()
+
+
 def settings_summary(settings: dict[str, Any]) -> str:
     """One short line: the weights, size, iterations and images of ``settings``."""
     name = {"skimage": "chelsea"}
@@ -198,8 +211,9 @@ class TuningApp(w.VBox):
         self.folder = Path(folder)
         self.runner = runner or optimize.stylize
         self.history: list[dict[str, Any]] = []
+        self._cards: list[w.VBox] = []  # the history strip's cards, one per history entry
         self.current: dict[str, Any] | None = None  # the history entry on show
-        self._state = threading.Lock()  # guards _running and _restart
+        self._state = threading.RLock()  # guards _running and _restart (RLock: see _work)
         self._running = False
         self._restart = False
         self._stop = threading.Event()
@@ -357,6 +371,9 @@ class TuningApp(w.VBox):
         """Set the controls to ``settings`` (a running run restarts once, with them)."""
         self._applying = True
         try:
+            for key in ("content", "style", "style2"):
+                if settings.get(key):  # e.g. a file from a saved JSON that no picker lists
+                    self._offer(settings[key], f"file: {Path(settings[key]).name}")
             for key, widget in self.controls.items():
                 if key in settings and key != "size":
                     widget.value = settings[key]
@@ -382,7 +399,8 @@ class TuningApp(w.VBox):
         """Start a run in a background thread; False (and nothing starts) if one is going."""
         with self._state:
             if self._running:
-                self._say("A run is already going: press Stop first.")
+                self._say("The last run is still stopping: press Run again in a moment."
+                          if self._stop.is_set() else "A run is already going: press Stop first.")
                 return False
             self._running, self._restart = True, False
             self._stop.clear()
@@ -402,6 +420,7 @@ class TuningApp(w.VBox):
         return not self._running
 
     def _changed(self, change: dict[str, Any] | None) -> None:
+        """A control moved: ask a running run to restart with the new settings."""
         if self._applying:
             return
         with self._state:
@@ -409,6 +428,7 @@ class TuningApp(w.VBox):
                 self._restart = True
 
     def _work(self, size: int | None) -> None:
+        """The background thread: paint, then repeat while a change asked for a restart."""
         init: np.ndarray | None = None
         try:
             while True:
@@ -418,14 +438,17 @@ class TuningApp(w.VBox):
                 self._remember(settings, result, warm=init is not None)
                 with self._state:
                     if not self._restart or self._stop.is_set():
+                        # Say "Done" before the flag drops: once run() may start a new run,
+                        # this one must not write the status any more. (_state is an RLock,
+                        # so a status observer that calls back into the app cannot deadlock.)
+                        last = result.history[-1]
+                        self._say(f"Done: {last['iteration']} iterations in "
+                                  f"{last['seconds']:.1f} s ({result.stop_reason}).")
                         self._running = False
                         break
                     self._restart = False
                 same_photo = self.controls["content"].value == settings["content"]
                 init = result.image if self.warm_toggle.value and same_photo else None
-            last = result.history[-1]
-            self._say(f"Done: {last['iteration']} iterations in {last['seconds']:.1f} s "
-                      f"({result.stop_reason}).")
         except StyleTransferError as exc:
             self._say(str(exc), error=True)
         except Exception as exc:  # shown in the app, not as a traceback in the kernel log
@@ -435,11 +458,18 @@ class TuningApp(w.VBox):
                 self._running = False
 
     def _image(self, source: str) -> np.ndarray:
+        """The (H, W, 3) uint8 image of a picker source, loaded once."""
         if source not in self._images:
             self._images[source] = load_choice(source)
         return self._images[source]
 
     def _paint(self, settings: dict[str, Any], init: np.ndarray | None) -> optimize.Result:
+        """One ``stylize`` run with ``settings``, from ``init`` (a warm start) if given."""
+        if (settings["style_weight"] > 0 and settings["style_layers"]
+                and not any(settings["style_layer_weights"])):
+            raise StyleTransferError(
+                "every chosen style layer has weight 0, so the style would not count: move "
+                "at least one layer's weight slider above 0 (or set the style weight to 0)")
         content = self._image(settings["content"])
         style: Any = self._image(settings["style"])
         if settings.get("style2"):
@@ -461,30 +491,39 @@ class TuningApp(w.VBox):
 
     # -- history, save, code ---------------------------------------------------------------
     def _remember(self, settings: dict[str, Any], result: optimize.Result, warm: bool) -> None:
+        """Put a finished run first in the history (and its card first in the strip); the
+        card of a run that drops out is closed."""
         entry = {"settings": settings, "result": result, "warm": warm}
-        self.history = [entry, *self.history][:HISTORY_LENGTH]
+        self.history = [entry, *self.history]
+        self._cards = [self._card(entry), *self._cards]
+        dropped = self._cards[HISTORY_LENGTH:]
+        self.history, self._cards = self.history[:HISTORY_LENGTH], self._cards[:HISTORY_LENGTH]
         self.current = entry
         self.preview.value = png_bytes(result.image, PREVIEW_WIDTH)
-        cards = []
-        for i, item in enumerate(self.history):
-            last = item["result"].history[-1]
-            summary = settings_summary(item["settings"])
-            button = w.Button(description="Restore", tooltip=summary, icon="undo",
-                              layout=w.Layout(width="150px"))
-            button.on_click(lambda _, i=i: self.restore(i))
-            cards.append(w.VBox([
-                w.Image(value=png_bytes(item["result"].image, 150), format="png",
-                        layout=w.Layout(width="150px")),
-                w.HTML(f"<div style='line-height:1.35;font-size:11px;height:45px;"
-                       f"overflow:hidden' title='{escape(summary, quote=True)}'>"
-                       f"{last['iteration']} it · {last['seconds']:.1f} s"
-                       f"{' · warm' if item['warm'] else ''}<br>"
-                       f"content {item['settings']['content_weight']:.3g} · "
-                       f"style {item['settings']['style_weight']:.3g}<br>"
-                       f"tv {item['settings']['tv_weight']:.0e} · "
-                       f"{item['settings']['size']} px</div>"),
-                button], layout=w.Layout(width="156px", margin="0 6px 0 0")))
-        self.strip.children = cards
+        self.strip.children = self._cards
+        for card in dropped:
+            _close_tree(card)
+
+    def _card(self, entry: dict[str, Any]) -> w.VBox:
+        """The history card of ``entry``: a 150 px thumbnail, a summary and a Restore button."""
+        last = entry["result"].history[-1]
+        settings = entry["settings"]
+        summary = settings_summary(settings)
+        button = w.Button(description="Restore", tooltip=summary, icon="undo",
+                          layout=w.Layout(width="150px"))
+        button.on_click(lambda _: self.restore(
+            next(i for i, item in enumerate(self.history) if item is entry)))
+        return w.VBox([
+            w.Image(value=png_bytes(entry["result"].image, 150), format="png",
+                    layout=w.Layout(width="150px")),
+            w.HTML(f"<div style='line-height:1.35;font-size:11px;height:45px;"
+                   f"overflow:hidden' title='{escape(summary, quote=True)}'>"
+                   f"{last['iteration']} it · {last['seconds']:.1f} s"
+                   f"{' · warm' if entry['warm'] else ''}<br>"
+                   f"content {settings['content_weight']:.3g} · "
+                   f"style {settings['style_weight']:.3g}<br>"
+                   f"tv {settings['tv_weight']:.0e} · {settings['size']} px</div>"),
+            button], layout=w.Layout(width="156px", margin="0 6px 0 0"))
 
     def restore(self, index: int) -> None:
         """Bring back the settings (and picture) of ``history[index]`` (0 = newest)."""
@@ -540,15 +579,19 @@ class TuningApp(w.VBox):
             self._say(f"Upload {item['name']!r} not used: {exc}", error=True)
             return
         self._images.pop(str(path), None)
-        label = f"upload: {path.name}"
-        for name in ("content", "style", "style2"):
-            picker = self.controls[name]
-            if str(path) not in [value for _, value in picker.options]:
-                picker.options = [*picker.options, (label, str(path))]
+        self._offer(str(path), f"upload: {path.name}")
         self.controls[key].value = str(path)
         self._say(f"Using {path.name} as the {key.replace('2', ' (second)')} image.")
 
+    def _offer(self, source: str, label: str) -> None:
+        """Add ``source`` (an image file path) to the three image pickers unless they list it."""
+        for name in ("content", "style", "style2"):
+            picker = self.controls[name]
+            if source not in [value for _, value in picker.options]:
+                picker.options = [*picker.options, (label, source)]
+
     def _say(self, text: str, error: bool = False) -> None:
+        """Show ``text`` on the status line (red for an error); HTML-escaped."""
         colour = "#b00020" if error else "#333"
         self.status.value = f"<span style='color:{colour}'>{escape(text)}</span>"
 

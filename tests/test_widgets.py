@@ -307,3 +307,71 @@ def test_image_choices_offer_the_bundled_images_and_files_under_data(tmp_path):
     assert choices["chelsea (content)"] == "skimage"
     assert choices["more/tiny.jpg"] == str(tmp_path / "more" / "tiny.jpg")
     assert not any(source.endswith(".txt") for source in choices.values())
+
+
+def test_done_is_shown_before_the_run_counts_as_ended(app):
+    """Once ``running`` is False a new run may start; the old one must not overwrite its
+    status afterwards."""
+    said: list[tuple[str, bool]] = []
+    app.status.observe(lambda change: said.append((change["new"], app.running)), names="value")
+    app.run()
+    finish(app)
+    done = [running for text, running in said if "Done:" in text]
+    assert done == [True]
+    assert "Done:" in app.status.value
+
+
+def test_history_keeps_its_cards_and_closes_the_one_that_drops_out(app):
+    app.controls["iterations"].value = 1
+    for _ in range(widgets.HISTORY_LENGTH):
+        app.run()
+        finish(app)
+    cards = list(app.strip.children)
+    oldest = cards[-1]
+    parts = [oldest, *oldest.children, oldest.layout, *(c.layout for c in oldest.children)]
+    app.run()
+    finish(app)
+    assert len(app.history) == len(app.strip.children) == widgets.HISTORY_LENGTH
+    assert list(app.strip.children[1:]) == cards[:-1]  # the same card objects, not rebuilt
+    assert all(part.comm is None for part in parts)  # closed: the front end can let go
+    app.strip.children[-1].children[-1].click()  # a reused card restores its own entry
+    assert app.current is app.history[-1]
+
+
+def test_chosen_layers_all_at_weight_zero_give_one_clear_message(app):
+    app.runner = Recorder()
+    for name in app.layer_weights:
+        app.layer_weights[name].value = 0.0
+    app.run()
+    assert app.wait(60)
+    assert "every chosen style layer has weight 0" in app.status.value
+    assert not app.runner.calls and not app.history
+
+
+def test_run_pressed_while_the_last_run_is_stopping_says_so(app):
+    gate = threading.Event()
+    app.runner = Recorder(gate)
+    app.buttons["Run"].click()
+    app.buttons["Stop"].click()
+    app.buttons["Run"].click()
+    assert "still stopping" in app.status.value
+    gate.set()
+    finish(app)
+    assert len(app.runner.calls) == 1
+
+
+def test_apply_offers_an_image_file_that_no_picker_lists(app, tmp_path):
+    painting = tmp_path / "elsewhere" / "painting.png"
+    painting.parent.mkdir()
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(painting)
+    settings = {**app.settings(), "style": str(painting)}
+    app.apply(settings)  # e.g. settings read back from a saved JSON
+    assert app.controls["style"].value == str(painting)
+    assert str(painting) in [value for _, value in app.controls["content"].options]
+
+
+def test_helpers_exposes_widgets_and_exercises_lazily():
+    from helpers import exercises
+
+    assert helpers.__getattr__("widgets") is widgets
+    assert helpers.__getattr__("exercises") is exercises
