@@ -164,6 +164,10 @@ def _factor_message(spec: _Spec, k: float, exps: dict[str, int], dims: dict[str,
     elif mine:
         only = mine_k <= ref_k and all(e <= ref_e.get(d, 0) for d, e in mine_e.items())
         why = f"you divided by {mine}{' only' if only else ''}, not by {ref_text}"
+    elif k >= 1 and all(e >= 0 for e in exps.values()):  # a factor multiplied in
+        why = f"an extra factor {_monomial(k, exps)} is in your result"
+    elif ref_text == "1":
+        why = "the right result has no such factor"
     else:
         why = f"the right result divides by {ref_text}"
     hint = spec.factor_hints.get(mine or "")
@@ -223,6 +227,8 @@ def _is_tensor(value: Any) -> bool:
 def _type_problem(spec: _Spec, out: Any) -> str | None:
     if out is None:
         return "your function returned None: did you forget the `return` line?"
+    if spec.returns == "array" and isinstance(out, list):
+        return "your function returns a list; return a NumPy array (np.asarray)"
     if isinstance(out, tuple | list):
         return (f"your function returned a {type(out).__name__} of {len(out)} items; return "
                 f"{spec.what} itself")
@@ -286,6 +292,9 @@ def _run_spec(name: str, spec: _Spec, answer: Callable) -> None:
         if all(_right(out, np.asarray(candidate(*case.args), np.float64), spec.exact)
                for out, case in zip(outs, cases, strict=True)):
             raise CheckFailed(name, message)
+    if all(_close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
+        raise CheckFailed(name, "your result is minus the right one: look for a stray minus "
+                                "sign (or a subtraction the wrong way round)")
     factor = _factor_of(outs, refs, cases)
     if factor is not None:
         raise CheckFailed(name, _factor_message(spec, *factor, cases[0].dims))
@@ -594,6 +603,11 @@ _STYLE_HINTS = {"1": "Without it block1's loss would outweigh block5's by a fact
                      "and grow with the image",
                 "4·N²·M": "M is squared because G grows like M, and E sums G²"}
 
+def _style_norm(f: Any) -> float:
+    """4·N²·M² of a (1, H, W, N) feature map, M = H·W: the style layer loss's divisor."""
+    return 4.0 * f.shape[-1] ** 2 * (f.shape[1] * f.shape[2]) ** 2
+
+
 STYLE_LAYER = _Spec(
     what="one layer's style loss",
     cases=lambda: _feature_cases(5, with_target="gram"),
@@ -601,11 +615,9 @@ STYLE_LAYER = _Spec(
     returns="tensor",
     candidates=[
         ("you forgot to square (G − A): positive and negative differences cancel",
-         lambda f, a: np.sum(_gram_np(f) - np.asarray(a, np.float64))
-         / (4.0 * f.shape[-1] ** 2 * (f.shape[1] * f.shape[2]) ** 2)),
+         lambda f, a: np.sum(_gram_np(f) - np.asarray(a, np.float64)) / _style_norm(f)),
         ("you used |G − A|; square it: (G − A)²",
-         lambda f, a: np.sum(np.abs(_gram_np(f) - np.asarray(a, np.float64)))
-         / (4.0 * f.shape[-1] ** 2 * (f.shape[1] * f.shape[2]) ** 2)),
+         lambda f, a: np.sum(np.abs(_gram_np(f) - np.asarray(a, np.float64))) / _style_norm(f)),
     ],
     divisor=(4.0, {"N": 2, "M": 2}),
     factor_hints=_STYLE_HINTS,
@@ -964,6 +976,11 @@ def _run_look(name: str, answer: Any) -> None:
         mine = look_paint(dict(settings))
     except StyleTransferError as exc:
         raise CheckFailed(name, f"stylize refused your settings: {exc}") from None
+    except (TypeError, ValueError) as exc:  # e.g. style_layers=5: not a clear refusal
+        raise CheckFailed(name, (
+            f"stylize could not use your settings ({type(exc).__name__}: {_first_line(exc)}): "
+            "weights are numbers, content_layer a layer name, style_layers a list of layer "
+            "names and style_layer_weights a list of numbers, one per layer")) from None
     target = look_target()
     content, per_layer = look_distances(mine, target)
     style = float(np.mean(list(per_layer.values())))

@@ -78,7 +78,8 @@ def test_student_version_holds_no_solution_text(path):
     nb = nbformat.read(path, as_version=4)
     student = ex.student_version(nb)
     text = json.dumps(student)
-    outside = "\n".join(ex._SOLUTION_RE.sub("", c.source) for c in nb.cells)
+    outside = "\n".join(ex.student_source(c.source) if c.cell_type == "code" else c.source
+                        for c in nb.cells)
     secret = [line for c in nb.cells if c.cell_type == "code"
               for line in ex.solution_lines(c.source) if line not in outside]
     assert secret
@@ -226,6 +227,7 @@ MISTAKES = [
     ("preprocess", lambda i: i[None] / 127.5 - 1, "'tf' preprocessing"),
     ("preprocess", lambda i: i[..., ::-1] - MEAN, "add the batch axis"),
     ("preprocess", lambda i: tf.constant(images.preprocess(i)), "return a NumPy array"),
+    ("preprocess", lambda i: images.preprocess(i).tolist(), "returns a list; return a NumPy"),
     ("deprocess", lambda x: deprocess(x, clip=False), "clip with np.clip"),
     ("deprocess", lambda x: deprocess(x, rounding=np.floor), "truncate instead of rounding"),
     ("deprocess", lambda x: deprocess(x, swap=False), "in BGR order"),
@@ -243,6 +245,8 @@ MISTAKES = [
     ("gram", lambda f: tf.matmul(*[tf.reshape(f, (f.shape[-1], -1))] * 2, transpose_b=True),
      "reshaped straight to (C, H·W)"),
     ("gram", lambda f: gram(f) / m_of(f), "M times too small: you divided by M"),
+    ("gram", lambda f: 2 * gram(f), "2 times too large: an extra factor 2 is in your result"),
+    ("gram", lambda f: -gram(f), "your result is minus the right one"),
     ("gram", lambda f: gram(f) / (f.shape[-1] * m_of(f)), "N·M times too small"),
     ("gram", lambda f: gram(f).numpy(), "needs a TensorFlow tensor"),
     ("gram", lambda f: tf.constant(gram(f).numpy()), "no gradient flows back"),
@@ -261,6 +265,8 @@ MISTAKES = [
     ("content", lambda f, p: tf.reduce_mean(f**2 - p**2), "squared F and P separately"),
     ("content", lambda f, p: tf.square(f - p), "a loss is one number"),
     ("content", lambda f, p: np.mean((f - p) ** 2), "needs a TensorFlow tensor"),
+    ("content", lambda f, p: -tf.reduce_mean(tf.square(f - p)), "minus the right one"),
+    ("content", lambda f, p: 2 * tf.reduce_mean(tf.square(f - p)), "an extra factor 2"),
     # one style layer
     ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)),
      "4·N²·M² times too large: you left out the 1/(4·N²·M²)"),
@@ -395,3 +401,8 @@ def test_look_passes_near_the_target_and_fails_far_from_it(settings, passes, mon
 def test_look_refuses_unknown_settings():
     with pytest.raises(ex.CheckFailed, match="unknown setting 'style_wieght'"):
         ex.check("look", {"style_wieght": 100})
+
+
+def test_look_turns_settings_of_the_wrong_type_into_one_message():
+    with pytest.raises(ex.CheckFailed, match="could not use your settings.*a list of layer"):
+        ex.check("look", {"style_layers": 5})
