@@ -18,6 +18,7 @@ import argparse
 import statistics
 import threading
 import time
+from typing import Any, Callable
 
 from bench_speed import cpu_model
 
@@ -33,11 +34,13 @@ class TimedRunner:
         self.previews: list[tuple[int, float]] = []  # (run index, time) after the preview update
         self.event = threading.Event()
 
-    def __call__(self, content, style, callback, **kwargs):
+    def __call__(self, content: Any, style: Any, callback: Callable[[dict[str, Any]], bool],
+                 **kwargs: Any) -> optimize.Result:
+        """``stylize(content, style, **kwargs)`` with the app's ``callback`` timed."""
         run = len(self.runs)
         self.runs.append(time.perf_counter())
 
-        def timed(state):
+        def timed(state: dict[str, Any]) -> bool:
             stop = callback(state)  # the app's callback: sets the preview, returns "stop?"
             self.previews.append((run, time.perf_counter()))
             self.event.set()
@@ -46,6 +49,7 @@ class TimedRunner:
         return optimize.stylize(content, style, callback=timed, **kwargs)
 
     def first_preview_of_run(self, run: int, timeout: float = 120.0) -> float:
+        """perf_counter time at which run ``run`` (0-based) first set the preview."""
         end = time.perf_counter() + timeout
         while time.perf_counter() < end:
             for r, t in self.previews:
