@@ -98,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-blend-weights", "--style-weights", type=_weights, default=None,
                    metavar="W1,W2,...", help="comma-separated blend weights, one per style "
                    "image (normalised to sum 1; default: equal)")
-    p.add_argument("--style-scale", type=_weight, default=1.0,
+    p.add_argument("--style-scale", type=_weight, default=None,
                    help="size of the style image relative to the result (bigger: larger brush "
-                   "strokes; 0.1 to 4)")
+                   "strokes; 0.1 to 4; default per backbone)")
     p.add_argument("--mask", dest="masks", action="append", default=None, metavar="FILE",
                    help="mask image per style, in order (white: this style; 'none': "
                    "everywhere); outside every mask the photo stays")
@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-loss", choices=["gram", "w2"], default="gram",
                    help="Gram matrices (Gatys et al.) or the Wasserstein-2 distance of the "
                    "features' means and covariances")
-    p.add_argument("--scales", type=_positive_int, default=1,
-                   help="coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size")
+    p.add_argument("--scales", type=_positive_int, default=None,
+                   help="coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size "
+                   "(default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 768)")
     p.add_argument("--init", choices=["content", "noise", "style"], default="content",
                    help="starting image")
     p.add_argument("--seed", type=int, default=0, help="random seed for --init noise")

@@ -40,10 +40,17 @@ _GATYS = {
     "style_weight": 30.0,
     "tv_weight": 1e-4,
     "pooling": "avg",
+    "style_scale": 1.0,
+    "coarse_to_fine": False,
 }
-#: Default layers and weights per backbone. Both start from Gatys et al.'s choice; a
-#: backbone whose pictures need other values overrides them here.
-DEFAULTS: dict[str, dict[str, Any]] = {"vgg19": dict(_GATYS), "vgg16-hed": dict(_GATYS)}
+#: Default layers, weights, style scale and coarse-to-fine policy per backbone
+#: (:func:`default_scales`). ``vgg19`` keeps Gatys et al.'s choice; ``vgg16-hed`` (fine-tuned
+#: for edges, so its texture is finer) overrides what its pictures need: see the README's
+#: "Choosing defaults".
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "vgg19": dict(_GATYS),
+    "vgg16-hed": {**_GATYS, "coarse_to_fine": True},
+}
 #: Bytes TensorFlow, the backbone and Python need beside the activations (measured).
 MEMORY_OVERHEAD = 1.2e9
 #: Activation memory per float value of the truncated network, forward+backward (measured).
@@ -351,7 +358,7 @@ def stylize(
     style_layers: Sequence[str] | None = None,
     style_layer_weights: Sequence[float] | None = None,
     balance_style_layers: bool = True,
-    style_scale: float = 1.0,
+    style_scale: float | None = None,
     style_blend_weights: Sequence[float] | None = None,
     masks: Sequence[images.ImageSource | None] | None = None,
     preserve_color: str = "none",
@@ -375,7 +382,7 @@ def stylize(
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
-    scales: int = 1,
+    scales: int | None = None,
     scale_iterations: Sequence[int] | None = None,
 ) -> Result:
     """Paint ``content`` in the style of ``style``; return a :class:`Result`.
@@ -418,10 +425,12 @@ def stylize(
     and most iterations run on small images). ``scale_iterations`` gives the iterations per
     scale (default: ``iterations`` at each); history entries carry the ``size`` they ran at.
     """
+    args = dict(locals())  # the call, for coarse-to-fine (one call per scale)
+    backbone = bb.resolve_name(backbone)
+    if scales is None:
+        scales = default_scales(size, backbone) if resume is None else 1
     if not isinstance(scales, int) or not 1 <= scales <= 6:
         raise StyleTransferError(f"scales must be a whole number from 1 to 6, not {scales!r}")
-    if scales > 1 and resume is None:
-        return _coarse_to_fine(dict(locals()))
     if optimizer not in OPTIMIZERS:
         raise StyleTransferError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
     if lbfgs_mode not in LBFGS_MODES:
@@ -439,7 +448,8 @@ def stylize(
         raise StyleTransferError(f"iterations must be a whole number >= 1, not {iterations!r}")
     if checkpoint_every and checkpoint_dir is None:
         raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder to write to)")
-    style_scale = _check_weight("style_scale", style_scale)
+    style_scale = _check_weight("style_scale", DEFAULTS[backbone]["style_scale"]
+                                if style_scale is None else style_scale)
     if not 0.1 <= style_scale <= 4.0:
         raise StyleTransferError(f"style_scale must be between 0.1 and 4, not {style_scale}")
 
@@ -508,6 +518,8 @@ def stylize(
                            padding=padding)
     bb.check_layers(net, [content_layer, *style_layers])
     check_memory(net, shape, [content_layer, *style_layers], size)
+    if scales > 1 and resume is None:  # every input checked, and the largest scale fits
+        return _coarse_to_fine({**args, "backbone": backbone, "scales": scales})
 
     settings = dict(
         size=size, iterations=iterations, content_weight=cw, style_weight=sw, tv_weight=tw,
@@ -710,6 +722,15 @@ def _masks(
                                      "nowhere; paint the style's region white")
         out.append(grey.astype(np.float32))
     return out
+
+
+def default_scales(size: int, backbone: str) -> int:
+    """How many coarse-to-fine scales ``stylize`` uses by default for a ``size`` px result:
+    enough halvings that the coarsest scale is about 192-384 px (1 below 384 px, 2 up to
+    767 px, 3 beyond), for backbones whose :data:`DEFAULTS` enable ``coarse_to_fine``."""
+    if not DEFAULTS[backbone]["coarse_to_fine"] or size < 384:
+        return 1
+    return min(3, int(math.log2(size / 192)) + 1)
 
 
 def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
