@@ -78,7 +78,8 @@ def main() -> None:
     for r in rows:
         print(f"{r['variant']:>15}: {r['seconds']:6.0f} s, peak memory {r['peak_gib']:.2f} GiB "
               f"(estimate for the largest scale {r['estimate_gib']:.2f} GiB), "
-              f"{r['evaluations']} evaluations at full size, final loss {r['final']['total']:.4g} -> "
+              f"{r['evaluations']} evaluations at full size, "
+              f"final loss {r['final']['total']:.4g} -> "
               f"{r['image']}")
     print(f"coarse-to-fine took {rows[1]['seconds'] / rows[0]['seconds']:.2f}x the time of "
           f"single-scale")

@@ -75,8 +75,34 @@ def stylisation(size: int, iterations: int) -> None:
     save(fig, "stylisation")
 
 
+#: The knobs tried when the ``vgg16-hed`` defaults were chosen, each on top of Gatys et al.'s
+#: settings (style weight 30, style scale 1, one scale), and the combination chosen.
+CANDIDATES = {
+    "Gatys settings": dict(style_weight=30, style_scale=1.0, scales=1),
+    "coarse-to-fine": dict(style_weight=30, style_scale=1.0, scales=2),
+    "style scale 1.5": dict(style_weight=30, style_scale=1.5, scales=1),
+    "style weight 100": dict(style_weight=100, style_scale=1.0, scales=1),
+    "all three (the default)": dict(style_weight=100, style_scale=1.5, scales=2),
+}
+
+
+def choosing_defaults(size: int, iterations: int) -> None:
+    photo, painting = data.default_content(), data.default_style()
+    results = {name: helpers.stylize(photo, painting, size=size, iterations=iterations,
+                                     progress=False, **kwargs)
+               for name, kwargs in CANDIDATES.items()}
+    first = next(iter(results.values()))
+    fig = images.image_grid([images.resize(photo, size=size), images.resize(painting, size=size),
+                             *(r.image for r in results.values())], ["content", "style", *results],
+                            ncols=4, panel_size=4,
+                            suptitle=f"Choosing the defaults: {size} px, {iterations} iterations "
+                                     f"per scale ({first.backbone.split(' (')[0]})")
+    save(fig, "choosing_defaults")
+
+
 FIGURES = {"content_reconstructions": content_reconstructions,
-           "style_reconstructions": style_reconstructions, "stylisation": stylisation}
+           "style_reconstructions": style_reconstructions, "stylisation": stylisation,
+           "choosing_defaults": choosing_defaults}
 
 
 def main() -> None:
@@ -87,7 +113,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     sizes = {"content_reconstructions": (64, 5) if args.fast else (224, 300),
              "style_reconstructions": (64, 5) if args.fast else (224, 300),
-             "stylisation": (64, 5) if args.fast else (512, 100)}
+             "stylisation": (64, 5) if args.fast else (512, 100),
+             "choosing_defaults": (96, 3) if args.fast else (512, 100)}
     for name in args.only:
         FIGURES[name](*sizes[name])
 

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=_weight, default=None,
                    help="weight of the content loss (default per backbone: 1)")
     p.add_argument("--style-weight", type=_weight, default=None,
-                   help="weight of the style loss (default per backbone: 30)")
+                   help="weight of the style loss (default per backbone: vgg19 30, vgg16-hed 100)")
     p.add_argument("--tv-weight", type=_weight, default=None,
                    help="weight of the total-variation loss (default per backbone: 1e-4)")
     p.add_argument("--style-layers", type=_layers, default=None,
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "image (normalised to sum 1; default: equal)")
     p.add_argument("--style-scale", type=_weight, default=None,
                    help="size of the style image relative to the result (bigger: larger brush "
-                   "strokes; 0.1 to 4; default per backbone)")
+                   "strokes; 0.1 to 4; default per backbone: vgg19 1, vgg16-hed 1.5)")
     p.add_argument("--mask", dest="masks", action="append", default=None, metavar="FILE",
                    help="mask image per style, in order (white: this style; 'none': "
                    "everywhere); outside every mask the photo stays")

@@ -49,7 +49,7 @@ _GATYS = {
 #: "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg19": dict(_GATYS),
-    "vgg16-hed": {**_GATYS, "coarse_to_fine": True},
+    "vgg16-hed": {**_GATYS, "style_weight": 100.0, "style_scale": 1.5, "coarse_to_fine": True},
 }
 #: Bytes TensorFlow, the backbone and Python need beside the activations (measured).
 MEMORY_OVERHEAD = 1.2e9
@@ -465,7 +465,7 @@ def stylize(
     content_img = images.load_image(data.default_content() if content is None else content)
     shape = images.target_shape(content_img.shape[:2], size=size)
     content_img = images.resize_to(content_img, shape)
-    style_size = max(images.MIN_SIDE * 2, round(size * style_scale))
+    style_size = min(max(images.MIN_SIDE * 2, round(size * style_scale)), images.MAX_SIDE)
     style_imgs = [images.resize(images.load_image(s), size=style_size)
                   for s in _style_list(data.default_style() if style is None else style)]
     blend = _blend_weights(style_blend_weights, len(style_imgs))
@@ -512,6 +512,11 @@ def stylize(
             raise StyleTransferError(
                 f"{len(layer_w)} style layer weights for {len(style_layers)} style layers; "
                 "give one weight per layer"
+            )
+        if sw > 0 and not any(layer_w):
+            raise StyleTransferError(
+                "every style layer weight is 0, so the style would do nothing; give at least "
+                "one above 0, or set style_weight=0"
             )
     precision, why = bb.resolve_precision(precision)
     net = bb.load_backbone(name, weights=weights, pooling=pooling, precision=precision,
@@ -659,7 +664,7 @@ def stylize(
             stop_reason = f"finished {remaining} restarts of {maxfun} evaluations"
     except _Stop as stop:
         stop_reason = stop.reason
-        if "loss became" in stop.reason:
+        if "loss became" in stop.reason and progress:
             print(f"Warning: {stop.reason}")
     except KeyboardInterrupt:
         stop_reason = (f"interrupted after {max(len(history) - 1, 0)} iterations; kept the best "

@@ -250,7 +250,7 @@ class TuningApp(w.VBox):
             "style_blend": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
                                          description="blend (2nd)", continuous_update=False,
                                          style=_ROW, layout=w.Layout(width="430px")),
-            "style_scale": w.FloatSlider(value=1.0, min=0.5, max=2.0, step=0.05,
+            "style_scale": w.FloatSlider(value=defaults["style_scale"], min=0.5, max=2.0, step=0.05,
                                          description="style scale", continuous_update=False,
                                          style=_ROW, layout=w.Layout(width="430px")),
             "preserve_color": w.Dropdown(options=COLOR_MODES, value="none",

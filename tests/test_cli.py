@@ -152,9 +152,14 @@ def test_help_states_the_real_defaults():
 
     stylize = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
     helps = {a.dest: a.help for a in stylize._actions}
-    for key in ("content_weight", "style_weight", "tv_weight"):
-        stated = float(helps[key].rsplit("default per backbone: ", 1)[1].rstrip(")"))
-        assert all(d[key] == stated for d in DEFAULTS.values()), key
+    for key in ("content_weight", "style_weight", "tv_weight", "style_scale"):
+        stated = helps[key].rsplit("default per backbone: ", 1)[1].rstrip(")")
+        if "vgg19" in stated:  # "vgg19 30, vgg16-hed 100"
+            per = dict(part.split() for part in stated.split(", "))
+            assert {name: float(v) for name, v in per.items()} == {
+                name: d[key] for name, d in DEFAULTS.items()}, key
+        else:
+            assert all(d[key] == float(stated) for d in DEFAULTS.values()), key
     assert all(d["content_layer"] in helps["content_layer"] for d in DEFAULTS.values())
     assert all(d["pooling"] in helps["pooling"] for d in DEFAULTS.values())
 

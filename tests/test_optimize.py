@@ -171,7 +171,7 @@ def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, pain
                                  targets.style_loss, loss_and_grad)
 
     monkeypatch.setattr(optimize, "_targets", poisoned)
-    result = optimize.stylize(photo, painting, iterations=10, **FAST)
+    result = optimize.stylize(photo, painting, iterations=10, **{**FAST, "progress": True})
     assert "the loss became nan" in result.stop_reason and "kept the last good image" in \
         result.stop_reason
     assert "Warning: the loss became nan" in capsys.readouterr().out
@@ -276,7 +276,8 @@ def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, 
         expected_balanced += e / blank / len(layers)
         expected_plain += e / len(layers)
     for balance, expected in ((True, expected_balanced), (False, expected_plain)):
-        r = optimize.stylize(photo, painting, iterations=1, style_weight=2.0, precision="float32",
+        r = optimize.stylize(photo, painting, iterations=1, style_weight=2.0, style_scale=1.0,
+                             precision="float32",
                              balance_style_layers=balance, **FAST)
         assert r.history[0]["style"] == pytest.approx(2.0 * expected, rel=2e-3)
 
@@ -291,3 +292,8 @@ def test_scaling_every_weight_together_gives_the_same_picture(photo, painting):
                             tv_weight=1e-8, **kw)
     assert tiny.history[-1]["total"] == pytest.approx(1e-4 * base.history[-1]["total"], rel=0.02)
     assert np.abs(tiny.image.astype(float) - base.image.astype(float)).mean() < 1.0
+
+
+def test_all_zero_style_layer_weights_are_refused(photo, painting):
+    with pytest.raises(StyleTransferError, match="every style layer weight is 0"):
+        optimize.stylize(photo, painting, style_layer_weights=[0] * 5, **FAST)
