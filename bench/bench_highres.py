@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 VARIANTS = {
-    "single-scale": dict(iterations=100),
+    "single-scale": dict(iterations=100, scales=1),
     "coarse-to-fine": dict(iterations=100, scales=3, scale_iterations=[100, 60, 30]),
 }
 

@@ -92,7 +92,7 @@ def measure(content, style, name: str, precision: str, evaluations: int) -> dict
     d = optimize.DEFAULTS[name]
     # (a) inside stylize: time per evaluation over a real L-BFGS run.
     result = optimize.stylize(content, style, size=max(h, w), iterations=evaluations,
-                              backbone=name, precision=precision, progress=False)
+                              backbone=name, precision=precision, scales=1, progress=False)
     hist = result.history
     steps = list(zip(hist[1:], hist[2:], strict=False))  # skip 0->1: tracing, scipy set-up
     per_eval = statistics.median((b["eval_seconds"] - a["eval_seconds"]) /

@@ -114,7 +114,7 @@ def main() -> None:
     sizes = {"content_reconstructions": (64, 5) if args.fast else (224, 300),
              "style_reconstructions": (64, 5) if args.fast else (224, 300),
              "stylisation": (64, 5) if args.fast else (512, 100),
-             "choosing_defaults": (96, 3) if args.fast else (512, 100)}
+             "choosing_defaults": (96, 3) if args.fast else (384, 100)}
     for name in args.only:
         FIGURES[name](*sizes[name])
 

@@ -901,14 +901,16 @@ def look_target() -> np.ndarray:
 
 def look_paint(settings: dict[str, Any]) -> np.ndarray:
     """The bundled photo painted in the bundled style with ``settings``: (H, W, 3) uint8.
-    Offline backbone, float32 and a fixed size, so the same settings give the same picture."""
+    Offline backbone, float32, a fixed size, style scale and one scale, so the same settings
+    give the same picture whatever the library's defaults."""
     from helpers.optimize import stylize
 
     size, iterations = look_size()
     key = (size, iterations, repr(sorted(settings.items())))
     if key not in _LOOK_CACHE:
         _LOOK_CACHE[key] = stylize(size=size, iterations=iterations, backbone="vgg16-hed",
-                                   precision="float32", progress=False, **settings).image
+                                   precision="float32", style_scale=1.0, scales=1,
+                                   progress=False, **settings).image
     return _LOOK_CACHE[key]
 
 

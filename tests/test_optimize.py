@@ -103,6 +103,32 @@ def test_every_iterate_is_a_valid_image(photo, painting, monkeypatch):
         assert np.all(x * scale >= box[:, 0] - 1e-3) and np.all(x * scale <= box[:, 1] + 1e-3)
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_every_image_the_network_sees_is_valid(photo, painting, monkeypatch, optimizer):
+    """Whatever the optimiser, each evaluated image lies in 0..255 once deprocessed (L-BFGS-B
+    through its bounds, Adam by clipping after each step), so nothing is left to clip."""
+    seen = []
+    real = optimize._targets
+
+    def spying(*args, **kwargs):
+        targets = real(*args, **kwargs)
+        inner = targets.loss_and_grad
+
+        def loss_and_grad(x, w):
+            rgb = optimize.images.deprocess(x.numpy(), clip=False)
+            seen.append((float(rgb.min()), float(rgb.max())))
+            return inner(x, w)
+
+        return optimize._Targets(targets.extractor, targets.content_target, targets.terms,
+                                 targets.style_loss, loss_and_grad)
+
+    monkeypatch.setattr(optimize, "_targets", spying)
+    optimize.stylize(photo, painting, iterations=4, optimizer=optimizer, learning_rate=20.0,
+                     style_weight=1e3, **FAST)
+    assert len(seen) > 4
+    assert min(lo for lo, _ in seen) >= -1e-3 and max(hi for _, hi in seen) <= 255 + 1e-3
+
+
 def test_noise_init_is_seeded(photo, painting):
     a = optimize.stylize(photo, painting, iterations=1, init="noise", seed=3, **FAST)
     b = optimize.stylize(photo, painting, iterations=1, init="noise", seed=3, **FAST)
