@@ -82,7 +82,8 @@ CANDIDATES = {
     "coarse-to-fine": dict(style_weight=30, style_scale=1.0, scales=2),
     "style scale 1.5": dict(style_weight=30, style_scale=1.5, scales=1),
     "style weight 100": dict(style_weight=100, style_scale=1.0, scales=1),
-    "all three (the default)": dict(style_weight=100, style_scale=1.5, scales=2),
+    "all three": dict(style_weight=100, style_scale=1.5, scales=2),
+    "the default: scale 1.5 + coarse-to-fine": dict(style_weight=30, style_scale=1.5, scales=2),
 }
 
 

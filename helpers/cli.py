@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=_weight, default=None,
                    help="weight of the content loss (default per backbone: 1)")
     p.add_argument("--style-weight", type=_weight, default=None,
-                   help="weight of the style loss (default per backbone: vgg19 30, vgg16-hed 100)")
+                   help="weight of the style loss (default per backbone: 30)")
     p.add_argument("--tv-weight", type=_weight, default=None,
                    help="weight of the total-variation loss (default per backbone: 1e-4)")
     p.add_argument("--style-layers", type=_layers, default=None,

@@ -49,7 +49,7 @@ _GATYS = {
 #: "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg19": dict(_GATYS),
-    "vgg16-hed": {**_GATYS, "style_weight": 100.0, "style_scale": 1.5, "coarse_to_fine": True},
+    "vgg16-hed": {**_GATYS, "style_scale": 1.5, "coarse_to_fine": True},
 }
 #: Bytes TensorFlow, the backbone and Python need beside the activations (measured).
 MEMORY_OVERHEAD = 1.2e9
