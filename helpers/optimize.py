@@ -765,10 +765,31 @@ def _coarse_to_fine(args: dict[str, Any]) -> Result:
         init = result.image
         if result.stop_reason.startswith(("stopped", "interrupted", "the loss became")):
             break
+        if not last and args["masks"] is not None:
+            init = _content_outside_masks(result.image, args, sizes[i + 1])
     result.history = history
     result.settings.update(size=args["size"], scales=args["scales"], scale_sizes=sizes,
                            scale_iterations=per_scale)
     return result
+
+
+def _content_outside_masks(image: np.ndarray, args: dict[str, Any], size: int) -> np.ndarray:
+    """The start of the next coarse-to-fine scale of a masked run, (H, W, 3) uint8 at
+    ``size``: the upsampled result inside the masks, the sharp content outside them (there
+    only the content loss acts, and it does not restore the detail upsampling blurred)."""
+    from helpers import data
+
+    content = images.load_image(data.default_content() if args["content"] is None
+                                else args["content"])
+    shape = images.target_shape(content.shape[:2], size=size)
+    styles = _style_list(data.default_style() if args["style"] is None else args["style"])
+    masks = _masks(args["masks"], len(styles), shape)
+    if masks is None or any(m is None for m in masks):
+        return image  # some style applies everywhere
+    inside = np.max(masks, axis=0)[..., None]
+    mixed = (inside * images.resize_to(image, shape).astype(np.float32)
+             + (1 - inside) * images.resize_to(content, shape).astype(np.float32))
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def _adam(

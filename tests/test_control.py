@@ -241,3 +241,20 @@ def test_w2_run_lowers_the_style_loss(photo, painting):
 def test_unknown_control_values_are_refused(photo, painting, kwargs, message):
     with pytest.raises(StyleTransferError, match=message):
         optimize.stylize(photo, painting, **kwargs, **FAST)
+
+
+def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting):
+    """Upsampling a coarse scale blurs everything; outside the masks only the content loss
+    acts and cannot restore the detail, so the next scale starts from the sharp photo there."""
+    content = images.resize(photo, size=96)
+    h, w = content.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, : w // 2] = 255
+    outside = (slice(None), slice(w // 2 + 8, -8))
+
+    def change(result):
+        return np.abs(result.image.astype(float) - content)[outside].mean()
+
+    one = optimize.stylize(photo, painting, masks=[mask], iterations=3, scales=1, **FAST)
+    two = optimize.stylize(photo, painting, masks=[mask], iterations=3, scales=2, **FAST)
+    assert change(two) < 1.5 * change(one) + 1.0, (change(one), change(two))
