@@ -178,7 +178,12 @@ def w2_layer_loss(
 
 def w2_target(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(μ, Σ, Σ^½) of a style image's (1, H, W, N) features, for :func:`w2_layer_loss`."""
-    mean, cov = feature_stats(features)
+    return gaussian_target(*feature_stats(features))
+
+
+def gaussian_target(mean: tf.Tensor, cov: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(μ, Σ, Σ^½) for a mean (N,) and covariance (N, N): the W2 target, with the symmetric
+    square root of Σ from its eigenvalues (negative rounding noise counts as 0)."""
     e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
     root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
     return mean, cov, root

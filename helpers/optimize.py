@@ -177,10 +177,7 @@ def _style_term(
         if style_loss == "gram":
             targets[name] = second
         else:
-            cov = second - mean[:, None] * mean[None, :]
-            e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
-            root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
-            targets[name] = (mean, cov, root)
+            targets[name] = losses.gaussian_target(mean, second - mean[:, None] * mean[None, :])
     return _StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
 
 
@@ -484,7 +481,7 @@ def stylize(
             return images.with_chroma_of(image, content_img)
         return image
 
-    name = bb.resolve_name(backbone)
+    name = backbone  # resolved above
     defaults = DEFAULTS[name]
     pooling = pooling or defaults["pooling"]
     cw = _check_weight("content_weight", defaults["content_weight"] if content_weight is None
