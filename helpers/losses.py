@@ -27,13 +27,16 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
-    """Gram matrix G = Fᵀ F of a (1, H, W, C) or (H, W, C) feature map; shape (C, C).
+    """Gram matrix G = Fᵀ F of a (1, H, W, C) or (H, W, C) feature map; shape (C, C), float32.
 
     F is the feature map flattened to (M, N) = (H*W, C); G[i, j] sums the product of
     filters i and j over all positions (no normalisation: see :func:`style_layer_loss`).
+    The product runs in the features' own dtype: bfloat16 features (``precision="bfloat16"``)
+    are multiplied as they are, with float32 sums, and G is rounded to bfloat16 (3 significant
+    digits, like every value the bfloat16 network computes) before it becomes float32; the
+    backward pass stays bfloat16 too. That skips two float32 copies of every feature map.
     """
-    f = tf.cast(features, tf.float32)
-    return _gram(tf.reshape(f, (-1, tf.shape(f)[-1])))
+    return tf.cast(_gram(tf.reshape(features, (-1, tf.shape(features)[-1]))), tf.float32)
 
 
 @tf.custom_gradient
@@ -48,18 +51,17 @@ def _gram(f: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
 
 
 def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """One layer's style loss, Gatys' E_l = 1/(4 N² M²) Σ (G - A)². Scalar.
+    """One layer's style loss, Gatys' E_l = 1/(4 N² M²) Σ (G - A)². Scalar, float32.
 
     ``target_gram`` is the (N, N) Gram matrix A of the style image's features at this layer
     (computed at the style image's own size, so normalise it by its own M first: pass
     ``A_style / M_style * M`` — :func:`style_loss` does this for you).
     """
-    f = tf.cast(features, tf.float32)
-    shape = tf.shape(f)
+    shape = tf.shape(features)
     n = tf.cast(shape[-1], tf.float32)
     m = tf.cast(shape[-2] * shape[-3], tf.float32)
-    g = gram_matrix(f)
-    return tf.reduce_sum(tf.square(g - target_gram)) / (4.0 * n * n * m * m)
+    g = gram_matrix(features)
+    return tf.reduce_sum(tf.square(g - tf.cast(target_gram, tf.float32))) / (4.0 * n * n * m * m)
 
 
 def style_loss(

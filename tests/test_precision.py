@@ -88,3 +88,29 @@ def test_the_keras_dtype_policy_does_not_leak(photo, painting):
     assert keras.layers.Dense(2).compute_dtype == "float32"
     net = bb.load_backbone("vgg16-hed", pooling="max", precision="float32")
     assert net.model.get_layer("block3_conv1").compute_dtype == "float32"
+
+
+def test_bfloat16_gram_matrix_sums_in_float32_and_keeps_the_gradient_bfloat16():
+    """Gram matrices of bfloat16 features are multiplied in bfloat16 (no float32 copy of the
+    feature map), but over 240 400 positions the sums must still be float32 sums: a bfloat16
+    accumulator would stop growing long before (its spacing near 6e4 is 256)."""
+    from helpers import losses
+
+    values = np.random.default_rng(0).uniform(0, 1, (1, 400, 601, 64)).astype(np.float32)
+    f16 = tf.cast(tf.constant(values), tf.bfloat16)
+    exact = tf.cast(f16, tf.float64).numpy().reshape(-1, 64)
+    expected = exact.T @ exact
+    with tf.GradientTape() as tape:
+        tape.watch(f16)
+        gram = losses.gram_matrix(f16)
+        loss = losses.style_layer_loss(f16, tf.constant(expected * 0.9, tf.float32))
+    assert gram.dtype == tf.float32
+    np.testing.assert_allclose(gram.numpy(), expected, rtol=2**-7)
+    grad = tape.gradient(loss, f16)
+    assert grad.dtype == tf.bfloat16
+    n, m = 64, 400 * 601
+    g = expected - 0.9 * expected  # dE/dF = F (G - A) / (N² M²)
+    np.testing.assert_allclose(float(loss), np.sum(g**2) / (4 * n**2 * m**2), rtol=2e-2)
+    want = exact @ g / (n**2 * m**2)
+    got = tf.cast(grad, tf.float64).numpy().reshape(-1, 64)
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 2e-2
