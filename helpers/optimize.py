@@ -10,6 +10,7 @@ every iteration; ``lbfgs_mode="restart"`` reproduces that for comparison).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
@@ -525,6 +526,9 @@ def stylize(
                            padding=padding)
     bb.check_layers(net, [content_layer, *style_layers])
     check_memory(net, shape, [content_layer, *style_layers], size)
+    scale_label = _SCALE_LABEL.get()
+    if progress and scale_label is None:
+        print(f"Backbone: {net.description} ({why})")
     if scales > 1 and resume is None:  # every input checked, and the largest scale fits
         return _coarse_to_fine({**args, "backbone": backbone, "scales": scales})
 
@@ -539,8 +543,6 @@ def stylize(
         init=init, seed=seed,
         optimizer=optimizer, lbfgs_mode=lbfgs_mode, tv_form=tv_form, bounds=bounds,
     )
-    if progress:
-        print(f"Backbone: {net.description} ({why})")
 
     # Leave a term whose weight is 0 out of the network: reconstructions from one layer then
     # only run the network up to that layer.
@@ -617,7 +619,7 @@ def stylize(
         state["last_x"], state["last_terms"], state["last_grad"] = x, terms, grad
         return float(terms[0]) * state["f_scale"], grad
 
-    bar = _progress_bar(iterations, progress)
+    bar = _progress_bar(iterations, progress, scale_label or "stylize")
 
     def record(x: np.ndarray) -> dict[str, Any]:
         evaluate(x)  # free when x was the last point evaluated (the usual case)
@@ -745,6 +747,11 @@ def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
     return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
 
 
+#: Set by :func:`_coarse_to_fine` while it runs one scale: the progress bar's label (and the
+#: backbone line, printed once for the whole run, is not repeated).
+_SCALE_LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("scale", default=None)
+
+
 def _coarse_to_fine(args: dict[str, Any]) -> Result:
     """Run :func:`stylize` once per scale, each starting from the previous result."""
     sizes = coarse_to_fine_sizes(args["size"], args["scales"])
@@ -757,11 +764,15 @@ def _coarse_to_fine(args: dict[str, Any]) -> Result:
     init, seconds = args["init"], 0.0
     for i, (size, iterations) in enumerate(zip(sizes, per_scale, strict=True)):
         last = i == len(sizes) - 1
-        result = stylize(**{
-            **args, "size": size, "iterations": iterations, "init": init, "scales": 1,
-            "scale_iterations": None,
-            "checkpoint_every": args["checkpoint_every"] if last else 0,
-        })
+        token = _SCALE_LABEL.set(f"scale {i + 1}/{len(sizes)}, {size} px")
+        try:
+            result = stylize(**{
+                **args, "size": size, "iterations": iterations, "init": init, "scales": 1,
+                "scale_iterations": None,
+                "checkpoint_every": args["checkpoint_every"] if last else 0,
+            })
+        finally:
+            _SCALE_LABEL.reset(token)
         history += [{**h, "seconds": h["seconds"] + seconds} for h in result.history]
         seconds = history[-1]["seconds"]
         init = result.image
@@ -821,8 +832,8 @@ def _adam(
     return f"finished {steps} Adam steps"
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def _progress_bar(total: int, enabled: bool, label: str) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="stylize", unit="it", disable=not enabled, leave=True)
+    return tqdm(total=total, desc=label, unit="it", disable=not enabled, leave=True)
 

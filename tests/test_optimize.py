@@ -287,6 +287,15 @@ def test_coarse_to_fine_runs_each_scale_from_the_previous_result(photo, painting
         optimize.stylize(photo, painting, iterations=1, scales=3, **FAST)
 
 
+def test_coarse_to_fine_names_the_backbone_once_and_labels_each_scale(photo, painting, capsys):
+    optimize.stylize(photo, painting, iterations=1, scales=2, **{**FAST, "size": 128,
+                                                                 "progress": True})
+    printed = capsys.readouterr()
+    assert printed.out.count("Backbone: vgg16-hed") == 1
+    assert "scale 1/2, 64 px" in printed.err and "scale 2/2, 128 px" in printed.err
+    assert optimize._SCALE_LABEL.get() is None
+
+
 def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, painting, hed):
     """Default: each layer's E_l counts relative to the loss of an all-zero feature map."""
     layers = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
