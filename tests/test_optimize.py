@@ -332,3 +332,13 @@ def test_scaling_every_weight_together_gives_the_same_picture(photo, painting):
 def test_all_zero_style_layer_weights_are_refused(photo, painting):
     with pytest.raises(StyleTransferError, match="every style layer weight is 0"):
         optimize.stylize(photo, painting, style_layer_weights=[0] * 5, **FAST)
+
+
+def test_the_xla_path_gives_the_same_run(photo, painting):
+    """``jit_compile=True`` compiles the whole evaluation with XLA (the TV term always is):
+    the same losses, iteration by iteration."""
+    runs = [optimize.stylize(photo, painting, iterations=3, precision="float32",
+                             jit_compile=jit, **FAST) for jit in (False, True)]
+    totals = [[h["total"] for h in r.history] for r in runs]
+    np.testing.assert_allclose(totals[1], totals[0], rtol=1e-3)
+    assert runs[0].history[-1]["total"] < runs[0].history[0]["total"]
