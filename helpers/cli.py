@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -40,6 +41,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
 def _layers(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -47,6 +59,19 @@ def _layers(text: str) -> list[str]:
 def _weights(text: str) -> list[float]:
     """argparse type: comma-separated numbers >= 0."""
     return [_weight(part) for part in text.split(",") if part.strip()]
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help unless the help already names its default or
+    there is none to name (None, an empty list, an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or (
+            action.default == []
+        ):
+            return text
+        return super()._get_help_string(action) or text
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -65,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="paint a content image in the style of another",
         description="Paint CONTENT in the style of STYLE (Gatys et al.). With no images, the "
         "bundled defaults are used. Weights, layers and pooling default per backbone.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("content", nargs="?", help="content image file (default: bundled photo)")
     p.add_argument("style", nargs="?", help="style image file (default: bundled painting)")
@@ -115,9 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 768)")
     p.add_argument("--init", choices=["content", "noise", "style"], default="content",
                    help="starting image")
-    p.add_argument("--seed", type=int, default=0, help="random seed for --init noise")
+    p.add_argument("--seed", type=_count, default=0, help="random seed for --init noise")
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="optimiser")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="K",
+    p.add_argument("--checkpoint-every", type=_count, default=0, metavar="K",
                    help="save a checkpoint every K iterations into --checkpoint-dir (0: never)")
     p.add_argument("--checkpoint-dir", default=None,
                    help="checkpoint folder (default: OUTPUT's name + '_checkpoints')")
@@ -130,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="render content x style pairs into one titled grid image",
         description="Stylise every content image with every style image and save one grid: "
         "the bundled pairs, or with FOLDER every image in FOLDER/content x FOLDER/style.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     g.add_argument("folder", nargs="?", help="folder with content/ and style/ subfolders")
     g.add_argument("-o", "--output", default="build/gallery.png", help="the grid image")
@@ -142,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = commands.add_parser(
         "exercises", help="write the student versions of the exercise notebooks",
         description="Write each exercise notebook with its solutions replaced by stubs that "
-        "raise NotImplementedError.", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "raise NotImplementedError.", formatter_class=_HelpFormatter,
     )
     e.add_argument("--student", required=True, metavar="OUTDIR", help="folder to write into")
     e.add_argument("--source", default=None, metavar="DIR",
@@ -182,6 +207,7 @@ def _gallery(args: argparse.Namespace) -> int:
     output = Path(args.output)
     _check_writable(output.parent)
     contents, styles = _gallery_inputs(args.folder)  # bad input fails before TensorFlow loads
+    _load_tensorflow_quietly()
     from helpers.optimize import stylize
 
     panels, titles, backbone = [], [], ""
@@ -210,9 +236,33 @@ def _gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_tensorflow_quietly() -> None:
+    """Import TensorFlow and let it find its devices with file descriptor 2 pointed at a
+    temporary file: its C++ start-up lines (oneDNN, CUDA stub, cuInit) bypass Python and
+    ``TF_CPP_MIN_LOG_LEVEL``, and would stand before every message of the run. If the import
+    fails, those lines are shown after all."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _stylize(args: argparse.Namespace) -> int:
     from helpers.images import load_image
-    from helpers.optimize import stylize
 
     if (args.content is None) != (args.style is None):
         raise StyleTransferError("give both CONTENT and STYLE images, or neither for the defaults")
@@ -232,6 +282,9 @@ def _stylize(args: argparse.Namespace) -> int:
     masks = None
     if args.masks is not None:
         masks = [None if m.lower() == "none" else load_image(m) for m in args.masks]
+    _load_tensorflow_quietly()
+    from helpers.optimize import stylize
+
     checkpoint_dir = args.checkpoint_dir
     if args.checkpoint_every and checkpoint_dir is None:
         checkpoint_dir = output.with_name(output.stem + "_checkpoints")
@@ -250,6 +303,8 @@ def _stylize(args: argparse.Namespace) -> int:
     )
     path = result.save(output)
     last = result.history[-1] if result.history else {}
+    if args.quiet:  # otherwise said before the progress bar
+        print(f"Backbone: {result.backbone}")
     print(f"Stopped: {result.stop_reason}")
     if last:
         print(f"Loss: total {last['total']:.4g} (content {last['content']:.3g}, style "

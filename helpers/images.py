@@ -105,7 +105,9 @@ def _open(path: Path) -> Image.Image:
             f"{path} is not an image Pillow can read; use a PNG, JPEG, BMP, GIF, TIFF or WebP file"
         ) from None
     except OSError as exc:
-        raise StyleTransferError(f"cannot read {path}: {exc}") from None
+        raise StyleTransferError(
+            f"cannot read {path}: {exc.strerror or exc}; give the path of a readable image file"
+        ) from None
     return img
 
 

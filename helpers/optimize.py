@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -335,8 +336,15 @@ def _load_checkpoint(path: str | Path) -> tuple[np.ndarray, list[dict[str, float
     file = path / "checkpoint.npz" if path.is_dir() else path
     if not file.is_file():
         raise StyleTransferError(f"no checkpoint at {path}; give a checkpoint folder or .npz file")
-    with np.load(file) as data:
-        return data["x"], json.loads(str(data["history"]))
+    try:
+        with np.load(file) as data:
+            return data["x"], json.loads(str(data["history"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise StyleTransferError(
+            f"cannot read the checkpoint {file}: it is damaged or not a checkpoint "
+            f"({type(exc).__name__}); resume from a folder written by "
+            "checkpoint_every (--checkpoint-every), or start again without resume"
+        ) from None
 
 
 def _save_checkpoint(folder: Path, x: np.ndarray, history: list[dict[str, float]]) -> None:
@@ -449,6 +457,12 @@ def stylize(
         raise StyleTransferError(f"unknown tv_form {tv_form!r}; choose one of {losses.TV_FORMS}")
     if not isinstance(iterations, int) or iterations < 1:
         raise StyleTransferError(f"iterations must be a whole number >= 1, not {iterations!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise StyleTransferError(f"seed must be a whole number >= 0, not {seed!r}")
+    if not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0:
+        raise StyleTransferError(
+            f"checkpoint_every must be a whole number >= 0 (0: never), not {checkpoint_every!r}"
+        )
     if checkpoint_every and checkpoint_dir is None:
         raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder to write to)")
     style_scale = _check_weight("style_scale", DEFAULTS[backbone]["style_scale"]
@@ -665,7 +679,8 @@ def stylize(
             for _ in range(remaining):
                 x, _, info = fmin_l_bfgs_b(evaluate, x, bounds=box, maxfun=maxfun, pgtol=0.0)
                 after_iteration(x)
-            stop_reason = f"finished {remaining} restarts of {maxfun} evaluations"
+            stop_reason = (f"finished {remaining} restarts of {maxfun} evaluations; the last "
+                           f"one: {_stop_reason(info)}")
     except _Stop as stop:
         stop_reason = stop.reason
         if "loss became" in stop.reason and progress:

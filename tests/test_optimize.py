@@ -149,6 +149,9 @@ def test_original_restart_pattern_and_adam_share_the_history_format(photo, paint
     restart = optimize.stylize(photo, painting, iterations=2, lbfgs_mode="restart", maxfun=5,
                                **FAST)
     assert restart.history[-1]["evaluations"] >= 10
+    # scipy's own reason for the last call reaches the user in this mode too.
+    assert restart.stop_reason.startswith("finished 2 restarts of 5 evaluations; the last one: ")
+    assert "maximum number of iterations" in restart.stop_reason
     adam = optimize.stylize(photo, painting, iterations=3, optimizer="adam", **FAST)
     assert [set(h) for h in adam.history] == [set(restart.history[0])] * 4
     assert adam.history[-1]["total"] < adam.history[0]["total"]
@@ -232,6 +235,9 @@ def test_checkpoint_and_resume(photo, painting, tmp_path):
         (dict(style_layers=["block9_conv1"]), "unknown layer 'block9_conv1'"),
         (dict(style_layer_weights=[1.0]), "one weight per layer"),
         (dict(size=8), "at least 32 px"),
+        (dict(init="noise", seed=-1), "seed must be a whole number >= 0"),
+        (dict(seed=1.5), "seed must be a whole number >= 0"),
+        (dict(checkpoint_every=-1, checkpoint_dir="ck"), "checkpoint_every must be a whole"),
     ],
 )
 def test_bad_arguments_fail_with_one_clear_message(photo, painting, kwargs, message):
