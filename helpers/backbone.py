@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +34,10 @@ PADDINGS = ("reflect", "zero")
 #: The file Keras downloads for ``VGG19(include_top=False, weights="imagenet")``.
 VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_HOST = ("storage.googleapis.com", 443)
+#: Where Keras downloads it from, and its MD5 (as in ``keras.applications.vgg19``).
+VGG19_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+                   + VGG19_NOTOP_FILE)
+VGG19_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,29 @@ def keras_cache_dir() -> Path:
 
 
 def vgg19_weights_available(timeout: float = 3.0) -> bool:
-    """True when VGG19's ImageNet weights are cached, or their host answers within ``timeout`` s."""
+    """True when VGG19's ImageNet weights are cached, or can be fetched now: their host
+    answers within ``timeout`` s and the download (about 80 MB, checked against Keras' MD5,
+    then cached where Keras looks) succeeds. A failed download prints one line and gives
+    False, so ``"auto"`` falls back to the offline backbone instead of failing."""
     if (keras_cache_dir() / VGG19_NOTOP_FILE).exists():
         return True
     try:
         with socket.create_connection(VGG19_HOST, timeout=timeout):
-            return True
+            pass
     except OSError:
         return False
+    try:
+        keras_cache_dir().mkdir(parents=True, exist_ok=True)  # else Keras picks /tmp/.keras
+        keras.utils.get_file(VGG19_NOTOP_FILE, VGG19_NOTOP_URL, file_hash=VGG19_NOTOP_MD5,
+                             cache_dir=str(keras_cache_dir().parent), cache_subdir="models")
+    except Exception as exc:  # network, HTTP and hash errors surface as several types
+        # Keras leaves a file that failed its hash check in the cache; it would pass for
+        # the weights next time.
+        (keras_cache_dir() / VGG19_NOTOP_FILE).unlink(missing_ok=True)
+        print(f"Note: VGG19's ImageNet weights could not be downloaded ({exc.__class__.__name__}"
+              "); using the offline vgg16-hed", file=sys.stderr)
+        return False
+    return True
 
 
 def _conv_stack(source: keras.Model | Sequence[keras.layers.Layer]) -> list[keras.layers.Layer]:
@@ -159,12 +179,14 @@ def _hed_stack() -> list[keras.layers.Layer]:
     return _conv_stack([hed.block1, hed.block2, hed.block3, hed.block4, hed.block5])
 
 
-def resolve_name(name: str) -> str:
-    """Resolve ``"auto"`` to ``"vgg19"`` or ``"vgg16-hed"``; validate other names."""
+def resolve_name(name: str, weights: str | Path | None = "imagenet") -> str:
+    """Resolve ``"auto"`` to ``"vgg19"`` (its ImageNet weights cached or downloadable, or
+    ``weights`` a local weights file) or ``"vgg16-hed"``; validate other names."""
     if name not in BACKBONES:
         raise StyleTransferError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     if name == "auto":
-        return "vgg19" if vgg19_weights_available() else "vgg16-hed"
+        local_file = weights not in ("imagenet", None) and Path(weights).is_file()
+        return "vgg19" if local_file or vgg19_weights_available() else "vgg16-hed"
     return name
 
 
@@ -249,7 +271,7 @@ def load_backbone(
         raise StyleTransferError(f"unknown padding {padding!r}; choose 'reflect' or 'zero'")
     if pooling not in POOLINGS:
         raise StyleTransferError(f"unknown pooling {pooling!r}; choose 'max' or 'avg'")
-    resolved = resolve_name(name)
+    resolved = resolve_name(name, weights)
     key = str(weights) if isinstance(weights, Path) else weights
     precision = resolve_precision(precision)[0]
     return _load(resolved, key if resolved == "vgg19" else None, pooling, precision, padding)

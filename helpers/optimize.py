@@ -437,7 +437,7 @@ def stylize(
     scale (default: ``iterations`` at each); history entries carry the ``size`` they ran at.
     """
     args = dict(locals())  # the call, for coarse-to-fine (one call per scale)
-    backbone = bb.resolve_name(backbone)
+    backbone = bb.resolve_name(backbone, weights)
     if scales is None:
         scales = default_scales(size, backbone) if resume is None else 1
     if not isinstance(scales, int) or not 1 <= scales <= 6:

@@ -7,6 +7,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import http.server  # noqa: E402
+import threading  # noqa: E402
+from functools import partial  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -36,3 +40,14 @@ def painting() -> np.ndarray:
     g = 127 + 120 * np.sign(np.sin(xx / 3.0) * np.sin(yy / 3.0))
     b = 127 + 120 * np.cos(yy / 1.5)
     return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path; yields its base URL."""
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

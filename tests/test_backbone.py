@@ -77,6 +77,34 @@ def test_auto_prefers_vgg19_when_its_weights_are_cached(monkeypatch, tmp_path):
     assert bb.resolve_name("auto") == "vgg19"
 
 
+def test_auto_uses_vgg19_with_a_local_weights_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(bb, "VGG19_HOST", ("127.0.0.1", 9))  # offline, nothing cached
+    weights = tmp_path / "my_vgg19.h5"
+    weights.write_bytes(b"")
+    assert bb.resolve_name("auto", weights) == "vgg19"
+    assert bb.resolve_name("auto", tmp_path / "missing.h5") == "vgg16-hed"
+
+
+def test_auto_downloads_vgg19_weights_when_its_host_answers(monkeypatch, tmp_path, server):
+    """The real download path (keras.utils.get_file with Keras' MD5), against a local server:
+    a good file is cached where Keras looks; a bad one falls back to vgg16-hed with a note."""
+    import hashlib
+
+    port = int(server.rsplit(":", 1)[1])
+    (tmp_path / "weights.h5").write_bytes(b"pretend these are 80 MB of VGG19 weights")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(bb, "VGG19_HOST", ("127.0.0.1", port))
+    monkeypatch.setattr(bb, "VGG19_NOTOP_URL", f"{server}/weights.h5")
+    monkeypatch.setattr(bb, "VGG19_NOTOP_MD5", "0" * 32)  # not this file's: a damaged download
+    assert bb.resolve_name("auto") == "vgg16-hed"
+    assert not (tmp_path / "keras" / "models" / bb.VGG19_NOTOP_FILE).exists()
+    md5 = hashlib.md5((tmp_path / "weights.h5").read_bytes()).hexdigest()
+    monkeypatch.setattr(bb, "VGG19_NOTOP_MD5", md5)
+    assert bb.resolve_name("auto") == "vgg19"
+    assert (tmp_path / "keras" / "models" / bb.VGG19_NOTOP_FILE).exists()
+
+
 @pytest.fixture(scope="module")
 def vgg19_file(tmp_path_factory):
     """A VGG19 (no top) weights file in Keras' legacy .h5 format, like the one Keras downloads."""

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
-from functools import partial
 
 import numpy as np
 import pytest
@@ -42,17 +39,6 @@ def test_bundled_lists_the_images():
     names = data.bundled()
     assert names["swirls (style)"] == data.SWIRLS_FILE
     assert names["mosaic"] == data.MOSAIC_FILE
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving tmp_path; yields its base URL."""
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def test_classic_downloads_once_checks_the_hash_and_caches(server, tmp_path, photo):
