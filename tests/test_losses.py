@@ -113,6 +113,35 @@ def test_style_loss_weights_layers_and_rescales_targets_by_m():
                                                  * feats[k].shape[2]) for k in feats), rtol=1e-5)
 
 
+def test_style_and_total_loss_gradients_over_several_layers():
+    """The weighted sum over layers, and α·content + β·style + γ·TV of one image, against
+    finite differences of the NumPy references; the style loss is 0 at its own targets."""
+    x0 = RNG.uniform(0, 2, size=(1, 3, 4, 3))
+    p = RNG.normal(size=x0.shape)
+    m = 12  # positions per layer (both "layers" below keep the image's 3x4)
+    targets = {"a": np_gram(RNG.normal(size=(1, 5, 5, 3))) / 25,
+               "b": np_gram(RNG.normal(size=(1, 5, 5, 3))) / 25}
+    weights = {"a": 0.3, "b": 1.7}
+    alpha, beta, gamma = 0.5, 20.0, 0.1
+
+    def np_total(x):
+        style = (weights["a"] * np_style_layer(x, targets["a"] * m)
+                 + weights["b"] * np_style_layer(2 * x, targets["b"] * m))
+        return alpha * np_content(x, p) + beta * style + gamma * np_tv(x)
+
+    def tf_total(x):
+        style = losses.style_loss({"a": x, "b": 2 * x}, targets, weights)
+        return losses.total_loss(losses.content_loss(x, p), style,
+                                 losses.total_variation_loss(x), alpha, beta, gamma)
+
+    value, g = tf_value_and_grad(tf_total, x0)
+    np.testing.assert_allclose(value, np_total(x0), rtol=1e-5)
+    np.testing.assert_allclose(g, numeric_grad(np_total, x0), rtol=1e-3, atol=1e-5)
+    own = {"a": np_gram(x0) / m, "b": np_gram(2 * x0) / m}
+    at_target = losses.style_loss({"a": x0, "b": 2 * x0}, own, weights)
+    assert float(at_target) == pytest.approx(0.0, abs=1e-9)
+
+
 @pytest.mark.parametrize("form", ["power", "abs"])
 def test_total_variation_value_and_gradient(form):
     x = RNG.uniform(0, 5, size=(1, 4, 5, 3))
