@@ -5,6 +5,7 @@
 Prints (a) median seconds per loss-and-gradient evaluation inside ``stylize``, (b) median
 seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio,
 (d) seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes),
+timed as one ``fmin_l_bfgs_b`` call with ``maxfun=20``,
 (e) the per-evaluation time done the original way (content, style and generated image
 through the network together at every evaluation), (f) peak memory. Not a test.
 """
@@ -121,9 +122,15 @@ def measure(content, style, name: str, precision: str, evaluations: int) -> dict
     wall = statistics.median((b["seconds"] - a["seconds"] - callback_seconds[a["iteration"]]) /
                              (b["evaluations"] - a["evaluations"]) for a, b in steps)
     evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    # (d) timed: one iteration the original way, one fmin_l_bfgs_b call with maxfun=20.
+    restart = optimize.stylize(content, style, size=max(h, w), iterations=1,
+                               lbfgs_mode="restart", maxfun=20, backbone=name,
+                               precision=precision, scales=1, progress=False).history
     return dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
                 bare=statistics.median(bare_times), bare_n=len(bare_times), net=net,
-                extractor=extractor)
+                extractor=extractor,
+                restart_seconds=restart[1]["seconds"] - restart[0]["seconds"],
+                restart_evals=restart[1]["evaluations"] - restart[0]["evaluations"])
 
 
 def main() -> None:
@@ -139,7 +146,11 @@ def main() -> None:
     name = bb.resolve_name(args.backbone)
     d = optimize.DEFAULTS[name]
     flags = sorted(bb.cpu_flags() & {"amx_bf16", "avx512_bf16"}) or ["no native bfloat16"]
-    print(f"Machine: {cpu_model()} ({', '.join(flags)}), {os.cpu_count()} cores; "
+    import psutil
+
+    memory = psutil.virtual_memory().total / 2**30
+    print(f"Machine: {cpu_model()} ({', '.join(flags)}), {os.cpu_count()} cores, "
+          f"{memory:.0f} GiB memory; "
           f"TensorFlow {tf.__version__}, helpers {helpers.__version__}")
     print(f"Image: {h}x{w} px (bundled content and style); "
           f"auto precision here: {bb.resolve_precision('auto')[0]}")
@@ -153,10 +164,11 @@ def main() -> None:
         print(f"(b) bare forward+backward of the truncated backbone: {m['bare']:.3f} s "
               f"(median of {m['bare_n']}, one after each iteration of the same run)")
         print(f"(c) ratio (a)/(b): {m['per_eval'] / m['bare']:.2f}  (goal <= 1.10)")
-        print(f"(d) one iteration of 20 evaluations: {20 * m['wall']:.1f} s, vs ~"
-              f"{ORIGINAL_SECONDS_PER_ITERATION} s in the original example "
-              f"({ORIGINAL_SECONDS_PER_ITERATION / (20 * m['wall']):.0f}x faster); one L-BFGS "
-              f"iteration of our single run: {m['evals_per_iter'] * m['wall']:.2f} s "
+        print(f"(d) one iteration as the original example counted it (one fmin_l_bfgs_b call, "
+              f"maxfun=20), timed: {m['restart_seconds']:.1f} s for {m['restart_evals']} "
+              f"evaluations, vs ~{ORIGINAL_SECONDS_PER_ITERATION} s in the original example "
+              f"({ORIGINAL_SECONDS_PER_ITERATION / m['restart_seconds']:.0f}x faster); one "
+              f"L-BFGS iteration of our single run: {m['evals_per_iter'] * m['wall']:.2f} s "
               f"({m['evals_per_iter']:.2f} evaluations)")
     peak_stylize = peak_rss_gib()
 
