@@ -96,8 +96,9 @@ def _open(path: Path) -> Image.Image:
                 raise Image.DecompressionBombError("too many pixels")
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)  # ours or Pillow's guard
         raise StyleTransferError(
-            f"{path} is too large to load safely (more than {MAX_PIXELS:,} pixels); "
+            f"{path} is too large to load safely (more than {limit:,} pixels); "
             "shrink it with an image editor first"
         ) from None
     except UnidentifiedImageError:

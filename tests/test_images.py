@@ -154,6 +154,14 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
         images.load_image(path)
 
 
+def test_pillows_own_decompression_bomb_guard_gives_the_same_message(tmp_path, monkeypatch):
+    path = _save(Image.new("RGB", (200, 200)), tmp_path, "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # Pillow warns above, errs at 2x
+    with pytest.raises(StyleTransferError, match="too large to load safely .more than 10,000"):
+        images.load_image(path)
+
+
 def test_image_arrays_with_nan_are_refused():
     with pytest.raises(StyleTransferError, match="NaN"):
         images.load_image(np.full((8, 8, 3), np.nan))
