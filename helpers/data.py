@@ -185,9 +185,14 @@ def classic(
 
     ``url``/``sha256`` override the registry entry (e.g. for a mirror). Downloads go through
     ``keras.utils.get_file`` and are cached in ``~/.keras/datasets`` (or ``cache_dir``).
+    Every use is checked against a SHA-256: the one given, or the one recorded beside the file
+    at its first download (Keras fetches a damaged cached copy again).
     """
+    import hashlib
+
     import keras
 
+    from helpers.backbone import keras_cache_dir
     from helpers.images import load_image
 
     if name not in CLASSICS and url is None:
@@ -196,19 +201,29 @@ def classic(
         )
     entry = CLASSICS.get(name, Painting(name, url or ""))
     url = url or entry.url
-    digest = sha256 if sha256 is not None else (entry.sha256 if url == entry.url else None)
     suffix = Path(url.split("?")[0]).suffix or ".jpg"
+    folder = Path(cache_dir) if cache_dir is not None else keras_cache_dir().parent
+    (folder / "datasets").mkdir(parents=True, exist_ok=True)  # else Keras picks /tmp/.keras
+    record = folder / "datasets" / f"{name}{suffix}.sha256"
+    digest = sha256 if sha256 is not None else (entry.sha256 if url == entry.url else None)
+    if digest is None and record.is_file():
+        digest = record.read_text().strip()
     try:
         path = keras.utils.get_file(
             f"{name}{suffix}", url, file_hash=digest, hash_algorithm="sha256",
-            cache_dir=cache_dir, cache_subdir="datasets",
+            cache_dir=str(folder), cache_subdir="datasets",
         )
     except ValueError as exc:  # Keras raises ValueError when the hash does not match
-        raise StyleTransferError(f"the download of {name!r} is corrupt: {exc}") from None
+        raise StyleTransferError(
+            f"the download of {name!r} does not match its SHA-256 ({exc}); if the file "
+            f"changed at its source, delete {record} to accept the new one"
+        ) from None
     except Exception as exc:  # URLError, HTTPError, OSError, ...
         raise StyleTransferError(
             f"could not download {name!r} from {url} ({exc}); check your internet connection"
         ) from None
+    if not record.is_file():
+        record.write_text(digest or hashlib.sha256(Path(path).read_bytes()).hexdigest())
     return load_image(path)
 
 

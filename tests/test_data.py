@@ -56,9 +56,27 @@ def test_classic_downloads_once_checks_the_hash_and_caches(server, tmp_path, pho
 
 def test_classic_rejects_a_corrupt_download(server, tmp_path, photo):
     save_image(photo, tmp_path / "painting.png")
-    with pytest.raises(StyleTransferError, match="corrupt"):
+    with pytest.raises(StyleTransferError, match="does not match its SHA-256"):
         data.classic("bad", url=f"{server}/painting.png", sha256="0" * 64,
                      cache_dir=str(tmp_path / "cache"))
+
+
+def test_classic_records_the_hash_of_its_first_download_and_checks_it(server, tmp_path, photo,
+                                                                      painting):
+    """Without a known hash, the first download's SHA-256 is recorded beside the file; a
+    damaged cached copy is then fetched again, and a changed source file is refused."""
+    source = save_image(photo, tmp_path / "painting.png")
+    cache = tmp_path / "cache"
+    url = f"{server}/painting.png"
+    np.testing.assert_array_equal(data.classic("p", url=url, cache_dir=str(cache)), photo)
+    record = cache / "datasets" / "p.png.sha256"
+    assert record.read_text() == hashlib.sha256(source.read_bytes()).hexdigest()
+    (cache / "datasets" / "p.png").write_bytes(b"damaged")
+    np.testing.assert_array_equal(data.classic("p", url=url, cache_dir=str(cache)), photo)
+    save_image(painting, source)  # the file changed at its source
+    (cache / "datasets" / "p.png").write_bytes(b"damaged")
+    with pytest.raises(StyleTransferError, match=f"delete {record}"):
+        data.classic("p", url=url, cache_dir=str(cache))
 
 
 def test_classic_offline_and_unknown_names_fail_clearly(server, tmp_path):
