@@ -244,18 +244,18 @@ def _load_tensorflow_quietly() -> None:
     saved = os.dup(2)
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
+        loaded = False
         try:
             import tensorflow as tf
 
             tf.config.list_physical_devices()
-        except BaseException:
-            os.dup2(saved, 2)
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace"))
-            raise
+            loaded = True
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            if not loaded:
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))
 
 
 def _stylize(args: argparse.Namespace) -> int:

@@ -501,8 +501,7 @@ def stylize(
             return images.with_chroma_of(image, content_img)
         return image
 
-    name = backbone  # resolved above
-    defaults = DEFAULTS[name]
+    defaults = DEFAULTS[backbone]
     pooling = pooling or defaults["pooling"]
     cw = _check_weight("content_weight", defaults["content_weight"] if content_weight is None
                        else content_weight)
@@ -536,7 +535,7 @@ def stylize(
                 "one above 0, or set style_weight=0"
             )
     precision, why = bb.resolve_precision(precision)
-    net = bb.load_backbone(name, weights=weights, pooling=pooling, precision=precision,
+    net = bb.load_backbone(backbone, weights=weights, pooling=pooling, precision=precision,
                            padding=padding)
     bb.check_layers(net, [content_layer, *style_layers])
     check_memory(net, shape, [content_layer, *style_layers], size)
@@ -552,7 +551,7 @@ def stylize(
         balance_style_layers=balance_style_layers,
         style_scale=style_scale, styles=len(style_imgs), style_blend_weights=blend,
         masks=mask_arrays is not None, preserve_color=preserve_color, style_loss=style_loss,
-        backbone=name, pooling=pooling, precision=precision,
+        backbone=backbone, pooling=pooling, precision=precision,
         padding=padding,
         init=init, seed=seed,
         optimizer=optimizer, lbfgs_mode=lbfgs_mode, tv_form=tv_form, bounds=bounds,

@@ -465,11 +465,6 @@ class TuningApp(w.VBox):
 
     def _paint(self, settings: dict[str, Any], init: np.ndarray | None) -> optimize.Result:
         """One ``stylize`` run with ``settings``, from ``init`` (a warm start) if given."""
-        if (settings["style_weight"] > 0 and settings["style_layers"]
-                and not any(settings["style_layer_weights"])):
-            raise StyleTransferError(
-                "every chosen style layer has weight 0, so the style would not count: move "
-                "at least one layer's weight slider above 0 (or set the style weight to 0)")
         content = self._image(settings["content"])
         style: Any = self._image(settings["style"])
         if settings.get("style2"):

@@ -340,13 +340,15 @@ def test_history_keeps_its_cards_and_closes_the_one_that_drops_out(app):
 
 
 def test_chosen_layers_all_at_weight_zero_give_one_clear_message(app):
-    app.runner = Recorder()
+    """stylize's own refusal reaches the status line; nothing is painted or remembered."""
     for name in app.layer_weights:
         app.layer_weights[name].value = 0.0
+    before = app.preview.value
     app.run()
     assert app.wait(60)
-    assert "every chosen style layer has weight 0" in app.status.value
-    assert not app.runner.calls and not app.history
+    assert "every style layer weight is 0" in app.status.value
+    assert "color:#b00020" in app.status.value
+    assert not app.history and app.preview.value == before
 
 
 def test_run_pressed_while_the_last_run_is_stopping_says_so(app):
