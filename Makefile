@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APP_PORT ?= 8866
-export MPLBACKEND ?= Agg
+# `make notebooks` settings: which notebooks, output format and folder (the tests pass others).
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NB_FORMAT ?= html
+NB_OUT ?= build/notebooks
+# No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
+# non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
 .PHONY: demo test lint lab app bench notebooks figures gallery student clean
 
@@ -32,8 +37,8 @@ app: $(STAMP)  ## the tuning app (notebook 06) as a web page, no code shown: htt
 		--port=$(APP_PORT)
 
 notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
-	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
-		--output-dir build/notebooks notebooks/[0-9][0-9]_*.ipynb
+	$(BIN)/jupyter nbconvert --to $(NB_FORMAT) --execute --ExecutePreprocessor.timeout=3600 \
+		--output-dir $(NB_OUT) $(NOTEBOOKS)
 
 student: $(STAMP)  ## student versions of notebooks/exercises (solutions stubbed) in build/student
 	$(BIN)/python -m helpers exercises --student build/student

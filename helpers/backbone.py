@@ -13,7 +13,7 @@ Keras "caffe" input (see :func:`helpers.images.preprocess`):
 and ``vgg16-hed`` otherwise. A printed line always says which backbone ran.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001  (helpers._tf must come before keras)
 
 import functools
 import os
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from helpers._tf import tf  # TensorFlow without its C++ start-up lines, before Keras loads it
 import keras
 
 from helpers.errors import StyleTransferError
@@ -204,8 +205,6 @@ def cpu_flags() -> set[str]:
 
 def gpu_supports_bfloat16() -> bool:
     """True when TensorFlow sees a GPU with native bfloat16 (NVIDIA compute capability >= 8)."""
-    import tensorflow as tf
-
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         if capability and capability[0] >= 8:

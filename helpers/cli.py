@@ -10,7 +10,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -234,28 +233,8 @@ def _gallery(args: argparse.Namespace) -> int:
 
 
 def _load_tensorflow_quietly() -> None:
-    """Import TensorFlow and let it find its devices with file descriptor 2 pointed at a
-    temporary file: its C++ start-up lines (oneDNN, CUDA stub, cuInit) bypass Python and
-    ``TF_CPP_MIN_LOG_LEVEL``, and would stand before every message of the run. If the import
-    fails, those lines are shown after all."""
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        loaded = False
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-            loaded = True
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if not loaded:
-                log.seek(0)
-                sys.stderr.write(log.read().decode(errors="replace"))
+    """Import TensorFlow without its C++ start-up lines (:mod:`helpers._tf`)."""
+    import helpers._tf  # noqa: F401
 
 
 def _stylize(args: argparse.Namespace) -> int:
@@ -333,6 +312,7 @@ def _check_writable(folder: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures are only saved, never shown
     args = build_parser().parse_args(argv)
     try:
         if args.command == "stylize":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-import tensorflow as tf
+from helpers._tf import tf
 
 TV_FORMS = ("power", "abs")
 #: The style losses :func:`helpers.optimize.stylize` offers.

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import tensorflow as tf
 from scipy.optimize import fmin_l_bfgs_b
 
 from helpers import backbone as bb
 from helpers import images, losses
+from helpers._tf import tf
 from helpers.errors import StyleTransferError
 
 OPTIMIZERS = ("lbfgs", "adam")
