@@ -30,7 +30,7 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check helpers tests bench docs
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 app: $(STAMP)  ## the tuning app (notebook 06) as a web page, no code shown: http://127.0.0.1:$(APP_PORT)
 	$(BIN)/python -m voila notebooks/06_tuning.ipynb --no-browser --Voila.ip=127.0.0.1 \

@@ -1,7 +1,8 @@
-"""The tuning app in a real browser: Voila serves notebook 06, Chromium (via Playwright) uses it.
+"""In a real browser (Chromium via Playwright): the tuning app as Voila serves notebook 06, and a
+tutorial notebook run in JupyterLab as `make lab` serves it.
 
 Needs Debian's Chromium at /usr/bin/chromium (Playwright's own browser download is not used).
-Writes a 1280x800 screenshot to build/screenshots/.
+Writes screenshots to build/screenshots/.
 """
 
 from __future__ import annotations
@@ -18,12 +19,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "06_tuning.ipynb"
+NOTEBOOK_00 = ROOT / "notebooks" / "00_quickstart.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 
 if not CHROMIUM.exists():
     pytest.skip("Chromium is not installed; install it with `apt-get install -y chromium` "
                 "(as root) to run the browser test", allow_module_level=True)
+
+
+def wait_for_port(server: subprocess.Popen, port: int, log: Path, seconds: float = 60) -> None:
+    """Wait until ``server`` listens on ``port`` (fail with its log if it exits or never does)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
 
 
 def free_port() -> int:
@@ -37,7 +51,7 @@ def voila(tmp_path_factory):
     """Voila serving notebook 06 on 127.0.0.1 with a token; yields (url, log file)."""
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path_factory.mktemp("voila") / "voila.log"
-    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "NST_FAST": "1"}
     with log.open("w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser",
@@ -45,14 +59,7 @@ def voila(tmp_path_factory):
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, f"Voila exited:\n{log.read_text()[-3000:]}"
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, f"Voila did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
+        wait_for_port(server, port, log)
         yield f"http://127.0.0.1:{port}/?token={token}", log
     finally:
         server.terminate()
@@ -112,6 +119,72 @@ def test_move_a_slider_run_watch_the_preview_stop_and_take_a_screenshot(voila):
             page.screenshot(path=str(SCREENSHOTS / "tuning_app.png"))  # 1280x800
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "tuning_failure.png"), full_page=True)
+            print(log.read_text()[-5000:])
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 with a token, serving a copy of notebook 00 (so that autosave
+    never writes outputs into the repository), with the environment `make lab` gives a kernel
+    (no MPLBACKEND) plus NST_FAST=1; yields (url of the notebook, log file)."""
+    root = tmp_path_factory.mktemp("lab")
+    (root / NOTEBOOK_00.name).write_bytes(NOTEBOOK_00.read_bytes())
+    port, token = free_port(), secrets.token_hex(16)
+    log = root / "lab.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
+    env["NST_FAST"] = "1"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(server, port, log)
+        yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK_00.name}?token={token}", log
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_jupyterlab_runs_a_tutorial_notebook_and_shows_its_figures(lab):
+    """A learner's path: `make lab`, open 00_quickstart, Run > Run All Cells, see figures."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, log = lab
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        try:
+            page.goto(url, timeout=120_000)
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+            kernel = page.locator(".jp-NotebookPanel-toolbar .jp-KernelName")
+            expect(kernel).to_contain_text("Python", timeout=120_000)  # the kernel has started
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            figures = page.locator(".jp-OutputArea-output img")
+            expect(figures.first).to_be_visible(timeout=300_000)
+            expect(page.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(
+                0, timeout=300_000)  # every cell has run
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/"
+                                  "vnd.jupyter.stderr']", has_text="Error")
+            assert errors.count() == 0, errors.first.inner_text()
+            assert figures.count() >= 3  # the pair, the result, the loss curves
+            box = figures.first.bounding_box()
+            assert box and box["width"] > 200 and box["height"] > 100  # really drawn
+            figures.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "jupyterlab_00_quickstart.png"))
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / "jupyterlab_failure.png"), full_page=True)
             print(log.read_text()[-5000:])
             raise
         finally:
