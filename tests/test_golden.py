@@ -1,0 +1,113 @@
+"""Before/after guard of the thin-helpers redesign: a fixed set of `stylize` calls (every path
+through the engine, at 64-128 px, float32) must give the same images and loss histories as the
+recorded ones in tests/golden/.
+
+On the machine that recorded them (same CPU model and flags, same TensorFlow) they must be
+identical to the bit; elsewhere oneDNN may pick other kernels, so the images may differ by one
+grey level and the losses by 1e-4 relative. Re-record (only for a deliberate change of
+behaviour, said in the commit) with ``NST_RECORD_GOLDEN=1 pytest tests/test_golden.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+RECORD = os.environ.get("NST_RECORD_GOLDEN") == "1"
+#: History fields that are wall-clock times (never compared).
+TIMES = ("seconds", "eval_seconds")
+
+
+def photo() -> np.ndarray:
+    """(72, 96, 3) uint8: a smooth gradient with a dark disc (as conftest's ``photo``)."""
+    yy, xx = np.mgrid[0:72, 0:96]
+    img = np.stack([xx * 2.5, yy * 3.0, 255 - xx * 2.0], axis=-1)
+    img[(yy - 36) ** 2 + (xx - 50) ** 2 < 400] = [30, 40, 20]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def painting(phase: float = 0.0) -> np.ndarray:
+    """(80, 64, 3) uint8: stripes and checks (as conftest's ``painting``), shifted by ``phase``."""
+    yy, xx = np.mgrid[0:80, 0:64]
+    r = 127 + 120 * np.sin(xx / 2.0 + yy / 3.0 + phase)
+    g = 127 + 120 * np.sign(np.sin(xx / 3.0 + phase) * np.sin(yy / 3.0))
+    b = 127 + 120 * np.cos(yy / 1.5 + phase)
+    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
+
+
+def halves() -> list[np.ndarray]:
+    """Two masks at the photo's size: the left half white, and the right half white."""
+    left = np.zeros((72, 96), np.uint8)
+    left[:, :48] = 255
+    return [np.stack([left] * 3, -1), np.stack([255 - left] * 3, -1)]
+
+
+BASE = dict(size=64, iterations=4, backbone="vgg16-hed", precision="float32", progress=False)
+CASES = {
+    "default": {},
+    "coarse_to_fine": dict(size=128, scales=2, scale_iterations=[3, 2]),
+    "masks": dict(style=[painting(), painting(1.5)], masks=halves(), iterations=3),
+    "several_styles": dict(style=[painting(), painting(1.5)], style_blend_weights=[0.7, 0.3]),
+    "w2": dict(style_loss="w2"),
+    "adam": dict(optimizer="adam", iterations=5),
+    "restart": dict(lbfgs_mode="restart", iterations=2, maxfun=5),
+    "luminance_noise": dict(preserve_color="luminance", init="noise", seed=3),
+    "histogram_style_scale": dict(preserve_color="histogram", style_scale=1.5, init="style"),
+    "max_pooling_unbalanced": dict(pooling="max", balance_style_layers=False, tv_weight=1e-3),
+}
+
+
+def run(name: str, tmp_path: Path):
+    """The result of case ``name`` (``resume``: 4 iterations with checkpoints, then on to 6)."""
+    from helpers import stylize
+
+    if name == "resume":
+        stylize(photo(), painting(), **{**BASE, "checkpoint_every": 2,
+                                        "checkpoint_dir": tmp_path / "ck"})
+        return stylize(photo(), painting(), **{**BASE, "iterations": 6,
+                                               "resume": tmp_path / "ck"})
+    kwargs = {**BASE, **CASES[name]}
+    return stylize(photo(), kwargs.pop("style", painting()), **kwargs)
+
+
+def machine() -> str:
+    """What decides the bits: the CPU model and flags, and TensorFlow's version."""
+    import tensorflow as tf
+
+    cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    lines = sorted({line for line in cpu.splitlines() if line.startswith(("model name", "flags"))})
+    return hashlib.sha1(("\n".join(lines) + tf.__version__).encode()).hexdigest()[:12]
+
+
+def untimed(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k not in TIMES} for h in history]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*CASES, "resume"])
+def test_same_images_and_histories_as_recorded(name, tmp_path):
+    result = run(name, tmp_path)
+    history = untimed(result.history)
+    file = GOLDEN / f"{name}.npz"
+    if RECORD:
+        np.savez_compressed(file, image=result.image, history=json.dumps(history),
+                            machine=machine())
+        return
+    with np.load(file) as golden:
+        image, expected, recorded_on = golden["image"], json.loads(str(golden["history"])), \
+            str(golden["machine"])
+    assert [sorted(h) for h in history] == [sorted(h) for h in expected]
+    if recorded_on == machine():
+        assert history == expected
+        np.testing.assert_array_equal(result.image, image)
+    else:
+        for got, want in zip(history, expected, strict=True):
+            for key, value in want.items():
+                assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (key, got, want)
+        assert np.abs(result.image.astype(int) - image).max() <= 1
