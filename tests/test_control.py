@@ -8,6 +8,7 @@ import scipy.linalg
 import tensorflow as tf
 
 from helpers import images, losses, optimize
+from helpers import targets as targets_module
 from helpers.errors import StyleTransferError
 
 FAST = dict(backbone="vgg16-hed", size=96, progress=False)
@@ -55,8 +56,8 @@ def test_histogram_matching_gives_the_style_the_contents_colour_statistics(photo
 def test_histogram_mode_computes_the_style_targets_from_the_matched_style(photo, painting,
                                                                           monkeypatch):
     seen = []
-    real = optimize._style_moments
-    monkeypatch.setattr(optimize, "_style_moments",
+    real = targets_module.style_moments
+    monkeypatch.setattr(targets_module, "style_moments",
                         lambda ext, style, layers: seen.append(style) or real(ext, style, layers))
     optimize.clear_cache()
     optimize.stylize(photo, painting, iterations=1, preserve_color="histogram", **FAST)
@@ -69,8 +70,8 @@ def test_histogram_mode_computes_the_style_targets_from_the_matched_style(photo,
 
 
 def targets(net, content, styles, blend, masks=None, style_loss="gram"):
-    return optimize._targets(net, content, styles, blend, masks, "block4_conv2", LAYERS,
-                             style_loss, "power", False)
+    return targets_module.cached_targets(net, content, styles, blend, masks, "block4_conv2",
+                                         LAYERS, style_loss, "power")
 
 
 @pytest.mark.parametrize("style_loss", ["gram", "w2"])
@@ -125,8 +126,8 @@ def test_an_empty_style_list_is_refused(photo):
 def test_style_targets_are_computed_at_the_scaled_size(photo, painting, monkeypatch, scale,
                                                        longest):
     seen = []
-    real = optimize._style_moments
-    monkeypatch.setattr(optimize, "_style_moments",
+    real = targets_module.style_moments
+    monkeypatch.setattr(targets_module, "style_moments",
                         lambda ext, style, layers: seen.append(style.shape) or
                         real(ext, style, layers))
     optimize.clear_cache()

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from helpers import losses, optimize
+from helpers import losses, optimize, optimizers
+from helpers import targets as targets_module
 from helpers.backbone import feature_extractor
 from helpers.errors import StyleTransferError
 from helpers.images import load_image, preprocess, resize
@@ -63,14 +64,14 @@ def test_history_records_every_term_and_time(photo, painting):
 
 def test_scipy_gets_float64_contiguous_gradients(photo, painting, monkeypatch):
     seen = []
-    real = optimize.fmin_l_bfgs_b
+    real = optimizers.fmin_l_bfgs_b
 
     def spy(func, x0, **kw):
         f, g = func(x0)
         seen.append((type(f), g.dtype, g.flags["C_CONTIGUOUS"], g.shape == x0.shape))
         return real(func, x0, **kw)
 
-    monkeypatch.setattr(optimize, "fmin_l_bfgs_b", spy)
+    monkeypatch.setattr(optimizers, "fmin_l_bfgs_b", spy)
     optimize.stylize(photo, painting, iterations=1, **FAST)
     assert seen == [(float, np.float64, True, True)]
 
@@ -79,7 +80,7 @@ def test_one_compiled_call_per_evaluation_and_targets_built_once(photo, painting
     optimize.clear_cache()
     optimize.stylize(photo, painting, iterations=2, **FAST)
     assert optimize.cache_info()["misses"] == 1
-    targets = next(iter(optimize._CACHE.values()))
+    targets = next(iter(targets_module._CACHE.values()))
     compiled, calls = targets.loss_and_grad, []
 
     def counting(x, w):
@@ -101,7 +102,7 @@ def test_one_compiled_call_per_evaluation_and_targets_built_once(photo, painting
 def test_every_iterate_is_a_valid_image(photo, painting, monkeypatch):
     """With bounds, L-BFGS-B never leaves the valid pixel range (nothing to clip)."""
     xs = []
-    real = optimize.fmin_l_bfgs_b
+    real = optimizers.fmin_l_bfgs_b
 
     def spy(func, x0, bounds=None, **kw):
         def wrapped(x):
@@ -109,7 +110,7 @@ def test_every_iterate_is_a_valid_image(photo, painting, monkeypatch):
             return func(x)
         return real(wrapped, x0, bounds=bounds, **kw)
 
-    monkeypatch.setattr(optimize, "fmin_l_bfgs_b", spy)
+    monkeypatch.setattr(optimizers, "fmin_l_bfgs_b", spy)
     optimize.stylize(photo, painting, iterations=3, style_weight=1.0, **FAST)
     scale = np.sqrt(xs[0].size)
     box = optimize.images.pixel_bounds((72, 96))
@@ -122,7 +123,7 @@ def test_every_image_the_network_sees_is_valid(photo, painting, monkeypatch, opt
     """Whatever the optimiser, each evaluated image lies in 0..255 once deprocessed (L-BFGS-B
     through its bounds, Adam by clipping after each step), so nothing is left to clip."""
     seen = []
-    real = optimize._targets
+    real = optimize.cached_targets
 
     def spying(*args, **kwargs):
         targets = real(*args, **kwargs)
@@ -133,10 +134,10 @@ def test_every_image_the_network_sees_is_valid(photo, painting, monkeypatch, opt
             seen.append((float(rgb.min()), float(rgb.max())))
             return inner(x, w)
 
-        return optimize._Targets(targets.extractor, targets.content_target, targets.terms,
+        return targets_module.Targets(targets.extractor, targets.content_target, targets.terms,
                                  targets.style_loss, loss_and_grad)
 
-    monkeypatch.setattr(optimize, "_targets", spying)
+    monkeypatch.setattr(optimize, "cached_targets", spying)
     optimize.stylize(photo, painting, iterations=4, optimizer=optimizer, learning_rate=20.0,
                      style_weight=1e3, **FAST)
     assert len(seen) > 4
@@ -198,7 +199,7 @@ def test_keyboard_interrupt_returns_the_best_image_so_far(photo, painting):
 
 def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, painting,
                                                                      monkeypatch, capsys):
-    real = optimize._targets
+    real = optimize.cached_targets
 
     def poisoned(*args, **kwargs):
         targets = real(*args, **kwargs)
@@ -210,10 +211,10 @@ def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, pain
             terms, grad = inner(x, w)
             return (terms * np.nan if calls["n"] > 4 else terms), grad
 
-        return optimize._Targets(targets.extractor, targets.content_target, targets.terms,
+        return targets_module.Targets(targets.extractor, targets.content_target, targets.terms,
                                  targets.style_loss, loss_and_grad)
 
-    monkeypatch.setattr(optimize, "_targets", poisoned)
+    monkeypatch.setattr(optimize, "cached_targets", poisoned)
     result = optimize.stylize(photo, painting, iterations=10, **{**FAST, "progress": True})
     assert "the loss became nan" in result.stop_reason and "kept the last good image" in \
         result.stop_reason
@@ -315,7 +316,6 @@ def test_coarse_to_fine_names_the_backbone_once_and_labels_each_scale(photo, pai
     printed = capsys.readouterr()
     assert printed.out.count("Backbone: vgg16-hed") == 1
     assert "scale 1/2, 64 px" in printed.err and "scale 2/2, 128 px" in printed.err
-    assert optimize._SCALE_LABEL.get() is None
 
 
 def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, painting, hed):
@@ -354,13 +354,3 @@ def test_scaling_every_weight_together_gives_the_same_picture(photo, painting):
 def test_all_zero_style_layer_weights_are_refused(photo, painting):
     with pytest.raises(StyleTransferError, match="every style layer weight is 0"):
         optimize.stylize(photo, painting, style_layer_weights=[0] * 5, **FAST)
-
-
-def test_the_xla_path_gives_the_same_run(photo, painting):
-    """``jit_compile=True`` compiles the whole evaluation with XLA (the TV term always is):
-    the same losses, iteration by iteration."""
-    runs = [optimize.stylize(photo, painting, iterations=3, precision="float32",
-                             jit_compile=jit, **FAST) for jit in (False, True)]
-    totals = [[h["total"] for h in r.history] for r in runs]
-    np.testing.assert_allclose(totals[1], totals[0], rtol=1e-3)
-    assert runs[0].history[-1]["total"] < runs[0].history[0]["total"]

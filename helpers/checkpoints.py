@@ -1,0 +1,47 @@
+"""Checkpoints: a run's best image and loss history, saved every few iterations so that an
+interrupted run can be resumed (``checkpoint_every``, ``checkpoint_dir``, ``resume`` of
+:func:`helpers.stylize`; ``--checkpoint-every`` and ``--resume`` on the command line).
+
+A checkpoint folder holds ``checkpoint.npz`` (the preprocessed image ``x`` and the history as
+JSON) and ``latest.png`` (the same image, to look at).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from helpers import images
+from helpers.errors import StyleTransferError
+
+History = list[dict[str, float]]
+
+
+def load(path: str | Path) -> tuple[np.ndarray, History]:
+    """(x, history) of the checkpoint in folder ``path`` (or the ``.npz`` file ``path``)."""
+    path = Path(path)
+    file = path / "checkpoint.npz" if path.is_dir() else path
+    if not file.is_file():
+        raise StyleTransferError(f"no checkpoint at {path}; give a checkpoint folder or .npz file")
+    try:
+        with np.load(file) as data:
+            return data["x"], json.loads(str(data["history"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise StyleTransferError(
+            f"cannot read the checkpoint {file}: it is damaged or not a checkpoint "
+            f"({type(exc).__name__}); resume from a folder written by "
+            "checkpoint_every (--checkpoint-every), or start again without resume"
+        ) from None
+
+
+def save(folder: Path, x: np.ndarray, history: History) -> None:
+    """Write the preprocessed image ``x`` and ``history`` into ``folder`` (replacing any
+    earlier checkpoint there), and ``latest.png``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "checkpoint.tmp.npz"
+    np.savez(tmp, x=x.astype(np.float32), history=json.dumps(history))
+    tmp.replace(folder / "checkpoint.npz")
+    images.save_image(images.deprocess(x), folder / "latest.png")

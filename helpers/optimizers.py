@@ -1,0 +1,69 @@
+"""The optimisers over the pixels (notebook 05): scipy's L-BFGS-B in one call (the default),
+the old Keras example's restart loop (for comparison), and Adam.
+
+L-BFGS-B is limited-memory BFGS with box bounds (the B): a quasi-Newton method that builds a
+curvature estimate from the last ``m`` = 10 steps and keeps every pixel inside its valid range.
+Each function takes the :class:`~helpers.objective.Objective`, the starting vector, and
+``after_iteration(y)``, called once per iteration (it may raise to stop the run); each returns
+why it stopped, in words.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import fmin_l_bfgs_b
+
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
+AfterIteration = Callable[[np.ndarray], None]
+
+
+def stop_reason(info: dict[str, Any]) -> str:
+    """scipy's ``info`` of an ``fmin_l_bfgs_b`` call, in words."""
+    task = info.get("task", "")
+    task = task.decode() if isinstance(task, bytes) else str(task)
+    if info.get("warnflag") == 0:
+        return f"converged ({task.lower()})"
+    if info.get("warnflag") == 1:
+        return "reached the maximum number of iterations or evaluations"
+    return f"stopped early: {task.lower()} (the line search could not lower the loss further)"
+
+
+def lbfgs(objective: Objective, y: np.ndarray, iterations: int, after_iteration: AfterIteration,
+          box: np.ndarray, maxfun: int = 20) -> str:
+    """One ``fmin_l_bfgs_b`` call of ``iterations`` iterations: its curvature memory lasts the
+    whole run (at most ``maxfun`` evaluations per iteration on average)."""
+    _, _, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=iterations,
+                               maxfun=iterations * maxfun, m=10, factr=1e5, pgtol=0.0,
+                               callback=after_iteration)
+    return stop_reason(info)
+
+
+def lbfgs_restart(objective: Objective, y: np.ndarray, iterations: int,
+                  after_iteration: AfterIteration, box: np.ndarray, maxfun: int = 20) -> str:
+    """The old Keras example's loop: ``iterations`` calls of ``maxfun`` evaluations each, every
+    call starting with an empty curvature memory."""
+    info: dict[str, Any] = {}
+    for _ in range(iterations):
+        y, _, info = fmin_l_bfgs_b(objective, y, bounds=box, maxfun=maxfun, pgtol=0.0)
+        after_iteration(y)
+    return (f"finished {iterations} restarts of {maxfun} evaluations; the last one: "
+            f"{stop_reason(info)}")
+
+
+def adam(objective: Objective, y: np.ndarray, steps: int, after_iteration: AfterIteration,
+         box: np.ndarray, learning_rate: float = 5.0, beta1: float = 0.9, beta2: float = 0.999,
+         eps: float = 1e-8) -> str:
+    """Adam on the pixels, one evaluation per step, clipped to the valid range."""
+    m = np.zeros_like(y)
+    v = np.zeros_like(y)
+    _, g = objective(y)
+    for step in range(1, steps + 1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+        y = np.clip(y - learning_rate * m_hat / (np.sqrt(v_hat) + eps), box[:, 0], box[:, 1])
+        _, g = objective(y)
+        after_iteration(y)
+    return f"finished {steps} Adam steps"

@@ -1,0 +1,261 @@
+"""The settings of a style-transfer run, checked in one place: :class:`Settings`.
+
+Notebook 00 shows a run's settings (``result.settings``); notebooks 02-05 and 07 teach what each
+one does. :func:`helpers.stylize`, the command line (``python -m helpers stylize``) and the
+tuning app all build a :class:`Settings`, so they share one list of choices (:data:`CHOICES`),
+one set of defaults (the field defaults, and :data:`DEFAULTS` per backbone) and one "copy as
+code" (:meth:`Settings.changed`). This module imports no TensorFlow: a bad setting is refused
+in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+from helpers.errors import StyleTransferError
+
+#: The allowed values of every setting that is a choice.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "backbone": ("auto", "vgg19", "vgg16-hed"),
+    "pooling": ("avg", "max"),
+    "precision": ("auto", "float32", "bfloat16"),
+    "padding": ("zero", "reflect"),
+    "init": ("content", "noise", "style"),
+    "optimizer": ("lbfgs", "adam"),
+    "lbfgs_mode": ("single", "restart"),
+    "preserve_color": ("none", "luminance", "histogram", "swap"),
+    "style_loss": ("gram", "w2"),
+    "tv_form": ("power", "abs"),
+}
+
+#: Gatys et al.'s layers (conv1 of every block for style, block4_conv2 for content) and
+#: average pooling, with weights for our size-independent, layer-balanced losses.
+_GATYS: dict[str, Any] = {
+    "content_layer": "block4_conv2",
+    "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                     "block5_conv1"),
+    "content_weight": 1.0,
+    "style_weight": 30.0,
+    "tv_weight": 1e-4,
+    "pooling": "avg",
+    "style_scale": 1.0,
+    "coarse_to_fine": False,
+}
+#: Default layers, weights, style scale and coarse-to-fine policy per backbone (used where a
+#: setting is ``None``). ``vgg19`` keeps Gatys et al.'s choice; ``vgg16-hed`` (fine-tuned for
+#: edges, so its texture is finer) overrides what its pictures need: see the README's
+#: "Choosing defaults".
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "vgg19": dict(_GATYS),
+    "vgg16-hed": {**_GATYS, "style_scale": 1.5, "coarse_to_fine": True},
+}
+#: The most coarse-to-fine scales a run may have.
+MAX_SCALES = 6
+
+
+def check_choice(name: str, value: Any) -> str:
+    """``value`` if it is one of ``CHOICES[name]``, else a StyleTransferError naming them."""
+    if value not in CHOICES[name]:
+        raise StyleTransferError(
+            f"unknown {name} {value!r}; choose one of {', '.join(CHOICES[name])}"
+        )
+    return value
+
+
+def check_weight(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite number >= 0 (and not absurdly large)."""
+    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
+        raise StyleTransferError(f"{name} must be a number, not {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise StyleTransferError(f"{name} must be a finite number >= 0, not {value}")
+    if value > 1e12:
+        raise StyleTransferError(f"{name} = {value:g} is absurdly large; try a value below 1e6")
+    return value
+
+
+def check_whole(name: str, value: Any, minimum: int, hint: str = "") -> int:
+    """``value`` as an int if it is a whole number (int or NumPy integer) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise StyleTransferError(f"{name} must be a whole number >= {minimum}{hint}, "
+                                 f"not {value!r}")
+    return int(value)
+
+
+def _names(name: str, value: Any) -> tuple[str, ...] | None:
+    """A list of layer names as a tuple (``None`` stays ``None``); a bare string is refused."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise StyleTransferError(f"{name} must be a list of layer names, not the string "
+                                 f"{value!r}; write [{value!r}]")
+    return tuple(str(v) for v in value)
+
+
+def _numbers(name: str, value: Any) -> tuple[float, ...] | None:
+    """A list of weights >= 0 as a tuple of floats (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, numbers.Number)):
+        raise StyleTransferError(f"{name} must be a list of numbers, not {value!r}")
+    return tuple(check_weight(name.rstrip("s").replace("_", " "), v) for v in value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a run; ``None`` means "the default of the backbone that runs"
+    (:data:`DEFAULTS`, filled in by :meth:`resolved`). Checked when made: a bad value raises
+    :class:`~helpers.errors.StyleTransferError` with one line saying what to do.
+
+    Images, masks, the callback and checkpoint folders are not settings: they are the
+    arguments of :func:`helpers.stylize` itself.
+    """
+
+    size: int = 384
+    iterations: int = 100
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    content_layer: str | None = None
+    style_layers: tuple[str, ...] | None = None
+    style_layer_weights: tuple[float, ...] | None = None
+    balance_style_layers: bool = True
+    style_scale: float | None = None
+    style_blend_weights: tuple[float, ...] | None = None
+    preserve_color: str = "none"
+    style_loss: str = "gram"
+    backbone: str = "auto"
+    weights: str | None = "imagenet"
+    pooling: str | None = None
+    precision: str = "auto"
+    padding: str = "zero"
+    init: str = "content"
+    seed: int = 0
+    optimizer: str = "lbfgs"
+    lbfgs_mode: str = "single"
+    maxfun: int = 20
+    learning_rate: float = 5.0
+    tv_form: str = "power"
+    checkpoint_every: int = 0
+    scales: int | None = None
+    scale_iterations: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self._checked().items():
+            object.__setattr__(self, name, value)
+
+    def _checked(self) -> dict[str, Any]:
+        """Every field checked and normalised (tuples, ints, floats)."""
+        out: dict[str, Any] = {}
+        for name in CHOICES:
+            value = getattr(self, name)
+            if value is not None and not (name == "init" and value == "image"):
+                out[name] = check_choice(name, value)
+        out["size"] = check_whole("size", self.size, 1)
+        out["iterations"] = check_whole("iterations", self.iterations, 1)
+        out["seed"] = check_whole("seed", self.seed, 0)
+        out["maxfun"] = check_whole("maxfun", self.maxfun, 1)
+        out["checkpoint_every"] = check_whole("checkpoint_every", self.checkpoint_every, 0,
+                                              " (0: never)")
+        for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):
+            if getattr(self, name) is not None:
+                out[name] = check_weight(name, getattr(self, name))
+        out["learning_rate"] = check_weight("learning_rate", self.learning_rate)
+        if out.get("style_scale") is not None and not 0.1 <= out["style_scale"] <= 4.0:
+            raise StyleTransferError(
+                f"style_scale must be between 0.1 and 4, not {out['style_scale']}")
+        if self.scales is not None and (isinstance(self.scales, bool) or not isinstance(
+                self.scales, numbers.Integral) or not 1 <= self.scales <= MAX_SCALES):
+            raise StyleTransferError(
+                f"scales must be a whole number from 1 to {MAX_SCALES}, not {self.scales!r}")
+        if self.scales is not None:
+            out["scales"] = int(self.scales)
+        out["style_layers"] = _names("style_layers", self.style_layers)
+        out["style_layer_weights"] = _numbers("style_layer_weights", self.style_layer_weights)
+        out["style_blend_weights"] = _numbers("style_blend_weights", self.style_blend_weights)
+        if self.scale_iterations is not None:
+            out["scale_iterations"] = tuple(check_whole("scale_iterations", v, 1)
+                                            for v in self.scale_iterations)
+        return out
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Settings:
+        """A Settings from keyword arguments; an unknown name is refused with the closest
+        known one (``style_weights`` -> ``style_weight``)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        for name in options:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise StyleTransferError(f"unknown setting {name!r}{hint}")
+        return cls(**options)
+
+    def resolved(self, backbone: str, resume: bool = False) -> Settings:
+        """These settings for ``backbone`` (a resolved name, not ``"auto"``): every ``None``
+        filled from :data:`DEFAULTS`, and the settings that depend on each other checked."""
+        d = DEFAULTS[backbone]
+        layers = d["style_layers"] if self.style_layers is None else self.style_layers
+        out = dataclasses.replace(
+            self, backbone=backbone,
+            **{k: d[k] for k in ("content_weight", "style_weight", "tv_weight", "pooling",
+                                 "content_layer", "style_scale") if getattr(self, k) is None},
+            style_layers=tuple(layers),
+            style_layer_weights=(self.style_layer_weights if self.style_layer_weights
+                                 is not None else tuple(1.0 / len(layers) for _ in layers)),
+            scales=1 if resume else (self.scales or default_scales(self.size, backbone)),
+        )
+        out._check_together()
+        return out
+
+    def _check_together(self) -> None:
+        """The checks that need several (resolved) settings."""
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise StyleTransferError(
+                "content_weight and style_weight are both 0, so there is nothing to optimise; "
+                "set at least one above 0")
+        if not self.style_layers and self.style_weight > 0:
+            raise StyleTransferError(
+                "no style layers were given but style_weight > 0; give at least one style "
+                "layer, or set style_weight=0 to reconstruct the content alone")
+        if len(self.style_layer_weights) != len(self.style_layers):
+            raise StyleTransferError(
+                f"{len(self.style_layer_weights)} style layer weights for "
+                f"{len(self.style_layers)} style layers; give one weight per layer")
+        if self.style_weight > 0 and not any(self.style_layer_weights):
+            raise StyleTransferError(
+                "every style layer weight is 0, so the style would do nothing; give at least "
+                "one above 0, or set style_weight=0")
+        if self.scale_iterations is not None and len(self.scale_iterations) != self.scales:
+            raise StyleTransferError(
+                f"{len(self.scale_iterations)} scale_iterations for {self.scales} scales; give "
+                "one per scale")
+
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from the defaults, in field order (for "copy as code")."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != f.default}
+
+    def scale_schedule(self) -> list[tuple[int, int]]:
+        """(size, iterations) of each coarse-to-fine scale, smallest first (resolved settings)."""
+        sizes = coarse_to_fine_sizes(self.size, self.scales)
+        return list(zip(sizes, self.scale_iterations or [self.iterations] * len(sizes),
+                        strict=True))
+
+
+def default_scales(size: int, backbone: str) -> int:
+    """How many coarse-to-fine scales a ``size`` px result gets by default: enough halvings
+    that the coarsest scale is about 192-384 px (1 below 384 px, 2 up to 767 px, 3 beyond),
+    for backbones whose :data:`DEFAULTS` enable ``coarse_to_fine``."""
+    if not DEFAULTS[backbone]["coarse_to_fine"] or size < 384:
+        return 1
+    return min(3, int(math.log2(size / 192)) + 1)
+
+
+def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
+    """The sizes of a coarse-to-fine schedule, smallest first: size / 2**(scales-1) ... size."""
+    return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]

@@ -1,0 +1,170 @@
+"""What the generated image must match (notebooks 02 and 03): the photo's features at the
+content layer, and per style layer the painting's Gram matrix (or, for the W2 loss, its mean
+and covariance). Computed once per (backbone, images, size, layers, style loss) and cached, so
+a run with other weights, as the tuning app makes, starts at once (:func:`cached_targets`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from helpers import backbone as bb
+from helpers import images, losses
+from helpers._tf import tf
+
+
+@dataclass
+class StyleTerm:
+    """One style target set: per layer a normalised Gram matrix A = Fᵀ F / M (``"gram"``) or
+    (μ, Σ, Σ^½) (``"w2"``), and the (H, W) mask in 0..1 of the region it applies to
+    (``None``: the whole image)."""
+
+    targets: dict[str, Any]
+    mask: tf.Tensor | None = None
+
+
+@dataclass
+class Targets:
+    """The feature extractor, the content target, the style terms, and the compiled
+    loss-and-gradient function (:func:`helpers.objective.compile_loss_and_grad`)."""
+
+    extractor: Any
+    content_target: tf.Tensor
+    terms: list[StyleTerm]
+    style_loss: str
+    loss_and_grad: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+    @property
+    def style_targets(self) -> dict[str, Any]:
+        """The first (for one style: the only) style term's targets per layer."""
+        return self.terms[0].targets if self.terms else {}
+
+    def blank_style_losses(self) -> list[dict[str, float]]:
+        """Per style term and layer, the loss of an all-zero feature map: the scale of that
+        layer's style loss. Gram: sum(A²) / (4 N²); W2: (‖μ‖² + tr Σ) / N."""
+        out = []
+        for term in self.terms:
+            blank = {}
+            for name, t in term.targets.items():
+                if self.style_loss == "gram":
+                    blank[name] = float(tf.reduce_sum(tf.square(t))) / (4.0 * t.shape[0] ** 2)
+                else:
+                    mean, cov, _ = t
+                    blank[name] = float(tf.reduce_sum(tf.square(mean)) + tf.linalg.trace(cov)
+                                        ) / float(mean.shape[0])
+            out.append(blank)
+        return out
+
+
+def style_moments(
+    extractor: Any, style: np.ndarray, style_layers: Sequence[str]
+) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
+    """Per layer, the style image's filter means (N,) and second moments Fᵀ F / M (N, N)."""
+    feats = extractor(tf.constant(images.preprocess(style)), training=False)
+    out = {}
+    for name in style_layers:
+        f = tf.cast(feats[name], tf.float32)  # targets: once per run, so in float32
+        m = float(f.shape[1] * f.shape[2])
+        out[name] = (tf.reduce_mean(tf.reshape(f, (-1, f.shape[-1])), 0),
+                     losses.gram_matrix(f) / m)
+    return out
+
+
+def style_term(
+    moments: Sequence[dict[str, tuple[tf.Tensor, tf.Tensor]]], blend: Sequence[float],
+    style_loss: str, mask: np.ndarray | None,
+) -> StyleTerm:
+    """Blend the styles' moments with weights ``blend`` (the moments of the mixture, so the
+    order of the styles does not matter) and turn them into targets."""
+    targets: dict[str, Any] = {}
+    for name in moments[0]:
+        mean = sum(b * mom[name][0] for b, mom in zip(blend, moments, strict=True))
+        second = sum(b * mom[name][1] for b, mom in zip(blend, moments, strict=True))
+        if style_loss == "gram":
+            targets[name] = second
+        else:
+            targets[name] = losses.gaussian_target(mean, second - mean[:, None] * mean[None, :])
+    return StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
+
+
+def build_targets(
+    backbone: bb.Backbone, content: np.ndarray, styles: Sequence[np.ndarray],
+    blend: Sequence[float], masks: Sequence[np.ndarray | None] | None,
+    content_layer: str | None, style_layers: Sequence[str], style_loss: str, tv_form: str,
+) -> Targets:
+    """Extractor, targets and the compiled loss-and-gradient function. ``content_layer=None``
+    or no ``style_layers`` leave that term out of the network (it is then 0). Without
+    ``masks`` the styles are blended into one target set; with masks each style is a term
+    of its own, applied inside its mask."""
+    from helpers.objective import compile_loss_and_grad
+
+    extractor = bb.feature_extractor(backbone, style_layers, [content_layer] if content_layer
+                                     else [])
+    content_target = tf.zeros(())
+    if content_layer:
+        content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
+        content_target = tf.cast(content_feats[content_layer], tf.float32)
+    terms: list[StyleTerm] = []
+    if style_layers:
+        moments = [style_moments(extractor, s, style_layers) for s in styles]
+        if masks is None:
+            terms = [style_term(moments, blend, style_loss, None)]
+        else:
+            terms = [style_term([mom], [1.0], style_loss, mask)
+                     for mom, mask in zip(moments, masks, strict=True)]
+    loss_and_grad = compile_loss_and_grad(extractor, content_layer, content_target, terms,
+                                          list(style_layers), style_loss, tv_form)
+    return Targets(extractor, content_target, terms, style_loss, loss_and_grad)
+
+
+_CACHE: dict[tuple, Targets] = {}
+_CACHE_STATS = {"hits": 0, "misses": 0}
+_CACHE_SIZE = 4
+
+
+def cache_info() -> dict[str, int]:
+    """Counts of target-cache hits and misses (a miss builds targets and traces the graph)."""
+    return {**_CACHE_STATS, "size": len(_CACHE)}
+
+
+def clear_cache() -> None:
+    """Forget every cached target set (backbones stay loaded)."""
+    _CACHE.clear()
+    _CACHE_STATS.update(hits=0, misses=0)
+
+
+def _digest(image: np.ndarray | None) -> str:
+    if image is None:
+        return "-"
+    raw = np.ascontiguousarray(image).tobytes() + str(image.shape).encode()
+    return hashlib.sha1(raw).hexdigest()
+
+
+def cached_targets(
+    backbone: bb.Backbone, content: np.ndarray, styles: Sequence[np.ndarray],
+    blend: Sequence[float], masks: Sequence[np.ndarray | None] | None, content_layer: str | None,
+    style_layers: Sequence[str], style_loss: str, tv_form: str,
+) -> Targets:
+    """:func:`build_targets`, cached: the key holds everything but the weights, so runs that
+    differ only in weights share one set of targets and one traced graph."""
+    key = (backbone.name, backbone.weights, backbone.pooling, backbone.precision, backbone.padding,
+           _digest(content), tuple(_digest(s) for s in styles),
+           tuple(blend) if masks is None else None,
+           None if masks is None else tuple(_digest(m) for m in masks),
+           content_layer, tuple(style_layers), style_loss, tv_form)
+    if key in _CACHE:
+        _CACHE_STATS["hits"] += 1
+        _CACHE[key] = _CACHE.pop(key)  # most recently used last
+        return _CACHE[key]
+    _CACHE_STATS["misses"] += 1
+    built = build_targets(backbone, content, styles, blend, masks, content_layer, style_layers,
+                          style_loss, tv_form)
+    _CACHE[key] = built
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    return built
