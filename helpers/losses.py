@@ -50,16 +50,23 @@ def _gram(f: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
     return tf.matmul(f, f, transpose_a=True), grad
 
 
+def _positions(features: tf.Tensor) -> tf.Tensor:
+    """M, the number of positions of a (B, H, W, N) or (H, W, N) feature map: B·H·W (the
+    positions :func:`gram_matrix` sums over), as a float32 scalar."""
+    shape = tf.shape(features)
+    return tf.cast(tf.size(features) // shape[-1], tf.float32)
+
+
 def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     """One layer's style loss, Gatys' E_l = 1/(4 N² M²) Σ (G - A)². Scalar, float32.
 
     ``target_gram`` is the (N, N) Gram matrix A of the style image's features at this layer
     (computed at the style image's own size, so normalise it by its own M first: pass
-    ``A_style / M_style * M`` — :func:`style_loss` does this for you).
+    ``A_style / M_style * M`` — :func:`style_loss` does this for you). A batch of B maps
+    counts as one map of M = B·H·W positions, as in :func:`gram_matrix`.
     """
-    shape = tf.shape(features)
-    n = tf.cast(shape[-1], tf.float32)
-    m = tf.cast(shape[-2] * shape[-3], tf.float32)
+    n = tf.cast(tf.shape(features)[-1], tf.float32)
+    m = _positions(features)
     g = gram_matrix(features)
     return tf.reduce_sum(tf.square(g - tf.cast(target_gram, tf.float32))) / (4.0 * n * n * m * m)
 
@@ -85,8 +92,7 @@ def style_loss(
     total = tf.constant(0.0)
     for i, name in enumerate(names):
         f = features[name]
-        shape = tf.shape(f)
-        m = tf.cast(shape[-2] * shape[-3], tf.float32)
+        m = _positions(f)
         total += tf.cast(weights[i], tf.float32) * style_layer_loss(f, targets[name] * m)
     return total
 
@@ -198,7 +204,8 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
     the one below and the one to the right, as in the Keras example (β = 1.25). Unlike that
     example, the last row and column count too (their missing neighbour is taken as equal),
     so no edge pixel is left free to flicker.
-    ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation.
+    ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation; an
+    image one pixel high or wide has no Δy or Δx, and that mean counts as 0.
     """
     x = tf.cast(image, tf.float32)
     if form == "power":
@@ -210,8 +217,14 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
     if form == "abs":
         dy = tf.abs(x[..., 1:, :, :] - x[..., :-1, :, :])
         dx = tf.abs(x[..., :, 1:, :] - x[..., :, :-1, :])
-        return tf.reduce_mean(dy) + tf.reduce_mean(dx)
+        return _mean_or_0(dy) + _mean_or_0(dx)
     raise ValueError(f"unknown TV form {form!r}; choose one of {TV_FORMS}")
+
+
+def _mean_or_0(x: tf.Tensor) -> tf.Tensor:
+    """Mean of ``x``, 0 if it is empty (``tf.reduce_mean`` would give 0/0 = NaN)."""
+    count = tf.cast(tf.maximum(tf.size(x), 1), x.dtype)
+    return tf.reduce_sum(x) / count
 
 
 @tf.custom_gradient

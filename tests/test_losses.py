@@ -27,7 +27,8 @@ def np_content(f, p):
 
 
 def np_style_layer(f, a):
-    n, m = f.shape[-1], f.shape[-2] * f.shape[-3]
+    n = f.shape[-1]
+    m = f.size // n  # positions: B·H·W (a batch counts as one map of all its positions)
     return np.sum((np_gram(f) - a) ** 2) / (4.0 * n**2 * m**2)
 
 
@@ -42,7 +43,8 @@ def np_tv(x, form="power", beta=1.25):
                 b = (x[i, j + 1] - x[i, j]) ** 2 if j + 1 < w else 0.0
                 total += np.sum((a + b) ** beta)
         return total / x.size
-    return np.mean(np.abs(x[1:] - x[:-1])) + np.mean(np.abs(x[:, 1:] - x[:, :-1]))
+    dy, dx = np.abs(x[1:] - x[:-1]), np.abs(x[:, 1:] - x[:, :-1])
+    return (dy.mean() if dy.size else 0.0) + (dx.mean() if dx.size else 0.0)  # none: 0
 
 
 def numeric_grad(fn, x, eps=1e-4):
@@ -155,6 +157,34 @@ def test_total_variation_gradient_is_finite_on_a_flat_image():
     assert np.all(np.isfinite(g)) and np.all(g == 0)
 
 
+@pytest.mark.parametrize("shape", [(1, 5, 1, 3), (1, 1, 6, 3), (1, 1, 1, 3)])
+@pytest.mark.parametrize("form", ["power", "abs"])
+def test_total_variation_of_one_pixel_wide_or_high_images_is_finite(shape, form):
+    x = RNG.uniform(0, 5, size=shape)
+    value, g = tf_value_and_grad(lambda t: losses.total_variation_loss(t, form), x)
+    assert np.isfinite(value) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(value, np_tv(x, form), rtol=1e-5)
+    np.testing.assert_allclose(g, numeric_grad(lambda t: np_tv(t, form), x), rtol=1e-3, atol=1e-5)
+
+
+def test_style_layer_loss_of_a_batch_counts_all_its_positions():
+    """A batch of B maps is one map of B·H·W positions: value and gradient against NumPy,
+    and a batch of copies of one map has that map's loss (it was B² too large)."""
+    f = RNG.normal(size=(3, 3, 4, 5))
+    a = np_gram(RNG.normal(size=(3, 3, 4, 5)))
+    value, g = tf_value_and_grad(lambda x: losses.style_layer_loss(x, a), f)
+    np.testing.assert_allclose(value, np_style_layer(f, a), rtol=1e-5)
+    np.testing.assert_allclose(g, numeric_grad(lambda x: np_style_layer(x, a), f), rtol=1e-3,
+                               atol=1e-6)
+    one = f[:1]
+    target = {"x": np_gram(RNG.normal(size=(1, 6, 6, 5))) / 36}  # normalised: G / M
+    single = float(losses.style_loss({"x": one}, target))
+    copies = float(losses.style_loss({"x": np.repeat(one, 3, axis=0)}, target))
+    np.testing.assert_allclose(copies, single, rtol=1e-5)
+    np.testing.assert_allclose(float(losses.style_layer_loss(np.repeat(one, 4, axis=0),
+                                                             4 * np_gram(one))), 0.0, atol=1e-9)
+
+
 def test_total_loss_is_the_weighted_sum():
     assert float(losses.total_loss(2.0, 3.0, 5.0, 0.5, 10.0, 0.1)) == pytest.approx(31.5)
 
@@ -221,3 +251,4 @@ def test_losses_do_not_depend_on_image_size():
     np.testing.assert_allclose(s_big, s_small, rtol=1e-4)
     np.testing.assert_allclose(float(losses.content_loss(big, 0 * big)),
                                float(losses.content_loss(small, 0 * small)), rtol=1e-5)
+
