@@ -98,17 +98,19 @@ def style_loss(
 
 
 def _flat(features: tf.Tensor, mask: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """F as (M, N) float32, the per-position weights m as (M, 1) (all 1 without a mask) and
-    Σm. A (h, w) mask is resized (area average) to the feature map's height and width."""
-    f = tf.cast(features, tf.float32)
+    """F as (M, N) float32 (float64 if it is float64), the per-position weights m as (M, 1)
+    (all 1 without a mask) and Σm. A (h, w) mask is resized (area average) to the feature
+    map's height and width."""
+    dtype = tf.float64 if tf.as_dtype(features.dtype) == tf.float64 else tf.float32
+    f = tf.cast(features, dtype)
     shape = tf.shape(f)
     flat = tf.reshape(f, (-1, shape[-1]))
     if mask is None:
-        m = tf.ones((tf.shape(flat)[0], 1))
+        m = tf.ones((tf.shape(flat)[0], 1), dtype)
     else:
         resized = tf.image.resize(tf.cast(mask, tf.float32)[..., None], shape[-3:-1],
                                   method="area")
-        m = tf.reshape(resized, (-1, 1))
+        m = tf.cast(tf.reshape(resized, (-1, 1)), dtype)
     return flat, m, tf.maximum(tf.reduce_sum(m), 1e-6)
 
 
@@ -129,33 +131,40 @@ def masked_gram_loss(features: tf.Tensor, target: tf.Tensor, mask: tf.Tensor | N
 def feature_stats(
     features: tf.Tensor, mask: tf.Tensor | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean (N,) and covariance (N, N) of a feature map's N filters over its positions
-    (weighted by ``mask``, as in :func:`masked_gram_loss`)."""
+    """Mean μ (N,) and covariance Σ = (F - μ)ᵀ diag(m) (F - μ) / Σm (N, N) of a feature map's
+    N filters over its positions (weighted by ``mask``, as in :func:`masked_gram_loss`).
+
+    Centred before the product: Fᵀ F / M - μ μᵀ, its algebraic twin, loses the small
+    variances to cancellation in float32. float64 features give float64 statistics.
+    """
     flat, m, area = _flat(features, mask)
     mean = tf.reduce_sum(flat * m, axis=0) / area
-    cov = _gram(flat * tf.sqrt(m)) / area - mean[:, None] * mean[None, :]
-    return mean, cov
+    return mean, _gram((flat - mean) * tf.sqrt(m)) / area
 
 
 @tf.custom_gradient
 def trace_sqrtm(a: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
     """tr(A^½) = Σ √λᵢ for a symmetric positive semi-definite (N, N) matrix A. Scalar.
 
-    Differentiable and stable: the gradient U diag(1/(2√λ)) Uᵀ needs only the eigenvalues'
-    derivatives (not the eigenvectors', which blow up where eigenvalues repeat); eigenvalues
-    below a tiny threshold (rounding noise of a singular A) count as 0 and get no gradient.
+    The eigenvalues are computed in float64 whatever A's dtype: √λ magnifies the rounding
+    error of a small λ (float32's 1e-7·λmax becomes 3e-4·√λmax), and deep VGG layers have
+    dozens of small eigenvalues, which float32 biased the sum by 0.1-1 %. Negative
+    eigenvalues (rounding noise of a singular A) count as 0. Differentiable and stable: the
+    gradient U diag(1/(2√λ)) Uᵀ needs only the eigenvalues' derivatives (not the
+    eigenvectors', which blow up where eigenvalues repeat); eigenvalues below 1e-7·λmax get
+    no gradient (there 1/√λ is mostly noise). The result has A's dtype.
     """
-    sym = (a + tf.transpose(a)) / 2.0
-    e, u = tf.linalg.eigh(sym)
-    tiny = 1e-7 * tf.reduce_max(tf.abs(e)) + 1e-12
-    live = e > tiny
-    root = tf.sqrt(tf.where(live, e, tiny))
+    a64 = tf.cast(a, tf.float64)
+    e, u = tf.linalg.eigh((a64 + tf.transpose(a64)) / 2.0)
+    live = e > 1e-7 * tf.reduce_max(tf.abs(e)) + 1e-30
+    root = tf.sqrt(tf.maximum(e, 0.0))
 
     def grad(dy: tf.Tensor) -> tf.Tensor:
-        d = tf.where(live, 0.5 / root, 0.0)
-        return dy * tf.matmul(u * d[None, :], u, transpose_b=True)
+        d = tf.where(live, 0.5 / tf.where(live, root, 1.0), 0.0)
+        g = tf.matmul(u * d[None, :], u, transpose_b=True)
+        return tf.cast(dy, a.dtype) * tf.cast(g, a.dtype)
 
-    return tf.reduce_sum(tf.where(live, root, 0.0)), grad
+    return tf.cast(tf.reduce_sum(root), a.dtype), grad
 
 
 def w2_distance(
@@ -167,10 +176,19 @@ def w2_distance(
     W₂² = ‖μ - μₛ‖² + tr Σ + tr Σₛ - 2 tr( (Σₛ^½ Σ Σₛ^½)^½ ), with ``target_cov_sqrt`` = Σₛ^½
     computed once (the style side is a constant). Unlike the Gram loss, it compares the
     filters' means and covariances separately, the loss crowsonkb/style-transfer-pytorch uses.
+
+    Computed in float64 (the (N, N) matrices are small next to the feature maps): W₂² is a
+    small difference of large traces, which float32 rounding swamps, even to below 0. What
+    float64 rounding leaves below 0 (1e-9 of the traces, for identical Gaussians) is
+    returned as 0. The result has ``cov``'s dtype.
     """
-    cross = tf.matmul(target_cov_sqrt, tf.matmul(cov, target_cov_sqrt))
-    return (tf.reduce_sum(tf.square(mean - target_mean)) + tf.linalg.trace(cov)
-            + tf.linalg.trace(target_cov) - 2.0 * trace_sqrtm(cross))
+    dtype = tf.as_dtype(cov.dtype)
+    mean, cov, target_mean, target_cov, root = (
+        tf.cast(t, tf.float64) for t in (mean, cov, target_mean, target_cov, target_cov_sqrt))
+    cross = tf.matmul(root, tf.matmul(cov, root))
+    w2 = (tf.reduce_sum(tf.square(mean - target_mean)) + tf.linalg.trace(cov)
+          + tf.linalg.trace(target_cov) - 2.0 * trace_sqrtm(cross))
+    return tf.cast(tf.maximum(w2, 0.0), dtype)
 
 
 def w2_layer_loss(
@@ -180,18 +198,22 @@ def w2_layer_loss(
     """One layer's Wasserstein-2 style loss, W₂² / N. Scalar. ``target`` = (μₛ, Σₛ, Σₛ^½)
     of the style image's features (see :func:`w2_target`)."""
     mean, cov = feature_stats(features, mask)
-    n = tf.cast(tf.shape(mean)[0], tf.float32)
+    n = tf.cast(tf.shape(mean)[0], cov.dtype)
     return w2_distance(mean, cov, *target) / n
 
 
 def w2_target(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(μ, Σ, Σ^½) of a style image's (1, H, W, N) features, for :func:`w2_layer_loss`."""
-    return gaussian_target(*feature_stats(features))
+    """(μ, Σ, Σ^½) of a style image's (1, H, W, N) features, for :func:`w2_layer_loss`;
+    the statistics are taken in float64 (once per run, so the cost does not matter)."""
+    return gaussian_target(*feature_stats(tf.cast(features, tf.float64)))
 
 
 def gaussian_target(mean: tf.Tensor, cov: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(μ, Σ, Σ^½) for a mean (N,) and covariance (N, N): the W2 target, with the symmetric
-    square root of Σ from its eigenvalues (negative rounding noise counts as 0)."""
+    """(μ, Σ, Σ^½) in float64 for a mean (N,) and covariance (N, N): the W2 target, with the
+    symmetric square root of Σ from its eigenvalues, all kept (negative rounding noise
+    counts as 0). Pass float64 statistics where you can: a float32 Σ computed as
+    E[F Fᵀ] - μ μᵀ has already lost its small eigenvalues to cancellation."""
+    mean, cov = tf.cast(mean, tf.float64), tf.cast(cov, tf.float64)
     e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
     root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
     return mean, cov, root
