@@ -77,13 +77,13 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     a = np.asarray(array)
     if a.ndim == 4 and a.shape[0] == 1:
         a = a[0]
+    _check_not_empty(a.shape)
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
         raise StyleTransferError(
             f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}"
         )
-    _check_not_empty(a.shape)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif a.dtype == np.uint16:
