@@ -254,3 +254,5 @@ def test_float_images_in_0_1_with_a_little_overshoot_stay_0_1():
     assert out[0, 0, 0] == 255 and out[0, 1, 0] == 0 and out[4, 4, 1] == 128
     assert images.load_image(np.full((8, 8, 3), 1.1))[0, 0, 0] == 255  # the tolerance's edge
     assert images.load_image(np.full((8, 8, 3), 1.2))[0, 0, 0] == 1  # beyond it: 0..255
+    grey = images.load_image(Image.fromarray(img[..., 0].astype(np.float32)))  # Pillow mode F
+    assert grey[0, 0, 0] == 255 and grey[0, 1, 0] == 0 and grey[4, 4, 0] == 128
