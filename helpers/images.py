@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.errors import StyleTransferError
+from helpers.files import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,6 +30,25 @@ MIN_SIDE = 32
 MAX_SIDE = 8192
 #: Images with more pixels than this are refused before decoding (decompression-bomb guard).
 MAX_PIXELS = 100_000_000
+#: Float images whose largest value is at most 1 + this are taken as 0..1 (and clipped), so
+#: a 0..1 image with a little overshoot (from resampling, say) is not read as a black 0..255 one.
+UNIT_RANGE_TOLERANCE = 0.1
+
+
+def _float_to_uint8(a: np.ndarray) -> np.ndarray:
+    """Finite float values in 0..1 (largest value <= 1 + UNIT_RANGE_TOLERANCE) or 0..255 ->
+    uint8 0..255, rounded and clipped."""
+    a = np.asarray(a, dtype=np.float64)
+    a = a * 255.0 if a.max() <= 1.0 + UNIT_RANGE_TOLERANCE else a
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _check_not_empty(shape: tuple[int, ...]) -> None:
+    """Refuse an image with no pixels (a zero height or width)."""
+    if 0 in shape[:2]:
+        raise StyleTransferError(
+            f"the image is empty (shape {shape}): it has no pixels; give a picture"
+        )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -40,8 +60,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return Image.fromarray(arr, "L").convert("RGB")
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        arr = arr * 255.0 if arr.max() <= 1.0 else arr
-        return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+        if not np.all(np.isfinite(arr)):
+            raise StyleTransferError("the image holds NaN or infinite values")
+        return Image.fromarray(_float_to_uint8(arr), "L").convert("RGB")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -56,6 +77,7 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     a = np.asarray(array)
     if a.ndim == 4 and a.shape[0] == 1:
         a = a[0]
+    _check_not_empty(a.shape)
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
@@ -72,8 +94,7 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         a = a.astype(np.float64)
         if not np.all(np.isfinite(a)):
             raise StyleTransferError("the image array holds NaN or infinite values")
-        a = a * 255.0 if a.max() <= 1.0 else a
-        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        a = _float_to_uint8(a)
     if a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
     if a.shape[-1] == 4:
@@ -88,6 +109,10 @@ def _open(path: Path) -> Image.Image:
         raise StyleTransferError(f"image file not found: {path} (check the path and spelling)")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image file")
+    if not path.is_file():  # checked before opening: reading a FIFO would wait forever
+        raise StyleTransferError(
+            f"{path} is not a regular file (a pipe, device or socket); give an image file"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -121,6 +146,11 @@ def load_image(
     in 0..1 or 0..255) or a Pillow image. Any Pillow mode works (RGBA, greyscale, palette,
     CMYK, 16-bit); JPEG EXIF orientation is applied. ``size`` sets the longest side and
     ``height`` the height, keeping the aspect ratio (give at most one).
+
+    A float image is read as 0..1 when its largest value is at most 1.1
+    (:data:`UNIT_RANGE_TOLERANCE`: overshoot such as 1.02 is clipped, not taken for a
+    near-black 0..255 image), and as 0..255 otherwise. NaN or infinite values, empty images
+    and paths that are not regular files (a pipe would hang the read) are refused.
     """
     if isinstance(source, (str, Path)):
         img = _open(Path(source))
@@ -133,6 +163,7 @@ def load_image(
         raise StyleTransferError(
             f"cannot load an image from a {type(source).__name__}; give a path or an array"
         )
+    _check_not_empty(rgb.shape)
     if size is not None or height is not None:
         rgb = resize(rgb, size=size, height=height)
     return np.ascontiguousarray(rgb)
@@ -204,7 +235,12 @@ def pixel_bounds(shape: tuple[int, int]) -> np.ndarray:
 
 
 def save_image(image: np.ndarray, path: str | Path) -> Path:
-    """Save an (H, W, 3) image (format from the suffix, PNG if none); return the path."""
+    """Save an (H, W, 3) image (format from the suffix, PNG if none); return the path.
+
+    The file is written atomically (:func:`helpers.files.atomic_write`): an interrupted or
+    failed save leaves the previous file at ``path`` untouched.
+    """
+    rgb = load_image(image)  # bad arrays (NaN, wrong shape) fail here with their own message
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".png")
@@ -216,7 +252,8 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
                 f"cannot create the output folder {path.parent}: {exc.strerror}"
             ) from None
     try:
-        Image.fromarray(load_image(image)).save(path)
+        with atomic_write(path) as tmp:
+            Image.fromarray(rgb).save(tmp)  # Pillow picks the format from the suffix
     except PermissionError:
         raise StyleTransferError(
             f"cannot write {path}: permission denied; choose a folder you can write to"

@@ -50,16 +50,23 @@ def _gram(f: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
     return tf.matmul(f, f, transpose_a=True), grad
 
 
+def _positions(features: tf.Tensor) -> tf.Tensor:
+    """M, the number of positions of a (B, H, W, N) or (H, W, N) feature map: B·H·W (the
+    positions :func:`gram_matrix` sums over), as a float32 scalar."""
+    shape = tf.shape(features)
+    return tf.cast(tf.size(features) // shape[-1], tf.float32)
+
+
 def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     """One layer's style loss, Gatys' E_l = 1/(4 N² M²) Σ (G - A)². Scalar, float32.
 
     ``target_gram`` is the (N, N) Gram matrix A of the style image's features at this layer
     (computed at the style image's own size, so normalise it by its own M first: pass
-    ``A_style / M_style * M`` — :func:`style_loss` does this for you).
+    ``A_style / M_style * M`` — :func:`style_loss` does this for you). A batch of B maps
+    counts as one map of M = B·H·W positions, as in :func:`gram_matrix`.
     """
-    shape = tf.shape(features)
-    n = tf.cast(shape[-1], tf.float32)
-    m = tf.cast(shape[-2] * shape[-3], tf.float32)
+    n = tf.cast(tf.shape(features)[-1], tf.float32)
+    m = _positions(features)
     g = gram_matrix(features)
     return tf.reduce_sum(tf.square(g - tf.cast(target_gram, tf.float32))) / (4.0 * n * n * m * m)
 
@@ -85,24 +92,25 @@ def style_loss(
     total = tf.constant(0.0)
     for i, name in enumerate(names):
         f = features[name]
-        shape = tf.shape(f)
-        m = tf.cast(shape[-2] * shape[-3], tf.float32)
+        m = _positions(f)
         total += tf.cast(weights[i], tf.float32) * style_layer_loss(f, targets[name] * m)
     return total
 
 
 def _flat(features: tf.Tensor, mask: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """F as (M, N) float32, the per-position weights m as (M, 1) (all 1 without a mask) and
-    Σm. A (h, w) mask is resized (area average) to the feature map's height and width."""
-    f = tf.cast(features, tf.float32)
+    """F as (M, N) float32 (float64 if it is float64), the per-position weights m as (M, 1)
+    (all 1 without a mask) and Σm. A (h, w) mask is resized (area average) to the feature
+    map's height and width."""
+    dtype = tf.float64 if tf.as_dtype(features.dtype) == tf.float64 else tf.float32
+    f = tf.cast(features, dtype)
     shape = tf.shape(f)
     flat = tf.reshape(f, (-1, shape[-1]))
     if mask is None:
-        m = tf.ones((tf.shape(flat)[0], 1))
+        m = tf.ones((tf.shape(flat)[0], 1), dtype)
     else:
         resized = tf.image.resize(tf.cast(mask, tf.float32)[..., None], shape[-3:-1],
                                   method="area")
-        m = tf.reshape(resized, (-1, 1))
+        m = tf.cast(tf.reshape(resized, (-1, 1)), dtype)
     return flat, m, tf.maximum(tf.reduce_sum(m), 1e-6)
 
 
@@ -123,33 +131,40 @@ def masked_gram_loss(features: tf.Tensor, target: tf.Tensor, mask: tf.Tensor | N
 def feature_stats(
     features: tf.Tensor, mask: tf.Tensor | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean (N,) and covariance (N, N) of a feature map's N filters over its positions
-    (weighted by ``mask``, as in :func:`masked_gram_loss`)."""
+    """Mean μ (N,) and covariance Σ = (F - μ)ᵀ diag(m) (F - μ) / Σm (N, N) of a feature map's
+    N filters over its positions (weighted by ``mask``, as in :func:`masked_gram_loss`).
+
+    Centred before the product: Fᵀ F / M - μ μᵀ, its algebraic twin, loses the small
+    variances to cancellation in float32. float64 features give float64 statistics.
+    """
     flat, m, area = _flat(features, mask)
     mean = tf.reduce_sum(flat * m, axis=0) / area
-    cov = _gram(flat * tf.sqrt(m)) / area - mean[:, None] * mean[None, :]
-    return mean, cov
+    return mean, _gram((flat - mean) * tf.sqrt(m)) / area
 
 
 @tf.custom_gradient
 def trace_sqrtm(a: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
     """tr(A^½) = Σ √λᵢ for a symmetric positive semi-definite (N, N) matrix A. Scalar.
 
-    Differentiable and stable: the gradient U diag(1/(2√λ)) Uᵀ needs only the eigenvalues'
-    derivatives (not the eigenvectors', which blow up where eigenvalues repeat); eigenvalues
-    below a tiny threshold (rounding noise of a singular A) count as 0 and get no gradient.
+    The eigenvalues are computed in float64 whatever A's dtype: √λ magnifies the rounding
+    error of a small λ (float32's 1e-7·λmax becomes 3e-4·√λmax), and VGG layers have dozens
+    of small eigenvalues: in float32 the W2 loss was about 0.1 % off. Negative
+    eigenvalues (rounding noise of a singular A) count as 0. Differentiable and stable: the
+    gradient U diag(1/(2√λ)) Uᵀ needs only the eigenvalues' derivatives (not the
+    eigenvectors', which blow up where eigenvalues repeat); eigenvalues below 1e-7·λmax get
+    no gradient (there 1/√λ is mostly noise). The result has A's dtype.
     """
-    sym = (a + tf.transpose(a)) / 2.0
-    e, u = tf.linalg.eigh(sym)
-    tiny = 1e-7 * tf.reduce_max(tf.abs(e)) + 1e-12
-    live = e > tiny
-    root = tf.sqrt(tf.where(live, e, tiny))
+    a64 = tf.cast(a, tf.float64)
+    e, u = tf.linalg.eigh((a64 + tf.transpose(a64)) / 2.0)
+    live = e > 1e-7 * tf.reduce_max(tf.abs(e)) + 1e-30
+    root = tf.sqrt(tf.maximum(e, 0.0))
 
     def grad(dy: tf.Tensor) -> tf.Tensor:
-        d = tf.where(live, 0.5 / root, 0.0)
-        return dy * tf.matmul(u * d[None, :], u, transpose_b=True)
+        d = tf.where(live, 0.5 / tf.where(live, root, 1.0), 0.0)
+        g = tf.matmul(u * d[None, :], u, transpose_b=True)
+        return tf.cast(dy, a.dtype) * tf.cast(g, a.dtype)
 
-    return tf.reduce_sum(tf.where(live, root, 0.0)), grad
+    return tf.cast(tf.reduce_sum(root), a.dtype), grad
 
 
 def w2_distance(
@@ -161,10 +176,19 @@ def w2_distance(
     W₂² = ‖μ - μₛ‖² + tr Σ + tr Σₛ - 2 tr( (Σₛ^½ Σ Σₛ^½)^½ ), with ``target_cov_sqrt`` = Σₛ^½
     computed once (the style side is a constant). Unlike the Gram loss, it compares the
     filters' means and covariances separately, the loss crowsonkb/style-transfer-pytorch uses.
+
+    Computed in float64 (the (N, N) matrices are small next to the feature maps): W₂² is a
+    small difference of large traces, which float32 rounding swamps, even to below 0. What
+    float64 rounding leaves below 0 (1e-9 of the traces, for identical Gaussians) is
+    returned as 0. The result has ``cov``'s dtype.
     """
-    cross = tf.matmul(target_cov_sqrt, tf.matmul(cov, target_cov_sqrt))
-    return (tf.reduce_sum(tf.square(mean - target_mean)) + tf.linalg.trace(cov)
-            + tf.linalg.trace(target_cov) - 2.0 * trace_sqrtm(cross))
+    dtype = tf.as_dtype(cov.dtype)
+    mean, cov, target_mean, target_cov, root = (
+        tf.cast(t, tf.float64) for t in (mean, cov, target_mean, target_cov, target_cov_sqrt))
+    cross = tf.matmul(root, tf.matmul(cov, root))
+    w2 = (tf.reduce_sum(tf.square(mean - target_mean)) + tf.linalg.trace(cov)
+          + tf.linalg.trace(target_cov) - 2.0 * trace_sqrtm(cross))
+    return tf.cast(tf.maximum(w2, 0.0), dtype)
 
 
 def w2_layer_loss(
@@ -174,18 +198,22 @@ def w2_layer_loss(
     """One layer's Wasserstein-2 style loss, W₂² / N. Scalar. ``target`` = (μₛ, Σₛ, Σₛ^½)
     of the style image's features (see :func:`w2_target`)."""
     mean, cov = feature_stats(features, mask)
-    n = tf.cast(tf.shape(mean)[0], tf.float32)
+    n = tf.cast(tf.shape(mean)[0], cov.dtype)
     return w2_distance(mean, cov, *target) / n
 
 
 def w2_target(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(μ, Σ, Σ^½) of a style image's (1, H, W, N) features, for :func:`w2_layer_loss`."""
-    return gaussian_target(*feature_stats(features))
+    """(μ, Σ, Σ^½) of a style image's (1, H, W, N) features, for :func:`w2_layer_loss`;
+    the statistics are taken in float64 (once per run, so the cost does not matter)."""
+    return gaussian_target(*feature_stats(tf.cast(features, tf.float64)))
 
 
 def gaussian_target(mean: tf.Tensor, cov: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(μ, Σ, Σ^½) for a mean (N,) and covariance (N, N): the W2 target, with the symmetric
-    square root of Σ from its eigenvalues (negative rounding noise counts as 0)."""
+    """(μ, Σ, Σ^½) in float64 for a mean (N,) and covariance (N, N): the W2 target, with the
+    symmetric square root of Σ from its eigenvalues, all kept (negative rounding noise
+    counts as 0). Computed once per run, so float64 costs nothing here; float32 inputs work
+    (float32 moments of VGG features, Σ = E[F Fᵀ] - μ μᵀ, gave the same loss to 1e-6)."""
+    mean, cov = tf.cast(mean, tf.float64), tf.cast(cov, tf.float64)
     e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
     root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
     return mean, cov, root
@@ -198,7 +226,8 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
     the one below and the one to the right, as in the Keras example (β = 1.25). Unlike that
     example, the last row and column count too (their missing neighbour is taken as equal),
     so no edge pixel is left free to flicker.
-    ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation.
+    ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation; an
+    image one pixel high or wide has no Δy or Δx, and that mean counts as 0.
     """
     x = tf.cast(image, tf.float32)
     if form == "power":
@@ -210,8 +239,14 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
     if form == "abs":
         dy = tf.abs(x[..., 1:, :, :] - x[..., :-1, :, :])
         dx = tf.abs(x[..., :, 1:, :] - x[..., :, :-1, :])
-        return tf.reduce_mean(dy) + tf.reduce_mean(dx)
+        return _mean_or_0(dy) + _mean_or_0(dx)
     raise ValueError(f"unknown TV form {form!r}; choose one of {TV_FORMS}")
+
+
+def _mean_or_0(x: tf.Tensor) -> tf.Tensor:
+    """Mean of ``x``, 0 if it is empty (``tf.reduce_mean`` would give 0/0 = NaN)."""
+    count = tf.cast(tf.maximum(tf.size(x), 1), x.dtype)
+    return tf.reduce_sum(x) / count
 
 
 @tf.custom_gradient

@@ -156,3 +156,28 @@ def test_reflect_padding_changes_only_the_border(hed):
     assert not np.allclose(a[:, 0], b[:, 0])
     with pytest.raises(StyleTransferError, match="unknown padding"):
         bb.load_backbone("vgg16-hed", padding="wrap")
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_rebuilt_vgg19_has_keras_shapes_at_odd_sizes(pooling):
+    """Keras' VGG19 pools with padding "valid" (odd sizes round down); the rebuild, max or
+    average, keeps that instead of carrying an extra row and column ("same")."""
+    keras_vgg = keras.applications.VGG19(include_top=False, weights=None)
+    net = bb.load_backbone("vgg19", weights=None, pooling=pooling)
+    x = np.zeros((1, 45, 37, 3), np.float32)
+    names = [layer.name for layer in keras_vgg.layers[1:]]
+    want = keras.Model(keras_vgg.input, [keras_vgg.get_layer(n).output for n in names])(x)
+    got = keras.Model(net.model.input, [net.model.get_layer(n).output for n in names])(x)
+    assert [tuple(t.shape) for t in got] == [tuple(t.shape) for t in want]
+    assert tuple(got[-1].shape) == (1, 1, 1, 512)  # 45x37 -> 22x18 -> 11x9 -> 5x4 -> 2x2 -> 1x1
+    sizes = bb.activation_sizes(net, (45, 37), ["block5_conv4"])
+    convs = [t for n, t in zip(names, got, strict=True) if "conv" in n]
+    assert sizes == [int(np.prod(t.shape)) for t in convs]
+
+
+def test_hed_keeps_its_own_same_padding_pools_at_odd_sizes(hed):
+    x = np.zeros((1, 45, 37, 3), np.float32)
+    f = bb.feature_extractor(hed, ["block2_conv1", "block5_conv1"], [])(x)
+    assert f["block2_conv1"].shape[1:3] == (23, 19) and f["block5_conv1"].shape[1:3] == (3, 3)
+    sizes = bb.activation_sizes(hed, (45, 37), ["block5_conv1"])
+    assert sizes[2] == 23 * 19 * 128 and sizes[-1] == 3 * 3 * 512

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -182,3 +186,73 @@ def test_pixel_bounds_are_the_valid_range():
     hi = images.deprocess(box[:, 1].reshape(1, 2, 3, 3), clip=False)
     np.testing.assert_allclose(lo, 0, atol=1e-4)
     np.testing.assert_allclose(hi, 255, atol=1e-4)
+
+
+# --- issue 15: nothing lost, no hangs, no silent surprises --------------------------------
+
+def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary_file(
+    tmp_path, photo, monkeypatch
+):
+    path = images.save_image(photo, tmp_path / "out.png")
+    before = path.read_bytes()
+
+    def broken_save(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"half a PNG")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(StyleTransferError, match="No space left"):
+        images.save_image(photo[::-1], path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_saving_an_image_with_nan_says_so(tmp_path):
+    bad = np.full((8, 8, 3), 0.5)
+    bad[2, 3, 1] = np.nan
+    with pytest.raises(StyleTransferError, match="NaN or infinite") as info:
+        images.save_image(bad, tmp_path / "x.png")
+    assert "format" not in str(info.value)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_non_regular_files_are_refused_before_opening(tmp_path, kind):
+    done = threading.Event()
+    if kind == "fifo":
+        path = tmp_path / "pipe.png"
+        os.mkfifo(path)  # opening it for reading would wait for a writer forever
+
+        def unblock() -> None:  # if load_image does open it, fail after 3 s instead of hanging
+            if not done.wait(3.0):
+                os.close(os.open(path, os.O_RDWR))
+
+        threading.Thread(target=unblock, daemon=True).start()
+    else:
+        path = Path("/dev/null")
+    try:
+        with pytest.raises(StyleTransferError, match="not a regular file"):
+            images.load_image(path)
+    finally:
+        done.set()
+
+
+@pytest.mark.parametrize(
+    "array", [np.zeros((0, 0, 3), np.uint8), np.zeros((0, 5, 3)), np.zeros((4, 0)),
+              Image.new("RGB", (0, 0))],
+)
+def test_empty_images_are_refused_clearly(array):
+    with pytest.raises(StyleTransferError, match="empty"):
+        images.load_image(array, size=64)
+
+
+def test_float_images_in_0_1_with_a_little_overshoot_stay_0_1():
+    img = np.full((8, 8, 3), 0.5)
+    img[0, 0, 0], img[0, 1, 0] = 1.02, -0.01  # e.g. after a Lanczos resize
+    out = images.load_image(img)
+    assert out[0, 0, 0] == 255 and out[0, 1, 0] == 0 and out[4, 4, 1] == 128
+    assert images.load_image(np.full((8, 8, 3), 1.1))[0, 0, 0] == 255  # the tolerance's edge
+    assert images.load_image(np.full((8, 8, 3), 1.2))[0, 0, 0] == 1  # beyond it: 0..255
+    grey = images.load_image(Image.fromarray(img[..., 0].astype(np.float32)))  # Pillow mode F
+    assert grey[0, 0, 0] == 255 and grey[0, 1, 0] == 0 and grey[4, 4, 0] == 128
