@@ -16,6 +16,7 @@ import numpy as np
 
 from helpers import images
 from helpers.errors import StyleTransferError
+from helpers.files import atomic_write
 
 History = list[dict[str, float]]
 
@@ -41,7 +42,6 @@ def save(folder: Path, x: np.ndarray, history: History) -> None:
     """Write the preprocessed image ``x`` and ``history`` into ``folder`` (replacing any
     earlier checkpoint there), and ``latest.png``."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "checkpoint.tmp.npz"
-    np.savez(tmp, x=x.astype(np.float32), history=json.dumps(history))
-    tmp.replace(folder / "checkpoint.npz")
+    with atomic_write(folder / "checkpoint.npz") as tmp:
+        np.savez(tmp, x=x.astype(np.float32), history=json.dumps(history))
     images.save_image(images.deprocess(x), folder / "latest.png")

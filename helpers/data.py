@@ -90,13 +90,9 @@ def second_style() -> np.ndarray:
     return load_image(MOSAIC_FILE)
 
 
-def bundled() -> dict[str, Path | str]:
-    """Names of the bundled images (for pickers and the CLI): name -> path or ``"skimage"``."""
-    names: dict[str, Path | str] = {"chelsea (content)": "skimage", "swirls (style)": SWIRLS_FILE}
-    for path in sorted(DATA_DIR.glob("*")):
-        if path.suffix.lower() in (".png", ".jpg", ".jpeg") and path != SWIRLS_FILE:
-            names[path.stem] = path
-    return names
+def bundled_image(name: str) -> np.ndarray:
+    """The bundled image called ``name`` (one of :data:`BUNDLED`)."""
+    return BUNDLED[name]()
 
 
 def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
@@ -232,3 +228,8 @@ if __name__ == "__main__":  # python -m helpers.data regenerates the bundled pai
 
     print(save_image(paint_swirls(), SWIRLS_FILE))
     print(save_image(paint_mosaic(), MOSAIC_FILE))
+
+
+#: The bundled images by name, as the command line (``python -m helpers stylize chelsea
+#: mosaic``), the tuning app and "copy as code" call them: name -> the function that loads it.
+BUNDLED = {"chelsea": default_content, "swirls": default_style, "mosaic": second_style}

@@ -26,6 +26,8 @@ ImageSource = str | Path | np.ndarray | Image.Image
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 #: Smallest side the VGG backbones take (four 2x poolings before ``block5``).
 MIN_SIDE = 32
+#: File name endings of the images the library reads (folders of images are listed by them).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: Largest side we resize to; beyond this no 24 GB machine holds the activations.
 MAX_SIDE = 8192
 #: Images with more pixels than this are refused before decoding (decompression-bomb guard).

@@ -24,6 +24,7 @@ import numpy as np
 from helpers import backbone as bb
 from helpers import checkpoints, control, images, optimizers
 from helpers.errors import StyleTransferError
+from helpers.files import atomic_write
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
 from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes, default_scales
 from helpers.targets import cache_info, cached_targets, clear_cache
@@ -63,7 +64,8 @@ class Result:
         out = images.save_image(self.image, path)
         meta = {"backbone": self.backbone, "stop_reason": self.stop_reason,
                 "settings": self.settings, "history": self.history}
-        out.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
+        with atomic_write(out.with_suffix(".json")) as tmp:
+            tmp.write_text(json.dumps(meta, indent=1, default=str))
         return out
 
 

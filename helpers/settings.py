@@ -259,3 +259,33 @@ def default_scales(size: int, backbone: str) -> int:
 def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
     """The sizes of a coarse-to-fine schedule, smallest first: size / 2**(scales-1) ... size."""
     return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
+
+
+def flag(name: str) -> str:
+    """The command-line flag of setting ``name``: ``style_weight`` -> ``--style-weight``."""
+    return "--" + name.replace("_", "-")
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as the command line writes it (lists comma-separated)."""
+    if isinstance(value, tuple):
+        return ",".join(setting_text(v) for v in value)
+    return "none" if value is None else str(value)
+
+
+def command_line_flags(settings: Settings) -> list[str]:
+    """The ``python -m helpers stylize`` flags that give ``settings``: one per setting that
+    differs from its default (``--no-balance-style-layers`` for a switched-off switch)."""
+    out: list[str] = []
+    for name, value in settings.changed().items():
+        if isinstance(value, bool):
+            out.append(flag(name) if value else "--no-" + flag(name)[2:])
+        else:
+            out += [flag(name), setting_text(value)]
+    return out
+
+
+def python_arguments(settings: Settings) -> str:
+    """The keyword arguments of a :func:`helpers.stylize` call that give ``settings``, one per
+    line (each setting that differs from its default)."""
+    return "".join(f"    {name}={value!r},\n" for name, value in settings.changed().items())

@@ -1,4 +1,5 @@
-"""The tuning app: every knob of :func:`helpers.stylize` as a widget, a live preview, a history.
+"""The tuning app (notebook 06): every knob of :func:`helpers.stylize` as a widget, a live
+preview, a history.
 
 ``tuning_app()`` returns a :class:`TuningApp`, an ipywidgets ``VBox`` to show in JupyterLab or
 Voila. Run paints at the preview size in a background thread (the kernel stays responsive);
@@ -8,9 +9,9 @@ current picture (warm start, the default) or from scratch. Render paints at the 
 Every run lands in the history strip; Save writes picture + JSON; "Copy as code" shows the
 ``helpers.stylize(...)`` call and the command line that reproduce it.
 
-*Settings* are a JSON-able dict: the image sources (``"skimage"`` for the bundled photo, else a
-file path), ``style2``/``style_blend`` for a second style, and the :func:`helpers.stylize`
-keyword arguments (:func:`stylize_kwargs`).
+*App settings* are a JSON-able dict: the image sources (a bundled image's name from
+:data:`helpers.data.BUNDLED`, else a file path), ``style2``/``style_blend`` for a second
+style, and the :class:`~helpers.settings.Settings` the controls show (:func:`run_settings`).
 """
 
 from __future__ import annotations
@@ -31,18 +32,20 @@ from PIL import Image
 from helpers import backbone as bb
 from helpers import data, images, optimize
 from helpers.errors import StyleTransferError
+from helpers.settings import (
+    CHOICES,
+    DEFAULTS,
+    Settings,
+    command_line_flags,
+    python_arguments,
+)
 
-COLOR_MODES = images.PRESERVE_COLOR  # the choices of stylize(preserve_color=...)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PREVIEW_WIDTH = 512  # px on screen; a 256 px preview is shown at twice its size
 PANEL_WIDTH = 470  # px: the control tabs, and the loss plot under them
 HISTORY_LENGTH = 6
 #: Where Save writes (and uploads are kept) unless the app is given another folder.
 DEFAULT_FOLDER = data.DATA_DIR.parent / "build" / "tuning"
-#: stylize keyword arguments the app sets (the rest keep their defaults).
-RUN_KEYS = ("size", "iterations", "content_weight", "style_weight", "tv_weight", "content_layer",
-            "style_layers", "style_layer_weights", "style_scale", "backbone", "pooling",
-            "precision", "init", "preserve_color")
+_FIELDS = tuple(f.name for f in dataclasses.fields(Settings))
 _ROW = {"description_width": "120px"}
 
 
@@ -53,19 +56,19 @@ def _note(text: str) -> w.HTML:
 
 
 def image_choices(data_dir: Path = data.DATA_DIR) -> dict[str, str]:
-    """Picker options, label -> source: the bundled images, then every image file under
-    ``data_dir`` (sources are ``"skimage"`` or absolute paths)."""
-    choices = {label: str(src) for label, src in data.bundled().items()}
-    known = set(choices.values())
+    """Picker options, label -> source: the bundled images by name, then every other image
+    file under ``data_dir`` (by absolute path)."""
+    choices = {"chelsea (content)": "chelsea", "swirls (style)": "swirls", "mosaic": "mosaic"}
+    bundled = {data.SWIRLS_FILE, data.MOSAIC_FILE}
     for path in sorted(data_dir.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and str(path) not in known:
+        if path.suffix.lower() in images.IMAGE_SUFFIXES and path not in bundled:
             choices[str(path.relative_to(data_dir))] = str(path)
     return choices
 
 
 def load_choice(source: str) -> np.ndarray:
-    """The (H, W, 3) uint8 image of a picker source."""
-    return data.default_content() if source == "skimage" else images.load_image(source)
+    """The (H, W, 3) uint8 image of a picker source (a bundled image's name or a file)."""
+    return data.bundled_image(source) if source in data.BUNDLED else images.load_image(source)
 
 
 def png_bytes(image: np.ndarray, width: int | None = None) -> bytes:
@@ -110,64 +113,52 @@ def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (PANE
     return buffer.getvalue()
 
 
-def stylize_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
-    """The :func:`helpers.stylize` keyword arguments of ``settings`` (images excluded); blend
-    weights ``[1 - blend, blend]`` only when there is a second style."""
-    kwargs = {key: settings[key] for key in RUN_KEYS if key in settings}
+def run_settings(settings: dict[str, Any]) -> Settings:
+    """The :class:`Settings` of app settings: the controls that are settings, and blend
+    weights ``[1 - blend, blend]`` when there is a second style."""
+    kwargs = {key: settings[key] for key in _FIELDS if key in settings}
     if settings.get("style2"):
         blend = float(settings.get("style_blend", 0.5))
         kwargs["style_blend_weights"] = [1.0 - blend, blend]
-    return kwargs
+    return Settings(**kwargs)
 
 
-def _source_code(source: str, default: str) -> str:
-    """The Python expression for a picker source: ``helpers.data.<default>()`` for the
-    bundled photo, else the quoted file path."""
-    return f"helpers.data.{default}()" if source == "skimage" else repr(source)
+def stylize_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`helpers.stylize` keyword arguments of app settings (images excluded)."""
+    return run_settings(settings).changed()
+
+
+def _python_source(source: str) -> str:
+    """The Python expression for a picker source: ``helpers.data.<loader>()`` for a bundled
+    image, else the quoted file path."""
+    return f"helpers.data.{data.BUNDLED[source].__name__}()" if source in data.BUNDLED \
+        else repr(source)
+
+
+def _sources(settings: dict[str, Any]) -> list[str]:
+    """The content, style and (if chosen) second style sources of app settings."""
+    return [settings["content"], settings["style"], *filter(None, [settings.get("style2")])]
 
 
 def stylize_code(settings: dict[str, Any], warm: bool = False) -> str:
     """Python source that reproduces a run: ``import helpers`` and one ``helpers.stylize`` call."""
-    content = _source_code(settings["content"], "default_content")
-    style = _source_code(settings["style"], "default_style")
-    if settings.get("style2"):
-        style = f"[{style}, {_source_code(settings['style2'], 'default_style')}]"
-    args = "".join(f"    {key}={value!r},\n" for key, value in stylize_kwargs(settings).items())
+    content, *styles = [_python_source(s) for s in _sources(settings)]
+    style = styles[0] if len(styles) == 1 else f"[{', '.join(styles)}]"
     note = ("# The app warm-started this picture from the previous one; this call starts from\n"
             "# `init` instead, so its picture differs a little.\n" if warm else "")
     return (f"import helpers\n\n{note}result = helpers.stylize(\n    {content},\n    {style},\n"
-            f"{args})\nresult.save('build/tuning/result.png')\n")
+            f"{python_arguments(run_settings(settings))})\n"
+            "result.save('build/tuning/result.png')\n")
 
 
 def cli_command(settings: dict[str, Any], output: str = "build/tuning/result.png") -> str:
-    """The ``python -m helpers stylize ...`` line for ``settings``: shell-quoted, with a comment
-    naming any setting the command line has no flag for."""
-    kwargs = stylize_kwargs(settings)
-    photo = str(Path(output).parent / "chelsea.png")  # the CLI needs files: write the photo
-    sources = [settings["content"], settings["style"], *filter(None, [settings.get("style2")])]
-    files = [photo if source == "skimage" else source for source in sources]
-    parts, prefix = ["python", "-m", "helpers", "stylize"], ""
-    if sources[:2] != ["skimage", str(data.SWIRLS_FILE)] or len(sources) > 2:
-        parts += files[:2]  # both images, unless both are the bundled defaults
-        if "skimage" in sources:
-            prefix = ("python -c \"import helpers.data as d, helpers.images as i; "
-                      f"i.save_image(d.default_content(), '{photo}')\"\n")
-    parts += ["-o", output]
-    for extra in files[2:]:
+    """The ``python -m helpers stylize ...`` line that reproduces app settings (bundled images
+    by name), shell-quoted."""
+    content, style, *more = _sources(settings)
+    parts = ["python", "-m", "helpers", "stylize", content, style, "-o", output]
+    for extra in more:
         parts += ["--style", extra]
-    if "style_blend_weights" in kwargs:
-        parts += ["--style-blend-weights", ",".join(map(str, kwargs["style_blend_weights"]))]
-    for key in ("size", "iterations", "content_weight", "style_weight", "tv_weight",
-                "content_layer", "backbone", "pooling", "precision", "init", "style_scale",
-                "preserve_color"):
-        parts += [f"--{key.replace('_', '-')}", str(kwargs[key])]
-    parts += ["--style-layers", ",".join(kwargs["style_layers"])]
-    line = prefix + shlex.join(parts)
-    layers = kwargs["style_layers"]
-    if layers and not np.allclose(kwargs["style_layer_weights"], [1.0 / len(layers)] * len(layers)):
-        line += ("\n# no command-line flag for: "
-                 f"style_layer_weights={kwargs['style_layer_weights']!r}")
-    return line
+    return shlex.join(parts + command_line_flags(run_settings(settings)))
 
 
 def _close_tree(widget: w.Widget) -> None:
@@ -183,14 +174,13 @@ def _close_tree(widget: w.Widget) -> None:
 
 def settings_summary(settings: dict[str, Any]) -> str:
     """One short line: the weights, size, iterations and images of ``settings``."""
-    name = {"skimage": "chelsea"}
-    style = name.get(settings["style"], Path(settings["style"]).stem)
+    style = Path(settings["style"]).stem
     if settings.get("style2"):
         style += f"+{Path(settings['style2']).stem} ({settings['style_blend']:.2f})"
     return (f"c {settings['content_weight']:.2g} · s {settings['style_weight']:.2g} · "
             f"tv {settings['tv_weight']:.1e} · {settings['size']} px · "
             f"{settings['iterations']} it · {settings['init']} · "
-            f"{name.get(settings['content'], Path(settings['content']).stem)} / {style}")
+            f"{Path(settings['content']).stem} / {style}")
 
 
 class TuningApp(w.VBox):
@@ -223,62 +213,75 @@ class TuningApp(w.VBox):
         self._live: list[dict[str, float]] = []
 
         layers = bb.load_backbone(self.backbone, pooling="avg").layer_names
-        defaults = optimize.DEFAULTS[self.backbone]
-        choices = image_choices()
-        content_default = "skimage"
-        style_default = str(data.SWIRLS_FILE)
+        self.controls = self._make_controls(layers, preview_size, render_size, iterations)
+        self._make_layer_controls(layers)
+        self._make_buttons()
+        self._make_outputs()
+        self._connect()
+        super().__init__(self._layout(), layout=w.Layout(width="1010px"))
 
-        def log_slider(label: str, value: float, low: int, high: int) -> w.FloatLogSlider:
-            return w.FloatLogSlider(value=value, base=10, min=low, max=high, step=0.05,
-                                    description=label, readout_format=".2e",
-                                    continuous_update=False, style=_ROW,
-                                    layout=w.Layout(width="430px"))
+    # -- building the panel ----------------------------------------------------------------
+    def _make_controls(self, layers: list[str], preview_size: int, render_size: int,
+                       iterations: int) -> dict[str, w.Widget]:
+        """One widget per setting the panel offers, at the backbone's defaults."""
+        defaults, choices = DEFAULTS[self.backbone], image_choices()
 
-        def picker(label: str, value: str, extra: tuple = ()) -> w.Dropdown:
-            return w.Dropdown(options=[*extra, *choices.items()], value=value, description=label,
-                              style=_ROW, layout=w.Layout(width="330px"))
+        def slider(kind: type, label: str, value: float, **range_: Any) -> w.Widget:
+            return kind(value=value, description=label, continuous_update=False, style=_ROW,
+                        layout=w.Layout(width="430px"), **range_)
 
-        c = self.controls = {
+        def log_slider(label: str, value: float, low: int, high: int) -> w.Widget:
+            return slider(w.FloatLogSlider, label, value, base=10, min=low, max=high, step=0.05,
+                          readout_format=".2e")
+
+        def dropdown(label: str, options: Any, value: Any, width: str = "") -> w.Dropdown:
+            return w.Dropdown(options=options, value=value, description=label, style=_ROW,
+                              layout=w.Layout(width=width) if width else w.Layout())
+
+        pictures = list(choices.items())
+        return {
             "content_weight": log_slider("content weight", defaults["content_weight"], -3, 3),
             "style_weight": log_slider("style weight", defaults["style_weight"], -2, 5),
             "tv_weight": log_slider("TV weight", defaults["tv_weight"], -8, -1),
-            "content_layer": w.Dropdown(options=layers, value=defaults["content_layer"],
-                                        description="content layer", style=_ROW),
-            "content": picker("content image", content_default),
-            "style": picker("style image", style_default),
-            "style2": picker("second style", "", (("none", ""),)),
-            "style_blend": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
-                                         description="blend (2nd)", continuous_update=False,
-                                         style=_ROW, layout=w.Layout(width="430px")),
-            "style_scale": w.FloatSlider(value=defaults["style_scale"], min=0.5, max=2.0, step=0.05,
-                                         description="style scale", continuous_update=False,
-                                         style=_ROW, layout=w.Layout(width="430px")),
-            "preserve_color": w.Dropdown(options=COLOR_MODES, value="none",
-                                         description="keep colours", style=_ROW),
-            "size": w.IntSlider(value=preview_size, min=64, max=512, step=32,
-                                description="preview size", continuous_update=False, style=_ROW,
-                                layout=w.Layout(width="430px")),
-            "render_size": w.IntSlider(value=render_size, min=128, max=1024, step=64,
-                                       description="render size", continuous_update=False,
-                                       style=_ROW, layout=w.Layout(width="430px")),
-            "iterations": w.IntSlider(value=iterations, min=1, max=500, description="iterations",
-                                      continuous_update=False, style=_ROW,
-                                      layout=w.Layout(width="430px")),
-            "init": w.Dropdown(options=optimize.INITS, value="content", description="start from",
-                               style=_ROW),
-            "pooling": w.Dropdown(options=bb.POOLINGS, value=defaults["pooling"],
-                                  description="pooling", style=_ROW),
-            "precision": w.Dropdown(options=bb.PRECISIONS, value="auto", description="precision",
-                                    style=_ROW),
+            "content_layer": dropdown("content layer", layers, defaults["content_layer"]),
+            "content": dropdown("content image", pictures, "chelsea", "330px"),
+            "style": dropdown("style image", pictures, "swirls", "330px"),
+            "style2": dropdown("second style", [("none", ""), *pictures], "", "330px"),
+            "style_blend": slider(w.FloatSlider, "blend (2nd)", 0.5, min=0.0, max=1.0,
+                                  step=0.05),
+            "style_scale": slider(w.FloatSlider, "style scale", defaults["style_scale"],
+                                  min=0.5, max=2.0, step=0.05),
+            "preserve_color": dropdown("keep colours", CHOICES["preserve_color"], "none"),
+            "size": slider(w.IntSlider, "preview size", preview_size, min=64, max=512, step=32),
+            "render_size": slider(w.IntSlider, "render size", render_size, min=128, max=1024,
+                                  step=64),
+            "iterations": slider(w.IntSlider, "iterations", iterations, min=1, max=500),
+            "init": dropdown("start from", CHOICES["init"], "content"),
+            "pooling": dropdown("pooling", CHOICES["pooling"], defaults["pooling"]),
+            "precision": dropdown("precision", CHOICES["precision"], "auto"),
         }
-        style_candidates = [n for n in layers if n.endswith("_conv1")]
-        self.layer_boxes = {n: w.Checkbox(value=n in defaults["style_layers"], description=n,
-                                          indent=False, layout=w.Layout(width="130px"))
-                            for n in style_candidates}
+
+    def _make_layer_controls(self, layers: list[str]) -> None:
+        """A checkbox and a relative-weight slider per ``_conv1`` layer (style layers)."""
+        chosen = DEFAULTS[self.backbone]["style_layers"]
+        candidates = [n for n in layers if n.endswith("_conv1")]
+        self.layer_boxes = {n: w.Checkbox(value=n in chosen, description=n, indent=False,
+                                          layout=w.Layout(width="130px")) for n in candidates}
         self.layer_weights = {n: w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
                                                continuous_update=False, readout_format=".2f",
                                                layout=w.Layout(width="290px"))
-                              for n in style_candidates}
+                              for n in candidates}
+
+    def _make_buttons(self) -> None:
+        """Run, Stop, Render, Save and Copy as code; the upload buttons; the warm toggle."""
+        self.buttons = {name: w.Button(description=name, icon=icon, button_style=kind,
+                                       layout=w.Layout(width="140px" if name == "Copy as code"
+                                                       else "100px"))
+                        for name, icon, kind in (("Run", "play", "success"),
+                                                 ("Stop", "stop", "danger"),
+                                                 ("Render", "image", ""),
+                                                 ("Save", "save", ""),
+                                                 ("Copy as code", "code", ""))}
         self.uploads = {key: w.FileUpload(accept="image/*", description="upload",
                                           layout=w.Layout(width="100px"))
                         for key in ("content", "style", "style2")}
@@ -288,36 +291,27 @@ class TuningApp(w.VBox):
             tooltip="what a change of settings during a run does: keep painting the current "
                     "picture (warm start) or start again from the chosen start image")
 
-        self.buttons = {name: w.Button(description=name, icon=icon, button_style=kind,
-                                       layout=w.Layout(width="140px" if name == "Copy as code"
-                                                       else "100px"))
-                        for name, icon, kind in (("Run", "play", "success"),
-                                                 ("Stop", "stop", "danger"),
-                                                 ("Render", "image", ""),
-                                                 ("Save", "save", ""),
-                                                 ("Copy as code", "code", ""))}
-        for name, button in self.buttons.items():
-            button.add_class(f"nst-{name.split()[0].lower()}")
-        self.buttons["Run"].on_click(lambda _: self.run())
-        self.buttons["Stop"].on_click(lambda _: self.stop())
-        self.buttons["Render"].on_click(lambda _: self.run(size=c["render_size"].value))
-        self.buttons["Save"].on_click(lambda _: self.save())
-        self.buttons["Copy as code"].on_click(lambda _: self.show_code())
-
+    def _make_outputs(self) -> None:
+        """The status line, the preview, the loss plot, the history strip and the code box."""
         self.status = w.HTML(value="Ready: press <b>Run</b> for a preview.",
                              layout=w.Layout(min_height="24px"))
-        self.preview = w.Image(value=png_bytes(load_choice(content_default), PREVIEW_WIDTH),
+        self.preview = w.Image(value=png_bytes(load_choice("chelsea"), PREVIEW_WIDTH),
                                format="png", layout=w.Layout(width=f"{PREVIEW_WIDTH}px"))
         self.plot = w.Image(value=loss_plot_png([]), format="png",
                             layout=w.Layout(width=f"{PANEL_WIDTH}px"))
         self.strip = w.HBox(layout=w.Layout(min_height="40px", flex_flow="row wrap"))
-        self.strip.add_class("nst-history")
         self.code = w.Textarea(layout=w.Layout(width="100%", height="230px", display="none"))
 
-        # CSS classes name the parts for browser tests: nst-app, nst-preview, nst-<control>.
-        self.add_class("nst-app")
-        self.preview.add_class("nst-preview")
-        self.status.add_class("nst-status")
+    def _connect(self) -> None:
+        """Buttons to their actions, every control to a restart of a running run, uploads to
+        the pickers; CSS classes (nst-app, nst-preview, nst-<control>) for browser tests."""
+        c = self.controls
+        actions = {"Run": self.run, "Stop": self.stop, "Save": self.save,
+                   "Copy as code": self.show_code,
+                   "Render": lambda: self.run(size=c["render_size"].value)}
+        for name, button in self.buttons.items():
+            button.add_class(f"nst-{name.split()[0].lower()}")
+            button.on_click(lambda _, act=actions[name]: act())
         for key, widget in c.items():
             widget.add_class(f"nst-{key.replace('_', '-')}")
             if key != "render_size":
@@ -326,33 +320,37 @@ class TuningApp(w.VBox):
             widget.observe(self._changed, names="value")
         for key, upload in self.uploads.items():
             upload.observe(lambda change, key=key: self._uploaded(key, change), names="value")
+        self.add_class("nst-app")
+        self.preview.add_class("nst-preview")
+        self.status.add_class("nst-status")
+        self.strip.add_class("nst-history")
 
+    def _layout(self) -> list[w.Widget]:
+        """The panel: buttons and status; tabs and loss plot beside the preview; history."""
+        c, up = self.controls, self.uploads
         tabs = w.Tab(children=[
             w.VBox([c["content_weight"], c["style_weight"], c["tv_weight"],
                     _note("Log-scale sliders. Only the ratios matter: scaling all three together "
                           "paints the same picture.")]),
-            w.VBox([c["content_layer"],
-                    w.HTML("<b>style layers</b> and their relative weights"),
-                    *(w.HBox([self.layer_boxes[n], self.layer_weights[n]])
-                      for n in style_candidates)]),
-            w.VBox([w.HBox([c["content"], self.uploads["content"]]),
-                    w.HBox([c["style"], self.uploads["style"]]),
-                    w.HBox([c["style2"], self.uploads["style2"]]),
+            w.VBox([c["content_layer"], w.HTML("<b>style layers</b> and their relative weights"),
+                    *(w.HBox([box, self.layer_weights[n]])
+                      for n, box in self.layer_boxes.items())]),
+            w.VBox([w.HBox([c["content"], up["content"]]), w.HBox([c["style"], up["style"]]),
+                    w.HBox([c["style2"], up["style2"]]),
                     c["style_blend"], c["style_scale"], c["preserve_color"]]),
             w.VBox([c["size"], c["render_size"], c["iterations"], c["init"], c["pooling"],
                     c["precision"], self.warm_toggle,
                     _note("A change during a run restarts it: from the picture so far (warm start) "
                           "or from the start image.")]),
         ], titles=("Weights", "Layers", "Images", "Run"), layout=w.Layout(width=f"{PANEL_WIDTH}px"))
-        header = w.HBox(list(self.buttons.values()))
-        super().__init__([
-            header, self.status,
+        return [
+            w.HBox(list(self.buttons.values())), self.status,
             w.HBox([w.VBox([tabs, self.plot]), self.preview],
                    layout=w.Layout(align_items="flex-start", justify_content="space-between")),
             w.HTML("<b>History</b> <small>(newest first; Restore brings back the settings)"
                    "</small>"),
             self.strip, self.code,
-        ], layout=w.Layout(width="1010px"))
+        ]
 
     # -- settings --------------------------------------------------------------------------
     def settings(self, size: int | None = None) -> dict[str, Any]:

@@ -35,10 +35,10 @@ def test_the_second_bundled_style_is_exactly_what_paint_mosaic_makes():
     assert (img.max(axis=-1) < 40).mean() > 0.03  # dark lead lines between the cells
 
 
-def test_bundled_lists_the_images():
-    names = data.bundled()
-    assert names["swirls (style)"] == data.SWIRLS_FILE
-    assert names["mosaic"] == data.MOSAIC_FILE
+def test_bundled_images_by_name():
+    assert list(data.BUNDLED) == ["chelsea", "swirls", "mosaic"]
+    np.testing.assert_array_equal(data.bundled_image("chelsea"), data.default_content())
+    np.testing.assert_array_equal(data.bundled_image("mosaic"), data.second_style())
 
 
 def test_classic_downloads_once_checks_the_hash_and_caches(server, tmp_path, photo):

@@ -19,6 +19,7 @@ from PIL import Image
 
 import helpers
 from helpers import cli, optimize, widgets
+from helpers.settings import Settings
 
 SIZE, ITERATIONS = 64, 2
 
@@ -86,7 +87,7 @@ def test_run_gets_exactly_the_weights_and_layers_on_the_controls(app):
 def test_colour_style_scale_and_a_second_style_reach_the_run(app):
     app.controls["preserve_color"].value = "luminance"
     app.controls["style_scale"].value = 1.5
-    app.controls["style2"].value = str(helpers.data.MOSAIC_FILE)
+    app.controls["style2"].value = "mosaic"
     app.controls["style_blend"].value = 0.25
     app.run()
     finish(app)
@@ -163,7 +164,7 @@ def test_a_change_during_a_run_restarts_it_warm_or_from_scratch(app, warm):
     if warm:
         np.testing.assert_array_equal(second["init"], app.history[1]["result"].image)
     else:
-        assert second["init"] == "content"
+        assert second.get("init", "content") == "content"  # the default start
     assert app.history[0]["warm"] is warm
 
 
@@ -200,7 +201,7 @@ def test_save_writes_the_picture_and_its_settings_side_by_side(app, tmp_path):
     (png,) = (tmp_path / "tuning").glob("nst-*.png")
     meta = json.loads(png.with_suffix(".json").read_text())
     assert meta["settings"]["tv_weight"] == 2e-4
-    assert meta["settings"]["content"] == "skimage"
+    assert meta["settings"]["content"] == "chelsea"
     assert len(meta["history"]) == ITERATIONS + 1
     saved = np.asarray(Image.open(png))
     np.testing.assert_array_equal(saved, app.history[0]["result"].image)
@@ -213,6 +214,8 @@ def _code_and_cli(text: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("case", ["defaults", "layer weights", "two styles"])
 def test_copy_as_code_reproduces_the_settings(app, monkeypatch, case):
+    """The Python call and the command line each give exactly the app's settings (checked by
+    the same Settings), and name bundled images by name, never by a path of this machine."""
     app.controls["style_weight"].value = 123.0
     app.controls["tv_weight"].value = 1.5e-5
     app.controls["iterations"].value = 17
@@ -220,13 +223,15 @@ def test_copy_as_code_reproduces_the_settings(app, monkeypatch, case):
     if case == "layer weights":
         app.layer_weights["block2_conv1"].value = 1.6
     if case == "two styles":
-        app.controls["style2"].value = str(helpers.data.MOSAIC_FILE)
+        app.controls["style2"].value = "mosaic"
         app.controls["style_blend"].value = 0.3
         app.controls["preserve_color"].value = "histogram"
         app.controls["style_scale"].value = 0.75
     app.buttons["Copy as code"].click()
     settings = app.settings()
+    expected = widgets.run_settings(settings)
     code, line = _code_and_cli(app.code.value)
+    assert str(helpers.data.DATA_DIR) not in app.code.value
 
     calls = []
 
@@ -241,29 +246,21 @@ def test_copy_as_code_reproduces_the_settings(app, monkeypatch, case):
     monkeypatch.setattr(helpers, "stylize", fake_stylize, raising=False)
     exec(compile(code, "<copied code>", "exec"), {})
     content, style, kwargs = calls[0]
-    assert kwargs == widgets.stylize_kwargs(settings)
+    assert Settings(**kwargs) == expected
+    assert (kwargs["style_weight"], kwargs["iterations"], kwargs["init"]) == (123.0, 17, "style")
     np.testing.assert_array_equal(content, helpers.data.default_content())
-    swirls = str(helpers.data.SWIRLS_FILE)
-    assert style == ([swirls, str(helpers.data.MOSAIC_FILE)] if case == "two styles" else swirls)
+    swirls, mosaic = helpers.data.default_style(), helpers.data.second_style()
+    if case == "two styles":
+        assert len(style) == 2
+        np.testing.assert_array_equal(style[1], mosaic)
+        style = style[0]
+    np.testing.assert_array_equal(style, swirls)
 
-    *prefix, command = [s for s in line.strip().splitlines() if not s.startswith("#")]
-    comment = [s for s in line.splitlines() if s.startswith("#")]
+    (command,) = [s for s in line.strip().splitlines() if not s.startswith("#")]
     args = cli.build_parser().parse_args(shlex.split(command)[3:])
-    assert (args.size, args.iterations, args.init) == (SIZE, 17, "style")
-    assert (args.content_weight, args.style_weight, args.tv_weight) == (1.0, 123.0, 1.5e-5)
-    assert args.style_layers == settings["style_layers"]
-    assert (args.backbone, args.pooling, args.precision) == ("vgg16-hed", "avg", "auto")
-    assert args.preserve_color == settings["preserve_color"]
-    assert args.style_scale == settings["style_scale"]
-    if case == "two styles":  # the CLI needs files for all images: the photo is written first
-        assert args.content.endswith("chelsea.png") and args.content in prefix[0]
-        assert (args.style, args.more_styles) == (swirls, [str(helpers.data.MOSAIC_FILE)])
-        assert args.style_blend_weights == pytest.approx([0.7, 0.3])
-    else:
-        assert (args.content, args.style, prefix) == (None, None, [])  # the bundled defaults
-    assert bool(comment) is (case == "layer weights")  # no CLI flag for per-layer weights
-    if comment:
-        assert "style_layer_weights" in comment[0]
+    assert Settings(**cli.settings_from_args(args)) == expected
+    assert (args.content, args.style) == ("chelsea", "swirls")
+    assert args.more_styles == (["mosaic"] if case == "two styles" else [])
 
 
 def uploaded(name: str, content: bytes) -> tuple[dict, ...]:
@@ -276,7 +273,7 @@ def test_an_uploaded_image_becomes_a_choice_and_a_bad_file_a_message(app, tmp_pa
     upload = app.uploads["style"]
     upload.value = uploaded("notes.png", b"hello")
     assert "not an image" in app.status.value and "Traceback" not in app.status.value
-    assert app.controls["style"].value == str(helpers.data.SWIRLS_FILE)
+    assert app.controls["style"].value == "swirls"
 
     buffer = io.BytesIO()
     Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(buffer, format="png")
@@ -288,7 +285,7 @@ def test_an_uploaded_image_becomes_a_choice_and_a_bad_file_a_message(app, tmp_pa
     code, line = _code_and_cli(app.code_text())
     assert repr(chosen) in code
     args = cli.build_parser().parse_args(shlex.split(line.strip().splitlines()[-1])[3:])
-    assert args.style == chosen and args.content.endswith("chelsea.png")
+    assert (args.content, args.style) == ("chelsea", chosen)
 
 
 def test_bad_settings_show_one_clear_message(app):
@@ -305,7 +302,8 @@ def test_image_choices_offer_the_bundled_images_and_files_under_data(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "more" / "tiny.jpg")
     (tmp_path / "readme.txt").write_text("not an image")
     choices = widgets.image_choices(tmp_path)
-    assert choices["chelsea (content)"] == "skimage"
+    assert choices["chelsea (content)"] == "chelsea"
+    assert choices["mosaic"] == "mosaic"  # bundled images by name, never a machine path
     assert choices["more/tiny.jpg"] == str(tmp_path / "more" / "tiny.jpg")
     assert not any(source.endswith(".txt") for source in choices.values())
 
