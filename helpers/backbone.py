@@ -1,4 +1,5 @@
-"""Pretrained VGG backbones and feature extractors.
+"""Pretrained VGG backbones and feature extractors (notebook 01 draws the architecture as a
+table and shows the feature maps).
 
 Two backbones, both with Keras layer names (``block1_conv1`` ... ``block5_conv3/4``) and
 Keras "caffe" input (see :func:`helpers.images.preprocess`):
@@ -21,7 +22,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines, before Keras loads it
 import keras
@@ -109,7 +110,8 @@ def _conv_stack(source: keras.Model | Sequence[keras.layers.Layer]) -> list[kera
 class ReflectPad(keras.layers.Layer):
     """Pads (B, H, W, C) by one pixel on each side with a mirror image of the border."""
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
+        """Reflect-pad ``x`` by one pixel on each side."""
         return keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
 
 

@@ -1,6 +1,7 @@
 """Command line: ``python -m helpers stylize [CONTENT STYLE] -o OUT [options]``, and
 ``python -m helpers exercises --student OUTDIR`` (student versions of the exercises).
 
+notebook 00 makes the same call from Python; the README's "Command line" shows examples.
 Bad input prints one line saying what is wrong and what to do, and exits with status 2.
 """
 
@@ -11,6 +12,7 @@ import dataclasses
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,6 +23,7 @@ from helpers.settings import CHOICES, DEFAULTS, Settings, flag, setting_text
 BUNDLED_NAMES = tuple(BUNDLED)
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def _weight(text: str) -> float:
@@ -211,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue from a checkpoint folder written by --checkpoint-every")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow -o to be one of the input images (it is replaced)")
 
     g = commands.add_parser(
         "gallery",
@@ -315,12 +320,15 @@ def _stylize(args: argparse.Namespace) -> int:
     if (args.content is None) != (args.style is None):
         raise StyleTransferError("give both CONTENT and STYLE images, or neither for the defaults")
     options = settings_from_args(args)  # bad settings fail here, before TensorFlow loads
-    output = Path(args.output)
-    if output.suffix.lower() not in ("", ".png", ".jpg", ".jpeg"):
-        raise StyleTransferError(
-            f"cannot write {output.suffix!r} files; name the output .png or .jpg"
-        )
-    _check_writable(output.parent)
+    output = _output_path(args.output)
+    sources = [s for s in (args.content, args.style, *args.more_styles, *(args.masks or ()))
+               if s is not None and s.lower() != "none"]
+    _refuse_overwriting_inputs(output, sources, args.overwrite)
+    checkpoint_dir = args.checkpoint_dir
+    if options.get("checkpoint_every") and checkpoint_dir is None:
+        checkpoint_dir = output.with_name(output.stem + "_checkpoints")
+    for folder in (output.parent, *([Path(checkpoint_dir)] if checkpoint_dir else [])):
+        _check_writable(folder)
     # Read every image before loading TensorFlow, so a bad path fails in a second.
     content = _image(args.content) if args.content else None
     style = _image(args.style) if args.style else None
@@ -334,14 +342,48 @@ def _stylize(args: argparse.Namespace) -> int:
     _load_tensorflow_quietly()
     from helpers.optimize import stylize
 
-    checkpoint_dir = args.checkpoint_dir
-    if options.get("checkpoint_every") and checkpoint_dir is None:
-        checkpoint_dir = output.with_name(output.stem + "_checkpoints")
     result = stylize(content, style, masks=masks, checkpoint_dir=checkpoint_dir,
                      resume=args.resume, progress=not args.quiet, **options)
     path = result.save(output)
     _report(result, path, args.quiet)
-    return 0
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+#: The longest file name most file systems take (bytes).
+NAME_MAX = 255
+
+
+def _output_path(text: str) -> Path:
+    """The result's path from ``-o``: a file name ending in .png or .jpg (or nothing, for
+    .png), not a folder, short enough for the JSON and the temporary files beside it."""
+    if not text.strip():
+        raise StyleTransferError("-o is empty; give the result's file name, e.g. -o result.png")
+    output = Path(text)
+    if text.endswith(("/", os.sep)) or output.is_dir():
+        raise StyleTransferError(f"-o {text} is a folder; give a file name in it, e.g. "
+                                 f"-o {output / 'result.png'}")
+    if output.suffix.lower() not in ("", ".png", ".jpg", ".jpeg"):
+        raise StyleTransferError(
+            f"cannot write {output.suffix!r} files; name the output .png or .jpg"
+        )
+    longest = f".{output.stem}.12345678.tmp.json"  # the JSON's temporary name (files.py)
+    if len(longest.encode()) > NAME_MAX:
+        raise StyleTransferError(f"the output file name is too long ({len(output.name)} "
+                                 f"characters); use a shorter -o (at most "
+                                 f"{NAME_MAX - len(longest) + len(output.name)})")
+    return output.with_suffix(".png") if not output.suffix else output
+
+
+def _refuse_overwriting_inputs(output: Path, sources: list[str], overwrite: bool) -> None:
+    """Refuse to write the result (or its JSON) over an input image, unless ``overwrite``."""
+    if overwrite:
+        return
+    for written in (output, output.with_suffix(".json")):
+        for source in sources:
+            if written.exists() and Path(source).exists() and written.samefile(source):
+                raise StyleTransferError(
+                    f"-o {output} would overwrite the input {source}; choose another -o (or "
+                    "pass --overwrite if you mean it)")
 
 
 def _report(result: object, path: Path, quiet: bool) -> None:
@@ -368,18 +410,27 @@ def _exercises(args: argparse.Namespace) -> int:
 
 
 def _check_writable(folder: Path) -> None:
-    """Fail early, with a clear message, if the output folder cannot be created or written."""
-    probe = folder if folder != Path("") else Path(".")
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    """Fail early, with a clear message, if ``folder`` cannot be created or written (it is
+    created, and a temporary file is written into it and removed)."""
+    folder = folder if folder != Path("") else Path(".")
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path("."))
+    if existing.exists() and not existing.is_dir():
+        raise StyleTransferError(f"cannot write into {folder}: {existing} is a file, not a "
+                                 "folder; choose another folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
         raise StyleTransferError(
-            f"cannot write into {folder or '.'}: the folder is not writable; choose another -o"
-        )
+            f"cannot write into {folder}: the folder is not writable ({exc.strerror or exc}); "
+            "choose another folder"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    """Entry point; returns the exit status: 0 finished, 2 bad input, 130 interrupted (the
+    best image so far is saved first)."""
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures are only saved, never shown
     args = build_parser().parse_args(argv)
     try:
@@ -393,6 +444,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted before the run started; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_BAD_INPUT

@@ -1,4 +1,4 @@
-"""The bundled default images and a few classic paintings.
+"""The bundled default images and a few classic paintings (notebook 00 shows them).
 
 - :func:`default_content`: Chelsea the cat, a photograph that ships inside scikit-image
   (``skimage.data.chelsea``), loaded from the installed package at run time.

@@ -1,4 +1,4 @@
-"""The one exception type users see for bad input."""
+"""The one exception type users see for bad input (no notebook: every notebook meets it)."""
 
 
 class StyleTransferError(ValueError):

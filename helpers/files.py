@@ -1,4 +1,5 @@
-"""Safe file writes: a file is either the old one or the complete new one, never half-written.
+"""Safe file writes: a file is either the old one or the complete new one, never half-written
+(no notebook: the library and the command line save through it).
 
 No maintained library does this small job (``atomicwrites`` was archived by its author in
 2022), so it is written out here: write to a temporary file in the target's folder, then

@@ -1,4 +1,5 @@
-"""Images in and out: load, resize, preprocess for the backbone, deprocess, save, show.
+"""Images in and out: load, resize, preprocess for the backbone, deprocess, save, show
+(notebook 01 teaches preprocessing; exercise ex01_preprocess asks for it).
 
 Conventions: an *image* is a NumPy array of shape (H, W, 3), RGB, ``uint8`` in 0..255 (or
 float in 0..255 where noted). A *preprocessed* image is a float32 array of shape (1, H, W, 3)

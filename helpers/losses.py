@@ -1,4 +1,5 @@
-"""The three loss terms of Gatys et al. and their weighted sum.
+"""The three loss terms of Gatys et al. and their weighted sum (notebook 02: content,
+notebook 03: style, notebook 04: total variation).
 
 All functions take and return TensorFlow tensors (NumPy arrays work too) and are
 differentiable. Feature maps have shape (1, H, W, C) or (H, W, C); write N = C (number of

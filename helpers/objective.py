@@ -79,11 +79,8 @@ def loss_weights(settings: Any, targets: Any, blend: Sequence[float],
 
 
 class NonFiniteLoss(Exception):
-    """The loss came out NaN or infinite (weights or learning rate too large)."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(f"the loss became {value}")
-        self.value = value
+    """The loss or its gradient came out NaN or infinite (weights or learning rate too
+    large); the message says which ("the loss became nan", "the gradient became nan")."""
 
 
 class Objective:
@@ -130,7 +127,9 @@ class Objective:
         self.evaluations += 1
         self.eval_seconds += time.perf_counter() - started
         if not np.all(np.isfinite(terms)):
-            raise NonFiniteLoss(terms[0])
+            raise NonFiniteLoss(f"the loss became {terms[0]}")
+        if not np.all(np.isfinite(grad)):
+            raise NonFiniteLoss(f"the gradient became {grad[~np.isfinite(grad)][0]}")
         if self.f_scale is None:
             self.f_scale = (1.0 / max(float(np.linalg.norm(grad)), 1e-30)
                             if self.unit_first_step else 1.0)

@@ -59,6 +59,11 @@ class Result:
     stop_reason: str
     settings: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def interrupted(self) -> bool:
+        """True when Ctrl-C ended the run (the image is the best so far)."""
+        return self.stop_reason.startswith("interrupted")
+
     def save(self, path: str | Path) -> Path:
         """Save the image (and ``<name>.json`` with settings, history and stop reason)."""
         out = images.save_image(self.image, path)
@@ -84,6 +89,7 @@ class Prepared:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """The result's (height, width)."""
         return self.content.shape[:2]
 
 
@@ -159,6 +165,8 @@ def stylize(
     if settings.checkpoint_every and checkpoint_dir is None:
         raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder to write to)")
     inputs = Inputs.load(content, style, masks)
+    if "scales" not in options:
+        settings = _fitting_scales(settings, inputs)
     net, settings = _network(settings, inputs, progress)
     run = _Run(callback, checkpoint_dir, resume, progress)
     schedule = settings.scale_schedule()
@@ -175,6 +183,19 @@ def stylize(
         if run.paint(net, prepared, scale_settings, start, label):
             break
     return run.finish(settings, schedule, inputs)
+
+
+def _fitting_scales(settings: Settings, inputs: Inputs) -> Settings:
+    """The default coarse-to-fine schedule, with fewer scales where the coarsest would be
+    too small for the network (a panorama's short side)."""
+    scales = settings.scales
+    while scales > 1:
+        try:
+            inputs.shape(coarse_to_fine_sizes(settings.size, scales)[0])
+            break
+        except StyleTransferError:
+            scales -= 1
+    return dataclasses.replace(settings, scales=scales)
 
 
 def _network(settings: Settings, inputs: Inputs, progress: bool) -> tuple[bb.Backbone, Settings]:
@@ -236,6 +257,9 @@ class _Run:
             x0 = _start_image(settings, prepared, start)
         objective = Objective(targets.loss_and_grad, weights, x0.shape,
                               unit_first_step=settings.optimizer == "lbfgs")
+        if history:  # a resumed run counts on
+            objective.evaluations = history[-1].get("evaluations", 0)
+            objective.eval_seconds = history[-1].get("eval_seconds", 0.0)
         scale = _Scale(self, objective, prepared, settings, history, label)
         reason = scale.optimise(objective.to_y(x0))
         image = scale.picture(objective.best_y)
@@ -248,8 +272,12 @@ class _Run:
 
     def finish(self, settings: Settings, schedule: list[tuple[int, int]], inputs: Inputs
                ) -> Result:
-        """The result, its settings those of the whole run."""
+        """The result, its settings those of the whole run; a run stopped at a coarse scale
+        gives its picture at the requested size."""
         result = self.result
+        shape = inputs.shape(settings.size)
+        if result.image.shape[:2] != shape:
+            result.image = images.resize_to(result.image, shape)
         if len(schedule) > 1:
             result.settings.update(size=settings.size, scales=settings.scales,
                                    scale_sizes=[s for s, _ in schedule],
@@ -343,8 +371,8 @@ class _Scale:
         except _Stop as stop:
             reason = str(stop)
         except NonFiniteLoss as bad:
-            reason = (f"the loss became {bad.value} at iteration {len(self.history)}; kept the "
-                      "last good image. Lower the weights (or the learning rate) and try again")
+            reason = (f"{bad} at iteration {len(self.history)}; kept the last good image. "
+                      "Lower the weights (or the learning rate) and try again")
             if self.run.progress:
                 print(f"Warning: {reason}")
         except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import difflib
 import math
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helpers.errors import StyleTransferError
@@ -175,6 +176,9 @@ class Settings:
                 f"scales must be a whole number from 1 to {MAX_SCALES}, not {self.scales!r}")
         if self.scales is not None:
             out["scales"] = int(self.scales)
+        if self.weights not in ("imagenet", None) and not Path(self.weights).is_file():
+            raise StyleTransferError(f"weights file not found: {self.weights}; give the path of "
+                                     "a VGG19 .h5 weights file, or 'imagenet'")
         out["style_layers"] = _names("style_layers", self.style_layers)
         out["style_layer_weights"] = _numbers("style_layer_weights", self.style_layer_weights)
         out["style_blend_weights"] = _numbers("style_blend_weights", self.style_blend_weights)

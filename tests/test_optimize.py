@@ -152,12 +152,19 @@ def test_noise_init_is_seeded(photo, painting):
     assert not np.array_equal(a.image, c.image)
 
 
-@pytest.mark.parametrize("init", ["style", "noise"])
-def test_other_inits_and_odd_sizes(photo, painting, init):
-    odd = photo[:71, :93]
-    result = optimize.stylize(odd, painting[:77, :61], iterations=1, init=init, size=93,
-                              backbone="vgg16-hed", progress=False)
-    assert result.image.shape == (71, 93, 3)
+def test_each_init_starts_from_its_image_at_odd_sizes(photo, painting):
+    """Iteration 0 is the start: the photo (content loss 0), the painting (a lower style loss
+    than the photo's, content loss > 0) or noise (far more total variation)."""
+    odd, art = photo[:71, :93], painting[:77, :61]
+    start = {init: optimize.stylize(odd, art, iterations=1, init=init, size=93,
+                                    backbone="vgg16-hed", progress=False)
+             for init in ("content", "style", "noise")}
+    assert all(r.image.shape == (71, 93, 3) for r in start.values())
+    first = {init: r.history[0] for init, r in start.items()}
+    assert first["content"]["content"] == 0
+    assert first["style"]["content"] > 0 and first["noise"]["content"] > 0
+    assert first["style"]["style"] < first["content"]["style"]
+    assert first["noise"]["tv"] > 10 * first["content"]["tv"]
 
 
 def test_original_restart_pattern_and_adam_share_the_history_format(photo, painting):

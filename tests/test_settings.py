@@ -1,0 +1,119 @@
+"""Settings: checked in one place, with no TensorFlow, shared by stylize, the CLI and the app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import cli
+from helpers.errors import StyleTransferError
+from helpers.settings import CHOICES, DEFAULTS, Settings, command_line_flags, python_arguments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_settings_import_no_tensorflow():
+    """`import helpers` and building Settings stay cheap: TensorFlow is not imported."""
+    code = ("import sys, helpers; from helpers.settings import Settings; "
+            "Settings(size=64, style_weight=3); import helpers.cli; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(size=0), "size must be a whole number >= 1"),
+    (dict(iterations=2.5), "iterations must be a whole number"),
+    (dict(iterations=True), "iterations must be a whole number"),
+    (dict(style_weight=-1), "style_weight must be a finite number >= 0"),
+    (dict(tv_weight=float("nan")), "tv_weight must be a finite number >= 0"),
+    (dict(content_weight="1"), "content_weight must be a number"),
+    (dict(pooling="mean"), "unknown pooling 'mean'; choose one of avg, max"),
+    (dict(style_layers="block1_conv1"), "a list of layer names, not the string"),
+    (dict(style_scale=9), "style_scale must be between 0.1 and 4"),
+    (dict(scales=9), "scales must be a whole number from 1 to 6"),
+    (dict(checkpoint_every=-1), "checkpoint_every must be a whole number >= 0 (0: never)"),
+])
+def test_bad_settings_are_refused_with_one_clear_message(options, message):
+    with pytest.raises(StyleTransferError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Settings(**options)
+
+
+def test_numpy_numbers_are_accepted_and_normalised():
+    s = Settings(size=np.int64(64), iterations=np.int32(5), style_weight=np.float32(2),
+                 style_layers=["block1_conv1"], style_layer_weights=[np.float64(1)])
+    assert (s.size, s.iterations, s.style_weight) == (64, 5, 2.0)
+    assert type(s.iterations) is int and s.style_layers == ("block1_conv1",)
+
+
+def test_a_misspelt_setting_names_the_right_one():
+    with pytest.raises(StyleTransferError, match="unknown setting 'style_weights'; did you "
+                                                 "mean 'style_weight'"):
+        Settings.from_options(style_weights=10)
+
+
+def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
+    s = Settings(size=512).resolved("vgg16-hed")
+    d = DEFAULTS["vgg16-hed"]
+    assert (s.style_weight, s.style_scale, s.content_layer) == (d["style_weight"],
+                                                              d["style_scale"],
+                                                              d["content_layer"])
+    assert s.style_layers == d["style_layers"] and s.scales == 2
+    assert s.style_layer_weights == (0.2,) * 5
+    assert Settings(size=512).resolved("vgg16-hed", resume=True).scales == 1
+    assert Settings(size=512).resolved("vgg19").scales == 1
+    with pytest.raises(StyleTransferError, match="both 0"):
+        Settings(content_weight=0, style_weight=0).resolved("vgg19")
+    with pytest.raises(StyleTransferError, match="2 style layer weights for 5 style layers"):
+        Settings(style_layer_weights=[1, 2]).resolved("vgg19")
+    with pytest.raises(StyleTransferError, match="one per scale"):
+        Settings(scales=2, scale_iterations=[3]).resolved("vgg19")
+
+
+SAMPLES = [
+    Settings(),
+    Settings(size=200, style_weight=123.0, tv_weight=1.5e-5, init="noise", seed=4),
+    Settings(style_layers=("block1_conv1", "block3_conv1"), style_layer_weights=(0.3, 0.7),
+             balance_style_layers=False, pooling="max", preserve_color="luminance",
+             style_blend_weights=(3.0, 1.0), style_loss="w2", scales=2,
+             scale_iterations=(10, 5), weights=None, padding="reflect", optimizer="adam",
+             learning_rate=2.0, lbfgs_mode="restart", maxfun=7, tv_form="abs",
+             checkpoint_every=3, precision="float32", backbone="vgg19"),
+]
+
+
+@pytest.mark.parametrize("settings", SAMPLES)
+def test_the_command_line_and_python_code_give_back_the_same_settings(settings):
+    args = cli.build_parser().parse_args(["stylize", *command_line_flags(settings)])
+    assert Settings(**cli.settings_from_args(args)) == settings
+    code = f"from helpers.settings import Settings\nout = Settings(\n{python_arguments(settings)})"
+    scope: dict = {}
+    exec(code, scope)
+    assert scope["out"] == settings
+
+
+def test_every_choice_is_offered_by_the_command_line():
+    stylize = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
+    offered = {a.dest: tuple(a.choices) for a in stylize._actions if a.choices}
+    assert {k: offered[k] for k in CHOICES} == CHOICES
+
+
+def test_bad_settings_fail_before_tensorflow_is_imported(tmp_path):
+    """A tensorflow that cannot be imported does not matter to a bad command line: the
+    settings, the paths and the output folder are checked before TensorFlow loads."""
+    fake = tmp_path / "fake"
+    (fake / "tensorflow").mkdir(parents=True)
+    (fake / "tensorflow" / "__init__.py").write_text("raise ImportError('TensorFlow loaded')")
+    env = {**os.environ, "PYTHONPATH": f"{fake}{os.pathsep}{ROOT}"}
+    for args in (["--size", "0"], ["--style-layer-weights", "1,x"], ["missing.png", "swirls"],
+                 ["chelsea", "swirls", "--init", "photo"], ["-o", "/proc/no/such/out.png"]):
+        proc = subprocess.run([sys.executable, "-m", "helpers", "stylize", *args],
+                              capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert proc.returncode == 2 and "TensorFlow loaded" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
