@@ -157,6 +157,17 @@ def _find(nb: Any, cell: Any) -> int | None:
     return None
 
 
+def _after(nb: Any, previous: Any) -> int:
+    """Where a deleted check cell goes back: after the cell that came before it in the
+    instructor's copy (same id, else same source), else at the end."""
+    for same in (lambda c: c.get("id") == previous.get("id"),
+                 lambda c: c.source.strip() == previous.source.strip()):
+        for index, cell in enumerate(nb.cells):
+            if same(cell):
+                return index + 1
+    return len(nb.cells)
+
+
 def restore_checks(student: Any, instructor: Any) -> tuple[Any, dict[str, str]]:
     """A copy of the student's notebook with every check cell as in the instructor's copy
     (outputs cleared), and {cell id: what the student had done to it}."""
@@ -168,9 +179,7 @@ def restore_checks(student: Any, instructor: Any) -> tuple[Any, dict[str, str]]:
     for position, cell in check_cells(instructor):
         index = _find(nb, cell)
         if index is None:
-            before = instructor.cells[position - 1].get("id") if position else None
-            index = next((i + 1 for i, c in enumerate(nb.cells) if c.get("id") == before),
-                         len(nb.cells))
+            index = _after(nb, instructor.cells[position - 1]) if position else 0
             nb.cells.insert(index, copy.deepcopy(cell))
             notes[cell.id] = "the check cell was deleted; it was put back and run"
         elif nb.cells[index].source.strip() != cell.source.strip():
@@ -373,6 +382,8 @@ def _safe_name(student: str) -> str:
 def grade(submissions: Path, output: Path, source: Path, settings: Settings) -> list[Row]:
     """Grade every student's notebooks in ``submissions``; write ``output`` (CSV) and
     ``feedback/STUDENT.md`` beside it; return the rows."""
+    if not submissions.is_dir():  # before reading any notebook (nbformat loads slowly)
+        raise StyleTransferError(f"submissions folder not found: {submissions}")
     instructors = instructor_notebooks(source)
     maximum = _maximum(instructors)
     rows: list[Row] = []

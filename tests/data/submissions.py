@@ -75,7 +75,8 @@ def memory_hog() -> nbformat.NotebookNode:
 
 def write_class(folder: Path) -> Path:
     """The class folder: alice (right, folder), bob (wrong, zip), carol (tampered, flat file),
-    dave (hangs), erin (crashes), frank (exhausts memory), gina (unreadable notebook)."""
+    dave (hangs), erin (crashes), frank (exhausts memory), gina (unreadable notebook), hugo
+    (handed in another exercise only)."""
     folder.mkdir(parents=True, exist_ok=True)
     for student, make in [("alice", right), ("dave", hanging), ("erin", crashing),
                           ("frank", memory_hog)]:
@@ -87,4 +88,6 @@ def write_class(folder: Path) -> Path:
     nbformat.write(tampered(), folder / f"carol_{NOTEBOOK}")
     (folder / "gina").mkdir()
     (folder / "gina" / NOTEBOOK).write_text("{ not a notebook")
+    (folder / "hugo").mkdir()
+    (folder / "hugo" / "ex02_gram.ipynb").write_text("{}")
     return folder
