@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -660,3 +661,44 @@ def test_checks_log_their_outcome_for_the_grader(tmp_path, monkeypatch):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["check"], r["passed"]) for r in records] == [("gram", True), ("gram", False)]
     assert "an extra factor 2" in records[1]["message"]
+
+
+# ------------------------------------------------------------- student versions (issue 16)
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_every_stub_names_its_exercise_and_function(path):
+    student = ex.student_version(nbformat.read(path, as_version=4))
+    number = int(path.name[2:4])
+    stubs = [line.strip() for c in student.cells if c.cell_type == "code"
+             for line in c.source.splitlines() if "raise NotImplementedError" in line]
+    assert stubs
+    for stub in stubs:
+        assert re.fullmatch(rf'raise NotImplementedError\("exercise {number}: write '
+                            r'\w+( \(in \w+\))? first"\)', stub), stub
+
+
+def test_a_stub_called_before_its_check_says_what_to_write():
+    """A later cell run first (ex04's comparison calls style_loss) gets a message, not a
+    bare NotImplementedError."""
+    nb = ex.student_version(nbformat.read(ex.EXERCISES_DIR / "ex04_style.ipynb", as_version=4))
+    namespace = {"tf": tf, "np": np}
+    exec(next(c.source for c in nb.cells if "def style_loss" in c.source), namespace)
+    with pytest.raises(NotImplementedError, match="exercise 4: write style_loss first"):
+        namespace["style_loss"]({}, {}, {})
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_no_text_of_the_student_version_gives_an_answer_away(path):
+    """No 24 characters of a solution line appear in the student's text cells."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in ex.student_version(nb).cells if c.cell_type == "markdown")
+    leaked = {line for c in nb.cells for line in ex.solution_lines(c.source)
+              for i in range(max(len(line) - 23, 0)) if line[i:i + 24] in text}
+    assert not leaked
+
+
+def test_the_look_exercise_does_not_describe_its_target():
+    nb = nbformat.read(ex.EXERCISES_DIR / "ex07_match_the_look.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    assert f"{ex.LOOK_TARGET['style_weight']:g}" not in text
+    assert "shallow" not in text and "only the" not in text
