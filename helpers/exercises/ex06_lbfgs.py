@@ -23,15 +23,18 @@ class _Bowl:
         self.points = [gen.uniform(-50, 50, math.prod(_SHAPE)) for _ in range(3)]
 
     def loss_fn(self, x: Any) -> Any:
+        """The TensorFlow loss handed to the student's make_loss_and_grad."""
         import tensorflow as tf
 
         return tf.reduce_sum(tf.constant(self.weight, tf.float32) * tf.square(
             tf.cast(x, tf.float32) - tf.constant(self.target, tf.float32)))
 
     def loss(self, flat: np.ndarray) -> float:
+        """The true loss at a flat point."""
         return float(np.sum(self.weight * (flat.reshape(_SHAPE) - self.target) ** 2))
 
     def grad(self, flat: np.ndarray, order: str = "C") -> np.ndarray:
+        """The true gradient at a flat point, flattened in ``order``."""
         return (2 * self.weight * (flat.reshape(_SHAPE) - self.target)).ravel(order=order)
 
 
