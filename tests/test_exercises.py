@@ -702,3 +702,20 @@ def test_the_look_exercise_does_not_describe_its_target():
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
     assert f"{ex.LOOK_TARGET['style_weight']:g}" not in text
     assert "shallow" not in text and "only the" not in text
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("preprocess", lambda i: (np.asarray(i, np.float64)[..., ::-1] - [100.0, 110, 120])[None],
+     "you subtracted [100, 110, 120] from the B, G, R channels"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN)[:, ::-1, ::-1]), 0, 255).astype(
+        np.uint8), "you reversed the columns (mirrored) as well as the channels"),
+    ("gram", lambda f: covariance(f) * (m_of(f) - 1) / m_of(f), "divided by M."),
+    ("tv", lambda x: tv_pad(x, [1, 0], [0, 1]), "zero row at the top and b with its zero "
+                                                "column at the right"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * (f.shape[1] + f.shape[2]) ** 2), "your M is H + W"),
+])
+def test_more_class_mistakes(name, answer, fragment):
+    with pytest.raises(ex.CheckFailed) as failure:
+        ex.check(name, answer)
+    assert fragment in str(failure.value)
