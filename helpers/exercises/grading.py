@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -220,7 +221,8 @@ def run_notebook(nb: Any, workdir: Path, log: Path, settings: Settings) -> str:
                             resources={"metadata": {"path": str(workdir)}})
     deadline = time.monotonic() + settings.timeout
     try:  # cleanup_kc: the kernel is shut down (killed) however the cells end
-        with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True):
+        with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True,
+                                 stderr=subprocess.DEVNULL):  # TensorFlow's start-up noise
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
