@@ -11,7 +11,7 @@ NB_OUT ?= build/notebooks
 # No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
 # non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
-.PHONY: demo test lint lab app bench notebooks figures gallery student clean
+.PHONY: demo test lint lab app bench notebooks figures gallery student grade clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in buil
 
 student: $(STAMP)  ## student versions of notebooks/exercises (solutions stubbed) in build/student
 	$(BIN)/python -m helpers exercises --student build/student
+
+grade: $(STAMP)  ## grade submitted exercise notebooks: make grade DIR=submissions [OUT=build/grades.csv]
+	$(BIN)/python -m helpers exercises --grade $(DIR) -o $(or $(OUT),build/grades.csv)
 
 bench: $(STAMP)  ## speed and memory figures (not tests)
 	$(BIN)/python bench/bench_speed.py

@@ -1,5 +1,5 @@
 """Command line: ``python -m helpers stylize [CONTENT STYLE] -o OUT [options]``, and
-``python -m helpers exercises --student OUTDIR`` (student versions of the exercises).
+``python -m helpers exercises --student OUTDIR | --grade SUBMISSIONS`` (the exercises).
 
 notebook 00 makes the same call from Python; the README's "Command line" shows examples.
 Bad input prints one line saying what is wrong and what to do, and exits with status 2.
@@ -232,13 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network (see stylize --help)")
 
     e = commands.add_parser(
-        "exercises", help="write the student versions of the exercise notebooks",
+        "exercises", help="student versions of the exercise notebooks; grade submissions",
         description="Write each exercise notebook with its solutions replaced by stubs that "
-        "raise NotImplementedError.", formatter_class=_HelpFormatter,
+        "raise NotImplementedError, or grade submitted notebooks.", formatter_class=_HelpFormatter,
     )
-    e.add_argument("--student", required=True, metavar="OUTDIR", help="folder to write into")
-    e.add_argument("--source", default=None, metavar="DIR",
-                   help="folder of exercise notebooks (default: notebooks/exercises)")
+    from helpers.exercises.command import add_arguments
+
+    add_arguments(e)
     return parser
 
 
@@ -401,12 +401,9 @@ def _report(result: object, path: Path, quiet: bool) -> None:
 
 
 def _exercises(args: argparse.Namespace) -> int:
-    from helpers.exercises import EXERCISES_DIR, write_student_versions
+    from helpers.exercises.command import run
 
-    written = write_student_versions(args.source or EXERCISES_DIR, args.student)
-    print(f"Wrote {len(written)} student notebooks to {args.student}: "
-          + ", ".join(p.name for p in written))
-    return 0
+    return run(args)
 
 
 def _check_writable(folder: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,9 @@ from nbclient.exceptions import CellExecutionError
 
 from helpers import exercises as ex
 from helpers import images, losses
+from helpers.exercises._engine import feature_cases
 
+ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = sorted(ex.EXERCISES_DIR.glob("ex[0-9][0-9]_*.ipynb"))
 MEAN = images.IMAGENET_MEAN_BGR.astype(np.float64)
 
@@ -27,7 +30,7 @@ def execute(nb, folder: Path, monkeypatch) -> None:
     """Run a notebook in a fresh kernel as tests/test_notebooks.py does (NST_FAST=1)."""
     monkeypatch.setenv("NST_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # this checkout's helpers in the kernel
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(folder)}}).execute()
 
@@ -64,7 +67,7 @@ def test_student_version_stops_at_its_first_stub(path, tmp_path, monkeypatch):
         execute(student, path.parent, monkeypatch)
     failed = [i for i, c in enumerate(student.cells)
               if any(o.output_type == "error" for o in c.get("outputs", []))]
-    stubs = [i for i, c in enumerate(student.cells) if "raise NotImplementedError()" in c.source]
+    stubs = [i for i, c in enumerate(student.cells) if "raise NotImplementedError(" in c.source]
     first_check = next(i for i, c in enumerate(student.cells)
                        if i > stubs[0] and "check(" in c.source)
     assert failed == [first_check]
@@ -93,7 +96,7 @@ def test_student_source_keeps_indentation_and_hints():
               "    return x + x\n    ### END SOLUTION\n\nprint(f(1))")
     assert ex.student_source(source) == (
         "def f(x):\n    '''Doc.'''\n    # YOUR CODE HERE\n    # Hint: use x twice\n"
-        "    raise NotImplementedError()\n\nprint(f(1))")
+        "    raise NotImplementedError(\"write f first\")\n\nprint(f(1))")
 
 
 @pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION",
@@ -198,14 +201,18 @@ def stub(*args):
     raise NotImplementedError()
 
 
+def preprocess(i):
+    return (np.asarray(i, np.float32)[..., ::-1] - MEAN)[None]
+
+
 RIGHT = {
-    "preprocess": images.preprocess,
-    "deprocess": images.deprocess,
-    "gram": losses.gram_matrix,
-    "content": losses.content_loss,
-    "style_layer": losses.style_layer_loss,
-    "style": losses.style_loss,
-    "tv": losses.total_variation_loss,
+    "preprocess": preprocess,
+    "deprocess": deprocess,
+    "gram": gram,
+    "content": lambda f, p: tf.reduce_mean(tf.square(f - p)),
+    "style_layer": layer_loss,
+    "style": style,
+    "tv": lambda x: tf.reduce_mean(tf.add_n(tv_parts(x)) ** 1.25),
     "lbfgs": wiring(right_wiring),
 }
 
@@ -226,8 +233,8 @@ MISTAKES = [
     ("preprocess", lambda i: (i[..., ::-1] / 255 - MEAN)[None], "scaled the pixels to 0..1"),
     ("preprocess", lambda i: i[None] / 127.5 - 1, "'tf' preprocessing"),
     ("preprocess", lambda i: i[..., ::-1] - MEAN, "add the batch axis"),
-    ("preprocess", lambda i: tf.constant(images.preprocess(i)), "return a NumPy array"),
-    ("preprocess", lambda i: images.preprocess(i).tolist(), "returns a list; return a NumPy"),
+    ("preprocess", lambda i: tf.constant(preprocess(i)), "return a NumPy array"),
+    ("preprocess", lambda i: preprocess(i).tolist(), "returns a list; return a NumPy"),
     ("deprocess", lambda x: deprocess(x, clip=False), "clip with np.clip"),
     ("deprocess", lambda x: deprocess(x, rounding=np.floor), "truncate instead of rounding"),
     ("deprocess", lambda x: deprocess(x, swap=False), "in BGR order"),
@@ -236,7 +243,7 @@ MISTAKES = [
     ("deprocess", lambda x: np.clip(np.rint(x[0][..., ::-1] + MEAN), 0, 255).astype(np.uint8),
      "added the mean in RGB order"),
     ("deprocess", lambda x: (x[0] + MEAN)[..., ::-1], "is float64; an RGB image is uint8"),
-    ("deprocess", lambda x: images.deprocess(x)[None], "drop the batch axis"),
+    ("deprocess", lambda x: deprocess(x)[None], "drop the batch axis"),
     # Gram matrix
     ("gram", lambda f: tf.matmul(*[tf.reshape(f, (-1, f.shape[-1]))] * 2, transpose_b=True),
      "you computed F Fᵀ"),
@@ -253,7 +260,7 @@ MISTAKES = [
     ("gram", lambda f: gram(f) * np.nan, "NaN or infinite"),
     ("gram", lambda f: None, "forget the `return`"),
     ("gram", lambda f: (gram(f), 1), "return the Gram matrix itself"),
-    ("gram", stub, "not implemented yet: replace the `raise NotImplementedError()`"),
+    ("gram", stub, "not implemented yet: replace the `raise NotImplementedError(...)`"),
     ("gram", lambda f: tf.matmul(f, f), "your function raised InvalidArgumentError: Matrix"),
     # content loss
     ("content", lambda f, p: tf.reduce_sum(tf.square(f - p)),
@@ -309,7 +316,8 @@ MISTAKES = [
                                                              "between rows"),
     ("tv", lambda x: tf.reduce_mean(tv_parts(x)[1] ** 1.25), "only used the differences "
                                                              "between columns"),
-    ("tv", lambda x: losses.total_variation_loss(x, form="abs"), "that is the 'abs' form"),
+    ("tv", lambda x: tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]))
+     + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1])), "that is the 'abs' form"),
     ("tv", lambda x: tf.reduce_sum(tf.add_n(tv_parts(x)) ** 1.25),
      "N·M times too large: you left out the 1/(N·M)"),
     ("tv", lambda x: tf.reduce_mean((lambda u: u * u**0.25)(tf.add_n(tv_parts(x)))),
@@ -366,7 +374,7 @@ def test_unknown_check_lists_the_names():
 def test_factor_names_are_unambiguous_on_the_hidden_shapes():
     """Each candidate factor k·N^a·M^b gives a distinct ratio vector over the hidden inputs,
     so a wrong factor can only be named one way."""
-    cases = ex._feature_cases(3)
+    cases = feature_cases(3)
     seen = {}
     for k in (1.0, 2.0, 0.5, 4.0, 0.25):
         for a in range(-2, 3):
@@ -406,3 +414,308 @@ def test_look_refuses_unknown_settings():
 def test_look_turns_settings_of_the_wrong_type_into_one_message():
     with pytest.raises(ex.CheckFailed, match="could not use your settings.*a list of layer"):
         ex.check("look", {"style_layers": 5})
+
+
+# ------------------------------------- issue 16: a class's wrong answers, right ones rewritten
+
+def int32_layer_loss(f, a):
+    """Sizes as int32 tensors: 4·N²·M² wraps around (to 0 at 128×128×64)."""
+    shape = tf.shape(f)
+    n, m = shape[-1], shape[1] * shape[2]
+    return tf.reduce_sum(tf.square(gram(f) - a)) / tf.cast(4 * n**2 * m**2, tf.float32)
+
+
+def int32_style(fs, ts, ws):
+    total = 0.0
+    for name, t in ts.items():
+        m = tf.shape(fs[name])[1] * tf.shape(fs[name])[2]
+        total += ws[name] * int32_layer_loss(fs[name], t * tf.cast(m, tf.float32))
+    return total
+
+
+def stale_wiring(loss_fn, shape):
+    """The classic Evaluator bug: the gradient returned is the previous call's."""
+    previous = {}
+
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        grad = tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+        out = previous.get("grad", grad)
+        previous["grad"] = grad
+        return float(loss), out
+    return loss_and_grad
+
+
+def tv_pad(x, rows, cols):
+    a = tf.pad(tf.square(x[:, 1:] - x[:, :-1]), [[0, 0], rows, [0, 0], [0, 0]])
+    b = tf.pad(tf.square(x[:, :, 1:] - x[:, :, :-1]), [[0, 0], [0, 0], cols, [0, 0]])
+    return tf.reduce_mean((a + b) ** 1.25)
+
+
+def covariance(f):
+    flat = tf.reshape(f, (-1, f.shape[-1]))
+    flat = flat - tf.reduce_mean(flat, axis=0)
+    return tf.matmul(flat, flat, transpose_a=True) / tf.cast(tf.shape(flat)[0] - 1, tf.float32)
+
+
+def normalised_style(fs, ts, ws):
+    """Both Gram matrices divided by M, and still 1/(4·N²·M²)."""
+    total = 0.0
+    for name, t in ts.items():
+        f = fs[name]
+        n, m = f.shape[-1], m_of(f)
+        total += ws[name] * tf.reduce_sum(tf.square(gram(f) / m - t)) / (4.0 * n**2 * m**2)
+    return total
+
+
+MEAN_ROUNDED = np.round(MEAN)
+
+CLASS_MISTAKES = [
+    ("preprocess", lambda i: (np.asarray(i, np.float64)[::-1] - MEAN)[None],
+     "you reversed the rows (upside down) instead of the channels"),
+    ("preprocess", lambda i: (np.asarray(i, np.float64)[:, ::-1, ::-1] - MEAN)[None],
+     "you reversed the columns (mirrored) as well as the channels"),
+    ("preprocess", lambda i: (np.flip(np.asarray(i, np.float64)) - MEAN)[None],
+     "np.flip(x) without axis= flips every axis"),
+    ("preprocess", lambda i: (np.asarray(i, np.float64) - MEAN[::-1])[None],
+     "never reversed the channels"),
+    ("preprocess", lambda i: (np.asarray(i, np.float64)[..., ::-1] - MEAN_ROUNDED)[None],
+     "your mean is not exact: you subtracted [104, 117, 124]"),
+    ("preprocess", lambda i: (np.asarray(i, np.float64)[..., ::-1] - MEAN[[1, 0, 2]])[None],
+     "the right three means in the wrong order (the B, G, R channels got the G, B, R means)"),
+    ("deprocess", lambda x: np.clip(np.rint((np.clip(x[0], 0, 255) + MEAN)[..., ::-1]), 0,
+                                    255).astype(np.uint8), "you clipped before adding the mean"),
+    ("deprocess", lambda x: deprocess(x, mean=1.0) * 0 + np.clip(np.rint(
+        (x[0] + MEAN_ROUNDED)[..., ::-1]), 0, 255).astype(np.uint8), "your mean is rounded"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN[[2, 0, 1]])[..., ::-1]), 0,
+                                    255).astype(np.uint8), "added the right three means in "
+                                                           "the wrong order"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN)[::-1]), 0, 255).astype(np.uint8),
+     "you reversed the rows (upside down) instead of the channels"),
+    ("gram", covariance, "that is a covariance matrix"),
+    ("gram", lambda f: covariance(f) * (m_of(f) - 1), "you subtracted each channel's mean"),
+    ("style_layer", int32_layer_loss, "integer arithmetic overflowed"),
+    ("style_layer", lambda f, a: tf.reduce_mean(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "from tf.reduce_mean on top of the explicit"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * tf.cast(tf.size(f), tf.float32) ** 2),
+     "or from M = tf.size(features)"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) / m_of(f) - a / m_of(f))) / (
+        4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "Dividing both Gram matrices by M"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * (f.shape[1] * f.shape[1]) ** 2), "your M is H·H"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * (f.shape[2] * f.shape[3]) ** 2), "your M is W·N"),
+    ("style", int32_style, "integer arithmetic overflowed"),
+    ("style", normalised_style, "Dividing both Gram matrices by M"),
+    ("style", lambda fs, ts, ws: style(fs, ts, ws, norm=lambda n, m: 4.0 * n**4 * m**2),
+     "tf.reduce_mean on top of the explicit"),
+    ("tv", lambda x: tv_pad(x, [1, 0], [1, 0]), "a is padded with its zero row at the top and "
+                                                "b with its zero column at the left"),
+    ("tv", lambda x: tv_pad(x, [0, 1], [1, 0]), "misaligned"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(x))) ** 1.25,
+     "you raised the mean to the power 1.25"),
+    ("tv", lambda x: tf.reduce_sum(tf.image.total_variation(x)),
+     "that is tf.image.total_variation"),
+    ("tv", lambda x: tf.image.total_variation(x), "tf.image.total_variation does that"),
+    ("tv", lambda x: tf.reduce_mean((tf.pad((x[:, 2:] - x[:, :-2]) ** 2,
+                                            [[0, 0], [0, 2], [0, 0], [0, 0]])
+                                     + tf.pad((x[:, :, 2:] - x[:, :, :-2]) ** 2,
+                                              [[0, 0], [0, 0], [0, 2], [0, 0]])) ** 1.25),
+     "your differences skip a pixel"),
+    ("lbfgs", stale_wiring, "the one of the PREVIOUS call"),
+]
+
+
+@pytest.mark.parametrize("name,answer,fragment", CLASS_MISTAKES,
+                         ids=[f"{m[0]}-{m[2][:30]}" for m in CLASS_MISTAKES])
+def test_class_mistake_gets_its_own_message(name, answer, fragment):
+    with pytest.raises(ex.CheckFailed) as failure:
+        ex.check(name, answer)
+    assert fragment in str(failure.value)
+    assert "none of the mistakes this check knows" not in str(failure.value)
+
+
+def test_overflow_only_shows_at_real_size():
+    """The int32 answer is right on every small hidden input: only the large one reveals it."""
+    small = [c for c in feature_cases(5, with_target="gram", large=True) if not c.large]
+    for case in small:
+        np.testing.assert_allclose(int32_layer_loss(*case.args), layer_loss(*case.args),
+                                   rtol=1e-5)
+    with pytest.raises(ex.CheckFailed) as failure:
+        ex.check("style_layer", int32_layer_loss)
+    assert "128, 128, 64" in str(failure.value) and failure.value.credit == 0.8
+
+
+def test_stale_gradient_is_right_at_the_first_point():
+    """Why a second point is needed: a cached gradient is right on the first call."""
+    from helpers.exercises.ex06_lbfgs import _SHAPE, _Bowl
+
+    bowl = _Bowl()
+    loss, grad = stale_wiring(bowl.loss_fn, _SHAPE)(bowl.points[0].copy())
+    np.testing.assert_allclose(grad, bowl.grad(bowl.points[0]), rtol=1e-5)
+
+
+def gram_einsum(f):
+    return tf.einsum("bijc,bijd->cd", f, f)
+
+
+def content_by_size(f, p):
+    return tf.reduce_sum((f - p) ** 2) / tf.cast(tf.size(f), tf.float32)
+
+
+def style_zip(fs, ts, ws):
+    return tf.add_n([ws[n] * layer_loss(fs[n], ts[n] * float(np.prod(fs[n].shape[1:3])))
+                     for n in ts])
+
+
+def tv_concat(x):
+    dy = tf.concat([x[:, 1:] - x[:, :-1], tf.zeros_like(x[:, :1])], axis=1)
+    dx = tf.concat([x[:, :, 1:] - x[:, :, :-1], tf.zeros_like(x[:, :, :1])], axis=2)
+    return tf.reduce_mean(tf.pow(dy**2 + dx**2, 1.25))
+
+
+def wiring_variable(loss_fn, shape):
+    x = tf.Variable(tf.zeros(shape))
+
+    def loss_and_grad(y):
+        x.assign(tf.reshape(tf.constant(y, tf.float32), shape))
+        with tf.GradientTape() as tape:
+            loss = loss_fn(x)
+        return float(loss.numpy()), np.asarray(tape.gradient(loss, x), np.float64).reshape(-1)
+    return loss_and_grad
+
+
+RIGHT_REWRITTEN = [
+    ("preprocess", lambda i: np.expand_dims(np.flip(i, axis=-1) - MEAN, 0).astype(np.float32)),
+    ("preprocess", lambda i: np.stack([i[..., 2] - MEAN[0], i[..., 1] - MEAN[1],
+                                       i[..., 0] - MEAN[2]], axis=-1)[np.newaxis]),
+    ("deprocess", lambda x: np.round(np.clip((x[0] + MEAN)[..., ::-1], 0, 255)).astype(np.uint8)),
+    ("gram", gram_einsum),
+    ("gram", lambda f: tf.tensordot(tf.reshape(f, (-1, f.shape[-1])),
+                                    tf.reshape(f, (-1, f.shape[-1])), axes=[[0], [0]])),
+    ("content", content_by_size),
+    ("style_layer", lambda f, a: tf.reduce_sum((gram(f) - a) ** 2)
+     / (4 * tf.cast(tf.shape(f)[-1], tf.float32) ** 2 * float(np.prod(f.shape[1:3])) ** 2)),
+    ("style", style_zip),
+    ("tv", tv_concat),
+    ("lbfgs", wiring_variable),
+]
+
+
+@pytest.mark.parametrize("name,answer", RIGHT_REWRITTEN,
+                         ids=[f"{m[0]}-{i}" for i, m in enumerate(RIGHT_REWRITTEN)])
+def test_right_answer_written_differently_passes(name, answer, capsys):
+    ex.check(name, answer)
+    assert capsys.readouterr().out.startswith(f"✓ {name}:")
+
+
+LIBRARY = [
+    ("preprocess", images.preprocess, "helpers.images.preprocess"),
+    ("deprocess", lambda x: images.deprocess(x), "helpers.images.deprocess"),
+    ("gram", losses.gram_matrix, "helpers.losses.gram_matrix"),
+    ("content", lambda f, p: losses.content_loss(f, p), "helpers.losses.content_loss"),
+    ("style_layer", losses.style_layer_loss, "helpers.losses.style_layer_loss"),
+    ("style", lambda *a: losses.style_loss(*a), "helpers.losses.style_loss"),
+    ("tv", lambda x: losses.total_variation_loss(x, form="abs"),
+     "helpers.losses.total_variation_loss"),
+]
+
+
+@pytest.mark.parametrize("name,answer,where", LIBRARY, ids=[m[0] for m in LIBRARY])
+def test_the_library_own_function_is_named_and_not_counted(name, answer, where):
+    with pytest.raises(ex.CheckFailed) as failure:
+        ex.check(name, answer)
+    assert f"your function uses {where}, the library's own answer" in str(failure.value)
+    assert failure.value.credit == 0
+
+
+def test_a_style_loss_built_on_the_library_gram_matrix_still_counts(capsys):
+    """ex04 imports gram_matrix from the library on purpose: only style_layer_loss is refused."""
+    def my_layer(f, a):
+        n, m = f.shape[-1], m_of(f)
+        return tf.reduce_sum(tf.square(losses.gram_matrix(f) - a)) / (4.0 * n**2 * m**2)
+
+    ex.check("style_layer", my_layer)
+    assert capsys.readouterr().out.startswith("✓ style_layer:")
+
+
+def test_partial_credit_mode_prints_and_returns_the_points(monkeypatch, capsys):
+    monkeypatch.setenv("NST_PARTIAL_CREDIT", "1")
+    points = ex.check("style_layer", int32_layer_loss)
+    assert points == pytest.approx(0.8 * 2)
+    assert "integer arithmetic overflowed" in capsys.readouterr().out
+    with pytest.raises(ex.CheckFailed):  # nothing right: no partial credit, an error as usual
+        ex.check("gram", lambda f: -gram(f))
+
+
+def test_checks_log_their_outcome_for_the_grader(tmp_path, monkeypatch):
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv("NST_GRADE_LOG", str(log))
+    ex.check("gram", gram)
+    with pytest.raises(ex.CheckFailed):
+        ex.check("gram", lambda f: 2 * gram(f))
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["check"], r["passed"]) for r in records] == [("gram", True), ("gram", False)]
+    assert "an extra factor 2" in records[1]["message"]
+
+
+# ------------------------------------------------------------- student versions (issue 16)
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_every_stub_names_its_exercise_and_function(path):
+    student = ex.student_version(nbformat.read(path, as_version=4))
+    number = int(path.name[2:4])
+    stubs = [line.strip() for c in student.cells if c.cell_type == "code"
+             for line in c.source.splitlines() if "raise NotImplementedError" in line]
+    assert stubs
+    for stub in stubs:
+        assert re.fullmatch(rf'raise NotImplementedError\("exercise {number}: write '
+                            r'\w+( \(in \w+\))? first"\)', stub), stub
+
+
+def test_a_stub_called_before_its_check_says_what_to_write():
+    """A later cell run first (ex04's comparison calls style_loss) gets a message, not a
+    bare NotImplementedError."""
+    nb = ex.student_version(nbformat.read(ex.EXERCISES_DIR / "ex04_style.ipynb", as_version=4))
+    namespace = {"tf": tf, "np": np}
+    exec(next(c.source for c in nb.cells if "def style_loss" in c.source), namespace)
+    with pytest.raises(NotImplementedError, match="exercise 4: write style_loss first"):
+        namespace["style_loss"]({}, {}, {})
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_no_text_of_the_student_version_gives_an_answer_away(path):
+    """No 24 characters of a solution line appear in the student's text cells."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in ex.student_version(nb).cells if c.cell_type == "markdown")
+    leaked = {line for c in nb.cells for line in ex.solution_lines(c.source)
+              for i in range(max(len(line) - 23, 0)) if line[i:i + 24] in text}
+    assert not leaked
+
+
+def test_the_look_exercise_does_not_describe_its_target():
+    nb = nbformat.read(ex.EXERCISES_DIR / "ex07_match_the_look.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    assert f"{ex.LOOK_TARGET['style_weight']:g}" not in text
+    assert "shallow" not in text and "only the" not in text
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("preprocess", lambda i: (np.asarray(i, np.float64)[..., ::-1] - [100.0, 110, 120])[None],
+     "you subtracted [100, 110, 120] from the B, G, R channels"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN)[:, ::-1, ::-1]), 0, 255).astype(
+        np.uint8), "you reversed the columns (mirrored) as well as the channels"),
+    ("gram", lambda f: covariance(f) * (m_of(f) - 1) / m_of(f), "divided by M."),
+    ("tv", lambda x: tv_pad(x, [1, 0], [0, 1]), "zero row at the top and b with its zero "
+                                                "column at the right"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * (f.shape[1] + f.shape[2]) ** 2), "your M is H + W"),
+])
+def test_more_class_mistakes(name, answer, fragment):
+    with pytest.raises(ex.CheckFailed) as failure:
+        ex.check(name, answer)
+    assert fragment in str(failure.value)

@@ -1,0 +1,105 @@
+"""Classroom exercises: checks that name the mistake, student versions, and grading.
+
+``check(name, answer)`` runs a student's function on hidden inputs (made here with a fixed
+seed, several shapes, non-square among them, one at real layer size where overflow matters)
+against the reference in :mod:`helpers.images` and :mod:`helpers.losses`. A right answer
+prints one line starting with ✓; a wrong one raises :class:`CheckFailed` (an
+``AssertionError``, so nbgrader scores it) whose message says which mistake the output
+matches. Neither the reference code nor its outputs are shown.
+
+The package, one module per notebook of ``notebooks/exercises``:
+
+- :mod:`._engine`  the diagnosis engine (hidden inputs, known wrong answers, wrong factors)
+- :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
+- :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
+- :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points
+- :mod:`.grading`  grading a class (``python -m helpers exercises --grade SUBMISSIONS``)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from helpers.exercises._engine import NOT_IMPLEMENTED, SEED, CheckFailed, run_spec
+from helpers.exercises.ex01_preprocess import PREPROCESS, run_deprocess
+from helpers.exercises.ex02_gram import GRAM
+from helpers.exercises.ex03_content import CONTENT
+from helpers.exercises.ex04_style import STYLE, STYLE_LAYER
+from helpers.exercises.ex05_total_variation import TV
+from helpers.exercises.ex06_lbfgs import run_lbfgs
+from helpers.exercises.ex07_match_the_look import (
+    LOOK_SETTINGS,
+    LOOK_TARGET,
+    LOOK_THRESHOLDS,
+    look_distances,
+    look_paint,
+    look_size,
+    look_target,
+    run_look,
+)
+from helpers.exercises.student import (
+    BEGIN,
+    END,
+    HINT,
+    has_solution,
+    solution_lines,
+    student_source,
+    student_version,
+    write_student_versions,
+)
+
+EXERCISES_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks" / "exercises"
+#: Set by the grader: every check appends one JSON line {check, passed, credit, message}.
+GRADE_LOG_ENV = "NST_GRADE_LOG"
+#: Set for nbgrader's autograde: a failed check with partial credit prints its message and
+#: returns the points it earns (nbgrader's partial credit) instead of raising.
+PARTIAL_CREDIT_ENV = "NST_PARTIAL_CREDIT"
+
+_SPECS = {"preprocess": PREPROCESS, "gram": GRAM, "content": CONTENT,
+          "style_layer": STYLE_LAYER, "style": STYLE, "tv": TV}
+_RUNNERS: dict[str, Callable[[str, Any], None]] = {
+    "deprocess": run_deprocess, "lbfgs": run_lbfgs, "look": run_look,
+}
+CHECKS = (*_SPECS, *_RUNNERS)
+
+__all__ = ["BEGIN", "CHECKS", "END", "EXERCISES_DIR", "HINT", "LOOK_SETTINGS", "LOOK_TARGET",
+           "LOOK_THRESHOLDS", "NOT_IMPLEMENTED", "SEED", "CheckFailed", "check", "has_solution",
+           "look_distances", "look_paint", "look_size", "look_target", "solution_lines",
+           "student_source", "student_version", "write_student_versions"]
+
+
+def _record(name: str, passed: bool, credit: float, message: str) -> None:
+    """Append this check's outcome to the grader's log, when a grader asked for one."""
+    path = os.environ.get(GRADE_LOG_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"check": name, "passed": passed, "credit": credit,
+                                  "message": message}) + "\n")
+
+
+def check(name: str, answer: Any) -> float | None:
+    """Check the student's ``answer`` for exercise ``name`` (one of :data:`CHECKS`) on hidden
+    inputs. Prints a ✓ line when right; raises :class:`CheckFailed` naming the mistake.
+
+    With ``NST_PARTIAL_CREDIT=1`` (nbgrader autograde) a failure that got some hidden inputs
+    right prints its message and returns the points earned instead of raising."""
+    if name not in CHECKS:
+        raise ValueError(f"unknown check {name!r}; choose one of {', '.join(CHECKS)}")
+    try:
+        if name in _SPECS:
+            run_spec(name, _SPECS[name], answer)
+        else:
+            _RUNNERS[name](name, answer)
+    except CheckFailed as failure:
+        _record(name, False, failure.credit, failure.message)
+        if os.environ.get(PARTIAL_CREDIT_ENV) == "1" and failure.credit > 0:
+            from helpers.exercises.metadata import POINTS
+
+            print(failure)
+            return round(POINTS[name] * failure.credit, 2)
+        raise
+    _record(name, True, 1.0, "")
+    return None

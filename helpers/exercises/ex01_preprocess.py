@@ -1,0 +1,250 @@
+"""Checks ``preprocess`` and ``deprocess`` of notebooks/exercises/ex01_preprocess.ipynb."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import numpy as np
+
+from helpers.exercises._engine import Case, CheckFailed, Spec, call, rng, run_spec, type_problem
+
+_MEAN_TEXT = "[103.939, 116.779, 123.68] (B, G, R)"
+
+
+def _image_cases() -> list[Case]:
+    gen = rng(1)
+    cases = []
+    for h, w in [(5, 7), (8, 6), (4, 9)]:
+        img = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img[0, 0], img[-1, -1] = 0, 255
+        cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image"))
+    return cases
+
+
+def _preprocess_ref(img: np.ndarray) -> np.ndarray:
+    from helpers.images import preprocess
+
+    return preprocess(img)
+
+
+def _library_preprocess() -> Callable:
+    from helpers.images import preprocess
+
+    return preprocess
+
+
+def mean() -> np.ndarray:
+    """The ImageNet mean in B, G, R order, float64."""
+    from helpers.images import IMAGENET_MEAN_BGR
+
+    return IMAGENET_MEAN_BGR.astype(np.float64)
+
+
+def _batch(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, np.float64)[None]
+
+
+def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
+    if got == expected[1:]:
+        return (f"your result has shape {got}: the network takes a batch, so add the batch "
+                f"axis in front, {expected} (x[None] or np.expand_dims(x, 0))")
+    if got == (1, 3, *expected[1:3]) or got == (3, *expected[1:3]):
+        return (f"your result has shape {got}, channels first; Keras wants channels last, "
+                f"{expected}")
+    return None
+
+
+_FLIPS = {"the rows (upside down)": (slice(None, None, -1),),
+          "the columns (mirrored)": (slice(None), slice(None, None, -1)),
+          "the rows and the columns": (slice(None, None, -1), slice(None, None, -1))}
+
+
+def _flip_candidates(make: Callable[[np.ndarray, tuple], np.ndarray], verb: str
+                     ) -> list[tuple[str, Callable]]:
+    """One candidate per wrong flip: an image axis reversed, with or without the channels."""
+    out = []
+    for what, index in _FLIPS.items():
+        for channels in (True, False):
+            how = "as well as" if channels else "instead of"
+            message = (f"you reversed {what} {how} the channels: only the channel axis is "
+                       f"reversed, x[..., ::-1] (np.flip(x) without axis= flips every axis; "
+                       f"x[::-1] flips the rows) {verb}")
+            out.append((message, lambda a, i=index, c=channels: make(a, i + ((Ellipsis,
+                        slice(None, None, -1)) if c else ()))))
+    return out
+
+
+def _preprocess_flip(img: np.ndarray, index: tuple) -> np.ndarray:
+    return _batch(np.asarray(img, np.float64)[index]) - mean()
+
+
+def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
+    """A preprocessed image off by the same amount per channel everywhere: the mean
+    subtracted was some other vector; say which (rounded, or in another order)."""
+    diffs = [(o - r).reshape(-1, 3) for o, r in zip(outs, refs, strict=True)]
+    shift = diffs[0][0]
+    if not all(np.allclose(d, shift, atol=1e-3) for d in diffs):
+        return None
+    used = mean() - shift  # the B, G, R vector the student subtracted
+    shown = ", ".join(f"{v:g}" for v in np.round(used, 3))
+    if np.allclose(np.sort(used), np.sort(mean()), atol=1e-2):
+        order = "".join("BGR"[int(np.argmin(np.abs(mean() - v)))] for v in used)
+        return (f"you subtracted the right three means in the wrong order (the B, G, R "
+                f"channels got the {order[0]}, {order[1]}, {order[2]} means): subtract "
+                f"{_MEAN_TEXT} after reversing the channels")
+    if np.all(np.abs(shift) <= 1.0):
+        return (f"your mean is not exact: you subtracted [{shown}]; use {_MEAN_TEXT} to the "
+                "last digit (a rounded mean shifts every pixel of every image)")
+    return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
+
+
+PREPROCESS = Spec(
+    what="the preprocessed image",
+    cases=_image_cases,
+    reference=_preprocess_ref,
+    returns="array",
+    candidates=[
+        ("your channels are still in RGB order: the network was trained on BGR images, so "
+         "reverse the last axis (x[..., ::-1]) before subtracting the mean",
+         lambda img: _batch(img) - mean()),
+        ("you subtracted the right mean from each colour but never reversed the channels: the "
+         "network expects them in B, G, R order, x[..., ::-1], minus " + _MEAN_TEXT,
+         lambda img: _batch(img) - mean()[::-1]),
+        ("you reversed the channels to BGR but did not subtract the ImageNet mean "
+         + _MEAN_TEXT, lambda img: _batch(img)[..., ::-1]),
+        ("you neither reversed the channels nor subtracted the mean: the network expects BGR "
+         "minus the ImageNet mean", lambda img: _batch(img)),
+        ("you added the mean; subtract it", lambda img: _batch(img)[..., ::-1] + mean()),
+        ("you subtracted the mean in RGB order: [103.939, 116.779, 123.68] are the B, G, R "
+         "means, so subtract them after reversing the channels",
+         lambda img: _batch(img)[..., ::-1] - mean()[::-1]),
+        ("you scaled the pixels to 0..1 first; 'caffe' preprocessing keeps 0..255",
+         lambda img: _batch(img)[..., ::-1] / 255.0 - mean()),
+        ("that is the 'tf' preprocessing (pixels scaled to -1..1); VGG wants 'caffe': BGR "
+         "minus the ImageNet mean, no scaling", lambda img: _batch(img) / 127.5 - 1.0),
+        *_flip_candidates(_preprocess_flip, "before subtracting the mean"),
+    ],
+    shape_hint=_preprocess_shape,
+    success="BGR order, ImageNet mean subtracted, batch axis added",
+    library=_library_preprocess,
+    diagnose=_mean_offset,
+)
+
+
+# ------------------------------------------------------------------------------ deprocess
+
+def _deprocess_cases() -> list[Case]:
+    gen = rng(2)
+    cases = []
+    for h, w in [(6, 5), (4, 8), (7, 7)]:
+        x = gen.uniform(-160.0, 170.0, (1, h, w, 3)).astype(np.float32)  # some out of range
+        cases.append(Case((x,), {}, f"a hidden preprocessed image of shape {x.shape}"))
+    return cases
+
+
+def _deprocess_ref(x: np.ndarray) -> np.ndarray:
+    from helpers.images import deprocess
+
+    return deprocess(x)
+
+
+def _library_deprocess() -> Callable:
+    from helpers.images import deprocess
+
+    return deprocess
+
+
+def _unbatched(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, np.float64).reshape(np.shape(x)[-3:])
+
+
+def _as_image(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(rgb), 0, 255)
+
+
+def _deprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
+    if got == (1, *expected):
+        return (f"your result has shape {got}: an image is (H, W, 3), so drop the batch axis "
+                "(x[0] or x.reshape(x.shape[-3:]))")
+    return None
+
+
+def _first_steps(name: str, answer: Callable) -> None:
+    """uint8, and out-of-range values clipped: checked before the values."""
+    library = _library_deprocess()
+    for case in _deprocess_cases():
+        out = call(name, answer, *case.args, library=library)
+        problem = type_problem(DEPROCESS, out)
+        if problem:
+            raise CheckFailed(name, problem)
+        ref = _deprocess_ref(*case.args)
+        if out.shape == ref.shape and out.dtype != np.uint8:
+            raise CheckFailed(name, (
+                f"your result is {out.dtype}; an RGB image is uint8 in 0..255: round "
+                "(np.rint), clip (np.clip(x, 0, 255)), then .astype(np.uint8)"))
+        if out.shape == ref.shape:
+            raw = (_unbatched(case.args[0]) + mean())[..., ::-1]
+            outside = (raw < -0.5) | (raw > 255.5)
+            wrong = np.abs(out.astype(np.int64) - ref.astype(np.int64)) > 1
+            if wrong.any() and not (wrong & ~outside).any():
+                raise CheckFailed(name, (
+                    "values outside 0..255 come out wrong (e.g. -20 should become 0, 300 "
+                    "should become 255, but .astype(np.uint8) wraps them around): clip with "
+                    "np.clip(x, 0, 255) before converting"))
+
+
+def run_deprocess(name: str, answer: Callable) -> None:
+    """Deprocess needs its own first steps (uint8, clipping), then the generic check."""
+    _first_steps(name, answer)
+    run_spec(name, DEPROCESS, answer)
+
+
+def _deprocess_flip(x: Any, index: tuple) -> np.ndarray:
+    return _as_image((_unbatched(x) + mean())[index])
+
+
+def _mean_orders() -> list[tuple[str, Callable]]:
+    """Deprocess with the mean rounded, or its three values in another order."""
+    out = [("your mean is rounded: add back exactly " + _MEAN_TEXT,
+            lambda x: _as_image((_unbatched(x) + np.round(mean()))[..., ::-1]))]
+    for order in itertools.permutations(range(3)):
+        if order in ((0, 1, 2), (2, 1, 0)):  # right, and the RGB order (its own message)
+            continue
+        names = "".join("BGR"[i] for i in order)
+        out.append((f"you added the right three means in the wrong order (the B, G, R "
+                    f"channels got the {', '.join(names)} means): add {_MEAN_TEXT} before "
+                    "reversing the channels",
+                    lambda x, o=order: _as_image((_unbatched(x) + mean()[list(o)])[..., ::-1])))
+    return out
+
+
+DEPROCESS = Spec(
+    what="the deprocessed image",
+    cases=_deprocess_cases,
+    reference=_deprocess_ref,
+    returns="array",
+    candidates=[
+        ("you truncate instead of rounding (.astype(np.uint8) turns 254.7 into 254): round "
+         "with np.rint first",
+         lambda x: np.clip(np.floor((_unbatched(x) + mean())[..., ::-1]), 0, 255)),
+        ("your channels come out in BGR order: reverse the last axis (x[..., ::-1]) after "
+         "adding the mean", lambda x: _as_image(_unbatched(x) + mean())),
+        ("you reversed the channels but did not add the ImageNet mean back",
+         lambda x: _as_image(_unbatched(x)[..., ::-1])),
+        ("you subtracted the mean again; deprocessing adds it back",
+         lambda x: _as_image((_unbatched(x) - mean())[..., ::-1])),
+        ("you added the mean in RGB order: [103.939, 116.779, 123.68] are the B, G, R means, "
+         "so add them before reversing the channels",
+         lambda x: _as_image(_unbatched(x)[..., ::-1] + mean())),
+        ("you clipped before adding the mean back: the network's values are centred on 0, "
+         "so clip to 0..255 only at the end, after adding the mean",
+         lambda x: _as_image((np.clip(_unbatched(x), 0, 255) + mean())[..., ::-1])),
+        *_mean_orders(),
+        *_flip_candidates(_deprocess_flip, "after adding the mean"),
+    ],
+    shape_hint=_deprocess_shape,
+    success="mean added back, RGB order, rounded and clipped to uint8",
+    exact=True,
+    library=_library_deprocess,
+)

@@ -1,0 +1,85 @@
+"""Checks ``gram_matrix`` of notebooks/exercises/ex02_gram.ipynb."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from helpers.exercises._engine import Case, Spec, feature_cases, gram_np
+
+
+def _gram_ref(f: Any) -> np.ndarray:
+    from helpers.losses import gram_matrix
+
+    return gram_matrix(f).numpy()
+
+
+def _library() -> Callable:
+    from helpers.losses import gram_matrix
+
+    return gram_matrix
+
+
+def _gram_shape(got: tuple, expected: tuple, case: Case) -> str | None:
+    n, m = case.dims["N"], case.dims["M"]
+    if got == (m, m):
+        return (f"your result has shape {got}, positions × positions: you computed F Fᵀ; the "
+                f"Gram matrix is Fᵀ F, channels × channels, shape {expected} "
+                f"(F is (M, N) = ({m}, {n}))")
+    if len(got) > 2 or got[-2:] != expected:
+        if got == (1, n, n):
+            return (f"your result has shape {got}: drop the batch axis; flattening the map to "
+                    f"(H·W, C) = ({m}, {n}) first removes it")
+        return (f"your result has shape {got}, not {expected}: flatten the spatial dimensions "
+                f"first, reshaping the (1, H, W, C) map to (H·W, C) = ({m}, {n}), then Fᵀ F")
+    return None
+
+
+def _gram_scrambled(f: Any) -> np.ndarray:
+    f = np.asarray(f, np.float64)
+    flat = f.reshape(f.shape[-1], -1)  # (C, H·W) straight from channels-last memory
+    return flat @ flat.T
+
+
+def _centred(f: Any) -> np.ndarray:
+    flat = np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1])
+    flat = flat - flat.mean(axis=0)
+    return flat.T @ flat
+
+
+_COVARIANCE = ("you subtracted each channel's mean first: that is a covariance matrix "
+               "(tfp.stats.covariance, np.cov){}. The Gram matrix uses the raw features, "
+               "G = Fᵀ F, no centring and no normalisation")
+
+
+def _covariance_candidates() -> list[tuple[str, Callable]]:
+    def m_of(f: Any) -> int:
+        return int(np.prod(np.shape(f)[1:3]))
+
+    return [(_COVARIANCE.format(""), _centred),
+            (_COVARIANCE.format(", divided by M"), lambda f: _centred(f) / m_of(f)),
+            (_COVARIANCE.format(", divided by M − 1"), lambda f: _centred(f) / (m_of(f) - 1))]
+
+
+GRAM = Spec(
+    what="the Gram matrix",
+    cases=lambda: feature_cases(3),
+    reference=_gram_ref,
+    returns="tensor",
+    candidates=[
+        ("you reshaped straight to (C, H·W): channels are the LAST axis, so that mixes "
+         "positions and channels. Reshape to (H·W, C) and compute Fᵀ F (or transpose "
+         "before reshaping)", _gram_scrambled),
+        ("you squared the entries before multiplying (F² in place of F)",
+         lambda f: gram_np(np.square(f))),
+        *_covariance_candidates(),
+    ],
+    divisor=(1.0, {}),
+    factor_hints={"M": "The Gram matrix here is the plain sum Fᵀ F; the style loss "
+                       "normalises later", "N·M": "The Gram matrix here is the plain sum Fᵀ F"},
+    shape_hint=_gram_shape,
+    watch=lambda args: [args[0]],
+    success="G = Fᵀ F, shape (N, N), the gradient flows",
+    library=_library,
+)

@@ -1,0 +1,122 @@
+"""Checks ``make_loss_and_grad`` of notebooks/exercises/ex06_lbfgs.ipynb: the wiring of a
+TensorFlow loss into ``scipy.optimize.fmin_l_bfgs_b``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from helpers.exercises._engine import CheckFailed, call, close, is_tensor, rng
+
+_SHAPE = (1, 5, 7, 3)
+
+
+class _Bowl:
+    """The hidden problem: a weighted quadratic Σ w (x − t)², its loss_fn and gradient."""
+
+    def __init__(self) -> None:
+        gen = rng(8)
+        self.weight = gen.uniform(0.5, 2.0, _SHAPE)
+        self.target = gen.uniform(-50, 50, _SHAPE)
+        self.points = [gen.uniform(-50, 50, math.prod(_SHAPE)) for _ in range(3)]
+
+    def loss_fn(self, x: Any) -> Any:
+        """The TensorFlow loss handed to the student's make_loss_and_grad."""
+        import tensorflow as tf
+
+        return tf.reduce_sum(tf.constant(self.weight, tf.float32) * tf.square(
+            tf.cast(x, tf.float32) - tf.constant(self.target, tf.float32)))
+
+    def loss(self, flat: np.ndarray) -> float:
+        """The true loss at a flat point."""
+        return float(np.sum(self.weight * (flat.reshape(_SHAPE) - self.target) ** 2))
+
+    def grad(self, flat: np.ndarray, order: str = "C") -> np.ndarray:
+        """The true gradient at a flat point, flattened in ``order``."""
+        return (2 * self.weight * (flat.reshape(_SHAPE) - self.target)).ravel(order=order)
+
+
+def _types(name: str, out: Any, n: int) -> tuple[float, np.ndarray]:
+    """(loss, gradient) in the types scipy wants, or CheckFailed saying what is off."""
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise CheckFailed(name, (f"your function returns {type(out).__name__}; scipy wants a "
+                                 "pair: (loss, gradient)"))
+    loss, grad = out
+    if np.size(loss) == n and np.size(grad) == 1:
+        raise CheckFailed(name, "you returned (gradient, loss); scipy wants (loss, gradient)")
+    if is_tensor(loss) or is_tensor(grad):
+        which = "loss" if is_tensor(loss) else "gradient"
+        raise CheckFailed(name, (
+            f"your {which} is a TensorFlow tensor; scipy works with NumPy: return float(loss) "
+            "and the gradient as a NumPy array (.numpy())"))
+    if not isinstance(loss, float | np.floating) or isinstance(loss, np.ndarray):
+        raise CheckFailed(name, (f"your loss is a {type(loss).__name__}; return a plain "
+                                 "number: float(loss)"))
+    grad = np.asarray(grad)
+    if grad.shape != (n,):
+        raise CheckFailed(name, (
+            f"your gradient has shape {grad.shape}; scipy works on the flat vector, shape "
+            f"({n},): flatten it with .ravel()" if grad.size == n else
+            f"your gradient has shape {grad.shape}; it must have one value per pixel value, "
+            f"shape ({n},)"))
+    if grad.dtype != np.float64:
+        raise CheckFailed(name, (
+            f"your gradient is {grad.dtype}; L-BFGS-B computes in float64 (older SciPy "
+            "versions refuse anything else, newer ones convert a copy every call): "
+            ".astype(np.float64)"))
+    return loss, grad
+
+
+STALE = ("your gradient is the one of the PREVIOUS call, not of the point scipy just passed "
+         "(a cached gradient, the classic `Evaluator` bug): L-BFGS-B then steps with a "
+         "gradient that belongs elsewhere and needs several times more iterations, or stalls. "
+         "Compute loss and gradient together from the same y on every call")
+
+
+def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
+            previous: np.ndarray | None) -> None:
+    """The loss and gradient at ``flat`` must be the bowl's own there."""
+    loss, grad = _types(name, call(name, fn, flat.copy()), flat.size)
+    if not math.isclose(float(loss), bowl.loss(flat), rel_tol=1e-4):
+        raise CheckFailed(name, "your loss is not loss_fn of the image: reshape the flat "
+                                "vector to `shape` and call loss_fn on it")
+    if close(grad, bowl.grad(flat)):
+        return
+    if previous is not None and close(grad, bowl.grad(previous)):
+        raise CheckFailed(name, STALE)
+    for message, guess in [
+        ("your gradient points uphill: it is minus the gradient", -bowl.grad(flat)),
+        ("your gradient is in another order than the vector: reshape and flatten in the "
+         "same (C) order", bowl.grad(flat, order="F")),
+    ]:
+        if close(grad, guess):
+            raise CheckFailed(name, message)
+    raise CheckFailed(name, "your gradient is not the gradient of loss_fn: take "
+                            "tape.gradient(loss, x) of the same x you passed to loss_fn")
+
+
+def run_lbfgs(name: str, make_loss_and_grad: Callable) -> None:
+    """The student's ``make_loss_and_grad(loss_fn, shape)`` on a hidden weighted quadratic:
+    types, shapes and gradients at two points in turn (a stale, cached gradient shows at the
+    second), a real ``fmin_l_bfgs_b`` run to its minimum, then a point it did not visit."""
+    from scipy.optimize import fmin_l_bfgs_b
+
+    bowl = _Bowl()
+    fn = call(name, make_loss_and_grad, bowl.loss_fn, _SHAPE)
+    if not callable(fn):
+        raise CheckFailed(name, "make_loss_and_grad must return a function (the inner one)")
+    first, second, third = bowl.points
+    _values(name, fn, bowl, first, None)
+    _values(name, fn, bowl, second, first)
+    n = math.prod(_SHAPE)
+    best, _, info = fmin_l_bfgs_b(fn, np.zeros(n), maxiter=200)
+    if info["warnflag"] != 0 or not close(best, bowl.target.ravel(), rtol=1e-3):
+        raise CheckFailed(name, (
+            "loss and gradient look right on two inputs, but L-BFGS-B did not reach the "
+            f"minimum from another ({info['task']}); does your function depend on anything "
+            "but its argument?"))
+    _values(name, fn, bowl, third, best)
+    print(f"✓ {name}: (float loss, flat float64 gradient of the point passed); L-BFGS-B found "
+          f"the hidden minimum in {info['nit']} iterations")

@@ -1,0 +1,197 @@
+"""Grading a class: synthetic submissions (tests/data/submissions.py) graded in fast mode
+through the command line; grades.csv rows, feedback pages, exit codes, tampering."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.exercises import EXERCISES_DIR, grading, solution_lines
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+import submissions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 20  # seconds per notebook: ex01 takes about 5 on two busy cores; dave hangs
+
+
+def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "helpers", "exercises", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """The instructor's folder, reduced to exercise 1 (numpy only: fast kernels)."""
+    folder = tmp_path_factory.mktemp("source")
+    (folder / submissions.NOTEBOOK).write_bytes((EXERCISES_DIR / submissions.NOTEBOOK)
+                                                .read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, source):
+    """The whole class graded once: (process, seconds, rows, output folder)."""
+    out = tmp_path_factory.mktemp("graded")
+    klass = submissions.write_class(out / "class")
+    started = time.monotonic()
+    proc = run_cli("--grade", str(klass), "--source", str(source), "-o",
+                   str(out / "grades.csv"), "--timeout", str(TIMEOUT), "--memory-mb", "2000")
+    seconds = time.monotonic() - started
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return proc, seconds, rows, out
+
+
+def table(rows):
+    return [(r["student"], r["check"], float(r["points"]), r["passed"]) for r in rows]
+
+
+def test_the_class_is_graded_to_the_end(graded):
+    proc, seconds, rows, _ = graded
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Graded 8 students" in proc.stdout
+    assert seconds < 8 * TIMEOUT  # the hanging notebook cost its time limit, no more
+    assert list(rows[0]) == list(grading.FIELDS)
+    assert table(rows) == [
+        ("alice", "preprocess", 2, "true"), ("alice", "deprocess", 2, "true"),
+        ("bob", "preprocess", 0, "false"), ("bob", "deprocess", 0, "false"),
+        ("carol", "preprocess", 0, "false"), ("carol", "deprocess", 0, "false"),
+        ("dave", "(notebook)", 0, "false"),
+        ("dave", "preprocess", 2, "true"), ("dave", "deprocess", 0, "false"),
+        ("erin", "(notebook)", 0, "false"),
+        ("erin", "preprocess", 2, "true"), ("erin", "deprocess", 0, "false"),
+        ("frank", "(notebook)", 0, "false"),
+        ("frank", "preprocess", 2, "true"), ("frank", "deprocess", 2, "true"),
+        ("gina", "preprocess", 0, "false"), ("gina", "deprocess", 0, "false"),
+        ("hugo", "preprocess", 0, "false"), ("hugo", "deprocess", 0, "false"),
+    ]
+    assert {r["exercise"] for r in rows} == {"ex01_preprocess"}
+
+
+def message(rows, student, check):
+    return next(r["message"] for r in rows if r["student"] == student and r["check"] == check)
+
+
+def test_each_outcome_says_what_happened(graded):
+    rows = graded[2]
+    assert message(rows, "alice", "preprocess") == ""
+    assert "your channels are still in RGB order" in message(rows, "bob", "preprocess")
+    assert message(rows, "bob", "deprocess").startswith("AssertionError in the check cell")
+    assert "the check cell was changed; the instructor's version was run" in message(
+        rows, "carol", "preprocess")
+    assert "not implemented yet" in message(rows, "carol", "preprocess")
+    assert "the check cell was deleted; it was put back and run" in message(
+        rows, "carol", "deprocess")
+    assert f"did not finish within {TIMEOUT} s" in message(rows, "dave", "(notebook)")
+    assert message(rows, "dave", "deprocess").startswith("not run: timed out")
+    assert "the kernel died" in message(rows, "erin", "(notebook)")
+    assert "memory limit (2000 MiB) reached in cell 4 (cell-04): MemoryError" in message(
+        rows, "frank", "(notebook)")
+    assert "could not read the notebook: NotJSONError" in message(rows, "gina", "preprocess")
+    assert message(rows, "hugo", "preprocess") == "not submitted"
+
+
+def test_feedback_shows_diagnoses_but_no_solution_or_hidden_input(graded, source):
+    folder = graded[3] / "feedback"
+    pages = sorted(p.stem for p in folder.glob("*.md"))
+    assert pages == ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo"]
+    bob = (folder / "bob.md").read_text()
+    assert "**0 of 4 points.**" in bob and "still in RGB order" in bob
+    assert "**4 of 4 points.**" in (folder / "alice.md").read_text()
+    instructor = nbformat.read(source / submissions.NOTEBOOK, as_version=4)
+    secret = [line for c in instructor.cells for line in solution_lines(c.source)]
+    assert secret
+    for page in folder.glob("*.md"):
+        text = page.read_text()
+        assert not [line for line in secret if line in text], page.name
+        assert "Traceback" not in text and "[[" not in text  # no arrays, no tracebacks
+
+
+def test_one_notebook_exit_status_is_the_grade(tmp_path, source):
+    """GitHub Classroom runs one command per test; its exit status is the grade."""
+    right, wrong = tmp_path / "right" / submissions.NOTEBOOK, tmp_path / submissions.NOTEBOOK
+    right.parent.mkdir()
+    nbformat.write(submissions.right(), right)
+    nbformat.write(submissions.wrong(), wrong)
+    passed = run_cli("--grade", str(right), "--source", str(source), "--only", "preprocess")
+    assert passed.returncode == 0, passed.stdout + passed.stderr[-1000:]
+    assert passed.stdout.startswith("✓ ex01_preprocess preprocess: 2 points")
+    failed = run_cli("--grade", str(wrong), "--source", str(source))
+    assert failed.returncode == 1
+    assert "✗ ex01_preprocess preprocess: 0 points — your channels are still in RGB" in (
+        failed.stdout)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--grade", "{tmp}/missing"], "submissions folder not found"),
+    (["--grade", "{tmp}/empty"], "no submissions in"),
+    (["--grade", "{tmp}/empty", "--only", "gram"], "--only works with one notebook"),
+    (["--grade", "{tmp}/homework.ipynb"], "notebook not found"),
+    (["--grade", "{tmp}/notes.ipynb"], "cannot tell the exercise of notes.ipynb"),
+    (["--grade", "{tmp}/ex01_preprocess.ipynb", "--only", "gram"], "has no check 'gram'"),
+    (["--grade", "{tmp}/empty", "--timeout", "0"], "must be 1 or more"),
+    (["--grade", "{tmp}/empty", "--student", "{tmp}/out"], "not allowed with argument"),
+    (["--grade", "{tmp}/empty", "-o", "{tmp}"], "it is a folder"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, source, args, fragment):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.ipynb").write_text("{}")
+    (tmp_path / "ex01_preprocess.ipynb").write_text("{}")
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args], "--source", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and fragment in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------------------ without running kernels
+
+def test_check_cells_are_restored_by_id_or_grade_id():
+    instructor = nbformat.read(EXERCISES_DIR / submissions.NOTEBOOK, as_version=4)
+    student = submissions.tampered()
+    for cell in student.cells:  # an old Jupyter dropped the ids: grade_id still finds them
+        cell.id = f"x-{cell.id}"
+    nb, notes = grading.restore_checks(student, instructor)
+    assert notes == {"cell-06": "the check cell was changed; the instructor's version was run",
+                     "cell-12": "the check cell was deleted; it was put back and run"}
+    for _, cell in grading.check_cells(instructor):
+        mine = [c for c in nb.cells if c.id == cell.id]
+        assert len(mine) == 1 and mine[0].source == cell.source
+    restored = [c.id for c in nb.cells]
+    assert restored.index("cell-12") == restored.index("x-cell-11") + 1  # where it was
+
+
+def test_untouched_notebook_has_nothing_to_report():
+    instructor = nbformat.read(EXERCISES_DIR / submissions.NOTEBOOK, as_version=4)
+    assert grading.restore_checks(submissions.right(), instructor)[1] == {}
+
+
+def test_collect_reads_folders_zips_and_flat_files(tmp_path):
+    klass = tmp_path / "class"
+    (klass / "ann" / "sub").mkdir(parents=True)
+    (klass / "ann" / "sub" / "ex02_gram.ipynb").write_text("{}")
+    (klass / "ann" / ".ipynb_checkpoints").mkdir()
+    (klass / "ann" / ".ipynb_checkpoints" / "ex03_content-checkpoint.ipynb").write_text("{}")
+    with zipfile.ZipFile(klass / "ben.zip", "w") as zf:
+        zf.writestr("ben/ex01_preprocess.ipynb", "{}")
+        zf.writestr("../../evil_ex05.ipynb", "{}")
+        zf.writestr("/abs/ex06.ipynb", "{}")
+    (klass / "cy_ex04_style.ipynb").write_text("{}")
+    (klass / "cy_ex05_total_variation.ipynb").write_text("{}")
+    (klass / "broken.zip").write_text("not a zip")
+    found = grading.collect(klass, tmp_path / "unpacked")
+    assert {k: sorted(v) if isinstance(v, dict) else v for k, v in found.items()} == {
+        "ann": ["ex02"], "ben": ["ex01"], "cy": ["ex04", "ex05"],
+        "broken": "could not read the zip: File is not a zip file"}
+    assert not (tmp_path / "evil_ex05.ipynb").exists()
+    assert json.loads(found["ben"]["ex01"].read_text()) == {}
