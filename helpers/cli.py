@@ -359,6 +359,11 @@ def _output_path(text: str) -> Path:
     if not text.strip():
         raise StyleTransferError("-o is empty; give the result's file name, e.g. -o result.png")
     output = Path(text)
+    longest = f".{output.stem}.12345678.tmp.json"  # the JSON's temporary name (files.py)
+    if len(longest.encode()) > NAME_MAX:
+        raise StyleTransferError(f"the output file name is too long ({len(output.name)} "
+                                 f"characters); use a shorter -o (at most "
+                                 f"{NAME_MAX - len(longest) + len(output.name)})")
     if text.endswith(("/", os.sep)) or output.is_dir():
         raise StyleTransferError(f"-o {text} is a folder; give a file name in it, e.g. "
                                  f"-o {output / 'result.png'}")
@@ -366,11 +371,6 @@ def _output_path(text: str) -> Path:
         raise StyleTransferError(
             f"cannot write {output.suffix!r} files; name the output .png or .jpg"
         )
-    longest = f".{output.stem}.12345678.tmp.json"  # the JSON's temporary name (files.py)
-    if len(longest.encode()) > NAME_MAX:
-        raise StyleTransferError(f"the output file name is too long ({len(output.name)} "
-                                 f"characters); use a shorter -o (at most "
-                                 f"{NAME_MAX - len(longest) + len(output.name)})")
     return output.with_suffix(".png") if not output.suffix else output
 
 

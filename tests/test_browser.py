@@ -23,6 +23,8 @@ NOTEBOOK_00 = ROOT / "notebooks" / "00_quickstart.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 
+pytestmark = pytest.mark.notebooks  # runs notebooks (left out by make test-fast)
+
 if not CHROMIUM.exists():
     pytest.skip("Chromium is not installed; install it with `apt-get install -y chromium` "
                 "(as root) to run the browser test", allow_module_level=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,3 +231,56 @@ def test_gallery_renders_every_content_style_pair_of_a_folder(tmp_path, photo, p
 def test_gallery_explains_the_folder_layout(tmp_path):
     assert_one_clear_line(run_cli("gallery", str(tmp_path)), "no images in",
                           "put photos in")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["-o", ""], "-o is empty"),
+    (["-o", "{tmp}/"], "is a folder"),
+    (["-o", "{tmp}"], "is a folder"),
+    (["-o", "{tmp}/" + "x" * 300 + ".png"], "file name is too long"),
+    (["-o", "{content}"], "would overwrite the input"),
+    (["--checkpoint-every", "2", "--checkpoint-dir", "{blocker}"], "is a file, not a folder"),
+    (["--checkpoint-every", "2", "--checkpoint-dir", "/proc/nst"], "not writable"),
+    (["--weights", "typo.h5"], "weights file not found: typo.h5"),
+    (["--style-weights", "100"], "unrecognized arguments"),
+])
+def test_outputs_that_would_lose_data_or_fail_late_are_refused_first(pair, tmp_path, args,
+                                                                     fragment):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    before = {p: Path(p).read_bytes() for p in pair}
+    fill = dict(content=pair[0], tmp=tmp_path, blocker=blocker)
+    proc = run_cli("stylize", *pair, *[a.format(**fill) for a in args])
+    assert_one_clear_line(proc, fragment)
+    assert {p: Path(p).read_bytes() for p in pair} == before  # the inputs are untouched
+
+
+def test_overwrite_replaces_an_input_only_when_asked(pair, tmp_path, capsys):
+    content = Path(pair[0])
+    before = content.read_bytes()
+    args = ["stylize", *pair, "-o", str(content), "--size", "64", "--iterations", "2",
+            "--backbone", "vgg16-hed", "--quiet"]
+    assert cli.main(args) == 2 and content.read_bytes() == before
+    assert cli.main([*args, "--overwrite"]) == 0 and content.read_bytes() != before
+
+
+def test_interrupted_run_saves_its_best_picture_at_full_size_and_exits_130(pair, tmp_path,
+                                                                          monkeypatch, capsys):
+    from helpers import optimize
+
+    real = optimize._Scale.after_iteration
+
+    def ctrl_c(self, y):
+        real(self, y)
+        if len(self.history) == 3:  # during the coarse scale of two
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimize._Scale, "after_iteration", ctrl_c)
+    out = tmp_path / "out.png"
+    status = cli.main(["stylize", *pair, "-o", str(out), "--size", "128", "--scales", "2",
+                       "--iterations", "5", "--backbone", "vgg16-hed", "--quiet"])
+    assert status == 130
+    assert load_image(out).shape == (96, 128, 3)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["stop_reason"].startswith("interrupted") and meta["settings"]["size"] == 128
+    assert "Stopped: interrupted" in capsys.readouterr().out

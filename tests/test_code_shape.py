@@ -48,5 +48,5 @@ def test_public_functions_have_docstrings_and_type_hints(path):
                          ids=lambda p: str(p.relative_to(HELPERS)))
 def test_each_module_names_the_notebook_that_teaches_it(path):
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-    assert re.search(r"notebooks? \d\d|notebooks/|ex\d\d_|no notebook", doc), \
+    assert re.search(r"notebooks? \d\d|notebooks/|ex\d\d_|no\s+notebook", doc), \
         f"{path.name}: the module docstring names no notebook"

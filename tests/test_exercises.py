@@ -50,6 +50,7 @@ def test_exercise_has_stable_cell_ids(path):
     assert [c.id for c in nb.cells] == [f"cell-{i:02d}" for i in range(len(nb.cells))]
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
 def test_solution_runs_clean_and_every_check_passes(path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
@@ -60,6 +61,7 @@ def test_solution_runs_clean_and_every_check_passes(path, monkeypatch):
         assert outputs_text(cell).count("✓") == cell.source.count("check("), cell.source
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
 def test_student_version_stops_at_its_first_stub(path, tmp_path, monkeypatch):
     student = ex.student_version(nbformat.read(path, as_version=4))

@@ -17,6 +17,8 @@ import pytest
 
 from helpers.exercises import EXERCISES_DIR, grading, solution_lines
 
+pytestmark = pytest.mark.notebooks  # runs notebooks (left out by make test-fast)
+
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 import submissions  # noqa: E402
 

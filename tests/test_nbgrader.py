@@ -17,6 +17,8 @@ from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from helpers.exercises import EXERCISES_DIR
 from helpers.exercises.metadata import cell_metadata, metadata_problems
 
+pytestmark = pytest.mark.notebooks  # runs notebooks (left out by make test-fast)
+
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 import submissions  # noqa: E402
 

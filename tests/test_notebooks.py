@@ -49,6 +49,7 @@ def make_notebooks(path: Path, out: Path) -> nbformat.NotebookNode:
     return nbformat.read(out / path.name, as_version=4)
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_and_shows_its_figures(path, tmp_path):
     nb = make_notebooks(path, tmp_path)

@@ -204,8 +204,9 @@ def test_keyboard_interrupt_returns_the_best_image_so_far(photo, painting):
     assert not np.array_equal(result.image, resize(photo, size=96))
 
 
-def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, painting,
-                                                                     monkeypatch, capsys):
+@pytest.mark.parametrize("poison", ["loss", "gradient"])
+def test_nan_loss_or_gradient_stops_with_a_clear_message_and_the_last_good_image(
+        photo, painting, monkeypatch, capsys, poison):
     real = optimize.cached_targets
 
     def poisoned(*args, **kwargs):
@@ -216,17 +217,20 @@ def test_nan_loss_stops_with_a_clear_message_and_the_last_good_image(photo, pain
         def loss_and_grad(x, w):
             calls["n"] += 1
             terms, grad = inner(x, w)
-            return (terms * np.nan if calls["n"] > 4 else terms), grad
+            if calls["n"] > 4:  # a finite loss with a NaN gradient is caught too
+                terms, grad = (terms * np.nan, grad) if poison == "loss" else (terms, grad * np.nan)
+            return terms, grad
 
         return targets_module.Targets(targets.extractor, targets.content_target, targets.terms,
-                                 targets.style_loss, loss_and_grad)
+                                      targets.style_loss, loss_and_grad)
 
     monkeypatch.setattr(optimize, "cached_targets", poisoned)
     result = optimize.stylize(photo, painting, iterations=10, **{**FAST, "progress": True})
-    assert "the loss became nan" in result.stop_reason and "kept the last good image" in \
-        result.stop_reason
-    assert "Warning: the loss became nan" in capsys.readouterr().out
+    assert f"the {poison} became nan" in result.stop_reason
+    assert "kept the last good image" in result.stop_reason
+    assert f"Warning: the {poison} became nan" in capsys.readouterr().out
     assert np.isfinite(result.history[-1]["total"]) and result.image.std() > 10
+    assert len(result.history) <= 5
 
 
 def test_checkpoint_and_resume(photo, painting, tmp_path):
@@ -238,10 +242,52 @@ def test_checkpoint_and_resume(photo, painting, tmp_path):
     resumed = optimize.stylize(photo, painting, iterations=6, resume=tmp_path, **FAST)
     assert [h["iteration"] for h in resumed.history] == list(range(7))
     assert resumed.history[:5] == first.history
+    # The counters go on from the checkpoint's: evaluations and time only grow.
+    for key in ("evaluations", "eval_seconds", "seconds"):
+        values = [h[key] for h in resumed.history]
+        assert values == sorted(values) and values[5] > values[4], key
     assert resumed.history[-1]["total"] < first.history[-1]["total"]
     with pytest.raises(StyleTransferError, match="resume with the same content image and size"):
         optimize.stylize(photo, painting, iterations=6, resume=tmp_path,
                          **{**FAST, "size": 128})
+
+
+@pytest.mark.parametrize("case", ["nan image", "no history", "history without losses"])
+def test_a_damaged_checkpoint_is_refused_with_the_fix(photo, painting, tmp_path, case):
+    optimize.stylize(photo, painting, iterations=2, checkpoint_every=1, checkpoint_dir=tmp_path,
+                     **FAST)
+    with np.load(tmp_path / "checkpoint.npz") as saved:
+        x, history = saved["x"], json.loads(str(saved["history"]))
+    if case == "nan image":
+        x = x * np.nan
+    elif case == "no history":
+        history = []
+    else:
+        history = [{"iteration": 0}]
+    np.savez(tmp_path / "checkpoint.npz", x=x, history=json.dumps(history))
+    with pytest.raises(StyleTransferError, match="start again without resume"):
+        optimize.stylize(photo, painting, iterations=4, resume=tmp_path, **FAST)
+
+
+def test_a_panorama_gets_fewer_default_scales_instead_of_a_refusal(painting):
+    panorama = np.random.default_rng(0).integers(0, 255, (60, 480, 3), dtype=np.uint8)
+    result = optimize.stylize(panorama, painting, size=400, iterations=1,
+                              backbone="vgg16-hed", progress=False)  # default: 2 scales
+    assert result.image.shape == (50, 400, 3) and result.settings["scales"] == 1
+    with pytest.raises(StyleTransferError, match="at least 32 px"):
+        optimize.stylize(panorama, painting, size=400, iterations=1, scales=2,
+                         backbone="vgg16-hed", progress=False)
+
+
+def test_ctrl_c_at_a_coarse_scale_gives_the_picture_at_the_requested_size(photo, painting):
+    def interrupt(state):
+        if state["size"] == 64 and state["iteration"] == 2:
+            raise KeyboardInterrupt
+
+    result = optimize.stylize(photo, painting, iterations=5, scales=2, callback=interrupt,
+                              **{**FAST, "size": 128})
+    assert result.interrupted and result.image.shape == (96, 128, 3)
+    assert result.settings["size"] == 128 and result.history[-1]["size"] == 64
 
 
 @pytest.mark.parametrize(

@@ -314,7 +314,7 @@ def _run_case(name: str, spec: Spec, answer: Callable, case: Case) -> tuple[np.n
     watched = spec.watch(case.args) if spec.watch else []
     library = spec.library() if spec.library else None
     if watched:  # only losses need TensorFlow; preprocessing checks run without it
-        import tensorflow as tf
+        from helpers._tf import tf
 
         tape = tf.GradientTape()
     with tape if watched else contextlib.nullcontext():
@@ -403,7 +403,7 @@ def feature_cases(salt: int, with_target: str | None = None, large: bool = False
                   ) -> list[Case]:
     """Post-ReLU-like feature maps (1, H, W, C), some zeros, non-square; optional target
     ("features": a second map, "gram": a Gram matrix); ``large`` adds a 128×128×64 map."""
-    import tensorflow as tf
+    from helpers._tf import tf
 
     gen = rng(salt)
     cases = []

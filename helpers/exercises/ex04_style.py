@@ -107,7 +107,7 @@ _LARGE_LAYERS = {"block1_conv1": (128, 128, 64), "block2_conv1": (64, 64, 32),
 
 def _style_case(gen: np.random.Generator, layers: dict, scale: int, label: str,
                 large: bool = False) -> Case:
-    import tensorflow as tf
+    from helpers._tf import tf
 
     feats, targets = {}, {}
     for name, (h, w, c) in layers.items():

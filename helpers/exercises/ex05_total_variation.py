@@ -11,7 +11,7 @@ from helpers.exercises._engine import Case, Spec, rng, scalar_shape
 
 def _tv_cases() -> list[Case]:
     """Random images (not symmetric, so misaligned differences show), with a flat patch."""
-    import tensorflow as tf
+    from helpers._tf import tf
 
     gen = rng(7)
     cases = []
