@@ -26,8 +26,8 @@ demo: $(STAMP)  ## stylize the bundled default images
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)  ## everything but the notebooks and the browser (about a minute)
-	$(BIN)/python -m pytest -m "not notebooks"
+test-fast: $(STAMP)  ## all but the notebooks, the browser and the slow end-to-end runs
+	$(BIN)/python -m pytest -m "not notebooks and not slow"
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check helpers tests bench docs

@@ -170,6 +170,13 @@ def main() -> None:
               f"({ORIGINAL_SECONDS_PER_ITERATION / m['restart_seconds']:.0f}x faster); one "
               f"L-BFGS iteration of our single run: {m['evals_per_iter'] * m['wall']:.2f} s "
               f"({m['evals_per_iter']:.2f} evaluations)")
+        iteration = m["evals_per_iter"] * m["wall"]
+        scipy_share = m["evals_per_iter"] * (m["wall"] - m["per_eval"])
+        print(f"(g) one L-BFGS iteration / bare forward+backward: {iteration / m['bare']:.2f} "
+              f"(goal <= 1.25); of the iteration, the network and losses take "
+              f"{m['evals_per_iter'] * m['per_eval']:.3f} s, scipy's L-BFGS-B arithmetic and "
+              f"the Python between them {scipy_share:.3f} s ({scipy_share / m['bare']:.2f} of "
+              f"a bare pass)")
     peak_stylize = peak_rss_gib()
 
     f32, b16 = figures["float32"], figures["bfloat16"]

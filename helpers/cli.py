@@ -288,7 +288,7 @@ def _gallery(args: argparse.Namespace) -> int:
         for sname, style in styles.items():
             result = stylize(content, style, size=args.size, iterations=args.iterations,
                              backbone=args.backbone, progress=False)
-            backbone = result.backbone.split(" (")[0]
+            backbone = result.settings["backbone"]
             panels.append(result.image)
             titles.append(f"{cname} x {sname}")
             print(f"{cname} x {sname}: {result.history[-1]['seconds']:.0f} s", flush=True)

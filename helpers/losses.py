@@ -1,5 +1,5 @@
-"""The three loss terms of Gatys et al. and their weighted sum (notebook 02: content,
-notebook 03: style, notebook 04: total variation).
+"""The three loss terms of Gatys et al. (notebook 02: content, notebook 03: style, notebook 04:
+total variation); their weighted sum is one line of :mod:`helpers.objective`.
 
 All functions take and return TensorFlow tensors (NumPy arrays work too) and are
 differentiable. Feature maps have shape (1, H, W, C) or (H, W, C); write N = C (number of
@@ -257,15 +257,3 @@ def _pow_1_25(u: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]
     ops; its value is also finite at 0 on TF 2.21)."""
     root = tf.sqrt(tf.sqrt(u))
     return u * root, lambda dy: dy * 1.25 * root
-
-
-def total_loss(
-    content: tf.Tensor,
-    style: tf.Tensor,
-    tv: tf.Tensor,
-    content_weight: float,
-    style_weight: float,
-    tv_weight: float,
-) -> tf.Tensor:
-    """α·content + β·style + γ·tv. Scalar."""
-    return content_weight * content + style_weight * style + tv_weight * tv

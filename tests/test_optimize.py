@@ -330,6 +330,7 @@ def test_too_large_for_memory_names_the_largest_size_that_fits(photo, painting, 
     assert optimize.estimate_memory(net, shape, layers) <= 2e9
 
 
+@pytest.mark.slow
 def test_default_weights_balance_the_terms(hed):
     """With the default weights the weighted terms at iteration 0 are within 100x of each
     other, at 256 and 512 px on the bundled pair. The run starts from noise, so that every

@@ -48,9 +48,9 @@ def test_bfloat16_backbone_runs_in_bfloat16_with_float32_weights():
 
 
 def test_two_bfloat16_iterations_lower_the_loss_like_float32(photo, painting):
-    runs = {p: optimize.stylize(photo, painting, size=96, iterations=2, precision=p,
-                                backbone="vgg16-hed", lbfgs_mode="restart", init="noise",
-                                progress=False)
+    runs = {p: optimize.stylize(photo, painting, size=64, iterations=2, precision=p,
+                                backbone="vgg16-hed", lbfgs_mode="restart", maxfun=8,
+                                init="noise", progress=False)
             for p in ("float32", "bfloat16")}
     drops = {p: r.history[0]["total"] / r.history[-1]["total"] for p, r in runs.items()}
     assert drops["bfloat16"] > 3 and drops["float32"] > 3
