@@ -28,11 +28,8 @@ from helpers._tf import tf  # TensorFlow without its C++ start-up lines, before 
 import keras
 
 from helpers.errors import StyleTransferError
+from helpers.settings import check_choice
 
-BACKBONES = ("auto", "vgg19", "vgg16-hed")
-POOLINGS = ("max", "avg")
-PRECISIONS = ("auto", "float32", "bfloat16")
-PADDINGS = ("reflect", "zero")
 #: The file Keras downloads for ``VGG19(include_top=False, weights="imagenet")``.
 VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_HOST = ("storage.googleapis.com", 443)
@@ -187,8 +184,7 @@ def _hed_stack() -> list[keras.layers.Layer]:
 def resolve_name(name: str, weights: str | Path | None = "imagenet") -> str:
     """Resolve ``"auto"`` to ``"vgg19"`` (its ImageNet weights cached or downloadable, or
     ``weights`` a local weights file) or ``"vgg16-hed"``; validate other names."""
-    if name not in BACKBONES:
-        raise StyleTransferError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    check_choice("backbone", name)
     if name == "auto":
         local_file = weights not in ("imagenet", None) and Path(weights).is_file()
         return "vgg19" if local_file or vgg19_weights_available() else "vgg16-hed"
@@ -220,10 +216,7 @@ def resolve_precision(precision: str = "auto") -> tuple[str, str]:
     """``(precision, reason)``: "auto" picks bfloat16 only where the hardware computes it
     natively (CPU flags ``amx_bf16``/``avx512_bf16``, or a recent GPU), since emulated
     bfloat16 is slower than float32."""
-    if precision not in PRECISIONS:
-        raise StyleTransferError(
-            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
-        )
+    check_choice("precision", precision)
     if precision != "auto":
         return precision, "chosen"
     native = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16"})
@@ -270,10 +263,8 @@ def load_backbone(
     ``padding``: ``"zero"`` (Keras' own VGG) or ``"reflect"`` (mirror the border before
     each convolution, so the network never sees a grey frame).
     """
-    if padding not in PADDINGS:
-        raise StyleTransferError(f"unknown padding {padding!r}; choose 'reflect' or 'zero'")
-    if pooling not in POOLINGS:
-        raise StyleTransferError(f"unknown pooling {pooling!r}; choose 'max' or 'avg'")
+    check_choice("padding", padding)
+    check_choice("pooling", pooling)
     resolved = resolve_name(name, weights)
     key = str(weights) if isinstance(weights, Path) else weights
     precision = resolve_precision(precision)[0]

@@ -305,7 +305,6 @@ def image_grid(
 # --- colour: luminance/chroma (YIQ) and colour-statistics matching (Gatys et al. 2016) ------
 
 #: Ways :func:`helpers.optimize.stylize` can keep the content's colours.
-PRESERVE_COLOR = ("none", "luminance", "histogram", "swap")
 
 
 def to_yiq(image: np.ndarray) -> np.ndarray:

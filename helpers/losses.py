@@ -16,10 +16,6 @@ from typing import Callable, Mapping, Sequence
 
 from helpers._tf import tf
 
-TV_FORMS = ("power", "abs")
-#: The style losses :func:`helpers.optimize.stylize` offers.
-STYLE_LOSSES = ("gram", "w2")
-
 
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """Mean squared difference of two feature maps: (1/(N·M)) Σ (F - P)². Scalar."""
@@ -241,7 +237,7 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
         dy = tf.abs(x[..., 1:, :, :] - x[..., :-1, :, :])
         dx = tf.abs(x[..., :, 1:, :] - x[..., :, :-1, :])
         return _mean_or_0(dy) + _mean_or_0(dx)
-    raise ValueError(f"unknown TV form {form!r}; choose one of {TV_FORMS}")
+    raise ValueError(f"unknown TV form {form!r}; choose 'power' or 'abs'")
 
 
 def _mean_or_0(x: tf.Tensor) -> tf.Tensor:
