@@ -63,7 +63,7 @@ def run(path: Path, timeout: int, save: Path | None) -> tuple[float, int, str]:
     except CellExecutionError as exc:
         error = str(exc).strip().splitlines()[-1][:120]
     except TimeoutError as exc:  # nbclient raises a subclass of TimeoutError per cell
-        error = f"timed out: {exc}"[:120]
+        error = " ".join(f"timed out: {exc}".split())[:120]
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, save / path.name)
