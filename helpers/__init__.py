@@ -55,6 +55,8 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("helpers.optimize"), name)
     if name == "Settings":
         return importlib.import_module("helpers.settings").Settings
+    if name == "tf":  # TensorFlow itself, imported without its C++ start-up lines
+        return importlib.import_module("helpers._tf").tf
     if name in _MODULES:
         return importlib.import_module(f"helpers.{name}")
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")
