@@ -11,7 +11,7 @@ NB_OUT ?= build/notebooks
 # No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
 # non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
-.PHONY: demo test test-fast lint lab app bench notebooks figures gallery student grade clean
+.PHONY: demo test test-fast lint lab app bench notebooks figures gallery quality student grade clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ figures: $(STAMP)  ## the README's figures (docs/figures/*.png) from the bundled
 
 gallery: $(STAMP)  ## every bundled pair (or FOLDER=dir with content/ and style/) in one grid
 	$(BIN)/python -m helpers gallery $(FOLDER) --size $(or $(SIZE),384) -o build/gallery.png
+
+quality: $(STAMP)  ## every pair in FOLDER (default: the bundled images) at 512 px: side-by-sides, palette and edge numbers in build/quality
+	$(BIN)/python bench/quality.py $(FOLDER) --size $(or $(SIZE),512) -o build/quality
 
 clean:
 	rm -rf build .pytest_cache

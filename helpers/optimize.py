@@ -216,13 +216,18 @@ def _network(settings: Settings, inputs: Inputs, progress: bool) -> tuple[bb.Bac
 def _start_image(settings: Settings, prepared: Prepared, start: np.ndarray | None
                  ) -> np.ndarray:
     """The (1, H, W, 3) preprocessed starting image: ``start`` (an image: a warm start or the
-    last scale's result), else the photo, the painting or seeded noise."""
+    last scale's result), else the photo, the photo recoloured to the painting's colour mean
+    and covariance (``"color_matched"``, :func:`helpers.images.color_matched`: the run starts
+    with the painting's palette, README "Choosing defaults"), the painting or seeded noise."""
     if start is not None:
         start = images.resize_to(start, prepared.shape)
         return images.preprocess(images.luminance_image(start)
                                  if settings.preserve_color == "luminance" else start)
     if settings.init == "content":
         return images.preprocess(prepared.net_content)
+    if settings.init == "color_matched":
+        return images.preprocess(images.color_matched(prepared.net_content,
+                                                      prepared.net_styles[0]))
     if settings.init == "style":
         return images.preprocess(images.resize_to(prepared.net_styles[0], prepared.shape))
     rng = np.random.default_rng(settings.seed)

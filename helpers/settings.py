@@ -26,7 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("avg", "max"),
     "precision": ("auto", "float32", "bfloat16"),
     "padding": ("zero", "reflect"),
-    "init": ("content", "noise", "style"),
+    "init": ("content", "color_matched", "noise", "style"),
     "optimizer": ("lbfgs", "adam"),
     "lbfgs_mode": ("single", "restart"),
     "preserve_color": ("none", "luminance", "histogram", "swap"),

@@ -30,3 +30,62 @@ def test_the_bundled_pair_has_no_saturated_border_at_256_px():
                               iterations=60, backbone="vgg16-hed", progress=False)
     edge, interior = border_ratio(result.image)
     assert edge <= 1.5 * interior + 1e-3, (edge, interior)
+
+
+def test_color_matched_init_is_the_photo_in_the_paintings_colours(photo, painting):
+    """init="color_matched" starts from the photo recoloured to the painting's colour mean and
+    covariance (README "Choosing defaults"): the painting's mean colour, the photo's shapes."""
+    from helpers import images
+    from helpers.settings import Settings
+
+    settings = Settings(init="color_matched").resolved("vgg16-hed")
+    prepared = optimize.Prepared(photo, [painting], photo, [painting], [1.0], None)
+    start = images.deprocess(optimize._start_image(settings, prepared, None))
+    assert start.shape == photo.shape
+    np.testing.assert_allclose(start.reshape(-1, 3).mean(0), painting.reshape(-1, 3).mean(0),
+                               atol=6)
+    grey = [x.astype(float).mean(-1).ravel() for x in (start, photo)]
+    assert abs(np.corrcoef(*grey)[0, 1]) > 0.9
+
+
+def _bench_quality():
+    """bench/quality.py as a module (bench/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
+    spec = importlib.util.spec_from_file_location("bench_quality", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quality_numbers_palette_distance_and_edge_agreement(photo, painting):
+    """make quality's numbers: a palette is 0 from itself and far from another; a picture's
+    edges agree with themselves (1) more than a flat grey picture's (nan-free, about 0)."""
+    q = _bench_quality()
+    assert q.palette_distance(painting, painting) < 1e-9
+    assert q.palette_distance(photo, painting) > 5
+    assert q.palette_distance(photo[::-1], photo) < 1e-9  # a palette ignores where colours are
+    assert q.edge_agreement(photo, photo) > 0.999
+    noisy = np.random.default_rng(0).integers(0, 255, photo.shape).astype(np.uint8)
+    assert q.edge_agreement(noisy, photo) < 0.3
+
+
+def test_quality_finds_pairs_and_references_by_name(tmp_path, photo, painting):
+    """A flat folder: the photo is the image a reference's name starts with; a reference
+    belongs to the painting it shares a word with. The gallery layout works too."""
+    from helpers import images
+
+    q = _bench_quality()
+    for name, image in (("town", photo), ("starry_night", painting), ("the_scream", painting)):
+        images.save_image(image, tmp_path / f"{name}.png")
+    (tmp_path / "reference").mkdir()
+    images.save_image(photo, tmp_path / "reference" / "town_starry_other-tool.png")
+    found = {(c.stem, s.stem): r and r.name for c, s, r in q.find_pairs(tmp_path)}
+    assert found == {("town", "starry_night"): "town_starry_other-tool.png",
+                     ("town", "the_scream"): None}
+    for part, name in (("content", "a"), ("style", "b")):
+        (tmp_path / "g" / part).mkdir(parents=True)
+        images.save_image(photo, tmp_path / "g" / part / f"{name}.png")
+    assert [(c.stem, s.stem, r) for c, s, r in q.find_pairs(tmp_path / "g")] == [("a", "b", None)]
