@@ -17,9 +17,18 @@ module                          what it does
 
 from __future__ import annotations
 
-from helpers.sweeps.engine import SweepReport, cluster_size, local_client, sweep
-from helpers.sweeps.grid import LAYER_SETS, plan
-from helpers.sweeps.sheet import contact_sheet, read_index
+import importlib
+from typing import Any
 
-__all__ = ["sweep", "SweepReport", "plan", "LAYER_SETS", "contact_sheet", "read_index",
-           "local_client", "cluster_size"]
+_HOMES = {"sweep": "engine", "SweepReport": "engine", "local_client": "engine",
+          "cluster_size": "engine", "plan": "grid", "LAYER_SETS": "grid",
+          "contact_sheet": "sheet", "read_index": "sheet", "LiveGrid": "live"}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """Import what is asked for when it is asked for, so the command line's parser (which
+    imports :mod:`helpers.sweeps.command`) loads no Dask."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"helpers.sweeps.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'helpers.sweeps' has no attribute {name!r}")

@@ -272,7 +272,7 @@ def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: S
     backbone = client.submit(resolve_backbone, first.get("backbone", "auto"),
                              first.get("weights", "imagenet"), _layers(todo),
                              pure=False).result()
-    images = _scatter(client, todo)
+    images = _images(client, todo)
     groups = {g: i for i, g in enumerate(dict.fromkeys(r.group for r in todo))}
     futures = {}
     for run in todo:
@@ -308,7 +308,14 @@ def dashboard_available(client: Client) -> bool:
     ).get("services", {})
 
 
-def _scatter(client: Client, runs: list[Run]) -> dict[Any, Any]:
-    """Each image, loaded once here and sent to the cluster once (not once per run)."""
+def _images(client: Client, runs: list[Run]) -> dict[Any, Any]:
+    """Each image, loaded once here and sent to the cluster once (not once per run), as a
+    task's result rather than scattered data: if the worker holding it dies, the scheduler
+    makes it again elsewhere."""
     sources = dict.fromkeys(s for r in runs for s in (r.content, r.style))
-    return {s: client.scatter(s.load(), hash=False) for s in sources}
+    return {s: client.submit(_same, s.load(), key=f"image-{s.name}-{uuid.uuid4().hex[:8]}")
+            for s in sources}
+
+
+def _same(image: Any) -> Any:
+    return image
