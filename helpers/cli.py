@@ -239,17 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     from helpers.exercises.command import add_arguments
 
     add_arguments(e)
+    _add_sweep_parser(commands)
+    return parser
 
-    s = commands.add_parser(
+
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``sweep`` command's parser (its arguments: :mod:`helpers.sweeps.command`)."""
+    from helpers.sweeps.command import add_arguments
+
+    add_arguments(commands.add_parser(
         "sweep", help="paint a grid of settings over image pairs, on every core or a Dask "
         "cluster", description="Paint every combination of the comma-separated values given "
         "(e.g. --style-weight 10,30,100 --tv-weight 1e-4,1e-3) for every pair, in parallel; "
         "results, index.csv and a contact sheet in -o. Rerun to resume.",
-        formatter_class=_HelpFormatter)
-    from helpers.sweeps.command import add_arguments as add_sweep_arguments
-
-    add_sweep_arguments(s)
-    return parser
+        formatter_class=_HelpFormatter))
 
 
 

@@ -109,14 +109,47 @@ def test_contact_sheet_rows_and_columns_by_two_settings(tmp_path):
             for tv in (0.001, 0.0001):
                 name = f"sw{sw}_tv{tv}"
                 Image.fromarray(np.full((12, 16, 3), sw, np.uint8)).save(tmp_path / f"{name}.png")
-                writer.writerow(dict(zip(fields, [name, "chelsea", "swirls", sw, tv, 1, 0.5,
-                                                  0.4, 0.1, 3, 1, "w", "done", f"{name}.png"])))
+                values = [name, "chelsea", "swirls", sw, tv, 1, 0.5, 0.4, 0.1, 3, 1, "w", "done",
+                          f"{name}.png"]
+                writer.writerow(dict(zip(fields, values, strict=True)))
     found = sweep_sheet.read_index(tmp_path)
     assert sweep_sheet.axes(found) == ("style_weight", "tv_weight", [])
     assert "style_weight=10, tv_weight=0.001\ntotal 1" in sweep_sheet.tile_title(
         found[0], ["style_weight", "tv_weight"])
     path = sweep_sheet.contact_sheet(tmp_path)
     assert path == tmp_path / "sheet.png" and Image.open(path).size[0] > 200
+
+
+def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp_path):
+    import ast
+
+    from helpers.sweeps.live import LiveGrid, command_line, python_code
+
+    runs = sweep_grid.plan(GRID, PAIR, **TINY)
+    live = LiveGrid(runs, tmp_path, ncols=2)
+    name = runs[0].name
+    Image.new("RGB", (8, 8)).save(tmp_path / f"{name}.png")
+    (tmp_path / f"{name}.json").write_text(json.dumps({
+        "settings": {"style_weight": 10.0, "style_layers": ["block1_conv1"]},
+        "history": [{"total": 1.5, "content": 1.0, "style": 0.4, "tv": 0.1}]}))
+    live.add({"name": name, "image": f"{name}.png", "total": "1.5"})
+    assert bytes(live.images[name].value).startswith(b"\x89PNG")
+    assert live.buttons[name].description.endswith("| 1.5")
+
+    class App:
+        def apply(self, settings):
+            self.settings = settings
+
+    live.app = App()
+    live.buttons[name].click()
+    assert live.selected == name and not live.load_button.disabled
+    live.load_button.click()
+    assert live.app.settings["style_weight"] == 10.0
+    assert live.app.settings["content"] == "chelsea"
+    code = python_code(runs[0])
+    ast.parse(code)
+    assert "helpers.data.default_content()" in code and "style_weight=10.0" in code
+    assert "--style-layers block1_conv1 " in command_line(runs[0])
 
 
 # --- a real local cluster ------------------------------------------------------------------
