@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from helpers.errors import StyleTransferError
@@ -98,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = sweep(grid, args.pairs, args.output, client=client, workers=args.workers,
                        resume=args.resume, progress=not args.quiet, sheet=False)
+    except KeyboardInterrupt:
+        print(f"interrupted; the finished runs are in {args.output}: run the same command "
+              "again to paint the rest", file=sys.stderr)
+        return 130
     finally:
         if client is not None:
             client.close()

@@ -225,7 +225,7 @@ def sweep(grid: Mapping[str, Any], pairs: Any = None, out: str | Path = "build/s
     ``task`` is what a worker runs per run (the tests wrap :func:`paint` to kill a worker).
     """
     runs = plan(grid, pairs, **fixed)
-    out = Path(out)
+    out = Path(out).resolve()  # the workers' working folder may not be ours
     out.mkdir(parents=True, exist_ok=True)
     columns = ["name", "content", "style", *grid, *RESULT_COLUMNS]
     index = Index(out / "index.csv", columns).open()
@@ -284,20 +284,28 @@ def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: S
         futures[future] = run
     bar = tqdm(total=report.planned, initial=report.skipped, unit="run", desc="sweep",
                disable=not progress)
-    for future in as_completed(futures):
-        run = futures.pop(future)
-        try:
-            row = _row(run, future.result())
-        except Exception as exc:  # noqa: BLE001  (a run's error must not stop the others)
-            report.failed[run.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            print(f"failed: {run.name}: {report.failed[run.name]}", file=sys.stderr)
-        else:
-            index.append(row)
-            report.ran += 1
-            if on_result is not None:
-                on_result(row)
-        bar.update(1)
-    bar.close()
+    try:
+        for future in as_completed(futures):
+            _record(futures.pop(future), future, index, report, on_result)
+            bar.update(1)
+    finally:  # Ctrl-C: what finished is on disk; stop the rest (a given client lives on)
+        client.cancel(list(futures))
+        bar.close()
+
+
+def _record(run: Run, future: Any, index: Index, report: SweepReport,
+            on_result: Callable | None) -> None:
+    """Append a finished run's row (or note its failure: the other runs go on)."""
+    try:
+        row = _row(run, future.result())
+    except Exception as exc:  # noqa: BLE001  (a run's error must not stop the others)
+        report.failed[run.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"failed: {run.name}: {report.failed[run.name]}", file=sys.stderr)
+        return
+    index.append(row)
+    report.ran += 1
+    if on_result is not None:
+        on_result(row)
 
 
 def dashboard_available(client: Client) -> bool:

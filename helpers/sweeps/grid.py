@@ -147,6 +147,9 @@ def checked(options: dict[str, Any]) -> Settings:
     """``options`` as Settings, with the checks :func:`helpers.stylize` makes before it
     starts (the same one-line messages); a bad value raises StyleTransferError."""
     settings = Settings.from_options(**options)
+    if settings.checkpoint_every:
+        raise StyleTransferError("checkpoint_every is not for sweeps: each run is saved when "
+                                 "it finishes, and a rerun skips the finished ones")
     backbone = settings.backbone if settings.backbone in DEFAULTS else "vgg19"
     settings.resolved(backbone)
     return settings

@@ -75,7 +75,9 @@ def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = N
     bands = list(itertools.product(*(_order([r[k] for r in found]) for k in others)))
     row_labels = [(band, v) for band in bands for v in _order([r[row_key] for r in found])]
     by_key = {(tuple(r[k] for k in others), r[row_key], r[col_key]): r for r in found}
-    fig = Figure(figsize=(tile * len(col_values), tile * 0.9 * len(row_labels) + 0.8))
+    first = load_image(out / found[0]["image"])
+    aspect = first.shape[0] / first.shape[1]
+    fig = Figure(figsize=(tile * len(col_values), (tile * aspect + 0.45) * len(row_labels) + 0.6))
     grid = fig.subplots(len(row_labels), len(col_values), squeeze=False)
     for (i, (band, rv)), (j, cv) in itertools.product(enumerate(row_labels),
                                                       enumerate(col_values)):
@@ -87,7 +89,7 @@ def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = N
             ax.set_title("not painted (yet)", fontsize=7)
             continue
         ax.imshow(load_image(out / row["image"]))
-        ax.set_title(tile_title(row, [row_key, col_key]), fontsize=6.5)
+        ax.set_title(tile_title(row, [row_key, col_key]), fontsize=7.5)
         if j == 0:
             ax.set_ylabel("\n".join([*band, f"{row_key}={rv}"]), fontsize=8)
     fig.suptitle(f"Sweep {out.name}: {len(found)} runs, rows {row_key}, columns {col_key}"
