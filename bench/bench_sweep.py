@@ -11,8 +11,10 @@ TensorFlow's import and the cluster's start count):
 (c) the sweep on 2 workers with 1 thread each;
 (d) as (c) but ungrouped: each run forgets the cached targets first (rebuilt and retraced).
 
-Prints the scaling (b)/(c), (a)/(c), (d)/(c), the CPU and the load average before and after
-each part (the machine may be shared); writes build/bench_sweep.json.
+Prints the ratios (b)/(c), (a)/(c), (d)/(c) of wall seconds and of CPU seconds (the workers'
+own, or the loop process's: on a shared machine wall time depends on the others' load, CPU
+time much less), the CPU and the load average before and after each part; writes
+build/bench_sweep.json.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ for sw, tv in itertools.product({sw}, {tv}):
     r = helpers.stylize(photo, painting, size=size, iterations=iterations,
                         backbone=backbone, style_weight=sw, tv_weight=tv, progress=False)
     r.save(f"{{out}}/loop_{{sw}}_{{tv}}.png")
-print(time.perf_counter() - t0)
+import resource
+use = resource.getrusage(resource.RUSAGE_SELF)
+print(time.perf_counter() - t0, use.ru_utime + use.ru_stime)
 """
 
 
@@ -62,19 +66,30 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def plain_loop(args: argparse.Namespace) -> float:
-    """(a): seconds for the 8 runs as stylize calls in one new process."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def plain_loop(args: argparse.Namespace) -> tuple[float, float]:
+    """(a): wall and CPU seconds for the 8 runs as stylize calls in one new process."""
     out = OUT / "loop"
     out.mkdir(parents=True, exist_ok=True)
     code = LOOP.format(sw=GRID["style_weight"], tv=GRID["tv_weight"])
     done = subprocess.run([sys.executable, "-c", code, str(args.size), str(args.iterations),
                            args.backbone, str(out)], capture_output=True, text=True,
                           check=True)
-    return float(done.stdout.split()[-1])
+    wall, cpu = done.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
-def swept(args: argparse.Namespace, workers: int, grouped: bool = True) -> float:
-    """(b)-(d): seconds for the 8 runs as a sweep on a new local cluster."""
+def swept(args: argparse.Namespace, workers: int, grouped: bool = True
+          ) -> tuple[float, float]:
+    """(b)-(d): wall seconds for the 8 runs as a sweep on a new local cluster, and the CPU
+    seconds its workers used."""
     from helpers.sweeps.engine import local_client, sweep
 
     out = OUT / f"sweep_{workers}_{'grouped' if grouped else 'ungrouped'}"
@@ -85,12 +100,14 @@ def swept(args: argparse.Namespace, workers: int, grouped: bool = True) -> float
         report = sweep(GRID, PAIR, out, client=client, grouped=grouped, progress=False,
                        sheet=False, size=args.size, iterations=args.iterations,
                        backbone=args.backbone)
+        wall = time.perf_counter() - t0
+        cpu = sum(client.run(cpu_seconds).values())
     finally:
         cluster = client.cluster
         client.close()
         cluster.close()
     assert report.ran == 8, report
-    return time.perf_counter() - t0
+    return wall, cpu
 
 
 def main() -> None:
@@ -109,18 +126,20 @@ def main() -> None:
                                   "backbone": args.backbone, "runs": 8}
     for name, part in parts.items():
         before = load()
-        seconds = part()
-        figures[name] = {"seconds": round(seconds, 1), "load_before": before,
-                         "load_after": load()}
-        print(f"{name}: {seconds:.1f} s (load average {before} -> {load()})", flush=True)
-    a, b, c, d = (figures[k]["seconds"] for k in parts)
-    figures.update(scaling_b_over_c=round(b / c, 2), loop_over_sweep_a_over_c=round(a / c, 2),
-                   ungrouped_over_grouped_d_over_c=round(d / c, 2))
+        seconds, cpu = part()
+        figures[name] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                         "load_before": before, "load_after": load()}
+        print(f"{name}: {seconds:.1f} s wall, {cpu:.1f} CPU s (load average {before} -> "
+              f"{load()})", flush=True)
+    for unit in ("seconds", "cpu_seconds"):
+        a, b, c, d = (figures[k][unit] for k in parts)
+        figures[f"ratios_{unit}"] = {"b_over_c": round(b / c, 2), "a_over_c": round(a / c, 2),
+                                     "d_over_c": round(d / c, 2)}
+        print(f"{unit}: scaling (b)/(c) = {b / c:.2f} (goal >= 1.8 on 2 cores), plain loop / "
+              f"sweep (a)/(c) = {a / c:.2f} (goal >= 1), ungrouped / grouped (d)/(c) = "
+              f"{d / c:.2f}")
     print(f"CPU: {figures['cpu']} ({figures['cores']} cores); {args.size} px, "
           f"{args.iterations} iterations, {args.backbone}")
-    print(f"scaling (b)/(c) = {b / c:.2f}  (goal >= 1.8 on 2 cores)")
-    print(f"plain loop / sweep (a)/(c) = {a / c:.2f}  (goal >= 1)")
-    print(f"ungrouped / grouped (d)/(c) = {d / c:.2f}")
     OUT.mkdir(parents=True, exist_ok=True)
     Path("build/bench_sweep.json").write_text(json.dumps(figures, indent=1))
 
