@@ -11,7 +11,7 @@ NB_OUT ?= build/notebooks
 # No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
 # non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
-.PHONY: demo test test-fast lint lab app bench notebooks figures gallery quality student grade clean
+.PHONY: demo test test-fast lint lab app bench notebooks figures gallery quality student grade clean sweep
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ gallery: $(STAMP)  ## every bundled pair (or FOLDER=dir with content/ and style/
 
 quality: $(STAMP)  ## every pair in FOLDER (default: the bundled images) at 512 px: side-by-sides, palette and edge numbers in build/quality
 	$(BIN)/python bench/quality.py $(FOLDER) --size $(or $(SIZE),512) -o build/quality
+
+# `make sweep` settings: the grid (any `python -m helpers sweep` flags) and the output folder.
+GRID ?= --style-weight 10,30,100 --tv-weight 1e-4,1e-3 --size 256 --iterations 100
+SWEEP_OUT ?= build/sweep
+sweep: $(STAMP)  ## a grid of looks on every core: make sweep [FOLDER=dir] [GRID="--style-weight 10,100 ..."]
+	$(BIN)/python -m helpers sweep $(FOLDER) $(GRID) -o $(SWEEP_OUT)
 
 clean:
 	rm -rf build .pytest_cache

@@ -239,7 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     from helpers.exercises.command import add_arguments
 
     add_arguments(e)
+    _add_sweep_parser(commands)
     return parser
+
+
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``sweep`` command's parser (its arguments: :mod:`helpers.sweeps.command`)."""
+    from helpers.sweeps.command import add_arguments
+
+    add_arguments(commands.add_parser(
+        "sweep", help="paint a grid of settings over image pairs, on every core or a Dask "
+        "cluster", description="Paint every combination of the comma-separated values given "
+        "(e.g. --style-weight 10,30,100 --tv-weight 1e-4,1e-3) for every pair, in parallel; "
+        "results, index.csv and a contact sheet in -o. Rerun to resume.",
+        formatter_class=_HelpFormatter))
 
 
 
@@ -400,6 +413,12 @@ def _report(result: object, path: Path, quiet: bool) -> None:
     print(f"Result: {path}")
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from helpers.sweeps.command import run
+
+    return run(args)
+
+
 def _exercises(args: argparse.Namespace) -> int:
     from helpers.exercises.command import run
 
@@ -437,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gallery(args)
         if args.command == "exercises":
             return _exercises(args)
+        if args.command == "sweep":
+            return _sweep(args)
     except StyleTransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,105 @@
+"""The notebook's live grid (notebook 09): one tile per run of a sweep, filled in as runs
+finish (pass :meth:`LiveGrid.add` as ``sweep(..., on_result=...)``). Clicking a tile's button
+shows its settings and its "copy as code" (Python and command line, as the tuning app writes
+them) and can load them into a tuning app.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from helpers.settings import Settings, command_line_flags, python_arguments
+from helpers.sweeps.grid import Run, Source
+
+
+def python_code(run: Run) -> str:
+    """The ``helpers.stylize`` call that paints ``run`` on its own."""
+    return (f"import helpers\n\nresult = helpers.stylize(\n    {_python_source(run.content)},\n"
+            f"    {_python_source(run.style)},\n"
+            f"{python_arguments(Settings.from_options(**run.options))})\n"
+            f"result.save('build/{run.name}.png')\n")
+
+
+def command_line(run: Run) -> str:
+    """The ``python -m helpers stylize`` line that paints ``run`` on its own."""
+    return shlex.join(["python", "-m", "helpers", "stylize", run.content.text, run.style.text,
+                       "-o", f"build/{run.name}.png",
+                       *command_line_flags(Settings.from_options(**run.options))])
+
+
+def _python_source(source: Source) -> str:
+    from helpers import data
+
+    return repr(source.path) if source.path else \
+        f"helpers.data.{data.BUNDLED[source.name].__name__}()"
+
+
+class LiveGrid(w.VBox):
+    """A grid of the runs of a sweep (``runs`` from :func:`helpers.sweeps.plan`), ``ncols``
+    tiles a row in plan order, filled in from ``out`` as runs land. ``app``: a tuning app to
+    load a clicked tile's settings into (optional)."""
+
+    def __init__(self, runs: list[Run], out: str | Path, ncols: int, app: Any = None,
+                 width: int = 150) -> None:
+        self.out, self.app, self.width = Path(out), app, width
+        self.runs = {r.name: r for r in runs}
+        self.images = {r.name: w.Image(format="png", layout=w.Layout(width=f"{width}px"))
+                       for r in runs}
+        self.buttons = {r.name: w.Button(description=", ".join(r.swept.values()),
+                                         tooltip=r.name, layout=w.Layout(width=f"{width}px"))
+                        for r in runs}
+        for name, button in self.buttons.items():
+            button.on_click(lambda _, name=name: self.select(name))
+        self.details = w.Output()
+        self.load_button = w.Button(description="Load into the tuning app", disabled=True)
+        self.load_button.on_click(lambda _: self.load_into_app())
+        self.selected: str | None = None
+        tiles = [w.VBox([self.images[n], self.buttons[n]]) for n in self.runs]
+        grid = w.GridBox(tiles, layout=w.Layout(
+            grid_template_columns=f"repeat({ncols}, {width + 6}px)"))
+        super().__init__([grid, self.load_button, self.details])
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Show a finished run (an index row): its picture in its tile, its loss on its
+        button."""
+        name = row["name"]
+        if name not in self.images:
+            return
+        self.images[name].value = (self.out / row["image"]).read_bytes()
+        self.buttons[name].description += f" | {float(row['total']):.3g}"
+        self.buttons[name].button_style = "info"
+
+    def select(self, name: str) -> None:
+        """What a click does: show the run's settings (as its JSON recorded them) and its
+        copy-as-code."""
+        self.selected = name
+        run = self.runs[name]
+        meta = self.out / f"{name}.json"
+        self.details.clear_output()
+        with self.details:
+            print(f"{name}\nswept: {run.swept}")
+            if meta.exists():
+                saved = json.loads(meta.read_text())
+                last = saved["history"][-1]
+                print(f"final loss: total {last['total']:.4g} (content {last['content']:.3g}, "
+                      f"style {last['style']:.3g}, tv {last['tv']:.3g})")
+            print("\nCopy as code (Python):\n" + python_code(run))
+            print("Copy as code (command line):\n" + command_line(run))
+        self.load_button.disabled = self.app is None or not meta.exists()
+
+    def app_settings(self, name: str) -> dict[str, Any]:
+        """The tuning app's settings for run ``name``: its recorded settings and images."""
+        run = self.runs[name]
+        saved = json.loads((self.out / f"{name}.json").read_text())["settings"]
+        return {**saved, "content": run.content.text, "style": run.style.text,
+                "rendered": False}
+
+    def load_into_app(self) -> None:
+        """Load the selected run's settings into the tuning app."""
+        if self.app is not None and self.selected is not None:
+            self.app.apply(self.app_settings(self.selected))
