@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from helpers.errors import StyleTransferError
 
@@ -102,6 +101,7 @@ def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
     along the streamlines of a velocity field made of a few vortices and a gentle wind,
     then coloured with a night-sky palette by height and stroke brightness.
     """
+    from scipy import ndimage  # here, not at the top: the CLI imports this module
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
     vx = 0.6 * np.ones_like(xx)
@@ -151,6 +151,7 @@ def paint_mosaic(size: int = 512, seed: int = 1905) -> np.ndarray:
     cell like a brush stroke) and outlined in dark lead lines: flat colour patches and sharp
     edges, the opposite of :func:`paint_swirls`'s flowing strokes.
     """
+    from scipy import ndimage  # here, not at the top: the CLI imports this module
     from scipy.spatial import cKDTree
 
     rng = np.random.default_rng(seed)
