@@ -16,6 +16,8 @@ module                      what it does (notebook)
                             coarse-to-fine as a loop over sizes (00, 05)
 ``helpers.control``         colour preservation, several styles, masks (07)
 ``helpers.widgets``         the tuning app: sliders, live preview, history (06)
+``helpers.sweeps``          :func:`sweep`: a grid of settings over image pairs on a Dask
+                            cluster, index.csv, contact sheet (09)
 ``helpers.exercises``       checks that name the mistake, student versions, grading
                             (notebooks/exercises)
 ``helpers.data``            the bundled images by name, classic paintings (00)
@@ -39,13 +41,13 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
-__all__ = ["StyleTransferError", "Settings", "stylize", "Result", "__version__"]
+__all__ = ["StyleTransferError", "Settings", "stylize", "Result", "sweep", "__version__"]
 
 from helpers.errors import StyleTransferError  # noqa: E402  (after the environment is set)
 
 _MODULES = ("images", "backbone", "losses", "targets", "objective", "optimizers", "settings",
-            "optimize", "control", "widgets", "exercises", "data", "cli", "checkpoints", "files",
-            "errors")
+            "optimize", "control", "widgets", "exercises", "sweeps", "data", "cli", "checkpoints",
+            "files", "errors")
 
 
 def __getattr__(name: str) -> Any:
@@ -55,6 +57,8 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("helpers.optimize"), name)
     if name == "Settings":
         return importlib.import_module("helpers.settings").Settings
+    if name == "sweep":
+        return importlib.import_module("helpers.sweeps").sweep
     if name == "tf":  # TensorFlow itself, imported without its C++ start-up lines
         return importlib.import_module("helpers._tf").tf
     if name in _MODULES:
