@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from bench_speed import cpu_model
+from machine import cpu_model
 
 from helpers import backbone as bb
 from helpers import optimize, widgets

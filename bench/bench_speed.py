@@ -14,30 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import time
 
 import numpy as np
 import tensorflow as tf
+from machine import cpu_model
 
 import helpers
 from helpers import backbone as bb
 from helpers import data, images, losses, optimize
 
 ORIGINAL_SECONDS_PER_ITERATION = 7 * 60  # "about 7 minutes for one iteration" (Keras example)
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or platform's guess)."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def peak_rss_gib() -> float:

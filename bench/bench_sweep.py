@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_model, load
 
 GRID = {"style_weight": [10, 30, 100, 300], "tv_weight": [1e-4, 1e-3]}
 PAIR = [("chelsea", "swirls")]
@@ -48,22 +49,6 @@ import resource
 use = resource.getrusage(resource.RUSAGE_SELF)
 print(time.perf_counter() - t0, use.ru_utime + use.ru_stime)
 """
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or platform's guess)."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load() -> str:
-    """The 1-minute load average."""
-    return f"{os.getloadavg()[0]:.1f}"
 
 
 def cpu_seconds() -> float:
