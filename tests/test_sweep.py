@@ -230,3 +230,14 @@ def test_a_killed_worker_s_run_is_retried_and_the_sweep_completes(client, tmp_pa
     assert Path(marker).exists()
     assert (report.ran, report.failed) == (2, {})
     assert len(rows(tmp_path / "out")) == 2
+
+
+def test_the_command_line_sweeps_on_a_given_scheduler(client, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["sweep", "--style-weight", "10", "--size", "64", "--iterations", "3",
+                 "--backbone", "vgg16-hed", "-o", str(out), "--scheduler",
+                 client.scheduler.address, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "Sweep: 2 runs" in printed and "Painted 2, 0 already on disk, 0 failed" in printed
+    assert {r["style"] for r in rows(out)} == {"swirls", "mosaic"}  # the bundled pairs
+    assert (out / "sheet.png").exists()

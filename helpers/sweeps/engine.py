@@ -114,14 +114,19 @@ def result_row(history: list[dict[str, Any]], stop_reason: str) -> dict[str, Any
             "stop_reason": stop_reason}
 
 
-def resolve_backbone(backbone: str, weights: str | None, layers: list[str]) -> str:
+def resolve_backbone(options: dict[str, Any], layers: list[str]) -> str:
     """On a worker: the backbone the runs will use (``auto`` resolved where the weights
-    are), with every layer of the sweep checked, so a bad layer name fails once, first."""
+    are), with every layer of the sweep checked, so a bad layer name fails once, first. It
+    is loaded as the first run will load it, so that run finds it cached."""
     from helpers import backbone as bb
     from helpers.settings import DEFAULTS
 
-    name = bb.resolve_name(backbone, weights)
-    net = bb.load_backbone(name, weights=weights)
+    weights = options.get("weights", "imagenet")
+    name = bb.resolve_name(options.get("backbone", "auto"), weights)
+    net = bb.load_backbone(name, weights=weights,
+                           pooling=options.get("pooling") or DEFAULTS[name]["pooling"],
+                           precision=options.get("precision", "auto"),
+                           padding=options.get("padding", "zero"))
     bb.check_layers(net, [DEFAULTS[name]["content_layer"], *DEFAULTS[name]["style_layers"],
                           *layers])
     return name
@@ -268,9 +273,7 @@ def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: S
     client.register_plugin(TensorFlowThreads())
     if progress and dashboard_available(client):
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
-    first = todo[0].options
-    backbone = client.submit(resolve_backbone, first.get("backbone", "auto"),
-                             first.get("weights", "imagenet"), _layers(todo),
+    backbone = client.submit(resolve_backbone, todo[0].options, _layers(todo),
                              pure=False).result()
     images = _images(client, todo)
     groups = {g: i for i, g in enumerate(dict.fromkeys(r.group for r in todo))}
