@@ -6,19 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from helpers.cli import _positive_int  # a whole number >= 1, as every count of the CLI
 from helpers.errors import StyleTransferError
 
 EXIT_FAILED_CHECK = 1
-
-
-def _seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="grades.csv",
                         help="with --grade SUBMISSIONS: the CSV to write; feedback/STUDENT.md "
                              "goes beside it")
-    parser.add_argument("--timeout", type=_seconds, default=600,
+    parser.add_argument("--timeout", type=_positive_int, default=600,
                         help="with --grade: seconds each notebook may run")
-    parser.add_argument("--memory-mb", type=_seconds, default=8192,
+    parser.add_argument("--memory-mb", type=_positive_int, default=8192,
                         help="with --grade: address-space limit of each notebook's kernel, MiB")
     parser.add_argument("--only", metavar="CHECK", default=None,
                         help="with --grade NOTEBOOK: report (and exit on) this check only")
