@@ -7,6 +7,7 @@ Writes screenshots to build/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,6 +44,24 @@ def wait_for_port(server: subprocess.Popen, port: int, log: Path, seconds: float
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def serving(command: list[str], cwd: Path, env: dict, port: int, log: Path) -> Iterator[None]:
+    """Run the server ``command`` (output to ``log``) until it listens on ``port``; stop it
+    on the way out."""
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(server, port, log)
+        yield
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,21 +74,10 @@ def voila(tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     env = {**os.environ, "NST_FAST": "1"}
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--port={port}", f"--Voila.token={token}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(server, port, log)
+    with serving([sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser",
+                  "--Voila.ip=127.0.0.1", f"--port={port}", f"--Voila.token={token}"],
+                 ROOT, env, port, log):
         yield f"http://127.0.0.1:{port}/?token={token}", log
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_move_a_slider_run_watch_the_preview_stop_and_take_a_screenshot(voila):
@@ -138,23 +147,13 @@ def lab(tmp_path_factory):
     log = root / "lab.log"
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
     env["NST_FAST"] = "1"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-             *(["--allow-root"] if os.geteuid() == 0 else [])],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(server, port, log)
+    with serving([sys.executable, "-m", "jupyter", "lab", "--no-browser",
+                  "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                  f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+                  f"--LabApp.workspaces_dir={root / 'workspaces'}",
+                  *(["--allow-root"] if os.geteuid() == 0 else [])],
+                 root, env, port, log):
         yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK_00.name}?token={token}", log
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_jupyterlab_runs_a_tutorial_notebook_and_shows_its_figures(lab):
