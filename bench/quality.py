@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("-o", "--output", default="build/quality", help="output folder")
     parser.add_argument("settings", nargs="*", help="extra settings, key=value (JSON values)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # settings may come before or after options
     if args.folder and "=" in args.folder:  # no folder, only settings
         args.settings, args.folder = [args.folder, *args.settings], None
     options = {}
