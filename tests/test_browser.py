@@ -7,15 +7,11 @@ Writes screenshots to build/screenshots/.
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import os
 import secrets
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -32,40 +28,16 @@ if not CHROMIUM.exists():
                 "(as root) to run the browser test", allow_module_level=True)
 
 
-def wait_for_port(server: subprocess.Popen, port: int, log: Path, seconds: float = 60) -> None:
-    """Wait until ``server`` listens on ``port`` (fail with its log if it exits or never does)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        assert server.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
+def _servers():
+    """bench/servers.py as a module (bench/ is not a package): serving(), free_port(), ..."""
+    spec = importlib.util.spec_from_file_location("bench_servers", ROOT / "bench" / "servers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@contextlib.contextmanager
-def serving(command: list[str], cwd: Path, env: dict, port: int, log: Path) -> Iterator[None]:
-    """Run the server ``command`` (output to ``log``) until it listens on ``port``; stop it
-    on the way out."""
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(server, port, log)
-        yield
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+servers = _servers()
+serving, free_port = servers.serving, servers.free_port
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +119,7 @@ def lab(tmp_path_factory):
     log = root / "lab.log"
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
     env["NST_FAST"] = "1"
-    with serving([sys.executable, "-m", "jupyter", "lab", "--no-browser",
-                  "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                  f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-                  f"--LabApp.workspaces_dir={root / 'workspaces'}",
-                  *(["--allow-root"] if os.geteuid() == 0 else [])],
+    with serving(servers.lab_command(root, port, token, root / "workspaces"),
                  root, env, port, log):
         yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK_00.name}?token={token}", log
 
