@@ -42,7 +42,8 @@ serving, free_port = servers.serving, servers.free_port
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory):
-    """Voila serving notebook 06 on 127.0.0.1 with a token; yields (url, log file)."""
+    """Voila serving notebook 06 on 127.0.0.1 with a token, started from the repository's root
+    as `make app` starts it (so that it reads voila.json); yields (url, log file)."""
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     env = {**os.environ, "NST_FAST": "1"}
@@ -66,6 +67,12 @@ def test_move_a_slider_run_watch_the_preview_stop_and_take_a_screenshot(voila):
             run.wait_for(timeout=180_000)  # Voila first runs the notebook's cells
             status = page.locator(".nst-status")
             expect(status).to_contain_text("Done", timeout=60_000)  # the notebook's own runs
+
+            # The cells tagged not-in-app (the run by hand) are left out by voila.json.
+            expect(page.get_by_role("heading", name="The app")).to_have_count(1)
+            for text in ("A background run by hand", "That is the whole mechanism",
+                         "The app works like the run by hand", "of 200 iterations"):
+                expect(page.get_by_text(text)).to_have_count(0)
 
             # Move the style-weight slider with the keyboard, as a user can.
             weight = page.locator(".nst-style-weight")
