@@ -123,15 +123,19 @@ def wait_finished(page, lab: Lab, name: str, start: float, timeout: float) -> fl
 
 
 def screenshot_figure(page, figure, path: Path) -> None:
-    """Scroll ``figure`` into view and save it; a figure taller than the notebook's viewport
-    gets a taller window for the shot, so that it is not cut off."""
-    figure.scroll_into_view_if_needed()
+    """Scroll ``figure`` to the middle of the notebook's viewport and save it; a figure taller
+    than that viewport gets a taller window for the shot, so that it is not cut off."""
+    center = "img => img.scrollIntoView({block: 'center'})"
+    figure.evaluate(center)
     figure.evaluate("img => img.decode ? img.decode().catch(() => null) : null")
     box, view = figure.bounding_box(), page.locator(SCROLLER).bounding_box()
     if box and view and box["height"] > view["height"] - 20:
         taller = WINDOW["height"] + int(box["height"] - view["height"]) + 60
         page.set_viewport_size({"width": WINDOW["width"], "height": taller})
-        figure.scroll_into_view_if_needed()
+        page.wait_for_function(  # JupyterLab lays its panels out again after a resize
+            "([sel, h]) => document.querySelector(sel).clientHeight >= h",
+            arg=[SCROLLER, box["height"] + 20], timeout=10_000)
+        figure.evaluate(center)
         figure.screenshot(path=str(path))
         page.set_viewport_size(WINDOW)
     else:
