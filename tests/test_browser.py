@@ -7,15 +7,11 @@ Writes screenshots to build/screenshots/.
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import os
 import secrets
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -32,45 +28,22 @@ if not CHROMIUM.exists():
                 "(as root) to run the browser test", allow_module_level=True)
 
 
-def wait_for_port(server: subprocess.Popen, port: int, log: Path, seconds: float = 60) -> None:
-    """Wait until ``server`` listens on ``port`` (fail with its log if it exits or never does)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        assert server.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
+def _servers():
+    """bench/servers.py as a module (bench/ is not a package): serving(), free_port(), ..."""
+    spec = importlib.util.spec_from_file_location("bench_servers", ROOT / "bench" / "servers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@contextlib.contextmanager
-def serving(command: list[str], cwd: Path, env: dict, port: int, log: Path) -> Iterator[None]:
-    """Run the server ``command`` (output to ``log``) until it listens on ``port``; stop it
-    on the way out."""
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(server, port, log)
-        yield
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+servers = _servers()
+serving, free_port = servers.serving, servers.free_port
 
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory):
-    """Voila serving notebook 06 on 127.0.0.1 with a token; yields (url, log file)."""
+    """Voila serving notebook 06 on 127.0.0.1 with a token, started from the repository's root
+    as `make app` starts it (so that it reads voila.json); yields (url, log file)."""
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     env = {**os.environ, "NST_FAST": "1"}
@@ -94,6 +67,12 @@ def test_move_a_slider_run_watch_the_preview_stop_and_take_a_screenshot(voila):
             run.wait_for(timeout=180_000)  # Voila first runs the notebook's cells
             status = page.locator(".nst-status")
             expect(status).to_contain_text("Done", timeout=60_000)  # the notebook's own runs
+
+            # The cells tagged not-in-app (the run by hand) are left out by voila.json.
+            expect(page.get_by_role("heading", name="The app")).to_have_count(1)
+            for text in ("A background run by hand", "That is the whole mechanism",
+                         "The app works like the run by hand", "of 200 iterations"):
+                expect(page.get_by_text(text)).to_have_count(0)
 
             # Move the style-weight slider with the keyboard, as a user can.
             weight = page.locator(".nst-style-weight")
@@ -147,11 +126,7 @@ def lab(tmp_path_factory):
     log = root / "lab.log"
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
     env["NST_FAST"] = "1"
-    with serving([sys.executable, "-m", "jupyter", "lab", "--no-browser",
-                  "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                  f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-                  f"--LabApp.workspaces_dir={root / 'workspaces'}",
-                  *(["--allow-root"] if os.geteuid() == 0 else [])],
+    with serving(servers.lab_command(root, port, token, root / "workspaces"),
                  root, env, port, log):
         yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK_00.name}?token={token}", log
 
