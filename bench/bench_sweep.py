@@ -1,6 +1,6 @@
 """Speed of a sweep against a plain loop, all figures measured in one run (not a test).
 
-    python bench/bench_sweep.py [--size 256] [--iterations 10] [--backbone vgg16-hed]
+    python bench/bench_sweep.py [--size 256] [--iterations 50] [--backbone vgg16-hed]
 
 Paints the same 8 runs (style weight 10, 30, 100, 300 x TV weight 1e-4, 1e-3 on chelsea x
 swirls: one target group) four ways, each timed from nothing to 8 results on disk (so
@@ -13,8 +13,9 @@ TensorFlow's import and the cluster's start count):
 
 Prints the ratios (b)/(c), (a)/(c), (d)/(c) of wall seconds and of CPU seconds (the workers'
 own, or the loop process's: on a shared machine wall time depends on the others' load, CPU
-time much less), the CPU and the load average before and after each part; writes
-build/bench_sweep.json.
+time much less), the median wall seconds per L-BFGS iteration inside the runs (after their
+first, so without any start-up: whether the network itself ran slower or faster in the workers),
+the CPU and the load average before and after each part; writes build/bench_sweep.json.
 """
 
 from __future__ import annotations
@@ -59,20 +60,36 @@ def cpu_seconds() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def plain_loop(args: argparse.Namespace) -> tuple[float, float]:
+def seconds_per_iteration(folder: Path) -> float:
+    """Median over the runs saved in ``folder`` of the wall seconds per L-BFGS iteration after
+    the first (its evaluation includes tracing): how fast the runs themselves went, without
+    the process or cluster start-up."""
+    import statistics
+
+    per_run = []
+    for path in folder.glob("*.json"):
+        history = json.loads(path.read_text()).get("history", [])
+        if len(history) > 2:
+            per_run.append((history[-1]["seconds"] - history[1]["seconds"])
+                           / (history[-1]["iteration"] - history[1]["iteration"]))
+    return statistics.median(per_run) if per_run else float("nan")
+
+
+def plain_loop(args: argparse.Namespace) -> tuple[float, float, Path]:
     """(a): wall and CPU seconds for the 8 runs as stylize calls in one new process."""
     out = OUT / "loop"
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     code = LOOP.format(sw=GRID["style_weight"], tv=GRID["tv_weight"])
     done = subprocess.run([sys.executable, "-c", code, str(args.size), str(args.iterations),
                            args.backbone, str(out)], capture_output=True, text=True,
                           check=True)
     wall, cpu = done.stdout.split()[-2:]
-    return float(wall), float(cpu)
+    return float(wall), float(cpu), out
 
 
 def swept(args: argparse.Namespace, workers: int, grouped: bool = True
-          ) -> tuple[float, float]:
+          ) -> tuple[float, float, Path]:
     """(b)-(d): wall seconds for the 8 runs as a sweep on a new local cluster, and the CPU
     seconds its workers used."""
     from helpers.sweeps.engine import local_client, sweep
@@ -92,14 +109,16 @@ def swept(args: argparse.Namespace, workers: int, grouped: bool = True
         client.close()
         cluster.close()
     assert report.ran == 8, report
-    return wall, cpu
+    return wall, cpu, out
 
 
 def main() -> None:
     """Run the four parts and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=50,
+                        help="per run (with 10, a run lasts seconds and the workers' start-up "
+                             "decides every ratio)")
     parser.add_argument("--backbone", default="vgg16-hed")
     args = parser.parse_args()
     parts = {"a_plain_loop": lambda: plain_loop(args),
@@ -111,11 +130,13 @@ def main() -> None:
                                   "backbone": args.backbone, "runs": 8}
     for name, part in parts.items():
         before = load()
-        seconds, cpu = part()
+        seconds, cpu, out = part()
+        per_iteration = seconds_per_iteration(out)
         figures[name] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                         "seconds_per_iteration": round(per_iteration, 3),
                          "load_before": before, "load_after": load()}
-        print(f"{name}: {seconds:.1f} s wall, {cpu:.1f} CPU s (load average {before} -> "
-              f"{load()})", flush=True)
+        print(f"{name}: {seconds:.1f} s wall, {cpu:.1f} CPU s, {per_iteration:.3f} s per "
+              f"iteration inside a run (load average {before} -> {load()})", flush=True)
     for unit in ("seconds", "cpu_seconds"):
         a, b, c, d = (figures[k][unit] for k in parts)
         figures[f"ratios_{unit}"] = {"b_over_c": round(b / c, 2), "a_over_c": round(a / c, 2),
