@@ -39,7 +39,7 @@ def content_reconstructions(size: int, iterations: int) -> None:
     layers = [f"block{b}_conv2" for b in range(1, 6)]
     results = [helpers.stylize(photo, photo, size=size, iterations=iterations, init="noise",
                                content_layer=layer, style_weight=0, tv_weight=1e-5,
-                               progress=False) for layer in layers]
+                               pooling="avg", progress=False) for layer in layers]
     fig = images.image_grid([photo] + [r.image for r in results], ["photo", *layers], ncols=6,
                             panel_size=2.6,
                             suptitle=f"Content reconstructions from white noise "
@@ -52,7 +52,8 @@ def style_reconstructions(size: int, iterations: int) -> None:
     layers = [f"block{b}_conv1" for b in range(1, 6)]
     results = [helpers.stylize(painting, painting, size=size, iterations=iterations,
                                init="noise", style_layers=layers[:k], content_weight=0,
-                               style_weight=1.0, tv_weight=0, progress=False)
+                               style_weight=1.0, tv_weight=0, pooling="avg",
+                               balance_style_layers=True, progress=False)
                for k in range(1, 6)]
     titles = ["painting"] + [f"conv1 of blocks 1..{k}" for k in range(1, 6)]
     fig = images.image_grid([painting] + [r.image for r in results], titles, ncols=6,
@@ -75,15 +76,17 @@ def stylisation(size: int, iterations: int) -> None:
     save(fig, "stylisation")
 
 
-#: The knobs tried when the ``vgg16-hed`` defaults were chosen, each on top of Gatys et al.'s
-#: settings (style weight 30, style scale 1, one scale), and the combination chosen.
+#: The recipes compared when the defaults were chosen (README, "Choosing defaults"): Gatys et
+#: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
+#: then one change at a time towards the new defaults (jcjohnson/neural-style's weights and
+#: 4/C² layer weights with max pooling, from the colour-matched photo).
+GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
+             init="content")
 CANDIDATES = {
-    "Gatys settings": dict(style_weight=30, style_scale=1.0, scales=1),
-    "coarse-to-fine": dict(style_weight=30, style_scale=1.0, scales=2),
-    "style scale 1.5": dict(style_weight=30, style_scale=1.5, scales=1),
-    "style weight 100": dict(style_weight=100, style_scale=1.0, scales=1),
-    "all three": dict(style_weight=100, style_scale=1.5, scales=2),
-    "the default: scale 1.5 + coarse-to-fine": dict(style_weight=30, style_scale=1.5, scales=2),
+    "old defaults (Gatys, balanced layers)": GATYS,
+    "+ colour-matched start": {**GATYS, "init": "color_matched"},
+    "+ max pooling": {**GATYS, "init": "color_matched", "pooling": "max"},
+    "the defaults: + neural-style's weights": {},
 }
 
 
@@ -95,7 +98,7 @@ def choosing_defaults(size: int, iterations: int) -> None:
     first = next(iter(results.values()))
     fig = images.image_grid([images.resize(photo, size=size), images.resize(painting, size=size),
                              *(r.image for r in results.values())], ["content", "style", *results],
-                            ncols=4, panel_size=4,
+                            ncols=3, panel_size=4,
                             suptitle=f"Choosing the defaults: {size} px, {iterations} iterations "
                                      f"per scale ({first.backbone.split(' (')[0]})")
     save(fig, "choosing_defaults")

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from helpers.data import BUNDLED
 from helpers.errors import StyleTransferError
-from helpers.settings import CHOICES, DEFAULTS, Settings, flag, setting_text
+from helpers.settings import CHOICES, DEFAULTS, SWITCHES, Settings, flag, setting_text
 
 BUNDLED_NAMES = tuple(BUNDLED)
 
@@ -95,10 +95,12 @@ SETTING_HELP = {
     "tv_weight": "weight of the total-variation loss",
     "content_layer": "content layer",
     "style_layers": "comma-separated style layers",
-    "style_layer_weights": "comma-separated relative weights, one per style layer "
-                           "(default: equal)",
+    "style_layer_weights": "comma-separated weights, one per style layer (default: 4/C² "
+                           "per layer of C channels, as jcjohnson/neural-style; 1/L each with "
+                           "--balance-style-layers)",
     "balance_style_layers": "divide each style layer's loss by that of an all-zero feature "
-                            "map, so deep layers count",
+                            "map, so every layer starts on one footing (instead of 4/C² "
+                            "weights)",
     "style_scale": "size of the style image relative to the result (bigger: larger brush "
                    "strokes; 0.1 to 4)",
     "style_blend_weights": "comma-separated blend weights, one per style image (normalised to "
@@ -163,7 +165,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     setting keeps its default), with choices and defaults from there."""
     for f in dataclasses.fields(Settings):
         text = SETTING_HELP[f.name] + _default_text(f.name, f.default)
-        if isinstance(f.default, bool):
+        if f.name in SWITCHES:
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction,
                                 default=None, help=text)
         elif f.name in CHOICES:

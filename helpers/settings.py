@@ -14,6 +14,8 @@ import dataclasses
 import difflib
 import math
 import numbers
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,27 +36,31 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tv_form": ("power", "abs"),
 }
 
-#: Gatys et al.'s layers (conv1 of every block for style, block4_conv2 for content) and
-#: average pooling, with weights for our size-independent, layer-balanced losses.
-_GATYS: dict[str, Any] = {
+#: Gatys et al.'s layers (conv1 of every block for style, block4_conv2 for content) with the
+#: weights, pooling and layer weighting of jcjohnson/neural-style, whose outputs are the bar
+#: (README, "Choosing defaults"): content weight 5, style weight 100, max pooling, and each style
+#: layer weighted as its Gram normalisation weights it (:func:`channel_layer_weights`).
+_RECIPE: dict[str, Any] = {
     "content_layer": "block4_conv2",
     "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                      "block5_conv1"),
-    "content_weight": 1.0,
-    "style_weight": 30.0,
+    "content_weight": 5.0,
+    "style_weight": 100.0,
     "tv_weight": 1e-4,
-    "pooling": "avg",
+    "pooling": "max",
+    "balance_style_layers": False,
     "style_scale": 1.0,
     "coarse_to_fine": False,
 }
-#: Default layers, weights, style scale and coarse-to-fine policy per backbone (used where a
-#: setting is ``None``). ``vgg19`` keeps Gatys et al.'s choice; ``vgg16-hed`` (fine-tuned for
-#: edges, so its texture is finer) overrides what its pictures need: see the README's
-#: "Choosing defaults".
+#: Default layers, weights, pooling, style scale and coarse-to-fine policy per backbone (used
+#: where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its texture is finer)
+#: paints with a larger style image, coarse-to-fine: see the README's "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "vgg19": dict(_GATYS),
-    "vgg16-hed": {**_GATYS, "style_scale": 1.5, "coarse_to_fine": True},
+    "vgg19": dict(_RECIPE),
+    "vgg16-hed": {**_RECIPE, "style_scale": 1.5, "coarse_to_fine": True},
 }
+#: Channels of the conv layers of each block of VGG16 and VGG19 (``blockK_convJ``).
+VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 #: The most coarse-to-fine scales a run may have.
 MAX_SCALES = 6
 
@@ -125,7 +131,7 @@ class Settings:
     content_layer: str | None = None
     style_layers: tuple[str, ...] | None = None
     style_layer_weights: tuple[float, ...] | None = None
-    balance_style_layers: bool = True
+    balance_style_layers: bool | None = None
     style_scale: float | None = None
     style_blend_weights: tuple[float, ...] | None = None
     preserve_color: str = "none"
@@ -135,7 +141,7 @@ class Settings:
     pooling: str | None = None
     precision: str = "auto"
     padding: str = "zero"
-    init: str = "content"
+    init: str = "color_matched"
     seed: int = 0
     optimizer: str = "lbfgs"
     lbfgs_mode: str = "single"
@@ -203,14 +209,16 @@ class Settings:
         """These settings for ``backbone`` (a resolved name, not ``"auto"``): every ``None``
         filled from :data:`DEFAULTS`, and the settings that depend on each other checked."""
         d = DEFAULTS[backbone]
-        layers = d["style_layers"] if self.style_layers is None else self.style_layers
+        layers = tuple(d["style_layers"] if self.style_layers is None else self.style_layers)
+        balance = (d["balance_style_layers"] if self.balance_style_layers is None
+                   else self.balance_style_layers)
         out = dataclasses.replace(
             self, backbone=backbone,
             **{k: d[k] for k in ("content_weight", "style_weight", "tv_weight", "pooling",
                                  "content_layer", "style_scale") if getattr(self, k) is None},
-            style_layers=tuple(layers),
+            style_layers=layers, balance_style_layers=balance,
             style_layer_weights=(self.style_layer_weights if self.style_layer_weights
-                                 is not None else tuple(1.0 / len(layers) for _ in layers)),
+                                 is not None else default_layer_weights(layers, balance)),
             scales=1 if resume else (self.scales or default_scales(self.size, backbone)),
         )
         out._check_together()
@@ -249,6 +257,36 @@ class Settings:
         sizes = coarse_to_fine_sizes(self.size, self.scales)
         return list(zip(sizes, self.scale_iterations or [self.iterations] * len(sizes),
                         strict=True))
+
+
+#: The settings that are on/off switches (``--balance-style-layers`` / ``--no-...``).
+SWITCHES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings)
+                                  if str(f.type).startswith("bool"))
+
+
+def channel_layer_weights(layers: Sequence[str]) -> tuple[float, ...]:
+    """4 / C² for each layer, C its channels: jcjohnson/neural-style's weighting in our terms.
+
+    neural-style divides each Gram matrix by C·H·W and averages the squared difference over
+    its C² entries: (1/C²) Σ((G - A)/(C M))², which is 4/C² times our
+    E_l = Σ(G - A)² / (4 C² M²) (:func:`helpers.losses.style_layer_loss`). So shallow layers,
+    with few channels, weigh most (block1: 4/64², block5: 4/512²)."""
+    out = []
+    for name in layers:
+        match = re.match(r"block(\d)_", name)
+        if not match or int(match.group(1)) not in VGG_CHANNELS:
+            raise StyleTransferError(f"unknown layer {name!r}: VGG's layers are named "
+                                     "blockK_convJ with K from 1 to 5 (e.g. block3_conv1)")
+        out.append(4.0 / VGG_CHANNELS[int(match.group(1))] ** 2)
+    return tuple(out)
+
+
+def default_layer_weights(layers: Sequence[str], balance: bool) -> tuple[float, ...]:
+    """The style layer weights where none are given: equal (1/L each) when the layers are
+    balanced by their blank-image loss, else :func:`channel_layer_weights`."""
+    if balance:
+        return tuple(1.0 / len(layers) for _ in layers)
+    return channel_layer_weights(layers)
 
 
 def default_scales(size: int, backbone: str) -> int:

@@ -37,6 +37,7 @@ from helpers.settings import (
     DEFAULTS,
     Settings,
     command_line_flags,
+    default_layer_weights,
     python_arguments,
 )
 
@@ -256,7 +257,10 @@ class TuningApp(w.VBox):
             "render_size": slider(w.IntSlider, "render size", render_size, min=128, max=1024,
                                   step=64),
             "iterations": slider(w.IntSlider, "iterations", iterations, min=1, max=500),
-            "init": dropdown("start from", CHOICES["init"], "content"),
+            "init": dropdown("start from", CHOICES["init"], Settings.init),
+            "balance_style_layers": w.Checkbox(
+                value=defaults["balance_style_layers"], indent=False,
+                description="balance the layers by their all-zero loss (else 4/C² each)"),
             "pooling": dropdown("pooling", CHOICES["pooling"], defaults["pooling"]),
             "precision": dropdown("precision", CHOICES["precision"], "auto"),
         }
@@ -332,7 +336,8 @@ class TuningApp(w.VBox):
             w.VBox([c["content_weight"], c["style_weight"], c["tv_weight"],
                     _note("Log-scale sliders. Only the ratios matter: scaling all three together "
                           "paints the same picture.")]),
-            w.VBox([c["content_layer"], w.HTML("<b>style layers</b> and their relative weights"),
+            w.VBox([c["content_layer"], c["balance_style_layers"],
+                    w.HTML("<b>style layers</b> and their weights (1 = the default)"),
                     *(w.HBox([box, self.layer_weights[n]])
                       for n, box in self.layer_boxes.items())]),
             w.VBox([w.HBox([c["content"], up["content"]]), w.HBox([c["style"], up["style"]]),
@@ -358,12 +363,17 @@ class TuningApp(w.VBox):
         c = self.controls
         chosen = [n for n, box in self.layer_boxes.items() if box.value]
         raw = [self.layer_weights[n].value for n in chosen]
-        total = sum(raw)
+        mean, base = (sum(raw) / len(raw) if raw else 0.0), self._base_weights(chosen)
         values = {key: widget.value for key, widget in c.items()}
         return {**values, "size": size or c["size"].value, "rendered": size is not None,
                 "backbone": self.backbone,
-                "style_layers": chosen,
-                "style_layer_weights": [v / total if total else 0.0 for v in raw]}
+                "style_layers": chosen,  # each slider scales its layer's default weight
+                "style_layer_weights": [v / mean * b if mean else 0.0
+                                        for v, b in zip(raw, base, strict=True)]}
+
+    def _base_weights(self, layers: list[str]) -> tuple[float, ...]:
+        """The default weights of ``layers`` for this backbone (what a slider at 1 gives)."""
+        return default_layer_weights(layers, self.controls["balance_style_layers"].value)
 
     def apply(self, settings: dict[str, Any]) -> None:
         """Set the controls to ``settings`` (a running run restarts once, with them)."""
@@ -378,11 +388,12 @@ class TuningApp(w.VBox):
             if not settings.get("rendered"):
                 self.controls["size"].value = settings["size"]
             chosen = list(settings["style_layers"])
+            base = self._base_weights(chosen)
             for name, box in self.layer_boxes.items():
                 box.value = name in chosen
-                if name in chosen:  # relative weights: the mean of the chosen ones is 1
-                    weight = settings["style_layer_weights"][chosen.index(name)]
-                    self.layer_weights[name].value = weight * len(chosen)
+                if name in chosen:  # a slider is its layer's weight / the default weight
+                    i = chosen.index(name)
+                    self.layer_weights[name].value = settings["style_layer_weights"][i] / base[i]
         finally:
             self._applying = False
         self._changed(None)

@@ -48,9 +48,15 @@ def halves() -> list[np.ndarray]:
     return [np.stack([left] * 3, -1), np.stack([255 - left] * 3, -1)]
 
 
-BASE = dict(size=64, iterations=4, backbone="vgg16-hed", precision="float32", progress=False)
+#: The defaults before issue 17 (photo as the start, Gatys et al.'s weights with balanced layers,
+#: average pooling): every case but "default" pins them, so a change of the defaults re-records
+#: only "default".
+OLD_DEFAULTS = dict(init="content", content_weight=1.0, style_weight=30.0, pooling="avg",
+                    balance_style_layers=True)
+BASE = dict(size=64, iterations=4, backbone="vgg16-hed", precision="float32", progress=False,
+            **OLD_DEFAULTS)
 CASES = {
-    "default": {},
+    "default": {**{k: None for k in OLD_DEFAULTS}, "init": "color_matched"},
     "coarse_to_fine": dict(size=128, scales=2, scale_iterations=[3, 2]),
     "masks": dict(style=[painting(), painting(1.5)], masks=halves(), iterations=3),
     "several_styles": dict(style=[painting(), painting(1.5)], style_blend_weights=[0.7, 0.3]),
@@ -59,7 +65,8 @@ CASES = {
     "restart": dict(lbfgs_mode="restart", iterations=2, maxfun=5),
     "luminance_noise": dict(preserve_color="luminance", init="noise", seed=3),
     "histogram_style_scale": dict(preserve_color="histogram", style_scale=1.5, init="style"),
-    "max_pooling_unbalanced": dict(pooling="max", balance_style_layers=False, tv_weight=1e-3),
+    "max_pooling_unbalanced": dict(pooling="max", balance_style_layers=False, tv_weight=1e-3,
+                                   style_layer_weights=[0.2] * 5),
 }
 
 

@@ -12,7 +12,14 @@ import pytest
 
 from helpers import cli
 from helpers.errors import StyleTransferError
-from helpers.settings import CHOICES, DEFAULTS, Settings, command_line_flags, python_arguments
+from helpers.settings import (
+    CHOICES,
+    DEFAULTS,
+    Settings,
+    channel_layer_weights,
+    command_line_flags,
+    python_arguments,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +72,14 @@ def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
                                                               d["style_scale"],
                                                               d["content_layer"])
     assert s.style_layers == d["style_layers"] and s.scales == 2
-    assert s.style_layer_weights == (0.2,) * 5
+    assert s.balance_style_layers is d["balance_style_layers"] is False
+    assert s.style_layer_weights == (4 / 64**2, 4 / 128**2, 4 / 256**2, 4 / 512**2, 4 / 512**2)
+    assert Settings(balance_style_layers=True).resolved("vgg16-hed").style_layer_weights == \
+        (0.2,) * 5
+    assert Settings(style_layers=["block3_conv2"]).resolved("vgg19").style_layer_weights == \
+        (4 / 256**2,)
+    with pytest.raises(StyleTransferError, match="unknown layer 'pool1'"):
+        Settings(style_layers=["pool1"]).resolved("vgg19")
     assert Settings(size=512).resolved("vgg16-hed", resume=True).scales == 1
     assert Settings(size=512).resolved("vgg19").scales == 1
     with pytest.raises(StyleTransferError, match="both 0"):
@@ -74,6 +88,21 @@ def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
         Settings(style_layer_weights=[1, 2]).resolved("vgg19")
     with pytest.raises(StyleTransferError, match="one per scale"):
         Settings(scales=2, scale_iterations=[3]).resolved("vgg19")
+
+
+def test_channel_layer_weights_turn_our_layer_loss_into_neural_styles():
+    """jcjohnson/neural-style divides each Gram matrix by C*H*W and averages the squared
+    difference over the C*C entries; that is 4/C² times our 1/(4 N² M²) sum (N = C channels,
+    M = H*W positions), for any features and sizes."""
+    rng = np.random.default_rng(0)
+    for block, channels in ((1, 64), (3, 256), (5, 512)):
+        f = rng.random((7 * 9, channels))  # the result's features, M = 63 positions
+        s = rng.random((5 * 6, channels))  # the painting's, 30 positions
+        m, m_s, n = f.shape[0], s.shape[0], channels
+        theirs = np.mean((f.T @ f / (n * m) - s.T @ s / (n * m_s)) ** 2)
+        ours = np.sum((f.T @ f - s.T @ s * m / m_s) ** 2) / (4 * n**2 * m**2)
+        (w,) = channel_layer_weights([f"block{block}_conv2"])
+        assert theirs == pytest.approx(w * ours, rel=1e-9)
 
 
 SAMPLES = [

@@ -18,6 +18,11 @@ LOOK_TARGET: dict[str, Any] = {
     "style_weight": 300.0,
     "style_layers": ["block1_conv1", "block2_conv1", "block3_conv1"],
 }
+#: What the exercise fixes whatever the library's defaults: the start (the photo), pooling, and
+#: Gatys et al.'s weights with layers balanced by their all-zero loss (notebook 03); the
+#: student's settings override the weights.
+LOOK_BASE: dict[str, Any] = {"init": "content", "pooling": "avg", "content_weight": 1.0,
+                             "style_weight": 30.0, "balance_style_layers": True}
 LOOK_SETTINGS = ("content_weight", "style_weight", "tv_weight", "content_layer",
                  "style_layers", "style_layer_weights")
 #: Largest content distance and mean style distance to the target that pass (see
@@ -43,8 +48,8 @@ def look_target() -> np.ndarray:
 
 def look_paint(settings: dict[str, Any]) -> np.ndarray:
     """The bundled photo painted in the bundled style with ``settings``: (H, W, 3) uint8.
-    Offline backbone, float32, a fixed size, style scale and one scale, so the same settings
-    give the same picture whatever the library's defaults."""
+    Offline backbone, float32, a fixed size, style scale and one scale, and :data:`LOOK_BASE`,
+    so the same settings give the same picture whatever the library's defaults."""
     from helpers.optimize import stylize
 
     size, iterations = look_size()
@@ -52,7 +57,7 @@ def look_paint(settings: dict[str, Any]) -> np.ndarray:
     if key not in _LOOK_CACHE:
         _LOOK_CACHE[key] = stylize(size=size, iterations=iterations, backbone="vgg16-hed",
                                    precision="float32", style_scale=1.0, scales=1,
-                                   progress=False, **settings).image
+                                   progress=False, **{**LOOK_BASE, **settings}).image
     return _LOOK_CACHE[key]
 
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from helpers.errors import StyleTransferError
-from helpers.settings import Settings, flag
+from helpers.settings import SWITCHES, Settings, flag
 from helpers.sweeps.grid import LAYER_SETS
 
 #: Settings whose one value is a list: the items of one value are joined with ``+``.
@@ -61,7 +61,7 @@ def parse_value(name: str, text: str) -> Any:
                 for t in items]
     if text.lower() == "none" and name in ("weights", "scales"):
         return None
-    if isinstance(default, bool):
+    if name in SWITCHES:
         if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise StyleTransferError(f"{name} must be true or false, not {text!r}")
         return text.lower() in ("true", "yes", "1")
