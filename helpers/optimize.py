@@ -226,12 +226,28 @@ def _start_image(settings: Settings, prepared: Prepared, start: np.ndarray | Non
     if settings.init == "content":
         return images.preprocess(prepared.net_content)
     if settings.init == "color_matched":
-        return images.preprocess(images.color_matched(prepared.net_content,
-                                                      prepared.net_styles[0]))
+        return images.preprocess(_color_matched_start(settings, prepared))
     if settings.init == "style":
         return images.preprocess(images.resize_to(prepared.net_styles[0], prepared.shape))
     rng = np.random.default_rng(settings.seed)
     return images.preprocess(rng.uniform(0, 255, (*prepared.shape, 3)))
+
+
+def _color_matched_start(settings: Settings, prepared: Prepared) -> np.ndarray:
+    """The photo recoloured to the paintings' colours: within each mask to its painting's (the
+    photo stays as it is outside every mask), else to all the paintings' pixels together; the
+    photo itself when its colours are to be kept (``preserve_color``)."""
+    photo = prepared.net_content
+    if settings.preserve_color != "none":
+        return photo
+    if prepared.masks is None:
+        return images.color_matched(
+            photo, np.concatenate([s[..., :3].reshape(-1, 3) for s in prepared.net_styles]))
+    out = photo.astype(np.float64)
+    for style, mask in zip(prepared.net_styles, prepared.masks, strict=True):
+        if mask is not None:
+            out += mask[..., None] * (images.color_matched(photo, style) - out)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 class _Run:

@@ -373,23 +373,28 @@ def test_coarse_to_fine_names_the_backbone_once_and_labels_each_scale(photo, pai
 
 
 def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, painting, hed):
-    """Default: each layer's E_l counts relative to the loss of an all-zero feature map."""
+    """balance_style_layers=True: each layer's E_l counts relative to the loss of an all-zero
+    feature map; False (the default): E_l weighted 4/C² (neural-style's), or as given."""
     layers = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
     ext = feature_extractor(hed, layers, [])
     start = resize(photo, size=96)
     fi, fs = ext(preprocess(start)), ext(preprocess(resize(painting, size=96)))
-    expected_balanced, expected_plain = 0.0, 0.0
+    expected_balanced, expected_channels, expected_plain = 0.0, 0.0, 0.0
     for name in layers:
         a = (losses.gram_matrix(fs[name]) / float(fs[name].shape[1] * fs[name].shape[2])).numpy()
         m = float(fi[name].shape[1] * fi[name].shape[2])
         e = float(losses.style_layer_loss(fi[name], a * m))
         blank = np.sum(a.astype(np.float64) ** 2) / (4 * a.shape[0] ** 2)
         expected_balanced += e / blank / len(layers)
+        expected_channels += e * 4 / a.shape[0] ** 2
         expected_plain += e / len(layers)
-    for balance, expected in ((True, expected_balanced), (False, expected_plain)):
+    equal = [1 / len(layers)] * len(layers)
+    for options, expected in ((dict(balance_style_layers=True), expected_balanced),
+                              ({}, expected_channels),
+                              (dict(style_layer_weights=equal), expected_plain)):
         r = optimize.stylize(photo, painting, iterations=1, style_weight=2.0, style_scale=1.0,
-                             precision="float32",
-                             balance_style_layers=balance, **FAST)
+                             precision="float32", init="content", pooling="avg",  # as hed
+                             **options, **FAST)
         assert r.history[0]["style"] == pytest.approx(2.0 * expected, rel=2e-3)
 
 
