@@ -31,18 +31,19 @@ def test_two_iterations_paint_the_content_in_the_style(photo, painting, hed, kin
     alpha[:, : photo.shape[1] // 3] = 96  # the left third see-through: composited onto white
     content = {"rgb": photo, "grey": photo.mean(-1).astype(np.uint8),
                "rgba": np.dstack([photo, alpha])}[kind]
-    # Two iterations of the original example (20 evaluations each), from white noise as in
-    # Gatys et al.: every term starts far from its target. 48 px (36x48) is enough for that.
+    # Two iterations of the original example's restart loop, from white noise as in Gatys et
+    # al.: every term starts far from its target. 10 evaluations each (the example's 20 gave
+    # the same verdicts; the total drops 3.6-4.1x, the style 2.7-3.2x, at 64 px).
     result = optimize.stylize(content, painting, iterations=2, lbfgs_mode="restart",
-                              init="noise", **{**FAST, "size": 48})
+                              maxfun=10, init="noise", **FAST)
     first, last = result.history[0], result.history[-1]
     assert [h["iteration"] for h in result.history] == [0, 1, 2]
     assert last["total"] < first["total"] / 3, "the total loss should drop by a large factor"
     assert last["style"] < first["style"] / 2, "the style distance should at least halve"
     img = result.image
-    assert img.shape == (36, 48, 3) and img.dtype == np.uint8
+    assert img.shape == (48, 64, 3) and img.dtype == np.uint8
     layers = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
-    start = resize(load_image(content), size=48)  # the content as the run sees it
+    start = resize(load_image(content), size=64)  # the content as the run sees it
     assert style_distance(img, painting, hed, layers) < 0.5 * style_distance(start, painting, hed,
                                                                              layers)
     assert np.abs(img.astype(float) - start.astype(float)).mean() > 5, "output equals the content"
