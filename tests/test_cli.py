@@ -206,7 +206,10 @@ def test_every_control_flag_reaches_the_run(pair, tmp_path, capsys):
                        "--backbone", "vgg16-hed", "--quiet", "--style", pair[1],
                        "--style-blend-weights", "3,1", "--style-scale", "1.5",
                        "--mask", str(mask), "--mask", "none", "--preserve-color", "luminance",
-                       "--style-loss", "w2", "--scales", "2"])
+                       "--style-loss", "w2", "--scales", "2",
+                       # two shallow layers: W2's eigen-decompositions of 512 channels (block5)
+                       # made this run cost seconds per graph
+                       "--style-layers", "block1_conv1,block2_conv1"])
     assert status == 0, capsys.readouterr().err
     import json
 
@@ -215,6 +218,7 @@ def test_every_control_flag_reaches_the_run(pair, tmp_path, capsys):
     assert settings["style_scale"] == 1.5 and settings["masks"] is True
     assert settings["preserve_color"] == "luminance" and settings["style_loss"] == "w2"
     assert settings["scales"] == 2 and settings["scale_sizes"] == [48, 96]
+    assert settings["style_layers"] == ["block1_conv1", "block2_conv1"]
 
 
 def test_no_images_means_the_bundled_defaults(tmp_path, capsys):
