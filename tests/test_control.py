@@ -258,8 +258,10 @@ def test_unknown_control_values_are_refused(photo, painting, kwargs, message):
 def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting):
     """Upsampling a coarse scale blurs everything; outside the masks only the content loss
     acts and cannot restore the detail, so the next scale starts from the sharp photo there.
-    (96 px: the coarse scale, 48 px, must still be 32 px high.)"""
-    content = images.resize(photo, size=96)
+    (A square crop, so that at 64 px the coarse scale is still 32 px high. Starting the fine
+    scale from the upsampled result everywhere gives a change of 7.6 here, against 0.7-0.9.)"""
+    square = photo[:, 12:84]
+    content = images.resize(square, size=64)
     h, w = content.shape[:2]
     mask = np.zeros((h, w), np.uint8)
     mask[:, : w // 2] = 255
@@ -268,7 +270,6 @@ def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting
     def change(result):
         return np.abs(result.image.astype(float) - content)[outside].mean()
 
-    fast = {**FAST, "size": 96}
-    one = optimize.stylize(photo, painting, masks=[mask], iterations=3, scales=1, **fast)
-    two = optimize.stylize(photo, painting, masks=[mask], iterations=3, scales=2, **fast)
+    one = optimize.stylize(square, painting, masks=[mask], iterations=3, scales=1, **FAST)
+    two = optimize.stylize(square, painting, masks=[mask], iterations=3, scales=2, **FAST)
     assert change(two) < 1.5 * change(one) + 1.0, (change(one), change(two))
