@@ -7,6 +7,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import sys  # noqa: E402
+
+# nbformat imports jsonschema, which imports rfc3987_syntax (if installed) for its optional
+# "iri" format checks; that builds an Earley parser at import: 3-6 s of this process's start.
+# nbformat's schemas use no "format" at all, so nothing the tests validate changes; jsonschema
+# skips the checker when the import fails. Only this process: kernels and CLIs are untouched.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 import http.server  # noqa: E402
 import threading  # noqa: E402
 from functools import partial  # noqa: E402

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,25 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run([sys.executable, "-m", "helpers", *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd, env=env)
+
+
+def main_here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``cli.main(args)`` in this process, as a CompletedProcess: for the many bad-input cases
+    that end before TensorFlow loads (a fresh process costs ~0.4 s of imports each; the
+    fresh-process tests below run such cases as a user does). argparse's exit is the status;
+    a warning would be a second line on a user's terminal, so none may be raised."""
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            status = cli.main(list(args))
+        except SystemExit as exc:  # argparse's own exit
+            status = exc.code
+    shown = [w for w in caught if not issubclass(w.category, (DeprecationWarning,
+                                                             PendingDeprecationWarning))]
+    assert not shown, [str(w.message) for w in shown]
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, out.out, out.err)
 
 
 @pytest.fixture
@@ -72,13 +92,26 @@ def test_help_explains_every_flag_with_its_default():
         (["{tmp}", "{style}"], ["is a folder, not an image file"]),
     ],
 )
-def test_bad_input_fast_path(pair, tmp_path, args, fragments):
+def test_bad_input_fast_path(pair, tmp_path, capsys, args, fragments):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     notimage = tmp_path / "notes.png"
     notimage.write_text("not an image")
     fill = dict(content=pair[0], style=pair[1], blocker=blocker, notimage=notimage, tmp=tmp_path)
-    assert_one_clear_line(run_cli("stylize", *[a.format(**fill) for a in args]), *fragments)
+    assert_one_clear_line(main_here(capsys, "stylize", *[a.format(**fill) for a in args]),
+                          *fragments)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["missing.jpg", "{style}"], "image file not found: missing.jpg"),  # ours
+    (["{content}", "{style}", "--size", "abc"], "not a whole number"),  # argparse's
+    (["{content}", "{style}", "-o", "{content}"], "would overwrite the input"),
+])
+def test_bad_input_in_a_fresh_process_is_one_line_too(pair, args, fragment):
+    """A few of the cases above as a user meets them: nothing else (no import-time warning or
+    logging) reaches the terminal."""
+    fill = dict(content=pair[0], style=pair[1])
+    assert_one_clear_line(run_cli("stylize", *[a.format(**fill) for a in args]), fragment)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +206,10 @@ def test_every_control_flag_reaches_the_run(pair, tmp_path, capsys):
                        "--backbone", "vgg16-hed", "--quiet", "--style", pair[1],
                        "--style-blend-weights", "3,1", "--style-scale", "1.5",
                        "--mask", str(mask), "--mask", "none", "--preserve-color", "luminance",
-                       "--style-loss", "w2", "--scales", "2"])
+                       "--style-loss", "w2", "--scales", "2",
+                       # two shallow layers: W2's eigen-decompositions of 512 channels (block5)
+                       # made this run cost seconds per graph
+                       "--style-layers", "block1_conv1,block2_conv1"])
     assert status == 0, capsys.readouterr().err
     import json
 
@@ -182,6 +218,7 @@ def test_every_control_flag_reaches_the_run(pair, tmp_path, capsys):
     assert settings["style_scale"] == 1.5 and settings["masks"] is True
     assert settings["preserve_color"] == "luminance" and settings["style_loss"] == "w2"
     assert settings["scales"] == 2 and settings["scale_sizes"] == [48, 96]
+    assert settings["style_layers"] == ["block1_conv1", "block2_conv1"]
 
 
 def test_no_images_means_the_bundled_defaults(tmp_path, capsys):
@@ -245,13 +282,13 @@ def test_gallery_explains_the_folder_layout(tmp_path):
     (["--weights", "typo.h5"], "weights file not found: typo.h5"),
     (["--style-weights", "100"], "unrecognized arguments"),
 ])
-def test_outputs_that_would_lose_data_or_fail_late_are_refused_first(pair, tmp_path, args,
-                                                                     fragment):
+def test_outputs_that_would_lose_data_or_fail_late_are_refused_first(pair, tmp_path, capsys,
+                                                                     args, fragment):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
     before = {p: Path(p).read_bytes() for p in pair}
     fill = dict(content=pair[0], tmp=tmp_path, blocker=blocker)
-    proc = run_cli("stylize", *pair, *[a.format(**fill) for a in args])
+    proc = main_here(capsys, "stylize", *pair, *[a.format(**fill) for a in args])
     assert_one_clear_line(proc, fragment)
     assert {p: Path(p).read_bytes() for p in pair} == before  # the inputs are untouched
 

@@ -22,6 +22,7 @@ from helpers import cli, optimize, widgets
 from helpers.settings import Settings
 
 SIZE, ITERATIONS = 64, 2
+REAL_LOSS_PLOT = widgets.loss_plot_png
 
 
 class Recorder:
@@ -38,10 +39,29 @@ class Recorder:
         return optimize.stylize(content, style, **kwargs)
 
 
-@pytest.fixture
-def app(tmp_path):
+@pytest.fixture(autouse=True)
+def quick_loss_plot(monkeypatch):
+    """Matplotlib takes about 0.3 s per loss plot, and the app draws one when it is made and
+    at every iteration; most tests here are about buttons, threads and settings. They get a
+    stand-in that reads the same fields and gives a different tiny PNG for each history. The
+    real plot is drawn by test_loss_plot_shows_each_term_at_the_asked_size and by
+    test_each_iteration_updates_the_preview_and_the_loss_plot (a whole app with it)."""
+    def stand_in(history, size=(widgets.PANEL_WIDTH, 180)):
+        terms = [[h[k] for k in ("iteration", "total", "content", "style", "tv")]
+                 for h in history]
+        return widgets.png_bytes(np.full((1, 1 + len(terms), 3), 255, np.uint8))
+
+    monkeypatch.setattr(widgets, "loss_plot_png", stand_in)
+
+
+def make_app(tmp_path) -> widgets.TuningApp:
     return widgets.tuning_app(backbone="vgg16-hed", preview_size=SIZE, iterations=ITERATIONS,
                               folder=tmp_path / "tuning")
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path)
 
 
 def finish(app: widgets.TuningApp) -> None:
@@ -104,7 +124,20 @@ def test_colour_style_scale_and_a_second_style_reach_the_run(app):
     np.testing.assert_allclose(ran["style_blend_weights"], [0.75, 0.25])
 
 
-def test_each_iteration_updates_the_preview_and_the_loss_plot(app):
+def test_loss_plot_shows_each_term_at_the_asked_size():
+    """The real plot: empty, one iteration, and several with a term that is 0 (not drawn on
+    the log scale)."""
+    history = [{"iteration": i, "total": 3.0 / (i + 1), "content": 0.0 if i == 0 else 1.0,
+                "style": 2.0 / (i + 1), "tv": 1e-3} for i in range(4)]
+    for part in ([], history[:1], history):
+        png = REAL_LOSS_PLOT(part, size=(300, 120))
+        assert Image.open(io.BytesIO(png)).size == (300, 120)
+    assert REAL_LOSS_PLOT(history[:1]) != REAL_LOSS_PLOT(history)
+
+
+def test_each_iteration_updates_the_preview_and_the_loss_plot(tmp_path, monkeypatch):
+    monkeypatch.setattr(widgets, "loss_plot_png", REAL_LOSS_PLOT)
+    app = make_app(tmp_path)
     before_preview, before_plot = app.preview.value, app.plot.value
     seen = previews(app)
     app.run()
