@@ -156,10 +156,9 @@ def stylize(
     ``resume`` continues from such a folder. ``scales=k`` paints coarse-to-fine: first at
     ``size / 2**(k-1)``, doubling up to ``size``, each scale starting from the last result.
     """
-    start = options.get("init", Settings.init)
-    start = None if isinstance(start, str) else images.load_image(start)
-    settings = Settings.from_options(**{**options, "init": "image" if start is not None
-                                        else options.get("init", Settings.init)})
+    init = options.get("init", Settings.init)
+    start = None if isinstance(init, str) else images.load_image(init)
+    settings = Settings.from_options(**{**options, "init": init if start is None else "image"})
     settings = settings.resolved(bb.resolve_name(settings.backbone, settings.weights),
                                  resume=resume is not None)
     if settings.checkpoint_every and checkpoint_dir is None:
