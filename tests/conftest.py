@@ -59,3 +59,16 @@ def server(tmp_path):
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test-fast` runs `-n 2`), one TensorFlow thread per worker.
+
+    Each worker is its own process with its own TensorFlow; left at the default (one thread per
+    core) the two workers would fight over the same cores and the run gets slower, not faster.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
