@@ -189,6 +189,9 @@ def test_four_runs_land_once_each_and_targets_are_built_once_per_group_per_worke
     threads = client.run(lambda: __import__("helpers._tf")._tf.tf.config.threading
                          .get_intra_op_parallelism_threads())
     assert set(threads.values()) == {1}  # set by the worker plugin
+    # Not Dask's malloc trim threshold, which made every TensorFlow tensor a fresh mmap.
+    trim = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert set(trim.values()) == {None}
     meta = json.loads((tmp_path / f"{index[0]['name']}.json").read_text())
     assert meta["settings"]["size"] == 64 and meta["settings"]["backbone"] == "vgg16-hed"
     built = client.run(lambda: __import__("helpers.targets").targets.cache_info()["misses"])

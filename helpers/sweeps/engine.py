@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from helpers.errors import StyleTransferError
@@ -74,11 +75,18 @@ def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1
 def local_client(size: int = 384, workers: int | None = None, threads: int = 1) -> Client:
     """A client of a new LocalCluster sized by :func:`cluster_size`. Its workers are spawned
     processes (TensorFlow deadlocks in forked ones) with TensorFlow's threads set; the
-    dashboard is on a free port (others may run a cluster beside this one)."""
+    dashboard is on a free port (others may run a cluster beside this one).
+
+    Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (to hand memory back
+    sooner); glibc then stops adapting its mmap threshold, and every large tensor TensorFlow
+    allocates becomes a fresh mmap with its page faults: one evaluation at 256 px took 1.40 s
+    in such a worker against 1.07 s without it (1 thread each, bench/bench_sweep.py). Our
+    workers start without it."""
     env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    cluster = LocalCluster(**cluster_size(size, workers, threads), dashboard_address=":0",
-                           env=env)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = LocalCluster(**cluster_size(size, workers, threads), dashboard_address=":0",
+                               env=env)
     return Client(cluster)
 
 
