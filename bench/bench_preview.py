@@ -129,11 +129,12 @@ def main() -> None:
           f"{statistics.median(during):.2f} s (all: {', '.join(f'{t:.2f}' for t in during)})")
     last = app.history[0]["result"].history
     evaluation = last[-1]["eval_seconds"] / last[-1]["evaluations"]
-    setup = scipy_setup_seconds(int(np.prod(shape[:2])) * 3)
+    values = shape[0] * shape[1] * 3
+    setup = scipy_setup_seconds(values)
     print(f"(c) of a first preview: 2 network evaluations (the start, then L-BFGS-B's first "
           f"step) of {evaluation:.2f} s each, and scipy's bounds set-up {setup:.2f} s (every "
-          f"fmin_l_bfgs_b call converts the {int(np.prod(shape[:2])) * 3} values' bounds in "
-          f"Python loops, whatever form they are given in)")
+          f"fmin_l_bfgs_b call converts the {values} values' bounds in Python loops, whatever "
+          f"form they are given in)")
 
 
 if __name__ == "__main__":
