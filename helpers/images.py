@@ -365,6 +365,32 @@ def color_matched(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(np.shape(image))
 
 
+def gradient_mapped(image: np.ndarray, reference: np.ndarray, groups: int = 64) -> np.ndarray:
+    """``image`` repainted with ``reference``'s colours in order of brightness (a gradient map).
+
+    x' = m(F(Y(x))): Y is the luminance (:func:`to_yiq`), F the image's own luminance
+    distribution (a pixel's rank as a quantile in 0..1, tied pixels share one), and m(q) the mean
+    colour of the reference's pixels whose luminance quantile is near q (``groups`` groups of
+    equal size in luminance order, interpolated linearly between their centres). The darkest
+    pixels take the reference's darkest colours, the brightest its brightest: the photo's shapes
+    keep their light and dark, in the painting's palette. ``reference`` is an image or (N, 3)
+    pixels.
+    Returns (H, W, 3) uint8.
+    """
+    from scipy.stats import rankdata
+
+    y = to_yiq(image)[..., 0].ravel()
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    r = r[np.argsort(to_yiq(r[None])[0, :, 0], kind="stable")]
+    parts = np.array_split(r, min(groups, len(r)))
+    means = np.array([g.mean(0) for g in parts])
+    sizes = np.array([len(g) for g in parts])
+    centres = (np.cumsum(sizes) - sizes / 2) / len(r)
+    q = (rankdata(y, method="average") - 0.5) / len(y)
+    out = np.stack([np.interp(q, centres, means[:, c]) for c in range(3)], axis=-1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(np.shape(image))
+
+
 def _sqrtm_psd(m: np.ndarray, power: float = 0.5) -> np.ndarray:
     """m ** power for a symmetric positive semi-definite matrix m (via its eigenvalues)."""
     e, u = np.linalg.eigh((m + m.T) / 2)

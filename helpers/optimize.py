@@ -215,37 +215,44 @@ def _network(settings: Settings, inputs: Inputs, progress: bool) -> tuple[bb.Bac
 def _start_image(settings: Settings, prepared: Prepared, start: np.ndarray | None
                  ) -> np.ndarray:
     """The (1, H, W, 3) preprocessed starting image: ``start`` (an image: a warm start or the
-    last scale's result), else the photo, the photo recoloured to the painting's colour mean
-    and covariance (``"color_matched"``, :func:`helpers.images.color_matched`: the run starts
-    with the painting's palette, README "Choosing defaults"), the painting or seeded noise."""
+    last scale's result), else the photo, the photo repainted in the painting's colours (in
+    order of brightness, ``"gradient_map"``, :func:`helpers.images.gradient_mapped`; or to its
+    colour mean and covariance, ``"color_matched"``, :func:`helpers.images.color_matched`: the
+    run starts with the painting's palette, README "Choosing defaults"), the painting or seeded
+    noise."""
     if start is not None:
         start = images.resize_to(start, prepared.shape)
         return images.preprocess(images.luminance_image(start)
                                  if settings.preserve_color == "luminance" else start)
     if settings.init == "content":
         return images.preprocess(prepared.net_content)
-    if settings.init == "color_matched":
-        return images.preprocess(_color_matched_start(settings, prepared))
+    if settings.init in RECOLOURINGS:
+        return images.preprocess(_recoloured_start(settings, prepared))
     if settings.init == "style":
         return images.preprocess(images.resize_to(prepared.net_styles[0], prepared.shape))
     rng = np.random.default_rng(settings.seed)
     return images.preprocess(rng.uniform(0, 255, (*prepared.shape, 3)))
 
 
-def _color_matched_start(settings: Settings, prepared: Prepared) -> np.ndarray:
-    """The photo recoloured to the paintings' colours: within each mask to its painting's (the
-    photo stays as it is outside every mask), else to all the paintings' pixels together; the
-    photo itself when its colours are to be kept (``preserve_color``)."""
-    photo = prepared.net_content
+#: The starts that repaint the photo in the painting's colours, by ``init`` name.
+RECOLOURINGS = {"gradient_map": images.gradient_mapped, "color_matched": images.color_matched}
+
+
+def _recoloured_start(settings: Settings, prepared: Prepared) -> np.ndarray:
+    """The photo repainted in the paintings' colours (``RECOLOURINGS[settings.init]``): within
+    each mask in its painting's (the photo stays as it is outside every mask), else in all the
+    paintings' pixels together; the photo itself when its colours are to be kept
+    (``preserve_color``)."""
+    photo, recolour = prepared.net_content, RECOLOURINGS[settings.init]
     if settings.preserve_color != "none":
         return photo
     if prepared.masks is None:
-        return images.color_matched(
+        return recolour(
             photo, np.concatenate([s[..., :3].reshape(-1, 3) for s in prepared.net_styles]))
     out = photo.astype(np.float64)
     for style, mask in zip(prepared.net_styles, prepared.masks, strict=True):
         if mask is not None:
-            out += mask[..., None] * (images.color_matched(photo, style) - out)
+            out += mask[..., None] * (recolour(photo, style) - out)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

@@ -28,7 +28,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("avg", "max"),
     "precision": ("auto", "float32", "bfloat16"),
     "padding": ("zero", "reflect"),
-    "init": ("content", "color_matched", "noise", "style"),
+    "init": ("content", "gradient_map", "color_matched", "noise", "style"),
     "optimizer": ("lbfgs", "adam"),
     "lbfgs_mode": ("single", "restart"),
     "preserve_color": ("none", "luminance", "histogram", "swap"),
@@ -141,7 +141,7 @@ class Settings:
     pooling: str | None = None
     precision: str = "auto"
     padding: str = "zero"
-    init: str = "color_matched"
+    init: str = "gradient_map"
     seed: int = 0
     optimizer: str = "lbfgs"
     lbfgs_mode: str = "single"

@@ -278,10 +278,12 @@ def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting
     assert change(two) < 1.5 * change(one) + 1.0, (change(one), change(two))
 
 
-def test_colour_matched_start_recolours_each_mask_and_leaves_the_rest_the_photo(photo, painting):
-    """The default start with masks: each masked region takes its painting's colours, the
+@pytest.mark.parametrize("init", ["gradient_map", "color_matched"])
+def test_recoloured_start_recolours_each_mask_and_leaves_the_rest_the_photo(photo, painting,
+                                                                            init):
+    """The recoloured starts with masks: each masked region takes its painting's colours, the
     photo stays as it is outside every mask; keeping the photo's colours starts from it."""
-    from helpers.optimize import Prepared, _color_matched_start
+    from helpers.optimize import RECOLOURINGS, Prepared, _recoloured_start
     from helpers.settings import Settings
 
     content = images.resize(photo, size=96)
@@ -289,13 +291,14 @@ def test_colour_matched_start_recolours_each_mask_and_leaves_the_rest_the_photo(
     left = np.zeros((h, w))
     left[:, : w // 2] = 1.0
     style = images.resize_to(painting, (h, w))
+    recolour = {"gradient_map": images.gradient_mapped, "color_matched": images.color_matched}
+    assert RECOLOURINGS == recolour
     prepared = Prepared(content, [style], content, [style], [1.0], [left])
-    start = _color_matched_start(Settings(), prepared)
+    start = _recoloured_start(Settings(init=init), prepared)
     np.testing.assert_array_equal(start[:, w // 2:], content[:, w // 2:])
-    np.testing.assert_array_equal(start[:, : w // 2],
-                                  images.color_matched(content, style)[:, : w // 2])
+    np.testing.assert_array_equal(start[:, : w // 2], recolour[init](content, style)[:, : w // 2])
     unmasked = Prepared(content, [style], content, [style], [1.0], None)
-    np.testing.assert_array_equal(_color_matched_start(Settings(), unmasked),
-                                  images.color_matched(content, style))
-    kept = _color_matched_start(Settings(preserve_color="luminance"), unmasked)
+    np.testing.assert_array_equal(_recoloured_start(Settings(init=init), unmasked),
+                                  recolour[init](content, style))
+    kept = _recoloured_start(Settings(init=init, preserve_color="luminance"), unmasked)
     np.testing.assert_array_equal(kept, content)

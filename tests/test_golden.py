@@ -56,7 +56,7 @@ OLD_DEFAULTS = dict(init="content", content_weight=1.0, style_weight=30.0, pooli
 BASE = dict(size=64, iterations=4, backbone="vgg16-hed", precision="float32", progress=False,
             **OLD_DEFAULTS)
 CASES = {
-    "default": {**{k: None for k in OLD_DEFAULTS}, "init": "color_matched"},
+    "default": {**{k: None for k in OLD_DEFAULTS}, "init": "gradient_map"},
     "coarse_to_fine": dict(size=128, scales=2, scale_iterations=[3, 2]),
     "masks": dict(style=[painting(), painting(1.5)], masks=halves(), iterations=3),
     "several_styles": dict(style=[painting(), painting(1.5)], style_blend_weights=[0.7, 0.3]),

@@ -256,3 +256,51 @@ def test_float_images_in_0_1_with_a_little_overshoot_stay_0_1():
     assert images.load_image(np.full((8, 8, 3), 1.2))[0, 0, 0] == 1  # beyond it: 0..255
     grey = images.load_image(Image.fromarray(img[..., 0].astype(np.float32)))  # Pillow mode F
     assert grey[0, 0, 0] == 255 and grey[0, 1, 0] == 0 and grey[4, 4, 0] == 128
+
+
+def _gradient_map_by_hand(image: np.ndarray, reference: np.ndarray, groups: int) -> np.ndarray:
+    """The gradient map written out pixel by pixel: quantile -> reference colour, in loops."""
+    lum = lambda x: x.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731 (YIQ's Y row)
+    y, pixels = lum(image).ravel(), reference.reshape(-1, 3).astype(float)
+    ordered = pixels[np.argsort(lum(pixels), kind="stable")]
+    parts = np.array_split(ordered, groups)
+    centres, start = [], 0
+    for g in parts:
+        centres.append((start + len(g) / 2) / len(ordered))
+        start += len(g)
+    means = [g.mean(0) for g in parts]
+    out = np.empty((len(y), 3))
+    for i, v in enumerate(y):
+        q = ((y < v).sum() + ((y == v).sum() + 1) / 2 - 0.5) / len(y)  # average rank, tied
+        j = np.searchsorted(centres, q)
+        if j == 0 or j == groups:
+            out[i] = means[min(j, groups - 1)]
+        else:
+            t = (q - centres[j - 1]) / (centres[j] - centres[j - 1])
+            out[i] = (1 - t) * means[j - 1] + t * means[j]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(image.shape)
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.uint8, (6, 7, 3)), arrays(np.uint8, (5, 9, 3)), st.integers(1, 45))
+def test_gradient_map_matches_the_formula_written_out(image, reference, groups):
+    np.testing.assert_allclose(images.gradient_mapped(image, reference, groups).astype(int),
+                               _gradient_map_by_hand(image, reference, groups), atol=1)
+
+
+def test_gradient_map_gives_dark_pixels_the_paintings_dark_colours(photo):
+    """A painting that is dark blue where dark and bright orange where bright: the photo's
+    darkest tenth turns blue, its brightest tenth orange, ties one colour, brightness order kept."""
+    painting = np.zeros((20, 20, 3), np.uint8)
+    painting[:10] = (10, 20, 90)
+    painting[10:] = (250, 160, 40)
+    out = images.gradient_mapped(photo, painting)
+    y_in, y_out = images.to_yiq(photo)[..., 0].ravel(), images.to_yiq(out)[..., 0].ravel()
+    order = np.argsort(y_in, kind="stable")
+    tenth = len(order) // 10
+    dark, bright = out.reshape(-1, 3)[order[:tenth]], out.reshape(-1, 3)[order[-tenth:]]
+    np.testing.assert_array_equal(np.unique(dark, axis=0), [[10, 20, 90]])
+    np.testing.assert_array_equal(np.unique(bright, axis=0), [[250, 160, 40]])
+    assert np.all(np.diff(y_out[order]) >= -1.0)
+    flat = images.gradient_mapped(np.full((4, 5, 3), 128, np.uint8), painting)
+    assert len(np.unique(flat.reshape(-1, 3), axis=0)) == 1
