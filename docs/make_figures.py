@@ -78,15 +78,16 @@ def stylisation(size: int, iterations: int) -> None:
 
 #: The recipes compared when the defaults were chosen (README, "Choosing defaults"): Gatys et
 #: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
-#: then one change at a time towards the new defaults (jcjohnson/neural-style's weights and
-#: 4/C² layer weights with max pooling, from the colour-matched photo).
+#: then one change at a time towards the new ones: jcjohnson/neural-style's weights and 4/C²
+#: layer weights with max pooling, still from the photo; from the colour-matched photo; from the
+#: photo's gradient map in the painting's colours (the defaults).
 GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
              init="content")
 CANDIDATES = {
     "old defaults (Gatys, balanced layers)": GATYS,
-    "+ colour-matched start": {**GATYS, "init": "color_matched"},
-    "+ max pooling": {**GATYS, "init": "color_matched", "pooling": "max"},
-    "the defaults: + neural-style's weights": {},
+    "neural-style's weights, from the photo": {"init": "content"},
+    "... from the colour-matched photo": {"init": "color_matched"},
+    "the defaults: ... from the gradient map": {},
 }
 
 
