@@ -278,12 +278,13 @@ def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting
     assert change(two) < 1.5 * change(one) + 1.0, (change(one), change(two))
 
 
-@pytest.mark.parametrize("init", ["gradient_map", "color_matched"])
+@pytest.mark.parametrize("init, recolour", [("gradient_map", images.gradient_mapped),
+                                           ("color_matched", images.color_matched)])
 def test_recoloured_start_recolours_each_mask_and_leaves_the_rest_the_photo(photo, painting,
-                                                                            init):
+                                                                            init, recolour):
     """The recoloured starts with masks: each masked region takes its painting's colours, the
     photo stays as it is outside every mask; keeping the photo's colours starts from it."""
-    from helpers.optimize import RECOLOURINGS, Prepared, _recoloured_start
+    from helpers.optimize import Prepared, _recoloured_start
     from helpers.settings import Settings
 
     content = images.resize(photo, size=96)
@@ -291,14 +292,12 @@ def test_recoloured_start_recolours_each_mask_and_leaves_the_rest_the_photo(phot
     left = np.zeros((h, w))
     left[:, : w // 2] = 1.0
     style = images.resize_to(painting, (h, w))
-    recolour = {"gradient_map": images.gradient_mapped, "color_matched": images.color_matched}
-    assert RECOLOURINGS == recolour
     prepared = Prepared(content, [style], content, [style], [1.0], [left])
     start = _recoloured_start(Settings(init=init), prepared)
     np.testing.assert_array_equal(start[:, w // 2:], content[:, w // 2:])
-    np.testing.assert_array_equal(start[:, : w // 2], recolour[init](content, style)[:, : w // 2])
+    np.testing.assert_array_equal(start[:, : w // 2], recolour(content, style)[:, : w // 2])
     unmasked = Prepared(content, [style], content, [style], [1.0], None)
     np.testing.assert_array_equal(_recoloured_start(Settings(init=init), unmasked),
-                                  recolour[init](content, style))
+                                  recolour(content, style))
     kept = _recoloured_start(Settings(init=init, preserve_color="luminance"), unmasked)
     np.testing.assert_array_equal(kept, content)
