@@ -18,6 +18,7 @@ from helpers.settings import (
     Settings,
     channel_layer_weights,
     command_line_flags,
+    default_scale_iterations,
     python_arguments,
 )
 
@@ -88,6 +89,17 @@ def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
         Settings(style_layer_weights=[1, 2]).resolved("vgg19")
     with pytest.raises(StyleTransferError, match="one per scale"):
         Settings(scales=2, scale_iterations=[3]).resolved("vgg19")
+
+
+def test_coarse_to_fine_spends_most_iterations_at_the_coarsest_scale():
+    assert default_scale_iterations(100, 1) == (100,)
+    assert default_scale_iterations(100, 2) == (60, 20)
+    assert default_scale_iterations(100, 3) == (60, 20, 7)
+    assert default_scale_iterations(2, 3) == (1, 1, 1)
+    assert Settings(size=512).resolved("vgg16-hed").scale_schedule() == [(256, 60), (512, 20)]
+    assert Settings(size=512, scales=2, scale_iterations=[5, 4]).resolved(
+        "vgg19").scale_schedule() == [(256, 5), (512, 4)]
+    assert Settings(size=200, iterations=7).resolved("vgg16-hed").scale_schedule() == [(200, 7)]
 
 
 def test_channel_layer_weights_turn_our_layer_loss_into_neural_styles():
