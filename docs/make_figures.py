@@ -71,24 +71,33 @@ def stylisation(size: int, iterations: int) -> None:
     fig = images.image_grid(
         [images.resize(photo, size=size), images.resize(painting, size=size), result.image],
         ["content", "style", f"result ({seconds:.0f} s)"], ncols=3, panel_size=4,
-        suptitle=f"helpers.stylize with the defaults, {size} px ({result.backbone.split(' (')[0]}"
-                 f", {result.settings['precision']})")
+        suptitle=f"helpers.stylize with the defaults, {size} px {schedule(result)} "
+                 f"({result.backbone.split(' (')[0]}, {result.settings['precision']})")
     save(fig, "stylisation")
 
 
 #: The recipes compared when the defaults were chosen (README, "Choosing defaults"): Gatys et
 #: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
 #: then one change at a time towards the new ones: jcjohnson/neural-style's weights and 4/C²
-#: layer weights with max pooling, still from the photo; from the colour-matched photo; from the
-#: photo's gradient map in the painting's colours (the defaults).
+#: layer weights with max pooling, still from the photo; from the photo's gradient map in the
+#: painting's colours; with content weight 2 (the defaults of ``vgg16-hed``).
 GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
              init="content")
 CANDIDATES = {
     "old defaults (Gatys, balanced layers)": GATYS,
-    "neural-style's weights, from the photo": {"init": "content"},
-    "... from the colour-matched photo": {"init": "color_matched"},
-    "the defaults: ... from the gradient map": {},
+    "neural-style's weights, from the photo": {"init": "content", "content_weight": 5},
+    "... from the gradient map": {"content_weight": 5},
+    "the defaults: ... content weight 2": {},
 }
+
+
+def schedule(result) -> str:
+    """How a result's iterations were spread over its scales: "(60 at 192 px + 20 at 384 px)"."""
+    sizes = result.settings.get("scale_sizes")
+    if not sizes:
+        return ""
+    return "(" + " + ".join(f"{n} at {s} px" for s, n in
+                            zip(sizes, result.settings["scale_iterations"], strict=True)) + ")"
 
 
 def choosing_defaults(size: int, iterations: int) -> None:
@@ -101,7 +110,7 @@ def choosing_defaults(size: int, iterations: int) -> None:
                              *(r.image for r in results.values())], ["content", "style", *results],
                             ncols=3, panel_size=4,
                             suptitle=f"Choosing the defaults: {size} px, {iterations} iterations "
-                                     f"per scale ({first.backbone.split(' (')[0]})")
+                                     f"{schedule(first)} ({first.backbone.split(' (')[0]})")
     save(fig, "choosing_defaults")
 
 
