@@ -125,8 +125,8 @@ SETTING_HELP = {
     "tv_form": "total variation: power (the Keras example's) or abs (mean absolute difference)",
     "checkpoint_every": "save a checkpoint every K iterations into --checkpoint-dir (0: never)",
     "scales": "coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size",
-    "scale_iterations": ("comma-separated iterations per scale (default: 3/5 of --iterations at the "
-                         "coarsest scale, a third of the one before at each finer one)"),
+    "scale_iterations": ("comma-separated iterations per scale (default: 3/5 of --iterations "
+                         "at the coarsest scale, a third of the one before at each finer one)"),
 }
 
 
