@@ -154,7 +154,7 @@ def _default_text(name: str, default: object) -> str:
         return f" (default: {setting_text(default)})"
     per = {b: DEFAULTS[b].get(name) for b in DEFAULTS}
     if name == "scales":
-        return " (default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 768)"
+        return " (default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 1536)"
     if len({str(v) for v in per.values()}) == 1:
         return f" (default per backbone: {setting_text(next(iter(per.values())))})"
     return " (default per backbone: " + ", ".join(

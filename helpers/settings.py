@@ -292,12 +292,14 @@ def default_layer_weights(layers: Sequence[str], balance: bool) -> tuple[float, 
 
 
 def default_scales(size: int, backbone: str) -> int:
-    """How many coarse-to-fine scales a ``size`` px result gets by default: enough halvings
-    that the coarsest scale is about 192-384 px (1 below 384 px, 2 up to 767 px, 3 beyond),
-    for backbones whose :data:`DEFAULTS` enable ``coarse_to_fine``."""
+    """How many coarse-to-fine scales a ``size`` px result gets by default, for backbones whose
+    :data:`DEFAULTS` enable ``coarse_to_fine``: 1 below 384 px; 2 up to 1535 px (the coarsest
+    at 192-767 px); 3 from 1536 px (the coarsest at 384 px or more). The coarsest scale lays
+    out the picture and the finer ones do not redraw it: at 768 px, a 192 px first scale lost
+    Tübingen's houses where a 384 px one kept them (README, "Choosing defaults")."""
     if not DEFAULTS[backbone]["coarse_to_fine"] or size < 384:
         return 1
-    return min(3, int(math.log2(size / 192)) + 1)
+    return 2 if size < 1536 else 3
 
 
 def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:

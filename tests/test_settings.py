@@ -100,6 +100,9 @@ def test_coarse_to_fine_spends_most_iterations_at_the_coarsest_scale():
     assert Settings(size=512, scales=2, scale_iterations=[5, 4]).resolved(
         "vgg19").scale_schedule() == [(256, 5), (512, 4)]
     assert Settings(size=200, iterations=7).resolved("vgg16-hed").scale_schedule() == [(200, 7)]
+    assert Settings(size=1535).resolved("vgg16-hed").scale_schedule() == [(768, 60), (1535, 20)]
+    assert Settings(size=1536).resolved("vgg16-hed").scale_schedule() == [(384, 60), (768, 20),
+                                                                          (1536, 7)]
 
 
 def test_channel_layer_weights_turn_our_layer_loss_into_neural_styles():
