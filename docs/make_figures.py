@@ -71,7 +71,7 @@ def stylisation(size: int, iterations: int) -> None:
     fig = images.image_grid(
         [images.resize(photo, size=size), images.resize(painting, size=size), result.image],
         ["content", "style", f"result ({seconds:.0f} s)"], ncols=3, panel_size=4,
-        suptitle=f"helpers.stylize with the defaults, {size} px {schedule(result)} "
+        suptitle=f"helpers.stylize with the defaults, {size} px, {result.iterations_text()} "
                  f"({result.backbone.split(' (')[0]}, {result.settings['precision']})")
     save(fig, "stylisation")
 
@@ -91,15 +91,6 @@ CANDIDATES = {
 }
 
 
-def schedule(result) -> str:
-    """How a result's iterations were spread over its scales: "(60 at 192 px + 20 at 384 px)"."""
-    sizes = result.settings.get("scale_sizes")
-    if not sizes:
-        return ""
-    return "(" + " + ".join(f"{n} at {s} px" for s, n in
-                            zip(sizes, result.settings["scale_iterations"], strict=True)) + ")"
-
-
 def choosing_defaults(size: int, iterations: int) -> None:
     photo, painting = data.default_content(), data.default_style()
     results = {name: helpers.stylize(photo, painting, size=size, iterations=iterations,
@@ -109,8 +100,8 @@ def choosing_defaults(size: int, iterations: int) -> None:
     fig = images.image_grid([images.resize(photo, size=size), images.resize(painting, size=size),
                              *(r.image for r in results.values())], ["content", "style", *results],
                             ncols=3, panel_size=4,
-                            suptitle=f"Choosing the defaults: {size} px, {iterations} iterations "
-                                     f"{schedule(first)} ({first.backbone.split(' (')[0]})")
+                            suptitle=f"Choosing the defaults: {size} px, "
+                                     f"{first.iterations_text()} ({first.backbone.split(' (')[0]})")
     save(fig, "choosing_defaults")
 
 

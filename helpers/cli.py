@@ -411,7 +411,7 @@ def _report(result: object, path: Path, quiet: bool) -> None:
     print(f"Stopped: {result.stop_reason}")
     if last:
         print(f"Loss: total {last['total']:.4g} (content {last['content']:.3g}, style "
-              f"{last['style']:.3g}, tv {last['tv']:.3g}) after {last['iteration']} iterations, "
+              f"{last['style']:.3g}, tv {last['tv']:.3g}) after {result.iterations_text()}, "
               f"{last['seconds']:.1f} s")
     print(f"Result: {path}")
 

@@ -64,6 +64,18 @@ class Result:
         """True when Ctrl-C ended the run (the image is the best so far)."""
         return self.stop_reason.startswith("interrupted")
 
+    def iterations_text(self) -> str:
+        """The iterations run, per scale when there were several: "80 iterations (60 at 192 px +
+        20 at 384 px)", or "20 iterations"."""
+        per_scale: dict[int, int] = {}
+        for h in self.history:
+            per_scale[h["size"]] = h["iteration"]
+        total = sum(per_scale.values())
+        if len(per_scale) < 2:
+            return f"{total} iterations"
+        return f"{total} iterations (" + " + ".join(
+            f"{n} at {size} px" for size, n in per_scale.items()) + ")"
+
     def save(self, path: str | Path) -> Path:
         """Save the image (and ``<name>.json`` with settings, history and stop reason)."""
         out = images.save_image(self.image, path)

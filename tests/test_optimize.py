@@ -418,3 +418,15 @@ def test_scaling_every_weight_together_gives_the_same_picture(photo, painting):
 def test_all_zero_style_layer_weights_are_refused(photo, painting):
     with pytest.raises(StyleTransferError, match="every style layer weight is 0"):
         optimize.stylize(photo, painting, style_layer_weights=[0] * 5, **FAST)
+
+
+def test_iterations_text_counts_every_scale():
+    """The CLI's summary and the README's figures say how many iterations ran at each scale."""
+    def run(*sizes_and_counts):
+        history = [{"iteration": i, "size": size}
+                   for size, n in sizes_and_counts for i in range(n + 1)]
+        return optimize.Result(np.zeros((2, 2, 3), np.uint8), history, "net", "done")
+
+    assert run((96, 3)).iterations_text() == "3 iterations"
+    assert run((48, 60), (96, 20)).iterations_text() == "80 iterations (60 at 48 px + 20 at 96 px)"
+    assert run().iterations_text() == "0 iterations"
