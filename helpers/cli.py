@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from helpers.data import BUNDLED
 from helpers.errors import StyleTransferError
-from helpers.settings import CHOICES, DEFAULTS, SWITCHES, Settings, flag, setting_text
+from helpers.settings import CHOICES, DEFAULTS, SCALE_STEPS, SWITCHES, Settings, flag, setting_text
 
 BUNDLED_NAMES = tuple(BUNDLED)
 
@@ -154,7 +154,8 @@ def _default_text(name: str, default: object) -> str:
         return f" (default: {setting_text(default)})"
     per = {b: DEFAULTS[b].get(name) for b in DEFAULTS}
     if name == "scales":
-        return " (default per backbone and size: vgg16-hed uses 2 from 384 px, 3 from 1536)"
+        steps = ", ".join(f"{n} from {px} px" for n, px in SCALE_STEPS.items())
+        return f" (default per backbone and size: vgg16-hed uses {steps})"
     if len({str(v) for v in per.values()}) == 1:
         return f" (default per backbone: {setting_text(next(iter(per.values())))})"
     return " (default per backbone: " + ", ".join(

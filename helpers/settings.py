@@ -64,6 +64,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 #: The most coarse-to-fine scales a run may have.
 MAX_SCALES = 6
+#: The sizes (px) from which :func:`default_scales` paints 2 and 3 scales.
+SCALE_STEPS = {2: 384, 3: 1536}
 
 
 def check_choice(name: str, value: Any) -> str:
@@ -297,9 +299,9 @@ def default_scales(size: int, backbone: str) -> int:
     at 192-767 px); 3 from 1536 px (the coarsest at 384 px or more). The coarsest scale lays
     out the picture and the finer ones do not redraw it: at 768 px, a 192 px first scale lost
     Tübingen's houses where a 384 px one kept them (README, "Choosing defaults")."""
-    if not DEFAULTS[backbone]["coarse_to_fine"] or size < 384:
+    if not DEFAULTS[backbone]["coarse_to_fine"]:
         return 1
-    return 2 if size < 1536 else 3
+    return max([1] + [scales for scales, start in SCALE_STEPS.items() if size >= start])
 
 
 def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:
