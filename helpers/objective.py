@@ -34,6 +34,9 @@ def compile_loss_and_grad(
     def term_losses(feats: dict[str, tf.Tensor], term: Any) -> list[tf.Tensor]:
         if style_loss == "w2":
             return [losses.w2_layer_loss(feats[n], term.targets[n], term.mask) for n in layers]
+        if style_loss == "sliced":
+            return [losses.sliced_layer_loss(feats[n], *term.targets[n], term.mask)
+                    for n in layers]
         if term.mask is not None:
             return [losses.masked_gram_loss(feats[n], term.targets[n], term.mask)
                     for n in layers]

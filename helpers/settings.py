@@ -32,7 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("lbfgs", "adam"),
     "lbfgs_mode": ("single", "restart"),
     "preserve_color": ("none", "luminance", "histogram", "swap"),
-    "style_loss": ("gram", "w2"),
+    "style_loss": ("gram", "w2", "sliced"),
     "tv_form": ("power", "abs"),
 }
 
@@ -45,21 +45,27 @@ _RECIPE: dict[str, Any] = {
     "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                      "block5_conv1"),
     "content_weight": 5.0,
-    "style_weight": 100.0,
+    "style_loss": "gram",
     "tv_weight": 1e-4,
     "pooling": "max",
     "balance_style_layers": False,
     "style_scale": 1.0,
     "coarse_to_fine": False,
 }
-#: Default layers, weights, pooling, style scale and coarse-to-fine policy per backbone (used
-#: where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its texture is finer)
-#: paints with a larger style image, coarse-to-fine, and a lighter content weight, so that flat
-#: regions such as skies take the painting's marks: see the README's "Choosing defaults".
+#: Default layers, weights, style loss, pooling, style scale and coarse-to-fine policy per
+#: backbone (used where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its
+#: texture is finer) paints with the sliced Wasserstein loss, a larger style image,
+#: coarse-to-fine, and a lighter content weight, so that flat regions such as skies take the
+#: painting's marks and colours: see the README's "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg19": dict(_RECIPE),
-    "vgg16-hed": {**_RECIPE, "content_weight": 2.0, "style_scale": 1.5, "coarse_to_fine": True},
+    "vgg16-hed": {**_RECIPE, "content_weight": 2.0, "style_loss": "sliced", "style_scale": 1.5,
+                  "coarse_to_fine": True},
 }
+#: The default style weight of each style loss. The Gram loss is a fourth power of the
+#: features (neural-style's 100); W2 and the sliced Wasserstein distance are squares, so the
+#: sliced loss needs a larger weight to paint as strongly (README, "Choosing defaults").
+STYLE_WEIGHTS: dict[str, float] = {"gram": 100.0, "w2": 100.0, "sliced": 1e4}
 #: Channels of the conv layers of each block of VGG16 and VGG19 (``blockK_convJ``).
 VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 #: The most coarse-to-fine scales a run may have.
@@ -138,7 +144,7 @@ class Settings:
     style_scale: float | None = None
     style_blend_weights: tuple[float, ...] | None = None
     preserve_color: str = "none"
-    style_loss: str = "gram"
+    style_loss: str | None = None
     backbone: str = "auto"
     weights: str | None = "imagenet"
     pooling: str | None = None
@@ -212,13 +218,16 @@ class Settings:
         """These settings for ``backbone`` (a resolved name, not ``"auto"``): every ``None``
         filled from :data:`DEFAULTS`, and the settings that depend on each other checked."""
         d = DEFAULTS[backbone]
+        style_loss = self.style_loss or d["style_loss"]
         layers = tuple(d["style_layers"] if self.style_layers is None else self.style_layers)
         balance = (d["balance_style_layers"] if self.balance_style_layers is None
                    else self.balance_style_layers)
         out = dataclasses.replace(
-            self, backbone=backbone,
-            **{k: d[k] for k in ("content_weight", "style_weight", "tv_weight", "pooling",
-                                 "content_layer", "style_scale") if getattr(self, k) is None},
+            self, backbone=backbone, style_loss=style_loss,
+            style_weight=(STYLE_WEIGHTS[style_loss] if self.style_weight is None
+                          else self.style_weight),
+            **{k: d[k] for k in ("content_weight", "tv_weight", "pooling", "content_layer",
+                                 "style_scale") if getattr(self, k) is None},
             style_layers=layers, balance_style_layers=balance,
             style_layer_weights=(self.style_layer_weights if self.style_layer_weights
                                  is not None else default_layer_weights(layers, balance)),
@@ -308,14 +317,14 @@ def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:
     """The iterations of each scale where ``scale_iterations`` is not given, smallest first.
 
     One scale runs ``iterations``. Coarse-to-fine, the coarsest scale, which paints the large
-    marks, runs 3/5 of them and each finer scale a third of the one before (at least 1): a finer
-    scale costs four times as much per iteration and only adds detail to a picture that is
-    already painted (README, "Choosing defaults"). 100 iterations at 512 px: 60 at 256 px, then
-    20 at 512 px."""
+    marks, runs 3/5 of them and each finer scale a sixth of the one before (at least 1): a
+    finer scale costs four times as much per iteration and only adds detail to a picture that
+    is already painted (README, "Choosing defaults"). 100 iterations at 512 px: 60 at 256 px,
+    then 10 at 512 px."""
     if scales == 1:
         return (iterations,)
     first = max(1, round(iterations * 3 / 5))
-    return tuple(max(1, round(first / 3**k)) for k in range(scales))
+    return tuple(max(1, round(first / 6**k)) for k in range(scales))
 
 
 def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:

@@ -1,7 +1,8 @@
 """What the generated image must match (notebooks 02 and 03): the photo's features at the
-content layer, and per style layer the painting's Gram matrix (or, for the W2 loss, its mean
-and covariance). Computed once per (backbone, images, size, layers, style loss) and cached, so
-a run with other weights, as the tuning app makes, starts at once (:func:`cached_targets`).
+content layer, and per style layer the painting's Gram matrix (for the W2 loss its mean and
+covariance, for the sliced Wasserstein loss its sorted projections: notebook 07). Computed
+once per (backbone, images, size, layers, style loss) and cached, so a run with other weights,
+as the tuning app makes, starts at once (:func:`cached_targets`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from helpers._tf import tf
 
 @dataclass
 class StyleTerm:
-    """One style target set: per layer a normalised Gram matrix A = Fᵀ F / M (``"gram"``) or
-    (μ, Σ, Σ^½) (``"w2"``), and the (H, W) mask in 0..1 of the region it applies to
-    (``None``: the whole image)."""
+    """One style target set: per layer a normalised Gram matrix A = Fᵀ F / M (``"gram"``),
+    (μ, Σ, Σ^½) (``"w2"``) or (sorted projections, directions) (``"sliced"``), and the (H, W)
+    mask in 0..1 of the region it applies to (``None``: the whole image)."""
 
     targets: dict[str, Any]
     mask: tf.Tensor | None = None
@@ -46,13 +47,16 @@ class Targets:
 
     def blank_style_losses(self) -> list[dict[str, float]]:
         """Per style term and layer, the loss of an all-zero feature map: the scale of that
-        layer's style loss. Gram: sum(A²) / (4 N²); W2: (‖μ‖² + tr Σ) / N."""
+        layer's style loss. Gram: sum(A²) / (4 N²); W2: (‖μ‖² + tr Σ) / N; sliced: the mean
+        square of the sorted projections."""
         out = []
         for term in self.terms:
             blank = {}
             for name, t in term.targets.items():
                 if self.style_loss == "gram":
                     blank[name] = float(tf.reduce_sum(tf.square(t))) / (4.0 * t.shape[0] ** 2)
+                elif self.style_loss == "sliced":
+                    blank[name] = float(tf.reduce_mean(tf.square(t[0])))
                 else:
                     mean, cov, _ = t
                     blank[name] = float(tf.reduce_sum(tf.square(mean)) + tf.linalg.trace(cov)
@@ -61,11 +65,16 @@ class Targets:
         return out
 
 
+def style_features(extractor: Any, style: np.ndarray) -> dict[str, tf.Tensor]:
+    """The style image's features at every layer ``extractor`` returns."""
+    return extractor(tf.constant(images.preprocess(style)), training=False)
+
+
 def style_moments(
     extractor: Any, style: np.ndarray, style_layers: Sequence[str]
 ) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
     """Per layer, the style image's filter means (N,) and second moments Fᵀ F / M (N, N)."""
-    feats = extractor(tf.constant(images.preprocess(style)), training=False)
+    feats = style_features(extractor, style)
     out = {}
     for name in style_layers:
         f = tf.cast(feats[name], tf.float32)  # targets: once per run, so in float32
@@ -92,6 +101,25 @@ def style_term(
     return StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
 
 
+def sliced_term(
+    extractor: Any, styles: Sequence[np.ndarray], blend: Sequence[float],
+    style_layers: Sequence[str], mask: np.ndarray | None = None,
+) -> StyleTerm:
+    """Per layer, fixed random directions and the style's sorted projections along them
+    (:func:`helpers.losses.sliced_target`); several styles blend as the weighted mean of
+    their quantile functions (the Wasserstein barycentre, independent of their order)."""
+    feats = [style_features(extractor, s) for s in styles]
+    targets: dict[str, Any] = {}
+    for i, name in enumerate(style_layers):
+        directions = losses.sliced_directions(int(feats[0][name].shape[-1]), seed=i)
+        sorted_ = [losses.sliced_target(f[name], directions) for f in feats]
+        q = max(int(t.shape[-1]) for t in sorted_)
+        targets[name] = (sum(b * losses.quantiles(t, q) for b, t in zip(blend, sorted_,
+                                                                         strict=True)),
+                         directions)
+    return StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
+
+
 def build_targets(
     backbone: bb.Backbone, content: np.ndarray, styles: Sequence[np.ndarray],
     blend: Sequence[float], masks: Sequence[np.ndarray | None] | None,
@@ -110,7 +138,11 @@ def build_targets(
         content_feats = extractor(tf.constant(images.preprocess(content)), training=False)
         content_target = tf.cast(content_feats[content_layer], tf.float32)
     terms: list[StyleTerm] = []
-    if style_layers:
+    if style_layers and style_loss == "sliced":
+        terms = ([sliced_term(extractor, styles, blend, style_layers)] if masks is None else
+                 [sliced_term(extractor, [s], [1.0], style_layers, mask)
+                  for s, mask in zip(styles, masks, strict=True)])
+    elif style_layers:
         moments = [style_moments(extractor, s, style_layers) for s in styles]
         if masks is None:
             terms = [style_term(moments, blend, style_loss, None)]

@@ -35,6 +35,7 @@ from helpers.errors import StyleTransferError
 from helpers.settings import (
     CHOICES,
     DEFAULTS,
+    STYLE_WEIGHTS,
     Settings,
     command_line_flags,
     default_layer_weights,
@@ -242,7 +243,8 @@ class TuningApp(w.VBox):
         pictures = list(choices.items())
         return {
             "content_weight": log_slider("content weight", defaults["content_weight"], -3, 3),
-            "style_weight": log_slider("style weight", defaults["style_weight"], -2, 5),
+            "style_weight": log_slider("style weight", STYLE_WEIGHTS[defaults["style_loss"]],
+                                       -2, 5),
             "tv_weight": log_slider("TV weight", defaults["tv_weight"], -8, -1),
             "content_layer": dropdown("content layer", layers, defaults["content_layer"]),
             "content": dropdown("content image", pictures, "chelsea", "330px"),

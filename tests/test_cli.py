@@ -238,17 +238,20 @@ def test_no_images_means_the_bundled_defaults(tmp_path, capsys):
 
 def test_help_states_the_real_defaults():
     from helpers.optimize import DEFAULTS
+    from helpers.settings import STYLE_WEIGHTS, setting_text
 
     stylize = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
     helps = {a.dest: a.help for a in stylize._actions}
-    for key in ("content_weight", "style_weight", "tv_weight", "style_scale"):
+    for key in ("content_weight", "tv_weight", "style_scale", "style_loss"):
         stated = helps[key].rsplit("default per backbone: ", 1)[1].rstrip(")")
-        if "vgg19" in stated:  # "vgg19 30, vgg16-hed 100"
+        if "vgg19" in stated:  # "vgg19 5.0, vgg16-hed 2.0"
             per = dict(part.split() for part in stated.split(", "))
-            assert {name: float(v) for name, v in per.items()} == {
-                name: d[key] for name, d in DEFAULTS.items()}, key
+            assert per == {name: setting_text(d[key]) for name, d in DEFAULTS.items()}, key
         else:
-            assert all(d[key] == float(stated) for d in DEFAULTS.values()), key
+            assert all(setting_text(d[key]) == stated for d in DEFAULTS.values()), key
+    stated = helps["style_weight"].rsplit("default per style loss: ", 1)[1].rstrip(")")
+    assert {loss: float(w) for loss, w in (part.split() for part in stated.split(", "))} == \
+        STYLE_WEIGHTS
     assert all(d["content_layer"] in helps["content_layer"] for d in DEFAULTS.values())
     assert all(d["pooling"] in helps["pooling"] for d in DEFAULTS.values())
 

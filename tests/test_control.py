@@ -22,15 +22,16 @@ class Seen(Exception):
     """Raised by a spy once it has seen what a test asks about: the run need not go on."""
 
 
-def first_style_moments(monkeypatch) -> list[np.ndarray]:
-    """The style image of stylize's first style_moments call (the run stops right there)."""
+def first_style_image(monkeypatch) -> list[np.ndarray]:
+    """The style image of stylize's first style_features call, whatever the style loss (the
+    run stops right there)."""
     seen = []
 
-    def spy(extractor, style, layers):
+    def spy(extractor, style):
         seen.append(style)
         raise Seen
 
-    monkeypatch.setattr(targets_module, "style_moments", spy)
+    monkeypatch.setattr(targets_module, "style_features", spy)
     optimize.clear_cache()
     return seen
 
@@ -75,7 +76,7 @@ def test_histogram_matching_gives_the_style_the_contents_colour_statistics(photo
 
 def test_histogram_mode_computes_the_style_targets_from_the_matched_style(photo, painting,
                                                                           monkeypatch):
-    seen = first_style_moments(monkeypatch)
+    seen = first_style_image(monkeypatch)
     with pytest.raises(Seen):
         optimize.stylize(photo, painting, iterations=1, preserve_color="histogram", **FAST)
     content = images.resize(photo, size=64)
@@ -92,7 +93,7 @@ def targets(net, content, styles, blend, masks=None, style_loss="gram"):
                                          LAYERS, style_loss, "power")
 
 
-@pytest.mark.parametrize("style_loss", ["gram", "w2"])
+@pytest.mark.parametrize("style_loss", ["gram", "w2", "sliced"])
 def test_blend_weights_one_and_zero_give_exactly_the_single_style_targets(
         hed, photo, painting, style_loss):
     other = 255 - painting[::-1]
@@ -106,12 +107,25 @@ def test_blend_weights_one_and_zero_give_exactly_the_single_style_targets(
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-5)
 
 
-def test_blending_does_not_depend_on_the_order_of_the_styles(hed, photo, painting):
+@pytest.mark.parametrize("style_loss", ["gram", "sliced"])
+def test_blending_does_not_depend_on_the_order_of_the_styles(hed, photo, painting, style_loss):
     other = 255 - painting[::-1]
-    ab = targets(hed, photo, [painting, other], [0.3, 0.7]).style_targets
-    ba = targets(hed, photo, [other, painting], [0.7, 0.3]).style_targets
+    ab = targets(hed, photo, [painting, other], [0.3, 0.7], style_loss=style_loss).style_targets
+    ba = targets(hed, photo, [other, painting], [0.7, 0.3], style_loss=style_loss).style_targets
     for name in LAYERS:
-        np.testing.assert_allclose(ab[name].numpy(), ba[name].numpy(), rtol=1e-5)
+        a, b = (ab[name], ba[name]) if style_loss == "gram" else (ab[name][0], ba[name][0])
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-3)
+
+
+def test_a_sliced_blend_is_the_mean_of_the_quantile_functions(hed, photo, painting):
+    other = 255 - painting[::-1]
+    one, two = (targets(hed, photo, [s], [1.0], style_loss="sliced").style_targets
+                for s in (painting, other))
+    mix = targets(hed, photo, [painting, other], [0.25, 0.75], style_loss="sliced").style_targets
+    for name in LAYERS:
+        np.testing.assert_allclose(mix[name][0].numpy(),
+                                   0.25 * one[name][0].numpy() + 0.75 * two[name][0].numpy(),
+                                   rtol=1e-5, atol=1e-3)
 
 
 def test_stylize_normalises_the_blend_weights(photo, painting):
@@ -143,7 +157,7 @@ def test_an_empty_style_list_is_refused(photo):
 @pytest.mark.parametrize("scale, longest", [(1.0, 96), (2.0, 192), (0.75, 72)])
 def test_style_targets_are_computed_at_the_scaled_size(photo, painting, monkeypatch, scale,
                                                        longest):
-    seen = first_style_moments(monkeypatch)
+    seen = first_style_image(monkeypatch)
     with pytest.raises(Seen):
         optimize.stylize(photo, painting, iterations=1, style_scale=scale, **{**FAST, "size": 96})
     assert max(seen[0].shape[:2]) == longest
@@ -152,16 +166,38 @@ def test_style_targets_are_computed_at_the_scaled_size(photo, painting, monkeypa
 # --- masks --------------------------------------------------------------------------------
 
 
-def test_outside_the_mask_the_result_stays_with_the_content(photo, painting):
+@pytest.mark.parametrize("style_loss", ["gram", "sliced"])
+def test_outside_the_mask_the_result_stays_with_the_content(photo, painting, style_loss):
     content = images.resize(photo, size=64)
     h, w = content.shape[:2]
     mask = np.zeros((h, w), np.uint8)
     mask[:, : w // 2] = 255
-    result = optimize.stylize(photo, painting, masks=[mask], iterations=4, **FAST)
+    result = optimize.stylize(photo, painting, masks=[mask], iterations=4, style_loss=style_loss,
+                              **FAST)
     change = np.abs(result.image.astype(float) - content).mean(axis=-1)
     inside, outside = change[:, 8: w // 2 - 8].mean(), change[:, w // 2 + 8: -8].mean()
     assert inside > 2 * outside, (inside, outside)
     assert result.settings["masks"] is True
+
+
+def test_sliced_loss_with_a_full_mask_is_the_plain_sliced_loss(hed, painting, photo):
+    from helpers.backbone import feature_extractor
+
+    layer = "block2_conv1"
+    extract = feature_extractor(hed, [layer], [])
+    style = extract(images.preprocess(painting))[layer]
+    f = extract(images.preprocess(photo))[layer]
+    directions = losses.sliced_directions(int(f.shape[-1]))
+    target = losses.sliced_target(style, directions)
+    full = tf.ones(f.shape[1:3])
+    np.testing.assert_allclose(float(losses.sliced_layer_loss(f, target, directions, full)),
+                               float(losses.sliced_layer_loss(f, target, directions)), rtol=1e-6)
+    half = np.zeros(f.shape[1:3], np.float32)
+    half[:, : f.shape[2] // 2] = 1  # the left half alone: the loss of those positions
+    left = f[:, :, : f.shape[2] // 2]
+    np.testing.assert_allclose(float(losses.sliced_layer_loss(f, target, directions, half)),
+                               float(losses.sliced_layer_loss(left, target, directions)),
+                               rtol=1e-6)
 
 
 def test_masks_must_match_the_styles_and_select_something(photo, painting):
@@ -247,6 +283,13 @@ def test_w2_run_lowers_the_style_loss(photo, painting):
                               **GATYS, **FAST)
     assert result.history[-1]["style"] < 0.5 * result.history[0]["style"]
     assert result.settings["style_loss"] == "w2"
+
+
+def test_sliced_run_lowers_the_style_loss(photo, painting):
+    result = optimize.stylize(photo, painting, style_loss="sliced", iterations=5,
+                              style_weight=1e4, **GATYS, **FAST)
+    assert result.history[-1]["style"] < 0.5 * result.history[0]["style"]
+    assert result.settings["style_loss"] == "sliced"
 
 
 @pytest.mark.parametrize("kwargs, message", [

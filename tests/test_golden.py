@@ -49,10 +49,10 @@ def halves() -> list[np.ndarray]:
 
 
 #: The defaults before issue 17 (photo as the start, Gatys et al.'s weights with balanced layers,
-#: average pooling): every case but "default" pins them, so a change of the defaults re-records
-#: only "default".
+#: average pooling, the Gram loss): every case but "default" pins them, so a change of the
+#: defaults re-records only "default".
 OLD_DEFAULTS = dict(init="content", content_weight=1.0, style_weight=30.0, pooling="avg",
-                    balance_style_layers=True)
+                    balance_style_layers=True, style_loss="gram")
 BASE = dict(size=64, iterations=4, backbone="vgg16-hed", precision="float32", progress=False,
             **OLD_DEFAULTS)
 CASES = {
@@ -61,6 +61,8 @@ CASES = {
     "masks": dict(style=[painting(), painting(1.5)], masks=halves(), iterations=3),
     "several_styles": dict(style=[painting(), painting(1.5)], style_blend_weights=[0.7, 0.3]),
     "w2": dict(style_loss="w2"),
+    "sliced_masks": dict(style=[painting(), painting(1.5)], masks=halves(), iterations=3,
+                         style_loss="sliced", style_weight=3000.0),
     "adam": dict(optimizer="adam", iterations=5),
     "restart": dict(lbfgs_mode="restart", iterations=2, maxfun=5),
     "luminance_noise": dict(preserve_color="luminance", init="noise", seed=3),

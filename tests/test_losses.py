@@ -337,3 +337,65 @@ def test_w2_layer_loss_against_its_own_statistics_is_zero_not_negative(hed_featu
     own = float(losses.w2_layer_loss(painting, losses.w2_target(painting)))
     other = float(losses.w2_layer_loss(hed_features[0][layer], losses.w2_target(painting)))
     assert 0.0 <= own <= 1e-6 * other
+
+
+# --- the sliced Wasserstein loss -----------------------------------------------------------
+
+def np_sliced_layer(f, style, directions):
+    """Heitz et al.'s SW written out: sort both projections, compare at the same quantile
+    levels (the style's quantile function linearly interpolated at (i + ½) / M)."""
+    p = f.reshape(-1, f.shape[-1]) @ directions
+    s = np.sort(style.reshape(-1, style.shape[-1]) @ directions, axis=0)
+    m, ms = p.shape[0], s.shape[0]
+    levels = (np.arange(m) + 0.5) / m * ms - 0.5
+    q = np.stack([np.interp(levels, np.arange(ms), s[:, k]) for k in range(s.shape[1])], 1)
+    return np.mean((np.sort(p, axis=0) - q) ** 2)
+
+
+def test_sliced_layer_loss_value_and_gradient():
+    f = RNG.normal(size=(1, 4, 5, 3))
+    style = RNG.normal(size=(1, 6, 7, 3)) * [1.0, 2.0, 0.5] + 1.0  # another size: resampled
+    directions = losses.sliced_directions(3, 5, seed=1)
+    d64 = directions.numpy().astype(np.float64)
+    target = losses.sliced_target(style, directions)
+    value, grad = tf_value_and_grad(lambda t: losses.sliced_layer_loss(t, target, directions), f)
+    np.testing.assert_allclose(value, np_sliced_layer(f, style, d64), rtol=1e-5)
+    numeric = numeric_grad(lambda t: np_sliced_layer(t, style, d64), f, eps=1e-5)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-6)
+
+
+def test_sliced_directions_are_fixed_unit_vectors():
+    a, b = losses.sliced_directions(8, seed=3), losses.sliced_directions(8, seed=3)
+    assert a.shape == (8, 8)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())  # the same loss at every evaluation
+    np.testing.assert_allclose(np.linalg.norm(a.numpy(), axis=0), 1.0, rtol=1e-6)
+    assert not np.allclose(a.numpy(), losses.sliced_directions(8, seed=4).numpy())
+
+
+def test_quantiles_resample_a_sorted_row_and_keep_it_at_its_own_length():
+    row = tf.constant([[0.0, 1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(losses.quantiles(row, 4).numpy(), row.numpy())
+    np.testing.assert_allclose(losses.quantiles(row, 2).numpy(), [[0.5, 2.5]])
+    np.testing.assert_allclose(losses.quantiles(row, 8).numpy(),  # clamped at both ends
+                               [[0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0]])
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.float64, (1, 3, 4, 2), elements=st.floats(-10, 10)))
+def test_sliced_loss_is_zero_at_its_target_and_ignores_where_features_are(f):
+    directions = losses.sliced_directions(2, 4)
+    target = losses.sliced_target(f, directions)
+    assert float(losses.sliced_layer_loss(f, target, directions)) <= 1e-9 * (1 + np.abs(f).max()
+                                                                            ) ** 2
+    shuffled = RNG.permutation(f.reshape(-1, 2)).reshape(f.shape)  # same distribution
+    other = losses.sliced_target(f * 2 + 1, directions)
+    np.testing.assert_allclose(float(losses.sliced_layer_loss(shuffled, other, directions)),
+                               float(losses.sliced_layer_loss(f, other, directions)), rtol=1e-5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float32, st.integers(1, 200),
+              elements=st.sampled_from([0.0, -0.0, 1.5, -2.25, 3e-38, -1e30, 7.0])
+              | st.floats(-1e6, 1e6, width=32)))
+def test_the_fast_argsort_is_numpys_stable_argsort(values):
+    np.testing.assert_array_equal(losses._argsort(values), np.argsort(values, kind="stable"))

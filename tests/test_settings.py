@@ -15,6 +15,7 @@ from helpers.errors import StyleTransferError
 from helpers.settings import (
     CHOICES,
     DEFAULTS,
+    STYLE_WEIGHTS,
     Settings,
     channel_layer_weights,
     command_line_flags,
@@ -69,9 +70,13 @@ def test_a_misspelt_setting_names_the_right_one():
 def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
     s = Settings(size=512).resolved("vgg16-hed")
     d = DEFAULTS["vgg16-hed"]
-    assert (s.style_weight, s.style_scale, s.content_layer) == (d["style_weight"],
-                                                              d["style_scale"],
-                                                              d["content_layer"])
+    assert (s.style_loss, s.style_scale, s.content_layer) == ("sliced", d["style_scale"],
+                                                             d["content_layer"])
+    assert s.style_weight == STYLE_WEIGHTS["sliced"] == 1e4
+    # The default style weight follows the style loss; an explicit one is kept.
+    assert Settings(style_loss="gram").resolved("vgg16-hed").style_weight == 100
+    assert Settings(style_loss="gram", style_weight=7).resolved("vgg16-hed").style_weight == 7
+    assert Settings().resolved("vgg19").style_loss == "gram"
     assert s.style_layers == d["style_layers"] and s.scales == 2
     assert s.balance_style_layers is d["balance_style_layers"] is False
     assert s.style_layer_weights == (4 / 64**2, 4 / 128**2, 4 / 256**2, 4 / 512**2, 4 / 512**2)
@@ -93,16 +98,16 @@ def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
 
 def test_coarse_to_fine_spends_most_iterations_at_the_coarsest_scale():
     assert default_scale_iterations(100, 1) == (100,)
-    assert default_scale_iterations(100, 2) == (60, 20)
-    assert default_scale_iterations(100, 3) == (60, 20, 7)
+    assert default_scale_iterations(100, 2) == (60, 10)
+    assert default_scale_iterations(100, 3) == (60, 10, 2)
     assert default_scale_iterations(2, 3) == (1, 1, 1)
-    assert Settings(size=512).resolved("vgg16-hed").scale_schedule() == [(256, 60), (512, 20)]
+    assert Settings(size=512).resolved("vgg16-hed").scale_schedule() == [(256, 60), (512, 10)]
     assert Settings(size=512, scales=2, scale_iterations=[5, 4]).resolved(
         "vgg19").scale_schedule() == [(256, 5), (512, 4)]
     assert Settings(size=200, iterations=7).resolved("vgg16-hed").scale_schedule() == [(200, 7)]
-    assert Settings(size=1535).resolved("vgg16-hed").scale_schedule() == [(768, 60), (1535, 20)]
-    assert Settings(size=1536).resolved("vgg16-hed").scale_schedule() == [(384, 60), (768, 20),
-                                                                          (1536, 7)]
+    assert Settings(size=1535).resolved("vgg16-hed").scale_schedule() == [(768, 60), (1535, 10)]
+    assert Settings(size=1536).resolved("vgg16-hed").scale_schedule() == [(384, 60), (768, 10),
+                                                                          (1536, 2)]
 
 
 def test_channel_layer_weights_turn_our_layer_loss_into_neural_styles():

@@ -19,7 +19,7 @@ from PIL import Image
 
 import helpers
 from helpers import cli, optimize, widgets
-from helpers.settings import Settings
+from helpers.settings import DEFAULTS, STYLE_WEIGHTS, Settings
 
 SIZE, ITERATIONS = 64, 2
 REAL_LOSS_PLOT = widgets.loss_plot_png
@@ -199,7 +199,7 @@ def test_a_change_during_a_run_restarts_it_warm_or_from_scratch(app, warm):
     app.stop()
     finish(app)
     first, second = app.runner.calls
-    assert first["style_weight"] == optimize.DEFAULTS["vgg16-hed"]["style_weight"]
+    assert first["style_weight"] == STYLE_WEIGHTS[DEFAULTS["vgg16-hed"]["style_loss"]]
     assert second["style_weight"] == 7.0
     assert len(app.history) == 2
     if warm:
