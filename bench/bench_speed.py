@@ -1,14 +1,16 @@
 """Speed and memory of one style-transfer evaluation, all figures measured in one run.
 
     python bench/bench_speed.py [--height 400] [--evaluations 15] [--backbone auto]
-                                [--precisions float32,bfloat16]
+                                [--precisions float32,bfloat16] [--style-loss gram]
 
 Prints (a) median seconds per loss-and-gradient evaluation inside ``stylize``, (b) median
 seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio,
 (d) seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes),
 timed as one ``fmin_l_bfgs_b`` call with ``maxfun=20``,
 (e) the per-evaluation time done the original way (content, style and generated image
-through the network together at every evaluation), (f) peak memory. Not a test.
+through the network together at every evaluation), (f) peak memory. The style loss is the
+Gram loss unless ``--style-loss`` says otherwise (``sliced``, the offline backbone's default,
+sorts every layer's projections: its (c) is higher). Not a test.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import helpers
 from helpers import backbone as bb
 from helpers import data, images, losses, optimize
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines
+from helpers.settings import CHOICES
 
 ORIGINAL_SECONDS_PER_ITERATION = 7 * 60  # "about 7 minutes for one iteration" (Keras example)
 
@@ -77,7 +80,8 @@ def original_pass(extractor, content, style, x, content_layer, style_layers):
     return lambda: step(x)[1].numpy()
 
 
-def measure(content, style, name: str, precision: str, evaluations: int) -> dict:
+def measure(content, style, name: str, precision: str, evaluations: int,
+            style_loss: str = "gram") -> dict:
     """Figures (a), (b) and (d) for one precision, plus the run's result.
 
     (a) and (b) are measured interleaved, under the same conditions: after every L-BFGS
@@ -103,7 +107,7 @@ def measure(content, style, name: str, precision: str, evaluations: int) -> dict
 
     result = optimize.stylize(content, style, size=max(h, w), iterations=evaluations,
                               backbone=name, precision=precision, scales=1, progress=False,
-                              callback=time_bare_pass)
+                              style_loss=style_loss, callback=time_bare_pass)
     hist = result.history
     steps = list(zip(hist[1:], hist[2:], strict=False))  # skip 0->1: tracing, scipy set-up
     # (a): the evaluations' own time; the wall time per evaluation leaves out the callback.
@@ -115,7 +119,8 @@ def measure(content, style, name: str, precision: str, evaluations: int) -> dict
     # (d) timed: one iteration the original way, one fmin_l_bfgs_b call with maxfun=20.
     restart = optimize.stylize(content, style, size=max(h, w), iterations=1,
                                lbfgs_mode="restart", maxfun=20, backbone=name,
-                               precision=precision, scales=1, progress=False).history
+                               precision=precision, scales=1, style_loss=style_loss,
+                               progress=False).history
     return dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
                 bare=statistics.median(bare_times), bare_n=len(bare_times), net=net,
                 extractor=extractor,
@@ -131,6 +136,8 @@ def main() -> None:
     parser.add_argument("--precisions", default=None,
                         help="comma-separated, e.g. float32,bfloat16 (default: float32, plus "
                              "bfloat16 where the CPU/GPU computes it natively)")
+    parser.add_argument("--style-loss", default="gram", choices=CHOICES["style_loss"],
+                        help="the style loss of the runs (default: gram, the loss of goal (c))")
     args = parser.parse_args()
 
     content = images.load_image(data.default_content(), height=args.height)
@@ -156,8 +163,9 @@ def main() -> None:
               "much slower (--precisions float32,bfloat16 to time it anyway)")
     figures = {}
     for precision in precisions:
-        figures[precision] = m = measure(content, style, name, precision, args.evaluations)
-        print(f"\n[{precision}] {m['result'].backbone}")
+        figures[precision] = m = measure(content, style, name, precision, args.evaluations,
+                                         args.style_loss)
+        print(f"\n[{precision}] {m['result'].backbone}, style_loss={args.style_loss!r}")
         print(f"(a) one loss-and-gradient evaluation inside stylize (median over the run): "
               f"{m['per_eval']:.3f} s; with L-BFGS-B's own arithmetic: {m['wall']:.3f} s")
         print(f"(b) bare forward+backward of the truncated backbone: {m['bare']:.3f} s "

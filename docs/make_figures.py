@@ -53,7 +53,7 @@ def style_reconstructions(size: int, iterations: int) -> None:
     results = [helpers.stylize(painting, painting, size=size, iterations=iterations,
                                init="noise", style_layers=layers[:k], content_weight=0,
                                style_weight=1.0, tv_weight=0, pooling="avg",
-                               balance_style_layers=True, progress=False)
+                               balance_style_layers=True, style_loss="gram", progress=False)
                for k in range(1, 6)]
     titles = ["painting"] + [f"conv1 of blocks 1..{k}" for k in range(1, 6)]
     fig = images.image_grid([painting] + [r.image for r in results], titles, ncols=6,
@@ -80,14 +80,17 @@ def stylisation(size: int, iterations: int) -> None:
 #: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
 #: then one change at a time towards the new ones: jcjohnson/neural-style's weights and 4/C²
 #: layer weights with max pooling, still from the photo; from the photo's gradient map in the
-#: painting's colours; with content weight 2 (the defaults of ``vgg16-hed``).
+#: painting's colours; with content weight 2; with the sliced Wasserstein loss (the defaults
+#: of ``vgg16-hed``).
 GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
-             init="content")
+             init="content", style_loss="gram")
 CANDIDATES = {
     "old defaults (Gatys, balanced layers)": GATYS,
-    "neural-style's weights, from the photo": {"init": "content", "content_weight": 5},
-    "... from the gradient map": {"content_weight": 5},
-    "the defaults: ... content weight 2": {},
+    "neural-style's weights, from the photo": {"init": "content", "content_weight": 5,
+                                               "style_loss": "gram"},
+    "... from the gradient map": {"content_weight": 5, "style_loss": "gram"},
+    "... content weight 2": {"style_loss": "gram"},
+    "the defaults: ... sliced Wasserstein": {},
 }
 
 
@@ -99,7 +102,7 @@ def choosing_defaults(size: int, iterations: int) -> None:
     first = next(iter(results.values()))
     fig = images.image_grid([images.resize(photo, size=size), images.resize(painting, size=size),
                              *(r.image for r in results.values())], ["content", "style", *results],
-                            ncols=3, panel_size=4,
+                            ncols=4, panel_size=3.5,
                             suptitle=f"Choosing the defaults: {size} px, "
                                      f"{first.iterations_text()} ({first.backbone.split(' (')[0]})")
     save(fig, "choosing_defaults")

@@ -198,6 +198,9 @@ def test_sliced_loss_with_a_full_mask_is_the_plain_sliced_loss(hed, painting, ph
     np.testing.assert_allclose(float(losses.sliced_layer_loss(f, target, directions, half)),
                                float(losses.sliced_layer_loss(left, target, directions)),
                                rtol=1e-6)
+    speck = np.zeros((f.shape[1] * 16, f.shape[2] * 16), np.float32)
+    speck[0, 0] = 1  # covers no position of this layer: the layer counts 0, not NaN
+    assert float(losses.sliced_layer_loss(f, target, directions, speck)) == 0.0
 
 
 def test_masks_must_match_the_styles_and_select_something(photo, painting):
