@@ -48,6 +48,7 @@ _RECIPE: dict[str, Any] = {
     "style_loss": "gram",
     "tv_weight": 1e-4,
     "pooling": "max",
+    "padding": "zero",
     "balance_style_layers": False,
     "style_scale": 1.0,
     "coarse_to_fine": False,
@@ -56,11 +57,12 @@ _RECIPE: dict[str, Any] = {
 #: backbone (used where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its
 #: texture is finer) paints with the sliced Wasserstein loss, a larger style image,
 #: coarse-to-fine, and a lighter content weight, so that flat regions such as skies take the
-#: painting's marks and colours: see the README's "Choosing defaults".
+#: painting's marks and colours, and pads by reflection, so that the sliced loss paints no
+#: pale frame: see the README's "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg19": dict(_RECIPE),
     "vgg16-hed": {**_RECIPE, "content_weight": 2.0, "style_loss": "sliced", "style_scale": 1.5,
-                  "coarse_to_fine": True},
+                  "padding": "reflect", "coarse_to_fine": True},
 }
 #: The default style weight of each style loss. The Gram loss is a fourth power of the
 #: features (neural-style's 100); W2 and the sliced Wasserstein distance are squares, so the
@@ -149,7 +151,7 @@ class Settings:
     weights: str | None = "imagenet"
     pooling: str | None = None
     precision: str = "auto"
-    padding: str = "zero"
+    padding: str | None = None
     init: str = "gradient_map"
     seed: int = 0
     optimizer: str = "lbfgs"
@@ -226,8 +228,8 @@ class Settings:
             self, backbone=backbone, style_loss=style_loss,
             style_weight=(STYLE_WEIGHTS[style_loss] if self.style_weight is None
                           else self.style_weight),
-            **{k: d[k] for k in ("content_weight", "tv_weight", "pooling", "content_layer",
-                                 "style_scale") if getattr(self, k) is None},
+            **{k: d[k] for k in ("content_weight", "tv_weight", "pooling", "padding",
+                                 "content_layer", "style_scale") if getattr(self, k) is None},
             style_layers=layers, balance_style_layers=balance,
             style_layer_weights=(self.style_layer_weights if self.style_layer_weights
                                  is not None else default_layer_weights(layers, balance)),

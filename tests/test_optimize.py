@@ -335,21 +335,24 @@ def test_too_large_for_memory_names_the_largest_size_that_fits(photo, painting, 
 
 
 @pytest.mark.slow
-def test_default_weights_mean_the_same_at_every_size(hed):
+@pytest.mark.parametrize("style_loss, bound", [("gram", 1.5), ("sliced", 1.75)])
+def test_default_weights_mean_the_same_at_every_size(hed, style_loss, bound):
     """The losses are normalised per position, so the default weights strike the same balance
     at 256 and 512 px: from noise (every term non-zero; one scale, so iteration 0 is at the size
-    asked for) the weighted style/content and content/TV ratios agree within 1.5x. (From noise
-    the style term leads by a few hundred times, as with neural-style's weights.)"""
+    asked for) the weighted style/content and content/TV ratios agree within 1.5x for the Gram
+    loss; the sliced loss, which compares whole feature distributions, moved its style/content
+    ratio 1.56x between the two sizes when measured (127 and 198), so its bound is 1.75x. (From
+    noise the style term leads by a hundred times or more, as with neural-style's weights.)"""
     from helpers import data
 
     ratios = []
     for size in (256, 512):
         start = optimize.stylize(data.default_content(), data.default_style(), size=size,
                                  iterations=1, init="noise", backbone="vgg16-hed", scales=1,
-                                 progress=False).history[0]
+                                 style_loss=style_loss, progress=False).history[0]
         assert start["size"] == size and min(start["content"], start["style"], start["tv"]) > 0
         ratios.append(np.array([start["style"] / start["content"], start["content"] / start["tv"]]))
-    assert np.all(np.maximum(*ratios) / np.minimum(*ratios) < 1.5), ratios
+    assert np.all(np.maximum(*ratios) / np.minimum(*ratios) < bound), ratios
 
 
 def test_coarse_to_fine_runs_each_scale_from_the_previous_result(photo, painting):
@@ -399,7 +402,7 @@ def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, 
                               (dict(style_layer_weights=equal), expected_plain)):
         r = optimize.stylize(photo, painting, iterations=1, style_weight=2.0, style_scale=1.0,
                              precision="float32", init="content", pooling="avg",  # as hed
-                             style_loss="gram", **options, **FAST)
+                             padding="zero", style_loss="gram", **options, **FAST)
         assert r.history[0]["style"] == pytest.approx(2.0 * expected, rel=2e-3)
 
 

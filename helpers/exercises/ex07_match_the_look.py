@@ -18,12 +18,12 @@ LOOK_TARGET: dict[str, Any] = {
     "style_weight": 300.0,
     "style_layers": ["block1_conv1", "block2_conv1", "block3_conv1"],
 }
-#: What the exercise fixes whatever the library's defaults: the start (the photo), pooling, the
-#: Gram loss, and Gatys et al.'s weights with layers balanced by their all-zero loss (notebook
-#: 03); the student's settings override the weights.
-LOOK_BASE: dict[str, Any] = {"init": "content", "pooling": "avg", "content_weight": 1.0,
-                             "style_weight": 30.0, "balance_style_layers": True,
-                             "style_loss": "gram"}
+#: What the exercise fixes whatever the library's defaults: the start (the photo), pooling and
+#: padding, the Gram loss, and Gatys et al.'s weights with layers balanced by their all-zero
+#: loss (notebook 03); the student's settings override the weights.
+LOOK_BASE: dict[str, Any] = {"init": "content", "pooling": "avg", "padding": "zero",
+                             "content_weight": 1.0, "style_weight": 30.0,
+                             "balance_style_layers": True, "style_loss": "gram"}
 LOOK_SETTINGS = ("content_weight", "style_weight", "tv_weight", "content_layer",
                  "style_layers", "style_layer_weights")
 #: Largest content distance and mean style distance to the target that pass (see

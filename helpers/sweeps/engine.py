@@ -134,7 +134,7 @@ def resolve_backbone(options: dict[str, Any], layers: list[str]) -> str:
     net = bb.load_backbone(name, weights=weights,
                            pooling=options.get("pooling") or DEFAULTS[name]["pooling"],
                            precision=options.get("precision", "auto"),
-                           padding=options.get("padding", "zero"))
+                           padding=options.get("padding") or DEFAULTS[name]["padding"])
     bb.check_layers(net, [DEFAULTS[name]["content_layer"], *DEFAULTS[name]["style_layers"],
                           *layers])
     return name
