@@ -277,7 +277,7 @@ def _matched(proj: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _argsort(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")`` for float32 values, twice as fast as
+    """``np.argsort(values, kind="stable")`` for float32 values, 1.5-2x as fast as
     ``np.argsort``: sort one uint64 per value, its bits made to sort like the float (flip the
     negatives, set the sign bit of the rest) in the high half and its index in the low half."""
     bits = (values + np.float32(0.0)).view(np.uint32)  # -0.0 + 0.0 = 0.0: they tie, as in NumPy
