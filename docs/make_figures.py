@@ -80,17 +80,17 @@ def stylisation(size: int, iterations: int) -> None:
 #: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
 #: then one change at a time towards the new ones: jcjohnson/neural-style's weights and 4/C²
 #: layer weights with max pooling, still from the photo; from the photo's gradient map in the
-#: painting's colours; with content weight 2; with the sliced Wasserstein loss (the defaults
-#: of ``vgg16-hed``).
+#: painting's colours; with content weight 2; with the sliced Wasserstein loss and reflection
+#: padding (the defaults of ``vgg16-hed``).
+OLD = dict(style_loss="gram", padding="zero")
 GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
-             init="content", style_loss="gram")
+             init="content", **OLD)
 CANDIDATES = {
     "old defaults (Gatys, balanced layers)": GATYS,
-    "neural-style's weights, from the photo": {"init": "content", "content_weight": 5,
-                                               "style_loss": "gram"},
-    "... from the gradient map": {"content_weight": 5, "style_loss": "gram"},
-    "... content weight 2": {"style_loss": "gram"},
-    "the defaults: ... sliced Wasserstein": {},
+    "neural-style's weights, from the photo": {"init": "content", "content_weight": 5, **OLD},
+    "... from the gradient map": {"content_weight": 5, **OLD},
+    "... content weight 2": OLD,
+    "the defaults: ... sliced W., reflect pad": {},
 }
 
 
