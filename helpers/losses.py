@@ -264,26 +264,37 @@ def quantiles(sorted_rows: tf.Tensor, m: int | tf.Tensor) -> tf.Tensor:
                                                                            axis=-1)
 
 
+#: Values per block of rows that :func:`_matched` sorts as one task (512 KiB of sort keys).
+SORT_BLOCK = 2**16
+
+
 def _matched(proj: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Each projection's partner: the target value of the same rank in its row, ties ranked
-    by position. One row per thread (NumPy's sort releases the GIL)."""
-    out = np.empty_like(proj)
+    by position. Rows are sorted in blocks of about 2¹⁶ values, the blocks spread over threads
+    (NumPy's sort releases the GIL): one task per row cost more than the sorts themselves on
+    small images, and larger blocks fall out of the cache on large ones."""
+    out = np.empty(proj.shape, proj.dtype)  # C order: a block of rows is one flat run
 
-    def row(k: int) -> None:
-        out[k, _argsort(proj[k])] = target[k]
+    def block(rows: slice) -> None:
+        order = _argsort(proj[rows])
+        order += np.arange(0, order.size, order.shape[-1])[:, None]  # flat indices into the block
+        out[rows].reshape(-1)[order] = target[rows]
 
-    list(_sort_pool().map(row, range(proj.shape[0])))
+    if proj.size == 0:  # a mask that covers no position of this layer
+        return out
+    step = max(1, SORT_BLOCK // proj.shape[-1])
+    list(_sort_pool().map(block, [slice(k, k + step) for k in range(0, proj.shape[0], step)]))
     return out
 
 
 def _argsort(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")`` for float32 values, 1.5-2x as fast as
+    """``np.argsort(values, axis=-1, kind="stable")`` for float32 values, 1.5-2x as fast as
     ``np.argsort``: sort one uint64 per value, its bits made to sort like the float (flip the
     negatives, set the sign bit of the rest) in the high half and its index in the low half."""
     bits = (values + np.float32(0.0)).view(np.uint32)  # -0.0 + 0.0 = 0.0: they tie, as in NumPy
     key = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31)).astype(np.uint64)
-    packed = (key << np.uint64(32)) | np.arange(values.size, dtype=np.uint64)
-    packed.sort()
+    packed = (key << np.uint64(32)) | np.arange(values.shape[-1], dtype=np.uint64)
+    packed.sort(axis=-1)
     return (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 

@@ -394,8 +394,22 @@ def test_sliced_loss_is_zero_at_its_target_and_ignores_where_features_are(f):
 
 
 @settings(max_examples=50, deadline=None)
-@given(arrays(np.float32, st.integers(1, 200),
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 200)),
               elements=st.sampled_from([0.0, -0.0, 1.5, -2.25, 3e-38, -1e30, 7.0])
               | st.floats(-1e6, 1e6, width=32)))
-def test_the_fast_argsort_is_numpys_stable_argsort(values):
-    np.testing.assert_array_equal(losses._argsort(values), np.argsort(values, kind="stable"))
+def test_the_fast_argsort_is_numpys_stable_argsort_along_each_row(values):
+    np.testing.assert_array_equal(losses._argsort(values),
+                                  np.argsort(values, axis=-1, kind="stable"))
+    np.testing.assert_array_equal(losses._argsort(values[0]), np.argsort(values[0], kind="stable"))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 7])
+def test_each_projection_is_matched_to_the_target_of_its_rank_in_its_row(rows):
+    """Rows are sorted in blocks, one per thread: every row must still get its own targets."""
+    proj = RNG.normal(size=(rows, 50)).astype(np.float32)
+    proj[:, 10] = proj[:, 20]  # a tie: the earlier position takes the lower rank
+    target = np.sort(RNG.normal(size=(rows, 50)), axis=-1).astype(np.float32)
+    expected = np.empty_like(proj)
+    for k in range(rows):
+        expected[k, np.argsort(proj[k], kind="stable")] = target[k]
+    np.testing.assert_array_equal(losses._matched(proj, target), expected)
