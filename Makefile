@@ -23,11 +23,12 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)  ## stylize the bundled default images
 	$(BIN)/python -m helpers stylize -o build/demo.png
 
+# Two processes (pytest-xdist), each with one TensorFlow thread, as are the kernels and command
+# lines they start (tests/conftest.py): on 2 cores the whole suite took 595 s this way against
+# 990 s in one process with TensorFlow's two threads. JOBS=N for another number of processes.
 test: $(STAMP)  ## run the whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(or $(JOBS),2)
 
-# Two processes (pytest-xdist), each with one TensorFlow thread (tests/conftest.py); on 2 cores
-# this is ~20 % faster than one process with TensorFlow's two threads.
 test-fast: $(STAMP)  ## all but the notebooks, the browser and the slow end-to-end runs
 	$(BIN)/python -m pytest -m "not notebooks and not slow" -n $(or $(JOBS),2)
 

@@ -68,6 +68,8 @@ def pytest_configure(config):
     core) the two workers would fight over the same cores and the run gets slower, not faster.
     """
     if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The kernels, command lines and servers the tests start inherit one thread too.
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -3,9 +3,11 @@ through the engine, at 64-128 px, float32) must give the same images and loss hi
 recorded ones in tests/golden/.
 
 On the machine that recorded them (same CPU model and flags, same TensorFlow, same number of
-TensorFlow threads) they must be identical to the bit; elsewhere oneDNN may pick other kernels, so the images may differ by one
-grey level and the losses by 1e-4 relative. Re-record (only for a deliberate change of
-behaviour, said in the commit) with ``NST_RECORD_GOLDEN=1 pytest tests/test_golden.py``.
+TensorFlow threads) they must be identical to the bit; elsewhere oneDNN may pick other kernels,
+and other thread counts add in another order, so the images may differ by one grey level and
+the losses by 1e-4 relative. They are recorded as ``make test`` runs them, in workers of one
+TensorFlow thread. Re-record (only for a deliberate change of behaviour, said in the commit)
+with ``NST_RECORD_GOLDEN=1 pytest -n 2 tests/test_golden.py``.
 """
 
 from __future__ import annotations
