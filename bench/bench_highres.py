@@ -36,7 +36,7 @@ def child(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     shape = result.image.shape[:2]
     d = optimize.DEFAULTS[backbone.resolve_name("auto")]
-    net = backbone.load_backbone("auto", pooling=d["pooling"],
+    net = backbone.load_backbone("auto", pooling=d["pooling"], padding=d["padding"],
                                  precision=result.settings["precision"])
     estimate = optimize.estimate_memory(net, shape, [d["content_layer"], *d["style_layers"]])
     out = Path(args.out) / f"{args.variant}_{args.size}.png"

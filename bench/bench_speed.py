@@ -91,7 +91,8 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     """
     h, w = content.shape[:2]
     d = optimize.DEFAULTS[name]
-    net = bb.load_backbone(name, pooling=d["pooling"], precision=precision)
+    # The network stylize runs: its pooling and padding (reflection for vgg16-hed).
+    net = bb.load_backbone(name, pooling=d["pooling"], precision=precision, padding=d["padding"])
     extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
     step = bare_pass(extractor)
     step(tf.constant(images.preprocess(content)))  # warm-up (tracing)
