@@ -29,6 +29,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+import timeit  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
@@ -112,12 +113,7 @@ def objective(features, content, style, kind: str):
 
 def median_seconds(fn, repeats: int) -> float:
     fn()  # compile
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 def scipy_run(loss, x0: np.ndarray, iterations: int) -> dict:

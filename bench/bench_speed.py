@@ -20,6 +20,7 @@ import os
 import resource
 import statistics
 import time
+import timeit
 
 import numpy as np
 from machine import cpu_model
@@ -40,12 +41,7 @@ def peak_rss_gib() -> float:
 
 def median_seconds(fn, repeats: int) -> float:
     fn()  # warm-up (tracing)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 def bare_pass(extractor):
