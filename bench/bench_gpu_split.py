@@ -28,9 +28,13 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import timeit  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # helpers without installing it (the GPU machines lack TensorFlow)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -39,20 +43,20 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import scipy  # noqa: E402
 from machine import cpu_model  # noqa: E402
-from PIL import Image  # noqa: E402
 from scipy.optimize import fmin_l_bfgs_b  # noqa: E402
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-CONTENT_LAYER = "block4_conv2"
-STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
-WEIGHTS = {"content": 2.0, "gram": 100.0, "sliced": 1e4, "tv": 1e-4}  # settings.py's defaults
-MEAN = np.array([103.939, 116.779, 123.68], np.float32)  # Keras "caffe" BGR means
+from helpers import images  # noqa: E402  (NumPy and Pillow only, like helpers.settings)
+from helpers.settings import DEFAULTS, STYLE_WEIGHTS  # noqa: E402
+
+D = DEFAULTS["vgg16-hed"]
+CONTENT_LAYER, STYLE_LAYERS = D["content_layer"], list(D["style_layers"])
+WEIGHTS = {"content": D["content_weight"], "tv": D["tv_weight"], **STYLE_WEIGHTS}
+MEAN = images.IMAGENET_MEAN_BGR
 
 
 def load(name: str, h: int, w: int) -> np.ndarray:
     """A bundled picture, resized, caffe-preprocessed: (1, h, w, 3) float32."""
-    rgb = np.asarray(Image.open(DATA / name).convert("RGB").resize((w, h)), np.float32)
-    return (rgb[..., ::-1] - MEAN)[None]
+    return images.preprocess(images.resize_to(images.load_image(ROOT / "data" / name), (h, w)))
 
 
 def extractor(precision: str):
