@@ -413,3 +413,23 @@ def test_each_projection_is_matched_to_the_target_of_its_rank_in_its_row(rows):
     for k in range(rows):
         expected[k, np.argsort(proj[k], kind="stable")] = target[k]
     np.testing.assert_array_equal(losses._matched(proj, target), expected)
+
+
+def test_style_quantiles_are_resampled_while_tracing_not_at_every_evaluation():
+    """A graph traced for one image size holds the style's quantiles at that size as a
+    constant (no gather left to run per evaluation); traced for any size, it resamples in the
+    graph. Both give the eager value."""
+    f = tf.constant(RNG.normal(size=(1, 6, 8, 4)), tf.float32)
+    directions = losses.sliced_directions(4)
+    target = losses.sliced_target(tf.constant(RNG.normal(size=(1, 9, 7, 4)), tf.float32),
+                                  directions)
+    expected = float(losses.sliced_layer_loss(f, target, directions))
+    fixed = tf.function(lambda x: losses.sliced_layer_loss(x, target, directions))
+    graph = fixed.get_concrete_function(f).graph
+    assert not [op for op in graph.get_operations() if op.type == "GatherV2"]
+    any_size = tf.function(lambda x: losses.sliced_layer_loss(x, target, directions),
+                           input_signature=[tf.TensorSpec((1, None, None, 4), tf.float32)])
+    graph = any_size.get_concrete_function().graph
+    assert [op for op in graph.get_operations() if op.type == "GatherV2"]
+    assert float(fixed(f)) == pytest.approx(expected, rel=1e-6)
+    assert float(any_size(f)) == pytest.approx(expected, rel=1e-6)
