@@ -295,7 +295,7 @@ class _Run:
         else:
             x0 = _start_image(settings, prepared, start)
         objective = Objective(targets.loss_and_grad, weights, x0.shape,
-                              unit_first_step=settings.optimizer == "lbfgs")
+                              rescaled=settings.optimizer == "lbfgs")
         if history:  # a resumed run counts on
             objective.evaluations = history[-1].get("evaluations", 0)
             objective.eval_seconds = history[-1].get("eval_seconds", 0.0)
