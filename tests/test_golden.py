@@ -4,10 +4,11 @@ recorded ones in tests/golden/.
 
 On the machine that recorded them (same CPU model and flags, same TensorFlow, same number of
 TensorFlow threads) they must be identical to the bit; elsewhere oneDNN may pick other kernels,
-and other thread counts add in another order, so the images may differ by one grey level and
-the losses by 1e-4 relative. They are recorded as ``make test`` runs them, in workers of one
-TensorFlow thread. Re-record (only for a deliberate change of behaviour, said in the commit)
-with ``NST_RECORD_GOLDEN=1 pytest -n 2 tests/test_golden.py``.
+and other thread counts add in another order, so the images may differ by one grey level, the
+total loss by 1e-4 relative and each term by 1e-3 of the total. They are recorded as
+``make test`` runs them, in workers of one TensorFlow thread. Re-record (only for a deliberate
+change of behaviour, said in the commit) with
+``NST_RECORD_GOLDEN=1 pytest -n 2 tests/test_golden.py``.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def test_same_images_and_histories_as_recorded(name, tmp_path):
         np.testing.assert_array_equal(result.image, image)
     else:
         for got, want in zip(history, expected, strict=True):
-            for key, value in want.items():
-                assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (key, got, want)
+            assert got["total"] == pytest.approx(want["total"], rel=1e-4), (got, want)
+            # A term is compared with the total it adds to: a step a hair's breadth along a
+            # valley of equal total trades one term for another (restart mode on an AVX-512
+            # machine: total to 7e-6, content 1.4774 against 1.4628, 7e-4 of the total).
+            for key in ("content", "style", "tv"):
+                assert got[key] == pytest.approx(want[key], abs=1e-3 * want["total"]), (key, got)
+            assert {k: got[k] for k in got if k not in ("total", "content", "style", "tv")} == \
+                {k: want[k] for k in want if k not in ("total", "content", "style", "tv")}
         assert np.abs(result.image.astype(int) - image).max() <= 1
