@@ -144,8 +144,12 @@ def main() -> None:
         print(f"{unit}: scaling (b)/(c) = {b / c:.2f} (goal >= 1.8 on 2 cores), plain loop / "
               f"sweep (a)/(c) = {a / c:.2f} (goal >= 1), ungrouped / grouped (d)/(c) = "
               f"{d / c:.2f}")
+    # Which backbone ran, with its pooling, padding and precision ("auto" is bfloat16 where the
+    # CPU computes it natively), as the runs themselves recorded it.
+    run = json.loads(next((OUT / "loop").glob("*.json")).read_text())
+    figures["backbone_ran"] = run["backbone"]
     print(f"CPU: {figures['cpu']} ({figures['cores']} cores); {args.size} px, "
-          f"{args.iterations} iterations, {args.backbone}")
+          f"{args.iterations} iterations, {run['backbone']}")
     OUT.mkdir(parents=True, exist_ok=True)
     Path("build/bench_sweep.json").write_text(json.dumps(figures, indent=1))
 

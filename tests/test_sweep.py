@@ -99,25 +99,85 @@ def test_pairs_from_a_folder(tmp_path):
     assert [(c.name, s.name) for c, s in pairs] == [("a", "s"), ("b", "s")]
 
 
-def test_contact_sheet_rows_and_columns_by_two_settings(tmp_path):
-    fields = ["name", "content", "style", "style_weight", "tv_weight", "total", "content_loss",
-              "style_loss", "tv_loss", "iterations", "seconds", "worker", "stop_reason", "image"]
-    with open(tmp_path / "index.csv", "w", newline="") as f:
+def write_index(folder: Path, swept: dict[str, list], pairs=(("chelsea", "swirls"),)) -> None:
+    """A finished sweep's index.csv and PNGs (one grey tile per run), as the engine writes
+    them: the pair, the swept settings, then the result columns."""
+    import itertools
+
+    from helpers.sweeps.engine import RESULT_COLUMNS
+
+    fields = ["name", "content", "style", *swept, *RESULT_COLUMNS]
+    with open(folder / "index.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fields)
         writer.writeheader()
-        for sw in (10, 100):
-            for tv in (0.001, 0.0001):
-                name = f"sw{sw}_tv{tv}"
-                Image.fromarray(np.full((12, 16, 3), sw, np.uint8)).save(tmp_path / f"{name}.png")
-                values = [name, "chelsea", "swirls", sw, tv, 1, 0.5, 0.4, 0.1, 3, 1, "w", "done",
-                          f"{name}.png"]
-                writer.writerow(dict(zip(fields, values, strict=True)))
+        for i, ((c, s), values) in enumerate(itertools.product(
+                pairs, itertools.product(*swept.values()))):
+            name = f"run{i}"
+            Image.fromarray(np.full((12, 16, 3), 20 * i % 255, np.uint8)).save(
+                folder / f"{name}.png")
+            writer.writerow({"name": name, "content": c, "style": s,
+                             **dict(zip(swept, values, strict=True)), "total": 123456.7,
+                             "content_loss": 0.5, "style_loss": 123456.1, "tv_loss": 0.1,
+                             "iterations_done": 3, "seconds": 1, "worker": "w",
+                             "stop_reason": "done", "image": f"{name}.png"})
+
+
+def test_contact_sheet_rows_and_columns_by_two_settings(tmp_path):
+    write_index(tmp_path, {"style_weight": [10, 100], "tv_weight": [0.001, 0.0001]})
     found = sweep_sheet.read_index(tmp_path)
     assert sweep_sheet.axes(found) == ("style_weight", "tv_weight", [])
-    assert "style_weight=10, tv_weight=0.001\ntotal 1" in sweep_sheet.tile_title(
+    assert "style_weight=10, tv_weight=0.001\ntotal 1.23e+05" in sweep_sheet.tile_title(
         found[0], ["style_weight", "tv_weight"])
     path = sweep_sheet.contact_sheet(tmp_path)
     assert path == tmp_path / "sheet.png" and Image.open(path).size[0] > 200
+
+
+def test_a_swept_iteration_count_is_an_axis_and_the_pairs_make_bands(tmp_path):
+    """``iterations`` is a setting like any other (the index says how many were done in
+    ``iterations_done``); with two settings swept the pairs stack as bands of rows."""
+    write_index(tmp_path, {"iterations": [10, 30], "style_weight": [10, 100]},
+                pairs=[("chelsea", "swirls"), ("chelsea", "mosaic")])
+    found = sweep_sheet.read_index(tmp_path)
+    assert sweep_sheet.axes(found) == ("iterations", "style_weight", ["pair"])
+    assert sweep_sheet.axes(found, col_key="pair") == ("style_weight", "pair", ["iterations"])
+    one = [r for r in found if r["style_weight"] == "10" and r["iterations"] == "10"]
+    assert sweep_sheet.axes(one) == (None, "pair", [])  # only the pairs vary: one row
+    sweep_sheet.contact_sheet(tmp_path)
+
+
+def test_an_index_from_before_iterations_done_resumes_under_the_new_header(tmp_path):
+    from helpers.sweeps.engine import OLD_COLUMNS, RESULT_COLUMNS, Index
+
+    write_index(tmp_path, {"style_weight": [10, 100]})
+    text = (tmp_path / "index.csv").read_text()
+    (tmp_path / "index.csv").write_text(text.replace("iterations_done", "iterations", 1))
+    columns = ["name", "content", "style", "style_weight", *RESULT_COLUMNS]
+    assert "iterations" in OLD_COLUMNS and "iterations_done" not in OLD_COLUMNS
+    index = Index(tmp_path / "index.csv", columns).open()
+    assert index.names == {"run0", "run1"}
+    assert (tmp_path / "index.csv").read_text() == text  # same rows, the new header
+    with pytest.raises(StyleTransferError, match="lists other settings"):
+        Index(tmp_path / "index.csv", ["name", "content", "style", "tv_weight",
+                                       *RESULT_COLUMNS]).open()
+
+
+def test_tile_titles_fit_their_tiles_and_the_title_fits_the_sheet(tmp_path):
+    """Long values (layer lists, paths) wrap instead of running into the next tile."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    write_index(tmp_path, {"style_layers": ["block1_conv1,block2_conv1,block3_conv1",
+                                            "block1_conv2,block2_conv2,block3_conv3"],
+                           "content_layer": ["block4_conv2", "block5_conv2"]},
+                pairs=[("photos/a_long_photo_name", "paintings/a_long_painting_name")])
+    fig = sweep_sheet.draw_sheet(tmp_path)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    tiles = fig.axes  # 2 x 2, row by row
+    for left_ax, right_ax in (tiles[0:2], tiles[2:4]):
+        left, right = (ax.title.get_window_extent(renderer) for ax in (left_ax, right_ax))
+        assert left.x1 < right.x0, "two tile titles overlap"
+        assert left.x0 >= 0 and right.x1 <= fig.bbox.width
+    title = fig._suptitle.get_window_extent(renderer)
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.width
 
 
 def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp_path):

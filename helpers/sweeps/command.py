@@ -92,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
     grid = grid_from_args(args)
     runs = plan(grid, args.pairs)  # bad settings and images fail here, in a second
-    print(f"Sweep: {len(runs)} runs ({len(grid)} settings swept) into {args.output}", flush=True)
+    swept = " x ".join(k for k, values in grid.items() if len(values) > 1) or "no setting"
+    pairs = len({(r.content.text, r.style.text) for r in runs})
+    print(f"Sweep: {len(runs)} runs ({swept} swept, {pairs} pair{'s' * (pairs > 1)}) into "
+          f"{args.output}", flush=True)
     from helpers.sweeps.engine import sweep
 
     client = _scheduler(args.scheduler) if args.scheduler else None

@@ -26,11 +26,15 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from helpers.errors import StyleTransferError
+from helpers.files import atomic_write
 from helpers.sweeps.grid import Run, plan
 
 #: The index's columns after the pair and the swept settings.
-RESULT_COLUMNS = ("total", "content_loss", "style_loss", "tv_loss", "iterations", "seconds",
-                  "worker", "stop_reason", "image")
+#: ``iterations_done``, not ``iterations``: that name is a setting, and may be swept.
+RESULT_COLUMNS = ("total", "content_loss", "style_loss", "tv_loss", "iterations_done",
+                  "seconds", "worker", "stop_reason", "image")
+#: The result columns of an index written before that (resumed under the new names).
+OLD_COLUMNS = tuple("iterations" if c == "iterations_done" else c for c in RESULT_COLUMNS)
 
 
 class TensorFlowThreads(WorkerPlugin):
@@ -118,7 +122,7 @@ def result_row(history: list[dict[str, Any]], stop_reason: str) -> dict[str, Any
     last = history[-1] if history else {}
     return {"total": last.get("total"), "content_loss": last.get("content"),
             "style_loss": last.get("style"), "tv_loss": last.get("tv"),
-            "iterations": last.get("iteration"), "seconds": round(last.get("seconds", 0), 2),
+            "iterations_done": last.get("iteration"), "seconds": round(last.get("seconds", 0), 2),
             "stop_reason": stop_reason}
 
 
@@ -161,12 +165,22 @@ class Index:
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, newline="") as f:
                 reader = csv.DictReader(f)
-                if reader.fieldnames != self.columns:
+                if reader.fieldnames == [*self.columns[:-len(RESULT_COLUMNS)], *OLD_COLUMNS]:
+                    self._rename_old_columns()
+                elif reader.fieldnames != self.columns:
                     raise StyleTransferError(
                         f"{self.path} lists other settings ({', '.join(reader.fieldnames or [])}"
                         "); resume with the same grid, or give another output folder")
                 self.names = {row["name"] for row in reader}
         return self
+
+    def _rename_old_columns(self) -> None:
+        """An index written before ``iterations_done`` had its name: the same rows under the
+        new header (replaced atomically), so that sweep resumes."""
+        with open(self.path, newline="") as f:
+            header, rest = f.readline(), f.read()
+        with atomic_write(self.path) as tmp, open(tmp, "w", newline="") as f:
+            f.write(",".join(self.columns) + header[len(header.rstrip("\r\n")):] + rest)
 
     def append(self, row: dict[str, Any]) -> None:
         """Append ``row`` (once per run) and flush it to disk."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 #: The index columns that are not swept settings.
 FIXED = ("name", "content", "style", "total", "content_loss", "style_loss", "tv_loss",
-         "iterations", "seconds", "worker", "stop_reason", "image")
+         "iterations_done", "seconds", "worker", "stop_reason", "image")
 
 
 def _order(values: list[str]) -> list[str]:
@@ -35,35 +36,51 @@ def read_index(out: str | Path) -> list[dict[str, str]]:
 
 
 def axes(rows: list[dict[str, str]], row_key: str | None = None, col_key: str | None = None
-         ) -> tuple[str, str, list[str]]:
-    """(row setting, column setting, the other swept settings): by default the last two
-    settings that vary (the pair counts as one)."""
+         ) -> tuple[str | None, str, list[str]]:
+    """(row setting, column setting, the other swept settings, which stack as bands of rows).
+
+    By default the last two settings that vary are the rows and the columns, and the pair
+    (content x style) joins the bands; with one such setting the pairs are the rows; with
+    none the pairs are the columns of a single row (row setting ``None``)."""
     swept = [k for k in rows[0] if k not in FIXED]
-    varying = [k for k in swept if len({r[k] for r in rows}) > 1] or ["pair"]
-    col_key = col_key or varying[-1]
-    rest = [k for k in varying if k != col_key]
-    row_key = row_key or (rest[-1] if rest else "pair")
-    return row_key, col_key, [k for k in varying if k not in (row_key, col_key)]
+    varying = [k for k in swept if len({r[k] for r in rows}) > 1]
+    settings = [k for k in varying if k != "pair"]
+    if col_key is None:
+        col_key = settings[-1] if settings else "pair"
+    if row_key is None:
+        rest = [k for k in settings if k != col_key]
+        row_key = rest[-1] if rest else ("pair" if col_key != "pair" else None)
+    others = [k for k in (*settings, *varying) if k not in (row_key, col_key)]
+    return row_key, col_key, list(dict.fromkeys(others))
 
 
-def tile_title(row: dict[str, str], keys: list[str]) -> str:
-    """A tile's title: its swept values, then its final losses."""
-    def short(v: str) -> str:
-        try:
-            return f"{float(v):.2g}"
-        except ValueError:
-            return v
+def _short(value: str) -> str:
+    try:
+        return f"{float(value):.3g}"
+    except ValueError:
+        return value
 
+
+def tile_title(row: dict[str, str], keys: list[str], width: int = 200) -> str:
+    """A tile's title: its swept values, then its final losses, in lines of at most
+    ``width`` characters."""
     values = ", ".join(f"{k}={row[k]}" for k in keys)
-    return (f"{values}\ntotal {short(row['total'])} (c {short(row['content_loss'])}, "
-            f"s {short(row['style_loss'])}, tv {short(row['tv_loss'])})")
+    losses = (f"total {_short(row['total'])} (c {_short(row['content_loss'])}, "
+              f"s {_short(row['style_loss'])}, tv {_short(row['tv_loss'])})")
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False)
+                     for line in (values, losses))
 
 
-def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = None,
-                  path: str | Path | None = None, tile: float = 2.4) -> Path:
-    """Draw every finished run of the sweep in ``out`` as a grid (rows × columns by the
-    swept settings ``rows`` and ``cols``; other swept settings stack as bands of rows) and
-    save it to ``path`` (default ``OUT/sheet.png``); returns the path."""
+def _chars(inches: float, fontsize: float) -> int:
+    """About how many characters of a ``fontsize`` font fit in ``inches``."""
+    return max(12, int(inches * 72 / (0.55 * fontsize)))
+
+
+def draw_sheet(out: str | Path, rows: str | None = None, cols: str | None = None,
+               tile: float = 2.4) -> Any:
+    """The contact sheet of the sweep in ``out`` as a Matplotlib figure: one tile per
+    finished run, rows x columns by the swept settings ``rows`` and ``cols`` (other swept
+    settings stack as bands of rows), each tile titled with its values and final losses."""
     from matplotlib.figure import Figure
 
     from helpers.images import load_image
@@ -71,13 +88,22 @@ def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = N
     out = Path(out)
     found = read_index(out)
     row_key, col_key, others = axes(found, rows, cols)
+    keys = [k for k in (row_key, col_key) if k]
     col_values = _order([r[col_key] for r in found])
     bands = list(itertools.product(*(_order([r[k] for r in found]) for k in others)))
-    row_labels = [(band, v) for band in bands for v in _order([r[row_key] for r in found])]
-    by_key = {(tuple(r[k] for k in others), r[row_key], r[col_key]): r for r in found}
-    first = load_image(out / found[0]["image"])
-    aspect = first.shape[0] / first.shape[1]
-    fig = Figure(figsize=(tile * len(col_values), (tile * aspect + 0.45) * len(row_labels) + 0.6))
+    row_values = _order([r[row_key] for r in found]) if row_key else [None]
+    row_labels = [(band, v) for band in bands for v in row_values]
+    by_key = {(tuple(r[k] for k in others), r[row_key] if row_key else None, r[col_key]): r
+              for r in found}
+    width = _chars(tile - 0.1, 7.5)
+    lines = max(tile_title(r, keys, width).count("\n") + 1 for r in found)
+    aspect = (lambda a: a.shape[0] / a.shape[1])(load_image(out / found[0]["image"]))
+    title = textwrap.fill(f"Sweep {out.name}: {len(found)} runs, rows {row_key or '-'}, "
+                          f"columns {col_key}" + (f", bands {', '.join(others)}" if others
+                                                  else ""), _chars(tile * len(col_values), 10))
+    fig = Figure(figsize=(tile * len(col_values) + 0.5,
+                          (tile * aspect + 0.15 * lines + 0.1) * len(row_labels)
+                          + 0.2 * (title.count("\n") + 1) + 0.3))
     grid = fig.subplots(len(row_labels), len(col_values), squeeze=False)
     for (i, (band, rv)), (j, cv) in itertools.product(enumerate(row_labels),
                                                       enumerate(col_values)):
@@ -89,14 +115,21 @@ def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = N
             ax.set_title("not painted (yet)", fontsize=7)
             continue
         ax.imshow(load_image(out / row["image"]))
-        ax.set_title(tile_title(row, [row_key, col_key]), fontsize=7.5)
+        ax.set_title(tile_title(row, keys, width), fontsize=7.5)
         if j == 0:
-            ax.set_ylabel("\n".join([*band, f"{row_key}={rv}"]), fontsize=8)
-    fig.suptitle(f"Sweep {out.name}: {len(found)} runs, rows {row_key}, columns {col_key}"
-                 + (f", bands {', '.join(others)}" if others else ""), fontsize=10)
+            ax.set_ylabel("\n".join([*band, *([f"{row_key}={rv}"] if row_key else [])]),
+                          fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path) if path else out / "sheet.png"
-    fig.savefig(path, dpi=90)
+    return fig
+
+
+def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = None,
+                  path: str | Path | None = None, tile: float = 2.4) -> Path:
+    """Draw the contact sheet of the sweep in ``out`` (:func:`draw_sheet`) and save it to
+    ``path`` (default ``OUT/sheet.png``); returns the path."""
+    path = Path(path) if path else Path(out) / "sheet.png"
+    draw_sheet(out, rows, cols, tile).savefig(path, dpi=90)
     return path
 
 
