@@ -38,7 +38,12 @@ def child(args: argparse.Namespace) -> None:
     d = optimize.DEFAULTS[backbone.resolve_name("auto")]
     net = backbone.load_backbone("auto", pooling=d["pooling"], padding=d["padding"],
                                  precision=result.settings["precision"])
-    estimate = optimize.estimate_memory(net, shape, [d["content_layer"], *d["style_layers"]])
+    settings = result.settings
+    painting = images.load_image(style).shape[:2]
+    estimate = optimize.estimate_memory(
+        net, shape, [d["content_layer"], *d["style_layers"]], settings["style_loss"],
+        settings["style_layers"], images.target_shape(
+            painting, size=optimize.style_side(args.size, settings["style_scale"])))
     out = Path(args.out) / f"{args.variant}_{args.size}.png"
     images.save_image(result.image, out)
     print(json.dumps({

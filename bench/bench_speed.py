@@ -192,7 +192,9 @@ def main() -> None:
         max(3, args.evaluations // 3),
     )
     layers = [*d["style_layers"], d["content_layer"]]
-    estimate = optimize.estimate_memory(f32["net"], (h, w), layers) / 2**30
+    estimate = optimize.estimate_memory(
+        f32["net"], (h, w), layers, args.style_loss, d["style_layers"], images.target_shape(
+            style.shape[:2], size=optimize.style_side(max(h, w), d["style_scale"]))) / 2**30
 
     print()
     print(f"(e) one evaluation the original way (3 images per pass, float32): {orig:.3f} s "

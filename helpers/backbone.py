@@ -296,20 +296,33 @@ def feature_extractor(
     return keras.Model(backbone.model.input, outputs, name=f"{backbone.model.name}_features")
 
 
-def activation_sizes(
+def _conv_sizes(
     backbone: Backbone, shape: tuple[int, int], up_to: Sequence[str]
-) -> list[int]:
-    """Number of float values each layer up to the deepest of ``up_to`` outputs at ``shape``
-    (a pooling halves the size, rounding down for ``"valid"`` padding and up for ``"same"``)."""
+) -> list[tuple[str, int]]:
+    """(name, number of float values) of each convolution's output up to the deepest of
+    ``up_to`` at image ``shape`` (a pooling halves the size, rounding down for ``"valid"``
+    padding and up for ``"same"``)."""
     deepest = max(backbone.layer_names.index(name) for name in up_to)
     h, w = shape
     sizes = []
     for layer in backbone.model.layers[1:]:
         if isinstance(layer, keras.layers.Conv2D):
-            sizes.append(h * w * layer.filters)
+            sizes.append((layer.name, h * w * layer.filters))
             if layer.name == backbone.layer_names[deepest]:
                 break
         elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
             h, w = (h // 2, w // 2) if layer.padding == "valid" else (-(-h // 2), -(-w // 2))
     return sizes
+
+
+def activation_sizes(
+    backbone: Backbone, shape: tuple[int, int], up_to: Sequence[str]
+) -> list[int]:
+    """Number of float values each layer up to the deepest of ``up_to`` outputs at ``shape``."""
+    return [size for _, size in _conv_sizes(backbone, shape, up_to)]
+
+
+def layer_values(backbone: Backbone, shape: tuple[int, int], names: Sequence[str]) -> int:
+    """Number of float values the layers ``names`` output together at image ``shape``."""
+    return sum(size for name, size in _conv_sizes(backbone, shape, names) if name in names)
 

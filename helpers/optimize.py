@@ -34,8 +34,16 @@ __all__ = ["stylize", "Result", "Inputs", "Prepared", "DEFAULTS", "cache_info", 
 
 #: Bytes TensorFlow, the backbone and Python need beside the activations (measured).
 MEMORY_OVERHEAD = 1.2e9
-#: Activation memory per float value of the truncated network, forward+backward (measured).
-BYTES_PER_ACTIVATION = 4 * 4
+#: Activation memory per float value of the truncated network, forward+backward (measured
+#: with the Gram loss at 1024 px, default layers: 13 B in bfloat16, 20 B in float32).
+BYTES_PER_ACTIVATION = {"bfloat16": 16, "float32": 20}
+#: What the sliced loss adds, in bytes per value of the style layers' features: at the result's
+#: size (the projections, their matched values and squares, the quantiles traced into the
+#: graph) and at the painting's (its sorted projections, kept by the target cache, also for a
+#: coarse-to-fine run's coarser scales). Measured on the bundled pair at 1024 px (681x1024,
+#: painting 1536x1536): peak 5.3 GiB in bfloat16 and 6.2 GiB in float32 against 3.4 and
+#: 4.5 GiB with the Gram loss, 6.4 GiB coarse-to-fine in bfloat16; estimated 6.4 and 7.1 GiB.
+SLICED_BYTES = {"result": 12, "painting": 6}
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
 
@@ -105,6 +113,11 @@ class Prepared:
         return self.content.shape[:2]
 
 
+def style_side(size: int, style_scale: float) -> int:
+    """The long side, px, of the paintings the network sees for a ``size`` px result."""
+    return min(max(images.MIN_SIDE * 2, round(size * style_scale)), images.MAX_SIDE)
+
+
 @dataclass
 class Inputs:
     """The user's images, loaded once: the photo, the paintings and one mask source per
@@ -132,9 +145,8 @@ class Inputs:
         """Every image resized for a ``size`` px result."""
         shape = self.shape(size)
         content = images.resize_to(self.content, shape)
-        style_size = min(max(images.MIN_SIDE * 2, round(size * settings.style_scale)),
-                         images.MAX_SIDE)
-        styles = [images.resize(s, size=style_size) for s in self.styles]
+        styles = [images.resize(s, size=style_side(size, settings.style_scale))
+                  for s in self.styles]
         blend = control.blend_weights(settings.style_blend_weights, len(styles))
         masks = control.load_masks(self.masks, shape)
         net_content, net_styles = control.network_images(content, styles,
@@ -218,7 +230,10 @@ def _network(settings: Settings, inputs: Inputs, progress: bool) -> tuple[bb.Bac
                            precision=precision, padding=settings.padding)
     layers = [settings.content_layer, *settings.style_layers]
     bb.check_layers(net, layers)
-    check_memory(net, inputs.shape(settings.size), layers, settings.size)
+    painting = max((s.shape[:2] for s in inputs.styles), key=lambda hw: hw[0] * hw[1])
+    check_memory(net, inputs.shape(settings.size), layers, settings.size, settings.style_loss,
+                 settings.style_layers, images.target_shape(
+                     painting, size=style_side(settings.size, settings.style_scale)))
     if progress:
         print(f"Backbone: {net.description} ({why})")
     return net, settings
@@ -435,17 +450,30 @@ def available_memory() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def estimate_memory(backbone: bb.Backbone, shape: tuple[int, int], layers: Sequence[str]) -> int:
-    """Estimated peak bytes of one evaluation at image ``shape`` = (H, W)."""
-    activations = sum(bb.activation_sizes(backbone, shape, layers))
-    return int(MEMORY_OVERHEAD + BYTES_PER_ACTIVATION * activations)
+def estimate_memory(backbone: bb.Backbone, shape: tuple[int, int], layers: Sequence[str],
+                    style_loss: str = "gram", style_layers: Sequence[str] = (),
+                    style_shape: tuple[int, int] | None = None) -> int:
+    """Estimated peak bytes of a run whose result has ``shape`` = (H, W): the network's
+    activations, and for the sliced loss its projections of ``style_layers`` at ``shape``
+    and the painting's at ``style_shape`` (default: ``shape``)."""
+    need = MEMORY_OVERHEAD + BYTES_PER_ACTIVATION[backbone.precision] * sum(
+        bb.activation_sizes(backbone, shape, layers))
+    if style_loss == "sliced" and style_layers:
+        need += SLICED_BYTES["result"] * bb.layer_values(backbone, shape, style_layers)
+        need += SLICED_BYTES["painting"] * bb.layer_values(backbone, style_shape or shape,
+                                                           style_layers)
+    return int(need)
 
 
 def check_memory(
-    backbone: bb.Backbone, shape: tuple[int, int], layers: Sequence[str], size: int
+    backbone: bb.Backbone, shape: tuple[int, int], layers: Sequence[str], size: int,
+    style_loss: str = "gram", style_layers: Sequence[str] = (),
+    style_shape: tuple[int, int] | None = None,
 ) -> None:
-    """Raise a clear error (with the largest size that fits) if ``shape`` needs too much memory."""
-    need, have = estimate_memory(backbone, shape, layers), available_memory()
+    """Raise a clear error (with the largest size that fits) if a ``size`` px run, result
+    ``shape``, needs more memory than is available (:func:`estimate_memory`)."""
+    need = estimate_memory(backbone, shape, layers, style_loss, style_layers, style_shape)
+    have = available_memory()
     if need <= have:
         return
     scale = math.sqrt(max(have - MEMORY_OVERHEAD, 0) / max(need - MEMORY_OVERHEAD, 1))

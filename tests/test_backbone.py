@@ -142,6 +142,8 @@ def test_vgg19_bad_weights_files_fail_clearly(tmp_path):
 def test_activation_sizes_follow_the_pooling_pyramid(hed):
     sizes = bb.activation_sizes(hed, (64, 48), ["block2_conv1"])
     assert sizes == [64 * 48 * 64, 64 * 48 * 64, 32 * 24 * 128]
+    both = bb.layer_values(hed, (64, 48), ["block1_conv1", "block2_conv1"])
+    assert both == 64 * 48 * 64 + 32 * 24 * 128
 
 
 def test_reflect_padding_changes_only_the_border(hed):
