@@ -50,7 +50,7 @@ def axes(rows: list[dict[str, str]], row_key: str | None = None, col_key: str | 
     if row_key is None:
         rest = [k for k in settings if k != col_key]
         row_key = rest[-1] if rest else ("pair" if col_key != "pair" else None)
-    others = [k for k in (*settings, *varying) if k not in (row_key, col_key)]
+    others = [k for k in (*settings, *varying) if k not in (row_key, col_key)]  # pair last
     return row_key, col_key, list(dict.fromkeys(others))
 
 
@@ -97,7 +97,8 @@ def draw_sheet(out: str | Path, rows: str | None = None, cols: str | None = None
               for r in found}
     width = _chars(tile - 0.1, 7.5)
     lines = max(tile_title(r, keys, width).count("\n") + 1 for r in found)
-    aspect = (lambda a: a.shape[0] / a.shape[1])(load_image(out / found[0]["image"]))
+    first = load_image(out / found[0]["image"])
+    aspect = first.shape[0] / first.shape[1]
     title = textwrap.fill(f"Sweep {out.name}: {len(found)} runs, rows {row_key or '-'}, "
                           f"columns {col_key}" + (f", bands {', '.join(others)}" if others
                                                   else ""), _chars(tile * len(col_values), 10))
