@@ -42,8 +42,8 @@ def child(args: argparse.Namespace) -> None:
     painting = images.load_image(style).shape[:2]
     estimate = optimize.estimate_memory(
         net, shape, [d["content_layer"], *d["style_layers"]], settings["style_loss"],
-        settings["style_layers"], images.target_shape(
-            painting, size=optimize.style_side(args.size, settings["style_scale"])))
+        settings["style_layers"],
+        optimize.style_shape(painting, args.size, settings["style_scale"]))
     out = Path(args.out) / f"{args.variant}_{args.size}.png"
     images.save_image(result.image, out)
     print(json.dumps({

@@ -193,8 +193,8 @@ def main() -> None:
     )
     layers = [*d["style_layers"], d["content_layer"]]
     estimate = optimize.estimate_memory(
-        f32["net"], (h, w), layers, args.style_loss, d["style_layers"], images.target_shape(
-            style.shape[:2], size=optimize.style_side(max(h, w), d["style_scale"]))) / 2**30
+        f32["net"], (h, w), layers, args.style_loss, d["style_layers"],
+        optimize.style_shape(style.shape[:2], max(h, w), d["style_scale"])) / 2**30
 
     print()
     print(f"(e) one evaluation the original way (3 images per pass, float32): {orig:.3f} s "

@@ -118,6 +118,12 @@ def style_side(size: int, style_scale: float) -> int:
     return min(max(images.MIN_SIDE * 2, round(size * style_scale)), images.MAX_SIDE)
 
 
+def style_shape(painting: tuple[int, int], size: int, style_scale: float) -> tuple[int, int]:
+    """The (height, width) the network sees of a ``painting`` of that shape, for a ``size``
+    px result."""
+    return images.target_shape(painting, size=style_side(size, style_scale))
+
+
 @dataclass
 class Inputs:
     """The user's images, loaded once: the photo, the paintings and one mask source per
@@ -232,8 +238,8 @@ def _network(settings: Settings, inputs: Inputs, progress: bool) -> tuple[bb.Bac
     bb.check_layers(net, layers)
     painting = max((s.shape[:2] for s in inputs.styles), key=lambda hw: hw[0] * hw[1])
     check_memory(net, inputs.shape(settings.size), layers, settings.size, settings.style_loss,
-                 settings.style_layers, images.target_shape(
-                     painting, size=style_side(settings.size, settings.style_scale)))
+                 settings.style_layers,
+                 style_shape(painting, settings.size, settings.style_scale))
     if progress:
         print(f"Backbone: {net.description} ({why})")
     return net, settings

@@ -332,8 +332,7 @@ def test_too_large_for_memory_names_the_largest_size_that_fits(photo, painting, 
                                     precision=optimize.bb.resolve_precision("auto")[0])
     style_layers = optimize.DEFAULTS["vgg16-hed"]["style_layers"]
     shape = optimize.images.target_shape(photo.shape[:2], size=fits)
-    style_shape = optimize.images.target_shape(painting.shape[:2],
-                                               size=optimize.style_side(fits, 1.5))
+    style_shape = optimize.style_shape(painting.shape[:2], fits, 1.5)
     assert optimize.estimate_memory(net, shape, ["block4_conv2", *style_layers], "sliced",
                                     style_layers, style_shape) <= 2e9
 
