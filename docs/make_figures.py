@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 
 import helpers  # noqa: E402
 from helpers import data, images  # noqa: E402
+from helpers.settings import DEFAULTS, channel_layer_weights  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures"
 
@@ -80,17 +81,20 @@ def stylisation(size: int, iterations: int) -> None:
 #: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
 #: then one change at a time towards the new ones: jcjohnson/neural-style's weights and 4/C²
 #: layer weights with max pooling, still from the photo; from the photo's gradient map in the
-#: painting's colours; with content weight 2; with the sliced Wasserstein loss and reflection
-#: padding (the defaults of ``vgg16-hed``).
+#: painting's colours; with the sliced Wasserstein loss and reflection padding but still 4/C²
+#: (and content weight 2: the defaults before its layers were weighed equally); with its
+#: layers weighed equally (the defaults of ``vgg16-hed``).
 OLD = dict(style_loss="gram", padding="zero")
 GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
              init="content", **OLD)
 CANDIDATES = {
     "old defaults (Gatys, balanced layers)": GATYS,
-    "neural-style's weights, from the photo": {"init": "content", "content_weight": 5, **OLD},
-    "... from the gradient map": {"content_weight": 5, **OLD},
-    "... content weight 2": OLD,
-    "the defaults: ... sliced W., reflect pad": {},
+    "neural-style's weights, from the photo": {"init": "content", **OLD},
+    "... from the gradient map": OLD,
+    "... sliced W., 4/C², content 2": {"style_weight": 1e4, "content_weight": 2,
+                                       "style_layer_weights": channel_layer_weights(
+                                           DEFAULTS["vgg16-hed"]["style_layers"])},
+    "the defaults: ... layers weighed 1/5": {},
 }
 
 

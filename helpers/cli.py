@@ -105,11 +105,12 @@ SETTING_HELP = {
     "content_layer": "content layer",
     "style_layers": "comma-separated style layers",
     "style_layer_weights": "comma-separated weights, one per style layer (default: 4/C² "
-                           "per layer of C channels, as jcjohnson/neural-style; 1/L each with "
+                           "per layer of C channels, as jcjohnson/neural-style, for the Gram "
+                           "and W2 losses; 1/L each for the sliced loss or with "
                            "--balance-style-layers)",
     "balance_style_layers": "divide each style layer's loss by that of an all-zero feature "
-                            "map, so every layer starts on one footing (instead of 4/C² "
-                            "weights)",
+                            "map, so every layer starts on one footing (with weights 1/L "
+                            "each)",
     "style_scale": "size of the style image relative to the result (bigger: larger brush "
                    "strokes; 0.1 to 4)",
     "style_blend_weights": "comma-separated blend weights, one per style image (normalised to "

@@ -55,19 +55,20 @@ _RECIPE: dict[str, Any] = {
 }
 #: Default layers, weights, style loss, pooling, style scale and coarse-to-fine policy per
 #: backbone (used where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its
-#: texture is finer) paints with the sliced Wasserstein loss, a larger style image,
-#: coarse-to-fine, and a lighter content weight, so that flat regions such as skies take the
-#: painting's marks and colours, and pads by reflection, so that the sliced loss paints no
-#: pale frame: see the README's "Choosing defaults".
+#: texture is finer) paints with the sliced Wasserstein loss (its layers weighed equally:
+#: :func:`default_layer_weights`), a larger style image and coarse-to-fine, so that flat
+#: regions such as skies take the painting's marks and colours, and pads by reflection, so
+#: that the sliced loss paints no pale frame: see the README's "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg19": dict(_RECIPE),
-    "vgg16-hed": {**_RECIPE, "content_weight": 2.0, "style_loss": "sliced", "style_scale": 1.5,
-                  "padding": "reflect", "coarse_to_fine": True},
+    "vgg16-hed": {**_RECIPE, "style_loss": "sliced", "style_scale": 1.5, "padding": "reflect",
+                  "coarse_to_fine": True},
 }
-#: The default style weight of each style loss. The Gram loss is a fourth power of the
-#: features (neural-style's 100); W2 and the sliced Wasserstein distance are squares, so the
-#: sliced loss needs a larger weight to paint as strongly (README, "Choosing defaults").
-STYLE_WEIGHTS: dict[str, float] = {"gram": 100.0, "w2": 100.0, "sliced": 1e4}
+#: The default style weight of each style loss: neural-style's 100 for the Gram loss (a fourth
+#: power of the features, each layer weighed 4/C²) and for W2; 50 for the sliced loss, whose
+#: layers weigh 1/5 each, so that ``block1_conv1`` weighs 10 as it did with 4/C² and 1e4
+#: (README, "Choosing defaults").
+STYLE_WEIGHTS: dict[str, float] = {"gram": 100.0, "w2": 100.0, "sliced": 50.0}
 #: Channels of the conv layers of each block of VGG16 and VGG19 (``blockK_convJ``).
 VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 #: The most coarse-to-fine scales a run may have.
@@ -232,7 +233,8 @@ class Settings:
                                  "content_layer", "style_scale") if getattr(self, k) is None},
             style_layers=layers, balance_style_layers=balance,
             style_layer_weights=(self.style_layer_weights if self.style_layer_weights
-                                 is not None else default_layer_weights(layers, balance)),
+                                 is not None else default_layer_weights(layers, balance,
+                                                                        style_loss)),
             scales=1 if resume else (self.scales or default_scales(self.size, backbone)),
         )
         out._check_together()
@@ -296,10 +298,17 @@ def channel_layer_weights(layers: Sequence[str]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def default_layer_weights(layers: Sequence[str], balance: bool) -> tuple[float, ...]:
+def default_layer_weights(layers: Sequence[str], balance: bool, style_loss: str = "gram"
+                          ) -> tuple[float, ...]:
     """The style layer weights where none are given: equal (1/L each) when the layers are
-    balanced by their blank-image loss, else :func:`channel_layer_weights`."""
-    if balance:
+    balanced by their blank-image loss or compared by the sliced loss, else
+    :func:`channel_layer_weights` (which follows from the Gram matrix's normalisation).
+
+    Why equal for the sliced loss: each layer's loss is a mean squared distance between
+    features, in that layer's own units, and 4/C² would leave the deep layers, which hold the
+    painting's large marks, a 64th of the first layer's say: ``block5_conv1`` then ends where
+    it started and skies fill with small cells (README, "Choosing defaults")."""
+    if balance or style_loss == "sliced":
         return tuple(1.0 / len(layers) for _ in layers)
     return channel_layer_weights(layers)
 

@@ -262,7 +262,8 @@ class TuningApp(w.VBox):
             "init": dropdown("start from", CHOICES["init"], Settings.init),
             "balance_style_layers": w.Checkbox(
                 value=defaults["balance_style_layers"], indent=False,
-                description="balance the layers by their all-zero loss (else 4/C² each)"),
+                description="balance the layers by their all-zero loss (else "
+                            f"{'1/L' if defaults['style_loss'] == 'sliced' else '4/C²'} each)"),
             "pooling": dropdown("pooling", CHOICES["pooling"], defaults["pooling"]),
             "precision": dropdown("precision", CHOICES["precision"], "auto"),
         }
@@ -375,7 +376,8 @@ class TuningApp(w.VBox):
 
     def _base_weights(self, layers: list[str]) -> tuple[float, ...]:
         """The default weights of ``layers`` for this backbone (what a slider at 1 gives)."""
-        return default_layer_weights(layers, self.controls["balance_style_layers"].value)
+        return default_layer_weights(layers, self.controls["balance_style_layers"].value,
+                                     DEFAULTS[self.backbone]["style_loss"])
 
     def apply(self, settings: dict[str, Any]) -> None:
         """Set the controls to ``settings`` (a running run restarts once, with them)."""

@@ -404,7 +404,8 @@ def test_coarse_to_fine_names_the_backbone_once_and_labels_each_scale(photo, pai
 
 def test_balanced_style_layers_divide_each_layer_by_its_blank_image_loss(photo, painting, hed):
     """balance_style_layers=True: each layer's E_l counts relative to the loss of an all-zero
-    feature map; False (the default): E_l weighted 4/C² (neural-style's), or as given."""
+    feature map; False (the default): E_l weighted 4/C² (neural-style's, the Gram loss's
+    default), or as given."""
     layers = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
     ext = feature_extractor(hed, layers, [])
     start = resize(photo, size=64)

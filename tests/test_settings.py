@@ -72,14 +72,19 @@ def test_resolved_fills_the_backbone_defaults_and_checks_settings_together():
     d = DEFAULTS["vgg16-hed"]
     assert (s.style_loss, s.style_scale, s.content_layer) == ("sliced", d["style_scale"],
                                                              d["content_layer"])
-    assert s.style_weight == STYLE_WEIGHTS["sliced"] == 1e4
+    assert s.style_weight == STYLE_WEIGHTS["sliced"] == 50
     # The default style weight follows the style loss; an explicit one is kept.
     assert Settings(style_loss="gram").resolved("vgg16-hed").style_weight == 100
     assert Settings(style_loss="gram", style_weight=7).resolved("vgg16-hed").style_weight == 7
     assert Settings().resolved("vgg19").style_loss == "gram"
     assert s.style_layers == d["style_layers"] and s.scales == 2
     assert s.balance_style_layers is d["balance_style_layers"] is False
-    assert s.style_layer_weights == (4 / 64**2, 4 / 128**2, 4 / 256**2, 4 / 512**2, 4 / 512**2)
+    # The sliced loss weighs its layers equally, the Gram loss as neural-style (4/C²).
+    assert s.style_layer_weights == (0.2,) * 5
+    channels = (4 / 64**2, 4 / 128**2, 4 / 256**2, 4 / 512**2, 4 / 512**2)
+    assert Settings(style_loss="gram").resolved("vgg16-hed").style_layer_weights == channels
+    assert Settings(style_loss="w2").resolved("vgg16-hed").style_layer_weights == channels
+    assert Settings().resolved("vgg19").style_layer_weights == channels
     assert Settings(balance_style_layers=True).resolved("vgg16-hed").style_layer_weights == \
         (0.2,) * 5
     assert Settings(style_layers=["block3_conv2"]).resolved("vgg19").style_layer_weights == \

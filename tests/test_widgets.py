@@ -100,11 +100,11 @@ def test_run_gets_exactly_the_weights_and_layers_on_the_controls(app):
     assert ran["content_layer"] == "block3_conv2"
     assert (ran["pooling"], ran["precision"], ran["size"]) == ("max", "float32", SIZE)
     assert ran["style_layers"] == ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"]
-    # a slider scales its layer's default weight, 4/C² (the sliders' mean counts as 1)
+    # a slider scales its layer's default weight, 1/L for vgg16-hed's sliced loss (the
+    # sliders' mean counts as 1)
     relative = np.array([2.0, 1.0, 1.0, 1.0]) / 1.25
-    assert ran["balance_style_layers"] is False
-    np.testing.assert_allclose(ran["style_layer_weights"],
-                               relative * [4 / 64**2, 4 / 128**2, 4 / 256**2, 4 / 512**2])
+    assert ran["balance_style_layers"] is False and ran["style_loss"] == "sliced"
+    np.testing.assert_allclose(ran["style_layer_weights"], relative / 4)
     assert app.history[0]["result"].history[-1]["iteration"] == ITERATIONS
     app.controls["balance_style_layers"].value = True  # balanced layers: 1/L each by default
     settings = app.settings()
