@@ -132,6 +132,9 @@ SETTING_HELP = {
     "optimizer": "optimiser",
     "lbfgs_mode": "single: one L-BFGS run; restart: the old Keras example's loop of short runs",
     "maxfun": "evaluations per iteration, at most (per restart with --lbfgs-mode restart)",
+    "pyramid_levels": "L-BFGS paints the first (coarsest) scale as a sum of this many blurred "
+                      "levels, each half the size of the one before (1: the pixels themselves); "
+                      "larger marks, see the README",
     "learning_rate": "Adam's step size, in grey levels",
     "tv_form": "total variation: power (the Keras example's) or abs (mean absolute difference)",
     "checkpoint_every": "save a checkpoint every K iterations into --checkpoint-dir (0: never)",
@@ -149,6 +152,7 @@ def _scale_list(text: str) -> list[int]:
 #: The argparse type of each setting that is not a choice, a switch or a name.
 _SETTING_TYPES: dict[str, Callable[[str], object]] = {
     "size": _positive_int, "iterations": _positive_int, "maxfun": _positive_int,
+    "pyramid_levels": _positive_int,
     "scales": _positive_int, "seed": _count, "checkpoint_every": _count,
     "content_weight": _weight, "style_weight": _weight, "tv_weight": _weight,
     "style_scale": _weight, "learning_rate": _weight,

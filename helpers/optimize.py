@@ -206,8 +206,9 @@ def stylize(
                                                   prepared.masks)
         last = i == len(schedule) - 1
         label = f"scale {i + 1}/{len(schedule)}, {size} px" if len(schedule) > 1 else "stylize"
-        scale_settings = dataclasses.replace(
-            settings, size=size, iterations=iterations,
+        scale_settings = dataclasses.replace(  # the pyramid paints the first scale only
+            settings, size=size, iterations=iterations, pyramid_levels=(
+                settings.pyramid_levels if i == 0 else 1),
             checkpoint_every=settings.checkpoint_every if last else 0)
         if run.paint(net, prepared, scale_settings, start, label):
             break
@@ -341,7 +342,8 @@ class _Run:
         if len(schedule) > 1:
             result.settings.update(size=settings.size, scales=settings.scales,
                                    scale_sizes=[s for s, _ in schedule],
-                                   scale_iterations=[n for _, n in schedule])
+                                   scale_iterations=[n for _, n in schedule],
+                                   pyramid_levels=settings.pyramid_levels)
         return result
 
 
@@ -425,6 +427,10 @@ class _Scale:
             elif s.optimizer == "adam":
                 reason = optimizers.adam(self.objective, y0, remaining, self.after_iteration,
                                          box, s.learning_rate)
+            elif s.pyramid_levels > 1 and s.lbfgs_mode == "single":
+                reason = optimizers.lbfgs_pyramid(
+                    self.objective, y0, remaining, self.after_iteration, box, s.maxfun,
+                    s.pyramid_levels, (*self.prepared.shape, 3))
             else:
                 run = optimizers.lbfgs if s.lbfgs_mode == "single" else optimizers.lbfgs_restart
                 reason = run(self.objective, y0, remaining, self.after_iteration, box, s.maxfun)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 from scipy.optimize import fmin_l_bfgs_b
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -37,6 +38,71 @@ def lbfgs(objective: Objective, y: np.ndarray, iterations: int, after_iteration:
     _, _, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=iterations,
                                maxfun=iterations * maxfun, m=10, factr=1e5, pgtol=0.0,
                                callback=after_iteration)
+    return stop_reason(info)
+
+
+class Pyramid:
+    """x = Σₖ blur_k(up_k(zₖ)): an (H, W, C) image as the sum of ``levels`` levels, level k
+    of size ⌈H/2ᵏ⌉ × ⌈W/2ᵏ⌉, repeated 2ᵏ times along each axis and blurred by a Gaussian of
+    σ = 2ᵏ/2 (zero outside the image, so the blur is its own adjoint). A step along a coarse
+    level's gradient changes a whole blurred patch, so L-BFGS lays down large marks first.
+    README "Choosing defaults" shows what it paints (``pyramid_levels``)."""
+
+    def __init__(self, shape: tuple[int, int, int], levels: int) -> None:
+        h, w, self.channels = shape
+        self.shape = (h, w)
+        self.sizes = [(-(-h // 2**k), -(-w // 2**k)) for k in range(levels)]
+
+    def _parts(self, z: np.ndarray) -> list[np.ndarray]:
+        ends = np.cumsum([h * w * self.channels for h, w in self.sizes])[:-1]
+        return [part.reshape(h, w, self.channels)
+                for part, (h, w) in zip(np.split(z, ends), self.sizes, strict=True)]
+
+    def image(self, z: np.ndarray) -> np.ndarray:
+        """The flat (H·W·C) image of the flat levels ``z``."""
+        h, w = self.shape
+        x = np.zeros((h, w, self.channels))
+        for k, part in enumerate(self._parts(z)):
+            up = np.repeat(np.repeat(part, 2**k, 0), 2**k, 1)
+            if k:
+                up = gaussian_filter(up, (2**k / 2, 2**k / 2, 0), mode="constant")
+            x += up[:h, :w]
+        return x.ravel()
+
+    def gradient(self, g: np.ndarray) -> np.ndarray:
+        """The gradient over the levels of a gradient ``g`` over the image (the adjoint)."""
+        h, w = self.shape
+        out = []
+        for k, (hk, wk) in enumerate(self.sizes):
+            f = 2**k
+            full = np.zeros((hk * f, wk * f, self.channels))
+            full[:h, :w] = g.reshape(h, w, self.channels)
+            if k:
+                full = gaussian_filter(full, (f / 2, f / 2, 0), mode="constant")
+            out.append(full.reshape(hk, f, wk, f, self.channels).sum(axis=(1, 3)).ravel())
+        return np.concatenate(out)
+
+    def levels(self, x: np.ndarray) -> np.ndarray:
+        """Levels whose image is the flat image ``x``: x itself, the coarse levels 0."""
+        rest = sum(h * w * self.channels for h, w in self.sizes[1:])
+        return np.concatenate([x, np.zeros(rest)])
+
+
+def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
+                  after_iteration: AfterIteration, box: np.ndarray, maxfun: int = 20,
+                  levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3)) -> str:
+    """:func:`lbfgs` over the levels of a :class:`Pyramid` of the (H, W, C) ``shape`` instead
+    of the pixels (README "Choosing defaults"). There are no bounds on the levels: pixels may
+    leave the valid range during the run and are clipped when the image is saved."""
+    pyramid = Pyramid(shape, levels)
+
+    def on_levels(z: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, gradient = objective(pyramid.image(z))
+        return loss, pyramid.gradient(gradient)
+
+    _, _, info = fmin_l_bfgs_b(on_levels, pyramid.levels(y), maxiter=iterations,
+                               maxfun=iterations * maxfun, m=10, factr=1e5, pgtol=0.0,
+                               callback=lambda z: after_iteration(pyramid.image(z)))
     return stop_reason(info)
 
 

@@ -163,6 +163,7 @@ class Settings:
     checkpoint_every: int = 0
     scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
+    pyramid_levels: int = 1
 
     def __post_init__(self) -> None:
         for name, value in self._checked().items():
@@ -179,6 +180,10 @@ class Settings:
         out["iterations"] = check_whole("iterations", self.iterations, 1)
         out["seed"] = check_whole("seed", self.seed, 0)
         out["maxfun"] = check_whole("maxfun", self.maxfun, 1)
+        out["pyramid_levels"] = check_whole("pyramid_levels", self.pyramid_levels, 1)
+        if out["pyramid_levels"] > MAX_SCALES:
+            raise StyleTransferError(f"pyramid_levels must be at most {MAX_SCALES}, not "
+                                     f"{self.pyramid_levels}")
         out["checkpoint_every"] = check_whole("checkpoint_every", self.checkpoint_every, 0,
                                               " (0: never)")
         for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):

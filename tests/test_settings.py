@@ -15,6 +15,7 @@ from helpers.errors import StyleTransferError
 from helpers.settings import (
     CHOICES,
     DEFAULTS,
+    MAX_SCALES,
     STYLE_WEIGHTS,
     Settings,
     channel_layer_weights,
@@ -171,3 +172,11 @@ def test_bad_settings_fail_before_tensorflow_is_imported(tmp_path):
                               capture_output=True, text=True, env=env, cwd=tmp_path)
         assert proc.returncode == 2 and "TensorFlow loaded" not in proc.stderr, proc.stderr
         assert len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_pyramid_levels_are_a_whole_number_from_1_to_the_most_scales():
+    assert Settings(pyramid_levels=4).resolved("vgg16-hed").pyramid_levels == 4
+    assert Settings().pyramid_levels == 1  # the pixels themselves
+    for bad in (0, 2.5, MAX_SCALES + 1):
+        with pytest.raises(StyleTransferError, match="pyramid_levels must be"):
+            Settings(pyramid_levels=bad)
