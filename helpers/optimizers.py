@@ -92,17 +92,21 @@ def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
                   after_iteration: AfterIteration, box: np.ndarray, maxfun: int = 20,
                   levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3)) -> str:
     """:func:`lbfgs` over the levels of a :class:`Pyramid` of the (H, W, C) ``shape`` instead
-    of the pixels (README "Choosing defaults"). There are no bounds on the levels: pixels may
-    leave the valid range during the run and are clipped when the image is saved."""
+    of the pixels (README "Choosing defaults"). The levels have no bounds; the image they sum
+    to is clipped to ``box``, so the network only ever sees valid pixels, and a clipped pixel
+    passes no gradient back (the exact gradient of the clipped image)."""
     pyramid = Pyramid(shape, levels)
+    low, high = box[:, 0], box[:, 1]
 
     def on_levels(z: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, gradient = objective(pyramid.image(z))
-        return loss, pyramid.gradient(gradient)
+        x = pyramid.image(z)
+        loss, gradient = objective(np.clip(x, low, high))
+        return loss, pyramid.gradient(np.where((x >= low) & (x <= high), gradient, 0.0))
 
-    _, _, info = fmin_l_bfgs_b(on_levels, pyramid.levels(y), maxiter=iterations,
-                               maxfun=iterations * maxfun, m=10, factr=1e5, pgtol=0.0,
-                               callback=lambda z: after_iteration(pyramid.image(z)))
+    _, _, info = fmin_l_bfgs_b(
+        on_levels, pyramid.levels(y), maxiter=iterations, maxfun=iterations * maxfun, m=10,
+        factr=1e5, pgtol=0.0,
+        callback=lambda z: after_iteration(np.clip(pyramid.image(z), low, high)))
     return stop_reason(info)
 
 

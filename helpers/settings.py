@@ -52,17 +52,19 @@ _RECIPE: dict[str, Any] = {
     "balance_style_layers": False,
     "style_scale": 1.0,
     "coarse_to_fine": False,
+    "pyramid_levels": 1,
 }
 #: Default layers, weights, style loss, pooling, style scale and coarse-to-fine policy per
 #: backbone (used where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its
 #: texture is finer) paints with the sliced Wasserstein loss (its layers weighed equally:
-#: :func:`default_layer_weights`), a larger style image and coarse-to-fine, so that flat
-#: regions such as skies take the painting's marks and colours, and pads by reflection, so
-#: that the sliced loss paints no pale frame: see the README's "Choosing defaults".
+#: :func:`default_layer_weights`), a larger style image and coarse-to-fine with the first
+#: scale over an image pyramid, so that flat regions such as skies take the painting's marks
+#: and colours, and pads by reflection, so that the sliced loss paints no pale frame: see the
+#: README's "Choosing defaults".
 DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg19": dict(_RECIPE),
     "vgg16-hed": {**_RECIPE, "style_loss": "sliced", "style_scale": 1.5, "padding": "reflect",
-                  "coarse_to_fine": True},
+                  "coarse_to_fine": True, "pyramid_levels": 4},
 }
 #: The default style weight of each style loss: neural-style's 100 for the Gram loss (a fourth
 #: power of the features, each layer weighed 4/C²) and for W2; 50 for the sliced loss, whose
@@ -163,7 +165,7 @@ class Settings:
     checkpoint_every: int = 0
     scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
-    pyramid_levels: int = 1
+    pyramid_levels: int | None = None
 
     def __post_init__(self) -> None:
         for name, value in self._checked().items():
@@ -180,8 +182,9 @@ class Settings:
         out["iterations"] = check_whole("iterations", self.iterations, 1)
         out["seed"] = check_whole("seed", self.seed, 0)
         out["maxfun"] = check_whole("maxfun", self.maxfun, 1)
-        out["pyramid_levels"] = check_whole("pyramid_levels", self.pyramid_levels, 1)
-        if out["pyramid_levels"] > MAX_SCALES:
+        if self.pyramid_levels is not None:
+            out["pyramid_levels"] = check_whole("pyramid_levels", self.pyramid_levels, 1)
+        if (out.get("pyramid_levels") or 1) > MAX_SCALES:
             raise StyleTransferError(f"pyramid_levels must be at most {MAX_SCALES}, not "
                                      f"{self.pyramid_levels}")
         out["checkpoint_every"] = check_whole("checkpoint_every", self.checkpoint_every, 0,
@@ -241,6 +244,8 @@ class Settings:
                                  is not None else default_layer_weights(layers, balance,
                                                                         style_loss)),
             scales=1 if resume else (self.scales or default_scales(self.size, backbone)),
+            # a resumed run refines the pixels at the final size
+            pyramid_levels=1 if resume else (self.pyramid_levels or d["pyramid_levels"]),
         )
         out._check_together()
         return out

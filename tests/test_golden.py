@@ -52,10 +52,11 @@ def halves() -> list[np.ndarray]:
 
 
 #: The defaults before issue 17 (photo as the start, Gatys et al.'s weights with balanced layers,
-#: average pooling, the Gram loss, zero padding): every case but "default" pins them, so a
-#: change of the defaults re-records only "default".
+#: average pooling, the Gram loss, zero padding, L-BFGS over the pixels): every case but
+#: "default" pins them, so a change of the defaults re-records only "default".
 OLD_DEFAULTS = dict(init="content", content_weight=1.0, style_weight=30.0, pooling="avg",
-                    balance_style_layers=True, style_loss="gram", padding="zero")
+                    balance_style_layers=True, style_loss="gram", padding="zero",
+                    pyramid_levels=1)
 BASE = dict(size=64, iterations=4, backbone="vgg16-hed", precision="float32", progress=False,
             **OLD_DEFAULTS)
 CASES = {

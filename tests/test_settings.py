@@ -175,8 +175,12 @@ def test_bad_settings_fail_before_tensorflow_is_imported(tmp_path):
 
 
 def test_pyramid_levels_are_a_whole_number_from_1_to_the_most_scales():
-    assert Settings(pyramid_levels=4).resolved("vgg16-hed").pyramid_levels == 4
-    assert Settings().pyramid_levels == 1  # the pixels themselves
+    assert Settings(pyramid_levels=2).resolved("vgg16-hed").pyramid_levels == 2
+    # per backbone: vgg16-hed paints its first scale over 4 levels, vgg19 over the pixels
+    assert Settings().resolved("vgg16-hed").pyramid_levels == DEFAULTS["vgg16-hed"][
+        "pyramid_levels"] == 4
+    assert Settings().resolved("vgg19").pyramid_levels == 1
+    assert Settings(pyramid_levels=3).resolved("vgg16-hed", resume=True).pyramid_levels == 1
     for bad in (0, 2.5, MAX_SCALES + 1):
         with pytest.raises(StyleTransferError, match="pyramid_levels must be"):
             Settings(pyramid_levels=bad)
