@@ -83,8 +83,9 @@ def stylisation(size: int, iterations: int) -> None:
 #: layer weights with max pooling, still from the photo; from the photo's gradient map in the
 #: painting's colours; with the sliced Wasserstein loss and reflection padding but still 4/C²
 #: (and content weight 2: the defaults before its layers were weighed equally); with its
-#: layers weighed equally (the defaults of ``vgg16-hed``).
-OLD = dict(style_loss="gram", padding="zero")
+#: layers weighed equally; with the first scale over an image pyramid (the defaults of
+#: ``vgg16-hed``).
+OLD = dict(style_loss="gram", padding="zero", pyramid_levels=1)
 GATYS = dict(content_weight=1, style_weight=30, balance_style_layers=True, pooling="avg",
              init="content", **OLD)
 CANDIDATES = {
@@ -92,9 +93,11 @@ CANDIDATES = {
     "neural-style's weights, from the photo": {"init": "content", **OLD},
     "... from the gradient map": OLD,
     "... sliced W., 4/C², content 2": {"style_weight": 1e4, "content_weight": 2,
+                                       "pyramid_levels": 1,
                                        "style_layer_weights": channel_layer_weights(
                                            DEFAULTS["vgg16-hed"]["style_layers"])},
-    "the defaults: ... layers weighed 1/5": {},
+    "... layers weighed 1/5": {"pyramid_levels": 1},
+    "the defaults: ... image pyramid": {},
 }
 
 
