@@ -132,9 +132,9 @@ SETTING_HELP = {
     "optimizer": "optimiser",
     "lbfgs_mode": "single: one L-BFGS run; restart: the old Keras example's loop of short runs",
     "maxfun": "evaluations per iteration, at most (per restart with --lbfgs-mode restart)",
-    "pyramid_levels": "L-BFGS paints the first (coarsest) scale as a sum of this many blurred "
-                      "levels, each half the size of the one before (1: the pixels themselves); "
-                      "larger marks, see the README",
+    "pyramid_levels": "L-BFGS paints the first of several coarse-to-fine scales as a sum of "
+                      "this many blurred levels, each half the size of the one before (1: the "
+                      "pixels themselves); larger marks, see the README",
     "learning_rate": "Adam's step size, in grey levels",
     "tv_form": "total variation: power (the Keras example's) or abs (mean absolute difference)",
     "checkpoint_every": "save a checkpoint every K iterations into --checkpoint-dir (0: never)",

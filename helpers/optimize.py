@@ -206,9 +206,9 @@ def stylize(
                                                   prepared.masks)
         last = i == len(schedule) - 1
         label = f"scale {i + 1}/{len(schedule)}, {size} px" if len(schedule) > 1 else "stylize"
-        scale_settings = dataclasses.replace(  # the pyramid paints the first scale only
+        scale_settings = dataclasses.replace(  # the pyramid paints the first of several scales
             settings, size=size, iterations=iterations, pyramid_levels=(
-                settings.pyramid_levels if i == 0 else 1),
+                settings.pyramid_levels if i == 0 and not last else 1),
             checkpoint_every=settings.checkpoint_every if last else 0)
         if run.paint(net, prepared, scale_settings, start, label):
             break

@@ -1,5 +1,6 @@
 """The optimisers over the pixels (notebook 05): scipy's L-BFGS-B in one call (the default),
-the old Keras example's restart loop (for comparison), and Adam.
+the old Keras example's restart loop (for comparison), and Adam; and L-BFGS over an image
+pyramid, which paints the first of several coarse-to-fine scales (notebook 08).
 
 L-BFGS-B is limited-memory BFGS with box bounds (the B): a quasi-Newton method that builds a
 curvature estimate from the last ``m`` = 10 steps and keeps every pixel inside its valid range.

@@ -494,8 +494,8 @@ def test_the_pyramids_gradient_is_the_adjoint_of_its_image(shape, levels):
 
 
 def test_pyramid_levels_paint_the_first_scale_over_the_pyramid(photo, painting, monkeypatch):
-    """pyramid_levels=3: the first scale runs L-BFGS over 3 levels, the next over the pixels;
-    the result is a valid picture that differs from the plain run's."""
+    """pyramid_levels=3: the first of two scales runs L-BFGS over 3 levels, the next over the
+    pixels, and a one-scale run over the pixels; the result differs from the plain run's."""
     calls = []
     real = optimizers.lbfgs_pyramid
 
@@ -509,6 +509,8 @@ def test_pyramid_levels_paint_the_first_scale_over_the_pyramid(photo, painting, 
     pyr = optimize.stylize(photo, painting, pyramid_levels=3, **kw)
     plain = optimize.stylize(photo, painting, pyramid_levels=1, **kw)
     assert calls == [(36, 48, 3)]  # the first scale only (48 px of a 72 x 96 photo)
+    optimize.stylize(photo, painting, pyramid_levels=3, iterations=2, **FAST)  # one scale
+    assert len(calls) == 1  # a one-scale run stays over the pixels
     assert pyr.image.shape == plain.image.shape and pyr.settings["pyramid_levels"] == 3
     assert np.abs(pyr.image.astype(float) - plain.image.astype(float)).mean() > 1
     assert pyr.history[-1]["total"] < pyr.history[0]["total"]
