@@ -184,9 +184,9 @@ class Settings:
         out["maxfun"] = check_whole("maxfun", self.maxfun, 1)
         if self.pyramid_levels is not None:
             out["pyramid_levels"] = check_whole("pyramid_levels", self.pyramid_levels, 1)
-        if (out.get("pyramid_levels") or 1) > MAX_SCALES:
-            raise StyleTransferError(f"pyramid_levels must be at most {MAX_SCALES}, not "
-                                     f"{self.pyramid_levels}")
+            if out["pyramid_levels"] > MAX_SCALES:
+                raise StyleTransferError(f"pyramid_levels must be at most {MAX_SCALES}, not "
+                                         f"{self.pyramid_levels}")
         out["checkpoint_every"] = check_whole("checkpoint_every", self.checkpoint_every, 0,
                                               " (0: never)")
         for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):
