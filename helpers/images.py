@@ -258,16 +258,12 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     try:
         with atomic_write(path) as tmp:
             Image.fromarray(rgb).save(tmp)  # Pillow picks the format from the suffix
-    except PermissionError:
-        raise StyleTransferError(
-            f"cannot write {path}: permission denied; choose a folder you can write to"
-        ) from None
+    except StyleTransferError:
+        raise  # a write that failed: said by atomic_write, the old file kept
     except (KeyError, ValueError):
         raise StyleTransferError(
             f"unknown image format {path.suffix!r}; save as .png or .jpg"
         ) from None
-    except OSError as exc:
-        raise StyleTransferError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

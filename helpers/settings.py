@@ -286,6 +286,9 @@ class Settings:
         return list(zip(sizes, iterations, strict=True))
 
 
+#: Each setting's type annotation, as written (``"float | None"``): :func:`parse_value` reads it.
+_FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in dataclasses.fields(Settings)}
+
 #: The settings that are on/off switches (``--balance-style-layers`` / ``--no-...``).
 SWITCHES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings)
                                   if str(f.type).startswith("bool"))
@@ -351,6 +354,58 @@ def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:
 def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
     """The sizes of a coarse-to-fine schedule, smallest first: size / 2**(scales-1) ... size."""
     return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
+
+
+def field_kind(name: str) -> tuple[type, bool, bool]:
+    """(item type, is a list, may be None) of setting ``name``, read from the field's type
+    annotation: ``tuple[float, ...] | None`` -> (float, True, True)."""
+    text = _FIELD_TYPES.get(name)
+    if text is None:
+        close = difflib.get_close_matches(name, list(_FIELD_TYPES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise StyleTransferError(f"unknown setting {name!r}{hint}")
+    optional = text.endswith("| None")
+    base = text.removesuffix(" | None")
+    is_list = base.startswith("tuple[")
+    item = base.removeprefix("tuple[").removesuffix(", ...]")
+    return {"int": int, "float": float, "str": str, "bool": bool}[item], is_list, optional
+
+
+#: The words a switch takes on the command line, in sweeps and in the app.
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _parse_item(name: str, kind: type, text: str) -> Any:
+    """One item of setting ``name`` as ``kind`` (int, float, bool or str), or one line."""
+    if kind is bool:
+        if text.lower() not in _TRUE + _FALSE:
+            raise StyleTransferError(f"{name} must be true or false, not {text!r}")
+        return text.lower() in _TRUE
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise StyleTransferError(f"{name} must be {what}, not {text!r}") from None
+
+
+def parse_value(name: str, text: str, sep: str = ",") -> Any:
+    """The value of setting ``name`` written as ``text`` (on the command line, in a sweep, in
+    the app), by the type of its :class:`Settings` field: ``"1e-3"`` -> 0.001 for a weight,
+    ``"2"`` -> 2 for a count, ``"a,b"`` -> ``("a", "b")`` for a list (items split at ``sep``),
+    ``"none"`` -> None where the setting may be None, ``"true"``/``"false"`` for a switch.
+    Only the type is read here; the value itself is checked by :class:`Settings`."""
+    kind, is_list, optional = field_kind(name)
+    text = text.strip()
+    if optional and text.lower() == "none":
+        return None
+    if is_list:
+        items = [t.strip() for t in text.split(sep) if t.strip()]
+        if not items:
+            raise StyleTransferError(f"{name} has no values; give e.g. a{sep}b")
+        return tuple(_parse_item(name, kind, t) for t in items)
+    if not text:
+        raise StyleTransferError(f"{name} is empty; give a value")
+    return _parse_item(name, kind, text)
 
 
 def flag(name: str) -> str:

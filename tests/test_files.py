@@ -85,3 +85,86 @@ def test_new_files_get_the_usual_permissions_and_old_ones_keep_theirs(tmp_path):
     with atomic_write(kept) as tmp:
         tmp.write_text("y")
     assert kept.stat().st_mode & 0o777 == 0o640
+
+
+# The output guard, the input check and the writers every command shares (helpers.files).
+
+from helpers.errors import StyleTransferError  # noqa: E402
+from helpers.files import (  # noqa: E402
+    check_input,
+    check_output,
+    read_bytes,
+    same_file,
+    write_text,
+)
+
+
+def test_check_output_refuses_an_input_by_path_symlink_dot_and_hard_link(tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"the photo")
+    (tmp_path / "link.png").symlink_to(photo)
+    os.link(photo, tmp_path / "hard.png")
+    (tmp_path / "alias").symlink_to(tmp_path)
+    for written in (photo, tmp_path / "link.png", tmp_path / "hard.png",
+                    tmp_path / "." / "photo.png", tmp_path / "alias" / "photo.png"):
+        with pytest.raises(StyleTransferError, match="would overwrite the input"):
+            check_output(written, [photo])
+    assert photo.read_bytes() == b"the photo"
+    assert check_output(tmp_path / "new.png", [photo]) == tmp_path / "new.png"
+
+
+def test_check_output_keeps_the_name_and_refuses_folders_pipes_devices_long_names(tmp_path):
+    assert check_output(tmp_path / "grid.jpg") == tmp_path / "grid.jpg"  # never renamed
+    os.mkfifo(tmp_path / "pipe.png")
+    cases = {tmp_path: "is a folder", tmp_path / "pipe.png": "pipe",
+             "/dev/null": "device", tmp_path / ("x" * 300 + ".png"): "too long",
+             "": "empty", " ": "empty"}
+    for path, message in cases.items():
+        with pytest.raises(StyleTransferError, match=message):
+            check_output(path)
+
+
+def test_check_output_refuses_a_folder_that_cannot_be_written(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StyleTransferError, match="is a file, not a folder"):
+        check_output(tmp_path / "file" / "out.png")
+
+
+def test_check_input_refuses_what_is_not_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    for path, message in {tmp_path / "missing": "not found", tmp_path: "folder",
+                          tmp_path / "pipe": "pipe", "/dev/zero": "device"}.items():
+        with pytest.raises(StyleTransferError, match=message):
+            check_input(path, "the notebook")
+
+
+def test_read_bytes_stops_at_its_limit(tmp_path):
+    big = tmp_path / "log"
+    with open(big, "wb") as f:
+        f.truncate(3 << 30)  # a 3 GB sparse file: read whole, it would exhaust memory
+    assert len(read_bytes(big, 1000)) == 1000
+
+
+def test_same_file_follows_links_and_dots(tmp_path):
+    a = tmp_path / "a"
+    a.write_text("a")
+    assert same_file(a, tmp_path / "." / "a") and not same_file(a, tmp_path / "b")
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StyleTransferError, match="No space left on device.*previous file"):
+        write_text(target, "new")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_atomic_write_refuses_to_replace_a_device(tmp_path):
+    with pytest.raises(StyleTransferError, match="device"):
+        write_text("/dev/null", "x")
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")

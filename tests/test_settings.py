@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -184,3 +185,50 @@ def test_pyramid_levels_are_a_whole_number_from_1_to_the_most_scales():
     for bad in (0, 2.5, MAX_SCALES + 1):
         with pytest.raises(StyleTransferError, match="pyramid_levels must be"):
             Settings(pyramid_levels=bad)
+
+
+# One parser of setting values (helpers.settings.parse_value), for the CLI, sweeps and the app.
+
+from helpers.settings import parse_value, setting_text  # noqa: E402
+
+
+def _example(name):
+    """A valid value of every setting other than its default."""
+    examples = {"size": 200, "iterations": 7, "content_weight": 2.5, "style_weight": 1e3,
+                "tv_weight": 0.0, "content_layer": "block3_conv2",
+                "style_layers": ("block1_conv1", "block2_conv1"),
+                "style_layer_weights": (0.5, 0.25), "balance_style_layers": True,
+                "style_scale": 1.25, "style_blend_weights": (1.0, 3.0),
+                "preserve_color": "luminance", "style_loss": "w2", "backbone": "vgg16-hed",
+                "weights": None, "pooling": "avg", "precision": "float32",
+                "padding": "reflect", "init": "noise", "seed": 3, "optimizer": "adam",
+                "lbfgs_mode": "restart", "maxfun": 9, "learning_rate": 2.0,
+                "tv_form": "abs", "checkpoint_every": 4, "scales": 2,
+                "scale_iterations": (5, 2), "pyramid_levels": 3}
+    return examples[name]
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings)])
+def test_every_setting_round_trips_through_its_text(name):
+    value = _example(name)
+    assert parse_value(name, setting_text(value)) == value
+    assert Settings(**{name: parse_value(name, setting_text(value))}) == Settings(**{name: value})
+
+
+def test_parse_value_reads_the_field_type_not_the_default():
+    assert parse_value("pyramid_levels", "4") == 4  # default None: was left a string
+    assert parse_value("scales", "none") is None and parse_value("weights", "none") is None
+    assert parse_value("style_layers", "block1_conv1+block2_conv1", sep="+") == (
+        "block1_conv1", "block2_conv1")
+    assert parse_value("balance_style_layers", "no") is False
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("size", "1.5", "whole number"), ("style_weight", "lots", "must be a number"),
+    ("balance_style_layers", "maybe", "true or false"), ("iterations", "none", "whole number"),
+    ("style_weightz", "1", "did you mean 'style_weight'"),
+    ("style_layer_weights", ",", "no values"),
+])
+def test_parse_value_refuses_in_one_line(name, text, message):
+    with pytest.raises(StyleTransferError, match=message):
+        parse_value(name, text)

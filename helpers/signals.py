@@ -1,0 +1,59 @@
+"""The signals that end a run, handled one way for every command (no notebook: the command
+line, the sweeps and the grader use it).
+
+Ctrl-C (SIGINT), ``kill`` or a job scheduler's time limit (SIGTERM) and a closed terminal
+(SIGHUP) all raise :class:`Stopped`, a :class:`KeyboardInterrupt`, in the main thread; so the
+one path each command has for Ctrl-C (keep the best image, keep the finished rows) serves them
+all, and :func:`exit_status` gives the shell's usual status: 130, 143, 129.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Any, Iterator
+
+#: The signals :func:`stop_on_signals` turns into :class:`Stopped` (SIGINT already raises
+#: KeyboardInterrupt).
+SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """A run was asked to stop by ``signum`` (SIGTERM or SIGHUP)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise :class:`Stopped` (as Ctrl-C raises
+    KeyboardInterrupt); the previous handlers come back on exit. Outside the main thread
+    (where Python cannot set handlers) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status of a run ended by ``exc``: 128 + the signal's number (130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP)."""
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+def signal_name(exc: BaseException) -> str:
+    """How a user names what stopped the run: "Ctrl-C", "SIGTERM" or "SIGHUP"."""
+    signum = getattr(exc, "signum", None)
+    return "Ctrl-C" if signum is None else signal.Signals(signum).name
