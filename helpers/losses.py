@@ -11,17 +11,18 @@ Normalisation: every term is independent of the image size, so the same weights 
 256 px and at 1024 px. The content loss is the *mean* squared difference (the Keras example
 summed); the style loss uses Gatys' 1/(4 N² M²) (W2 and SW are means too); the TV loss is a
 mean over pixels.
+
+What makes some of them fast (a Gram gradient in one matmul, the sliced loss's sort, a cheaper
+power) lives beside them in :mod:`helpers.fast_ops`; this module holds only the formulas.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from helpers import fast_ops
 from helpers._tf import tf
 
 
@@ -40,19 +41,9 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     are multiplied as they are, with float32 sums, and G is rounded to bfloat16 (3 significant
     digits, like every value the bfloat16 network computes) before it becomes float32; the
     backward pass stays bfloat16 too. That skips two float32 copies of every feature map.
+    The product and its gradient are :func:`helpers.fast_ops.gram` (one matmul backwards).
     """
-    return tf.cast(_gram(tf.reshape(features, (-1, tf.shape(features)[-1]))), tf.float32)
-
-
-@tf.custom_gradient
-def _gram(f: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-    """Fᵀ F for F of shape (M, N), with the gradient F (dG + dGᵀ) in one matmul (autodiff
-    would use two, one per factor)."""
-
-    def grad(dg: tf.Tensor) -> tf.Tensor:
-        return tf.matmul(f, dg + tf.transpose(dg))
-
-    return tf.matmul(f, f, transpose_a=True), grad
+    return tf.cast(fast_ops.gram(tf.reshape(features, (-1, tf.shape(features)[-1]))), tf.float32)
 
 
 def _positions(features: tf.Tensor) -> tf.Tensor:
@@ -129,7 +120,7 @@ def masked_gram_loss(features: tf.Tensor, target: tf.Tensor, mask: tf.Tensor | N
     """
     flat, m, area = _flat(features, mask)
     n = tf.cast(tf.shape(flat)[1], tf.float32)
-    g = _gram(flat * tf.sqrt(m)) / area
+    g = fast_ops.gram(flat * tf.sqrt(m)) / area
     return tf.reduce_sum(tf.square(g - target)) / (4.0 * n * n)
 
 
@@ -144,7 +135,7 @@ def feature_stats(
     """
     flat, m, area = _flat(features, mask)
     mean = tf.reduce_sum(flat * m, axis=0) / area
-    return mean, _gram((flat - mean) * tf.sqrt(m)) / area
+    return mean, fast_ops.gram((flat - mean) * tf.sqrt(m)) / area
 
 
 @tf.custom_gradient
@@ -264,49 +255,6 @@ def quantiles(sorted_rows: tf.Tensor, m: int | tf.Tensor) -> tf.Tensor:
                                                                            axis=-1)
 
 
-#: Values per block of rows that :func:`_matched` sorts as one task (512 KiB of sort keys).
-SORT_BLOCK = 2**16
-
-
-def _matched(proj: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Each projection's partner: the target value of the same rank in its row, ties ranked
-    by position. Rows are sorted in blocks of about 2¹⁶ values, the blocks spread over threads
-    (NumPy's sort releases the GIL): one task per row cost more than the sorts themselves on
-    small images, and larger blocks fall out of the cache on large ones."""
-    out = np.empty(proj.shape, proj.dtype)  # C order: a block of rows is one flat run
-
-    def block(rows: slice) -> None:
-        order = _argsort(proj[rows])
-        order += np.arange(0, order.size, order.shape[-1])[:, None]  # flat indices into the block
-        out[rows].reshape(-1)[order] = target[rows]
-
-    if proj.size == 0:  # a mask that covers no position of this layer
-        return out
-    step = max(1, SORT_BLOCK // proj.shape[-1])
-    list(_sort_pool().map(block, [slice(k, k + step) for k in range(0, proj.shape[0], step)]))
-    return out
-
-
-def _argsort(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, axis=-1, kind="stable")`` for float32 values, 1.5-2x as fast as
-    ``np.argsort``: sort one uint64 per value, its bits made to sort like the float (flip the
-    negatives, set the sign bit of the rest) in the high half and its index in the low half."""
-    bits = (values + np.float32(0.0)).view(np.uint32)  # -0.0 + 0.0 = 0.0: they tie, as in NumPy
-    key = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31)).astype(np.uint64)
-    packed = (key << np.uint64(32)) | np.arange(values.shape[-1], dtype=np.uint64)
-    packed.sort(axis=-1)
-    return (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
-
-
-@functools.cache
-def _sort_pool() -> ThreadPoolExecutor:
-    """Threads for :func:`_matched`: as many as TensorFlow's intra-op threads (all cores
-    unless set, as the sweep's workers set 1)."""
-    threads = tf.config.threading.get_intra_op_parallelism_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return ThreadPoolExecutor(threads or cores or 1)
-
-
 def sliced_layer_loss(features: tf.Tensor, target: tf.Tensor, directions: tf.Tensor,
                       mask: tf.Tensor | None = None) -> tf.Tensor:
     """One layer's sliced Wasserstein style loss (Heitz et al. 2021). Scalar, float32.
@@ -319,20 +267,13 @@ def sliced_layer_loss(features: tf.Tensor, target: tf.Tensor, directions: tf.Ten
     The sum is computed unsorted, as Σ (pᵢ - q_rank(pᵢ))², whose gradient 2 (pᵢ - q_rank(pᵢ))
     (ranks held fixed) is the exact one wherever no two projections are equal. With a
     ``mask``, M counts the positions inside it (see :func:`_projections`); a mask too small to
-    cover one position of a coarse layer gives that layer 0.
+    cover one position of a coarse layer gives that layer 0. The ranks come from a fast sort
+    outside the graph, and the quantiles are resampled once per traced image size
+    (:func:`helpers.fast_ops.rank_matched`, :func:`helpers.fast_ops.quantiles_once`).
     """
     proj = _projections(features, directions, mask)
-    m = proj.shape[-1]
-    if m is not None and not tf.is_symbolic_tensor(target):
-        # A graph traced for one image size: the style's quantiles at this M are a constant,
-        # resampled once while tracing instead of at every evaluation (0.3 s at 512 px).
-        with tf.init_scope():
-            q = quantiles(target, m)
-    else:  # a mask's count of positions, or a graph traced for any size
-        q = quantiles(target, tf.shape(proj)[-1])
-    matched = tf.numpy_function(_matched, [tf.stop_gradient(proj), q], tf.float32,
-                                stateful=False)
-    squares = tf.square(proj - tf.reshape(matched, tf.shape(proj)))
+    q = fast_ops.quantiles_once(quantiles, target, proj)  # resampled once per traced size
+    squares = tf.square(proj - fast_ops.rank_matched(proj, q))
     return tf.math.divide_no_nan(tf.reduce_sum(squares), tf.cast(tf.size(squares), tf.float32))
 
 
@@ -342,7 +283,8 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
     ``form="power"``: mean((a + b) ** beta), a and b the squared differences of each value to
     the one below and the one to the right, as in the Keras example (β = 1.25). Unlike that
     example, the last row and column count too (their missing neighbour is taken as equal),
-    so no edge pixel is left free to flicker.
+    so no edge pixel is left free to flicker. (a + b) ** 1.25 is computed as
+    :func:`helpers.fast_ops.pow_1_25`, several times faster.
     ``form="abs"``: mean(|Δx|) + mean(|Δy|), the plain (anisotropic) total variation; an
     image one pixel high or wide has no Δy or Δx, and that mean counts as 0.
     """
@@ -352,7 +294,7 @@ def total_variation_loss(image: tf.Tensor, form: str = "power", beta: float = 1.
         pad_cols = [[0, 0]] * (x.shape.rank - 3) + [[0, 0], [0, 1], [0, 0]]
         a = tf.pad(tf.square(x[..., 1:, :, :] - x[..., :-1, :, :]), pad_rows)
         b = tf.pad(tf.square(x[..., :, 1:, :] - x[..., :, :-1, :]), pad_cols)
-        return tf.reduce_mean(_pow_1_25(a + b) if beta == 1.25 else tf.pow(a + b, beta))
+        return tf.reduce_mean(fast_ops.pow_1_25(a + b) if beta == 1.25 else tf.pow(a + b, beta))
     if form == "abs":
         dy = tf.abs(x[..., 1:, :, :] - x[..., :-1, :, :])
         dx = tf.abs(x[..., :, 1:, :] - x[..., :, :-1, :])
@@ -364,12 +306,3 @@ def _mean_or_0(x: tf.Tensor) -> tf.Tensor:
     """Mean of ``x``, 0 if it is empty (``tf.reduce_mean`` would give 0/0 = NaN)."""
     count = tf.cast(tf.maximum(tf.size(x), 1), x.dtype)
     return tf.reduce_sum(x) / count
-
-
-@tf.custom_gradient
-def _pow_1_25(u: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-    """u ** 1.25 for u >= 0 as u * sqrt(sqrt(u)), several times cheaper than ``tf.pow``; the
-    gradient 1.25 * u ** 0.25 reuses the forward root (plain autodiff would add two SqrtGrad
-    ops; its value is also finite at 0 on TF 2.21)."""
-    root = tf.sqrt(tf.sqrt(u))
-    return u * root, lambda dy: dy * 1.25 * root

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from helpers import losses
+from helpers import losses, style_losses
 from helpers._tf import tf
 
 # The TV term is two dozen cheap operations on full-size images; XLA fuses them into one loop
@@ -37,23 +37,14 @@ def compile_loss_and_grad(
     layers: list[str], style_loss: str, tv_form: str,
 ) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """``loss_and_grad(x, w) -> ([total, content, style, tv], d total / d x)``, one traced
-    graph: x is the (1, H, W, 3) preprocessed image, w the weights of :func:`loss_weights`."""
+    graph: x is the (1, H, W, 3) preprocessed image, w the weights of :func:`loss_weights`.
+    Each style layer's loss is the ``layer_loss`` of :mod:`helpers.style_losses`' ``style_loss``
+    against each term's target at that layer."""
+
+    loss = style_losses.get(style_loss)
 
     def term_losses(feats: dict[str, tf.Tensor], term: Any) -> list[tf.Tensor]:
-        if style_loss == "w2":
-            return [losses.w2_layer_loss(feats[n], term.targets[n], term.mask) for n in layers]
-        if style_loss == "sliced":
-            return [losses.sliced_layer_loss(feats[n], *term.targets[n], term.mask)
-                    for n in layers]
-        if term.mask is not None:
-            return [losses.masked_gram_loss(feats[n], term.targets[n], term.mask)
-                    for n in layers]
-        out = []
-        for n in layers:
-            shape = tf.shape(feats[n])
-            m = tf.cast(shape[1] * shape[2], tf.float32)
-            out.append(losses.style_layer_loss(feats[n], term.targets[n] * m))
-        return out
+        return [loss.layer_loss(feats[n], term.targets[n], term.mask) for n in layers]
 
     @tf.function(reduce_retracing=True)
     def loss_and_grad(x: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

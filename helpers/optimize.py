@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers import backbone as bb
-from helpers import checkpoints, control, images, optimizers
+from helpers import checkpoints, control, images, optimizers, style_losses
 from helpers.errors import StyleTransferError
 from helpers.files import atomic_write
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
@@ -37,14 +37,6 @@ MEMORY_OVERHEAD = 1.2e9
 #: Activation memory per float value of the truncated network, forward+backward (measured
 #: with the Gram loss at 1024 px, default layers: 13 B in bfloat16, 20 B in float32).
 BYTES_PER_ACTIVATION = {"bfloat16": 16, "float32": 20}
-#: What the sliced loss adds, in bytes per value of the style layers' features: at the result's
-#: size (the projections, their matched values and squares, the quantiles traced into the
-#: graph) and at the painting's (its sorted projections, kept by the target cache, also for a
-#: coarse-to-fine run's coarser scales). Measured on the bundled pair at 1024 px (681x1024,
-#: painting 1536x1536): peak 5.3 GiB in bfloat16 and 6.2 GiB in float32 against 3.4 and
-#: 4.5 GiB with the Gram loss, 6.4 GiB coarse-to-fine in bfloat16; estimated 6.4 and 7.1 GiB.
-SLICED_BYTES = {"result": 12, "painting": 6}
-
 Callback = Callable[[dict[str, Any]], "bool | None"]
 
 
@@ -466,14 +458,16 @@ def estimate_memory(backbone: bb.Backbone, shape: tuple[int, int], layers: Seque
                     style_loss: str = "gram", style_layers: Sequence[str] = (),
                     style_shape: tuple[int, int] | None = None) -> int:
     """Estimated peak bytes of a run whose result has ``shape`` = (H, W): the network's
-    activations, and for the sliced loss its projections of ``style_layers`` at ``shape``
-    and the painting's at ``style_shape`` (default: ``shape``)."""
+    activations, and what the style loss adds per value of ``style_layers`` at ``shape`` and
+    at the painting's ``style_shape`` (default: ``shape``; :mod:`helpers.style_losses`: the
+    sliced loss's projections)."""
     need = MEMORY_OVERHEAD + BYTES_PER_ACTIVATION[backbone.precision] * sum(
         bb.activation_sizes(backbone, shape, layers))
-    if style_loss == "sliced" and style_layers:
-        need += SLICED_BYTES["result"] * bb.layer_values(backbone, shape, style_layers)
-        need += SLICED_BYTES["painting"] * bb.layer_values(backbone, style_shape or shape,
-                                                           style_layers)
+    loss = style_losses.get(style_loss)
+    if style_layers and (loss.BYTES_AT_RESULT or loss.BYTES_AT_PAINTING):
+        need += loss.BYTES_AT_RESULT * bb.layer_values(backbone, shape, style_layers)
+        need += loss.BYTES_AT_PAINTING * bb.layer_values(backbone, style_shape or shape,
+                                                         style_layers)
     return int(need)
 
 

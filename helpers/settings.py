@@ -14,17 +14,19 @@ import dataclasses
 import difflib
 import math
 import numbers
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers import backbones, style_losses
+from helpers.backbones import vgg
 from helpers.errors import StyleTransferError
 
-#: The allowed values of every setting that is a choice.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "backbone": ("auto", "vgg19", "vgg16-hed"),
+#: The allowed values of every setting that is a choice (the backbones and style losses: the
+#: names registered in :mod:`helpers.backbones` and :mod:`helpers.style_losses` now).
+CHOICES: dict[str, Sequence[str]] = {
+    "backbone": backbones.NAMES,
     "pooling": ("avg", "max"),
     "precision": ("auto", "float32", "bfloat16"),
     "padding": ("zero", "reflect"),
@@ -32,47 +34,19 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("lbfgs", "adam"),
     "lbfgs_mode": ("single", "restart"),
     "preserve_color": ("none", "luminance", "histogram", "swap"),
-    "style_loss": ("gram", "w2", "sliced"),
+    "style_loss": style_losses.NAMES,
     "tv_form": ("power", "abs"),
 }
 
-#: Gatys et al.'s layers (conv1 of every block for style, block4_conv2 for content) with the
-#: weights, pooling and layer weighting of jcjohnson/neural-style, whose outputs are the bar
-#: (README, "Choosing defaults"): content weight 5, style weight 100, max pooling, and each style
-#: layer weighted as its Gram normalisation weights it (:func:`channel_layer_weights`).
-_RECIPE: dict[str, Any] = {
-    "content_layer": "block4_conv2",
-    "style_layers": ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                     "block5_conv1"),
-    "content_weight": 5.0,
-    "style_loss": "gram",
-    "tv_weight": 1e-4,
-    "pooling": "max",
-    "padding": "zero",
-    "balance_style_layers": False,
-    "style_scale": 1.0,
-    "coarse_to_fine": False,
-    "pyramid_levels": 1,
-}
 #: Default layers, weights, style loss, pooling, style scale and coarse-to-fine policy per
-#: backbone (used where a setting is ``None``). ``vgg16-hed`` (fine-tuned for edges, so its
-#: texture is finer) paints with the sliced Wasserstein loss (its layers weighed equally:
-#: :func:`default_layer_weights`), a larger style image and coarse-to-fine with the first
-#: scale over an image pyramid, so that flat regions such as skies take the painting's marks
-#: and colours, and pads by reflection, so that the sliced loss paints no pale frame: see the
-#: README's "Choosing defaults".
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "vgg19": dict(_RECIPE),
-    "vgg16-hed": {**_RECIPE, "style_loss": "sliced", "style_scale": 1.5, "padding": "reflect",
-                  "coarse_to_fine": True, "pyramid_levels": 4},
-}
-#: The default style weight of each style loss: neural-style's 100 for the Gram loss (a fourth
-#: power of the features, each layer weighed 4/C²) and for W2; 50 for the sliced loss, whose
-#: layers weigh 1/5 each, so that ``block1_conv1`` weighs 10 as it did with 4/C² and 1e4
-#: (README, "Choosing defaults").
-STYLE_WEIGHTS: dict[str, float] = {"gram": 100.0, "w2": 100.0, "sliced": 50.0}
+#: backbone (used where a setting is ``None``): each backbone's own ``DEFAULTS``
+#: (:mod:`helpers.backbones`; why ``vgg16-hed`` differs: :mod:`helpers.backbones.vgg16_hed`).
+DEFAULTS: dict[str, dict[str, Any]] = backbones.DEFAULTS
+#: The default style weight of each style loss (:mod:`helpers.style_losses`; why: each loss's
+#: ``STYLE_WEIGHT``).
+STYLE_WEIGHTS: dict[str, float] = style_losses.STYLE_WEIGHTS
 #: Channels of the conv layers of each block of VGG16 and VGG19 (``blockK_convJ``).
-VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+VGG_CHANNELS = backbones.VGG_CHANNELS
 #: The most coarse-to-fine scales a run may have.
 MAX_SCALES = 6
 #: The sizes (px) from which :func:`default_scales` paints 2 and 3 scales.
@@ -242,7 +216,7 @@ class Settings:
             style_layers=layers, balance_style_layers=balance,
             style_layer_weights=(self.style_layer_weights if self.style_layer_weights
                                  is not None else default_layer_weights(layers, balance,
-                                                                        style_loss)),
+                                                                        style_loss, backbone)),
             scales=1 if resume else (self.scales or default_scales(self.size, backbone)),
             # a resumed run refines the pixels at the final size
             pyramid_levels=1 if resume else (self.pyramid_levels or d["pyramid_levels"]),
@@ -294,36 +268,33 @@ SWITCHES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings)
                                   if str(f.type).startswith("bool"))
 
 
-def channel_layer_weights(layers: Sequence[str]) -> tuple[float, ...]:
+def channel_layer_weights(layers: Sequence[str], backbone: str | None = None
+                          ) -> tuple[float, ...]:
     """4 / C² for each layer, C its channels: jcjohnson/neural-style's weighting in our terms.
 
     neural-style divides each Gram matrix by C·H·W and averages the squared difference over
     its C² entries: (1/C²) Σ((G - A)/(C M))², which is 4/C² times our
     E_l = Σ(G - A)² / (4 C² M²) (:func:`helpers.losses.style_layer_loss`). So shallow layers,
-    with few channels, weigh most (block1: 4/64², block5: 4/512²)."""
-    out = []
-    for name in layers:
-        match = re.match(r"block(\d)_", name)
-        if not match or int(match.group(1)) not in VGG_CHANNELS:
-            raise StyleTransferError(f"unknown layer {name!r}: VGG's layers are named "
-                                     "blockK_convJ with K from 1 to 5 (e.g. block3_conv1)")
-        out.append(4.0 / VGG_CHANNELS[int(match.group(1))] ** 2)
-    return tuple(out)
+    with few channels, weigh most (block1: 4/64², block5: 4/512²). C is the ``backbone``'s
+    (:mod:`helpers.backbones`; ``None``: VGG's, :data:`VGG_CHANNELS`)."""
+    return style_losses.get("gram").default_layer_weights(layers, _channels(backbone))
 
 
-def default_layer_weights(layers: Sequence[str], balance: bool, style_loss: str = "gram"
-                          ) -> tuple[float, ...]:
+def _channels(backbone: str | None) -> Any:
+    """The ``channels(layer)`` function of a registered backbone (VGG's for ``None``)."""
+    return vgg.channels if backbone is None else backbones.get(backbone).channels
+
+
+def default_layer_weights(layers: Sequence[str], balance: bool, style_loss: str = "gram",
+                          backbone: str | None = None) -> tuple[float, ...]:
     """The style layer weights where none are given: equal (1/L each) when the layers are
-    balanced by their blank-image loss or compared by the sliced loss, else
-    :func:`channel_layer_weights` (which follows from the Gram matrix's normalisation).
-
-    Why equal for the sliced loss: each layer's loss is a mean squared distance between
-    features, in that layer's own units, and 4/C² would leave the deep layers, which hold the
-    painting's large marks, a 64th of the first layer's say: ``block5_conv1`` then ends where
-    it started and skies fill with small cells (README, "Choosing defaults")."""
-    if balance or style_loss == "sliced":
+    balanced by their blank-image loss, else the style loss's own (its
+    ``default_layer_weights``, :mod:`helpers.style_losses`: :func:`channel_layer_weights` for
+    the Gram and W2 losses, which follows from the Gram matrix's normalisation; equal for the
+    sliced loss), with the ``backbone``'s channels (``None``: VGG's)."""
+    if balance:
         return tuple(1.0 / len(layers) for _ in layers)
-    return channel_layer_weights(layers)
+    return style_losses.get(style_loss).default_layer_weights(layers, _channels(backbone))
 
 
 def default_scales(size: int, backbone: str) -> int:

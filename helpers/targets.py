@@ -1,6 +1,7 @@
 """What the generated image must match (notebooks 02 and 03): the photo's features at the
-content layer, and per style layer the painting's Gram matrix (for the W2 loss its mean and
-covariance, for the sliced Wasserstein loss its sorted projections: notebook 07). Computed
+content layer, and per style layer what the style loss keeps of the painting (:mod:`helpers.
+style_losses`: its Gram matrix; for the W2 loss its mean and covariance, for the sliced
+Wasserstein loss its sorted projections: notebook 07). Computed
 once per (backbone, images, size, layers, style loss) and cached, so a run with other weights,
 as the tuning app makes, starts at once (:func:`cached_targets`).
 """
@@ -15,15 +16,16 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers import backbone as bb
-from helpers import images, losses
+from helpers import images, style_losses
 from helpers._tf import tf
 
 
 @dataclass
 class StyleTerm:
-    """One style target set: per layer a normalised Gram matrix A = Fᵀ F / M (``"gram"``),
-    (μ, Σ, Σ^½) (``"w2"``) or (sorted projections, directions) (``"sliced"``), and the (H, W)
-    mask in 0..1 of the region it applies to (``None``: the whole image)."""
+    """One style target set: per layer the target the style loss built (:mod:`helpers.
+    style_losses`: a normalised Gram matrix A = Fᵀ F / M for ``"gram"``, (μ, Σ, Σ^½) for
+    ``"w2"``, (sorted projections, directions) for ``"sliced"``), and the (H, W) mask in 0..1
+    of the region it applies to (``None``: the whole image)."""
 
     targets: dict[str, Any]
     mask: tf.Tensor | None = None
@@ -31,8 +33,9 @@ class StyleTerm:
 
 @dataclass
 class Targets:
-    """The feature extractor, the content target, the style terms, and the compiled
-    loss-and-gradient function (:func:`helpers.objective.compile_loss_and_grad`)."""
+    """The feature extractor, the content target, the style terms, the name of the style loss
+    and the compiled loss-and-gradient function (:func:`helpers.objective.
+    compile_loss_and_grad`)."""
 
     extractor: Any
     content_target: tf.Tensor
@@ -47,22 +50,10 @@ class Targets:
 
     def blank_style_losses(self) -> list[dict[str, float]]:
         """Per style term and layer, the loss of an all-zero feature map: the scale of that
-        layer's style loss. Gram: sum(A²) / (4 N²); W2: (‖μ‖² + tr Σ) / N; sliced: the mean
-        square of the sorted projections."""
-        out = []
-        for term in self.terms:
-            blank = {}
-            for name, t in term.targets.items():
-                if self.style_loss == "gram":
-                    blank[name] = float(tf.reduce_sum(tf.square(t))) / (4.0 * t.shape[0] ** 2)
-                elif self.style_loss == "sliced":
-                    blank[name] = float(tf.reduce_mean(tf.square(t[0])))
-                else:
-                    mean, cov, _ = t
-                    blank[name] = float(tf.reduce_sum(tf.square(mean)) + tf.linalg.trace(cov)
-                                        ) / float(mean.shape[0])
-            out.append(blank)
-        return out
+        layer's style loss (each loss's ``blank_loss``; Gram: sum(A²) / (4 N²))."""
+        loss = style_losses.get(self.style_loss)
+        return [{name: loss.blank_loss(t) for name, t in term.targets.items()}
+                for term in self.terms]
 
 
 def style_features(extractor: Any, style: np.ndarray) -> dict[str, tf.Tensor]:
@@ -70,54 +61,22 @@ def style_features(extractor: Any, style: np.ndarray) -> dict[str, tf.Tensor]:
     return extractor(tf.constant(images.preprocess(style)), training=False)
 
 
-def style_moments(
-    extractor: Any, style: np.ndarray, style_layers: Sequence[str]
-) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
-    """Per layer, the style image's filter means (N,) and second moments Fᵀ F / M (N, N)."""
-    feats = style_features(extractor, style)
-    out = {}
-    for name in style_layers:
-        f = tf.cast(feats[name], tf.float32)  # targets: once per run, so in float32
-        m = float(f.shape[1] * f.shape[2])
-        out[name] = (tf.reduce_mean(tf.reshape(f, (-1, f.shape[-1])), 0),
-                     losses.gram_matrix(f) / m)
-    return out
-
-
-def style_term(
-    moments: Sequence[dict[str, tuple[tf.Tensor, tf.Tensor]]], blend: Sequence[float],
-    style_loss: str, mask: np.ndarray | None,
-) -> StyleTerm:
-    """Blend the styles' moments with weights ``blend`` (the moments of the mixture, so the
-    order of the styles does not matter) and turn them into targets."""
-    targets: dict[str, Any] = {}
-    for name in moments[0]:
-        mean = sum(b * mom[name][0] for b, mom in zip(blend, moments, strict=True))
-        second = sum(b * mom[name][1] for b, mom in zip(blend, moments, strict=True))
-        if style_loss == "gram":
-            targets[name] = second
-        else:
-            targets[name] = losses.gaussian_target(mean, second - mean[:, None] * mean[None, :])
-    return StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
-
-
-def sliced_term(
-    extractor: Any, styles: Sequence[np.ndarray], blend: Sequence[float],
-    style_layers: Sequence[str], mask: np.ndarray | None = None,
-) -> StyleTerm:
-    """Per layer, fixed random directions and the style's sorted projections along them
-    (:func:`helpers.losses.sliced_target`); several styles blend as the weighted mean of
-    their quantile functions (the Wasserstein barycentre, independent of their order)."""
-    feats = [style_features(extractor, s) for s in styles]
-    targets: dict[str, Any] = {}
-    for i, name in enumerate(style_layers):
-        directions = losses.sliced_directions(int(feats[0][name].shape[-1]), seed=i)
-        sorted_ = [losses.sliced_target(f[name], directions) for f in feats]
-        q = max(int(t.shape[-1]) for t in sorted_)
-        targets[name] = (sum(b * losses.quantiles(t, q) for b, t in zip(blend, sorted_,
-                                                                         strict=True)),
-                         directions)
-    return StyleTerm(targets, None if mask is None else tf.constant(mask, tf.float32))
+def style_terms(
+    forward: Any, styles: Sequence[np.ndarray], blend: Sequence[float],
+    masks: Sequence[np.ndarray | None] | None, style_layers: Sequence[str], style_loss: str,
+) -> list[StyleTerm]:
+    """The style terms: without ``masks`` the paintings blended into one term (weights
+    ``blend``); with masks one term per painting, applied inside its mask. What each painting
+    gives, and how they blend, is the style loss's (:mod:`helpers.style_losses`)."""
+    if not style_layers:
+        return []
+    loss = style_losses.get(style_loss)
+    stats = [loss.painting_stats(style_features(forward, s), style_layers) for s in styles]
+    if masks is None:
+        return [StyleTerm(loss.blended_targets(stats, blend))]
+    return [StyleTerm(loss.blended_targets([one], [1.0]),
+                      None if mask is None else tf.constant(mask, tf.float32))
+            for one, mask in zip(stats, masks, strict=True)]
 
 
 def build_targets(
@@ -141,18 +100,7 @@ def build_targets(
     if content_layer:
         content_feats = forward(tf.constant(images.preprocess(content)), training=False)
         content_target = tf.cast(content_feats[content_layer], tf.float32)
-    terms: list[StyleTerm] = []
-    if style_layers and style_loss == "sliced":
-        terms = ([sliced_term(forward, styles, blend, style_layers)] if masks is None else
-                 [sliced_term(forward, [s], [1.0], style_layers, mask)
-                  for s, mask in zip(styles, masks, strict=True)])
-    elif style_layers:
-        moments = [style_moments(forward, s, style_layers) for s in styles]
-        if masks is None:
-            terms = [style_term(moments, blend, style_loss, None)]
-        else:
-            terms = [style_term([mom], [1.0], style_loss, mask)
-                     for mom, mask in zip(moments, masks, strict=True)]
+    terms = style_terms(forward, styles, blend, masks, style_layers, style_loss)
     loss_and_grad = compile_loss_and_grad(extractor, content_layer, content_target, terms,
                                           list(style_layers), style_loss, tv_form)
     return Targets(extractor, content_target, terms, style_loss, loss_and_grad)

@@ -183,3 +183,80 @@ def test_hed_keeps_its_own_same_padding_pools_at_odd_sizes(hed):
     assert f["block2_conv1"].shape[1:3] == (23, 19) and f["block5_conv1"].shape[1:3] == (3, 3)
     sizes = bb.activation_sizes(hed, (45, 37), ["block5_conv1"])
     assert sizes[2] == 23 * 19 * 128 and sizes[-1] == 3 * 3 * 512
+
+
+# --- a new backbone is one module (here: one class in this file) and one register line ------
+
+class TinyNet:
+    """A toy backbone written here alone: two seeded random 3x3 convolutions with a pooling
+    between them, VGG's layer names. Registered only by the fixture below."""
+
+    NAME = "tiny-test"
+    CHANNELS = {"block1_conv1": 4, "block2_conv1": 8}
+    DEFAULTS = {"content_layer": "block2_conv1", "style_layers": ("block1_conv1", "block2_conv1"),
+                "content_weight": 1.0, "style_loss": "gram", "tv_weight": 1e-4, "pooling": "max",
+                "padding": "zero", "balance_style_layers": False, "style_scale": 1.0,
+                "coarse_to_fine": False, "pyramid_levels": 1}
+    TAKES_WEIGHTS = False
+
+    @staticmethod
+    def channels(layer):
+        if layer not in TinyNet.CHANNELS:
+            raise StyleTransferError(f"unknown layer {layer!r} for tiny-test")
+        return TinyNet.CHANNELS[layer]
+
+    @staticmethod
+    def conv_layers(weights):
+        from helpers.backbones import vgg
+
+        def conv(filters, name):
+            return keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name,
+                                       kernel_initializer=keras.initializers.GlorotUniform(1))
+
+        model = keras.Sequential([keras.Input((None, None, 3)), conv(4, "block1_conv1"),
+                                  keras.layers.MaxPooling2D(2, padding="same"),
+                                  conv(8, "block2_conv1")])
+        return vgg.conv_stack(model), "seeded", "tiny-test (two random convolutions, tests only)"
+
+
+@pytest.fixture
+def tiny():
+    from helpers import backbones, optimize
+
+    backbones.register(TinyNet)
+    yield TinyNet
+    backbones.unregister(TinyNet.NAME)
+    optimize.clear_cache()
+
+
+def test_a_backbone_registered_from_a_test_file_runs_in_stylize(tiny, photo, painting):
+    """The choices, the defaults, the layer weights (from its own channels), the loader and
+    stylize all take the toy backbone from the registry, with no other file changed."""
+    from helpers import cli, optimize
+    from helpers.settings import DEFAULTS, Settings
+
+    assert DEFAULTS[tiny.NAME]["content_layer"] == "block2_conv1"
+    resolved = Settings(backbone=tiny.NAME).resolved(bb.resolve_name(tiny.NAME))
+    assert resolved.style_layer_weights == (4 / 4**2, 4 / 8**2)  # 4 / C², its own C
+    assert cli.build_parser().parse_args(["stylize", "--backbone", tiny.NAME]).backbone == tiny.NAME
+    net = bb.load_backbone(tiny.NAME, precision="float32")
+    assert net.layer_names == ["block1_conv1", "block2_conv1"]
+    assert net.description.startswith("tiny-test (two random convolutions")
+    result = optimize.stylize(photo, painting, size=64, iterations=3, backbone=tiny.NAME,
+                              precision="float32", init="noise", progress=False)
+    assert result.backbone == net.description
+    assert (result.settings["content_layer"], result.settings["backbone"]) == (
+        "block2_conv1", tiny.NAME)
+    totals = [h["total"] for h in result.history]
+    assert totals[-1] < totals[0], totals
+
+
+def test_an_unregistered_backbone_is_refused_in_one_line():
+    from helpers import backbones
+
+    with pytest.raises(StyleTransferError, match="unknown backbone 'tiny-test'; choose one of "
+                                                 "auto, vgg19, vgg16-hed"):
+        bb.load_backbone("tiny-test")
+    with pytest.raises(StyleTransferError, match="registered already"):
+        backbones.register(type("Other", (TinyNet,), {"NAME": "vgg19"}))
+    assert backbones.DEFAULTS["vgg19"]["content_layer"] == "block4_conv2"

@@ -1,6 +1,9 @@
 """helpers/ is read by learners after the notebooks and changed by instructors: each function
 fits on a screen, public ones say what they do and what they take, and each module names the
-notebook that teaches it (complexity is checked by ruff's C901 in `make lint`)."""
+notebook that teaches it (complexity is checked by ruff's C901 in `make lint`); and the import
+table (:data:`PARTS`) holds: the formulas import no engine, settings imports no TensorFlow, the
+engine imports no front-end and picks no images, front-ends import no other front-end's private
+names, and no import cycles, known debts listed in :data:`ALLOWED`."""
 
 from __future__ import annotations
 
@@ -50,3 +53,155 @@ def test_each_module_names_the_notebook_that_teaches_it(path):
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     assert re.search(r"notebooks? \d\d|notebooks/|ex\d\d_|no\s+notebook", doc), \
         f"{path.name}: the module docstring names no notebook"
+
+
+# --- layering: who may import whom (issue #30) -------------------------------------------
+
+#: Where each module of helpers/ belongs (a package name covers its submodules). A new module
+#: must be given a place here: that is the moment to decide what it may import.
+PARTS = {
+    # what everything may use: no TensorFlow, no images, no engine
+    "base": ("helpers", "helpers._tf", "helpers.errors", "helpers.files", "helpers.signals",
+             "helpers.registry", "helpers.settings", "helpers.data"),
+    # what a student reads: the formulas and the image conversions, and their speed tricks
+    "formulas": ("helpers.losses", "helpers.images", "helpers.fast_ops"),
+    # what paints: stylize and everything it runs on (the registries' parts included)
+    "engine": ("helpers.optimize", "helpers.objective", "helpers.targets", "helpers.optimizers",
+               "helpers.control", "helpers.checkpoints", "helpers.backbone", "helpers.backbones",
+               "helpers.style_losses"),
+    # what people use: each front-end is one entry, its modules are its own
+    "cli": ("helpers.cli", "helpers.__main__"),
+    "widgets": ("helpers.widgets",),
+    "sweeps": ("helpers.sweeps",),
+    "exercises": ("helpers.exercises",),
+}
+FRONT_ENDS = ("cli", "widgets", "sweeps", "exercises")
+#: What the formulas may import from helpers/ besides each other.
+FORMULAS_MAY_IMPORT = ("helpers._tf", "helpers.errors", "helpers.files")
+#: The modules that hold the bundled images: the front-ends pick images, the engine does not.
+IMAGE_PICKERS = ("helpers.data",)
+#: Imports that break a rule today, owned by other files' work: (importer, imported) -> why.
+#: Each is a known debt; the tests fail on any import that breaks a rule and is not listed.
+ALLOWED = {
+    # issue #30: the engine picks the default images (Inputs.load falls back to the bundled
+    # photo and painting); the front-ends should pass them in.
+    ("helpers.optimize", "helpers.data"): "#30",
+    # issue #30: the exercises command borrows the CLI's private parser of counts, and the CLI
+    # imports the exercises command: a private name across front-ends and an import cycle.
+    ("helpers.exercises.command", "helpers.cli._positive_int"): "#30",
+    ("helpers.exercises.command", "helpers.cli"): "#30",
+}
+
+
+def module_name(path: Path) -> str:
+    """``helpers/sweeps/grid.py`` -> ``helpers.sweeps.grid`` (``__init__.py``: the package)."""
+    parts = path.relative_to(HELPERS.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+ALL_MODULES = {module_name(p): p for p in HELPERS.rglob("*.py")}
+
+
+def part_of(module: str) -> str | None:
+    """The part of :data:`PARTS` that holds ``module`` (the longest matching name wins)."""
+    best = max(((name, part) for part, names in PARTS.items() for name in names
+                if module == name or module.startswith(name + ".")),
+               key=lambda np_: len(np_[0]), default=(None, None))
+    return best[1]
+
+
+def imported_names(module: str) -> list[tuple[str, str | None]]:
+    """(module, name or None) of every import in ``module``, at its top or inside a function,
+    relative ones resolved; ``importlib.import_module("helpers.x")`` counts too."""
+    tree = ast.parse(ALL_MODULES[module].read_text())
+    package = module if ALL_MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+    out: list[tuple[str, str | None]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            out += [(base, alias.name) for alias in node.names]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "import_module" and node.args
+              and isinstance(node.args[0], ast.Constant)):
+            out.append((node.args[0].value, None))
+    return out
+
+
+def imports_of(module: str) -> set[str]:
+    """The helpers modules (and private names: ``helpers.cli._positive_int``) ``module``
+    imports: ``from helpers import images`` -> ``helpers.images``."""
+    out = set()
+    for base, name in imported_names(module):
+        if not (base == "helpers" or base.startswith("helpers.")):
+            continue
+        if name and f"{base}.{name}" in ALL_MODULES:
+            out.add(f"{base}.{name}")
+        elif name and name.startswith("_"):
+            out.add(f"{base}.{name}")
+        else:
+            out.add(base)
+    return out - {module}
+
+
+def assert_none_breaks(rule) -> None:
+    """Fail, naming them, on the imports ``rule(importer, imported)`` calls a break and
+    :data:`ALLOWED` does not list."""
+    bad = [f"{m} imports {i}" for m in sorted(ALL_MODULES) for i in sorted(imports_of(m))
+           if rule(m, i) and (m, i) not in ALLOWED]
+    assert not bad, "\n".join(bad)
+
+
+def owner(name: str) -> str | None:
+    """The part of the module that defines ``name`` (a module or a module's private name)."""
+    return part_of(name if name in ALL_MODULES else name.rpartition(".")[0])
+
+
+def test_every_module_has_a_place_in_the_import_table():
+    assert [m for m in ALL_MODULES if part_of(m) is None] == []
+
+
+def test_the_formulas_import_no_engine():
+    assert_none_breaks(lambda m, i: part_of(m) == "formulas" and owner(i) != "formulas" and not any(
+        i == a or i.startswith(a + ".") for a in FORMULAS_MAY_IMPORT))
+
+
+def test_the_engine_imports_no_front_end_and_picks_no_images():
+    assert_none_breaks(lambda m, i: part_of(m) == "engine" and (
+        owner(i) in FRONT_ENDS or owner(i) is None or i in IMAGE_PICKERS))
+
+
+def test_front_ends_import_no_other_front_ends_private_names():
+    def private(name: str) -> bool:
+        return any(part.startswith("_") and part != "__main__" for part in name.split(".")[1:])
+
+    assert_none_breaks(lambda m, i: part_of(m) in FRONT_ENDS and owner(i) in FRONT_ENDS
+                       and owner(i) != part_of(m) and private(i))
+
+
+def test_no_import_cycles():
+    import graphlib
+
+    graph = {m: {i for i in imports_of(m) if i in ALL_MODULES and (m, i) not in ALLOWED}
+             for m in ALL_MODULES}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as cycle:
+        pytest.fail(f"import cycle: {' -> '.join(cycle.args[1])}")
+
+
+def test_settings_and_the_registries_import_no_tensorflow():
+    """Settings, and the tables of style losses and backbones they read, load in a fraction of a
+    second: not even their modules' loaders import TensorFlow or Keras until they run."""
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers.settings, helpers.style_losses, helpers.backbones\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'helpers._tf') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(HELPERS.parent)})
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

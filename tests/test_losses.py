@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from helpers import losses
+from helpers import fast_ops, losses
 
 RNG = np.random.default_rng(0)
 
@@ -398,9 +398,9 @@ def test_sliced_loss_is_zero_at_its_target_and_ignores_where_features_are(f):
               elements=st.sampled_from([0.0, -0.0, 1.5, -2.25, 3e-38, -1e30, 7.0])
               | st.floats(-1e6, 1e6, width=32)))
 def test_the_fast_argsort_is_numpys_stable_argsort_along_each_row(values):
-    np.testing.assert_array_equal(losses._argsort(values),
+    np.testing.assert_array_equal(fast_ops.argsort(values),
                                   np.argsort(values, axis=-1, kind="stable"))
-    np.testing.assert_array_equal(losses._argsort(values[0]), np.argsort(values[0], kind="stable"))
+    np.testing.assert_array_equal(fast_ops.argsort(values[0]), np.argsort(values[0], kind="stable"))
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 7])
@@ -412,7 +412,7 @@ def test_each_projection_is_matched_to_the_target_of_its_rank_in_its_row(rows):
     expected = np.empty_like(proj)
     for k in range(rows):
         expected[k, np.argsort(proj[k], kind="stable")] = target[k]
-    np.testing.assert_array_equal(losses._matched(proj, target), expected)
+    np.testing.assert_array_equal(fast_ops.matched(proj, target), expected)
 
 
 def test_style_quantiles_are_resampled_while_tracing_not_at_every_evaluation():
@@ -433,3 +433,89 @@ def test_style_quantiles_are_resampled_while_tracing_not_at_every_evaluation():
     assert [op for op in graph.get_operations() if op.type == "GatherV2"]
     assert float(fixed(f)) == pytest.approx(expected, rel=1e-6)
     assert float(any_size(f)) == pytest.approx(expected, rel=1e-6)
+
+
+# --- a new style loss is one module (here: one class in this file) and one register line ----
+
+class MeanLoss:
+    """A toy style loss written here alone: match each filter's mean (inside a mask, the mean
+    over the positions it covers). Registered only by the fixture below."""
+
+    NAME = "toy-mean"
+    STYLE_WEIGHT = 7.0
+    BYTES_AT_RESULT = 3
+    BYTES_AT_PAINTING = 0
+    calls = {"layer_loss": 0, "painting_stats": 0}
+
+    @staticmethod
+    def default_layer_weights(layers, channels):
+        return tuple(0.5 / len(layers) for _ in layers)
+
+    @staticmethod
+    def painting_stats(features, layers):
+        MeanLoss.calls["painting_stats"] += 1
+        return {n: losses.feature_stats(tf.cast(features[n], tf.float32))[0] for n in layers}
+
+    @staticmethod
+    def blended_targets(stats, blend):
+        return {n: sum(b * s[n] for b, s in zip(blend, stats, strict=True)) for n in stats[0]}
+
+    @staticmethod
+    def layer_loss(features, target, mask):
+        MeanLoss.calls["layer_loss"] += 1
+        mean, _ = losses.feature_stats(features, mask)
+        return tf.reduce_mean(tf.square(mean - target))
+
+    @staticmethod
+    def blank_loss(target):
+        return float(tf.reduce_mean(tf.square(target)))
+
+
+@pytest.fixture
+def toy_loss():
+    from helpers import optimize, style_losses
+
+    style_losses.register(MeanLoss)
+    yield MeanLoss
+    style_losses.unregister(MeanLoss.NAME)
+    optimize.clear_cache()
+
+
+@pytest.mark.slow
+def test_a_style_loss_registered_from_a_test_file_runs_in_stylize(toy_loss, photo, painting):
+    """Settings, the command line, the defaults, the memory estimate, the targets and the
+    objective all take the toy loss from the registry, with no other file changed."""
+    from helpers import backbone as bb
+    from helpers import cli, optimize
+    from helpers.settings import Settings
+
+    resolved = Settings(style_loss=toy_loss.NAME, balance_style_layers=False).resolved("vgg16-hed")
+    assert resolved.style_weight == toy_loss.STYLE_WEIGHT
+    assert resolved.style_layer_weights == (0.1,) * 5
+    args = cli.build_parser().parse_args(["stylize", "--style-loss", toy_loss.NAME])
+    assert cli.settings_from_args(args)["style_loss"] == toy_loss.NAME
+    net = bb.load_backbone("vgg16-hed", pooling="max")
+    layers = ["block1_conv1", "block2_conv1"]
+    extra = (optimize.estimate_memory(net, (64, 48), layers, toy_loss.NAME, layers)
+             - optimize.estimate_memory(net, (64, 48), layers, "gram", layers))
+    assert extra == 3 * bb.layer_values(net, (64, 48), layers)
+    result = optimize.stylize(photo, painting, size=64, iterations=3, backbone="vgg16-hed",
+                              precision="float32", style_loss=toy_loss.NAME, init="noise",
+                              scales=1, progress=False)
+    assert result.settings["style_loss"] == toy_loss.NAME
+    assert toy_loss.calls["painting_stats"] >= 1 and toy_loss.calls["layer_loss"] >= 5
+    style = [h["style"] for h in result.history]
+    assert style[0] > 0 and style[-1] < style[0], style
+
+
+def test_an_unregistered_style_loss_is_refused_in_one_line():
+    from helpers import style_losses
+    from helpers.errors import StyleTransferError
+    from helpers.settings import Settings
+
+    with pytest.raises(StyleTransferError, match="unknown style_loss 'toy-mean'; choose one of "
+                                                 "gram, w2, sliced"):
+        Settings(style_loss="toy-mean")
+    with pytest.raises(StyleTransferError, match="registered already"):
+        style_losses.register(type("Other", (MeanLoss,), {"NAME": "gram"}))
+    assert style_losses.STYLE_LOSSES["gram"].NAME == "gram"  # the refusal changed nothing

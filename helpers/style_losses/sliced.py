@@ -1,0 +1,78 @@
+"""The sliced Wasserstein loss of Heitz et al. 2021 (notebook 07) as a style loss of
+:mod:`helpers.style_losses`: along fixed random directions per layer, the painting's sorted
+projections are the target, and a layer's loss is :func:`helpers.losses.sliced_layer_loss`.
+Several paintings blend as the weighted mean of their quantile functions (the Wasserstein
+barycentre, independent of their order).
+
+TensorFlow is imported inside the functions (see the package's docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+NAME = "sliced"
+#: 50: its layers weigh 1/5 each, so that ``block1_conv1`` weighs 10 as it did with 4/C² and
+#: 1e4 (README, "Choosing defaults").
+STYLE_WEIGHT = 50.0
+#: What the sliced loss adds, in bytes per value of the style layers' features: at the result's
+#: size (the projections, their matched values and squares, the quantiles traced into the
+#: graph) and at the painting's (its sorted projections, kept by the target cache, also for a
+#: coarse-to-fine run's coarser scales). Measured on the bundled pair at 1024 px (681x1024,
+#: painting 1536x1536): peak 5.3 GiB in bfloat16 and 6.2 GiB in float32 against 3.4 and
+#: 4.5 GiB with the Gram loss, 6.4 GiB coarse-to-fine in bfloat16; estimated 6.4 and 7.1 GiB.
+BYTES_AT_RESULT = 12
+BYTES_AT_PAINTING = 6
+
+
+def default_layer_weights(layers: Sequence[str], channels: Callable[[str], int]
+                          ) -> tuple[float, ...]:
+    """Equal, 1/L each. Each layer's loss is a mean squared distance between features in that
+    layer's own units, and 4/C² would leave the deep layers, which hold the painting's large
+    marks, a 64th of the first layer's say: ``block5_conv1`` then ends where it started and
+    skies fill with small cells (README, "Choosing defaults")."""
+    return tuple(1.0 / len(layers) for _ in layers)
+
+
+def painting_stats(features: Mapping[str, Any], layers: Sequence[str]
+                   ) -> dict[str, tuple[Any, Any]]:
+    """Per layer, (the painting's sorted projections (K, Mₛ), the directions (N, K)): K = N
+    directions fixed by the layer's place in ``layers`` (:func:`helpers.losses.
+    sliced_directions`, :func:`helpers.losses.sliced_target`)."""
+    from helpers import losses
+
+    out = {}
+    for i, name in enumerate(layers):
+        directions = losses.sliced_directions(int(features[name].shape[-1]), seed=i)
+        out[name] = (losses.sliced_target(features[name], directions), directions)
+    return out
+
+
+def blended_targets(stats: Sequence[Mapping[str, tuple[Any, Any]]], blend: Sequence[float]
+                    ) -> dict[str, tuple[Any, Any]]:
+    """Per layer, (the weighted mean of the paintings' quantile functions, resampled to the
+    largest painting's count, the directions)."""
+    from helpers import losses
+
+    out = {}
+    for name, (_, directions) in stats[0].items():
+        sorted_ = [s[name][0] for s in stats]
+        q = max(int(t.shape[-1]) for t in sorted_)
+        out[name] = (sum(b * losses.quantiles(t, q) for b, t in zip(blend, sorted_, strict=True)),
+                     directions)
+    return out
+
+
+def layer_loss(features: Any, target: tuple[Any, Any], mask: Any) -> Any:
+    """SW (:func:`helpers.losses.sliced_layer_loss`)."""
+    from helpers import losses
+
+    return losses.sliced_layer_loss(features, *target, mask)
+
+
+def blank_loss(target: tuple[Any, Any]) -> float:
+    """The mean square of the sorted projections."""
+    from helpers._tf import tf
+
+    return float(tf.reduce_mean(tf.square(target[0])))
