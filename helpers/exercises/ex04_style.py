@@ -88,8 +88,11 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     flat = f.reshape(-1, f.shape[-1])
     n = flat.shape[1]
     size = {"hw": flat.shape[0], "target_size": a.size, "target_n": a.shape[0]}[m]
-    cast = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)
-    g = cast(cast(flat).T @ cast(flat))
+    cast = {"float16": float16, "float16_gram": float16, "int32": np.trunc}.get(
+        dtype, np.asarray)
+    h = cast(flat)
+    g = cast(h.T @ h)  # one operand twice: NumPy's fast path for Fᵀ F
+    cast = np.asarray if dtype == "float16_gram" else cast  # only G in float16
     d = g - cast({"a": a, "zero": 0 * a, "aM": a * size, "a/M": a / size}[target])
     d = {"upper": np.triu(d), "diag": np.diag(np.diag(d)), "full": d}[part]
     if square == "norm":
@@ -129,6 +132,7 @@ LAYER_OPS = [
        "positions H·W (features.shape[1] * features.shape[2])"),
     Op("reduce", "floor", "reduction", "// (floor division)", _FLOOR),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
+    Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
     Op("dtype", "int32", "dtype", "int32 features (decimals cut)", INT32),
 ]
 
@@ -326,6 +330,7 @@ STYLE_OPS = [
     Op("square", "abs", "power", "|G − A|", "each layer's loss is off: you used |G − A|; "
        "square it: (G − A)²"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
+    Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
 ]
 
 STYLE = Spec(

@@ -146,6 +146,14 @@ def _proportional(out: np.ndarray, mutant: np.ndarray | None) -> bool:
 
 def _scaled(muts: Mutations, op: Op, outs: list, cases: Sequence[Any], order: list[int],
             factor: Callable[[list, list, list], str | None]) -> str | None:
+    """``op``'s mutant times a factor k·Nᵃ·Mᵇ, found on the small inputs (one number is
+    proportional to any other: only the factor's fit across inputs tells), then confirmed
+    on the large ones."""
+    light = [i for i in order if not cases[i].large] or order
+    mutants = {i: _value(muts, cases[i], (op,)) for i in light}
+    if not all(_proportional(outs[i], mutants[i]) for i in light) or not factor(
+            [outs[i] for i in light], [mutants[i] for i in light], [cases[i] for i in light]):
+        return None
     if not all(_proportional(outs[i], _value(muts, cases[i], (op,))) for i in order):
         return None
     how = factor(outs, [_value(muts, c, (op,)) for c in cases], list(cases))
