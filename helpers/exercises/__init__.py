@@ -67,8 +67,28 @@ CHECKS = (*_SPECS, *_RUNNERS)
 
 __all__ = ["BEGIN", "CHECKS", "END", "EXERCISES_DIR", "HINT", "LOOK_SETTINGS", "LOOK_TARGET",
            "LOOK_THRESHOLDS", "NOT_IMPLEMENTED", "SEED", "CheckFailed", "check", "has_solution",
-           "look_distances", "look_paint", "look_size", "look_target", "solution_lines",
+           "look_distances", "look_paint", "look_size", "look_target", "operator_notes",
+           "solution_lines",
            "student_source", "student_version", "write_student_versions"]
+
+
+def operator_notes() -> str:
+    """The mutation operators each check searches, as Markdown (the instructor notes,
+    notebooks/exercises/README.md, hold this text; a test keeps the two the same)."""
+    from helpers.exercises.ex01_preprocess import DEPROCESS
+
+    lines = []
+    specs = {"preprocess": PREPROCESS, "deprocess": DEPROCESS, **_SPECS}
+    for name, spec in specs.items():
+        if spec.mutations is None:
+            continue
+        muts = spec.mutations
+        how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
+        how += ", and every pair of operators of different knobs" if muts.doubles else ""
+        lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
+        lines += [f"- {family}: {'; '.join(names)}" for family, names in muts.families().items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _record(name: str, passed: bool, credit: float, message: str) -> None:

@@ -88,8 +88,7 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     flat = f.reshape(-1, f.shape[-1])
     n = flat.shape[1]
     size = {"hw": flat.shape[0], "target_size": a.size, "target_n": a.shape[0]}[m]
-    cast = {"float16": float16, "float16_gram": float16, "int32": np.trunc}.get(
-        dtype, np.asarray)
+    cast = np.trunc if dtype == "int32" else float16 if "float16" in dtype else np.asarray
     h = cast(flat)
     g = cast(h.T @ h)  # one operand twice: NumPy's fast path for Fᵀ F
     cast = np.asarray if dtype == "float16_gram" else cast  # only G in float16
@@ -99,7 +98,8 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
         total = np.sqrt(np.sum(d**2))
     else:
         total = np.sum(cast({"square": d**2, "abs": np.abs(d), "none": d}[square]))
-    loss = cast(total) / (4.0 * n**2 * size**2)
+    divisor = 4.0 * n**2 * size**2  # in float16 too when everything is (65504 at most)
+    loss = cast(total) / (float16(divisor) if dtype == "float16" else divisor)
     return np.floor(loss) if reduce == "floor" else loss
 
 
@@ -132,6 +132,7 @@ LAYER_OPS = [
        "positions H·W (features.shape[1] * features.shape[2])"),
     Op("reduce", "floor", "reduction", "// (floor division)", _FLOOR),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
+    Op("dtype", "float16_sums", "dtype", "float16 sums, float32 divisor", _F16, rtol=2e-2),
     Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
     Op("dtype", "int32", "dtype", "int32 features (decimals cut)", INT32),
 ]
@@ -330,6 +331,7 @@ STYLE_OPS = [
     Op("square", "abs", "power", "|G − A|", "each layer's loss is off: you used |G − A|; "
        "square it: (G − A)²"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
+    Op("dtype", "float16_sums", "dtype", "float16 sums, float32 divisor", _F16, rtol=2e-2),
     Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
 ]
 
