@@ -127,13 +127,15 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
     x = np.asarray(img, np.float64)[..., _ORDERS[order]]
     if centre == "torch":  # the whole of torchvision's formula, RGB
         return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
+    if centre == "tf":  # keras' "tf" mode: -1..1
+        return _batch(x / 127.5 - 1)
     x = x / 255 if scale == "before" else x
     mu = {"imagenet": mean(), "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
           "none": 0.0, "added": -mean()}[centre]
     if arith == "uint8":  # uint8 image minus a uint8 mean: wraps modulo 256
         return _batch(np.mod(x - np.trunc(mu), 256))
     y = x - mu
-    y = y / 255 if scale == "after" else y
+    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
     return _batch(y)
 
@@ -156,11 +158,16 @@ PREPROCESS_OPS = [
        "(torchvision's) normalisation, (x/255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, "
        "0.225] in RGB; this VGG is the caffe model: BGR order minus the ImageNet mean, "
        "in 0..255"),
+    Op("centre", "tf", "normalisation", "'tf' mode, x/127.5 − 1", "that is the 'tf' "
+       "preprocessing (pixels scaled to −1..1); VGG wants 'caffe': BGR minus the ImageNet "
+       "mean, no scaling"),
     Op("centre", "none", "normalisation", "no mean", "you did not subtract the ImageNet "
        f"mean {_MEAN_TEXT}"),
     Op("centre", "added", "normalisation", "mean added", "you added the mean; subtract it"),
     Op("scale", "before", "scale", "÷255 first", "you scaled the pixels to 0..1; caffe "
        "preprocessing keeps 0..255"),
+    Op("scale", "std", "scale", "÷ the image's standard deviation", "you divided by the "
+       "image's standard deviation; caffe preprocessing only subtracts the mean, in 0..255"),
     Op("scale", "after", "scale", "÷255 after", "you divided by 255 after subtracting the "
        "mean; caffe preprocessing keeps 0..255"),
     Op("arith", "uint8", "dtype", "uint8 arithmetic (wraps)", "your subtraction ran in "
@@ -309,7 +316,10 @@ def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet
         v = {"imagenet": lambda: x + mean(), "tf": lambda: (x + 1) * 127.5,
              "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
              "none": lambda: x, "subtracted": lambda: x - mean()}[centre]()
-    return _as_image(v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]])
+    rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
+    if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
+        return np.mod(np.trunc(rgb), 256)
+    return np.clip(np.ceil(rgb), 0, 255) if cast == "ceil" else _as_image(rgb)
 
 
 DEPROCESS_OPS = [
@@ -321,6 +331,11 @@ DEPROCESS_OPS = [
        "adding the mean: the network's values are centred on 0, so negative ones wrap "
        "around (−20 becomes 236) and the decimals are lost; add the mean, round and clip, "
        "and convert last"),
+    Op("cast", "wrap", "dtype", "uint8 without clipping (wraps)", "values outside 0..255 "
+       "wrap around (.astype(np.uint8) turns 300 into 44 and −20 into 236): clip with "
+       "np.clip(x, 0, 255) before converting"),
+    Op("cast", "ceil", "rounding", "rounded up (np.ceil)", "you rounded up (np.ceil); round "
+       "to the nearest grey level, np.rint"),
     Op("centre", "uint8", "dtype", "uint8 arithmetic (wraps)", "you added the mean in "
        "uint8 arithmetic: sums past 255 wrap around (200 + 104 gives 48); add in float, "
        "then round, clip and convert"),

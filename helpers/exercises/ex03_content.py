@@ -46,6 +46,8 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
          "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
     if reduce == "norm":
         return np.sqrt(np.sum(d**2))
+    if reduce == "square_of_mean":  # mean first, squared after
+        return np.mean({"abs": np.abs(d)}.get(power, d)) ** 2
     e = {"square": d**2, "abs": np.abs(d), "none": d}[power]
     e = float16(e) if dtype == "float16" else e
     loss = float16(np.mean(e)) if dtype == "float16" else np.mean(e)
@@ -68,6 +70,9 @@ CONTENT_OPS = [
     Op("reduce", "norm", "reduction", "unsquared norm ‖F − P‖", "you took the norm ‖F − P‖ "
        "(tf.norm) without squaring it: the loss is the mean of the SQUARED differences, "
        "‖F − P‖² / (N·M)"),
+    Op("reduce", "square_of_mean", "reduction", "square of the mean", "you squared the mean "
+       "of the differences: square each difference first, then take the mean, "
+       "mean((F − P)²)"),
     Op("reduce", "floor", "reduction", "// (floor division)", "you divided with // (floor "
        "division), which rounds the loss down to a whole number; divide with /"),
     Op("dtype", "float16", "dtype", "float16 arithmetic",

@@ -282,7 +282,8 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
     names = list(targets)
     given = np.array([weights[n] for n in names], np.float64)
     ws = {"given": given, "next": np.roll(given, -1), "previous": np.roll(given, 1),
-          "squared": given**2, "ones": np.ones_like(given),
+          "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
+          "normalised": given / given.sum(),
           "equal": np.full_like(given, 1 / len(names))}[weight]
     keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1]}[layers]
     first_m = _m(feats[names[0]])
@@ -292,6 +293,7 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
             continue
         f, a = feats[name], np.asarray(targets[name], np.float64)
         factor = {"M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
+                  "N": a.shape[0],
                   "M2": _m(f) ** 2}[scale]
         total += w * layer_program(f, a * factor, square=square, dtype=dtype)
     return np.asarray(total)
@@ -310,6 +312,11 @@ STYLE_OPS = [
     Op("weight", "squared", "layer weights", "weight inside the square", "the layer weight "
        "is inside the square: (w·(G − A))² counts w²; multiply the layer's loss by w "
        "outside the sum"),
+    Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
+       "weights are in reverse order (the first layer got the last weight): multiply each "
+       "layer's loss by layer_weights[name] of the same name"),
+    Op("weight", "normalised", "layer weights", "weights divided by their sum", "you "
+       "divided the layer weights by their sum; use them as given, layer_weights[name]"),
     Op("weight", "ones", "layer weights", "weights ignored", "you ignored layer_weights: "
        "multiply each layer's loss by layer_weights[layer]"),
     Op("weight", "equal", "layer weights", "equal weights 1/L", "you used equal weights 1/L; "
@@ -323,6 +330,8 @@ STYLE_OPS = [
     Op("scale", "first_M", "operand size", "target × the first layer's M",
        _SCALE.format("the first layer's M for every layer")),
     Op("scale", "M2", "operand size", "target × M²", _SCALE.format("M²")),
+    Op("scale", "N", "operand size", "target × N", _SCALE.format(
+        "N, the number of channels (target.shape[0])")),
     Op("scale", "1", "operand size", "target not rescaled", "you compared G with "
        "targets[layer] as given, but those are normalised, Fᵀ F / M: multiply by this "
        "layer's M = H·W first"),
