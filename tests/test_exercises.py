@@ -1121,3 +1121,15 @@ def test_instructor_notes_list_the_operators_of_every_exercise():
     """The notes' operator lists are the ones the checks search (written from them)."""
     notes = (ex.EXERCISES_DIR / "README.md").read_text()
     assert ex.operator_notes() in notes
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: (tf.sqrt(a) + tf.sqrt(b)) ** 2),
+     "you raised (|dy| + |dx|) to the power 2; TV adds the SQUARED differences"),
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: (a + b) ** 1.2),
+     "you raised (a + b) to the power 1.2"),
+    ("preprocess", lambda i: (np.transpose(i, (1, 0, 2))[..., ::-1] - MEAN)[None],
+     "height and width are swapped"),
+])
+def test_fitted_powers_and_swapped_axes(name, answer, fragment):
+    assert fragment in failure_of(name, answer)

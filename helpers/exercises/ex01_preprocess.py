@@ -65,6 +65,9 @@ def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == expected[1:]:
         return (f"your result has shape {got}: the network takes a batch, so add the batch "
                 f"axis in front, {expected} (x[None] or np.expand_dims(x, 0))")
+    if got == (1, expected[2], expected[1], 3):
+        return (f"your result has shape {got}: height and width are swapped (np.transpose "
+                f"or .T moves every axis); keep the image's own (1, H, W, 3) = {expected}")
     if got == (1, 3, *expected[1:3]) or got == (3, *expected[1:3]):
         return (f"your result has shape {got}, channels first; Keras wants channels last, "
                 f"{expected}")

@@ -139,27 +139,41 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
     return np.mean(v)
 
 
-def _fitted_power(outs: list, refs: list, cases: list) -> str | None:
-    """mean((a + b)^β') for some other β' on every hidden input: found by bisection on the
-    first (the mean grows with β' where a + b > 1), checked on the others."""
-    parts = [np.add(*_squared_steps(c.memo.setdefault("numeric_x", np.asarray(c.args[0],
-                                                                              np.float64))))
-             for c in cases]
-    target = float(outs[0])
-    if not np.isfinite(target) or target <= 0 or np.any((parts[0] > 0) & (parts[0] < 1)):
+def _power_of(base: np.ndarray, target: float) -> float | None:
+    """p with mean(base ** p) = target, by bisection (the mean grows with p when every
+    non-zero value of base is at least 1), or None."""
+    if not np.isfinite(target) or target <= 0 or np.any((base > 0) & (base < 1)):
         return None
-    lo, hi = 0.05, 4.0
+    lo, hi = 0.05, 5.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if np.mean(parts[0] ** mid) < target else (lo, mid)
-    beta = round(lo, 3)
-    searched = [1.25] + [op.value for op in TV_OPS if op.knob == "beta"]  # named there
-    if any(abs(beta - b) < 1e-2 for b in searched) or not all(
-            math.isclose(float(o), float(np.mean(s**beta)), rel_tol=2e-3)
-            for o, s in zip(outs, parts, strict=True)):
-        return None
-    return (f"you raised (a + b) to the power {beta:g}; the power form uses β = 1.25, "
-            "mean((a + b) ** 1.25)")
+        lo, hi = (mid, hi) if np.mean(base**mid) < target else (lo, mid)
+    return round(lo, 3)
+
+
+_BASES = {"(a + b)": (lambda a, b: a + b, "the power form uses β = 1.25, "
+                                          "mean((a + b) ** 1.25)"),
+          "(|dy| + |dx|)": (lambda a, b: np.sqrt(a) + np.sqrt(b), "TV adds the SQUARED "
+                            "differences and raises their sum to β = 1.25, (dy² + dx²)^1.25")}
+
+
+def _fitted_power(outs: list, refs: list, cases: list) -> str | None:
+    """mean((a + b)^p) or mean((|dy| + |dx|)^p) for some p on every hidden input: p found
+    by bisection on the first input, checked on the others. Powers the operators name
+    (TV_OPS) are left to them."""
+    steps = [_squared_steps(c.memo.setdefault("numeric_x", np.asarray(c.args[0], np.float64)))
+             for c in cases]
+    named = {"(a + b)": [1.25] + [op.value for op in TV_OPS if op.knob == "beta"],
+             "(|dy| + |dx|)": [2.5, 1.25]}
+    for text, (base_of, right) in _BASES.items():
+        bases = [base_of(*ab) for ab in steps]
+        p = _power_of(bases[0], float(outs[0]))
+        if p is None or any(abs(p - q) < 1e-2 for q in named[text]):
+            continue
+        if all(math.isclose(float(o), float(np.mean(b**p)), rel_tol=2e-3)
+               for o, b in zip(outs, bases, strict=True)):
+            return f"you raised {text} to the power {p:g}; {right}"
+    return None
 
 
 _TV_F16 = ("you computed in float16 (tf.cast(…, tf.float16)): it stops at 65504, and "
