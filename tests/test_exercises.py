@@ -1130,6 +1130,15 @@ def test_instructor_notes_list_the_operators_of_every_exercise():
      "you raised (a + b) to the power 1.2"),
     ("preprocess", lambda i: (np.transpose(i, (1, 0, 2))[..., ::-1] - MEAN)[None],
      "height and width are swapped"),
+    ("preprocess", lambda i: (i[..., [1, 0, 2]] - MEAN)[None], "you swapped R and G"),
+    ("tv", lambda x: tf.reduce_mean((tf.square(tf.pad(x, [[0, 0], [0, 1], [0, 0], [0, 0]])[:, 1:]
+                                               - x)
+                                     + tf.square(tf.pad(x, [[0, 0], [0, 0], [0, 1], [0, 0]])
+                                                 [:, :, 1:] - x)) ** 1.25),
+     "you padded the image with zeros before taking the differences"),
+    ("gram", lambda f: gram(tf.cast(f, tf.bfloat16)), "your result is bfloat16"),
+    ("lbfgs", lbfgs_with(lambda lo, g: (float(np.sqrt(lo)), g)),
+     "your loss is the square root of loss_fn's"),
 ])
 def test_fitted_powers_and_swapped_axes(name, answer, fragment):
     assert fragment in failure_of(name, answer)

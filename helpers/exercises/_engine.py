@@ -362,7 +362,11 @@ def reference(spec: Spec, case: Case) -> np.ndarray:
 
 def dtype_problem(spec: Spec, out: Any) -> str | None:
     """A result in a dtype the exercise does not allow (``spec.dtypes``), or None."""
-    dtype = str(getattr(out, "dtype", ""))
+    dtype = str(getattr(out, "dtype", "")).replace("<dtype: '", "").rstrip("'>")
+    if dtype in ("float16", "bfloat16") and not spec.dtypes:
+        return (f"your result is {dtype}, which keeps about 3 significant digits"
+                f"{' and stops at 65504' if dtype == 'float16' else ''}: compute in float32 "
+                "(leave out the tf.cast to a smaller type)")
     if not spec.dtypes or dtype in spec.dtypes:
         return None
     want = spec.dtypes[0]

@@ -120,7 +120,8 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
 
 #: torchvision's normalisation: RGB means and standard deviations of 0..1 images.
 TORCH_MEAN, TORCH_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-_ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [2, 0, 1]}
+_ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [2, 0, 1],
+           "swap_rg": [1, 0, 2], "swap_gb": [0, 2, 1]}
 
 
 def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "imagenet",
@@ -153,6 +154,10 @@ PREPROCESS_OPS = [
     Op("order", "roll_back", "channel order", "channels rotated the other way", "you "
        "rotated the channels (np.roll or x[..., [2, 0, 1]]) instead of reversing them: "
        "B, G, R is x[..., ::-1]"),
+    Op("order", "swap_rg", "channel order", "R and G swapped", "you swapped R and G "
+       "(x[..., [1, 0, 2]]) instead of reversing all three channels: B, G, R is x[..., ::-1]"),
+    Op("order", "swap_gb", "channel order", "G and B swapped", "you swapped G and B "
+       "(x[..., [0, 2, 1]]) instead of reversing all three channels: B, G, R is x[..., ::-1]"),
     Op("centre", "own", "normalisation", "the image's own mean per channel", "you subtracted "
        f"the image's own mean per channel; {_IMAGENET}"),
     Op("centre", "own_all", "normalisation", "the image's own mean (one number)", "you "

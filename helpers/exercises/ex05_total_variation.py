@@ -113,8 +113,8 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
     step = 2 if diff == "skip" else 1
     y = np.moveaxis(x, axis, 0)
     d = y[step:] - y[:-step]
-    fill = {"edge": d[-1:], "reflect": d[-2:-1] if len(d) > 1 else d[-1:]}.get(
-        pad, np.zeros((step, *d.shape[1:])))
+    fill = {"edge": d[-1:], "reflect": d[-2:-1] if len(d) > 1 else d[-1:],
+            "zero_image": -y[-step:]}.get(pad, np.zeros((step, *d.shape[1:])))
     before = pad == "before" or pad == ("rows-before" if first else "cols-before")
     out = np.concatenate([fill, d] if before else [d, fill])
     return np.moveaxis(out, 0, axis)
@@ -204,6 +204,10 @@ TV_OPS = [
         "by repeating the last one (symmetric or edge mode)")),
     Op("pad", "reflect", "padding", "reflect padding", _PADDED.format("by reflection "
                                                                       "(reflect mode)")),
+    Op("pad", "zero_image", "padding", "image padded with zeros", "you padded the image "
+       "with zeros before taking the differences, so the last row and column are compared "
+       "with 0 (their difference is −x): pad the differences with 0 instead, after taking "
+       "them"),
     Op("pad", "before", "padding", "other side (top and left)", "you padded the "
        "differences on the other side: the zero row and column go after the last row and "
        "column (a[i, j] is x[i+1, j] − x[i, j]), not before the first"),

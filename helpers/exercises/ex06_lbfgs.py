@@ -97,7 +97,17 @@ def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> float | None:
     return c if c > 0 and abs(c - 1) > 1e-3 and close(a, c * b) else None
 
 
-def _loss_problem(loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
+def _same_scale(fn: Callable, bowl: _Bowl, flat: np.ndarray, c: float) -> bool:
+    """Whether the loss is c times loss_fn's at another point too (a fixed scale, not
+    some other function of the loss). Only called on the way to a failure."""
+    other = flat * 0.5 + 3.0
+    loss = call("lbfgs", fn, other.copy())
+    loss = loss[0] if isinstance(loss, tuple | list) and len(loss) == 2 else None
+    return isinstance(loss, float | np.floating) and math.isclose(
+        float(loss), c * bowl.loss(other), rel_tol=1e-4)
+
+
+def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
                   previous: np.ndarray | None) -> str | None:
     """What is wrong with a loss that is not loss_fn's at ``flat`` (None if it is)."""
     true_loss, true_grad = bowl.loss(flat), bowl.grad(flat)
@@ -106,7 +116,11 @@ def _loss_problem(loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
     if previous is not None and math.isclose(float(loss), bowl.loss(previous), rel_tol=1e-4):
         stale_grad = close(grad, bowl.grad(previous))
         return STALE_LOSS.format(", and the gradient too" if stale_grad else "")
+    if math.isclose(float(loss), math.sqrt(true_loss), rel_tol=1e-4):
+        return ("your loss is the square root of loss_fn's (a norm where the loss is its "
+                "square?); return loss_fn's value itself, with its gradient")
     c = _ratio(loss, true_loss)
+    c = c if c is not None and _same_scale(fn, bowl, flat, c) else None
     if c is not None and close(grad, c * true_grad):
         return BOTH.format(c)
     if c is not None and close(grad, true_grad):
@@ -123,7 +137,7 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
             previous: np.ndarray | None) -> None:
     """The loss and gradient at ``flat`` must be the bowl's own there."""
     loss, grad = _types(name, call(name, fn, flat.copy()), flat.size)
-    problem = _loss_problem(loss, grad, bowl, flat, previous)
+    problem = _loss_problem(fn, loss, grad, bowl, flat, previous)
     if problem:
         raise CheckFailed(name, problem)
     true_grad = bowl.grad(flat)
