@@ -1,7 +1,8 @@
 """Classroom exercises: checks that name the mistake, student versions, and grading.
 
 ``check(name, answer)`` runs a student's function on hidden inputs (made here with a fixed
-seed, several shapes, non-square among them, one at real layer size where overflow matters)
+seed, several shapes, non-square among them, one at real layer size where overflow matters,
+and real VGG features where float16 overflows)
 against the reference in :mod:`helpers.images` and :mod:`helpers.losses`. A right answer
 prints one line starting with ✓; a wrong one raises :class:`CheckFailed` (an
 ``AssertionError``, so nbgrader scores it) whose message says which mistake the output
@@ -10,6 +11,8 @@ matches. Neither the reference code nor its outputs are shown.
 The package, one module per notebook of ``notebooks/exercises``:
 
 - :mod:`._engine`  the diagnosis engine (hidden inputs, known wrong answers, wrong factors)
+- :mod:`.mutations`  the search over mutants of each reference (operators as data)
+- :mod:`.real_inputs`  real-magnitude hidden inputs (VGG features of the bundled images)
 - :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
 - :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
 - :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points

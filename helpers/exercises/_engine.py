@@ -1,12 +1,16 @@
 """The diagnosis engine shared by every exercise check (no notebook of its own).
 
-A check runs the student's function on hidden inputs (:class:`Case`) and compares with the
-library's reference. When the answer is wrong it looks, in order, for a known wrong answer
-(``Spec.candidates``), a spec-specific diagnosis (``Spec.diagnose``), a result that is only
-wrong on the large hidden input (integer overflow), minus the right one, and the right one
-times a factor k·Nᵃ·Mᵇ, which it names ("4·N²·M² times too large: you left out the
-1/(4·N²·M²)"). Failures raise :class:`CheckFailed`, an ``AssertionError`` so nbgrader scores
-it, carrying the share of hidden inputs that came out right as ``credit``.
+A check runs the student's function on hidden inputs (:class:`Case`; the student gets a copy,
+the reference and every diagnosis use the pristine input, made once per process) and compares
+with the library's reference. A function that changes its input is told so. When the answer
+is wrong it looks, in order, for a known wrong answer (``Spec.candidates``), a spec-specific
+diagnosis (``Spec.diagnose``), a float16 or int32 mutant, a result that is only wrong on the
+large hidden input (integer overflow), minus the right one, the right one times a factor
+k·Nᵃ·Mᵇ, which it names ("4·N²·M² times too large: you left out the 1/(4·N²·M²)"), and then
+the mutation search of :mod:`helpers.exercises.mutations` (``Spec.mutations``: single
+mutants, one times a factor, pairs). Failures raise :class:`CheckFailed`, an
+``AssertionError`` so nbgrader scores it, carrying the share of hidden inputs that came out
+right as ``credit``.
 """
 
 from __future__ import annotations

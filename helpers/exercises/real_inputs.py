@@ -47,7 +47,17 @@ def build(path: Path = PATH) -> Path:
 
 @lru_cache(maxsize=1)
 def _arrays() -> dict[str, np.ndarray]:
-    with np.load(PATH) as npz:
+    """The stored arrays; where an installation left the file out, they are computed once
+    (seconds, offline) into the Keras cache folder instead."""
+    path = PATH
+    if not path.is_file():
+        from helpers.backbone import keras_cache_dir
+
+        path = keras_cache_dir().parent / "nst_real_inputs.npz"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            build(path)
+    with np.load(path) as npz:
         return {k: npz[k] for k in npz.files}
 
 
