@@ -326,6 +326,7 @@ def _run_case(name: str, spec: Spec, answer: Callable, case: Case
     """The student's and the reference's result on one hidden input, and what is wrong
     with the gradient or the dtype of a right one (or None). The student gets a copy; the
     reference and every mutant use the pristine input."""
+    ref = reference(spec, case)  # before the student's code runs, on the pristine input
     given = fresh(case.args)
     watched = spec.watch(given) if spec.watch else []
     library = spec.library() if spec.library else None
@@ -346,7 +347,6 @@ def _run_case(name: str, spec: Spec, answer: Callable, case: Case
         total = tf.reduce_sum(tf.cast(out, tf.float32)) if watched else None
     value = np.asarray(out, dtype=np.float64)
     finite = bool(np.all(np.isfinite(value)))  # if not: named by diagnosis() (float16 …)
-    ref = reference(spec, case)
     if value.shape != ref.shape:
         hint = spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None
         raise CheckFailed(name, hint or (

@@ -97,14 +97,18 @@ def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> float | None:
     return c if c > 0 and abs(c - 1) > 1e-3 and close(a, c * b) else None
 
 
-def _same_scale(fn: Callable, bowl: _Bowl, flat: np.ndarray, c: float) -> bool:
-    """Whether the loss is c times loss_fn's at another point too (a fixed scale, not
-    some other function of the loss). Only called on the way to a failure."""
+def _same_scale(fn: Callable, bowl: _Bowl, flat: np.ndarray, c: float, part: int = 0
+                ) -> bool:
+    """Whether the loss (``part`` 0) or the gradient (1) is c times loss_fn's at another
+    point too (a fixed scale, not some other function of it). Only called on the way to a
+    failure."""
     other = flat * 0.5 + 3.0
-    loss = call("lbfgs", fn, other.copy())
-    loss = loss[0] if isinstance(loss, tuple | list) and len(loss) == 2 else None
-    return isinstance(loss, float | np.floating) and math.isclose(
-        float(loss), c * bowl.loss(other), rel_tol=1e-4)
+    out = call("lbfgs", fn, other.copy())
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        return False
+    want = bowl.loss(other) if part == 0 else bowl.grad(other)
+    got = np.asarray(out[part], np.float64)
+    return got.shape == np.shape(want) and close(got, c * want, rtol=1e-4)
 
 
 def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
@@ -146,9 +150,10 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
     if previous is not None and close(grad, bowl.grad(previous)):
         raise CheckFailed(name, STALE)
     c = _ratio(grad, true_grad)
-    if c is not None:
-        unit = math.isclose(float(np.linalg.norm(grad)), 1.0, rel_tol=1e-3)
-        raise CheckFailed(name, UNIT if unit else SCALED.format(
+    if c is not None and math.isclose(float(np.linalg.norm(grad)), 1.0, rel_tol=1e-3):
+        raise CheckFailed(name, UNIT)
+    if c is not None and _same_scale(fn, bowl, flat, c, part=1):
+        raise CheckFailed(name, SCALED.format(
             f"gradient is {c:.4g} times the gradient of loss_fn, but your loss is not"))
     for message, guess in [
         ("your gradient points uphill: it is minus the gradient", -true_grad),
