@@ -12,6 +12,7 @@ import shlex
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +20,12 @@ from PIL import Image
 
 import helpers
 from helpers import cli, optimize, widgets
+from helpers.app import view
 from helpers.settings import DEFAULTS, STYLE_WEIGHTS, Settings
 
 SIZE, ITERATIONS = 64, 2
-REAL_LOSS_PLOT = widgets.loss_plot_png
+ROOT = Path(__file__).resolve().parent.parent
+REAL_LOSS_PLOT = view.loss_plot_png
 
 
 class Recorder:
@@ -51,7 +54,7 @@ def quick_loss_plot(monkeypatch):
                  for h in history]
         return widgets.png_bytes(np.full((1, 1 + len(terms), 3), 255, np.uint8))
 
-    monkeypatch.setattr(widgets, "loss_plot_png", stand_in)
+    monkeypatch.setattr(view, "loss_plot_png", stand_in)
 
 
 def make_app(tmp_path) -> widgets.TuningApp:
@@ -136,7 +139,7 @@ def test_loss_plot_shows_each_term_at_the_asked_size():
 
 
 def test_each_iteration_updates_the_preview_and_the_loss_plot(tmp_path, monkeypatch):
-    monkeypatch.setattr(widgets, "loss_plot_png", REAL_LOSS_PLOT)
+    monkeypatch.setattr(view, "loss_plot_png", REAL_LOSS_PLOT)
     app = make_app(tmp_path)
     before_preview, before_plot = app.preview.value, app.plot.value
     seen = previews(app)
@@ -311,7 +314,7 @@ def uploaded(name: str, content: bytes) -> tuple[dict, ...]:
 
 
 def test_an_uploaded_image_becomes_a_choice_and_a_bad_file_a_message(app, tmp_path):
-    upload = app.uploads["style"]
+    upload = app.panel.upload_buttons["style"]
     upload.value = uploaded("notes.png", b"hello")
     assert "not an image" in app.status.value and "Traceback" not in app.status.value
     assert app.controls["style"].value == "swirls"
@@ -320,7 +323,9 @@ def test_an_uploaded_image_becomes_a_choice_and_a_bad_file_a_message(app, tmp_pa
     Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(buffer, format="png")
     upload.value = uploaded("grey.png", buffer.getvalue())
     chosen = app.controls["style"].value
-    assert chosen.endswith("grey.png") and (tmp_path / "tuning" / "uploads" / "grey.png").exists()
+    assert chosen.endswith("grey.png") and Path(chosen).is_file()
+    assert Path(chosen).is_relative_to(app.uploads.folder)
+    assert not Path(chosen).resolve().is_relative_to(ROOT)  # never inside the checkout
     assert chosen in [value for _, value in app.controls["content"].options]
 
     code, line = _code_and_cli(app.code_text())
