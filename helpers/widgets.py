@@ -176,7 +176,8 @@ class TuningApp(w.VBox):
             self._applying = False
         self._changed(None)
         if notes:
-            self._say("; ".join(notes).capitalize() + ".")
+            text = "; ".join(notes)
+            self._say(text[0].upper() + text[1:] + ".")
 
     # -- running ---------------------------------------------------------------------------
     @property

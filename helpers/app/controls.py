@@ -237,5 +237,6 @@ class Controls:
             raise StyleTransferError(f"{key} cannot be {value!r} in the app") from None
         if isinstance(widget, (w.FloatLogSlider, w.FloatSlider, w.IntSlider)) and \
                 widget.value != value:
-            return f"{key} {value:g} is beyond its slider: set to {widget.value:g}"
+            return (f"{key.replace('_', ' ')} {value:g} is beyond its slider: set to "
+                    f"{widget.value:g}")
         return ""
