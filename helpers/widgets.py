@@ -17,17 +17,20 @@ view (pictures, loss plot, status words, history) and the uploads.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as w
 import numpy as np
 
-from helpers import data, files, images, optimize
+from helpers import data, files, images
 from helpers.app import view
 from helpers.app.code import cli_command, run_settings, sources, stylize_code, stylize_kwargs
-from helpers.app.controls import Controls, image_choices, layer_names
+from helpers.app.controls import CONVS_PER_BLOCK, Controls, image_choices, layer_names
 from helpers.app.runner import Runner
 from helpers.app.uploads import Uploads
 from helpers.app.view import (
@@ -41,6 +44,9 @@ from helpers.app.view import (
 )
 from helpers.errors import StyleTransferError
 
+if TYPE_CHECKING:
+    from helpers.optimize import Result
+
 __all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "TuningApp", "cli_command",
            "image_choices", "layer_names", "load_choice", "png_bytes", "run_settings",
            "settings_summary", "stylize_code", "stylize_kwargs", "tuning_app"]
@@ -53,6 +59,54 @@ DEFAULT_FOLDER = data.DATA_DIR.parent / "build" / "tuning"
 def load_choice(source: str) -> np.ndarray:
     """The (H, W, 3) uint8 image of a picker source (a bundled image's name or a file)."""
     return data.bundled_image(source) if source in data.BUNDLED else images.load_image(source)
+
+
+#: VGG19's weights file in Keras' cache, and its host (as in :mod:`helpers.backbone`, whose
+#: module loads TensorFlow: a test checks they agree).
+VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_HOST = ("storage.googleapis.com", 443)
+
+
+def resolve_backbone(backbone: str, timeout: float = 3.0) -> str:
+    """``backbone`` with ``"auto"`` resolved as :func:`helpers.backbone.resolve_name` does, but
+    without loading TensorFlow (10-20 s before the page could show) where the answer is known
+    without it: VGG19's weights in Keras' cache -> ``"vgg19"``; their host not answering
+    within ``timeout`` s -> ``"vgg16-hed"``. Only a download to try goes to resolve_name."""
+    if backbone in CONVS_PER_BLOCK:
+        return backbone
+    if backbone == "auto":
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+        if (cache / VGG19_FILE).exists():
+            return "vgg19"
+        try:
+            socket.create_connection(VGG19_HOST, timeout=timeout).close()
+        except OSError:
+            return "vgg16-hed"
+    from helpers import backbone as bb
+
+    return bb.resolve_name(backbone)
+
+
+def _stylize() -> Callable[..., Result]:
+    """:func:`helpers.stylize` (its module loads TensorFlow, so only when a run starts)."""
+    from helpers import optimize
+
+    return optimize.stylize
+
+
+def _load_engine() -> None:
+    """Import what a run needs: the engine (TensorFlow) and the loss plot (matplotlib)."""
+    _stylize()
+    view.loss_plot_png([])
+
+
+def warm_up(delay: float = 3.0) -> threading.Timer:
+    """Load TensorFlow, the engine and matplotlib in a background thread ``delay`` s from now
+    (once the page has shown), so that the first Run does not wait for them."""
+    timer = threading.Timer(delay, _load_engine)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def bundled_files() -> list[Path]:
@@ -77,13 +131,11 @@ class TuningApp(w.VBox):
         iterations: int = 100,
         folder: str | Path = DEFAULT_FOLDER,
         uploads: str | Path | None = None,
-        runner: Callable[..., optimize.Result] | None = None,
+        runner: Callable[..., Result] | None = None,
     ) -> None:
-        from helpers import backbone as bb
-
-        self.backbone = bb.resolve_name(backbone)
+        self.backbone = resolve_backbone(backbone)
         self.folder = Path(folder)
-        self.runner = runner or optimize.stylize
+        self.runner = runner  # None: helpers.stylize (TensorFlow loads at the first run)
         self.uploads = Uploads(uploads)
         self.current: dict[str, Any] | None = None  # the history entry on show
         self._applying = False
@@ -120,7 +172,7 @@ class TuningApp(w.VBox):
                              layout=w.Layout(min_height="24px"))
         self.preview = w.Image(value=png_bytes(load_choice("chelsea"), PREVIEW_WIDTH),
                                format="png", layout=w.Layout(width=f"{PREVIEW_WIDTH}px"))
-        self.plot = w.Image(value=view.loss_plot_png([]), format="png",
+        self.plot = w.Image(value=view.blank_plot_png(), format="png",
                             layout=w.Layout(width=f"{PANEL_WIDTH}px"))
         self.code = w.Textarea(layout=w.Layout(width="100%", height="230px", display="none"))
 
@@ -222,7 +274,7 @@ class TuningApp(w.VBox):
             self._images[source] = load_choice(source)
         return self._images[source]
 
-    def _paint(self, settings: dict[str, Any], init: np.ndarray | None) -> optimize.Result:
+    def _paint(self, settings: dict[str, Any], init: np.ndarray | None) -> Result:
         """One ``stylize`` run with ``settings``, from ``init`` (a warm start) if given."""
         kwargs = stylize_kwargs(settings)  # bad settings: one line before anything loads
         content = self._image(settings["content"])
@@ -233,7 +285,8 @@ class TuningApp(w.VBox):
             kwargs["init"] = init
         self._say(f"Painting at {settings['size']} px: preparing the photo and the painting "
                   "...")
-        return self.runner(content, style, **kwargs, callback=self._iteration, progress=False)
+        paint = self.runner or _stylize()
+        return paint(content, style, **kwargs, callback=self._iteration, progress=False)
 
     def _iteration(self, state: dict[str, Any]) -> bool:
         """stylize's callback: update preview, plot and status; True asks it to stop."""
@@ -246,7 +299,7 @@ class TuningApp(w.VBox):
         return self._runs.interrupted()
 
     # -- history, save, code ---------------------------------------------------------------
-    def _remember(self, settings: dict[str, Any], result: optimize.Result, warm: bool) -> None:
+    def _remember(self, settings: dict[str, Any], result: Result, warm: bool) -> None:
         """Put a finished run first in the history and show its best picture."""
         entry = {"settings": settings, "result": result, "warm": warm}
         self._history.add(entry)

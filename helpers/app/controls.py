@@ -103,7 +103,7 @@ class Controls:
                                                layout=w.Layout(width="290px"))
                               for n in candidates}
         self.upload_buttons = {key: w.FileUpload(accept="image/*", description="upload",
-                                                 layout=w.Layout(width="100px"))
+                                                 layout=w.Layout(width="130px"))
                                for key in ("content", "style", "style2")}
         self.warm_toggle = w.Dropdown(
             options=[("continue from picture", True), ("start from scratch", False)],
@@ -121,9 +121,9 @@ class Controls:
             "tv_weight": _log_slider("TV weight", defaults["tv_weight"], -8, -1),
             "content_layer": _dropdown("content layer", layer_names(self.backbone),
                                        defaults["content_layer"]),
-            "content": _dropdown("content image", pictures, "chelsea", "330px"),
-            "style": _dropdown("style image", pictures, "swirls", "330px"),
-            "style2": _dropdown("second style", [("none", ""), *pictures], "", "330px"),
+            "content": _dropdown("content image", pictures, "chelsea", "300px"),
+            "style": _dropdown("style image", pictures, "swirls", "300px"),
+            "style2": _dropdown("second style", [("none", ""), *pictures], "", "300px"),
             "style_blend": _slider(w.FloatSlider, "blend (2nd)", 0.5, min=0.0, max=1.0,
                                    step=0.05),
             "style_scale": _slider(w.FloatSlider, "style scale", defaults["style_scale"],

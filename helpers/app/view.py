@@ -61,7 +61,8 @@ def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (PANE
                         ("tv", "tab:green")):
         values = [h[key] for h in history]
         if any(v > 0 for v in values):
-            ax.plot(steps, values, label=key, color=colour, lw=1.5)
+            ax.plot(steps, values, label=key, color=colour, lw=1.5,
+                    marker="o" if len(steps) == 1 else None)  # one point draws no line
     if ax.lines:
         ax.set_yscale("log")
         ax.legend(fontsize=7, ncol=4, loc="lower right", bbox_to_anchor=(1.0, 1.0),
@@ -75,6 +76,12 @@ def loss_plot_png(history: list[dict[str, float]], size: tuple[int, int] = (PANE
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")  # into memory: nothing is written to disk
     return buffer.getvalue()
+
+
+def blank_plot_png(size: tuple[int, int] = (PANEL_WIDTH, 180)) -> bytes:
+    """A white picture the size of the loss plot, shown before the first run (drawing an
+    empty plot would load matplotlib before the page can show)."""
+    return png_bytes(np.full((size[1], size[0], 3), 255, np.uint8))
 
 
 def _iterations(count: int) -> str:
