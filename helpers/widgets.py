@@ -336,8 +336,10 @@ class TuningApp(w.VBox):
 
     def _save_path(self, folder: Path, name: str) -> Path:
         """The picture's path for :meth:`save`, checked before anything is written."""
+        inputs = [*bundled_files(), *self.uploads.files(), *sources(self.current["settings"])]
+        inputs = [s for s in inputs if Path(s).exists()]
         if name:
-            path = folder / files.check_name(name, "the file name")
+            path = files.check_output(folder / name, inputs, what="Save")  # as typed
             path = path if path.suffix else path.with_suffix(".png")
             if path.suffix.lower() not in images.IMAGE_SUFFIXES:
                 raise StyleTransferError(f"{path.name} is not an image name; end it in .png or "
@@ -347,9 +349,8 @@ class TuningApp(w.VBox):
             while (path := folder / f"nst-{stamp}-{n:03d}.png").exists() or \
                     path.with_suffix(".json").exists():
                 n += 1
-        inputs = [*bundled_files(), *self.uploads.files(), *sources(self.current["settings"])]
         for target in (path, path.with_suffix(".json")):
-            files.check_output(target, [s for s in inputs if Path(s).exists()], what="Save")
+            files.check_output(target, inputs, what="Save")
             if target.exists():
                 raise StyleTransferError(f"{target} already exists; choose another name (Save "
                                          "never replaces a file)")
@@ -387,7 +388,11 @@ class TuningApp(w.VBox):
         finally:
             self.panel.upload_buttons[key].value = ()  # the same file may be picked again
         self._images.pop(str(path), None)
-        self.panel.offer(str(path), self._upload_label(path))
+        self._applying = True  # offering a choice moves no setting: no restart
+        try:
+            self.panel.offer(str(path), self._upload_label(path))
+        finally:
+            self._applying = False
         self.controls[key].value = str(path)
         dropped = "" if path.name == name else f" (from {name[:60]!r}, without its folder)"
         self._say(f"Using {path.name}{dropped} as the {key.replace('2', ' (second)')} image.")

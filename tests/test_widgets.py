@@ -637,3 +637,14 @@ def test_layer_names_are_known_without_building_a_network(tmp_path, monkeypatch,
     assert widgets.layer_names("vgg16-hed") == hed.layer_names
     monkeypatch.setattr(backbone, "load_backbone", lambda *a, **k: pytest.fail("built one"))
     make_app(tmp_path)
+
+
+def test_an_upload_for_one_picker_leaves_the_others_choice(app):
+    """Adding an option to a Dropdown resets it to its first option unless it is put back:
+    an uploaded photo once turned the chosen painting back into the cat."""
+    app.controls["style2"].value = "mosaic"
+    app.panel.upload_buttons["style"].value = uploaded("painting.png", png_of(90))
+    painting = app.controls["style"].value
+    app.panel.upload_buttons["content"].value = uploaded("photo.png", png_of(30))
+    assert app.controls["style"].value == painting and app.controls["style2"].value == "mosaic"
+    assert app.controls["content"].value.endswith("photo.png")

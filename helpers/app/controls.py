@@ -11,6 +11,7 @@ style, ``render_size``, and the :class:`~helpers.settings.Settings` fields the c
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,6 +68,8 @@ def setting_value(key: str, value: Any) -> Any:
         parsed = parse_value(field, value)
     except StyleTransferError as exc:
         raise StyleTransferError(str(exc).replace(field, key, 1)) from None
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise StyleTransferError(f"{key} must be a finite number, not {value!r}")
     return list(parsed) if isinstance(parsed, tuple) else parsed
 
 
@@ -198,7 +201,9 @@ class Controls:
         for name in ("content", "style", "style2"):
             picker = self.widgets[name]
             if source not in [value for _, value in picker.options]:
+                chosen = picker.value  # new options reset a Dropdown to its first one
                 picker.options = [*picker.options, (label, source)]
+                picker.value = chosen
 
     def apply(self, settings: dict[str, Any]) -> list[str]:
         """Set the controls to app ``settings`` (text values read by ``parse_value``: text that
