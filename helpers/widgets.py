@@ -190,6 +190,7 @@ class TuningApp(w.VBox):
         self.panel.observe(self._changed)
         for key, upload in self.panel.upload_buttons.items():
             upload.observe(lambda change, key=key: self._uploaded(key, change), names="value")
+            upload.add_class(f"nst-upload-{key}")
         for widget, name in ((self, "app"), (self.preview, "preview"), (self.status, "status"),
                              (self.strip, "history"), (self.save_name, "save-name")):
             widget.add_class(f"nst-{name}")

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +178,42 @@ def test_move_a_slider_run_watch_the_preview_and_stop(voila):
                              status.inner_text()), status.inner_text()
             page.locator(".nst-history").evaluate("el => el.scrollIntoView({block: 'end'})")
             page.screenshot(path=str(SCREENSHOTS / "tuning_app_history.png"))
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / "tuning_failure.png"), full_page=True)
+            print(log.read_text()[-5000:])
+            raise
+        finally:
+            browser.close()
+
+
+def test_uploads_through_the_browser_a_bad_file_then_a_good_one(voila, tmp_path):
+    """The real upload path (the browser's file chooser, ipywidgets' FileUpload): a text file
+    named .png gets one line and changes nothing; a PNG becomes the chosen painting."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from helpers.images import save_image
+
+    url, log = voila
+    fake = tmp_path / "notes.png"
+    fake.write_text("not a picture")
+    good = save_image(np.full((48, 64, 3), (200, 40, 40), np.uint8), tmp_path / "red.png")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page, _ = open_app(browser, url, log)
+        try:
+            page.get_by_role("tab", name="Images").click()
+            status = page.locator(".nst-status")
+            for path, says in ((fake, "Upload 'notes.png' not used"),
+                               (good, "Using red.png as the style image.")):
+                with page.expect_file_chooser() as chooser:
+                    page.locator(".nst-upload-style").click()
+                chooser.value.set_files(str(path))
+                expect(status).to_contain_text(says, timeout=60_000)
+            picked = page.locator(".nst-style select").input_value()
+            assert picked.endswith("red.png") or "red.png" in page.locator(
+                ".nst-style select option:checked").inner_text()
+            assert page.evaluate(CUT_LABELS) == []
+            page.locator(".nst-app").screenshot(path=str(SCREENSHOTS / "tuning_app_upload.png"))
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "tuning_failure.png"), full_page=True)
             print(log.read_text()[-5000:])

@@ -648,3 +648,61 @@ def test_an_upload_for_one_picker_leaves_the_others_choice(app):
     app.panel.upload_buttons["content"].value = uploaded("photo.png", png_of(30))
     assert app.controls["style"].value == painting and app.controls["style2"].value == "mosaic"
     assert app.controls["content"].value.endswith("photo.png")
+
+
+def test_a_saved_json_applies_back_onto_a_new_app(app, tmp_path):
+    """Settings read back from Save's JSON (as the sweeps' live grid loads them): every value
+    the run recorded is taken, nothing refused."""
+    app.controls["style_weight"].value = 321.0
+    app.controls["pyramid_levels"].value = 3
+    app.layer_boxes["block2_conv1"].value = False
+    app.run()
+    finish(app)
+    shown = app.settings()
+    saved = json.loads(app.save().with_suffix(".json").read_text())["settings"]
+    fresh = make_app(tmp_path / "fresh")
+    fresh.apply(saved)
+    assert "color:#b00020" not in fresh.status.value, fresh.status.value
+    again = fresh.settings()
+    assert again.pop("style_layer_weights") == pytest.approx(shown.pop("style_layer_weights"))
+    assert again == shown
+
+
+def test_auto_is_resolved_as_helpers_backbone_does_without_tensorflow(tmp_path, monkeypatch):
+    import socket
+
+    from helpers import backbone
+
+    assert (widgets.VGG19_FILE, widgets.VGG19_HOST) == (backbone.VGG19_NOTOP_FILE,
+                                                        backbone.VGG19_HOST)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert backbone.keras_cache_dir() == tmp_path / "models"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / widgets.VGG19_FILE).write_bytes(b"cached")
+    assert widgets.resolve_backbone("auto") == backbone.resolve_name("auto") == "vgg19"
+    (tmp_path / "models" / widgets.VGG19_FILE).unlink()
+
+    def unreachable(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    assert widgets.resolve_backbone("auto") == backbone.resolve_name("auto") == "vgg16-hed"
+    assert widgets.resolve_backbone("vgg19") == "vgg19"
+    with pytest.raises(helpers.StyleTransferError, match="unknown backbone"):
+        widgets.resolve_backbone("vgg99")
+
+
+def test_the_app_shows_without_loading_tensorflow(tmp_path):
+    """The page's panel is built from the settings tables alone (TensorFlow takes 10-20 s to
+    load: it loads at the first run, or in the background with warm_up)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from helpers import widgets; "
+            "app = widgets.tuning_app(backbone='vgg16-hed', folder=sys.argv[1]); "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
