@@ -17,21 +17,19 @@ view (pictures, loss plot, status words, history) and the uploads.
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as w
 import numpy as np
 
-from helpers import data, files, images
+from helpers import data, images
 from helpers.app import view
 from helpers.app.code import cli_command, run_settings, sources, stylize_code, stylize_kwargs
-from helpers.app.controls import CONVS_PER_BLOCK, Controls, image_choices, layer_names
+from helpers.app.controls import Controls, image_choices, layer_names
+from helpers.app.engine import VGG19_FILE, VGG19_HOST, resolve_backbone, stylize_function, warm_up
 from helpers.app.runner import Runner
+from helpers.app.saving import bundled_files, save_path
 from helpers.app.uploads import Uploads
 from helpers.app.view import (
     HISTORY_LENGTH,
@@ -47,9 +45,10 @@ from helpers.errors import StyleTransferError
 if TYPE_CHECKING:
     from helpers.optimize import Result
 
-__all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "TuningApp", "cli_command",
-           "image_choices", "layer_names", "load_choice", "png_bytes", "run_settings",
-           "settings_summary", "stylize_code", "stylize_kwargs", "tuning_app"]
+__all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "VGG19_FILE", "VGG19_HOST",
+           "TuningApp", "bundled_files", "cli_command", "image_choices", "layer_names",
+           "load_choice", "png_bytes", "resolve_backbone", "run_settings", "settings_summary",
+           "stylize_code", "stylize_kwargs", "tuning_app", "warm_up"]
 
 #: Where Save writes unless the app is given another folder (uploads go elsewhere: a
 #: temporary folder of the session, see :mod:`helpers.app.uploads`).
@@ -59,61 +58,6 @@ DEFAULT_FOLDER = data.DATA_DIR.parent / "build" / "tuning"
 def load_choice(source: str) -> np.ndarray:
     """The (H, W, 3) uint8 image of a picker source (a bundled image's name or a file)."""
     return data.bundled_image(source) if source in data.BUNDLED else images.load_image(source)
-
-
-#: VGG19's weights file in Keras' cache, and its host (as in :mod:`helpers.backbone`, whose
-#: module loads TensorFlow: a test checks they agree).
-VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-VGG19_HOST = ("storage.googleapis.com", 443)
-
-
-def resolve_backbone(backbone: str, timeout: float = 3.0) -> str:
-    """``backbone`` with ``"auto"`` resolved as :func:`helpers.backbone.resolve_name` does, but
-    without loading TensorFlow (10-20 s before the page could show) where the answer is known
-    without it: VGG19's weights in Keras' cache -> ``"vgg19"``; their host not answering
-    within ``timeout`` s -> ``"vgg16-hed"``. Only a download to try goes to resolve_name."""
-    if backbone in CONVS_PER_BLOCK:
-        return backbone
-    if backbone == "auto":
-        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
-        if (cache / VGG19_FILE).exists():
-            return "vgg19"
-        try:
-            socket.create_connection(VGG19_HOST, timeout=timeout).close()
-        except OSError:
-            return "vgg16-hed"
-    from helpers import backbone as bb
-
-    return bb.resolve_name(backbone)
-
-
-def _stylize() -> Callable[..., Result]:
-    """:func:`helpers.stylize` (its module loads TensorFlow, so only when a run starts)."""
-    from helpers import optimize
-
-    return optimize.stylize
-
-
-def _load_engine() -> None:
-    """Import what a run needs: the engine (TensorFlow) and the loss plot (matplotlib)."""
-    _stylize()
-    view.loss_plot_png([])
-
-
-def warm_up(delay: float = 3.0) -> threading.Timer:
-    """Load TensorFlow, the engine and matplotlib in a background thread ``delay`` s from now
-    (once the page has shown), so that the first Run does not wait for them."""
-    timer = threading.Timer(delay, _load_engine)
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
-def bundled_files() -> list[Path]:
-    """The files behind the bundled images (Save must never write over one)."""
-    from skimage import data as skdata
-
-    return [data.SWIRLS_FILE, data.MOSAIC_FILE, Path(skdata.__file__).parent / "chelsea.png"]
 
 
 class TuningApp(w.VBox):
@@ -286,7 +230,7 @@ class TuningApp(w.VBox):
             kwargs["init"] = init
         self._say(f"Painting at {settings['size']} px: preparing the photo and the painting "
                   "...")
-        paint = self.runner or _stylize()
+        paint = self.runner or stylize_function()
         return paint(content, style, **kwargs, callback=self._iteration, progress=False)
 
     def _iteration(self, state: dict[str, Any]) -> bool:
@@ -327,35 +271,14 @@ class TuningApp(w.VBox):
         result = self.current["result"]
         meta = {**result.settings, **self.current["settings"], "warm_start": self.current["warm"]}
         try:
-            path = self._save_path(Path(folder or self.folder), name.strip())
+            inputs = [*self.uploads.files(), *sources(self.current["settings"])]
+            path = save_path(Path(folder or self.folder), name.strip(), inputs)
             out = dataclasses.replace(result, settings=meta).save(path)
         except StyleTransferError as exc:
             self._say(f"Not saved: {exc}", error=True)
             return None
         self._say(f"Saved {out} and {out.with_suffix('.json').name}")
         return out
-
-    def _save_path(self, folder: Path, name: str) -> Path:
-        """The picture's path for :meth:`save`, checked before anything is written."""
-        inputs = [*bundled_files(), *self.uploads.files(), *sources(self.current["settings"])]
-        inputs = [s for s in inputs if Path(s).exists()]
-        if name:
-            path = files.check_output(folder / name, inputs, what="Save")  # as typed
-            path = path if path.suffix else path.with_suffix(".png")
-            if path.suffix.lower() not in images.IMAGE_SUFFIXES:
-                raise StyleTransferError(f"{path.name} is not an image name; end it in .png or "
-                                         ".jpg")
-        else:
-            stamp, n = time.strftime("%Y%m%d-%H%M%S"), 1
-            while (path := folder / f"nst-{stamp}-{n:03d}.png").exists() or \
-                    path.with_suffix(".json").exists():
-                n += 1
-        for target in (path, path.with_suffix(".json")):
-            files.check_output(target, inputs, what="Save")
-            if target.exists():
-                raise StyleTransferError(f"{target} already exists; choose another name (Save "
-                                         "never replaces a file)")
-        return path
 
     def code_text(self) -> str:
         """The Python call and the command line that reproduce the picture on show (or, before

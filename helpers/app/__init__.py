@@ -6,7 +6,9 @@
 - :mod:`helpers.app.view`: the preview pictures, the loss plot, the status words and the
   history strip;
 - :mod:`helpers.app.uploads`: uploaded images, kept in a temporary folder of the session;
-- :mod:`helpers.app.code`: "copy as code", the Python call and the command line of a run.
+- :mod:`helpers.app.code`: "copy as code", the Python call and the command line of a run;
+- :mod:`helpers.app.saving`: where Save writes (checked before anything is written);
+- :mod:`helpers.app.engine`: the engine (TensorFlow) loaded only when needed.
 
 :class:`helpers.widgets.TuningApp` puts them together.
 """
