@@ -706,3 +706,14 @@ def test_the_app_shows_without_loading_tensorflow(tmp_path):
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_run_settings_read_text_values_with_parse_value():
+    ran = widgets.run_settings({"content": "chelsea", "style": "swirls", "style2": "mosaic",
+                                "style_blend": "0.25", "style_weight": "30",
+                                "iterations": "3", "style_layers": "block1_conv1"})
+    assert (ran.style_blend_weights, ran.style_weight, ran.iterations) == ((0.75, 0.25), 30.0, 3)
+    assert ran.style_layers == ("block1_conv1",)
+    with pytest.raises(helpers.StyleTransferError, match="style_blend must be a number"):
+        widgets.run_settings({"content": "chelsea", "style": "swirls", "style2": "mosaic",
+                              "style_blend": "half"})

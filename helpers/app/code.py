@@ -10,6 +10,7 @@ import shlex
 from typing import Any
 
 from helpers import data
+from helpers.app.controls import setting_value
 from helpers.settings import Settings, command_line_flags, python_arguments
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Settings))
@@ -17,10 +18,11 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Settings))
 
 def run_settings(settings: dict[str, Any]) -> Settings:
     """The :class:`Settings` of app settings: the controls that are settings, and blend
-    weights ``[1 - blend, blend]`` when there is a second style."""
-    kwargs = {key: settings[key] for key in _FIELDS if key in settings}
+    weights ``[1 - blend, blend]`` when there is a second style (text values read by
+    :func:`helpers.settings.parse_value`, as everywhere in the app)."""
+    kwargs = {key: setting_value(key, settings[key]) for key in _FIELDS if key in settings}
     if settings.get("style2"):
-        blend = float(settings.get("style_blend", 0.5))
+        blend = setting_value("style_blend", settings.get("style_blend", 0.5))
         kwargs["style_blend_weights"] = [1.0 - blend, blend]
     return Settings(**kwargs)
 
