@@ -178,6 +178,7 @@ def test_move_a_slider_run_watch_the_preview_and_stop(voila):
                              status.inner_text()), status.inner_text()
             page.locator(".nst-history").evaluate("el => el.scrollIntoView({block: 'end'})")
             page.screenshot(path=str(SCREENSHOTS / "tuning_app_history.png"))
+            assert page.evaluate(CUT_LABELS) == []  # the status, the history cards
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "tuning_failure.png"), full_page=True)
             print(log.read_text()[-5000:])
