@@ -717,3 +717,18 @@ def test_run_settings_read_text_values_with_parse_value():
     with pytest.raises(helpers.StyleTransferError, match="style_blend must be a number"):
         widgets.run_settings({"content": "chelsea", "style": "swirls", "style2": "mosaic",
                               "style_blend": "half"})
+
+
+def test_the_app_notebook_only_builds_the_app_and_is_stored_clean():
+    """What `make app` serves: a one-paragraph intro pointing to notebook 06, then the app
+    (no demo cells that would move a slider before the page shows)."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "app.ipynb", as_version=4)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(markdown) == 1 and "notebook 06" in markdown[0] and len(markdown[0]) < 400
+    assert len(code) == 1 and not code[0].outputs and not code[0].execution_count
+    lines = [line for line in code[0].source.splitlines() if line and not line.startswith("#")]
+    assert lines[-1] == "widgets.tuning_app()" and ".value" not in code[0].source
+    assert "notebooks/app.ipynb" in (ROOT / "Makefile").read_text()
