@@ -189,7 +189,9 @@ def test_move_a_slider_run_watch_the_preview_and_stop(voila):
 
 def test_uploads_through_the_browser_a_bad_file_then_a_good_one(voila, tmp_path):
     """The real upload path (the browser's file chooser, ipywidgets' FileUpload): a text file
-    named .png gets one line and changes nothing; a PNG becomes the chosen painting."""
+    named .png gets one line and changes nothing; so does a 12 MB one (over tornado's 10 MiB
+    websocket message default, which dropped it without a word; voila.json raises it); a
+    PNG becomes the chosen painting."""
     from playwright.sync_api import expect, sync_playwright
 
     from helpers.images import save_image
@@ -198,6 +200,8 @@ def test_uploads_through_the_browser_a_bad_file_then_a_good_one(voila, tmp_path)
     fake = tmp_path / "notes.png"
     fake.write_text("not a picture")
     good = save_image(np.full((48, 64, 3), (200, 40, 40), np.uint8), tmp_path / "red.png")
+    large = tmp_path / "large.png"
+    large.write_bytes(np.random.default_rng(0).bytes(12 * 2**20))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page, _ = open_app(browser, url, log)
@@ -205,6 +209,7 @@ def test_uploads_through_the_browser_a_bad_file_then_a_good_one(voila, tmp_path)
             page.get_by_role("tab", name="Images").click()
             status = page.locator(".nst-status")
             for path, says in ((fake, "Upload 'notes.png' not used"),
+                               (large, "Upload 'large.png' not used"),
                                (good, "Using red.png as the style image.")):
                 with page.expect_file_chooser() as chooser:
                     page.locator(".nst-upload-style").click()
@@ -243,6 +248,11 @@ def test_a_closed_tab_frees_its_kernel_and_an_open_one_keeps_it(tmp_path):
     cull = config["MappingKernelManager"]
     assert 60 <= cull["cull_idle_timeout"] <= 600 and cull["cull_interval"] <= 60
     assert cull["cull_connected"] is False  # an open tab is never culled
+    from helpers.app.uploads import MAX_UPLOAD_BYTES
+
+    # an upload a little over the app's limit still reaches the kernel, which says so
+    limit = config["Voila"]["tornado_settings"]["websocket_max_message_size"]
+    assert limit >= 1.5 * MAX_UPLOAD_BYTES
     config["MappingKernelManager"].update(cull_idle_timeout=4, cull_interval=1)
     (tmp_path / "voila.json").write_text(json.dumps(config))
     log = tmp_path / "voila.log"
