@@ -38,10 +38,14 @@ lint: $(STAMP)  ## ruff
 lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Voila reads voila.json from the current directory: cells tagged not-in-app (06's run by hand)
-# are left out of the page, and not run; JupyterLab shows them as usual.
-app: $(STAMP)  ## the tuning app (notebook 06) as a web page, no code shown: http://127.0.0.1:$(APP_PORT)
-	$(BIN)/python -m voila notebooks/06_tuning.ipynb --no-browser --Voila.ip=127.0.0.1 \
+# Voila reads voila.json from the current directory: it culls idle kernels (a closed tab's
+# kernel is shut down 3 minutes after its last activity, checked every 30 s; an open tab's is
+# kept) and takes uploads up to 100 MB (tornado drops larger websocket messages without a
+# word; the app itself refuses over 50 MB in one line). On a hub, put the same
+# MappingKernelManager.cull_* settings in the single-user server's jupyter_server_config.json.
+# notebooks/app.ipynb only builds the app; notebook 06 teaches it.
+app: $(STAMP)  ## the tuning app as a web page, no code shown: http://127.0.0.1:$(APP_PORT)
+	$(BIN)/python -m voila notebooks/app.ipynb --no-browser --Voila.ip=127.0.0.1 \
 		--port=$(APP_PORT)
 
 notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
