@@ -21,6 +21,7 @@ import importlib
 from typing import Any
 
 _HOMES = {"sweep": "engine", "SweepReport": "engine", "local_client": "engine",
+          "connect": "engine",
           "cluster_size": "engine", "plan": "grid", "LAYER_SETS": "grid",
           "contact_sheet": "sheet", "read_index": "sheet", "LiveGrid": "live"}
 __all__ = list(_HOMES)

@@ -12,12 +12,19 @@ share targets one after another and builds those targets once (the target cache 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import math
+import numbers
 import os
+import signal
+import socket
 import sys
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +33,24 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from helpers.errors import StyleTransferError
-from helpers.files import atomic_write
+from helpers.files import (
+    check_input,
+    read_bytes,
+    write_text,
+)
+from helpers.signals import Stopped
+from helpers.sweeps.checks import (
+    INDEX_LIMIT,
+    JSON_LIMIT,
+    LOCK,
+    check_dashboard_address,
+    check_host,
+    check_max_runs,
+    check_out,
+    check_scheduler,
+    check_workers,
+    cores,
+)
 from helpers.sweeps.grid import Run, plan
 
 #: The index's columns after the pair and the swept settings.
@@ -61,53 +85,120 @@ class TensorFlowThreads(WorkerPlugin):
             pass
 
 
-def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1
-                 ) -> dict[str, Any]:
+def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1,
+                 runs: int | None = None) -> dict[str, Any]:
     """``LocalCluster`` arguments for this machine: one single-threaded worker process per
-    core (``workers`` if given), fewer if memory for ``size`` px runs would run out, each
-    with an equal share of the available memory as its limit."""
+    core (``workers`` if given), fewer if memory for ``size`` px runs would run out or there
+    are fewer ``runs``, each with an equal share of the available memory as its limit."""
     import psutil
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     available = psutil.virtual_memory().available * 0.8
     need = 1.5e9 + 1.5e9 * (size / 512) ** 2  # TensorFlow, the backbone, activations
-    n = workers or max(1, min(cores // threads, int(available // need)))
+    n = workers or max(1, min(cores() // threads, int(available // need)))
+    n = min(n, runs) if runs else n
     return {"n_workers": n, "threads_per_worker": threads, "processes": True,
             "memory_limit": int(max(available / n, need))}
 
 
-def local_client(size: int = 384, workers: int | None = None, threads: int = 1) -> Client:
-    """A client of a new LocalCluster sized by :func:`cluster_size`. Its workers are spawned
-    processes (TensorFlow deadlocks in forked ones) with TensorFlow's threads set; the
-    dashboard is on a free port (others may run a cluster beside this one).
+def connect(address: str, timeout: float = 5.0) -> Client:
+    """A client of the Dask scheduler at ``address``: a closed port fails at once, and a
+    server that accepts but never answers after ``timeout`` seconds, each in one line."""
+    address, host, port = check_scheduler(address)
+    hint = "start it first (dask scheduler) or check the address"
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise StyleTransferError(f"cannot reach the Dask scheduler at {address} "
+                                 f"({exc.strerror or exc}); {hint}") from None
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StyleTransferError(f"no Dask scheduler answered at {address} within {timeout:g} s "
+                                 f"({reason[:120]}); {hint}") from None
+
+
+def local_client(size: int = 384, workers: int | None = None, threads: int = 1,
+                 host: str = "127.0.0.1", dashboard_address: str | None = None,
+                 runs: int | None = None) -> Client:
+    """A client of a new LocalCluster sized by :func:`cluster_size`. Its scheduler, workers
+    and dashboard listen on ``host`` only (this machine, by default; the dashboard on
+    ``dashboard_address``, else a free port: others may run a cluster beside this one). Its
+    workers are spawned processes (TensorFlow deadlocks in forked ones) with TensorFlow's
+    threads set. If the start is interrupted, the worker processes started are ended.
 
     Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (to hand memory back
     sooner); glibc then stops adapting its mmap threshold, and every large tensor TensorFlow
     allocates becomes a fresh mmap with its page faults: one evaluation at 256 px took 1.40 s
     in such a worker against 1.07 s without it (1 thread each, bench/bench_sweep.py). Our
     workers start without it."""
+    host = check_host(host)
+    dashboard = check_dashboard_address(dashboard_address, host)
     env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = LocalCluster(**cluster_size(size, workers, threads), dashboard_address=":0",
-                               env=env)
-    return Client(cluster)
+    before = _children()
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(**cluster_size(size, check_workers(workers), threads, runs),
+                                   host=host, dashboard_address=dashboard, env=env)
+        return Client(cluster)
+    except BaseException:
+        _end_children(before)
+        raise
+
+
+def _children() -> set[int]:
+    """The process ids of this process's children (and theirs)."""
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _end_children(before: set[int], timeout: float = 5.0) -> None:
+    """End the worker processes (multiprocessing's spawned children) started since
+    ``before``: asked first, killed after ``timeout`` seconds."""
+    import psutil
+
+    new = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.pid not in before and "spawn_main" in " ".join(p.cmdline()):
+                new.append(p)
+        except psutil.Error:
+            continue
+    for p in new:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(new, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 def paint(options: dict[str, Any], content: Any, style: Any, path: str,
           grouped: bool = True) -> dict[str, Any]:
     """On a worker: one run with ``options``, saved to ``path`` (PNG + JSON, each written
-    whole); returns its index row's results. ``grouped=False`` forgets cached targets first
-    (to measure what grouping saves)."""
+    whole); returns its index row's results, or ``{"error": message}`` for a run that failed
+    (returned, not raised: Dask would print a block of its own for each). ``grouped=False``
+    forgets cached targets first (to measure what grouping saves)."""
     from helpers import targets
     from helpers.optimize import stylize
 
     if not grouped:
         targets.clear_cache()
-    result = stylize(content, style, progress=False, **options)
-    saved = result.save(path)
+    try:
+        result = stylize(content, style, progress=False, **options)
+        saved = result.save(path)
+    except Exception as exc:  # noqa: BLE001  (one line for the client to print)
+        return {"error": _one_line(exc)}
     return {**result_row(result.history, result.stop_reason), "worker": _worker_name(),
             "image": saved.name}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, StyleTransferError) else f"{type(exc).__name__}: {text}"
 
 
 def _worker_name() -> str:
@@ -117,31 +208,56 @@ def _worker_name() -> str:
         return "local"
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def result_row(history: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
     """The index columns of a finished run: its final losses, iterations and seconds."""
     last = history[-1] if history else {}
+    seconds = _number(last.get("seconds"))
     return {"total": last.get("total"), "content_loss": last.get("content"),
             "style_loss": last.get("style"), "tv_loss": last.get("tv"),
-            "iterations_done": last.get("iteration"), "seconds": round(last.get("seconds", 0), 2),
+            "iterations_done": last.get("iteration"),
+            "seconds": round(seconds, 2) if seconds is not None else None,
             "stop_reason": stop_reason}
 
 
-def resolve_backbone(options: dict[str, Any], layers: list[str]) -> str:
-    """On a worker: the backbone the runs will use (``auto`` resolved where the weights
-    are), with every layer of the sweep checked, so a bad layer name fails once, first. It
-    is loaded as the first run will load it, so that run finds it cached."""
+def saved_row(meta: Any) -> dict[str, Any] | None:
+    """The index columns recorded by a run's JSON, or ``None`` if it is not a finished run's
+    (not a mapping, no history, a loss that is not a number)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("history"), list) or not (
+            meta["history"]) or not isinstance(meta["history"][-1], dict):
+        return None
+    last = meta["history"][-1]
+    if any(_number(last.get(k)) is None for k in ("total", "content", "style", "tv")):
+        return None
+    return result_row(meta["history"], str(meta.get("stop_reason", "")))
+
+
+def resolve_backbone(options: dict[str, Any], layers: list[str]) -> dict[str, str]:
+    """On a worker: ``{"backbone": name}``, the backbone the runs will use (``auto``
+    resolved where the weights are), with every layer of the sweep checked, or
+    ``{"error": message}``. It is loaded as the first run will load it, so that run finds it
+    cached."""
     from helpers import backbone as bb
     from helpers.settings import DEFAULTS
 
-    weights = options.get("weights", "imagenet")
-    name = bb.resolve_name(options.get("backbone", "auto"), weights)
-    net = bb.load_backbone(name, weights=weights,
-                           pooling=options.get("pooling") or DEFAULTS[name]["pooling"],
-                           precision=options.get("precision", "auto"),
-                           padding=options.get("padding") or DEFAULTS[name]["padding"])
-    bb.check_layers(net, [DEFAULTS[name]["content_layer"], *DEFAULTS[name]["style_layers"],
-                          *layers])
-    return name
+    try:
+        weights = options.get("weights", "imagenet")
+        name = bb.resolve_name(options.get("backbone", "auto"), weights)
+        net = bb.load_backbone(name, weights=weights,
+                               pooling=options.get("pooling") or DEFAULTS[name]["pooling"],
+                               precision=options.get("precision", "auto"),
+                               padding=options.get("padding") or DEFAULTS[name]["padding"])
+        bb.check_layers(net, [DEFAULTS[name]["content_layer"],
+                              *DEFAULTS[name]["style_layers"], *layers])
+    except Exception as exc:  # noqa: BLE001  (one line for the client to raise)
+        return {"error": _one_line(exc)}
+    return {"backbone": name}
 
 
 def _layers(runs: list[Run]) -> list[str]:
@@ -153,53 +269,63 @@ def _layers(runs: list[Run]) -> list[str]:
 
 @dataclass
 class Index:
-    """``OUT/index.csv``: one row per finished run, appended (and flushed to disk) by the
-    client alone."""
+    """``OUT/index.csv``: one row per finished run, kept by the client alone (one writer) and
+    replaced whole (:func:`helpers.files.write_text`) each time a row is added, so a kill at
+    any moment leaves the old index or the new one. A name is listed once."""
 
     path: Path
     columns: list[str]
     names: set[str] = field(default_factory=set)
+    found: list[dict[str, Any]] = field(default_factory=list)
 
     def open(self) -> Index:
-        """Read the runs already listed; refuse an index written with other columns."""
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, newline="") as f:
-                reader = csv.DictReader(f)
-                if reader.fieldnames == [*self.columns[:-len(RESULT_COLUMNS)], *OLD_COLUMNS]:
-                    self._rename_old_columns()
-                elif reader.fieldnames != self.columns:
-                    raise StyleTransferError(
-                        f"{self.path} lists other settings ({', '.join(reader.fieldnames or [])}"
-                        "); resume with the same grid, or give another output folder")
-                self.names = {row["name"] for row in reader}
+        """Read the runs already listed (one line for an index that is not one); refuse an
+        index written with other columns."""
+        if not self.path.exists():
+            return self
+        try:
+            text = read_bytes(self.path, INDEX_LIMIT + 1, "the sweep index").decode("utf-8")
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            fieldnames, rows = reader.fieldnames, list(reader)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise StyleTransferError(f"{self.path} is not a sweep index ({exc}); move it away "
+                                     "or give another output folder") from None
+        if len(text) > INDEX_LIMIT:
+            raise StyleTransferError(f"{self.path} is over {INDEX_LIMIT >> 20} MB, not a "
+                                     "sweep index; move it away or give another folder")
+        if fieldnames == [*self.columns[:-len(RESULT_COLUMNS)], *OLD_COLUMNS]:
+            renamed = list(zip(self.columns, fieldnames, strict=True))
+            rows = [{c: r.get(o) for c, o in renamed} for r in rows]
+        elif fieldnames is not None and fieldnames != self.columns:
+            raise StyleTransferError(
+                f"{self.path} lists other settings ({', '.join(fieldnames)}); resume with the "
+                "same grid, or give another output folder")
+        for row in rows:
+            if row.get("name") and row["name"] not in self.names:
+                self.names.add(row["name"])
+                self.found.append(row)
+        if fieldnames is not None and fieldnames != self.columns:
+            self._write()  # the old header's rows under the new one
         return self
 
-    def _rename_old_columns(self) -> None:
-        """An index written before ``iterations_done`` had its name: the same rows under the
-        new header (replaced atomically), so that sweep resumes."""
-        with open(self.path, newline="") as f:
-            header, rest = f.readline(), f.read()
-        with atomic_write(self.path) as tmp, open(tmp, "w", newline="") as f:
-            f.write(",".join(self.columns) + header[len(header.rstrip("\r\n")):] + rest)
-
     def append(self, row: dict[str, Any]) -> None:
-        """Append ``row`` (once per run) and flush it to disk."""
+        """Add ``row`` (once per run name) and replace the file with every row."""
         if row["name"] in self.names:
             return
-        new = not self.path.exists() or not self.path.stat().st_size
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
+        self.found.append({c: row.get(c) for c in self.columns})
         self.names.add(row["name"])
+        self._write()
 
-    def rows(self) -> list[dict[str, str]]:
+    def _write(self) -> None:
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.found)
+        write_text(self.path, text.getvalue())
+
+    def rows(self) -> list[dict[str, Any]]:
         """Every row, in the order the runs finished."""
-        with open(self.path, newline="") as f:
-            return list(csv.DictReader(f))
+        return list(self.found)
 
 
 @dataclass
@@ -221,16 +347,42 @@ def _row(run: Run, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _done_on_disk(out: Path, run: Run, index: Index) -> bool:
-    """True when the run's PNG and JSON are on disk (the JSON is written last); its index
-    row is added if a crash came between the files and the row."""
+    """True when the run's PNG and JSON are on disk and the JSON is a finished run's (a
+    damaged one means: paint it again); its index row is added if a crash came between the
+    files and the row."""
     png, meta = out / f"{run.name}.png", out / f"{run.name}.json"
-    if not (png.exists() and meta.exists()):
+    try:
+        if check_input(png).stat().st_size == 0:
+            return False
+        row = saved_row(json.loads(read_bytes(meta, JSON_LIMIT, "a run's JSON")))
+    except (StyleTransferError, ValueError, OSError):  # JSON, UTF-8 and file errors
         return False
-    if run.name not in index.names:
-        saved = json.loads(meta.read_text())
-        index.append(_row(run, {**result_row(saved["history"], saved["stop_reason"]),
-                                "worker": "", "image": png.name}))
+    if row is None:
+        return False
+    index.append(_row(run, {**row, "worker": "", "image": png.name}))
     return True
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.sweep.lock`` (an advisory ``flock``, released when the process ends, even
+    killed) while inside; a second sweep into the same folder is refused in one line."""
+    import fcntl
+
+    path = out / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StyleTransferError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StyleTransferError(f"another sweep is writing into {out}; wait for it to end "
+                                     "(then rerun to resume), or give another folder") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def sweep(grid: Mapping[str, Any], pairs: Any = None, out: str | Path = "build/sweep", *,
@@ -238,44 +390,89 @@ def sweep(grid: Mapping[str, Any], pairs: Any = None, out: str | Path = "build/s
           grouped: bool = True, progress: bool = True,
           on_result: Callable[[dict[str, Any]], None] | None = None,
           task: Callable[..., dict[str, Any]] = paint, sheet: bool = True,
-          **fixed: Any) -> SweepReport:
+          max_runs: int | None = None, host: str = "127.0.0.1",
+          dashboard_address: str | None = None, **fixed: Any) -> SweepReport:
     """Paint every point of ``grid`` for every pair; return a :class:`SweepReport`.
 
     ``grid`` maps settings of :func:`helpers.stylize` to lists of values (or to a mapping of
     names to values; ``style_layers`` also takes the names of :data:`~helpers.sweeps.grid.
     LAYER_SETS`); ``fixed`` settings apply to every run. ``pairs``: a list of (content,
     style), each a file or a bundled name, or a folder with ``content/`` and ``style/``
-    (default: the bundled pairs). Every run is checked before anything starts. ``client``:
-    any ``dask.distributed.Client`` (``None``: a LocalCluster sized to this machine, or with
-    ``workers`` processes, closed at the end). ``out`` must be visible to the workers.
-    ``resume``: skip runs already on disk. ``on_result(row)`` is called as each run lands.
-    ``task`` is what a worker runs per run (the tests wrap :func:`paint` to kill a worker).
+    (default: the bundled pairs). Every run, the output folder and every file it will hold
+    are checked before anything starts (``max_runs``: refuse a larger grid). ``client``: any
+    ``dask.distributed.Client`` (``None``: a LocalCluster listening on ``host``, its
+    dashboard on ``dashboard_address``, sized to this machine or with ``workers`` processes,
+    closed at the end). ``out`` must be visible to the workers; one sweep at a time writes
+    into it. ``resume``: skip runs already on disk (a run's file name holds a hash of all its
+    settings). ``on_result(row)`` is called as each run lands. ``task`` is what a worker runs
+    per run (the tests wrap :func:`paint` to kill a worker).
     """
-    runs = plan(grid, pairs, **fixed)
-    out = Path(out).resolve()  # the workers' working folder may not be ours
-    out.mkdir(parents=True, exist_ok=True)
+    runs = plan(grid, pairs, check_max_runs(max_runs), **fixed)
+    workers = check_workers(workers)
+    if client is None:
+        check_dashboard_address(dashboard_address, check_host(host))
+    out = check_out(out, runs, pairs)
     columns = ["name", "content", "style", *grid, *RESULT_COLUMNS]
-    index = Index(out / "index.csv", columns).open()
-    report = SweepReport(out, len(runs))
-    todo = [r for r in runs if not (resume and _done_on_disk(out, r, index))]
-    report.skipped = len(runs) - len(todo)
-    if on_result is not None:
-        for row in index.rows() if index.path.exists() else []:
-            on_result(row)
-    if todo:
-        size = max(int(r.options.get("size", 384)) for r in todo)
-        own = client is None
-        client = local_client(size, workers) if own else client
-        try:
-            _run_all(client, todo, out, index, report, grouped, progress, on_result, task)
-        finally:
-            if own:
-                _close(client)
-    if sheet and index.path.exists():
-        from helpers.sweeps.sheet import contact_sheet
+    with folder_lock(out):
+        index = Index(out / "index.csv", columns).open()
+        report = SweepReport(out, len(runs))
+        todo = [r for r in runs if not (resume and _done_on_disk(out, r, index))]
+        report.skipped = len(runs) - len(todo)
+        if on_result is not None:
+            for row in index.rows():
+                on_result(row)
+        if todo:
+            _run_on(client, todo, out, index, report, grouped, progress, on_result, task,
+                    workers=workers, host=host, dashboard_address=dashboard_address)
+        names = {r.name for r in runs}
+        if sheet and any(row["name"] in names for row in index.rows()):
+            from helpers.sweeps.sheet import contact_sheet
 
-        report.sheet = contact_sheet(out)
+            report.sheet = contact_sheet(out, names=names)
     return report
+
+
+def _run_on(client: Client | None, todo: list[Run], out: Path, index: Index,
+            report: SweepReport, grouped: bool, progress: bool, on_result: Callable | None,
+            task: Callable, **local: Any) -> None:
+    """Run ``todo`` on ``client``, or on a LocalCluster started for them and closed after
+    (its worker processes ended, also when the sweep is interrupted)."""
+    images = {s: s.load() for s in dict.fromkeys(x for r in todo for x in (r.content, r.style))}
+    if client is not None:
+        _run_all(client, todo, images, out, index, report, grouped, progress, on_result, task)
+        return
+    size = max(int(r.options.get("size", 384)) for r in todo)
+    before = _children()
+    try:
+        own = local_client(size, runs=len(todo), **local)
+        try:
+            _run_all(own, todo, images, out, index, report, grouped, progress, on_result,
+                     task)
+        finally:
+            with _signals_held():
+                _close(own)
+    finally:
+        _end_children(before)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """While inside (closing a cluster), Ctrl-C, SIGTERM and SIGHUP wait: a second Ctrl-C
+    must not leave worker processes behind. A signal that came is raised after, unless an
+    exception is on its way already."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if came:
+        raise KeyboardInterrupt() if came[0] == signal.SIGINT else Stopped(came[0])
 
 
 def _close(client: Client) -> None:
@@ -285,19 +482,18 @@ def _close(client: Client) -> None:
         cluster.close()
 
 
-def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: SweepReport,
-             grouped: bool, progress: bool, on_result: Callable | None,
+def _run_all(client: Client, todo: list[Run], images: dict[Any, Any], out: Path, index: Index,
+             report: SweepReport, grouped: bool, progress: bool, on_result: Callable | None,
              task: Callable) -> None:
-    """Submit every run (settings and scattered images, group by group) and record each
-    as it finishes; a failed run is reported and the others go on."""
+    """Submit every run (settings and images, group by group) and record each as it
+    finishes; a failed run is reported and the others go on."""
     from tqdm.auto import tqdm
 
     client.register_plugin(TensorFlowThreads())
     if progress and dashboard_available(client):
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
-    backbone = client.submit(resolve_backbone, todo[0].options, _layers(todo),
-                             pure=False).result()
-    images = _images(client, todo)
+    backbone = _backbone(client, todo)
+    images = _send(client, images)
     groups = {g: i for i, g in enumerate(dict.fromkeys(r.group for r in todo))}
     futures = {}
     for run in todo:
@@ -314,19 +510,33 @@ def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: S
             _record(futures.pop(future), future, index, report, on_result)
             bar.update(1)
     finally:  # Ctrl-C: what finished is on disk; stop the rest (a given client lives on)
-        client.cancel(list(futures))
+        with contextlib.suppress(Exception):
+            client.cancel(list(futures))
         bar.close()
+
+
+def _backbone(client: Client, todo: list[Run]) -> str:
+    """The backbone every ``auto`` run uses, resolved and checked on a worker (one line if
+    it cannot load or lacks a layer)."""
+    answer = client.submit(resolve_backbone, todo[0].options, _layers(todo),
+                           pure=False).result()
+    if "error" in answer:
+        raise StyleTransferError(answer["error"])
+    return answer["backbone"]
 
 
 def _record(run: Run, future: Any, index: Index, report: SweepReport,
             on_result: Callable | None) -> None:
     """Append a finished run's row (or note its failure: the other runs go on)."""
     try:
-        row = _row(run, future.result())
+        results = future.result()
     except Exception as exc:  # noqa: BLE001  (a run's error must not stop the others)
-        report.failed[run.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        results = {"error": _one_line(exc)}
+    if "error" in results:
+        report.failed[run.name] = results["error"]
         print(f"failed: {run.name}: {report.failed[run.name]}", file=sys.stderr)
         return
+    row = _row(run, results)
     index.append(row)
     report.ran += 1
     if on_result is not None:
@@ -341,13 +551,12 @@ def dashboard_available(client: Client) -> bool:
     ).get("services", {})
 
 
-def _images(client: Client, runs: list[Run]) -> dict[Any, Any]:
-    """Each image, loaded once here and sent to the cluster once (not once per run), as a
-    task's result rather than scattered data: if the worker holding it dies, the scheduler
-    makes it again elsewhere."""
-    sources = dict.fromkeys(s for r in runs for s in (r.content, r.style))
-    return {s: client.submit(_same, s.load(), key=f"image-{s.name}-{uuid.uuid4().hex[:8]}")
-            for s in sources}
+def _send(client: Client, images: dict[Any, Any]) -> dict[Any, Any]:
+    """Each image sent to the cluster once (not once per run), as a task's result rather
+    than scattered data: if the worker holding it dies, the scheduler makes it again
+    elsewhere."""
+    return {s: client.submit(_same, image, key=f"image-{s.name}-{uuid.uuid4().hex[:8]}")
+            for s, image in images.items()}
 
 
 def _same(image: Any) -> Any:
