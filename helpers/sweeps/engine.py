@@ -12,10 +12,12 @@ share targets one after another and builds those targets once (the target cache 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
 import json
+import logging
 import math
 import numbers
 import os
@@ -102,7 +104,8 @@ def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1,
 
 def connect(address: str, timeout: float = 5.0) -> Client:
     """A client of the Dask scheduler at ``address``: a closed port fails at once, and a
-    server that accepts but never answers after ``timeout`` seconds, each in one line."""
+    server that accepts but does not answer as a scheduler within ``timeout`` seconds, each
+    in one line."""
     address, host, port = check_scheduler(address)
     hint = "start it first (dask scheduler) or check the address"
     try:
@@ -111,12 +114,23 @@ def connect(address: str, timeout: float = 5.0) -> Client:
         raise StyleTransferError(f"cannot reach the Dask scheduler at {address} "
                                  f"({exc.strerror or exc}); {hint}") from None
     try:
+        asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
             return Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StyleTransferError(f"no Dask scheduler answered at {address} within {timeout:g} s "
-                                 f"({reason[:120]}); {hint}") from None
+    except (OSError, TimeoutError, ValueError, TypeError, KeyError) as exc:
+        raise StyleTransferError(f"no Dask scheduler answered at {address} within "
+                                 f"{timeout:g} s ({type(exc).__name__}); {hint}") from None
+
+
+async def _identity(address: str, timeout: float) -> dict[str, Any]:
+    """The scheduler's answer to Dask's ``identity`` call (the handshake and one message)."""
+    from distributed.core import rpc
+
+    async with rpc(address, timeout=timeout) as scheduler:
+        answer = await scheduler.identity()
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise ValueError("not a scheduler")
+    return answer
 
 
 def local_client(size: int = 384, workers: int | None = None, threads: int = 1,
@@ -141,11 +155,24 @@ def local_client(size: int = 384, workers: int | None = None, threads: int = 1,
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(**cluster_size(size, check_workers(workers), threads, runs),
-                                   host=host, dashboard_address=dashboard, env=env)
+                                   host=host, dashboard_address=dashboard, env=env,
+                                   silence_logs=logging.ERROR)  # not a warning per cancelled run
         return Client(cluster)
-    except BaseException:
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        _end_children(before)
+        raise StyleTransferError(f"the local Dask cluster did not start ({_one_line(exc)}); "
+                                 "run from a script file (its workers import it), or check "
+                                 "--listen and --dashboard-address") from None
+    except BaseException:  # Ctrl-C while it starts: its nannies' tasks fail, and say so
+        logging.getLogger("asyncio").addFilter(_aborted_start)
         _end_children(before)
         raise
+
+
+def _aborted_start(record: logging.LogRecord) -> bool:
+    """False for asyncio's report of a nanny whose start was aborted (its worker ended by
+    :func:`_end_children` after Ctrl-C): the user asked for it, and one line says so."""
+    return "Nanny failed to start" not in record.getMessage()
 
 
 def _children() -> set[int]:
@@ -442,37 +469,46 @@ def _run_on(client: Client | None, todo: list[Run], out: Path, index: Index,
         _run_all(client, todo, images, out, index, report, grouped, progress, on_result, task)
         return
     size = max(int(r.options.get("size", 384)) for r in todo)
-    before = _children()
+    before, own = _children(), None
     try:
-        own = local_client(size, runs=len(todo), **local)
-        try:
-            _run_all(own, todo, images, out, index, report, grouped, progress, on_result,
-                     task)
-        finally:
+        with _signals_held():  # a signal while it starts: started, then closed cleanly
+            own = local_client(size, runs=len(todo), **local)
+        _run_all(own, todo, images, out, index, report, grouped, progress, on_result, task)
+    finally:
+        if own is not None:
             with _signals_held():
                 _close(own)
-    finally:
         _end_children(before)
 
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """While inside (closing a cluster), Ctrl-C, SIGTERM and SIGHUP wait: a second Ctrl-C
-    must not leave worker processes behind. A signal that came is raised after, unless an
-    exception is on its way already."""
+    """While inside (a cluster starting or closing), Ctrl-C, SIGTERM and SIGHUP wait, so
+    that no worker process is left behind; the signal is raised on leaving (unless an
+    exception is on its way already). A second signal stops at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     came: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        came.append(signum)
+        if len(came) > 1:
+            _raise_for(signum)
+
     held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in held}
+    previous = {s: signal.signal(s, hold) for s in held}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     if came:
-        raise KeyboardInterrupt() if came[0] == signal.SIGINT else Stopped(came[0])
+        _raise_for(came[0])
+
+
+def _raise_for(signum: int) -> None:
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
 
 
 def _close(client: Client) -> None:
@@ -492,7 +528,8 @@ def _run_all(client: Client, todo: list[Run], images: dict[Any, Any], out: Path,
     client.register_plugin(TensorFlowThreads())
     if progress and dashboard_available(client):
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
-    backbone = _backbone(client, todo)
+    backbone = _backbone(client, todo) if any(  # layers of a named backbone: checked already
+        r.options.get("backbone", "auto") == "auto" for r in todo) else "auto"
     images = _send(client, images)
     groups = {g: i for i, g in enumerate(dict.fromkeys(r.group for r in todo))}
     futures = {}
