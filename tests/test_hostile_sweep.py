@@ -377,7 +377,7 @@ def fake_paint_task():
 def client():
     c = engine.local_client(64, workers=1)
     yield c
-    engine._close(c)
+    engine.close(c)
 
 
 FIXED = {"size": 64, "iterations": 2, "backbone": "vgg16-hed"}

@@ -1,11 +1,13 @@
 """The checks a sweep makes before anything starts (notebook 09; ``python -m helpers
 sweep``): the worker count, the addresses the cluster listens on or connects to, the most
-runs, and the output folder with every file the sweep will write. No Dask, no TensorFlow: a
+runs, the output folder with every file the sweep will write, and whether a run's JSON on
+disk is a finished run's. No Dask, no TensorFlow: a
 bad value is refused in one line at once.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -21,6 +23,10 @@ from helpers.sweeps.grid import Run
 INDEX_LIMIT = 100 << 20
 #: The largest run JSON a resumed sweep reads.
 JSON_LIMIT = 50 << 20
+
+
+#: The lock file that keeps two sweeps from writing into one folder at once.
+LOCK = ".sweep.lock"
 
 
 def cores() -> int:
@@ -119,7 +125,31 @@ def check_out(out: Any, runs: list[Run], pairs: Any = None) -> Path:
     return folder
 
 
-#: The lock file that keeps two sweeps from writing into one folder at once.
-LOCK = ".sweep.lock"
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
+def result_row(history: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
+    """The index columns of a finished run: its final losses, iterations and seconds."""
+    last = history[-1] if history else {}
+    seconds = _number(last.get("seconds"))
+    return {"total": last.get("total"), "content_loss": last.get("content"),
+            "style_loss": last.get("style"), "tv_loss": last.get("tv"),
+            "iterations_done": last.get("iteration"),
+            "seconds": round(seconds, 2) if seconds is not None else None,
+            "stop_reason": stop_reason}
+
+
+def saved_row(meta: Any) -> dict[str, Any] | None:
+    """The index columns recorded by a run's JSON, or ``None`` if it is not a finished run's
+    (not a mapping, no history, a loss that is not a number)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("history"), list) or not (
+            meta["history"]) or not isinstance(meta["history"][-1], dict):
+        return None
+    last = meta["history"][-1]
+    if any(_number(last.get(k)) is None for k in ("total", "content", "style", "tv")):
+        return None
+    return result_row(meta["history"], str(meta.get("stop_reason", "")))

@@ -12,35 +12,22 @@ share targets one after another and builds those targets once (the target cache 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
 import json
-import logging
-import math
-import numbers
 import os
-import signal
-import socket
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed import Client, as_completed, get_worker
 
 from helpers.errors import StyleTransferError
-from helpers.files import (
-    check_input,
-    read_bytes,
-    write_text,
-)
-from helpers.signals import Stopped
+from helpers.files import check_input, read_bytes, write_text
 from helpers.sweeps.checks import (
     INDEX_LIMIT,
     JSON_LIMIT,
@@ -49,9 +36,21 @@ from helpers.sweeps.checks import (
     check_host,
     check_max_runs,
     check_out,
-    check_scheduler,
     check_workers,
-    cores,
+    result_row,
+    saved_row,
+)
+from helpers.sweeps.cluster import (  # noqa: F401  (imported from here before cluster.py)
+    TensorFlowThreads,
+    children,
+    close,
+    cluster_size,
+    connect,
+    dashboard_available,
+    end_children,
+    local_client,
+    one_line,
+    signals_held,
 )
 from helpers.sweeps.grid import Run, plan
 
@@ -61,146 +60,6 @@ RESULT_COLUMNS = ("total", "content_loss", "style_loss", "tv_loss", "iterations_
                   "seconds", "worker", "stop_reason", "image")
 #: The result columns of an index written before that (resumed under the new names).
 OLD_COLUMNS = tuple("iterations" if c == "iterations_done" else c for c in RESULT_COLUMNS)
-
-
-class TensorFlowThreads(WorkerPlugin):
-    """Gives each worker's TensorFlow as many threads as the worker has (TensorFlow ignores
-    ``OMP_NUM_THREADS``), so workers sharing a machine do not oversubscribe its cores. Set
-    on every worker that joins, on a laptop or a cluster."""
-
-    name = "helpers-tensorflow-threads"
-
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads
-
-    def setup(self, worker: Any) -> None:
-        """Set the thread counts before this worker's first run loads TensorFlow."""
-        n = self.threads or getattr(worker, "state", worker).nthreads
-        os.environ.update(TF_NUM_INTRAOP_THREADS=str(n), TF_NUM_INTEROP_THREADS=str(n),
-                          OMP_NUM_THREADS=str(n), TF_CPP_MIN_LOG_LEVEL="2")
-        from helpers._tf import tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(n)
-        except RuntimeError:  # TensorFlow already ran here: the environment applies
-            pass
-
-
-def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1,
-                 runs: int | None = None) -> dict[str, Any]:
-    """``LocalCluster`` arguments for this machine: one single-threaded worker process per
-    core (``workers`` if given), fewer if memory for ``size`` px runs would run out or there
-    are fewer ``runs``, each with an equal share of the available memory as its limit."""
-    import psutil
-
-    available = psutil.virtual_memory().available * 0.8
-    need = 1.5e9 + 1.5e9 * (size / 512) ** 2  # TensorFlow, the backbone, activations
-    n = workers or max(1, min(cores() // threads, int(available // need)))
-    n = min(n, runs) if runs else n
-    return {"n_workers": n, "threads_per_worker": threads, "processes": True,
-            "memory_limit": int(max(available / n, need))}
-
-
-def connect(address: str, timeout: float = 5.0) -> Client:
-    """A client of the Dask scheduler at ``address``: a closed port fails at once, and a
-    server that accepts but does not answer as a scheduler within ``timeout`` seconds, each
-    in one line."""
-    address, host, port = check_scheduler(address)
-    hint = "start it first (dask scheduler) or check the address"
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        raise StyleTransferError(f"cannot reach the Dask scheduler at {address} "
-                                 f"({exc.strerror or exc}); {hint}") from None
-    try:
-        asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
-        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
-            return Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError, TypeError, KeyError) as exc:
-        raise StyleTransferError(f"no Dask scheduler answered at {address} within "
-                                 f"{timeout:g} s ({type(exc).__name__}); {hint}") from None
-
-
-async def _identity(address: str, timeout: float) -> dict[str, Any]:
-    """The scheduler's answer to Dask's ``identity`` call (the handshake and one message)."""
-    from distributed.core import rpc
-
-    async with rpc(address, timeout=timeout) as scheduler:
-        answer = await scheduler.identity()
-    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
-        raise ValueError("not a scheduler")
-    return answer
-
-
-def local_client(size: int = 384, workers: int | None = None, threads: int = 1,
-                 host: str = "127.0.0.1", dashboard_address: str | None = None,
-                 runs: int | None = None) -> Client:
-    """A client of a new LocalCluster sized by :func:`cluster_size`. Its scheduler, workers
-    and dashboard listen on ``host`` only (this machine, by default; the dashboard on
-    ``dashboard_address``, else a free port: others may run a cluster beside this one). Its
-    workers are spawned processes (TensorFlow deadlocks in forked ones) with TensorFlow's
-    threads set. If the start is interrupted, the worker processes started are ended.
-
-    Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (to hand memory back
-    sooner); glibc then stops adapting its mmap threshold, and every large tensor TensorFlow
-    allocates becomes a fresh mmap with its page faults: one evaluation at 256 px took 1.40 s
-    in such a worker against 1.07 s without it (1 thread each, bench/bench_sweep.py). Our
-    workers start without it."""
-    host = check_host(host)
-    dashboard = check_dashboard_address(dashboard_address, host)
-    env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    before = _children()
-    try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-            cluster = LocalCluster(**cluster_size(size, check_workers(workers), threads, runs),
-                                   host=host, dashboard_address=dashboard, env=env,
-                                   silence_logs=logging.ERROR)  # not a warning per cancelled run
-        return Client(cluster)
-    except (RuntimeError, OSError, TimeoutError) as exc:
-        _end_children(before)
-        raise StyleTransferError(f"the local Dask cluster did not start ({_one_line(exc)}); "
-                                 "run from a script file (its workers import it), or check "
-                                 "--listen and --dashboard-address") from None
-    except BaseException:  # Ctrl-C while it starts: its nannies' tasks fail, and say so
-        logging.getLogger("asyncio").addFilter(_aborted_start)
-        _end_children(before)
-        raise
-
-
-def _aborted_start(record: logging.LogRecord) -> bool:
-    """False for asyncio's report of a nanny whose start was aborted (its worker ended by
-    :func:`_end_children` after Ctrl-C): the user asked for it, and one line says so."""
-    return "Nanny failed to start" not in record.getMessage()
-
-
-def _children() -> set[int]:
-    """The process ids of this process's children (and theirs)."""
-    import psutil
-
-    return {p.pid for p in psutil.Process().children(recursive=True)}
-
-
-def _end_children(before: set[int], timeout: float = 5.0) -> None:
-    """End the worker processes (multiprocessing's spawned children) started since
-    ``before``: asked first, killed after ``timeout`` seconds."""
-    import psutil
-
-    new = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.pid not in before and "spawn_main" in " ".join(p.cmdline()):
-                new.append(p)
-        except psutil.Error:
-            continue
-    for p in new:
-        with contextlib.suppress(psutil.Error):
-            p.terminate()
-    _, alive = psutil.wait_procs(new, timeout=timeout)
-    for p in alive:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
 
 
 def paint(options: dict[str, Any], content: Any, style: Any, path: str,
@@ -218,14 +77,9 @@ def paint(options: dict[str, Any], content: Any, style: Any, path: str,
         result = stylize(content, style, progress=False, **options)
         saved = result.save(path)
     except Exception as exc:  # noqa: BLE001  (one line for the client to print)
-        return {"error": _one_line(exc)}
+        return {"error": one_line(exc)}
     return {**result_row(result.history, result.stop_reason), "worker": _worker_name(),
             "image": saved.name}
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc).strip() else ""
-    return text if isinstance(exc, StyleTransferError) else f"{type(exc).__name__}: {text}"
 
 
 def _worker_name() -> str:
@@ -233,36 +87,6 @@ def _worker_name() -> str:
         return str(get_worker().address)
     except ValueError:  # not on a worker (a plain call)
         return "local"
-
-
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def result_row(history: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
-    """The index columns of a finished run: its final losses, iterations and seconds."""
-    last = history[-1] if history else {}
-    seconds = _number(last.get("seconds"))
-    return {"total": last.get("total"), "content_loss": last.get("content"),
-            "style_loss": last.get("style"), "tv_loss": last.get("tv"),
-            "iterations_done": last.get("iteration"),
-            "seconds": round(seconds, 2) if seconds is not None else None,
-            "stop_reason": stop_reason}
-
-
-def saved_row(meta: Any) -> dict[str, Any] | None:
-    """The index columns recorded by a run's JSON, or ``None`` if it is not a finished run's
-    (not a mapping, no history, a loss that is not a number)."""
-    if not isinstance(meta, dict) or not isinstance(meta.get("history"), list) or not (
-            meta["history"]) or not isinstance(meta["history"][-1], dict):
-        return None
-    last = meta["history"][-1]
-    if any(_number(last.get(k)) is None for k in ("total", "content", "style", "tv")):
-        return None
-    return result_row(meta["history"], str(meta.get("stop_reason", "")))
 
 
 def resolve_backbone(options: dict[str, Any], layers: list[str]) -> dict[str, str]:
@@ -283,7 +107,7 @@ def resolve_backbone(options: dict[str, Any], layers: list[str]) -> dict[str, st
         bb.check_layers(net, [DEFAULTS[name]["content_layer"],
                               *DEFAULTS[name]["style_layers"], *layers])
     except Exception as exc:  # noqa: BLE001  (one line for the client to raise)
-        return {"error": _one_line(exc)}
+        return {"error": one_line(exc)}
     return {"backbone": name}
 
 
@@ -311,7 +135,8 @@ class Index:
         if not self.path.exists():
             return self
         try:
-            text = read_bytes(self.path, INDEX_LIMIT + 1, "the sweep index").decode("utf-8")
+            text = read_bytes(self.path, INDEX_LIMIT + 1, "the sweep index").decode(
+                "utf-8-sig")  # a spreadsheet may have saved it with a byte-order mark
             reader = csv.DictReader(io.StringIO(text, newline=""))
             fieldnames, rows = reader.fieldnames, list(reader)
         except (UnicodeDecodeError, csv.Error) as exc:
@@ -469,53 +294,16 @@ def _run_on(client: Client | None, todo: list[Run], out: Path, index: Index,
         _run_all(client, todo, images, out, index, report, grouped, progress, on_result, task)
         return
     size = max(int(r.options.get("size", 384)) for r in todo)
-    before, own = _children(), None
+    before, own = children(), None
     try:
-        with _signals_held():  # a signal while it starts: started, then closed cleanly
+        with signals_held():  # a signal while it starts: started, then closed cleanly
             own = local_client(size, runs=len(todo), **local)
         _run_all(own, todo, images, out, index, report, grouped, progress, on_result, task)
     finally:
         if own is not None:
-            with _signals_held():
-                _close(own)
-        _end_children(before)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """While inside (a cluster starting or closing), Ctrl-C, SIGTERM and SIGHUP wait, so
-    that no worker process is left behind; the signal is raised on leaving (unless an
-    exception is on its way already). A second signal stops at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        came.append(signum)
-        if len(came) > 1:
-            _raise_for(signum)
-
-    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, hold) for s in held}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if came:
-        _raise_for(came[0])
-
-
-def _raise_for(signum: int) -> None:
-    raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
-
-
-def _close(client: Client) -> None:
-    cluster = client.cluster
-    client.close()
-    if cluster is not None:
-        cluster.close()
+            with signals_held():
+                close(own)
+        end_children(before)
 
 
 def _run_all(client: Client, todo: list[Run], images: dict[Any, Any], out: Path, index: Index,
@@ -568,7 +356,7 @@ def _record(run: Run, future: Any, index: Index, report: SweepReport,
     try:
         results = future.result()
     except Exception as exc:  # noqa: BLE001  (a run's error must not stop the others)
-        results = {"error": _one_line(exc)}
+        results = {"error": one_line(exc)}
     if "error" in results:
         report.failed[run.name] = results["error"]
         print(f"failed: {run.name}: {report.failed[run.name]}", file=sys.stderr)
@@ -578,14 +366,6 @@ def _record(run: Run, future: Any, index: Index, report: SweepReport,
     report.ran += 1
     if on_result is not None:
         on_result(row)
-
-
-def dashboard_available(client: Client) -> bool:
-    """True when the scheduler serves Dask's dashboard (it needs Bokeh)."""
-    import importlib.util
-
-    return bool(importlib.util.find_spec("bokeh")) and "dashboard" in client.scheduler_info(
-    ).get("services", {})
 
 
 def _send(client: Client, images: dict[Any, Any]) -> dict[Any, Any]:

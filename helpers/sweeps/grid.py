@@ -181,6 +181,10 @@ def checked(options: dict[str, Any]) -> Settings:
     if settings.checkpoint_every:
         raise StyleTransferError("checkpoint_every is not for sweeps: each run is saved when "
                                  "it finishes, and a rerun skips the finished ones")
+    if settings.init == "image":
+        raise StyleTransferError("init 'image' needs an image to start from, which a sweep "
+                                 "does not take; choose one of content, gradient_map, "
+                                 "color_matched, noise, style")
     backbone = settings.backbone if settings.backbone in DEFAULTS else "vgg19"
     resolved = settings.resolved(backbone)
     for layer in (resolved.content_layer, *resolved.style_layers):

@@ -38,7 +38,8 @@ def read_index(out: str | Path, names: Collection[str] | None = None) -> list[di
     from helpers.sweeps.checks import INDEX_LIMIT
 
     try:
-        text = read_bytes(Path(out) / "index.csv", INDEX_LIMIT, "the sweep index").decode()
+        text = read_bytes(Path(out) / "index.csv", INDEX_LIMIT, "the sweep index")
+        text = text.decode("utf-8-sig")
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise StyleTransferError(f"{Path(out) / 'index.csv'} is not a sweep index ({exc})"
