@@ -583,3 +583,120 @@ def test_scheduler_addresses():
     for bad in ("tcp://host", "tcp://host:port", "tcp://a b:1", "tcp://h:1/path", "ws//x"):
         with pytest.raises(StyleTransferError):
             checks.check_scheduler(bad)
+
+
+# --- more hostile cases -------------------------------------------------------------------
+
+def test_an_output_folder_that_links_into_the_photos_is_refused(pairs, tmp_path):
+    (tmp_path / "out").symlink_to(pairs / "content")
+    before = digest(pairs)
+    refused(cli(str(pairs), "-o", str(tmp_path / "out"), *TINY), "would become inputs")
+    assert digest(pairs) == before
+
+
+def test_the_pairs_folder_itself_may_hold_the_results(pairs):
+    runs = sweep_grid.plan({"style_weight": [1, 2]}, pairs, size=64, backbone="vgg16-hed")
+    assert checks.check_out(pairs, runs, pairs) == pairs.resolve()
+
+
+def test_a_sheet_or_lock_that_is_an_input_or_a_pipe_is_refused(pairs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    before = digest(pairs)
+    (out / "sheet.png").symlink_to(pairs / "style" / "art.png")
+    refused(cli(str(pairs), "-o", str(out), *TINY), "would overwrite the input")
+    (out / "sheet.png").unlink()
+    os.mkfifo(out / checks.LOCK)
+    refused(cli(str(pairs), "-o", str(out), *TINY), "pipe")
+    assert digest(pairs) == before
+
+
+def test_a_web_server_given_as_the_scheduler_is_one_line(tmp_path):
+    import http.server
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = cli("--scheduler", f"tcp://127.0.0.1:{server.server_port}", "-o",
+                   str(tmp_path / "o"), *TINY, engine_allowed=True)
+    finally:
+        server.shutdown()
+    refused(done, "no Dask scheduler answered")
+
+
+def test_the_same_pair_twice_or_an_empty_grid_is_one_line(monkeypatch):
+    with pytest.raises(StyleTransferError, match="the same values"):
+        sweep_grid.plan({"style_weight": [1]}, [("chelsea", "swirls")] * 2, size=64)
+    for grid in ({"style_weight": {}}, {"style_weight": []}, [("style_weight", 1)]):
+        with pytest.raises(StyleTransferError):
+            sweep_grid.plan(grid, None, size=64)
+    with pytest.raises(StyleTransferError, match="did you mean 'style_weight'"):
+        sweep_grid.plan({"style_weights": [1]}, None, size=64)
+    with pytest.raises(StyleTransferError, match="init 'image'"):
+        sweep_grid.plan({"init": ["image"]}, None, size=64)
+
+
+def test_labels_that_clean_to_one_file_name_still_make_two_files():
+    runs = sweep_grid.plan({"style_weight": {"a b": 1, "a_b": 2, "a/b": 3}},
+                           [("chelsea", "swirls")], size=64)
+    assert len({r.name for r in runs}) == 3
+    assert all("/" not in r.name and " " not in r.name for r in runs)
+
+
+def test_an_empty_or_bom_index_resumes(tmp_path):
+    from helpers.sweeps.engine import RESULT_COLUMNS, Index
+
+    columns = ["name", "content", "style", "style_weight", *RESULT_COLUMNS]
+    (tmp_path / "index.csv").write_bytes(b"")
+    assert Index(tmp_path / "index.csv", columns).open().names == set()
+    row = "r1,chelsea,swirls,10,1,1,1,1,2,0.1,w,done,r1.png\n"
+    (tmp_path / "index.csv").write_text("\ufeff" + ",".join(columns) + "\n" + row)
+    assert Index(tmp_path / "index.csv", columns).open().names == {"r1"}
+
+
+def test_the_live_grid_shows_a_damaged_run_as_empty(tmp_path):
+    from helpers.sweeps.live import LiveGrid
+
+    runs = sweep_grid.plan({"style_weight": [1, 2]}, [("chelsea", "swirls")], size=64)
+    live = LiveGrid(runs, tmp_path, ncols=2)
+    first, second = (r.name for r in runs)
+    live.add({"name": first, "image": "missing.png", "total": "1"})
+    picture(tmp_path / f"{second}.png")
+    (tmp_path / f"{second}.json").write_text("{broken")
+    live.add({"name": second, "image": f"{second}.png", "total": "banana"})
+    assert live.buttons[second].description.endswith(("2", "2 "))  # no loss to show
+    live.select(second)
+    assert live.load_button.disabled
+    with pytest.raises(StyleTransferError, match="holds no settings"):
+        live.app_settings(second)
+
+
+@pytest.mark.slow
+def test_a_scheduler_that_dies_mid_sweep_ends_in_one_line_keeping_the_finished(tmp_path):
+    script = tmp_path / "scheduler.py"
+    script.write_text(
+        "import time\nfrom distributed import LocalCluster\nif __name__ == '__main__':\n"
+        "    c = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None)\n"
+        "    print(c.scheduler_address, flush=True)\n    time.sleep(600)\n")
+    scheduler = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, env=ENV)
+    out = tmp_path / "out"
+    try:
+        address = scheduler.stdout.readline().strip()
+        sweep = subprocess.Popen(
+            [sys.executable, "-m", "helpers", "sweep", "--scheduler", address,
+             "--style-weight", "1,2,3,4,5,6", *TINY, "--quiet", "-o", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+        wait_for(lambda: (out / "index.csv").exists())
+        for p in [*psutil.Process(scheduler.pid).children(recursive=True),
+                  psutil.Process(scheduler.pid)]:
+            p.kill()
+        stdout, stderr = sweep.communicate(timeout=60)
+    finally:
+        scheduler.kill()
+    refused(subprocess.CompletedProcess([], sweep.returncode, stdout, stderr),
+            "lost the Dask scheduler")
+    rows = index_rows(out)
+    assert rows and all((out / r["image"]).exists() for r in rows)

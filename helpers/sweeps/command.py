@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from typing import Any
 
@@ -147,6 +148,9 @@ def _paint(args: argparse.Namespace, grid: dict[str, list[Any]], workers: int | 
     from helpers.sweeps.engine import connect, sweep
     from helpers.sweeps.sheet import contact_sheet
 
+    if args.scheduler:  # its errors end in one line of ours, not Dask's log of them
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     client = connect(args.scheduler) if args.scheduler else None
     try:
         report = sweep(grid, args.pairs, args.output, client=client, workers=workers,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, as_completed, get_worker
+from distributed.comm.core import CommClosedError
 
 from helpers.errors import StyleTransferError
 from helpers.files import check_input, read_bytes, write_text
@@ -352,10 +353,16 @@ def _backbone(client: Client, todo: list[Run]) -> str:
 
 def _record(run: Run, future: Any, index: Index, report: SweepReport,
             on_result: Callable | None) -> None:
-    """Append a finished run's row (or note its failure: the other runs go on)."""
+    """Append a finished run's row (or note its failure: the other runs go on; a lost
+    scheduler stops the sweep in one line)."""
     try:
         results = future.result()
     except Exception as exc:  # noqa: BLE001  (a run's error must not stop the others)
+        if "connection-lost" in str(exc) or isinstance(exc, CommClosedError):
+            raise StyleTransferError(
+                f"lost the Dask scheduler; the {len(index.names)} finished runs are in "
+                f"{index.path.parent} (index.csv): start it again and rerun to paint the rest"
+            ) from None
         results = {"error": one_line(exc)}
     if "error" in results:
         report.failed[run.name] = results["error"]
