@@ -534,17 +534,20 @@ def wait_for(check, timeout: float = 240) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, status, when", [
-    (signal.SIGTERM, 143, "first row"), (signal.SIGHUP, 129, "first row"),
-    (signal.SIGINT, 130, "first row"), (signal.SIGTERM, 143, "cluster start"),
+@pytest.mark.parametrize("signum, status, when, group", [
+    (signal.SIGTERM, 143, "first row", False), (signal.SIGHUP, 129, "first row", True),
+    (signal.SIGINT, 130, "first row", True), (signal.SIGTERM, 143, "cluster start", False),
+    (signal.SIGINT, 130, "cluster start", True),
 ])
-def test_a_signal_keeps_every_finished_run_and_leaves_no_worker(signum, status, when,
+def test_a_signal_keeps_every_finished_run_and_leaves_no_worker(signum, status, when, group,
                                                                 tmp_path):
+    """``group``: sent to the whole process group, workers included, as a terminal sends
+    Ctrl-C and its hang-up."""
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "helpers", "sweep", "--style-weight", "1,2,3,4,5,6", *TINY,
          "--workers", "1", "--quiet", "-o", str(out)], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+        stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT, start_new_session=True)
     workers: set[int] = set()
 
     def started() -> bool:
@@ -557,7 +560,10 @@ def test_a_signal_keeps_every_finished_run_and_leaves_no_worker(signum, status, 
 
     try:
         wait_for(started)
-        proc.send_signal(signum)
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()

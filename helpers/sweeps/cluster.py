@@ -30,6 +30,19 @@ from helpers.sweeps.checks import (
 )
 
 
+class IgnoreCtrlC(WorkerPlugin):
+    """Makes a local worker ignore Ctrl-C: a terminal sends it to the whole process group,
+    workers included, and the sweep (which stops them itself) is the one to answer it; a
+    worker would print a traceback instead."""
+
+    name = "helpers-ignore-ctrl-c"
+
+    def setup(self, worker: Any) -> None:
+        """Ignore SIGINT in this worker process (its event loop runs in its main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class TensorFlowThreads(WorkerPlugin):
     """Gives each worker's TensorFlow as many threads as the worker has (TensorFlow ignores
     ``OMP_NUM_THREADS``), so workers sharing a machine do not oversubscribe its cores. Set
@@ -120,11 +133,14 @@ def local_client(size: int = 384, workers: int | None = None, threads: int = 1,
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     before = children()
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None
+                              }), _signals_blocked_in_new_threads():
             cluster = LocalCluster(**cluster_size(size, check_workers(workers), threads, runs),
                                    host=host, dashboard_address=dashboard, env=env,
                                    silence_logs=logging.ERROR)  # not a warning per cancelled run
-        return Client(cluster)
+        client = Client(cluster)
+        client.register_plugin(IgnoreCtrlC())
+        return client
     except (RuntimeError, OSError, TimeoutError) as exc:
         end_children(before)
         raise StyleTransferError(f"the local Dask cluster did not start ({one_line(exc)}); "
@@ -140,6 +156,32 @@ def _aborted_start(record: logging.LogRecord) -> bool:
     """False for asyncio's report of a nanny whose start was aborted (its worker ended by
     :func:`end_children` after Ctrl-C): the user asked for it, and one line says so."""
     return "Nanny failed to start" not in record.getMessage()
+
+
+#: The signals a terminal or ``kill -- -PGID`` sends to a whole process group.
+GROUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def _signals_blocked_in_new_threads() -> Iterator[None]:
+    """Block :data:`GROUP_SIGNALS` in this thread while inside, so that the threads Dask
+    starts meanwhile (its event loop, the threads that spawn workers) block them for good,
+    and so do the worker processes they spawn (a blocked signal stays blocked across
+    ``exec``): a terminal's Ctrl-C or hang-up, sent to every process of the group, then
+    reaches this process only, which stops the workers itself (asking, then killing). A
+    signal that comes meanwhile is delivered on leaving.
+
+    Multiprocessing's resource tracker is started first, with them blocked: starting it
+    later, from Dask's thread, would unblock SIGINT and SIGTERM in that thread."""
+    from multiprocessing import resource_tracker
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
+    try:
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def children() -> set[int]:
