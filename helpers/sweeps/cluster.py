@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -173,15 +174,30 @@ def _signals_blocked_in_new_threads() -> Iterator[None]:
 
     Multiprocessing's resource tracker is started first, with them blocked: starting it
     later, from Dask's thread, would unblock SIGINT and SIGTERM in that thread."""
-    from multiprocessing import resource_tracker
-
     old = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
     try:
-        resource_tracker.ensure_running()
+        _start_resource_tracker()
         signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (if it is not running) with its stderr on
+    ``os.devnull``: when a sweep is stopped it would otherwise print a warning about the
+    semaphores of the worker queues it cleans up, after the sweep's own one line."""
+    from multiprocessing import resource_tracker
+
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def children() -> set[int]:
