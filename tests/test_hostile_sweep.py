@@ -150,6 +150,7 @@ FAIL_FAST = [
     (["--balance-style-layers", "maybe"], "must be true or false"),
     (["--style-layers", "conv1-9"], "unknown layer"),
     (["--content-layer", "block1_pool"], "unknown layer"),
+    (["--iter", "5"], "unrecognized arguments: --iter"),  # no prefixes of --iterations
     (["-o", ""], "empty"),
     (["-o", "/dev/null"], "not a folder"),
     (["-o", "/proc/no-such-folder"], "cannot write into"),
@@ -217,7 +218,8 @@ def test_the_api_refuses_an_output_that_is_no_folder(out, pairs, tmp_path, monke
 
 @pytest.mark.parametrize("bad", [{"workers": 0}, {"workers": -1}, {"workers": True},
                                  {"workers": 1.5}, {"max_runs": 0}, {"host": "a b"},
-                                 {"dashboard_address": "x"}])
+                                 {"dashboard_address": "x"}, {"client": "tcp://x:1"},
+                                 {"on_result": 5}])
 def test_the_api_refuses_bad_cluster_arguments_before_a_cluster(bad, tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "local_client", lambda *a, **k: pytest.fail("cluster started"))
     with pytest.raises(StyleTransferError):

@@ -264,6 +264,11 @@ def sweep(grid: Mapping[str, Any], pairs: Any = None, out: str | Path = "build/s
     workers = check_workers(workers)
     if client is None:
         check_dashboard_address(dashboard_address, check_host(host))
+    elif not isinstance(client, Client):
+        raise StyleTransferError(f"client must be a dask.distributed.Client, not a "
+                                 f"{type(client).__name__}")
+    if on_result is not None and not callable(on_result):
+        raise StyleTransferError("on_result must be a function taking an index row")
     out = check_out(out, runs, pairs)
     columns = ["name", "content", "style", *grid, *RESULT_COLUMNS]
     with folder_lock(out):
