@@ -4,10 +4,14 @@
 ==============================  ==========================================================
 module                          what it does
 ==============================  ==========================================================
-``helpers.sweeps.grid``         the plan: grid points × pairs, checked, named, grouped
-                                (no TensorFlow)
-``helpers.sweeps.engine``       :func:`sweep`: a LocalCluster or any Client, one task per
-                                run, ``OUT/index.csv`` written as runs finish, resume
+``helpers.sweeps.grid``         the plan: grid points × pairs, checked (settings, image
+                                sizes, layer names), named, grouped (no TensorFlow)
+``helpers.sweeps.checks``       the rest of the checks before anything starts: workers,
+                                addresses, most runs, the output folder (no Dask)
+``helpers.sweeps.cluster``      the LocalCluster (on 127.0.0.1) or a scheduler's client,
+                                started and closed with signals held
+``helpers.sweeps.engine``       :func:`sweep`: one task per run, ``OUT/index.csv`` written
+                                as runs finish, resume, the folder's lock
 ``helpers.sweeps.sheet``        the contact sheet ``OUT/sheet.png``
 ``helpers.sweeps.live``         the notebook's grid that fills in as runs finish
 ==============================  ==========================================================

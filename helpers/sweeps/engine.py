@@ -1,9 +1,11 @@
 """Running a sweep on Dask distributed (notebook 09): :func:`sweep` checks the plan, starts a
 :class:`~distributed.LocalCluster` sized to the machine (or uses any ``Client``), sends each
 run's settings and images to the workers (never a Keras model: they do not pickle), and, as
-runs finish, appends their row to ``OUT/index.csv`` from the client (one writer, so
-concurrent finishes cannot interleave). Workers write each run's PNG and JSON with
-:meth:`helpers.optimize.Result.save` the moment it finishes; a rerun skips them.
+runs finish, adds their row to ``OUT/index.csv`` from the client (one writer, so concurrent
+finishes cannot interleave; the file is replaced whole each time). Workers write each run's
+PNG and JSON with :meth:`helpers.optimize.Result.save` the moment it finishes; a rerun skips
+them (a run's file name holds a hash of all its settings). One sweep at a time writes into a
+folder (:func:`folder_lock`); everything is checked before the cluster starts.
 
 Runs are submitted group by group, highest priority first, so a worker paints the runs that
 share targets one after another and builds those targets once (the target cache of
