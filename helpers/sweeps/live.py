@@ -13,7 +13,10 @@ from typing import Any
 
 import ipywidgets as w
 
+from helpers.errors import StyleTransferError
+from helpers.files import read_bytes
 from helpers.settings import Settings, command_line_flags, python_arguments
+from helpers.sweeps.checks import saved_row
 from helpers.sweeps.grid import Run, Source
 
 
@@ -67,11 +70,17 @@ class LiveGrid(w.VBox):
     def add(self, row: dict[str, Any]) -> None:
         """Show a finished run (an index row): its picture in its tile, its loss on its
         button."""
-        name = row["name"]
+        name = row.get("name")
         if name not in self.images:
             return
-        self.images[name].value = (self.out / row["image"]).read_bytes()
-        self.buttons[name].description += f" | {float(row['total']):.3g}"
+        try:
+            self.images[name].value = read_bytes(self.out / str(row.get("image")), IMAGE_LIMIT,
+                                                 "a run's picture")
+        except StyleTransferError:  # gone or damaged: the tile stays empty
+            return
+        total = _number(row.get("total"))
+        if total is not None:
+            self.buttons[name].description += f" | {total:.3g}"
         self.buttons[name].button_style = "info"
 
     def select(self, name: str) -> None:
@@ -83,19 +92,23 @@ class LiveGrid(w.VBox):
         self.details.clear_output()
         with self.details:
             print(f"{name}\nswept: {run.swept}")
-            if meta.exists():
-                saved = json.loads(meta.read_text())
+            saved = _saved(meta)
+            if saved is not None and saved_row(saved) is not None:
                 last = saved["history"][-1]
                 print(f"final loss: total {last['total']:.4g} (content {last['content']:.3g}, "
                       f"style {last['style']:.3g}, tv {last['tv']:.3g})")
             print("\nCopy as code (Python):\n" + python_code(run))
             print("Copy as code (command line):\n" + command_line(run))
-        self.load_button.disabled = self.app is None or not meta.exists()
+        self.load_button.disabled = self.app is None or not isinstance(
+            (saved or {}).get("settings"), dict)
 
     def app_settings(self, name: str) -> dict[str, Any]:
         """The tuning app's settings for run ``name``: its recorded settings and images."""
         run = self.runs[name]
-        saved = json.loads((self.out / f"{name}.json").read_text())["settings"]
+        saved = (_saved(self.out / f"{name}.json") or {}).get("settings")
+        if not isinstance(saved, dict):
+            raise StyleTransferError(f"{self.out / name}.json holds no settings; paint the run "
+                                     "again (rerun the sweep)")
         return {**saved, "content": run.content.text, "style": run.style.text,
                 "rendered": False}
 
@@ -103,3 +116,25 @@ class LiveGrid(w.VBox):
         """Load the selected run's settings into the tuning app."""
         if self.app is not None and self.selected is not None:
             self.app.apply(self.app_settings(self.selected))
+
+
+#: The largest picture a tile shows.
+IMAGE_LIMIT = 200 << 20
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _saved(meta: Path) -> dict[str, Any] | None:
+    """A run's JSON, or ``None`` if it is missing or damaged."""
+    from helpers.sweeps.checks import JSON_LIMIT
+
+    try:
+        saved = json.loads(read_bytes(meta, JSON_LIMIT, "a run's JSON"))
+    except (StyleTransferError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
