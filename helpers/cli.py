@@ -37,7 +37,7 @@ from helpers.settings import (
     parse_value,
     setting_text,
 )
-from helpers.signals import exit_status, signal_name, stop_on_signals
+from helpers.signals import Stopped, exit_status, signal_name, stop_on_signals
 
 BUNDLED_NAMES = tuple(BUNDLED)
 
@@ -376,8 +376,13 @@ def _gallery(args: argparse.Namespace) -> int:
 
 
 def _load_tensorflow_quietly() -> None:
-    """Import TensorFlow without its C++ start-up lines (:mod:`helpers._tf`)."""
-    import helpers._tf  # noqa: F401
+    """Import TensorFlow without its C++ start-up lines (:mod:`helpers._tf`). A signal that
+    comes meanwhile is acted on when the import is done (an import cut short would print the
+    hidden lines)."""
+    with _signals_held() as arrived:
+        import helpers._tf  # noqa: F401
+    if arrived:
+        raise KeyboardInterrupt() if arrived[0] == signal.SIGINT else Stopped(arrived[0])
 
 
 def _image(text: str) -> tuple[Any, Path]:

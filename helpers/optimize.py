@@ -398,12 +398,15 @@ class _Run:
         image so far, or let the signal through when there is none yet."""
         self.signum = getattr(exc, "signum", signal.SIGINT)
         if self.scale is not None and self.scale.history:
-            self.keep(_interrupted_text(exc, len(self.scale.history) - 1))
+            self.keep(_interrupted_text(exc, self.done(self.scale.history)))
         elif self.result is not None:
-            done = sum(1 for h in self.history if h["iteration"] > 0)
-            self.result.stop_reason = _interrupted_text(exc, done)
+            self.result.stop_reason = _interrupted_text(exc, self.done())
         else:
             raise exc
+
+    def done(self, scale_history: Sequence[dict[str, float]] = ()) -> int:
+        """The iterations run so far: every finished scale's and ``scale_history``'s."""
+        return sum(1 for h in [*self.history, *scale_history] if h["iteration"] > 0)
 
     def warn(self, exc: StyleTransferError) -> None:
         """Say once, in one line, that a checkpoint could not be written (the run goes on)."""
@@ -525,7 +528,7 @@ class _Scale:
                 print(f"Warning: {reason}")
         except KeyboardInterrupt as exc:
             self.run.signum = getattr(exc, "signum", signal.SIGINT)
-            reason = _interrupted_text(exc, len(self.history) - 1)
+            reason = _interrupted_text(exc, self.run.done(self.history))
         finally:
             self.bar.close()
         if s.checkpoint_every and self.history:
