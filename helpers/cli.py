@@ -324,7 +324,10 @@ def _named_output(text: str, inputs: Sequence[Path], suffixes: Sequence[str], wh
                   ) -> Path:
     """``-o`` checked before any work: a usable name (not a folder, pipe or device, not any
     of ``inputs``) ending in one of ``suffixes``; the name is kept as given."""
-    if text.strip() and not os.path.lexists(text) and not text.endswith(("/", os.sep)) and (
+    if text.endswith(("/", os.sep)):
+        raise StyleTransferError(f"{what} {images.short_path(text)} is a folder; give a file "
+                                 f"name in it, e.g. {images.short_path(text)}result{suffixes[0]}")
+    if text.strip() and not os.path.lexists(text) and (
             Path(text).suffix.lower() not in suffixes):
         raise StyleTransferError(
             f"{what} {images.short_path(text)}: name the file with one of the endings "
@@ -480,11 +483,43 @@ def _check_run(args: argparse.Namespace, options: dict[str, Any], read: _Inputs)
                 read.content, read.styles, name, settings.size), backbones=list(fitted))
 
 
+def _new_folders(*paths: str | Path | None) -> list[Path]:
+    """The folders above ``paths`` that do not exist yet (deepest first): the checks make
+    them, and a run that writes nothing removes them again."""
+    out: list[Path] = []
+    for path in (Path(p).absolute() for p in paths if p):
+        out += [f for f in path.parents if not os.path.lexists(f) and f not in out]
+    return sorted(out, key=lambda f: len(f.parts), reverse=True)
+
+
+@contextlib.contextmanager
+def _leaving_no_empty_folders(folders: list[Path]) -> Iterator[None]:
+    """Remove those of ``folders`` that are still empty when the block fails or is
+    interrupted (a refused run leaves nothing behind)."""
+    try:
+        yield
+    except BaseException:
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def _stylize(args: argparse.Namespace) -> int:
     options = settings_from_args(args)  # bad settings fail here, before TensorFlow loads
     read = _read_inputs(args, options)
     _check_run(args, options, read)
-    output, folder = _check_outputs(args, options, read)
+    out = Path(args.output)
+    folder = Path(args.checkpoint_dir) if args.checkpoint_dir else (
+        out.parent / f"{out.stem}_checkpoints" if out.name else None)
+    with _leaving_no_empty_folders(_new_folders(args.output, folder and folder / "x")):
+        output, folder = _check_outputs(args, options, read)
+        return _run(args, options, read, output, folder)
+
+
+def _run(args: argparse.Namespace, options: dict[str, Any], read: _Inputs, output: Path,
+         folder: Path | None) -> int:
+    """Load TensorFlow, paint, save the result (also when a signal ended the run)."""
     _load_tensorflow_quietly()
     from helpers.optimize import stylize
 

@@ -527,6 +527,8 @@ class _Scale:
             if self.run.progress:
                 print(f"Warning: {reason}")
         except KeyboardInterrupt as exc:
+            if not self.history:  # not even the start evaluated: the run keeps what it has
+                raise
             self.run.signum = getattr(exc, "signum", signal.SIGINT)
             reason = _interrupted_text(exc, self.run.done(self.history))
         finally:

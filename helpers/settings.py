@@ -154,6 +154,8 @@ def check_weights_file(weights: Any, backbone: str = "auto") -> Any:
     try:
         check_input(weights, "weights file")
     except StyleTransferError as exc:
+        if "not found" not in str(exc):
+            raise
         raise StyleTransferError(f"{exc}; give the path of a VGG19 .h5 weights file, or "
                                  "'imagenet'") from None
     if backbone == "vgg16-hed":

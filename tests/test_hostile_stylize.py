@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,14 @@ def world(tmp_path, photo, painting):
              history=np.array([{"iteration": 0}], dtype=object))
     (t / "ck_fifo").mkdir()
     os.mkfifo(t / "ck_fifo" / "checkpoint.npz")
+    (t / "ck_bomb").mkdir()  # a zip whose history unpacks to 65 MB
+    with zipfile.ZipFile(t / "ck_bomb" / "checkpoint.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("history.npy", b"\0" * (65 << 20))
+    (t / "link.png").symlink_to(t / "c.png")
+    os.link(t / "s.png", t / "hard.png")
+    os.mkfifo(t / "P.json")
+    (t / "J.json").symlink_to(t / "c.png")
+    (t / "ünï😀.png").write_bytes((t / "c.png").read_bytes())
     return t
 
 
@@ -173,6 +182,55 @@ STYLIZE_REFUSALS = [
     ([*PAIR, "--checkpoint-every", "1", "--checkpoint-dir", "{t}/{long}"], ["too long"]),
     ([*PAIR, "--resume", "{t}/{long}"], ["too long"]),
 ]
+
+
+#: Cases found while attacking the above (issue #31, "attack it again yourself").
+OWN_CASES = [
+    (["{t}/fifo.png", "{t}/s.png"], ["is not a regular file (a pipe"]),
+    (["{t}/c.png", "{t}/loop.png"], ["Too many levels of symbolic links"]),
+    ([*PAIR, "-o", "{t}/fifo.png"], ["is a pipe (FIFO)"]),
+    ([*PAIR, "-o", "{t}/link.png"], ["would overwrite the input", "c.png"]),
+    ([*PAIR, "-o", "{t}/hard.png"], ["would overwrite the input", "s.png"]),
+    (["c.png", "s.png", "-o", "./c.png"], ["would overwrite the input"]),
+    ([*PAIR, "-o", "{t}/P.png"], ["its JSON", "is a pipe (FIFO)"]),
+    ([*PAIR, "-o", "{t}/J.png"], ["its JSON", "would overwrite the input"]),
+    ([*PAIR, "-o", "{t}/ck9/latest.png", "--checkpoint-every", "1", "--checkpoint-dir",
+      "{t}/ck9"], ["both write"]),
+    ([*PAIR, "-o", "/proc/x.png"], ["cannot write into /proc"]),
+    ([*PAIR, "-o", "/sys/x.png"], ["cannot write into /sys"]),
+    ([*PAIR, "-o", "{t}/blocker/o.png"], ["is a file, not a folder"]),
+    ([*PAIR, "-o", "{t}/newdir/"], ["is a folder"]),
+    ([*PAIR, "-o", "-"], ["endings .png"]),
+    (["{t}/ünï😀.png", "{t}/s.png", "-o", "{t}/ünï😀.png"], ["would overwrite", "ünï😀.png"]),
+    (["{t}/a\nb.png", "{t}/s.png"], ["a\\nb.png"]),
+    ([*PAIR, "--mask", "{t}/adir.png"], ["is a folder"]),
+    ([*PAIR, "--backbone", "vgg19", "--weights", "{t}/fifo.png"], ["is a pipe"]),
+    ([*PAIR, "--resume", "{t}/fifo.png"], ["is a pipe"]),
+    ([*PAIR, *HED, "--resume", "{t}/ck_bomb"], ["too large"]),
+    ([*PAIR, "--size", "64", "--scales", "2"], ["at least 32 px"]),
+    ([*PAIR, "--size", "1e3"], ["size must be a whole number, not '1e3'"]),
+    ([*PAIR, "--style-layer-weights", "1,nan,1,1,1"], ["finite"]),
+    ([*PAIR, "--style-weight="], ["style_weight is empty"]),
+    ([*PAIR, "--style-blend-weights", "1,1"], ["2 style blend weights for 1"]),
+    ([*PAIR, "--mask", "none", "--mask", "none"], ["2 masks for 1"]),
+    ([*PAIR, "--no-bal"], ["did you mean --no-balance-style-layers?"]),
+    ([*PAIR, "{t}/s.png"], ["unrecognized arguments"]),
+]
+
+
+@pytest.mark.parametrize("args,fragments", OWN_CASES, ids=[f"{i}" for i in range(len(OWN_CASES))])
+def test_own_hostile_cases_are_refused_in_one_line(world, args, fragments):
+    before = digests(world)
+    refused(cli("stylize", *fill(args, world), cwd=world), *fragments)
+    assert digests(world) == before
+    assert not (world / "ck9").exists() and not (world / "newdir").exists()
+
+
+def test_a_refused_run_leaves_no_folder_behind(world):
+    refused(cli("stylize", *fill(PAIR, world), "-o", str(world / "new" / "deeper" / "o.png"),
+                "--checkpoint-every", "1", "--checkpoint-dir", str(world / "blocker" / "ck")),
+            "is a file, not a folder")
+    assert not (world / "new").exists()
 
 
 @pytest.mark.parametrize("args,fragments", STYLIZE_REFUSALS,
@@ -441,4 +499,4 @@ def test_a_signal_before_any_image_writes_nothing_and_says_so(world):
     assert err.read_text().splitlines() == [
         "interrupted by SIGTERM before any image was painted; nothing was written"]
     assert not (world / "out.png").exists() and not (world / "out.json").exists()
-    assert not list((world / "ck_new").iterdir())
+    assert not (world / "ck_new").exists()  # the folder the checks made is gone again
