@@ -500,3 +500,48 @@ def test_a_signal_before_any_image_writes_nothing_and_says_so(world):
         "interrupted by SIGTERM before any image was painted; nothing was written"]
     assert not (world / "out.png").exists() and not (world / "out.json").exists()
     assert not (world / "ck_new").exists()  # the folder the checks made is gone again
+
+
+@pytest.mark.slow
+def test_a_run_under_nohup_outlives_its_terminal(world):
+    """SIGHUP ignored (as ``nohup`` does) stays ignored: the run finishes."""
+    err = world / "stderr.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpers", "stylize", *fill(PAIR, world), "-o",
+         str(world / "out.png"), "--size", "96", "--scales", "2", "--scale-iterations", "3,3",
+         "--backbone", "vgg16-hed"], stdout=subprocess.PIPE, stderr=err.open("w"), text=True,
+        env=ENV, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_for(lambda: "scale 1/2, " in err.read_text(), proc)
+    proc.send_signal(signal.SIGHUP)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.read_text()[-2000:]
+    meta = json.loads((world / "out.json").read_text())
+    assert not meta["stop_reason"].startswith("interrupted")
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_end_of_a_command_line_run_keeps_the_old_pair(world, capsys,
+                                                                        monkeypatch):
+    from helpers import cli
+
+    args = ["stylize", *fill(PAIR, world), "-o", str(world / "r.png"), *HED, "--iterations",
+            "2", "--quiet", "--checkpoint-every", "1", "--checkpoint-dir", str(world / "ck")]
+    assert cli.main(args) == 0
+    before = digests(world)
+    real_replace = os.replace
+
+    def json_fails(src, dst):
+        if str(dst).endswith("r.json"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", json_fails)
+    capsys.readouterr()
+    # resuming into the checkpoint folder it reads from is allowed (the checkpoint goes on)
+    assert cli.main([*args, "--resume", str(world / "ck"), "--iterations", "3"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot write") and "r.json" in err[0]
+    after = digests(world)
+    assert {k: after[k] for k in before if "/ck/" not in k} == {
+        k: v for k, v in before.items() if "/ck/" not in k}  # r.png and r.json: the old ones
+    assert checkpoints.load(world / "ck").history[-1]["iteration"] == 3  # the run went on
