@@ -73,6 +73,9 @@ def fingerprint(content: np.ndarray, styles: Sequence[np.ndarray], backbone: str
 def checkpoint_file(path: str | Path) -> Path:
     """The ``checkpoint.npz`` of folder ``path`` (or the file ``path``), checked to be a regular
     file (a pipe would hang the read), or one line saying what is wrong."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise StyleTransferError(f"resume must be the path of a checkpoint folder, not "
+                                 f"{type(path).__name__} {path!r:.40}")
     try:
         is_dir = stat.S_ISDIR(os.stat(path).st_mode)
     except FileNotFoundError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -228,8 +229,9 @@ def stylize(
     init = options.get("init", Settings.init)
     start = None if isinstance(init, str) else images.load_image(init)
     settings = Settings.from_options(**{**options, "init": init if start is None else "image"})
-    if settings.checkpoint_every and checkpoint_dir is None:
-        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder to write to)")
+    if settings.checkpoint_every and not isinstance(checkpoint_dir, (str, os.PathLike)):
+        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (the path of a folder "
+                                 f"to write to), not {type(checkpoint_dir).__name__}")
     inputs = Inputs.load(content, style, masks)
     settings, resumed = _plan(settings, inputs, resume, force_resume)
     run = _Run(callback, checkpoint_dir, resumed, progress, inputs.fingerprint(settings))

@@ -217,8 +217,9 @@ class Settings:
                 f"{shown(self.init)}; an image to start from goes to helpers.stylize(init=...)")
         for name in CHOICES:
             value = getattr(self, name)
-            if value is not None and not (name == "init" and value == "image"):
-                out[name] = check_choice(name, value)
+            if (value is not None or not field_kind(name)[2]) and not (
+                    name == "init" and value == "image"):
+                out[name] = check_choice(name, value)  # None only where it means the default
         out["size"] = check_whole("size", self.size, 1)
         out["iterations"] = check_whole("iterations", self.iterations, 1)
         out["seed"] = check_whole("seed", self.seed, 0)

@@ -300,6 +300,9 @@ def test_gallery_keeps_two_images_that_share_a_stem(tmp_path):
     (dict(style_layers=5), "style_layers must be a list of layer names"),
     (dict(init=np.zeros((4, 4, 3))), "helpers.stylize(init=...)"),
     (dict(size=np.arange(100)), "size must be a whole number >= 1, not a ndarray"),
+    (dict(backbone=None), "unknown backbone None"),
+    (dict(optimizer=None), "unknown optimizer None"),
+    (dict(weights=b"x"), "weights must be 'imagenet', None or the path"),
 ])
 def test_bad_settings_are_one_line_not_a_traceback(options, message):
     with pytest.raises(StyleTransferError) as caught:
@@ -381,6 +384,8 @@ def test_a_failing_checkpoint_write_warns_once_and_the_run_goes_on(photo, painti
     (dict(resume="x" * 300), "too long"),
     (dict(style_blend_weights=[1, 1]), "2 style blend weights for 1"),
     (dict(masks=[None, None]), "2 masks for 1"),
+    (dict(resume=0), "resume must be the path of a checkpoint folder"),
+    (dict(checkpoint_every=1, checkpoint_dir=123), "checkpoint_dir= \\(the path"),
 ])
 def test_the_api_refuses_before_the_network_loads(photo, painting, monkeypatch, kwargs, message):
     from helpers import backbone, optimize
