@@ -230,8 +230,7 @@ def stylize(
     start = None if isinstance(init, str) else images.load_image(init)
     settings = Settings.from_options(**{**options, "init": init if start is None else "image"})
     if settings.checkpoint_every and not isinstance(checkpoint_dir, (str, os.PathLike)):
-        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (the path of a folder "
-                                 f"to write to), not {type(checkpoint_dir).__name__}")
+        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder's path)")
     inputs = Inputs.load(content, style, masks)
     settings, resumed = _plan(settings, inputs, resume, force_resume)
     run = _Run(callback, checkpoint_dir, resumed, progress, inputs.fingerprint(settings))

@@ -385,7 +385,7 @@ def test_a_failing_checkpoint_write_warns_once_and_the_run_goes_on(photo, painti
     (dict(style_blend_weights=[1, 1]), "2 style blend weights for 1"),
     (dict(masks=[None, None]), "2 masks for 1"),
     (dict(resume=0), "resume must be the path of a checkpoint folder"),
-    (dict(checkpoint_every=1, checkpoint_dir=123), "checkpoint_dir= \\(the path"),
+    (dict(checkpoint_every=1, checkpoint_dir=123), "checkpoint_dir= \\(a folder's path"),
 ])
 def test_the_api_refuses_before_the_network_loads(photo, painting, monkeypatch, kwargs, message):
     from helpers import backbone, optimize
