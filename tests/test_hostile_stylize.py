@@ -550,3 +550,26 @@ def test_a_full_disk_at_the_end_of_a_command_line_run_keeps_the_old_pair(world, 
     assert {k: after[k] for k in before if "/ck/" not in k} == {
         k: v for k, v in before.items() if "/ck/" not in k}  # r.png and r.json: the old ones
     assert checkpoints.load(world / "ck").history[-1]["iteration"] == 3  # the run went on
+
+
+def test_a_signal_while_the_result_is_saved_waits_for_the_save(world, capsys, monkeypatch):
+    """SIGTERM in the middle of writing the PNG and its JSON: both are written whole, then the
+    run exits with SIGTERM's status."""
+    from helpers import cli
+    from helpers.optimize import Result
+
+    real_save, calls = Result.save, []
+
+    def save_with_a_signal(self, path):
+        calls.append(path)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the handler would run here, mid-save
+        return real_save(self, path)
+
+    monkeypatch.setattr(Result, "save", save_with_a_signal)
+    status = cli.main(["stylize", *fill(PAIR, world), "-o", str(world / "r.png"), *HED,
+                       "--iterations", "2", "--quiet"])
+    assert status == 143, capsys.readouterr().err
+    assert len(calls) == 1  # not cut short and saved again: held until the save was done
+    assert json.loads((world / "r.json").read_text())["stop_reason"].startswith("reached")
+    assert load_image(world / "r.png").shape == (48, 64, 3)
