@@ -94,6 +94,16 @@ def bundled_image(name: str) -> np.ndarray:
     return BUNDLED[name]()
 
 
+def bundled_file(name: str) -> Path:
+    """The file the bundled image ``name`` is read from (the command line refuses to write
+    over it): ``data/swirls.png``, ``data/mosaic.png``, or Chelsea's PNG inside scikit-image."""
+    if name == "chelsea":
+        import skimage  # lazy: only the package's folder is needed
+
+        return Path(skimage.__file__).parent / "data" / "chelsea.png"
+    return {"swirls": SWIRLS_FILE, "mosaic": MOSAIC_FILE}[name]
+
+
 def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
     """A procedurally painted style image, (size, size, 3) uint8.
 

@@ -421,7 +421,7 @@ def test_look_refuses_unknown_settings():
 
 
 def test_look_turns_settings_of_the_wrong_type_into_one_message():
-    with pytest.raises(ex.CheckFailed, match="could not use your settings.*a list of layer"):
+    with pytest.raises(ex.CheckFailed, match="settings.*a list of layer"):
         ex.check("look", {"style_layers": 5})
 
 
