@@ -27,7 +27,7 @@ from PIL import Image
 
 from helpers import images
 from helpers.errors import StyleTransferError
-from helpers.files import check_input
+from helpers.files import atomic_together, check_input
 
 History = list[dict[str, float]]
 
@@ -174,6 +174,6 @@ def save(folder: Path, x: np.ndarray, history: History,
     arrays = {"x": x.astype(np.float32), "history": json.dumps(history)}
     if run_fingerprint is not None:
         arrays["fingerprint"] = json.dumps(run_fingerprint)
-    with images.atomic_together(folder / "checkpoint.npz", folder / "latest.png") as (npz, png):
+    with atomic_together(folder / "checkpoint.npz", folder / "latest.png") as (npz, png):
         np.savez(npz, **arrays)
         Image.fromarray(images.deprocess(x)).save(png)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import files
 from helpers.errors import StyleTransferError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -230,7 +231,7 @@ def classic(
             f"could not download {name!r} from {url} ({exc}); check your internet connection"
         ) from None
     if not record.is_file():
-        record.write_text(digest or hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        files.write_text(record, digest or hashlib.sha256(Path(path).read_bytes()).hexdigest())
     return load_image(path)
 
 

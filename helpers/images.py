@@ -9,12 +9,10 @@ in Keras "caffe" form: BGR channel order, ImageNet mean subtracted, no scaling.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import stat
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -307,20 +305,6 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     with atomic_write(path) as tmp:  # a write that fails is said, the old file kept
         Image.fromarray(rgb).save(tmp, format=fmt)
     return path
-
-
-@contextlib.contextmanager
-def atomic_together(*paths: str | Path) -> Iterator[list[Path]]:
-    """Temporary paths for files that belong together (an image and its JSON, a checkpoint
-    and its picture), each written through :func:`helpers.files.atomic_write`: all are flushed
-    to disk before the first replaces its target, so a full disk leaves every previous file,
-    and one StyleTransferError line says so."""
-    with contextlib.ExitStack() as stack:
-        tmps = [stack.enter_context(atomic_write(path)) for path in paths]
-        yield tmps
-        for tmp in tmps:  # a full disk shows here, before any file is replaced
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
 
 
 def image_grid(

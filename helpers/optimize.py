@@ -27,7 +27,7 @@ import numpy as np
 from helpers import backbone as bb
 from helpers import checkpoints, control, images, optimizers, style_losses
 from helpers.errors import StyleTransferError
-from helpers.files import check_output
+from helpers.files import atomic_together, check_output
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
 from helpers.settings import (
     DEFAULTS,
@@ -107,7 +107,7 @@ class Result:
         text = json.dumps({"backbone": self.backbone, "stop_reason": self.stop_reason,
                            "settings": self.settings, "history": self.history},
                           indent=1, default=str)
-        with images.atomic_together(out, meta) as (image_tmp, meta_tmp):
+        with atomic_together(out, meta) as (image_tmp, meta_tmp):
             images.Image.fromarray(rgb).save(image_tmp, format=fmt)
             meta_tmp.write_text(text)
         return out
