@@ -70,7 +70,7 @@ def test_book_builds_and_reads_in_a_browser(tmp_path, server):
         page = browser.new_page()
         for nb in BOOK_NOTEBOOKS:
             page.goto(f"{base}/notebooks/{nb.stem}.html")
-            expect(page.locator("h1").first).to_contain_text(nb.stem[:2])
+            expect(page.locator("article h1").first).to_contain_text(nb.stem[:2])
             shown = page.locator(".cell_output img").count()
             expected = figures_in(tmp_path / "executed" / nb.name)
             assert expected > 0 and shown == expected, \
@@ -79,7 +79,7 @@ def test_book_builds_and_reads_in_a_browser(tmp_path, server):
             assert "Traceback" not in page.content(), f"{nb.name}: an error in its outputs"
         for doc in DOCS_PAGES:
             page.goto(f"{base}/{doc}.html")
-            expect(page.locator("h1").first).to_be_visible()
+            expect(page.locator("article h1").first).to_be_visible()
             assert not broken_images(page), f"{doc}: images not loaded"
 
         # navigation: the sidebar from the start page, "next", and a glossary link
@@ -90,5 +90,5 @@ def test_book_builds_and_reads_in_a_browser(tmp_path, server):
         expect(page).to_have_url(f"{base}/notebooks/10_gatys_to_defaults.html")
         page.locator("article a", has_text="glossary").first.click()
         expect(page).to_have_url(f"{base}/docs/glossary.html")
-        expect(page.locator("h1").first).to_contain_text("Glossary")
+        expect(page.locator("article h1").first).to_contain_text("Glossary")
         browser.close()
