@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 #: Not linked into the source tree: the build itself, tools' folders, the notebooks (copied).
 SKIP = {"build", "notebooks", ".venv", ".git", ".pytest_cache", ".ruff_cache"}
 #: Copied, not linked: the pages themselves.
-COPIED = {"README.md", "docs"}
+COPIED = {"README.md", "docs", "data"}
 
 
 def lay_out(src: Path, executed: Path, notebooks: list[Path]) -> None:
@@ -45,6 +45,7 @@ def lay_out(src: Path, executed: Path, notebooks: list[Path]) -> None:
                  "run `make book`, which executes them")
     for nb in notebooks:
         shutil.copy(executed / nb.name, src / "notebooks" / nb.name)
+    shutil.copytree(ROOT / "notebooks" / "exercises", src / "notebooks" / "exercises")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,8 @@ author = "the nst-helpers authors"
 extensions = ["myst_nb"]
 root_doc = "index"
 # only the pages of the book: the rest of the tree is there for links to code and data
-include_patterns = ["index.md", "README.md", "docs/*.md", "notebooks/*.ipynb"]
+include_patterns = ["index.md", "README.md", "docs/*.md", "notebooks/*.ipynb", "data/README.md",
+                    "notebooks/exercises/README.md"]
 exclude_patterns = ["**/.ipynb_checkpoints", "docs/book/**"]
 # the notebooks arrive executed (build.py), so the book never runs them
 nb_execution_mode = "off"
