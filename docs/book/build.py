@@ -29,6 +29,11 @@ COPIED = {"README.md", "docs", "data"}
 def lay_out(src: Path, executed: Path, notebooks: list[Path]) -> None:
     """Fill ``src`` with links to the repository's top-level entries, ``index.md`` and the
     executed copy of every notebook in ``notebooks`` (a missing copy stops the build)."""
+    missing = [nb.name for nb in notebooks if not (executed / nb.name).is_file()]
+    if missing:
+        print(f"error: no executed copy of {', '.join(missing)} in {executed}; run `make book`, "
+              "which executes them", file=sys.stderr)
+        raise SystemExit(2)
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
@@ -39,10 +44,6 @@ def lay_out(src: Path, executed: Path, notebooks: list[Path]) -> None:
         elif entry.name not in SKIP and not entry.name.startswith("."):
             (src / entry.name).symlink_to(entry)
     shutil.copy(HERE / "index.md", src / "index.md")
-    missing = [nb.name for nb in notebooks if not (executed / nb.name).is_file()]
-    if missing:
-        sys.exit(f"error: no executed copy of {', '.join(missing)} in {executed}; "
-                 "run `make book`, which executes them")
     for nb in notebooks:
         shutil.copy(executed / nb.name, src / "notebooks" / nb.name)
     shutil.copytree(ROOT / "notebooks" / "exercises", src / "notebooks" / "exercises")
