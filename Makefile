@@ -80,3 +80,18 @@ sweep: $(STAMP)  ## a grid of looks on every core: make sweep [FOLDER=dir] [GRID
 
 clean:
 	rm -rf build .pytest_cache
+
+# `make book`: the notebooks with their outputs, the README, the glossary and docs/ as a static
+# site in $(BOOK_OUT)/html (Sphinx + MyST-NB; open $(BOOK_OUT)/html/index.html). A notebook is
+# executed into $(BOOK_EXECUTED) only when its copy there is missing or older than the notebook,
+# so a second `make book` runs nothing that is current; `make notebooks NB_FORMAT=notebook
+# NB_OUT=build/executed` fills the same folder. NST_FAST=1 (tiny, for the tests) keeps its own.
+.PHONY: book
+BOOK_EXECUTED ?= build/executed$(if $(filter 1,$(NST_FAST)),-fast)
+BOOK_OUT ?= build/book
+BOOK_COPIES = $(addprefix $(BOOK_EXECUTED)/,$(notdir $(NOTEBOOKS)))
+$(BOOK_EXECUTED)/%.ipynb: notebooks/%.ipynb | $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+		--output-dir $(BOOK_EXECUTED) $<
+book: $(BOOK_COPIES) | $(STAMP)  ## the tutorial as a static site with outputs: build/book/html
+	$(BIN)/python docs/book/build.py --executed $(BOOK_EXECUTED) -o $(BOOK_OUT) $(NOTEBOOKS)
