@@ -1,0 +1,303 @@
+"""Grading a whole class of notebooks/exercises submissions, ``--jobs`` notebooks at once,
+each in its own worker process (:mod:`helpers.exercises.worker`), with nothing lost:
+
+- every output (grades.csv, summary.txt, feedback pages) is checked against every file the
+  grader reads (submissions, zips, the instructor's notebooks) before the first notebook
+  runs (:func:`helpers.files.check_output`), and written atomically;
+- grades.csv is rewritten as each student finishes, so Ctrl-C, SIGTERM or SIGHUP (or a
+  cell that kills its worker) keeps every finished student's rows;
+- a worker that outlives its notebook's time limit is killed with its process group, and
+  every process carrying the notebook's token after it (:func:`runner.kill_leftovers`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.errors import StyleTransferError
+from helpers.exercises import reports
+from helpers.exercises.collect import Submission, collect, file_name
+from helpers.exercises.grading import (
+    NOTEBOOK_ROW,
+    Row,
+    Settings,
+    _name,
+    check_cells,
+    instructor_notebooks,
+)
+from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
+from helpers.files import check_folder, check_output, read_bytes, write_text
+
+GRACE = 60             # seconds a worker may take beyond its notebook's time limit
+RESULT_BYTES = 20 * 2**20
+
+
+@dataclass
+class Task:
+    """One notebook to grade in a worker process."""
+
+    student: str
+    exercise: str
+    notebook: Path
+    instructor: str
+    folder: Path
+    token: str = field(default_factory=new_token)
+
+
+class Workers:
+    """The worker processes running now, so a stop can end them all."""
+
+    def __init__(self) -> None:
+        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+
+    def start(self, argv: list[str], log: Path) -> subprocess.Popen | None:
+        """Start a worker in its own session (None once stopped)."""
+        with self.lock:
+            if self.stopped:
+                return None
+            with open(log, "wb") as err:  # the worker's stderr, read if it fails
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=err,
+                                        start_new_session=True,
+                                        env={**os.environ, "PYTHONPATH": _pythonpath()})
+            self.running.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        """Forget a worker that ended."""
+        with self.lock:
+            self.running.discard(proc)
+
+    def stop(self) -> None:
+        """SIGTERM every worker (each ends its kernel), SIGKILL those left after 5 s."""
+        with self.lock:
+            self.stopped = True
+            procs = list(self.running)
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except OSError:
+        pass
+
+
+def _failed(task: Task, instructor: Any, why: str) -> list[Row]:
+    """The rows of a notebook whose worker gave no result."""
+    rows = [Row(task.student, task.exercise, NOTEBOOK_ROW, 0.0, False, why)]
+    return rows + [Row(task.student, task.exercise, _name(c), 0.0, False, f"not run: {why}")
+                   for _, c in check_cells(instructor)]
+
+
+def _result(path: Path) -> list[Row] | None:
+    """The rows a worker wrote, or None (missing, too large, damaged)."""
+    try:
+        data = json.loads(read_bytes(path, RESULT_BYTES, "the worker's result"))
+        return [Row(**row) for row in data]
+    except (StyleTransferError, ValueError, TypeError):
+        return None
+
+
+def _tail(log: Path) -> str:
+    try:
+        text = read_bytes(log, 1 << 16, "the worker's log").decode("utf-8", "replace")
+    except StyleTransferError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def run_task(task: Task, instructor: Any, settings: Settings, workers: Workers) -> list[Row]:
+    """Grade one notebook in a worker process; rows saying what happened if it gave none."""
+    spec = {"student": task.student, "exercise": task.exercise, "notebook": str(task.notebook),
+            "instructor": task.instructor, "tmp": str(task.folder), "token": task.token,
+            "timeout": settings.timeout, "memory_mb": settings.memory_mb}
+    task_file, result, log = (task.folder / n for n in ("task.json", "result.json", "err.txt"))
+    write_text(task_file, json.dumps(spec))
+    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker", str(task_file),
+                          str(result)], log)
+    if proc is None:
+        return _failed(task, instructor, "not graded: the grading was stopped")
+    try:
+        status = proc.wait(timeout=settings.timeout + GRACE)
+    except subprocess.TimeoutExpired:
+        status = None
+    finally:
+        kill_group(proc.pid)
+        workers.done(proc)
+        kill_leftovers(task.token)
+    rows = _result(result) if status == 0 else None
+    if rows is not None:
+        return rows
+    if status is None:
+        why = f"the grading of this notebook did not end within {settings.timeout + GRACE} s"
+    elif status < 0:
+        why = (f"the grading process was killed ({signal.Signals(-status).name}): a cell may "
+               "have killed it")
+    else:
+        why = f"the grading process failed (status {status}): {_tail(log)}"
+    return _failed(task, instructor, why)
+
+
+def inputs_of(submissions: Path, instructors: dict[str, Any]) -> list[Path]:
+    """Every file the grader reads: all files under ``submissions`` (symlinks included, not
+    followed) and the instructor's notebooks."""
+    found = [Path(nb.metadata["nst_source"]) for nb in instructors.values()]
+    for top, dirs, files in os.walk(submissions):
+        found += [Path(top) / name for name in files]
+        found += [Path(top) / name for name in dirs if (Path(top) / name).is_symlink()]
+    return found
+
+
+def check_outputs(output: Path, submissions: Path, inputs: list[Path]) -> tuple[Path, Path]:
+    """Refuse, before grading, outputs that would overwrite an input or land inside the
+    class folder (the feedback folder would be read as a student next time); return the
+    summary's path and the feedback folder."""
+    check_output(output, inputs, "-o")
+    parent = Path(os.path.realpath(output.parent if str(output.parent) else "."))
+    if parent.is_relative_to(os.path.realpath(submissions)):
+        raise StyleTransferError(f"-o {output} is inside the submissions folder {submissions}; "
+                                 "its feedback/ folder would be read as a student's next "
+                                 "time: write the grades outside it")
+    summary = check_output(output.with_name("summary.txt"), inputs, "the summary")
+    if summary == output or output.name == "summary.txt":
+        raise StyleTransferError(f"-o {output}: summary.txt is the grader's summary; give "
+                                 "another name, e.g. grades.csv")
+    return summary, check_folder(output.parent / "feedback", "the feedback folder")
+
+
+class Report:
+    """The finished students' rows, written out as each one finishes."""
+
+    def __init__(self, output: Path, instructors: dict[str, Any], subs: list[Submission],
+                 inputs: list[Path]) -> None:
+        self.output, self.inputs = output, inputs
+        self.maximum = reports.maximum(instructors)
+        self.order = [s.student for s in subs]
+        self.flags = {s.student: list(s.notes) for s in subs}
+        folded = [s.student.casefold() for s in subs]
+        self.pages = {s.student: file_name(s.student, folded.count(s.student.casefold()) > 1)
+                      for s in subs}
+        self.done: dict[str, list[Row]] = {}
+
+    def finish(self, student: str, rows: list[Row]) -> None:
+        """Keep a student's rows; rewrite grades.csv and write their feedback page."""
+        self.done[student] = rows
+        self.flags[student] += [r.message for r in rows if r.check == NOTEBOOK_ROW]
+        page = check_output(self.output.parent / "feedback" / f"{self.pages[student]}.md",
+                            self.inputs, "a feedback page")
+        write_text(page, reports.feedback_page(student, rows, self.maximum))
+        reports.write_grades(self.rows(), self.output)
+
+    def rows(self) -> list[Row]:
+        """The finished students' rows, in the class's order."""
+        return [r for s in self.order if s in self.done for r in self.done[s]]
+
+    def write_summary(self, path: Path, general: list[str], state: str) -> None:
+        """Write summary.txt (finished students only)."""
+        totals = {s: sum(r.points for r in self.done[s]) for s in self.order if s in self.done}
+        write_text(path, reports.summary(totals, {s: self.flags[s] for s in totals},
+                                         sum(self.maximum.values()), general, state))
+
+
+def _plan(subs: list[Submission], instructors: dict[str, Any], tmp: Path
+          ) -> tuple[list[Task], dict[str, dict[str, list[Row]]]]:
+    """The notebooks to run, and the rows known without running (not submitted, an
+    unreadable zip) per student and exercise."""
+    tasks, known = [], {}
+    for number, sub in enumerate(subs):
+        known[sub.student] = {}
+        for key, nb in instructors.items():
+            exercise = nb.metadata["nst_exercise"]
+            why = sub.problem or ("" if key in sub.notebooks else "not submitted")
+            if why:
+                known[sub.student][exercise] = [Row(sub.student, exercise, _name(c), 0.0,
+                                                    False, why) for _, c in check_cells(nb)]
+                continue
+            folder = tmp / f"task-{number}-{key}"
+            folder.mkdir()
+            tasks.append(Task(sub.student, exercise, sub.notebooks[key],
+                              nb.metadata["nst_source"], folder))
+    return tasks, known
+
+
+def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
+         instructors: dict[str, Any], settings: Settings, report: Report) -> None:
+    """Run the tasks, ``settings.jobs`` at once; each student is written out as soon as all
+    their notebooks are graded. Ctrl-C/SIGTERM/SIGHUP stop the workers and propagate."""
+    by_exercise = {nb.metadata["nst_exercise"]: nb for nb in instructors.values()}
+    order = list(by_exercise)
+    left = {s: sum(t.student == s for t in tasks) for s in known}
+    for student, count in left.items():
+        if not count:
+            report.finish(student, [r for e in order for r in known[student].get(e, [])])
+    workers = Workers()
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+    try:
+        futures = {pool.submit(run_task, t, by_exercise[t.exercise], settings, workers): t
+                   for t in tasks}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = futures[future]
+                known[task.student][task.exercise] = future.result()
+                got = sum(r.points for r in known[task.student][task.exercise])
+                print(f"{task.student} {task.exercise}: {got:g} / "
+                      f"{report.maximum[task.exercise]:g} points", flush=True)
+                left[task.student] -= 1
+                if not left[task.student]:
+                    report.finish(task.student, [r for e in order
+                                                 for r in known[task.student].get(e, [])])
+    except BaseException:
+        workers.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def grade_class(submissions: Path, output: Path, source: Path, settings: Settings
+                ) -> list[Row]:
+    """Grade every student's notebooks in ``submissions``; write ``output`` (CSV),
+    ``feedback/STUDENT.md`` and ``summary.txt`` beside it; return the rows. Stopped by a
+    signal, it writes what is finished and re-raises (``exc.graded``, ``exc.students``)."""
+    if not submissions.is_dir():  # before reading any notebook (nbformat loads slowly)
+        raise StyleTransferError(f"submissions folder not found: {submissions}")
+    instructors = instructor_notebooks(source)
+    inputs = inputs_of(submissions, instructors)
+    summary_path, _ = check_outputs(output, submissions, inputs)
+    canonical = {k: Path(nb.metadata["nst_source"]).name for k, nb in instructors.items()}
+    with tempfile.TemporaryDirectory(prefix="nst-grade-") as tmp:
+        subs, general = collect(submissions, Path(tmp) / "unzipped", canonical)
+        report = Report(output, instructors, subs, inputs)
+        for line in general + [f"{s.student}: {n}" for s in subs for n in s.notes]:
+            print(f"note: {line}", flush=True)
+        tasks, known = _plan(subs, instructors, Path(tmp))
+        try:
+            _run(tasks, known, instructors, settings, report)
+        except KeyboardInterrupt as exc:
+            exc.graded, exc.students = len(report.done), len(subs)  # type: ignore[attr-defined]
+            report.write_summary(summary_path, general, f"stopped after {len(report.done)} of "
+                                                         f"{len(subs)} students")
+            raise
+        report.write_summary(summary_path, general, f"all {len(subs)} students graded")
+    return report.rows()
