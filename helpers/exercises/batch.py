@@ -62,7 +62,8 @@ class Workers:
         self.lock, self.running, self.stopped = threading.Lock(), set(), False
 
     def start(self, argv: list[str], log: Path) -> subprocess.Popen | None:
-        """Start a worker in its own session (None once stopped)."""
+        """Start a worker in its own session, its temporary files in ``log``'s folder
+        (removed with it, even if the worker is killed); None once stopped."""
         with self.lock:
             if self.stopped:
                 return None
@@ -70,7 +71,8 @@ class Workers:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=err,
                                         start_new_session=True,
-                                        env={**os.environ, "PYTHONPATH": _pythonpath()})
+                                        env={**os.environ, "PYTHONPATH": _pythonpath(),
+                                             "TMPDIR": str(log.parent)})
             self.running.add(proc)
             return proc
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import urllib.parse
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -55,10 +54,11 @@ def file_name(student: str, fold_case: bool = False) -> str:
     ``fold_case`` also encodes capitals (for names differing only in case, which a
     case-insensitive disk would otherwise merge). Names over 200 bytes encoded are cut and
     given a hash of the whole name (unique, no longer reversible)."""
-    safe = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+    safe = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
     if not fold_case:
-        safe += "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    name = urllib.parse.quote(student, safe=safe + ".")
+        safe |= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    name = "".join(ch if ch in safe else "".join(
+        f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape")) for ch in student)
     if name.startswith("."):   # hidden file names stay visible
         name = "%2E" + name[1:]
     if len(name.encode()) > 200:

@@ -1,0 +1,464 @@
+"""Hostile cases for ``python -m helpers exercises --grade`` and ``--student`` (issue #31):
+outputs onto inputs, signals mid-grade, names that collide, duplicates and copies, pipes,
+zip bombs, sparse logs, huge outputs, cells that kill the grader or leave processes behind.
+Each runs the real command (or the API) and checks the exit status, one ``error:`` line, no
+traceback, and that every input is byte-identical afterwards. Cases before any kernel starts
+are fast; the ones that run notebooks use exercise 1 (NumPy only) and are marked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.errors import StyleTransferError
+from helpers.exercises import EXERCISES_DIR
+from helpers.exercises.collect import collect, file_name, unzip
+from helpers.exercises.nbio import read_notebook
+from helpers.exercises.runner import LOG_BYTES, read_log
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+import submissions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+NB = submissions.NOTEBOOK
+KEYS = {"ex01": NB}
+
+
+def cli(*args: str, timeout: int = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "helpers", "exercises", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def hashes(*folders: Path) -> dict[str, str]:
+    """sha256 of every regular file under the folders (symlinks by their target's bytes)."""
+    out = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_fifo():
+                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def one_error(proc: subprocess.CompletedProcess, fragment: str, status: int = 2) -> None:
+    assert proc.returncode == status, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], lines
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    folder = tmp_path / "source"
+    folder.mkdir()
+    (folder / NB).write_bytes((EXERCISES_DIR / NB).read_bytes())
+    return folder
+
+
+@pytest.fixture
+def klass(tmp_path) -> Path:
+    folder = tmp_path / "class"
+    (folder / "alice").mkdir(parents=True)
+    nbformat.write(submissions.right(), folder / "alice" / NB)
+    return folder
+
+
+# ------------------------------------------------------------ outputs onto inputs (no kernel)
+
+@pytest.mark.parametrize("where", ["notebook", "symlink", "hardlink", "source", "inside",
+                                   "summary"])
+def test_grades_never_overwrite_what_the_grader_reads(tmp_path, klass, source, where):
+    target = {"notebook": klass / "alice" / NB, "symlink": tmp_path / "link.csv",
+              "hardlink": tmp_path / "hard.csv", "source": source / NB,
+              "inside": klass / "grades.csv", "summary": tmp_path / "summary.txt"}[where]
+    if where == "symlink":
+        target.symlink_to(klass / "alice" / NB)
+    if where == "hardlink":
+        os.link(source / NB, target)
+    before = hashes(klass, source)
+    proc = cli("--grade", str(klass), "--source", str(source), "-o", str(target))
+    fragment = {"inside": "inside the submissions folder",
+                "summary": "summary.txt is the grader's summary"}.get(where, "would overwrite")
+    one_error(proc, fragment)
+    assert hashes(klass, source) == before
+    assert "alice" not in proc.stdout  # refused before the first student
+
+
+@pytest.mark.parametrize("how", ["file_parent", "read_only"])
+def test_unwritable_output_is_one_line_before_the_first_student(tmp_path, klass, source, how):
+    locked = tmp_path / "locked"
+    if how == "file_parent":
+        locked.write_text("a file, not a folder")
+    else:
+        locked.mkdir()
+        locked.chmod(0o500)
+        if os.access(locked, os.W_OK):
+            locked.chmod(0o700)
+            pytest.skip("running as root: permissions are not enforced")
+    try:
+        proc = cli("--grade", str(klass), "--source", str(source), "-o",
+                   str(locked / "grades.csv"))
+    finally:
+        if locked.is_dir():
+            locked.chmod(0o700)
+    one_error(proc, "cannot write into")
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "dot", "file_link"])
+def test_student_versions_never_replace_the_instructor_notebooks(tmp_path, source, how):
+    out = {"same": source, "symlink": tmp_path / "alias", "dot": source / "." / ".." /
+           "source", "file_link": tmp_path / "out"}[how]
+    if how == "symlink":
+        out.symlink_to(source)
+    if how == "file_link":
+        out.mkdir()
+        (out / NB).symlink_to(source / NB)
+    before = hashes(source)
+    proc = cli("--student", str(out), "--source", str(source))
+    one_error(proc, "instructor" if how != "file_link" else "would overwrite")
+    assert hashes(source) == before
+
+
+def test_student_versions_are_written_atomically_and_stubbed(tmp_path, source):
+    proc = cli("--student", str(tmp_path / "out"), "--source", str(source))
+    assert proc.returncode == 0, proc.stderr
+    written = nbformat.read(tmp_path / "out" / NB, as_version=4)
+    assert "raise NotImplementedError" in "".join(c.source for c in written.cells)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("content", ["fifo", "{ not json", "[1, 2, 3]", '{"cells": 5}',
+                                     "\udcff"])
+def test_an_unreadable_instructor_notebook_is_one_line(tmp_path, klass, source, content):
+    bad = source / "ex02_gram.ipynb"
+    if content == "fifo":
+        os.mkfifo(bad)
+    else:
+        bad.write_bytes(content.encode("utf-8", "surrogateescape"))
+    for args in (["--grade", str(klass), "-o", str(tmp_path / "g.csv")],
+                 ["--student", str(tmp_path / "out")]):
+        proc = cli(*args, "--source", str(source), timeout=60)
+        one_error(proc, "ex02_gram.ipynb")
+    assert not (tmp_path / "g.csv").exists() and not (tmp_path / "out" / NB).exists()
+
+
+def test_a_fifo_as_the_one_notebook_is_one_line(tmp_path, source):
+    os.mkfifo(tmp_path / NB)
+    one_error(cli("--grade", str(tmp_path / NB), "--source", str(source), timeout=60),
+              "a pipe")
+
+
+# ----------------------------------------------------------------- collecting (no kernel)
+
+def test_feedback_names_are_unique_and_reversible():
+    names = ["a b", "a_b", "a?b", "a/b", "alice", "Alice", ".hidden", "élodie", "a%20b", "",
+             "x" * 300]
+    files = [file_name(n) for n in names]
+    assert len(set(files)) == len(names)
+    for name, encoded in zip(names[:-1], files[:-1], strict=True):
+        assert urllib.parse.unquote(encoded) == name or name == ""
+        assert "/" not in encoded and not encoded.startswith(".")
+    assert len(files[-1].encode()) <= 200
+    assert file_name("Alice", fold_case=True).casefold() != file_name("alice").casefold()
+
+
+def test_the_same_student_twice_is_reported_not_resolved_silently(tmp_path):
+    klass = tmp_path / "class"
+    (klass / "alice").mkdir(parents=True)
+    (klass / "alice" / NB).write_text("{}")
+    with zipfile.ZipFile(klass / "alice.zip", "w") as zf:
+        zf.writestr(NB, "{}")
+    (klass / "alice_ex01_preprocess.ipynb").write_text("{}")
+    (klass / "Bob").mkdir()
+    (klass / "bob").mkdir()
+    subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
+    alice = next(s for s in subs if s.student == "alice")
+    assert alice.origin == "alice/" and alice.notebooks["ex01"] == klass / "alice" / NB
+    assert "handed in more than once: graded alice/, not alice.zip, alice_ex…." in (
+        alice.notes[0])
+    assert [s.student for s in subs] == ["alice", "Bob", "bob"]
+    assert all("differing only in case" in s.notes[0] for s in subs[1:])
+
+
+def test_the_handed_out_name_wins_over_copies(tmp_path):
+    klass = tmp_path / "class"
+    (klass / "ann" / "old").mkdir(parents=True)
+    for name in ["ex01_preprocess-Copy1.ipynb", "ex01_preprocess (1).ipynb", NB,
+                 "old/" + NB, "notes.ipynb", "reindex01.ipynb"]:
+        (klass / "ann" / name).write_text("{}")
+    (klass / "ben").mkdir()
+    (klass / "ben" / "ex01_preprocess-Copy1.ipynb").write_text("{}")
+    subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
+    ann, ben = subs
+    assert ann.notebooks == {"ex01": klass / "ann" / NB}
+    joined = " | ".join(ann.notes)
+    for name in ["ex01_preprocess-Copy1.ipynb", "ex01_preprocess (1).ipynb", "old/" + NB,
+                 "notes.ipynb", "reindex01.ipynb"]:
+        assert name in joined
+    assert ben.notebooks["ex01"].name == "ex01_preprocess-Copy1.ipynb"
+    assert "not the handed-out name" in ben.notes[0]
+
+
+def test_pipes_symlinks_out_and_bad_zips_are_refused_without_hanging(tmp_path, source):
+    klass = tmp_path / "class"
+    (klass / "ann").mkdir(parents=True)
+    os.mkfifo(klass / "ann" / NB)
+    (klass / "cat").mkdir()
+    (klass / "cat" / NB).symlink_to(source / NB)  # the instructor's solutions
+    os.mkfifo(klass / "dan.zip")
+    os.mkfifo(klass / "eve_ex01_preprocess.ipynb")
+    (klass / "fay.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip
+    with zipfile.ZipFile(klass / "gus.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(NB, b"\0" * (60 * 2**20))  # a 60 MB notebook in 60 KB: a bomb
+    with zipfile.ZipFile(klass / "hal.zip", "w") as zf:
+        for n in range(2100):
+            zf.writestr(f"f{n}.txt", "")
+    (klass / "ivy.zip").write_bytes(b"PK\x03\x04 damaged")
+    started = time.monotonic()
+    subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
+    assert time.monotonic() - started < 30  # no wait on a pipe
+    by = {s.student: s for s in subs}
+    assert by["ann"].notebooks == {} and "a pipe" in by["ann"].notes[0]
+    assert by["cat"].notebooks == {} and "outside the submission" in by["cat"].notes[0]
+    assert "a pipe" in by["dan"].problem
+    assert by["eve"].notebooks == {} and "a pipe" in by["eve"].notes[0]
+    assert by["fay"].notebooks == {} and "holds no notebooks" in by["fay"].notes[-1]
+    assert "unpacks to too much" in by["gus"].problem
+    assert "2100 entries" in by["hal"].problem
+    assert "could not read ivy.zip" in by["ivy"].problem
+    assert not list((tmp_path / "unzipped").rglob("*.ipynb"))
+
+
+def test_zip_member_names_cannot_escape(tmp_path):
+    archive = tmp_path / "z.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ["../up_ex01.ipynb", "/abs_ex01.ipynb", "C:/win_ex01.ipynb",
+                     "a\\..\\..\\b_ex01.ipynb", "ok/" + NB]:
+            zf.writestr(name, "{}")
+    notes = unzip(archive, tmp_path / "into")
+    assert len(notes) == 4 and all("unsafe name" in n for n in notes)
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*.ipynb")] == [
+        Path("into/ok") / NB]
+
+
+@pytest.mark.parametrize("content", [b"[]", b'{"nbformat": 4}', b'{"cells": [1]}', b"\xff\xfe",
+                                     b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, '
+                                     b'"cells": [{"cell_type": "code"}]}'])
+def test_json_that_is_not_a_notebook_is_one_line(tmp_path, content):
+    path = tmp_path / NB
+    path.write_bytes(content)
+    with pytest.raises(StyleTransferError, match="is not a notebook"):
+        read_notebook(path)
+
+
+# ---------------------------------------------------------------- the grade log (no kernel)
+
+def test_a_fifo_a_folder_or_a_sparse_file_as_the_log_cannot_hang_or_exhaust(tmp_path):
+    log = tmp_path / "log.jsonl"
+    os.mkfifo(log)
+    assert read_log(log) == ([], False) and not log.exists()
+    log.mkdir()
+    assert read_log(log) == ([], False) and not log.exists()
+    with open(log, "wb") as f:
+        f.write(json.dumps({"check": "gram", "passed": True}).encode() + b"\n")
+        f.truncate(3 * 2**30)  # 3 GB, sparse
+    records, cut = read_log(log)
+    assert records == [{"check": "gram", "passed": True}] and cut and not log.exists()
+    assert LOG_BYTES <= 2**20
+
+
+def test_the_kernel_caps_printed_output():
+    from helpers.exercises.kernel import cap_stream
+
+    class Sink:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, text):
+            self.parts.append(text)
+            return len(text)
+
+    sink = Sink()
+    cap_stream(sink, limit=10)
+    for _ in range(3):
+        sink.write("x" * 8)
+    text = "".join(sink.parts)
+    assert text.startswith("x" * 10) and text.count("x") == 10 and "cut at 10" in text
+
+
+# ------------------------------------------------------------ notebooks that run (kernels)
+
+def hostile(code: str, after: str = "cell-14") -> nbformat.NotebookNode:
+    """The right notebook with ``code`` run as a new cell after ``after``."""
+    nb = submissions.right()
+    index = next(i for i, c in enumerate(nb.cells) if c.id == after) + 1
+    nb.cells.insert(index, nbformat.v4.new_code_cell(code, id=f"hostile-{index}"))
+    return nb
+
+
+CHILDREN = '''import os, subprocess
+child = subprocess.Popen(["sleep", "1000"], start_new_session=False)
+if os.fork() == 0:  # a double fork into a session of its own
+    os.setsid()
+    if os.fork() == 0:
+        import time
+        time.sleep(1000)
+    os._exit(0)
+os.wait()
+with open({pids!r}, "w") as f:
+    f.write(str(child.pid))
+'''
+FIFO_LOG = "import os\nos.mkfifo(os.environ['NST_GRADE_LOG'])"
+SPARSE_LOG = '''import json, os
+with open(os.environ["NST_GRADE_LOG"], "w") as f:
+    f.write(json.dumps({"check": "deprocess", "passed": True}) + "\\n")
+    f.truncate(3 * 2**30)'''
+KILLER = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+LOUD = '''import os, sys
+from IPython.display import display
+print("x" * 200_000_000)
+os.write(1, b"y" * 50_000_000)
+display({"text/plain": "z" * 60_000_000}, raw=True)'''
+DISK = '''with open("filler.bin", "wb") as f:
+    f.write(b"\\0" * 200 * 2**20)'''
+
+
+def _leftovers(tmpdir: Path) -> list[int]:
+    """Processes still running that the grading run started (found by their TMPDIR)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("TMPDIR") == str(tmpdir) and proc.pid != os.getpid():
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def hostile_class(tmp_path_factory):
+    """A class of hostile submissions graded once: (process, rows, folder)."""
+    import csv
+
+    base = tmp_path_factory.mktemp("hostile")
+    source = base / "source"
+    source.mkdir()
+    (source / NB).write_bytes((EXERCISES_DIR / NB).read_bytes())
+    klass, tmpdir, pids = base / "class", base / "tmp", base / "pids.txt"
+    tmpdir.mkdir()
+    notebooks = {"a b": submissions.right(), "a_b": hostile(CHILDREN.format(pids=str(pids))),
+                 "a?b": hostile(FIFO_LOG), "sparse": hostile(SPARSE_LOG),
+                 "killer": hostile(KILLER, after="cell-06"), "loud": hostile(LOUD),
+                 "disk": hostile(DISK)}
+    for student, nb in notebooks.items():
+        (klass / student).mkdir(parents=True)
+        nbformat.write(nb, klass / student / NB)
+    os.mkfifo(klass / f"zed_{NB}")
+    before = hashes(klass, source)
+    proc = cli("--grade", str(klass), "--source", str(source), "-o", str(base / "out" /
+               "grades.csv"), "--timeout", "60", "--memory-mb", "3000", "--jobs", "2",
+               timeout=600, env={"TMPDIR": str(tmpdir)})
+    with open(base / "out" / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert hashes(klass, source) == before
+    return proc, rows, base
+
+
+def points(rows, student):
+    return sum(float(r["points"]) for r in rows if r["student"] == student)
+
+
+def notebook_notes(rows, student):
+    return " | ".join(r["message"] for r in rows if r["student"] == student
+                      and r["check"] == "(notebook)")
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_hostile_class_is_graded_to_the_end(hostile_class):
+    proc, rows, base = hostile_class
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Graded 8 students" in proc.stdout
+    totals = {s: points(rows, s) for s in ["a b", "a_b", "a?b", "sparse", "loud", "disk"]}
+    assert totals == dict.fromkeys(totals, 4.0), totals
+    assert points(rows, "killer") == 0
+    assert "the grading process was killed (SIGKILL)" in notebook_notes(rows, "killer")
+    assert "only its start was read" in notebook_notes(rows, "sparse")
+    assert points(rows, "zed") == 0 and "a pipe" in (base / "out" / "summary.txt").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_feedback_pages_do_not_collide(hostile_class):
+    pages = {urllib.parse.unquote(p.stem) for p in (hostile_class[2] / "out" / "feedback")
+             .glob("*.md")}
+    assert pages == {"a b", "a_b", "a?b", "sparse", "killer", "loud", "disk", "zed"}
+    page = (hostile_class[2] / "out" / "feedback" / f"{file_name('a?b')}.md").read_text()
+    assert page.startswith("# Feedback for a?b")
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_no_process_of_a_submission_outlives_grading(hostile_class):
+    base = hostile_class[2]
+    child = int((base / "pids.txt").read_text())
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text(
+        ).split()[2]
+    assert _leftovers(base / "tmp") == []
+    assert list((base / "tmp").iterdir()) == []  # temporary files (the 200 MB filler) gone
+
+
+def _slow_class(base: Path) -> Path:
+    klass = base / "class"
+    for student, nb in [("alice", submissions.right()), ("dave", submissions.hanging())]:
+        (klass / student).mkdir(parents=True)
+        nbformat.write(nb, klass / student / NB)
+    return klass
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                           (signal.SIGHUP, 129)])
+def test_a_signal_mid_grade_keeps_the_finished_students(tmp_path, source, signum, status):
+    klass, tmpdir = _slow_class(tmp_path), tmp_path / "tmp"
+    tmpdir.mkdir()
+    before = hashes(klass, source)
+    grades = tmp_path / "out" / "grades.csv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmpdir)}
+    proc = subprocess.Popen([sys.executable, "-m", "helpers", "exercises", "--grade",
+                             str(klass), "--source", str(source), "-o", str(grades),
+                             "--timeout", "120", "--jobs", "1"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not grades.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(3)  # dave's notebook is running now
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, out + err
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines() == [
+        f"interrupted ({'Ctrl-C' if signum == signal.SIGINT else signum.name}) while "
+        f"grading: {grades} keeps the 1 of 2 students graded so far; run again to grade "
+        "the rest"]
+    assert {line.split(",")[0] for line in grades.read_text().splitlines()[1:]} == {"alice"}
+    assert "stopped after 1 of 2" in (grades.parent / "summary.txt").read_text()
+    assert hashes(klass, source) == before
+    time.sleep(1)
+    assert _leftovers(tmpdir) == []
