@@ -310,15 +310,20 @@ def hostile(code: str, after: str = "cell-14") -> nbformat.NotebookNode:
 
 CHILDREN = '''import os, subprocess
 child = subprocess.Popen(["sleep", "1000"], start_new_session=False)
+read, write = os.pipe()
 if os.fork() == 0:  # a double fork into a session of its own
     os.setsid()
     if os.fork() == 0:
         import time
         time.sleep(1000)
+    if os.fork() == 0:  # and one that wipes its environment too
+        os.write(write, str(os.getpid()).encode())
+        os.execve("/bin/sleep", ["sleep", "1001"], {{}})
     os._exit(0)
 os.wait()
+hidden = os.read(read, 20).decode()
 with open({pids!r}, "w") as f:
-    f.write(str(child.pid))
+    f.write(f"{{child.pid}} {{hidden}}")
 '''
 FIFO_LOG = "import os\nos.mkfifo(os.environ['NST_GRADE_LOG'])"
 SPARSE_LOG = '''import json, os
@@ -416,11 +421,33 @@ def test_feedback_pages_do_not_collide(hostile_class):
 @pytest.mark.notebooks
 def test_no_process_of_a_submission_outlives_grading(hostile_class):
     base = hostile_class[2]
-    child = int((base / "pids.txt").read_text())
-    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text(
-        ).split()[2]
+    for child in map(int, (base / "pids.txt").read_text().split()):
+        stat = Path(f"/proc/{child}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z", child
     assert _leftovers(base / "tmp") == []
     assert list((base / "tmp").iterdir()) == []  # temporary files (the 200 MB filler) gone
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_huge_output_does_not_balloon_the_grader(tmp_path):
+    """400 MB printed, written to fd 1 and displayed: the grading process grows by little
+    (measured in this process: the notebook is run here, its kernel elsewhere)."""
+    import resource
+
+    from helpers.exercises.grading import grade_notebook
+    from helpers.exercises.runner import RunSettings, new_token
+
+    path = tmp_path / NB
+    nbformat.write(hostile(LOUD.replace("200_000_000", "300_000_000")), path)
+    instructor = read_notebook(EXERCISES_DIR / NB)
+    instructor.metadata["nst_exercise"] = "ex01_preprocess"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rows = grade_notebook("loud", path, instructor, tmp_path,
+                          RunSettings(120, 3000, new_token()))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert sum(r.points for r in rows) == 4, rows
+    assert grown_mb < 100, grown_mb
 
 
 def _slow_class(base: Path) -> Path:

@@ -27,7 +27,7 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises import reports
-from helpers.exercises.collect import Submission, collect, file_name
+from helpers.exercises.collect import Submission, collect, file_name, fold
 from helpers.exercises.grading import (
     NOTEBOOK_ROW,
     Row,
@@ -94,6 +94,11 @@ class Workers:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 kill_group(proc.pid)
+
+
+def shown(student: str) -> str:
+    """A student's name for one line of output (quoted if it holds odd characters)."""
+    return student if student.isprintable() and student.strip() == student else repr(student)
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -196,8 +201,8 @@ class Report:
         self.maximum = reports.maximum(instructors)
         self.order = [s.student for s in subs]
         self.flags = {s.student: list(s.notes) for s in subs}
-        folded = [s.student.casefold() for s in subs]
-        self.pages = {s.student: file_name(s.student, folded.count(s.student.casefold()) > 1)
+        folded = [fold(s.student) for s in subs]
+        self.pages = {s.student: file_name(s.student, folded.count(fold(s.student)) > 1)
                       for s in subs}
         self.done: dict[str, list[Row]] = {}
 
@@ -264,7 +269,7 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
                 task = futures[future]
                 known[task.student][task.exercise] = future.result()
                 got = sum(r.points for r in known[task.student][task.exercise])
-                print(f"{task.student} {task.exercise}: {got:g} / "
+                print(f"{shown(task.student)} {task.exercise}: {got:g} / "
                       f"{report.maximum[task.exercise]:g} points", flush=True)
                 left[task.student] -= 1
                 if not left[task.student]:
@@ -288,10 +293,10 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
     inputs = inputs_of(submissions, instructors)
     summary_path, _ = check_outputs(output, submissions, inputs)
     canonical = {k: Path(nb.metadata["nst_source"]).name for k, nb in instructors.items()}
-    with tempfile.TemporaryDirectory(prefix="nst-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
         subs, general = collect(submissions, Path(tmp) / "unzipped", canonical)
         report = Report(output, instructors, subs, inputs)
-        for line in general + [f"{s.student}: {n}" for s in subs for n in s.notes]:
+        for line in general + [f"{shown(s.student)}: {n}" for s in subs for n in s.notes]:
             print(f"note: {line}", flush=True)
         tasks, known = _plan(subs, instructors, Path(tmp))
         try:

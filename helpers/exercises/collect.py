@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -66,6 +67,11 @@ def file_name(student: str, fold_case: bool = False) -> str:
 
         name = f"{name[:180]}~{hashlib.sha256(student.encode()).hexdigest()[:16]}"
     return name or "%00"
+
+
+def fold(name: str) -> str:
+    """``name`` as a case-insensitive, Unicode-normalising disk would see it."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def _is_copy(path: Path, canonical: set[str]) -> bool:
@@ -146,7 +152,7 @@ def _members(zf: zipfile.ZipFile) -> tuple[list[tuple[zipfile.ZipInfo, PurePosix
     infos = zf.infolist()
     if len(infos) > ZIP_MEMBERS:
         raise StyleTransferError(f"it lists {len(infos)} entries (at most {ZIP_MEMBERS})")
-    chosen, notes, total = [], [], 0
+    chosen, notes, total, seen = [], [], 0, set()
     for info in infos:
         if info.is_dir() or not info.filename.endswith(".ipynb") or "__MACOSX" in info.filename:
             continue
@@ -157,6 +163,10 @@ def _members(zf: zipfile.ZipFile) -> tuple[list[tuple[zipfile.ZipInfo, PurePosix
         if stat.S_ISLNK(info.external_attr >> 16):
             notes.append(f"{name}: a symlink in the zip; not extracted")
             continue
+        if str(name).casefold() in seen:
+            notes.append(f"{name}: listed twice in the zip; the first one was taken")
+            continue
+        seen.add(str(name).casefold())
         total += info.file_size
         if info.file_size > MEMBER_BYTES or total > UNZIPPED_BYTES:
             raise StyleTransferError(f"{name} unpacks to too much ({info.file_size} bytes; "
@@ -261,11 +271,12 @@ def _merge(subs: list[Submission]) -> list[Submission]:
         kept.append(best)
     folded: dict[str, list[str]] = {}
     for sub in kept:
-        folded.setdefault(sub.student.casefold(), []).append(sub.student)
+        folded.setdefault(fold(sub.student), []).append(sub.student)
     for sub in kept:
-        twins = [n for n in folded[sub.student.casefold()] if n != sub.student]
+        twins = [n for n in folded[fold(sub.student)] if n != sub.student]
         if twins:
-            sub.notes.insert(0, f"names differing only in case: {sub.student!r} and "
+            sub.notes.insert(0, f"names differing only in case or accents' encoding: "
+                                f"{sub.student!r} and "
                                 f"{', '.join(map(repr, twins))}; both graded, check they are "
                                 "two students")
     return sorted(kept, key=lambda s: (s.student.casefold(), s.student))

@@ -236,7 +236,7 @@ def grade_one(path: Path, source: Path, settings: Settings, only: str | None = N
         raise StyleTransferError(f"{path.name} has no check {only!r}; its checks: "
                                  f"{', '.join(names)}")
     run = RunSettings(settings.timeout, settings.memory_mb, new_token())
-    with tempfile.TemporaryDirectory(prefix="nst-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
         rows = grade_notebook(path.parent.name or "student", path, instructor, Path(tmp), run)
     return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
 

@@ -5,11 +5,15 @@ own, for :mod:`helpers.exercises.batch`:
 The grader starts one worker per notebook, so a cell that kills its kernel's parent
 (``os.kill(os.getppid(), 9)``) ends this worker only: the class's grading goes on and every
 other student's rows are kept. SIGTERM and SIGHUP (sent by the grader when it is stopped)
-end the notebook's kernel and its process group before the worker exits.
+end the notebook's kernel and its process group before the worker exits. On Linux the
+worker is a child subreaper: a process the notebook detached (a double fork, a new
+session, its environment wiped) is re-parented to the worker when its parent dies, and
+killed with every other descendant before the worker exits.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import sys
 from dataclasses import asdict
@@ -22,6 +26,32 @@ from helpers.files import read_bytes, write_text
 from helpers.signals import exit_status, stop_on_signals
 
 TASK_BYTES = 2**20
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt its orphaned descendants (Linux; False elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process descended from (or adopted by) this one, until none is left."""
+    import psutil
+
+    for _ in range(5):
+        children = psutil.Process().children(recursive=True)
+        if not children:
+            return
+        for child in children:
+            try:
+                child.kill()
+            except psutil.Error:
+                continue
+        psutil.wait_procs(children, timeout=2)
 
 
 def main(argv: list[str]) -> int:
@@ -36,9 +66,13 @@ def main(argv: list[str]) -> int:
         instructor.metadata["nst_exercise"] = task["exercise"]
         settings = RunSettings(task["timeout"], task["memory_mb"], task["token"])
         notebook = Path(task["notebook"])
+        become_subreaper()
         with stop_on_signals():
-            rows = grade_notebook(task["student"], notebook, instructor, Path(task["tmp"]),
-                                  settings)
+            try:
+                rows = grade_notebook(task["student"], notebook, instructor,
+                                      Path(task["tmp"]), settings)
+            finally:
+                kill_descendants()
         write_text(argv[1], json.dumps([asdict(r) for r in rows]))
     except StyleTransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
