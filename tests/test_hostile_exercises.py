@@ -263,6 +263,73 @@ def test_json_that_is_not_a_notebook_is_one_line(tmp_path, content):
         read_notebook(path)
 
 
+def test_deep_folders_encrypted_zips_and_twice_listed_members(tmp_path):
+    import io
+
+    klass = tmp_path / "class"
+    deep = klass / "deep"
+    for _ in range(30):
+        deep = deep / "a"
+    deep.mkdir(parents=True)
+    (deep / NB).write_text("{}")
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as zf:
+        zf.writestr(NB, "{}")
+    data = bytearray(plain.getvalue())
+    data[6] |= 1  # the "encrypted" flag, in the local and the central header
+    data[data.find(b"PK\x01\x02") + 8] |= 1
+    (klass / "enc.zip").write_bytes(bytes(data))
+    with pytest.warns(UserWarning), zipfile.ZipFile(klass / "dup.zip", "w") as zf:
+        zf.writestr(NB, '{"first": 1}')
+        zf.writestr(NB, '{"second": 2}')
+    subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
+    by = {s.student: s for s in subs}
+    assert by["deep"].notebooks == {} and "folders deep; skipped" in by["deep"].notes[0]
+    assert "password required" in by["enc"].problem
+    assert json.loads(by["dup"].notebooks["ex01"].read_text()) == {"first": 1}
+    assert "listed twice in the zip" in by["dup"].notes[0]
+
+
+def test_a_notebook_over_the_size_limit_is_refused_without_reading_it_all(tmp_path):
+    from helpers.exercises.nbio import NOTEBOOK_BYTES
+
+    path = tmp_path / NB
+    with open(path, "wb") as f:
+        f.truncate(NOTEBOOK_BYTES + 2**20)  # sparse
+    with pytest.raises(StyleTransferError, match="larger than 100 MB"):
+        read_notebook(path)
+
+
+def test_a_feedback_page_linked_to_a_submission_is_refused_before_grading(tmp_path, klass,
+                                                                           source):
+    (tmp_path / "out" / "feedback").mkdir(parents=True)
+    (tmp_path / "out" / "feedback" / "alice.md").symlink_to(klass / "alice" / NB)
+    before = hashes(klass, source)
+    proc = cli("--grade", str(klass), "--source", str(source), "-o",
+               str(tmp_path / "out" / "grades.csv"))
+    one_error(proc, "would overwrite the input")
+    assert proc.stdout == "" and hashes(klass, source) == before
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["-o", ""], "-o is empty"),
+    (["-o", "/dev/null"], "is a device"),
+    (["-o", "{tmp}/out/summary.txt"], "summary.txt is the grader's summary"),
+    (["--jobs", "0"], "must be 1 or more"),
+])
+def test_bad_outputs_and_counts_are_one_line(tmp_path, klass, source, args, fragment):
+    proc = cli("--grade", str(klass), "--source", str(source),
+               *[a.format(tmp=tmp_path) for a in args])
+    one_error(proc, fragment)
+
+
+def test_grading_the_instructors_own_notebook_is_refused(tmp_path, source):
+    (tmp_path / "me").mkdir()
+    (tmp_path / "me" / NB).symlink_to(source / NB)
+    for path in (source / NB, tmp_path / "me" / NB):
+        one_error(cli("--grade", str(path), "--source", str(source)), "the instructor's notebook")
+
+
 # ---------------------------------------------------------------- the grade log (no kernel)
 
 def test_a_fifo_a_folder_or_a_sparse_file_as_the_log_cannot_hang_or_exhaust(tmp_path):
@@ -426,6 +493,25 @@ def test_no_process_of_a_submission_outlives_grading(hostile_class):
         assert not stat.exists() or stat.read_text().split()[2] == "Z", child
     assert _leftovers(base / "tmp") == []
     assert list((base / "tmp").iterdir()) == []  # temporary files (the 200 MB filler) gone
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_notebook_removing_the_graders_temporary_folder_spares_the_others(tmp_path, source):
+    klass = tmp_path / "class"
+    (klass / "aa").mkdir(parents=True)
+    nbformat.write(hostile("import os, pathlib, shutil\n"
+                           "shutil.rmtree(pathlib.Path(os.environ['TMPDIR']).parent)"),
+                   klass / "aa" / NB)
+    with zipfile.ZipFile(klass / "bb.zip", "w") as zf:
+        zf.writestr(NB, nbformat.writes(submissions.right()))
+    proc = cli("--grade", str(klass), "--source", str(source), "-o",
+               str(tmp_path / "out" / "grades.csv"), "--jobs", "1", "--timeout", "60",
+               timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    assert "bb ex01_preprocess: 4 / 4 points" in proc.stdout
+    assert "aa ex01_preprocess: 0 / 4 points" in proc.stdout
+    assert "temporary folder is gone" in (tmp_path / "out" / "summary.txt").read_text()
 
 
 @pytest.mark.slow

@@ -12,6 +12,8 @@ each in its own worker process (:mod:`helpers.exercises.worker`), with nothing l
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import signal
@@ -23,11 +25,11 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from helpers.errors import StyleTransferError
 from helpers.exercises import reports
-from helpers.exercises.collect import Submission, collect, file_name, fold
+from helpers.exercises.collect import Submission, collect, file_name, fold, walk
 from helpers.exercises.grading import (
     NOTEBOOK_ROW,
     Row,
@@ -101,6 +103,22 @@ def shown(student: str) -> str:
     return student if student.isprintable() and student.strip() == student else repr(student)
 
 
+@contextlib.contextmanager
+def deaf() -> Iterator[None]:
+    """While inside, Ctrl-C, SIGTERM and SIGHUP are ignored (a second Ctrl-C cannot cut the
+    cleanup after the first short); nothing changes outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in names}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _signal_group(pid: int, signum: int) -> None:
     try:
         os.killpg(pid, signum)
@@ -139,9 +157,13 @@ def run_task(task: Task, instructor: Any, settings: Settings, workers: Workers) 
             "instructor": task.instructor, "tmp": str(task.folder), "token": task.token,
             "timeout": settings.timeout, "memory_mb": settings.memory_mb}
     task_file, result, log = (task.folder / n for n in ("task.json", "result.json", "err.txt"))
-    write_text(task_file, json.dumps(spec))
-    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker", str(task_file),
-                          str(result)], log)
+    try:  # a notebook graded before may have removed the grader's temporary folder
+        task.folder.mkdir(parents=True, exist_ok=True)
+        write_text(task_file, json.dumps(spec))
+        proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
+                              str(task_file), str(result)], log)
+    except (OSError, StyleTransferError) as exc:
+        return _failed(task, instructor, f"could not start its grading: {exc}")
     if proc is None:
         return _failed(task, instructor, "not graded: the grading was stopped")
     try:
@@ -161,18 +183,16 @@ def run_task(task: Task, instructor: Any, settings: Settings, workers: Workers) 
         why = (f"the grading process was killed ({signal.Signals(-status).name}): a cell may "
                "have killed it")
     else:
-        why = f"the grading process failed (status {status}): {_tail(log)}"
+        why = f"the grading process failed (status {status}): " + (
+            _tail(log) or "its temporary folder is gone (removed by a notebook?)")
     return _failed(task, instructor, why)
 
 
 def inputs_of(submissions: Path, instructors: dict[str, Any]) -> list[Path]:
     """Every file the grader reads: all files under ``submissions`` (symlinks included, not
-    followed) and the instructor's notebooks."""
-    found = [Path(nb.metadata["nst_source"]) for nb in instructors.values()]
-    for top, dirs, files in os.walk(submissions):
-        found += [Path(top) / name for name in files]
-        found += [Path(top) / name for name in dirs if (Path(top) / name).is_symlink()]
-    return found
+    followed: :func:`collect.walk`) and the instructor's notebooks."""
+    files, _ = walk(submissions)
+    return [Path(nb.metadata["nst_source"]) for nb in instructors.values()] + files
 
 
 def check_outputs(output: Path, submissions: Path, inputs: list[Path]) -> tuple[Path, Path]:
@@ -200,19 +220,24 @@ class Report:
         self.output, self.inputs = output, inputs
         self.maximum = reports.maximum(instructors)
         self.order = [s.student for s in subs]
-        self.flags = {s.student: list(s.notes) for s in subs}
+        self.flags = {s.student: [*s.notes, *([s.problem] if s.problem else [])] for s in subs}
         folded = [fold(s.student) for s in subs]
         self.pages = {s.student: file_name(s.student, folded.count(fold(s.student)) > 1)
                       for s in subs}
         self.done: dict[str, list[Row]] = {}
+        for student in self.order:  # every page checked before the first notebook runs
+            self.page(student)
+
+    def page(self, student: str) -> Path:
+        """The student's feedback page, checked against every input."""
+        return check_output(self.output.parent / "feedback" / f"{self.pages[student]}.md",
+                            self.inputs, "a feedback page")
 
     def finish(self, student: str, rows: list[Row]) -> None:
         """Keep a student's rows; rewrite grades.csv and write their feedback page."""
         self.done[student] = rows
         self.flags[student] += [r.message for r in rows if r.check == NOTEBOOK_ROW]
-        page = check_output(self.output.parent / "feedback" / f"{self.pages[student]}.md",
-                            self.inputs, "a feedback page")
-        write_text(page, reports.feedback_page(student, rows, self.maximum))
+        write_text(self.page(student), reports.feedback_page(student, rows, self.maximum))
         reports.write_grades(self.rows(), self.output)
 
     def rows(self) -> list[Row]:
@@ -241,7 +266,6 @@ def _plan(subs: list[Submission], instructors: dict[str, Any], tmp: Path
                                                     False, why) for _, c in check_cells(nb)]
                 continue
             folder = tmp / f"task-{number}-{key}"
-            folder.mkdir()
             tasks.append(Task(sub.student, exercise, sub.notebooks[key],
                               nb.metadata["nst_source"], folder))
     return tasks, known
@@ -276,7 +300,8 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
                     report.finish(task.student, [r for e in order
                                                  for r in known[task.student].get(e, [])])
     except BaseException:
-        workers.stop()
+        with deaf():
+            workers.stop()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -293,8 +318,10 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
     inputs = inputs_of(submissions, instructors)
     summary_path, _ = check_outputs(output, submissions, inputs)
     canonical = {k: Path(nb.metadata["nst_source"]).name for k, nb in instructors.items()}
-    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
-        subs, general = collect(submissions, Path(tmp) / "unzipped", canonical)
+    temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True)
+    with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
+        # apart: a notebook removing its own temporary folder's parent spares the zips
+        subs, general = collect(submissions, Path(unzipped), canonical)
         report = Report(output, instructors, subs, inputs)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs for n in s.notes]:
             print(f"note: {line}", flush=True)
@@ -303,8 +330,9 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
             _run(tasks, known, instructors, settings, report)
         except KeyboardInterrupt as exc:
             exc.graded, exc.students = len(report.done), len(subs)  # type: ignore[attr-defined]
-            report.write_summary(summary_path, general, f"stopped after {len(report.done)} of "
-                                                         f"{len(subs)} students")
+            with deaf():
+                report.write_summary(summary_path, general, f"stopped after "
+                                     f"{len(report.done)} of {len(subs)} students")
             raise
         report.write_summary(summary_path, general, f"all {len(subs)} students graded")
     return report.rows()

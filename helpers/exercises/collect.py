@@ -31,6 +31,8 @@ ZIP_BYTES = 500 * 2**20       # the largest zip file read
 ZIP_MEMBERS = 2000            # the most entries a zip may list
 MEMBER_BYTES = 50 * 2**20     # the largest notebook taken from a zip
 UNZIPPED_BYTES = 200 * 2**20  # all notebooks of one zip together
+MAX_DEPTH = 20                # folders deep searched in a submission
+MAX_FILES = 100_000           # files listed in the class folder
 #: Where submissions come from, best first: a folder beats a zip beats flat files.
 _RANK = {"folder": 0, "zip": 1, "file": 2}
 
@@ -112,27 +114,55 @@ def sort_notebooks(paths: list[Path], where: Path, keys: set[str], canonical: se
     return found, notes
 
 
+def walk(folder: Path, hidden: bool = True) -> tuple[list[Path], list[str]]:
+    """Every file under ``folder`` (symlinks listed, symlinked folders not followed; hidden
+    and ``__MACOSX`` folders skipped unless ``hidden``), breadth first, at most
+    :data:`MAX_DEPTH` folders deep and :data:`MAX_FILES` files; notes on what was left out."""
+    files, notes, queue = [], [], [(folder, 0)]
+    while queue:
+        top, depth = queue.pop(0)
+        try:
+            entries = sorted(os.scandir(top), key=lambda e: e.name)
+        except OSError as exc:
+            notes.append(f"{top.relative_to(folder)}: cannot be read ({exc.strerror}); skipped")
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                if not hidden and (entry.name.startswith(".") or entry.name == "__MACOSX"):
+                    continue
+                if depth + 1 > MAX_DEPTH:
+                    notes.append(f"{path.relative_to(folder)}: over {MAX_DEPTH} folders deep; "
+                                 "skipped")
+                    continue
+                queue.append((path, depth + 1))
+            else:
+                files.append(path)
+        if len(files) > MAX_FILES:
+            notes.append(f"over {MAX_FILES} files; the rest skipped")
+            break
+    return files[:MAX_FILES], notes
+
+
 def _walk(folder: Path) -> tuple[list[Path], list[str]]:
-    """The ``*.ipynb`` files under ``folder`` (symlinked folders not followed; checkpoints
-    and hidden folders skipped), and notes on files refused (symlinks leading out of the
-    folder, pipes, devices)."""
-    found, notes, root = [], [], folder.resolve()
-    for top, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
-        for name in sorted(files):
-            path = Path(top) / name
-            if not name.endswith(".ipynb") or name.startswith("."):
-                continue
-            shown = path.relative_to(folder)
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                notes.append(f"{shown}: a symlink to a file outside the submission; not graded")
-                continue
-            try:
-                check_input(path, "notebook")
-            except StyleTransferError as exc:
-                notes.append(f"{shown}: {exc}; not graded")
-                continue
-            found.append(path)
+    """The ``*.ipynb`` files under ``folder`` (see :func:`walk`; checkpoints and hidden
+    folders skipped), and notes on files refused (symlinks leading out of the folder,
+    pipes, devices)."""
+    found, root = [], folder.resolve()
+    files, notes = walk(folder, hidden=False)
+    for path in files:
+        if not path.name.endswith(".ipynb") or path.name.startswith("."):
+            continue
+        shown = path.relative_to(folder)
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            notes.append(f"{shown}: a symlink to a file outside the submission; not graded")
+            continue
+        try:
+            check_input(path, "notebook")
+        except StyleTransferError as exc:
+            notes.append(f"{shown}: {exc}; not graded")
+            continue
+        found.append(path)
     return found, notes
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from helpers.cli import _positive_int  # a whole number >= 1, as every count of the CLI
 from helpers.errors import StyleTransferError
+from helpers.files import check_name
 from helpers.signals import exit_status, signal_name, stop_on_signals
 
 EXIT_FAILED_CHECK = 1
@@ -87,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK
     if args.only is not None:
         raise StyleTransferError("--only works with one notebook (--grade NOTEBOOK.ipynb)")
-    output = Path(args.output)
+    output = check_name(args.output, "-o")
     rows = grading.grade(target, output, source, settings)
     students = len({r.student for r in rows})
     print(f"Graded {students} students: {output} and {output.parent / 'feedback'}/")

@@ -36,7 +36,7 @@ from helpers.exercises.metadata import checks_in
 from helpers.exercises.nbio import read_notebook
 from helpers.exercises.runner import RunSettings, new_token, run_notebook
 from helpers.exercises.student import has_solution
-from helpers.files import check_input
+from helpers.files import check_input, same_file
 
 FIELDS = ("student", "exercise", "check", "points", "passed", "message")
 NOTEBOOK_ROW = "(notebook)"   # the check column of a row about the whole notebook
@@ -231,6 +231,9 @@ def grade_one(path: Path, source: Path, settings: Settings, only: str | None = N
         raise StyleTransferError(f"cannot tell the exercise of {path.name}: name it like the "
                                  f"handed-out notebook ({', '.join(instructors)} …)")
     instructor = instructors[match.group(0)]
+    if any(same_file(path, nb.metadata["nst_source"]) for nb in instructors.values()):
+        raise StyleTransferError(f"{path} is the instructor's notebook (the same file or a link "
+                                 "to it), not a submission")
     names = [_name(c) for _, c in check_cells(instructor)]
     if only is not None and only not in names:
         raise StyleTransferError(f"{path.name} has no check {only!r}; its checks: "
