@@ -575,3 +575,50 @@ def test_a_signal_mid_grade_keeps_the_finished_students(tmp_path, source, signum
     assert hashes(klass, source) == before
     time.sleep(1)
     assert _leftovers(tmpdir) == []
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_cell_killing_the_grader_itself_keeps_the_finished_rows(tmp_path, source):
+    """The kernel's grandparent is the grader: killing it ends the run (status -9), but the
+    students finished before keep their rows, and nothing of the run is left running."""
+    klass, tmpdir = tmp_path / "class", tmp_path / "tmp"
+    tmpdir.mkdir()
+    killer = hostile("import psutil\npsutil.Process().parent().parent().kill()")
+    for student, nb in [("alice", submissions.right()), ("zz", killer)]:
+        (klass / student).mkdir(parents=True)
+        nbformat.write(nb, klass / student / NB)
+    grades = tmp_path / "out" / "grades.csv"
+    proc = cli("--grade", str(klass), "--source", str(source), "-o", str(grades), "--jobs", "1",
+               "--timeout", "60", timeout=300, env={"TMPDIR": str(tmpdir)})
+    assert proc.returncode == -signal.SIGKILL
+    assert {line.split(",")[0] for line in grades.read_text().splitlines()[1:]} == {"alice"}
+    time.sleep(2)
+    assert _leftovers(tmpdir) == []
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_signal_before_anyone_finished_keeps_an_earlier_grades_file(tmp_path, source):
+    klass, grades = _slow_class(tmp_path), tmp_path / "out" / "grades.csv"
+    (klass / "alice").rename(klass / "zed")  # dave (hanging) first
+    grades.parent.mkdir()
+    grades.write_text("an earlier run's grades\n")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmpdir)}
+    proc = subprocess.Popen([sys.executable, "-m", "helpers", "exercises", "--grade",
+                             str(klass), "--source", str(source), "-o", str(grades),
+                             "--timeout", "120", "--jobs", "1"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120  # until dave's notebook is being graded
+    while not list(tmpdir.glob("nst-grade-*/task-*/task.json")) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out + err
+    assert err.strip().splitlines() == [
+        f"interrupted (SIGTERM) before any of the 2 students was graded: {grades} was not "
+        "written (any earlier file is kept)"]
+    assert grades.read_text() == "an earlier run's grades\n"

@@ -59,6 +59,9 @@ def _stopped(args: argparse.Namespace, exc: KeyboardInterrupt) -> str:
     graded = getattr(exc, "graded", None)
     if graded is None:
         return f"interrupted ({signal_name(exc)}); no grades were written"
+    if not graded:
+        return (f"interrupted ({signal_name(exc)}) before any of the {exc.students} students "
+                f"was graded: {args.output} was not written (any earlier file is kept)")
     return (f"interrupted ({signal_name(exc)}) while grading: {args.output} keeps the "
             f"{graded} of {exc.students} students graded so far; run again to grade the rest")
 
