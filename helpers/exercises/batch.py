@@ -25,7 +25,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from helpers.errors import StyleTransferError
 from helpers.exercises import reports
@@ -63,18 +63,17 @@ class Workers:
     def __init__(self) -> None:
         self.lock, self.running, self.stopped = threading.Lock(), set(), False
 
-    def start(self, argv: list[str], log: Path) -> subprocess.Popen | None:
-        """Start a worker in its own session, its temporary files in ``log``'s folder
-        (removed with it, even if the worker is killed); None once stopped."""
+    def start(self, argv: list[str], folder: Path, err: IO[bytes]) -> subprocess.Popen | None:
+        """Start a worker in its own session, its stderr into ``err`` and its temporary
+        files in ``folder`` (removed with it, even if the worker is killed); None once
+        stopped."""
         with self.lock:
             if self.stopped:
                 return None
-            with open(log, "wb") as err:  # the worker's stderr, read if it fails
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=err,
-                                        start_new_session=True,
-                                        env={**os.environ, "PYTHONPATH": _pythonpath(),
-                                             "TMPDIR": str(log.parent)})
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True,
+                                    env={**os.environ, "PYTHONPATH": _pythonpath(),
+                                         "TMPDIR": str(folder)})
             self.running.add(proc)
             return proc
 
@@ -142,10 +141,13 @@ def _result(path: Path) -> list[Row] | None:
         return None
 
 
-def _tail(log: Path) -> str:
+def _tail(err: IO[bytes]) -> str:
+    """The last line the worker wrote to its stderr (read from the end, bounded)."""
     try:
-        text = read_bytes(log, 1 << 16, "the worker's log").decode("utf-8", "replace")
-    except StyleTransferError:
+        size = err.seek(0, os.SEEK_END)
+        err.seek(max(0, size - (1 << 16)))
+        text = err.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
         return ""
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""
@@ -153,17 +155,23 @@ def _tail(log: Path) -> str:
 
 def run_task(task: Task, instructor: Any, settings: Settings, workers: Workers) -> list[Row]:
     """Grade one notebook in a worker process; rows saying what happened if it gave none."""
+    try:
+        with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
+            return _run_task(task, instructor, settings, workers, err)
+    except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder was removed
+        return _failed(task, instructor, f"could not run its grading: {exc}")
+
+
+def _run_task(task: Task, instructor: Any, settings: Settings, workers: Workers,
+              err: IO[bytes]) -> list[Row]:
     spec = {"student": task.student, "exercise": task.exercise, "notebook": str(task.notebook),
             "instructor": task.instructor, "tmp": str(task.folder), "token": task.token,
             "timeout": settings.timeout, "memory_mb": settings.memory_mb}
-    task_file, result, log = (task.folder / n for n in ("task.json", "result.json", "err.txt"))
-    try:  # a notebook graded before may have removed the grader's temporary folder
-        task.folder.mkdir(parents=True, exist_ok=True)
-        write_text(task_file, json.dumps(spec))
-        proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
-                              str(task_file), str(result)], log)
-    except (OSError, StyleTransferError) as exc:
-        return _failed(task, instructor, f"could not start its grading: {exc}")
+    task_file, result = task.folder / "task.json", task.folder / "result.json"
+    task.folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
+    write_text(task_file, json.dumps(spec))
+    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker", str(task_file),
+                          str(result)], task.folder, err)
     if proc is None:
         return _failed(task, instructor, "not graded: the grading was stopped")
     try:
@@ -180,12 +188,19 @@ def run_task(task: Task, instructor: Any, settings: Settings, workers: Workers) 
     if status is None:
         why = f"the grading of this notebook did not end within {settings.timeout + GRACE} s"
     elif status < 0:
-        why = (f"the grading process was killed ({signal.Signals(-status).name}): a cell may "
-               "have killed it")
+        why = (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
+               "killed it")
     else:
         why = f"the grading process failed (status {status}): " + (
-            _tail(log) or "its temporary folder is gone (removed by a notebook?)")
+            _tail(err) or "its temporary folder is gone (removed by a notebook?)")
     return _failed(task, instructor, why)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def inputs_of(submissions: Path, instructors: dict[str, Any]) -> list[Path]:
