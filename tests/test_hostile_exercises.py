@@ -622,3 +622,33 @@ def test_a_signal_before_anyone_finished_keeps_an_earlier_grades_file(tmp_path, 
         f"interrupted (SIGTERM) before any of the 2 students was graded: {grades} was not "
         "written (any earlier file is kept)"]
     assert grades.read_text() == "an earlier run's grades\n"
+
+
+GRADER_MODULES = ["grading", "student", "command", "kernel", "metadata", "collect", "runner",
+                  "worker", "batch", "reports", "nbio"]
+
+
+@pytest.mark.parametrize("module", GRADER_MODULES)
+def test_the_grader_writes_files_only_through_helpers_files(module):
+    """No open() for writing, no Path.write_text/write_bytes, no nbformat.write or savefig:
+    every file goes through helpers.files (atomic)."""
+    import ast
+
+    tree = ast.parse((ROOT / "helpers" / "exercises" / f"{module}.py").read_text())
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "open":
+            modes = [a.value for a in node.args[1:2] + [k.value for k in node.keywords
+                                                        if k.arg == "mode"]
+                     if isinstance(a, ast.Constant)]
+            if not modes or any(set(str(m)) & set("wax+") for m in modes):
+                bad.append(f"open() at line {node.lineno}")
+        if isinstance(func, ast.Attribute) and (
+                func.attr in ("write_text", "write_bytes", "savefig") or (
+                    func.attr == "write" and isinstance(func.value, ast.Name)
+                    and func.value.id == "nbformat")):
+            bad.append(f".{func.attr}() at line {node.lineno}")
+    assert not bad, bad
