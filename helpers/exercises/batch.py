@@ -203,24 +203,48 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def inputs_of(submissions: Path, instructors: dict[str, Any]) -> list[Path]:
+class Inputs:
+    """Every file the grader reads, indexed by resolved path and by inode, so each output
+    is checked (:func:`helpers.files.check_output`) against the few inputs that could be
+    it, not against all of a large class folder."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.real: dict[str, Path] = {}
+        self.inode: dict[tuple[int, int], Path] = {}
+        for path in paths:
+            self.real.setdefault(os.path.realpath(path), path)
+            with contextlib.suppress(OSError):
+                info = os.stat(path)
+                self.inode.setdefault((info.st_dev, info.st_ino), path)
+
+    def near(self, path: Path) -> list[Path]:
+        """The inputs ``path`` could be (the same resolved path or the same inode)."""
+        found = [self.real.get(os.path.realpath(path))]
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            found.append(self.inode.get((info.st_dev, info.st_ino)))
+        return [p for p in found if p is not None]
+
+
+def inputs_of(submissions: Path, instructors: dict[str, Any]) -> Inputs:
     """Every file the grader reads: all files under ``submissions`` (symlinks included, not
     followed: :func:`collect.walk`) and the instructor's notebooks."""
     files, _ = walk(submissions)
-    return [Path(nb.metadata["nst_source"]) for nb in instructors.values()] + files
+    return Inputs([Path(nb.metadata["nst_source"]) for nb in instructors.values()] + files)
 
 
-def check_outputs(output: Path, submissions: Path, inputs: list[Path]) -> tuple[Path, Path]:
+def check_outputs(output: Path, submissions: Path, inputs: Inputs) -> tuple[Path, Path]:
     """Refuse, before grading, outputs that would overwrite an input or land inside the
     class folder (the feedback folder would be read as a student next time); return the
     summary's path and the feedback folder."""
-    check_output(output, inputs, "-o")
+    check_output(output, inputs.near(output), "-o")
     parent = Path(os.path.realpath(output.parent if str(output.parent) else "."))
     if parent.is_relative_to(os.path.realpath(submissions)):
         raise StyleTransferError(f"-o {output} is inside the submissions folder {submissions}; "
                                  "its feedback/ folder would be read as a student's next "
                                  "time: write the grades outside it")
-    summary = check_output(output.with_name("summary.txt"), inputs, "the summary")
+    summary = output.with_name("summary.txt")
+    check_output(summary, inputs.near(summary), "the summary")
     if summary == output or output.name == "summary.txt":
         raise StyleTransferError(f"-o {output}: summary.txt is the grader's summary; give "
                                  "another name, e.g. grades.csv")
@@ -231,7 +255,7 @@ class Report:
     """The finished students' rows, written out as each one finishes."""
 
     def __init__(self, output: Path, instructors: dict[str, Any], subs: list[Submission],
-                 inputs: list[Path]) -> None:
+                 inputs: Inputs) -> None:
         self.output, self.inputs = output, inputs
         self.maximum = reports.maximum(instructors)
         self.order = [s.student for s in subs]
@@ -245,8 +269,8 @@ class Report:
 
     def page(self, student: str) -> Path:
         """The student's feedback page, checked against every input."""
-        return check_output(self.output.parent / "feedback" / f"{self.pages[student]}.md",
-                            self.inputs, "a feedback page")
+        page = self.output.parent / "feedback" / f"{self.pages[student]}.md"
+        return check_output(page, self.inputs.near(page), "a feedback page")
 
     def finish(self, student: str, rows: list[Row]) -> None:
         """Keep a student's rows; rewrite grades.csv and write their feedback page."""
