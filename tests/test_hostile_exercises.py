@@ -403,6 +403,7 @@ from IPython.display import display
 print("x" * 200_000_000)
 os.write(1, b"y" * 50_000_000)
 display({"text/plain": "z" * 60_000_000}, raw=True)'''
+SIGINT_WORKER = "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGINT)"
 DISK = '''with open("filler.bin", "wb") as f:
     f.write(b"\\0" * 200 * 2**20)'''
 
@@ -435,11 +436,13 @@ def hostile_class(tmp_path_factory):
     notebooks = {"a b": submissions.right(), "a_b": hostile(CHILDREN.format(pids=str(pids))),
                  "a?b": hostile(FIFO_LOG), "sparse": hostile(SPARSE_LOG),
                  "killer": hostile(KILLER, after="cell-06"), "loud": hostile(LOUD),
-                 "disk": hostile(DISK)}
+                 "disk": hostile(DISK), "sigint": hostile(SIGINT_WORKER, after="cell-06")}
     for student, nb in notebooks.items():
         (klass / student).mkdir(parents=True)
         nbformat.write(nb, klass / student / NB)
     os.mkfifo(klass / f"zed_{NB}")
+    with zipfile.ZipFile(klass / "zero.zip", "w") as zf:
+        zf.writestr(NB, "")
     before = hashes(klass, source)
     proc = cli("--grade", str(klass), "--source", str(source), "-o", str(base / "out" /
                "grades.csv"), "--timeout", "60", "--memory-mb", "3000", "--jobs", "2",
@@ -465,13 +468,16 @@ def test_hostile_class_is_graded_to_the_end(hostile_class):
     proc, rows, base = hostile_class
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert "Graded 8 students" in proc.stdout
+    assert "Graded 10 students" in proc.stdout
     totals = {s: points(rows, s) for s in ["a b", "a_b", "a?b", "sparse", "loud", "disk"]}
     assert totals == dict.fromkeys(totals, 4.0), totals
     assert points(rows, "killer") == 0
     assert "the grading process was killed (SIGKILL)" in notebook_notes(rows, "killer")
     assert "only its start was read" in notebook_notes(rows, "sparse")
     assert points(rows, "zed") == 0 and "a pipe" in (base / "out" / "summary.txt").read_text()
+    assert "the grading process was stopped (SIGINT)" in notebook_notes(rows, "sigint")
+    zero = next(r["message"] for r in rows if r["student"] == "zero")
+    assert f"could not read the notebook: notebook zero.zip: {NB} is not a notebook" in zero
 
 
 @pytest.mark.slow
@@ -479,7 +485,8 @@ def test_hostile_class_is_graded_to_the_end(hostile_class):
 def test_feedback_pages_do_not_collide(hostile_class):
     pages = {urllib.parse.unquote(p.stem) for p in (hostile_class[2] / "out" / "feedback")
              .glob("*.md")}
-    assert pages == {"a b", "a_b", "a?b", "sparse", "killer", "loud", "disk", "zed"}
+    assert pages == {"a b", "a_b", "a?b", "sparse", "killer", "loud", "disk", "zed", "sigint",
+                     "zero"}
     page = (hostile_class[2] / "out" / "feedback" / f"{file_name('a?b')}.md").read_text()
     assert page.startswith("# Feedback for a?b")
 

@@ -54,6 +54,7 @@ class Task:
     notebook: Path
     instructor: str
     folder: Path
+    shown: str = ""
     token: str = field(default_factory=new_token)
 
 
@@ -166,7 +167,7 @@ def _run_task(task: Task, instructor: Any, settings: Settings, workers: Workers,
               err: IO[bytes]) -> list[Row]:
     spec = {"student": task.student, "exercise": task.exercise, "notebook": str(task.notebook),
             "instructor": task.instructor, "tmp": str(task.folder), "token": task.token,
-            "timeout": settings.timeout, "memory_mb": settings.memory_mb}
+            "timeout": settings.timeout, "memory_mb": settings.memory_mb, "shown": task.shown}
     task_file, result = task.folder / "task.json", task.folder / "result.json"
     task.folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
     write_text(task_file, json.dumps(spec))
@@ -190,6 +191,9 @@ def _run_task(task: Task, instructor: Any, settings: Settings, workers: Workers,
     elif status < 0:
         why = (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
                "killed it")
+    elif status in (129, 130, 143):
+        why = (f"the grading process was stopped ({_signal_name(status - 128)}): a cell may "
+               "have signalled it")
     else:
         why = f"the grading process failed (status {status}): " + (
             _tail(err) or "its temporary folder is gone (removed by a notebook?)")
@@ -306,7 +310,8 @@ def _plan(subs: list[Submission], instructors: dict[str, Any], tmp: Path
                 continue
             folder = tmp / f"task-{number}-{key}"
             tasks.append(Task(sub.student, exercise, sub.notebooks[key],
-                              nb.metadata["nst_source"], folder))
+                              nb.metadata["nst_source"], folder,
+                              sub.shown(sub.notebooks[key])))
     return tasks, known
 
 

@@ -48,6 +48,14 @@ class Submission:
     notebooks: dict[str, Path] = field(default_factory=dict)
     problem: str = ""
     notes: list[str] = field(default_factory=list)
+    root: Path | None = None   # where the notebooks' names are relative to
+
+    def shown(self, path: Path) -> str:
+        """How the instructor knows this notebook: ``alice/ex01.ipynb``, ``alice.zip:
+        ex01.ipynb`` or ``alice_ex01.ipynb``."""
+        inner = str(path.relative_to(self.root)) if self.root else path.name
+        return {"folder": f"{self.origin}{inner}", "zip": f"{self.origin}: {inner}"}.get(
+            self.kind, inner)
 
 
 def file_name(student: str, fold_case: bool = False) -> str:
@@ -233,15 +241,15 @@ def unzip(archive: Path, into: Path) -> list[str]:
 def _entry(entry: Path, unpack: Path, canonical: dict[str, str]) -> Submission | None:
     """The submission of one entry of the class folder (None: not a submission)."""
     if entry.is_dir():
-        sub = Submission(entry.name, f"{entry.name}/", "folder")
+        sub = Submission(entry.name, f"{entry.name}/", "folder", root=entry)
         paths, sub.notes = _walk(entry)
         sub.notebooks, more = sort_notebooks(paths, entry, set(canonical),
                                              set(canonical.values()))
         sub.notes += more
         return sub
     if entry.suffix.lower() == ".zip":
-        sub = Submission(entry.stem, entry.name, "zip")
         into = unpack / file_name(entry.name, fold_case=True)
+        sub = Submission(entry.stem, entry.name, "zip", root=into)
         try:
             sub.notes = unzip(entry, into)
         except StyleTransferError as exc:
@@ -274,7 +282,8 @@ def _flat(entries: list[Path], canonical: dict[str, str]) -> list[Submission]:
         by_student.setdefault(name, []).append(entry)
     subs = []
     for name in sorted(set(by_student) | set(notes)):
-        sub = Submission(name, f"{name}_ex….ipynb", "file", notes=notes.get(name, []))
+        sub = Submission(name, f"{name}_ex….ipynb", "file", notes=notes.get(name, []),
+                         root=entries[0].parent)
         names = {f"{name}{sep}{v}" for v in canonical.values() for sep in "_- ."}
         sub.notebooks, more = sort_notebooks(by_student.get(name, []), entries[0].parent,
                                              set(canonical), names)

@@ -179,8 +179,9 @@ def _memory_note(nb: Any, settings: RunSettings) -> str:
 
 
 def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
-                   settings: RunSettings) -> list[Row]:
-    """The rows of one student's notebook for one exercise (``path`` None: not submitted)."""
+                   settings: RunSettings, shown: str | None = None) -> list[Row]:
+    """The rows of one student's notebook for one exercise (``path`` None: not submitted);
+    ``shown``: the notebook's name in messages (default: its path)."""
     import shutil
 
     exercise = instructor.metadata["nst_exercise"]
@@ -190,7 +191,8 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
         try:
             submitted = read_notebook(path)
         except StyleTransferError as exc:  # a pipe, not JSON, not a notebook: grading goes on
-            problem = f"could not read the notebook: {exc}"[:400]
+            text = str(exc).replace(str(path), shown) if shown else str(exc)
+            problem = f"could not read the notebook: {text}"[:400]
     if problem:
         return [Row(student, exercise, _name(c), 0.0, False, problem) for _, c in cells]
     nb, notes = restore_checks(submitted, instructor)

@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
         with stop_on_signals():
             try:
                 rows = grade_notebook(task["student"], notebook, instructor,
-                                      Path(task["tmp"]), settings)
+                                      Path(task["tmp"]), settings, task.get("shown"))
             finally:
                 kill_descendants()
         write_text(argv[1], json.dumps([asdict(r) for r in rows]))
