@@ -659,3 +659,17 @@ def test_the_grader_writes_files_only_through_helpers_files(module):
                     and func.value.id == "nbformat")):
             bad.append(f".{func.attr}() at line {node.lineno}")
     assert not bad, bad
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_one_notebook_mode_leaves_no_process_behind(tmp_path, source):
+    pids = tmp_path / "pids.txt"
+    path = tmp_path / "me" / NB
+    path.parent.mkdir()
+    nbformat.write(hostile(CHILDREN.format(pids=str(pids))), path)
+    proc = cli("--grade", str(path), "--source", str(source), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for child in map(int, pids.read_text().split()):
+        stat = Path(f"/proc/{child}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z", child

@@ -83,7 +83,13 @@ def _run(args: argparse.Namespace) -> int:
                                 jobs=args.jobs)
     target = Path(args.grade)
     if target.suffix == ".ipynb":
-        rows = grading.grade_one(target, source, settings, args.only)
+        from helpers.exercises.worker import become_subreaper, kill_descendants
+
+        become_subreaper()  # this process adopts what the notebook detaches, and kills it
+        try:
+            rows = grading.grade_one(target, source, settings, args.only)
+        finally:
+            kill_descendants()
         for row in rows:
             mark = "✓" if row.passed else "✗"
             print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
