@@ -241,6 +241,26 @@ def test_pipes_symlinks_out_and_bad_zips_are_refused_without_hanging(tmp_path, s
     assert not list((tmp_path / "unzipped").rglob("*.ipynb"))
 
 
+def test_the_instructors_notebook_handed_in_is_refused_or_flagged(tmp_path, source):
+    from helpers.exercises.batch import screen
+    from helpers.exercises.grading import instructor_notebooks
+
+    klass = tmp_path / "class"
+    klass.mkdir()
+    (klass / "linked").symlink_to(source)  # a whole folder linked to the answer key
+    (klass / "copied").mkdir()
+    (klass / "copied" / NB).write_bytes((source / NB).read_bytes())
+    subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
+    screen(subs, instructor_notebooks(source))
+    by = {s.student: s for s in subs}
+    assert by["linked"].notebooks == {}
+    assert f"linked/{NB} is the instructor's notebook (a link to it); not graded" in (
+        by["linked"].notes)
+    assert by["copied"].notebooks == {"ex01": klass / "copied" / NB}
+    assert f"copied/{NB} is byte for byte the instructor's notebook (the answer key)" in (
+        by["copied"].notes)
+
+
 def test_zip_member_names_cannot_escape(tmp_path):
     archive = tmp_path / "z.zip"
     with zipfile.ZipFile(archive, "w") as zf:

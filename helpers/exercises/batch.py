@@ -38,8 +38,9 @@ from helpers.exercises.grading import (
     check_cells,
     instructor_notebooks,
 )
+from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
-from helpers.files import check_folder, check_output, read_bytes, write_text
+from helpers.files import check_folder, check_output, read_bytes, same_file, write_text
 
 GRACE = 60             # seconds a worker may take beyond its notebook's time limit
 RESULT_BYTES = 20 * 2**20
@@ -294,6 +295,31 @@ class Report:
                                          sum(self.maximum.values()), general, state))
 
 
+def screen(subs: list[Submission], instructors: dict[str, Any]) -> None:
+    """Drop (and note) a submitted notebook that is the instructor's own file (a link to
+    it), and flag one byte-identical to the instructor's copy (the answer key)."""
+    import hashlib
+
+    sources = [Path(nb.metadata["nst_source"]) for nb in instructors.values()]
+    keys: dict[int, set[str]] = {}
+    for source in sources:
+        data = read_bytes(source, NOTEBOOK_BYTES, "the instructor's notebook")
+        keys.setdefault(len(data), set()).add(hashlib.sha256(data).hexdigest())
+    for sub in subs:
+        for key, path in list(sub.notebooks.items()):
+            if any(same_file(path, source) for source in sources):
+                del sub.notebooks[key]
+                sub.notes.append(f"{sub.shown(path)} is the instructor's notebook (a link to "
+                                 "it); not graded")
+                continue
+            with contextlib.suppress(StyleTransferError, OSError):
+                size = path.stat().st_size  # only a file of the same size can be the same
+                if size in keys and hashlib.sha256(read_bytes(
+                        path, size, "notebook")).hexdigest() in keys[size]:
+                    sub.notes.append(f"{sub.shown(path)} is byte for byte the instructor's "
+                                     "notebook (the answer key)")
+
+
 def _plan(subs: list[Submission], instructors: dict[str, Any], tmp: Path
           ) -> tuple[list[Task], dict[str, dict[str, list[Row]]]]:
     """The notebooks to run, and the rows known without running (not submitted, an
@@ -366,6 +392,7 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
     with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
         # apart: a notebook removing its own temporary folder's parent spares the zips
         subs, general = collect(submissions, Path(unzipped), canonical)
+        screen(subs, instructors)
         report = Report(output, instructors, subs, inputs)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs for n in s.notes]:
             print(f"note: {line}", flush=True)
