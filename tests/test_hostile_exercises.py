@@ -131,6 +131,12 @@ def test_student_versions_never_replace_the_instructor_notebooks(tmp_path, sourc
     assert hashes(source) == before
 
 
+def test_student_versions_onto_a_pipe_is_one_line(tmp_path, source):
+    os.mkfifo(tmp_path / "pipe")
+    one_error(cli("--student", str(tmp_path / "pipe"), "--source", str(source)),
+              "it is a pipe, device or socket, not a folder")
+
+
 def test_student_versions_are_written_atomically_and_stubbed(tmp_path, source):
     proc = cli("--student", str(tmp_path / "out"), "--source", str(source))
     assert proc.returncode == 0, proc.stderr

@@ -113,7 +113,8 @@ def write_student_versions(src_dir: str | Path, out_dir: str | Path) -> list[Pat
     if not sources:
         raise StyleTransferError(f"no exercise notebooks with solutions in {src}")
     if out.exists() and not out.is_dir():
-        raise StyleTransferError(f"cannot write into {out}: it is a file, not a folder")
+        what = "a file" if out.is_file() else "a pipe, device or socket"
+        raise StyleTransferError(f"cannot write into {out}: it is {what}, not a folder")
     if same_file(out, src):
         raise StyleTransferError(f"--student {out} is the instructor's folder {src}: the "
                                  "student versions would replace the solutions; choose "
