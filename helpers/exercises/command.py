@@ -4,7 +4,6 @@ versions, or grade submissions (a class folder, or one notebook for GitHub Class
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --grade: seconds each notebook may run")
     parser.add_argument("--memory-mb", type=_positive_int, default=8192,
                         help="with --grade: address-space limit of each notebook's kernel, MiB")
-    parser.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1,
+    parser.add_argument("--jobs", type=_positive_int, default=None,
                         help="with --grade SUBMISSIONS: notebooks graded at once (default: "
                              "the number of cores)")
     parser.add_argument("--only", metavar="CHECK", default=None,
@@ -80,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.exercises import grading
 
     settings = grading.Settings(timeout=args.timeout, memory_mb=args.memory_mb,
-                                jobs=args.jobs)
+                                jobs=args.jobs or grading.cores())
     target = Path(args.grade)
     if target.suffix == ".ipynb":
         from helpers.exercises.worker import become_subreaper, kill_descendants
