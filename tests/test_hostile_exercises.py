@@ -699,3 +699,23 @@ def test_one_notebook_mode_leaves_no_process_behind(tmp_path, source):
     for child in map(int, pids.read_text().split()):
         stat = Path(f"/proc/{child}/stat")
         assert not stat.exists() or stat.read_text().split()[2] == "Z", child
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_notebook_killing_its_worker_spares_the_students_next_notebook(tmp_path, source):
+    """One worker grades a student's notebooks in turn; the one that kills it is reported
+    and a new worker grades the next (a second exercise: a copy of exercise 1)."""
+    (source / "ex09_again.ipynb").write_bytes((source / NB).read_bytes())
+    klass = tmp_path / "class"
+    (klass / "kim").mkdir(parents=True)
+    nbformat.write(hostile(KILLER, after="cell-06"), klass / "kim" / NB)
+    nbformat.write(submissions.right(), klass / "kim" / "ex09_again.ipynb")
+    proc = cli("--grade", str(klass), "--source", str(source), "-o",
+               str(tmp_path / "out" / "grades.csv"), "--timeout", "60", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kim ex01_preprocess: 0 / 4 points" in proc.stdout
+    assert "kim ex09_again: 4 / 4 points" in proc.stdout
+    rows = (tmp_path / "out" / "grades.csv").read_text()
+    assert "kim,ex01_preprocess,(notebook),0,false,the grading process was killed (SIGKILL)" in (
+        rows)

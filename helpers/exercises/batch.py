@@ -1,13 +1,15 @@
-"""Grading a whole class of notebooks/exercises submissions, ``--jobs`` notebooks at once,
-each in its own worker process (:mod:`helpers.exercises.worker`), with nothing lost:
+"""Grading a whole class of notebooks/exercises submissions, ``--jobs`` students at once,
+each student's notebooks in a worker process of their own (:mod:`helpers.exercises.worker`;
+a notebook that ends its worker is reported and a new worker grades the next), with nothing
+lost:
 
 - every output (grades.csv, summary.txt, feedback pages) is checked against every file the
   grader reads (submissions, zips, the instructor's notebooks) before the first notebook
   runs (:func:`helpers.files.check_output`), and written atomically;
 - grades.csv is rewritten as each student finishes, so Ctrl-C, SIGTERM or SIGHUP (or a
   cell that kills its worker) keeps every finished student's rows;
-- a worker that outlives its notebook's time limit is killed with its process group, and
-  every process carrying the notebook's token after it (:func:`runner.kill_leftovers`).
+- a worker that outlives its notebooks' time limits is killed with its process group, and
+  every process carrying its token after it (:func:`runner.kill_leftovers`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -48,15 +50,13 @@ RESULT_BYTES = 20 * 2**20
 
 @dataclass
 class Task:
-    """One notebook to grade in a worker process."""
+    """One notebook to grade (a worker grades a student's notebooks in turn)."""
 
     student: str
     exercise: str
     notebook: Path
     instructor: str
-    folder: Path
     shown: str = ""
-    token: str = field(default_factory=new_token)
 
 
 class Workers:
@@ -155,50 +155,73 @@ def _tail(err: IO[bytes]) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def run_task(task: Task, instructor: Any, settings: Settings, workers: Workers) -> list[Row]:
-    """Grade one notebook in a worker process; rows saying what happened if it gave none."""
-    try:
-        with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
-            return _run_task(task, instructor, settings, workers, err)
-    except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder was removed
-        return _failed(task, instructor, f"could not run its grading: {exc}")
+def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settings: Settings,
+            workers: Workers) -> list[list[Row]]:
+    """Grade one student's notebooks (``tasks``) in a worker process, in turn; the rows of
+    each. A notebook that ends its worker (killed, stopped, out of time) gets rows saying
+    so, and a new worker grades the notebooks after it."""
+    results: list[list[Row]] = []
+    while len(results) < len(tasks):
+        rest = tasks[len(results):]
+        try:
+            with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
+                done, why = _run_worker(rest, folder / f"run-{len(results)}", settings,
+                                        workers, err)
+        except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder removed
+            done, why = [], f"could not run its grading: {exc}"
+        results += done
+        if len(results) < len(tasks):
+            task = tasks[len(results)]
+            results.append(_failed(task, instructors[task.exercise], why))
+    return results
 
 
-def _run_task(task: Task, instructor: Any, settings: Settings, workers: Workers,
-              err: IO[bytes]) -> list[Row]:
-    spec = {"student": task.student, "exercise": task.exercise, "notebook": str(task.notebook),
-            "instructor": task.instructor, "tmp": str(task.folder), "token": task.token,
-            "timeout": settings.timeout, "memory_mb": settings.memory_mb, "shown": task.shown}
-    task_file, result = task.folder / "task.json", task.folder / "result.json"
-    task.folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
-    write_text(task_file, json.dumps(spec))
-    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker", str(task_file),
-                          str(result)], task.folder, err)
+def _run_worker(tasks: list[Task], folder: Path, settings: Settings, workers: Workers,
+                err: IO[bytes]) -> tuple[list[list[Row]], str]:
+    """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
+    why it stopped before the next one."""
+    token = new_token()
+    spec = {"tmp": str(folder), "token": token, "timeout": settings.timeout,
+            "memory_mb": settings.memory_mb,
+            "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
+                           "notebook": str(t.notebook), "instructor": t.instructor}
+                          for t in tasks]}
+    folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
+    write_text(folder / "task.json", json.dumps(spec))
+    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
+                          str(folder / "task.json"), str(folder)], folder, err)
     if proc is None:
-        return _failed(task, instructor, "not graded: the grading was stopped")
+        return [], "not graded: the grading was stopped"
+    limit = settings.timeout * len(tasks) + GRACE
     try:
-        status = proc.wait(timeout=settings.timeout + GRACE)
+        status = proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         status = None
     finally:
         kill_group(proc.pid)
         workers.done(proc)
-        kill_leftovers(task.token)
-    rows = _result(result) if status == 0 else None
-    if rows is not None:
-        return rows
+        kill_leftovers(token)
+    done = []
+    for index in range(len(tasks)):
+        rows = _result(folder / f"result-{index}.json")
+        if rows is None:
+            break
+        done.append(rows)
+    return done, _why(status, limit, err)
+
+
+def _why(status: int | None, limit: int, err: IO[bytes]) -> str:
+    """Why a worker ended before its next notebook, from its exit status."""
     if status is None:
-        why = f"the grading of this notebook did not end within {settings.timeout + GRACE} s"
-    elif status < 0:
-        why = (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
-               "killed it")
-    elif status in (129, 130, 143):
-        why = (f"the grading process was stopped ({_signal_name(status - 128)}): a cell may "
-               "have signalled it")
-    else:
-        why = f"the grading process failed (status {status}): " + (
-            _tail(err) or "its temporary folder is gone (removed by a notebook?)")
-    return _failed(task, instructor, why)
+        return f"the grading of this notebook did not end within {limit} s"
+    if status < 0:
+        return (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
+                "killed it")
+    if status in (129, 130, 143):
+        return (f"the grading process was stopped ({_signal_name(status - 128)}): a cell may "
+                "have signalled it")
+    return f"the grading process failed (status {status}): " + (
+        _tail(err) or "its temporary folder is gone (removed by a notebook?)")
 
 
 def _signal_name(signum: int) -> str:
@@ -320,12 +343,12 @@ def screen(subs: list[Submission], instructors: dict[str, Any]) -> None:
                                      "notebook (the answer key)")
 
 
-def _plan(subs: list[Submission], instructors: dict[str, Any], tmp: Path
+def _plan(subs: list[Submission], instructors: dict[str, Any]
           ) -> tuple[list[Task], dict[str, dict[str, list[Row]]]]:
     """The notebooks to run, and the rows known without running (not submitted, an
     unreadable zip) per student and exercise."""
     tasks, known = [], {}
-    for number, sub in enumerate(subs):
+    for sub in subs:
         known[sub.student] = {}
         for key, nb in instructors.items():
             exercise = nb.metadata["nst_exercise"]
@@ -334,41 +357,38 @@ def _plan(subs: list[Submission], instructors: dict[str, Any], tmp: Path
                 known[sub.student][exercise] = [Row(sub.student, exercise, _name(c), 0.0,
                                                     False, why) for _, c in check_cells(nb)]
                 continue
-            folder = tmp / f"task-{number}-{key}"
             tasks.append(Task(sub.student, exercise, sub.notebooks[key],
-                              nb.metadata["nst_source"], folder,
-                              sub.shown(sub.notebooks[key])))
+                              nb.metadata["nst_source"], sub.shown(sub.notebooks[key])))
     return tasks, known
 
 
 def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
-         instructors: dict[str, Any], settings: Settings, report: Report) -> None:
-    """Run the tasks, ``settings.jobs`` at once; each student is written out as soon as all
-    their notebooks are graded. Ctrl-C/SIGTERM/SIGHUP stop the workers and propagate."""
+         instructors: dict[str, Any], settings: Settings, report: Report, tmp: Path) -> None:
+    """Run the tasks, one worker per student, ``settings.jobs`` students at once; each
+    student is written out as soon as all their notebooks are graded. Ctrl-C, SIGTERM and
+    SIGHUP stop the workers and propagate."""
     by_exercise = {nb.metadata["nst_exercise"]: nb for nb in instructors.values()}
     order = list(by_exercise)
-    left = {s: sum(t.student == s for t in tasks) for s in known}
-    for student, count in left.items():
-        if not count:
+    jobs: dict[str, list[Task]] = {s: [t for t in tasks if t.student == s] for s in known}
+    for student, mine in jobs.items():
+        if not mine:
             report.finish(student, [r for e in order for r in known[student].get(e, [])])
     workers = Workers()
     pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
     try:
-        futures = {pool.submit(run_task, t, by_exercise[t.exercise], settings, workers): t
-                   for t in tasks}
+        futures = {pool.submit(run_job, mine, tmp / f"student-{number}", by_exercise, settings,
+                               workers): student
+                   for number, (student, mine) in enumerate(jobs.items()) if mine}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
-                task = futures[future]
-                known[task.student][task.exercise] = future.result()
-                got = sum(r.points for r in known[task.student][task.exercise])
-                print(f"{shown(task.student)} {task.exercise}: {got:g} / "
-                      f"{report.maximum[task.exercise]:g} points", flush=True)
-                left[task.student] -= 1
-                if not left[task.student]:
-                    report.finish(task.student, [r for e in order
-                                                 for r in known[task.student].get(e, [])])
+                student = futures[future]
+                for task, rows in zip(jobs[student], future.result(), strict=True):
+                    known[student][task.exercise] = rows
+                    print(f"{shown(student)} {task.exercise}: {sum(r.points for r in rows):g}"
+                          f" / {report.maximum[task.exercise]:g} points", flush=True)
+                report.finish(student, [r for e in order for r in known[student].get(e, [])])
     except BaseException:
         with deaf():
             workers.stop()
@@ -396,9 +416,9 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
         report = Report(output, instructors, subs, inputs)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs for n in s.notes]:
             print(f"note: {line}", flush=True)
-        tasks, known = _plan(subs, instructors, Path(tmp))
+        tasks, known = _plan(subs, instructors)
         try:
-            _run(tasks, known, instructors, settings, report)
+            _run(tasks, known, instructors, settings, report, Path(tmp))
         except KeyboardInterrupt as exc:
             exc.graded, exc.students = len(report.done), len(subs)  # type: ignore[attr-defined]
             with deaf():

@@ -1,10 +1,11 @@
-"""One submitted exercise notebook (notebooks/exercises/ex*.ipynb) graded in a process of its
+"""A student's exercise notebooks (notebooks/exercises/ex*.ipynb) graded in a process of their
 own, for :mod:`helpers.exercises.batch`:
-``python -m helpers.exercises.worker TASK.json RESULT.json``.
+``python -m helpers.exercises.worker TASK.json FOLDER`` writes ``FOLDER/result-N.json`` (the
+rows of the task's notebook N) as each notebook is graded.
 
-The grader starts one worker per notebook, so a cell that kills its kernel's parent
-(``os.kill(os.getppid(), 9)``) ends this worker only: the class's grading goes on and every
-other student's rows are kept. SIGTERM and SIGHUP (sent by the grader when it is stopped)
+A cell that kills its kernel's parent (``os.kill(os.getppid(), 9)``) ends this worker only:
+the grader reports that notebook, starts a new worker for the student's notebooks after it,
+and the class's grading goes on. SIGTERM and SIGHUP (sent by the grader when it is stopped)
 end the notebook's kernel and its process group before the worker exits. On Linux the
 worker is a child subreaper: a process the notebook detached (a double fork, a new
 session, its environment wiped) is re-parented to the worker when its parent dies, and
@@ -55,31 +56,38 @@ def kill_descendants() -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Grade the notebook the task file names; write its rows (JSON) to the result file.
-    Exit status 0 when the rows were written, 2 on a bad task, 129/130/143 when stopped."""
+    """Grade the notebooks the task file lists, in turn, writing each one's rows (JSON) to
+    ``FOLDER/result-N.json``. Exit status 0 when all were written, 2 on a bad task,
+    129/130/143 when stopped."""
     if len(argv) != 2:
-        print("usage: python -m helpers.exercises.worker TASK.json RESULT.json", file=sys.stderr)
+        print("usage: python -m helpers.exercises.worker TASK.json FOLDER", file=sys.stderr)
         return 2
     try:
         task = json.loads(read_bytes(argv[0], TASK_BYTES, "the task"))
-        instructor = read_notebook(Path(task["instructor"]), "the instructor's notebook")
-        instructor.metadata["nst_exercise"] = task["exercise"]
         settings = RunSettings(task["timeout"], task["memory_mb"], task["token"])
-        notebook = Path(task["notebook"])
         become_subreaper()
         with stop_on_signals():
             try:
-                rows = grade_notebook(task["student"], notebook, instructor,
-                                      Path(task["tmp"]), settings, task.get("shown"))
+                for index, item in enumerate(task["notebooks"]):
+                    rows = _grade(item, Path(task["tmp"]), settings)
+                    write_text(Path(argv[1]) / f"result-{index}.json",
+                               json.dumps([asdict(r) for r in rows]))
             finally:
                 kill_descendants()
-        write_text(argv[1], json.dumps([asdict(r) for r in rows]))
     except StyleTransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         return exit_status(exc)
     return 0
+
+
+def _grade(item: dict, tmp: Path, settings: RunSettings) -> list:
+    """The rows of one notebook of the task."""
+    instructor = read_notebook(Path(item["instructor"]), "the instructor's notebook")
+    instructor.metadata["nst_exercise"] = item["exercise"]
+    return grade_notebook(item["student"], Path(item["notebook"]), instructor, tmp, settings,
+                          item.get("shown"))
 
 
 if __name__ == "__main__":
