@@ -7,10 +7,10 @@ copies and refused files are reported, never resolved silently). Each student's 
 are graded in a worker process of their own (:mod:`helpers.exercises.worker`, ``--jobs``
 students at once; a notebook that kills its worker is reported and a new worker grades the
 next), which runs each in a fresh kernel (:mod:`helpers.exercises.runner`: memory and
-output capped, its processes killed afterwards) with ``NST_FAST=1`` and a time limit for the whole notebook. Check cells
-are found by their cell id (or nbgrader ``grade_id``) in the instructor's copy; one the
-student changed or deleted is put back from that copy, graded, and reported. Every check
-records its outcome through ``NST_GRADE_LOG``.
+output capped, its processes killed afterwards) with ``NST_FAST=1`` and a time limit for
+the whole notebook. Check cells are found by their cell id (or nbgrader ``grade_id``) in
+the instructor's copy; one the student changed or deleted is put back from that copy,
+graded, and reported. Every check records its outcome through ``NST_GRADE_LOG``.
 
 The results (:mod:`helpers.exercises.batch`): ``grades.csv`` (student, exercise, check,
 points, passed, message), rewritten atomically as each student finishes (an interrupted run
