@@ -150,6 +150,9 @@ def test_each_iteration_updates_the_preview_and_the_loss_plot(tmp_path, monkeypa
     shown = Image.open(io.BytesIO(app.preview.value))
     assert shown.width == widgets.PREVIEW_WIDTH
     assert "Done: 2 iterations" in app.status.value
+    from helpers.report import loss_line  # the line the command line prints, too
+
+    assert f"Loss: {loss_line(app.history[0]['result'].history[-1])}." in app.status.value
 
 
 def test_stop_ends_the_run_within_one_iteration_and_keeps_the_best_picture(app):
