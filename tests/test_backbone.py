@@ -34,6 +34,12 @@ def test_each_backbones_layer_table_is_its_networks_own(hed):
     vgg19 = bb.load_backbone("vgg19", weights=None)
     assert list(backbones.layer_names("vgg19")) == vgg19.layer_names
     assert set(backbones.BACKBONES) == {"vgg19", "vgg16-hed"}  # a new one: add it here
+    backbones.register(type("NoTable", (), {"NAME": "no-table", "DEFAULTS": {}}))
+    try:
+        with pytest.raises(StyleTransferError, match="'no-table' lists no LAYERS"):
+            backbones.layer_names("no-table")
+    finally:
+        backbones.unregister("no-table")
 
 
 def test_naming_and_resolving_a_backbone_loads_no_tensorflow(tmp_path):

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from helpers import registry
 from helpers.backbones import vgg16_hed, vgg19
 from helpers.backbones.vgg import VGG_CHANNELS
+from helpers.errors import StyleTransferError
 
 
 class BackboneEntry(Protocol):
@@ -77,7 +78,11 @@ def get(name: str) -> BackboneEntry:
 def layer_names(name: str) -> tuple[str, ...]:
     """The conv layer names of the backbone ``name`` (a resolved name, not ``"auto"``), input
     to output, without building the network (no TensorFlow): its ``LAYERS``."""
-    return tuple(get(name).LAYERS)
+    layers = getattr(get(name), "LAYERS", None)
+    if not layers:
+        raise StyleTransferError(f"the backbone {name!r} lists no LAYERS; give its module the "
+                                 "names of its conv layers, input to output")
+    return tuple(layers)
 
 
 for _entry in (vgg19, vgg16_hed):  # the registry lines of the bundled backbones
