@@ -26,8 +26,8 @@ import numpy as np
 from helpers import data, images
 from helpers.app import view
 from helpers.app.code import cli_command, run_settings, sources, stylize_code, stylize_kwargs
-from helpers.app.controls import Controls, image_choices, layer_names
-from helpers.app.engine import VGG19_FILE, VGG19_HOST, resolve_backbone, stylize_function, warm_up
+from helpers.app.controls import Controls, image_choices
+from helpers.app.engine import stylize_function, warm_up
 from helpers.app.runner import Runner
 from helpers.app.saving import bundled_files, save_path
 from helpers.app.uploads import Uploads
@@ -40,15 +40,21 @@ from helpers.app.view import (
     png_bytes,
     settings_summary,
 )
+from helpers.backbone import resolve_name
+from helpers.backbones import layer_names
 from helpers.errors import StyleTransferError
 
 if TYPE_CHECKING:
     from helpers.optimize import Result
 
-__all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "VGG19_FILE", "VGG19_HOST",
-           "TuningApp", "bundled_files", "cli_command", "image_choices", "layer_names",
+__all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "TuningApp", "bundled_files",
+           "cli_command", "image_choices", "layer_names",
            "load_choice", "png_bytes", "resolve_backbone", "run_settings", "settings_summary",
            "stylize_code", "stylize_kwargs", "tuning_app", "warm_up"]
+
+#: ``"auto"`` resolved as everywhere (:func:`helpers.backbone.resolve_name`, no TensorFlow);
+#: the old name, kept for notebooks and tests that import it from here.
+resolve_backbone = resolve_name
 
 #: Where Save writes unless the app is given another folder (uploads go elsewhere: a
 #: temporary folder of the session, see :mod:`helpers.app.uploads`).
@@ -77,7 +83,7 @@ class TuningApp(w.VBox):
         uploads: str | Path | None = None,
         runner: Callable[..., Result] | None = None,
     ) -> None:
-        self.backbone = resolve_backbone(backbone)
+        self.backbone = resolve_name(backbone)
         self.folder = Path(folder)
         self.runner = runner  # None: helpers.stylize (TensorFlow loads at the first run)
         self.uploads = Uploads(uploads)
@@ -175,6 +181,13 @@ class TuningApp(w.VBox):
         if notes:
             text = "; ".join(notes)
             self._say(text[0].upper() + text[1:] + ".")
+
+    def load_run(self, settings: dict[str, Any], content: str, style: str) -> None:
+        """Set the controls to a run's recorded ``settings`` (as
+        :attr:`helpers.optimize.Result.settings` and its JSON hold them; a sweep's run, say)
+        and its ``content`` and ``style`` images (a bundled name or a file); the preview size
+        takes the run's size. As :meth:`apply` otherwise."""
+        self.apply({**settings, "content": content, "style": style, "rendered": False})
 
     # -- running ---------------------------------------------------------------------------
     @property

@@ -299,17 +299,6 @@ def test_bad_pairs_from_python_are_one_line():
             sweep_grid.plan({"style_weight": [1]}, bad, size=64)
 
 
-@pytest.mark.slow
-def test_the_layer_table_is_the_backbones_own():
-    """CONV_LAYERS (checked before TensorFlow) lists what the loaded network has."""
-    from helpers import backbone as bb
-
-    net = bb.load_backbone("vgg16-hed", weights="imagenet")
-    assert list(sweep_grid.CONV_LAYERS["vgg16-hed"]) == net.layer_names
-    vgg19 = bb.load_backbone("vgg19", weights=None)
-    assert list(sweep_grid.CONV_LAYERS["vgg19"]) == vgg19.layer_names
-
-
 # --- the scheduler: no hangs --------------------------------------------------------------
 
 def test_a_scheduler_that_accepts_but_never_answers_fails_in_one_line(tmp_path):
@@ -678,7 +667,7 @@ def test_the_live_grid_shows_a_damaged_run_as_empty(tmp_path):
     live.select(second)
     assert live.load_button.disabled
     with pytest.raises(StyleTransferError, match="holds no settings"):
-        live.app_settings(second)
+        live.recorded_settings(second)
 
 
 @pytest.mark.slow

@@ -183,7 +183,7 @@ def test_tile_titles_fit_their_tiles_and_the_title_fits_the_sheet(tmp_path):
     assert title.x0 >= 0 and title.x1 <= fig.bbox.width
 
 
-def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp_path):
+def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp_path, capsys):
     import ast
 
     from helpers.sweeps.live import LiveGrid, command_line, python_code
@@ -199,13 +199,14 @@ def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp
     assert bytes(live.images[name].value).startswith(b"\x89PNG")
     assert live.buttons[name].description.endswith("| 1.5")
 
-    class App:
-        def apply(self, settings):
-            self.settings = settings
+    class App:  # the tuning app's public method, as a stand-in
+        def load_run(self, settings, content, style):
+            self.settings = {**settings, "content": content, "style": style}
 
     live.app = App()
     live.buttons[name].click()
     assert live.selected == name and not live.load_button.disabled
+    assert "final loss: total 1.5 (content 1, style 0.4, tv 0.1)\n" in capsys.readouterr().out
     live.load_button.click()
     assert live.app.settings["style_weight"] == 10.0
     assert live.app.settings["content"] == "chelsea"

@@ -150,6 +150,9 @@ def test_each_iteration_updates_the_preview_and_the_loss_plot(tmp_path, monkeypa
     shown = Image.open(io.BytesIO(app.preview.value))
     assert shown.width == widgets.PREVIEW_WIDTH
     assert "Done: 2 iterations" in app.status.value
+    from helpers.report import loss_line  # the line the command line prints, too
+
+    assert f"Loss: {loss_line(app.history[0]['result'].history[-1])}." in app.status.value
 
 
 def test_stop_ends_the_run_within_one_iteration_and_keeps_the_best_picture(app):
@@ -631,12 +634,39 @@ def test_the_pyramid_levels_reach_the_run_and_the_copied_code(app):
     assert "pyramid_levels=2" in app.code_text() and "--pyramid-levels 2" in app.code_text()
 
 
-def test_layer_names_are_known_without_building_a_network(tmp_path, monkeypatch, hed):
-    from helpers import backbone
+def test_layer_names_are_known_without_building_a_network(tmp_path, monkeypatch):
+    """The app lists the backbone's own table (tests/test_backbone.py compares it with the
+    network's layers)."""
+    from helpers import backbone, backbones
 
-    assert widgets.layer_names("vgg16-hed") == hed.layer_names
     monkeypatch.setattr(backbone, "load_backbone", lambda *a, **k: pytest.fail("built one"))
-    make_app(tmp_path)
+    app = make_app(tmp_path)
+    assert list(app.controls["content_layer"].options) == list(backbones.layer_names("vgg16-hed"))
+    assert list(app.layer_boxes) == [n for n in backbones.layer_names("vgg16-hed")
+                                     if n.endswith("_conv1")]
+
+
+def test_the_default_layer_weights_are_the_backbones_own():
+    """A slider at 1 gives its layer's default weight, from the channels of the backbone the
+    app runs (4 / C² for the Gram loss), not VGG's."""
+    from helpers import backbones
+    from helpers.app.controls import Controls
+
+    class Toy:
+        NAME, TAKES_WEIGHTS = "toy-app", False
+        DEFAULTS = {**backbones.DEFAULTS["vgg19"], "style_loss": "gram"}
+        LAYERS = backbones.layer_names("vgg19")
+
+        @staticmethod
+        def channels(layer):
+            return 2
+
+    backbones.register(Toy)
+    try:
+        panel = Controls("toy-app", SIZE, 128, ITERATIONS)
+        assert panel.base_weights(["block1_conv1", "block5_conv1"]) == (1.0, 1.0)  # 4 / 2²
+    finally:
+        backbones.unregister("toy-app")
 
 
 def test_an_upload_for_one_picker_leaves_the_others_choice(app):
@@ -668,28 +698,14 @@ def test_a_saved_json_applies_back_onto_a_new_app(app, tmp_path):
     assert again == shown
 
 
-def test_auto_is_resolved_as_helpers_backbone_does_without_tensorflow(tmp_path, monkeypatch):
-    import socket
-
-    from helpers import backbone
-
-    assert (widgets.VGG19_FILE, widgets.VGG19_HOST) == (backbone.VGG19_NOTOP_FILE,
-                                                        backbone.VGG19_HOST)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert backbone.keras_cache_dir() == tmp_path / "models"
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / widgets.VGG19_FILE).write_bytes(b"cached")
-    assert widgets.resolve_backbone("auto") == backbone.resolve_name("auto") == "vgg19"
-    (tmp_path / "models" / widgets.VGG19_FILE).unlink()
-
-    def unreachable(*args, **kwargs):
-        raise OSError("no network")
-
-    monkeypatch.setattr(socket, "create_connection", unreachable)
-    assert widgets.resolve_backbone("auto") == backbone.resolve_name("auto") == "vgg16-hed"
-    assert widgets.resolve_backbone("vgg19") == "vgg19"
-    with pytest.raises(helpers.StyleTransferError, match="unknown backbone"):
-        widgets.resolve_backbone("vgg99")
+def test_a_runs_recorded_settings_load_with_its_images(app):
+    """What the sweeps' live grid calls: a Result's settings and the run's images."""
+    app.load_run({"style_weight": 55.0, "size": 96, "style_layers": ["block1_conv1"],
+                  "backbone": "vgg16-hed"}, "chelsea", "mosaic")
+    shown = app.settings()
+    assert "color:#b00020" not in app.status.value, app.status.value
+    assert (shown["style_weight"], shown["size"], shown["style"]) == (55.0, 96, "mosaic")
+    assert shown["style_layers"] == ["block1_conv1"]
 
 
 def test_the_app_shows_without_loading_tensorflow(tmp_path):

@@ -1,17 +1,17 @@
 """Copy as code for the tuning app (notebook 06): the ``helpers.stylize(...)`` call and the
 ``python -m helpers stylize`` line that reproduce a run's app settings (bundled images by
-name, never by a path of this machine).
+name, never by a path of this machine). The app settings become a
+:class:`~helpers.settings.Settings` and image names here; :mod:`helpers.code` writes the code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from typing import Any
 
-from helpers import data
+from helpers import code
 from helpers.app.controls import setting_value
-from helpers.settings import Settings, command_line_flags, python_arguments
+from helpers.settings import Settings
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Settings))
 
@@ -32,13 +32,6 @@ def stylize_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     return run_settings(settings).changed()
 
 
-def _python_source(source: str) -> str:
-    """The Python expression for a picker source: ``helpers.data.<loader>()`` for a bundled
-    image, else the quoted file path."""
-    return f"helpers.data.{data.BUNDLED[source].__name__}()" if source in data.BUNDLED \
-        else repr(source)
-
-
 def sources(settings: dict[str, Any]) -> list[str]:
     """The content, style and (if chosen) second style sources of app settings."""
     return [settings["content"], settings["style"], *filter(None, [settings.get("style2")])]
@@ -46,20 +39,15 @@ def sources(settings: dict[str, Any]) -> list[str]:
 
 def stylize_code(settings: dict[str, Any], warm: bool = False) -> str:
     """Python source that reproduces a run: ``import helpers`` and one ``helpers.stylize`` call."""
-    content, *styles = [_python_source(s) for s in sources(settings)]
-    style = styles[0] if len(styles) == 1 else f"[{', '.join(styles)}]"
+    content, *styles = sources(settings)
     note = ("# The app warm-started this picture from the previous one; this call starts from\n"
             "# `init` instead, so its picture differs a little.\n" if warm else "")
-    return (f"import helpers\n\n{note}result = helpers.stylize(\n    {content},\n    {style},\n"
-            f"{python_arguments(run_settings(settings))})\n"
-            "result.save('build/tuning/result.png')\n")
+    return code.python_code(content, styles, run_settings(settings), "build/tuning/result.png",
+                            note)
 
 
 def cli_command(settings: dict[str, Any], output: str = "build/tuning/result.png") -> str:
     """The ``python -m helpers stylize ...`` line that reproduces app settings (bundled images
     by name), shell-quoted."""
-    content, style, *more = sources(settings)
-    parts = ["python", "-m", "helpers", "stylize", content, style, "-o", output]
-    for extra in more:
-        parts += ["--style", extra]
-    return shlex.join(parts + command_line_flags(run_settings(settings)))
+    content, *styles = sources(settings)
+    return code.command_line(content, styles, run_settings(settings), output)

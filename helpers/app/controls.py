@@ -19,6 +19,7 @@ import ipywidgets as w
 
 from helpers import data, images
 from helpers.app.view import PANEL_WIDTH, note
+from helpers.backbones import layer_names
 from helpers.errors import StyleTransferError
 from helpers.settings import (
     CHOICES,
@@ -30,19 +31,10 @@ from helpers.settings import (
     parse_value,
 )
 
-#: Conv layers per block of each backbone (``blockK_convJ``, J = 1..n): the layer names are
-#: known without building a network.
-CONVS_PER_BLOCK = {"vgg19": (2, 2, 4, 4, 4), "vgg16-hed": (2, 2, 3, 3, 3)}
 #: App settings that are not Settings fields, and the field whose type their text has.
 _APP_ONLY = {"render_size": "size", "style_blend": "style_scale"}
 _FIELDS = tuple(f.name for f in dataclasses.fields(Settings))
 _ROW = {"description_width": "120px"}
-
-
-def layer_names(backbone: str) -> list[str]:
-    """The conv layer names of ``backbone`` ("vgg19" or "vgg16-hed"), input to output."""
-    return [f"block{b}_conv{c}" for b, n in enumerate(CONVS_PER_BLOCK[backbone], 1)
-            for c in range(1, n + 1)]
 
 
 def image_choices(data_dir: Path = data.DATA_DIR) -> dict[str, str]:
@@ -122,7 +114,7 @@ class Controls:
             "style_weight": _log_slider("style weight", STYLE_WEIGHTS[defaults["style_loss"]],
                                         -2, 5),
             "tv_weight": _log_slider("TV weight", defaults["tv_weight"], -8, -1),
-            "content_layer": _dropdown("content layer", layer_names(self.backbone),
+            "content_layer": _dropdown("content layer", list(layer_names(self.backbone)),
                                        defaults["content_layer"]),
             "content": _dropdown("content image", pictures, "chelsea", "300px"),
             "style": _dropdown("style image", pictures, "swirls", "300px"),
@@ -182,7 +174,7 @@ class Controls:
     def base_weights(self, layers: list[str]) -> tuple[float, ...]:
         """The default weights of ``layers`` for this backbone (what a slider at 1 gives)."""
         return default_layer_weights(layers, self.widgets["balance_style_layers"].value,
-                                     DEFAULTS[self.backbone]["style_loss"])
+                                     DEFAULTS[self.backbone]["style_loss"], self.backbone)
 
     def settings(self, size: int | None = None) -> dict[str, Any]:
         """The app settings the controls show (at the preview size unless ``size`` is given)."""

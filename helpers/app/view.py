@@ -13,6 +13,8 @@ import ipywidgets as w
 import numpy as np
 from PIL import Image
 
+from helpers.report import loss_line
+
 if TYPE_CHECKING:
     from helpers.optimize import Result
 
@@ -89,18 +91,21 @@ def _iterations(count: int) -> str:
 
 
 def outcome_line(result: Result, stop_pressed: bool) -> str:
-    """How a run ended, in the user's words: "Stopped after 3 iterations (2.4 s).",
-    "Done: 100 iterations in 12.3 s.", or why the optimiser ended early."""
+    """How a run ended, in the user's words, and its final losses
+    (:func:`helpers.report.loss_line`): "Stopped after 3 iterations (2.4 s). Loss: total ...",
+    "Done: 100 iterations in 12.3 s. Loss: ...", or why the optimiser ended early."""
     last = result.history[-1]
     count, seconds = _iterations(last["iteration"]), f"{last['seconds']:.1f} s"
     reason = result.stop_reason
     if reason == STOPPED and stop_pressed:
-        return f"Stopped after {count} ({seconds})."
-    if reason.startswith("converged"):
-        return f"Done after {count} ({seconds}): the picture stopped changing."
-    if reason.startswith("stopped early"):
-        return f"Done after {count} ({seconds}): the optimiser could not lower the loss further."
-    return f"Done: {count} in {seconds}."
+        words = f"Stopped after {count} ({seconds})."
+    elif reason.startswith("converged"):
+        words = f"Done after {count} ({seconds}): the picture stopped changing."
+    elif reason.startswith("stopped early"):
+        words = f"Done after {count} ({seconds}): the optimiser could not lower the loss further."
+    else:
+        words = f"Done: {count} in {seconds}."
+    return f"{words} Loss: {loss_line(last)}."
 
 
 def settings_summary(settings: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.backbones import layer_names
 from helpers.errors import StyleTransferError
 from helpers.files import check_input, check_name
 from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes
@@ -34,13 +35,6 @@ LAYER_SETS: dict[str, tuple[str, ...]] = {
 NOT_TARGETS = ("content_weight", "style_weight", "tv_weight", "style_layer_weights",
                "balance_style_layers", "iterations", "init", "seed", "optimizer",
                "lbfgs_mode", "maxfun", "learning_rate", "checkpoint_every")
-
-#: The conv layers of each backbone (as :attr:`helpers.backbone.Backbone.layer_names` lists
-#: them; a test compares), so a sweep refuses an unknown layer before TensorFlow loads.
-CONV_LAYERS: dict[str, tuple[str, ...]] = {
-    name: tuple(f"block{b}_conv{k}" for b, n in enumerate(convs, 1) for k in range(1, n + 1))
-    for name, convs in (("vgg16-hed", (2, 2, 3, 3, 3)), ("vgg19", (2, 2, 4, 4, 4)))
-}
 
 #: The most runs the command line starts without ``--yes`` or ``--max-runs``.
 MAX_RUNS = 500
@@ -186,11 +180,11 @@ def checked(options: dict[str, Any]) -> Settings:
                                  "does not take; choose one of content, gradient_map, "
                                  "color_matched, noise, style")
     backbone = settings.backbone if settings.backbone in DEFAULTS else "vgg19"
-    resolved = settings.resolved(backbone)
+    resolved, valid = settings.resolved(backbone), layer_names(backbone)
     for layer in (resolved.content_layer, *resolved.style_layers):
-        if layer not in CONV_LAYERS[backbone]:
+        if layer not in valid:  # refused before TensorFlow loads (the backbone's table)
             raise StyleTransferError(f"unknown layer {layer!r} for {backbone}; valid layers: "
-                                     f"{', '.join(CONV_LAYERS[backbone])}")
+                                     f"{', '.join(valid)}")
     return resolved
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from helpers.errors import StyleTransferError
+from helpers.report import loss_line
 
 #: The index columns that are not swept settings.
 FIXED = ("name", "content", "style", "total", "content_loss", "style_loss", "tv_loss",
@@ -91,19 +92,12 @@ def axes(rows: list[dict[str, str]], row_key: str | None = None, col_key: str | 
     return row_key, col_key, list(dict.fromkeys(others))
 
 
-def _short(value: str) -> str:
-    try:
-        return f"{float(value):.3g}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def tile_title(row: dict[str, str], keys: list[str], width: int = 200) -> str:
     """A tile's title: its swept values, then its final losses, in lines of at most
     ``width`` characters."""
     values = ", ".join(f"{k}={row[k]}" for k in keys)
-    losses = (f"total {_short(row['total'])} (c {_short(row['content_loss'])}, "
-              f"s {_short(row['style_loss'])}, tv {_short(row['tv_loss'])})")
+    losses = loss_line({"total": row["total"], "content": row["content_loss"],
+                        "style": row["style_loss"], "tv": row["tv_loss"]}, short=True)
     return "\n".join(textwrap.fill(line, width, break_on_hyphens=False)
                      for line in (values, losses))
 
