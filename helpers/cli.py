@@ -24,6 +24,7 @@ from helpers import checkpoints, control, data, images
 from helpers.data import BUNDLED
 from helpers.errors import StyleTransferError
 from helpers.files import check_folder, check_output, same_file, save_figure
+from helpers.report import loss_line
 from helpers.settings import (
     CHOICES,
     DEFAULTS,
@@ -561,8 +562,7 @@ def _report(result: Any, path: Path, quiet: bool) -> None:
         print(f"Backbone: {result.backbone}")
     print(f"Stopped: {result.stop_reason}")
     if last:
-        print(f"Loss: total {last['total']:.4g} (content {last['content']:.3g}, style "
-              f"{last['style']:.3g}, tv {last['tv']:.3g}) after {result.iterations_text()}, "
+        print(f"Loss: {loss_line(last)} after {result.iterations_text()}, "
               f"{last['seconds']:.1f} s")
     print(printable(f"Result: {path}"), flush=True)
 

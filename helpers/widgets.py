@@ -49,12 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "TuningApp", "bundled_files",
            "cli_command", "image_choices", "layer_names",
-           "load_choice", "png_bytes", "resolve_backbone", "run_settings", "settings_summary",
+           "load_choice", "png_bytes", "run_settings", "settings_summary",
            "stylize_code", "stylize_kwargs", "tuning_app", "warm_up"]
-
-#: ``"auto"`` resolved as everywhere (:func:`helpers.backbone.resolve_name`, no TensorFlow);
-#: the old name, kept for notebooks and tests that import it from here.
-resolve_backbone = resolve_name
 
 #: Where Save writes unless the app is given another folder (uploads go elsewhere: a
 #: temporary folder of the session, see :mod:`helpers.app.uploads`).

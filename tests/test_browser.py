@@ -94,8 +94,8 @@ def open_app(browser, url: str, log: Path):
 def test_the_first_screen_is_the_app_at_its_defaults_with_no_label_cut(voila):
     from playwright.sync_api import expect, sync_playwright
 
+    from helpers.backbone import resolve_name as resolve_backbone
     from helpers.settings import DEFAULTS, STYLE_WEIGHTS
-    from helpers.widgets import resolve_backbone
 
     url, log = voila
     defaults = DEFAULTS[resolve_backbone("auto")]
