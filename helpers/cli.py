@@ -55,17 +55,6 @@ RESULT_SUFFIXES = (".png", ".jpg", ".jpeg")
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (the counts of commands that are not settings)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
-
-
 def _setting_type(name: str) -> Callable[[str], Any]:
     """The argparse type of setting ``name``: the text read by
     :func:`helpers.settings.parse_value` and the value checked by :class:`Settings` (its

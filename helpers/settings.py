@@ -484,6 +484,18 @@ def parse_value(name: str, text: str, sep: str = ",") -> Any:
     return _parse_item(name, kind, text)
 
 
+def whole_number(text: str, what: str, minimum: int = 1) -> int:
+    """A count that is not a setting (``--jobs``, ``--workers``, ``--timeout``) read from the
+    command line: a whole number >= ``minimum``, or one StyleTransferError line naming it."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise StyleTransferError(f"{what} must be a whole number >= {minimum}, not {text!r}")
+    return value
+
+
 def flag(name: str) -> str:
     """The command-line flag of setting ``name``: ``style_weight`` -> ``--style-weight``."""
     return "--" + name.replace("_", "-")

@@ -144,7 +144,7 @@ def test_one_notebook_exit_status_is_the_grade(tmp_path, source):
     (["--grade", "{tmp}/homework.ipynb"], "notebook not found"),
     (["--grade", "{tmp}/notes.ipynb"], "cannot tell the exercise of notes.ipynb"),
     (["--grade", "{tmp}/ex01_preprocess.ipynb", "--only", "gram"], "has no check 'gram'"),
-    (["--grade", "{tmp}/empty", "--timeout", "0"], "must be 1 or more"),
+    (["--grade", "{tmp}/empty", "--timeout", "0"], "--timeout must be a whole number >= 1"),
     (["--grade", "{tmp}/empty", "--student", "{tmp}/out"], "not allowed with argument"),
     (["--grade", "{tmp}/empty", "-o", "{tmp}"], "is a folder"),
 ])

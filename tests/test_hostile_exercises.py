@@ -341,7 +341,8 @@ def test_a_feedback_page_linked_to_a_submission_is_refused_before_grading(tmp_pa
     (["-o", ""], "-o is empty"),
     (["-o", "/dev/null"], "is a device"),
     (["-o", "{tmp}/out/summary.txt"], "summary.txt is the grader's summary"),
-    (["--jobs", "0"], "must be 1 or more"),
+    (["--jobs", "0"], "--jobs must be a whole number >= 1"),
+    (["--timeout", "ten"], "--timeout must be a whole number >= 1, not 'ten'"),
 ])
 def test_bad_outputs_and_counts_are_one_line(tmp_path, klass, source, args, fragment):
     proc = cli("--grade", str(klass), "--source", str(source),

@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers.cli import _positive_int  # a whole number >= 1, as every count of the CLI
 from helpers.errors import StyleTransferError
 from helpers.files import check_name
+from helpers.settings import whole_number
 from helpers.signals import exit_status, signal_name, stop_on_signals
 
 EXIT_FAILED_CHECK = 1
@@ -30,11 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="grades.csv",
                         help="with --grade SUBMISSIONS: the CSV to write; feedback/STUDENT.md "
                              "goes beside it")
-    parser.add_argument("--timeout", type=_positive_int, default=600,
+    parser.add_argument("--timeout", default="600", metavar="SECONDS",
                         help="with --grade: seconds each notebook may run")
-    parser.add_argument("--memory-mb", type=_positive_int, default=8192,
+    parser.add_argument("--memory-mb", default="8192", metavar="MIB",
                         help="with --grade: address-space limit of each notebook's kernel, MiB")
-    parser.add_argument("--jobs", type=_positive_int, default=None,
+    parser.add_argument("--jobs", default=None, metavar="N",
                         help="with --grade SUBMISSIONS: notebooks graded at once (default: "
                              "the number of cores)")
     parser.add_argument("--only", metavar="CHECK", default=None,
@@ -78,8 +78,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from helpers.exercises import grading
 
-    settings = grading.Settings(timeout=args.timeout, memory_mb=args.memory_mb,
-                                jobs=args.jobs or grading.cores())
+    settings = grading.Settings(
+        timeout=whole_number(args.timeout, "--timeout"),
+        memory_mb=whole_number(args.memory_mb, "--memory-mb"),
+        jobs=grading.cores() if args.jobs is None else whole_number(args.jobs, "--jobs"))
     target = Path(args.grade)
     if target.suffix == ".ipynb":
         from helpers.exercises.worker import become_subreaper, kill_descendants
@@ -96,8 +98,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK
     if args.only is not None:
         raise StyleTransferError("--only works with one notebook (--grade NOTEBOOK.ipynb)")
+    from helpers.exercises.batch import grade_class
+
     output = check_name(args.output, "-o")
-    rows = grading.grade(target, output, source, settings)
+    rows = grade_class(target, output, source, settings)
     students = len({r.student for r in rows})
     print(f"Graded {students} students: {output} and {output.parent / 'feedback'}/")
     return 0

@@ -253,12 +253,3 @@ def grade_one(path: Path, source: Path, settings: Settings, only: str | None = N
     with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
         rows = grade_notebook(path.parent.name or "student", path, instructor, Path(tmp), run)
     return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
-
-
-def grade(submissions: Path, output: Path, source: Path, settings: Settings) -> list[Row]:
-    """Grade every student's notebooks in ``submissions``; write ``output`` (CSV),
-    ``feedback/STUDENT.md`` and ``summary.txt`` beside it; return the rows
-    (:func:`helpers.exercises.batch.grade_class`)."""
-    from helpers.exercises.batch import grade_class
-
-    return grade_class(submissions, output, source, settings)

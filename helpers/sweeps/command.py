@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from helpers.errors import StyleTransferError
-from helpers.settings import Settings, flag, parse_value
+from helpers.settings import Settings, flag, parse_value, whole_number
 from helpers.signals import exit_status, signal_name, stop_on_signals
 from helpers.sweeps.grid import LAYER_SETS, MAX_RUNS
 
@@ -87,15 +87,7 @@ def grid_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 def _count(text: str | None, what: str) -> int | None:
     """A whole number >= 1 from the command line (``None`` stays ``None``), or one line."""
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise StyleTransferError(f"{what} must be a whole number >= 1, not {text!r}")
-    return value
+    return None if text is None else whole_number(text, what)
 
 
 def run(args: argparse.Namespace) -> int:
