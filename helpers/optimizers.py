@@ -6,7 +6,9 @@ L-BFGS-B is limited-memory BFGS with box bounds (the B): a quasi-Newton method t
 curvature estimate from the last ``m`` = 10 steps and keeps every pixel inside its valid range.
 Each function takes the :class:`~helpers.objective.Objective`, the starting vector, and
 ``after_iteration(y)``, called once per iteration (it may raise to stop the run); each returns
-why it stopped, in words.
+why it stopped, in words. scipy's compiled L-BFGS-B is driven by :func:`lbfgsb`, which makes
+the bounds NumPy arrays in one go (scipy's ``fmin_l_bfgs_b`` converts them value by value at
+every call) and otherwise walks through the same points.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ def lbfgsb(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: int, m
     (1.15-1.17; checked once per process on a small problem, :func:`_same_as_scipy`) it runs
     ``fmin_l_bfgs_b`` itself."""
     if not (PREPARED_BOUNDS and _same_as_scipy()):
-        return fmin_l_bfgs_b(objective, y, bounds=box, maxiter=maxiter, maxfun=maxfun, m=m,
-                             factr=factr, pgtol=pgtol, callback=callback)[2]
+        x, f, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=maxiter, maxfun=maxfun,
+                                   m=m, factr=factr, pgtol=pgtol, callback=callback)
+        return {**info, "x": x, "f": f}
     return _setulb_loop(objective, y, box, maxiter, maxfun, callback, m, factr, pgtol)
 
 
@@ -208,8 +211,9 @@ def lbfgs_restart(objective: Objective, y: np.ndarray, iterations: int,
     """The old Keras example's loop: ``iterations`` calls of ``maxfun`` evaluations each, every
     call starting with an empty curvature memory."""
     info: dict[str, Any] = {}
-    for _ in range(iterations):
-        y, _, info = fmin_l_bfgs_b(objective, y, bounds=box, maxfun=maxfun, pgtol=0.0)
+    for _ in range(iterations):  # fmin_l_bfgs_b(objective, y, bounds=box, maxfun, pgtol=0)
+        info = lbfgsb(objective, y, box, 15000, maxfun, factr=1e7)
+        y = info["x"]
         after_iteration(y)
     return (f"finished {iterations} restarts of {maxfun} evaluations; the last one: "
             f"{stop_reason(info)}")

@@ -95,19 +95,22 @@ def untimed(history: list[dict]) -> list[dict]:
             for h in history]
 
 
-@pytest.mark.parametrize("masks", [False, True])
-def test_old_and_new_paths_give_the_same_run(photo, painting, monkeypatch, masks):
-    """The default (sliced) loss on the pixels with bounds: the prepared bounds and the lean
-    sort against scipy's own call and the sort before, to the bit, in one process."""
+@pytest.mark.parametrize("case", ["sliced", "masks", "restart"])
+def test_old_and_new_paths_give_the_same_run(photo, painting, monkeypatch, case):
+    """The default (sliced) loss on the pixels with bounds, with masks, and the restart loop:
+    the prepared bounds and the lean sort against scipy's own call and the sort before, to
+    the bit, in one process."""
     from helpers import stylize
 
     kwargs = dict(size=64, iterations=3, backbone="vgg16-hed", precision="float32",
                   progress=False, scales=1)
-    if masks:
+    style = painting
+    if case == "masks":
         left = np.zeros(photo.shape[:2], np.uint8)
         left[:, : photo.shape[1] // 2] = 255
-        kwargs["masks"] = [left, 255 - left]
-    style = [painting, painting[::-1]] if masks else painting
+        kwargs["masks"], style = [left, 255 - left], [painting, painting[::-1]]
+    if case == "restart":
+        kwargs.update(lbfgs_mode="restart", iterations=2, maxfun=5)
     new = stylize(photo, style, **kwargs)
     monkeypatch.setattr(optimizers, "PREPARED_BOUNDS", False)
     monkeypatch.setattr(fast_ops, "LEAN_SORT", False)
