@@ -176,13 +176,16 @@ def use_path(path: str) -> None:
 
 def default_runs(size: int, pairs: int) -> None:
     """Print (i): seconds of a ``size`` px run with every default (bundled images, coarse-to-
-    fine, the sliced loss), before issue 35 and now, the two taking turns ``pairs`` times."""
+    fine, the sliced loss), before issue 35 and now, the two taking turns ``pairs`` times; the
+    network is loaded before, the targets built and the graph traced in each run."""
     content, style = data.default_content(), data.default_style()
     seconds: dict[str, list[float]] = {"old": [], "new": []}
     pictures = {}
+    optimize.stylize(content, style, size=64, iterations=1, progress=False)  # load the network
     for i in range(pairs):
         for path in ("old", "new") if i % 2 == 0 else ("new", "old"):
             use_path(path)
+            optimize.clear_cache()  # each run builds its targets and traces, as a command does
             started = time.perf_counter()
             pictures[path] = optimize.stylize(content, style, size=size, progress=False).image
             seconds[path].append(time.perf_counter() - started)
