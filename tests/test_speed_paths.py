@@ -19,12 +19,13 @@ from helpers import fast_ops, optimizers
 
 def awkward_rows(seed: int = 0) -> np.ndarray:
     """(6, 4000) float32 rows with ties (rounded values), 0.0 beside -0.0, infinities and
-    the smallest subnormals, and one row without a tie."""
+    the smallest normal numbers (not subnormals: where TensorFlow has set the CPU to flush
+    them to zero, adding 0.0 makes them tie), and one row without a tie."""
     rng = np.random.default_rng(seed)
     rows = (rng.standard_normal((6, 4000)) * rng.gamma(1.0, 1.0, (6, 4000))).astype(np.float32)
     rows[1] = np.round(rows[1] * 3)  # many ties
     rows[2, ::3], rows[2, 1::3] = 0.0, -0.0
-    rows[3, :4] = [np.inf, -np.inf, np.float32(1e-45), -np.float32(1e-45)]
+    rows[3, :4] = [np.inf, -np.inf, np.float32(2e-38), -np.float32(2e-38)]
     rows[4, 100:200] = rows[4, 7]
     return rows
 
