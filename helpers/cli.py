@@ -2,22 +2,29 @@
 ``python -m helpers exercises --student OUTDIR | --grade SUBMISSIONS`` (the exercises).
 
 notebook 00 makes the same call from Python; the README's "Command line" shows examples.
-Bad input prints one line saying what is wrong and what to do, and exits with status 2.
+Bad input prints one line saying what is wrong and what to do, and exits with status 2; every
+check that needs no network runs before TensorFlow loads. An output that would replace a file
+the run reads (an image, a mask, the weights, a checkpoint, a bundled image) is refused before
+any work. Ctrl-C, SIGTERM and SIGHUP save the best image so far and exit with 130, 143, 129.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import math
+import difflib
 import os
+import signal
 import sys
-import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
+from helpers import checkpoints, control, data, images
 from helpers.data import BUNDLED
 from helpers.errors import StyleTransferError
+from helpers.files import check_folder, check_output, same_file, save_figure
+from helpers.report import loss_line
 from helpers.settings import (
     CHOICES,
     DEFAULTS,
@@ -25,53 +32,55 @@ from helpers.settings import (
     STYLE_WEIGHTS,
     SWITCHES,
     Settings,
+    check_run,
     flag,
+    parse_value,
     setting_text,
+)
+from helpers.signals import (
+    Stopped,
+    exit_status,
+    held_signals,
+    signal_name,
+    stop_on_signals,
 )
 
 BUNDLED_NAMES = tuple(BUNDLED)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+#: The endings of the files ``stylize -o`` writes (the result's format comes from it).
+RESULT_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: The endings of the grid ``gallery -o`` writes (matplotlib's formats).
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
-def _weight(text: str) -> float:
-    """argparse type: a finite number >= 0."""
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (the counts of commands that are not settings)."""
     try:
-        value = float(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
     return value
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``minimum``."""
+def _setting_type(name: str) -> Callable[[str], Any]:
+    """The argparse type of setting ``name``: the text read by
+    :func:`helpers.settings.parse_value` and the value checked by :class:`Settings` (its
+    own message: ``--style-weight 1e13`` is refused as ``Settings(style_weight=1e13)`` is)."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text} must be {minimum} or more")
+            value = parse_value(name, text)
+            Settings(**{name: value})
+        except StyleTransferError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return value
 
+    parse.__name__ = name
     return parse
-
-
-_positive_int = _whole_number(1)
-_count = _whole_number(0)
-
-
-def _layers(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _weights(text: str) -> list[float]:
-    """argparse type: comma-separated numbers >= 0."""
-    return [_weight(part) for part in text.split(",") if part.strip()]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -88,10 +97,21 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (usage goes to --help)."""
+    """An ArgumentParser whose errors are one line (usage goes to --help) and which takes no
+    abbreviated flags (``--iter`` is not ``--iterations``: a misspelling is said, not
+    guessed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"error: {printable(message)} (see --help)\n")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: newlines and other control characters in names shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 #: The help of each setting's flag (the flags are made from :class:`helpers.settings.Settings`:
@@ -144,23 +164,6 @@ SETTING_HELP = {
 }
 
 
-def _scale_list(text: str) -> list[int]:
-    """argparse type: comma-separated whole numbers >= 1."""
-    return [_positive_int(part) for part in text.split(",") if part.strip()]
-
-
-#: The argparse type of each setting that is not a choice, a switch or a name.
-_SETTING_TYPES: dict[str, Callable[[str], object]] = {
-    "size": _positive_int, "iterations": _positive_int, "maxfun": _positive_int,
-    "pyramid_levels": _positive_int,
-    "scales": _positive_int, "seed": _count, "checkpoint_every": _count,
-    "content_weight": _weight, "style_weight": _weight, "tv_weight": _weight,
-    "style_scale": _weight, "learning_rate": _weight,
-    "style_layers": _layers, "style_layer_weights": _weights, "style_blend_weights": _weights,
-    "scale_iterations": _scale_list,
-}
-
-
 def _default_text(name: str, default: object) -> str:
     """" (default: X)", or the per-backbone defaults for a setting that has none of its own."""
     if "default" in SETTING_HELP[name]:
@@ -181,27 +184,27 @@ def _default_text(name: str, default: object) -> str:
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting of :class:`~helpers.settings.Settings`, unset by default (so the
+    """One flag per setting of :class:`~helpers.settings.Settings`, absent unless given (so the
     setting keeps its default), with choices and defaults from there."""
     for f in dataclasses.fields(Settings):
         text = SETTING_HELP[f.name] + _default_text(f.name, f.default)
         if f.name in SWITCHES:
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction,
-                                default=None, help=text)
+                                default=argparse.SUPPRESS, help=text)
         elif f.name in CHOICES:
-            parser.add_argument(flag(f.name), choices=CHOICES[f.name], default=None, help=text)
+            parser.add_argument(flag(f.name), choices=CHOICES[f.name],
+                                default=argparse.SUPPRESS, help=text)
         else:
-            parser.add_argument(flag(f.name), type=_SETTING_TYPES.get(f.name, str),
-                                default=None, metavar=f.name.split("_")[-1].upper(), help=text)
+            parser.add_argument(flag(f.name), type=_setting_type(f.name),
+                                default=argparse.SUPPRESS,
+                                metavar=f.name.split("_")[-1].upper(), help=text)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, object]:
     """The settings given on the command line, checked (by :class:`Settings`), as keyword
     arguments of :func:`helpers.stylize`."""
-    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)
-               if getattr(args, f.name) is not None}
-    if options.get("weights") == "none":
-        options["weights"] = None
+    given = vars(args)  # a flag not given is not there (argparse.SUPPRESS): --weights none is
+    options = {f.name: given[f.name] for f in dataclasses.fields(Settings) if f.name in given}
     Settings.from_options(**options)
     return options
 
@@ -215,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="paint a content image in the style of another",
         description="Paint CONTENT in the style of STYLE (Gatys et al.). With no images, the "
         "bundled defaults are used. Weights, layers and pooling default per backbone. Exit "
-        "status: 0 finished, 2 bad input, 130 interrupted (the best image so far is saved).",
+        "status: 0 finished, 2 bad input, 130 / 143 / 129 interrupted by Ctrl-C / SIGTERM / "
+        "SIGHUP (the best image so far is saved with its JSON).",
         formatter_class=_HelpFormatter,
     )
     p.add_argument("content", nargs="?", help="content image file, or a bundled image's name ("
@@ -223,8 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("style", nargs="?", help="style image file, or a bundled image's name "
                    "(default: swirls)")
     p.add_argument("-o", "--output", default="build/stylized.png",
-                   help="where to write the result (.png or .jpg); a .json with settings and "
-                   "loss history is written beside it")
+                   help="the result's file name, ending .png, .jpg or .jpeg (a name without "
+                   "one is refused, never changed); a .json with settings and loss history is "
+                   "written beside it. A file the run reads is never overwritten (see "
+                   "--overwrite)")
     _add_settings(p)
     p.add_argument("--style", dest="more_styles", action="append", default=[], metavar="FILE",
                    help="another style image, blended with STYLE (repeat for more)")
@@ -232,27 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask image per style, in order (white: this style; 'none': "
                    "everywhere); outside every mask the photo stays")
     p.add_argument("--checkpoint-dir", default=None,
-                   help="checkpoint folder (default: OUTPUT's name + '_checkpoints')")
+                   help="checkpoint folder, with --checkpoint-every (default: OUTPUT's name + "
+                   "'_checkpoints')")
     p.add_argument("--resume", default=None, metavar="DIR",
-                   help="continue from a checkpoint folder written by --checkpoint-every")
+                   help="continue from a checkpoint folder written by --checkpoint-every (of "
+                   "the same images, backbone and size)")
+    p.add_argument("--force-resume", action="store_true",
+                   help="resume even from a checkpoint of other images, backbone or size")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
-                   help="allow -o to be one of the input images (it is replaced)")
+                   help="allow -o to be one of the images named on the command line (it is "
+                   "replaced)")
 
-    g = commands.add_parser(
-        "gallery",
-        help="render content x style pairs into one titled grid image",
-        description="Stylise every content image with every style image and save one grid: "
-        "the bundled pairs, or with FOLDER every image in FOLDER/content x FOLDER/style.",
-        formatter_class=_HelpFormatter,
-    )
-    g.add_argument("folder", nargs="?", help="folder with content/ and style/ subfolders")
-    g.add_argument("-o", "--output", default="build/gallery.png", help="the grid image")
-    g.add_argument("--size", type=_positive_int, default=256, help="longest side of each result")
-    g.add_argument("--iterations", type=_positive_int, default=100, help="L-BFGS iterations")
-    g.add_argument("--backbone", default="auto", choices=CHOICES["backbone"],
-                   help="network (see stylize --help)")
-
+    _add_gallery_parser(commands)
     e = commands.add_parser(
         "exercises", help="student versions of the exercise notebooks; grade submissions",
         description="Write each exercise notebook with its solutions replaced by stubs that "
@@ -263,6 +261,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(e)
     _add_sweep_parser(commands)
     return parser
+
+
+def _add_gallery_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``gallery`` command's parser."""
+    g = commands.add_parser(
+        "gallery",
+        help="render content x style pairs into one titled grid image",
+        description="Stylise every content image with every style image and save one grid: "
+        "the bundled pairs, or with FOLDER every image in FOLDER/content x FOLDER/style.",
+        formatter_class=_HelpFormatter,
+    )
+    g.add_argument("folder", nargs="?", help="folder with content/ and style/ subfolders")
+    g.add_argument("-o", "--output", default="build/gallery.png",
+                   help="the grid image, ending " + ", ".join(FIGURE_SUFFIXES))
+    g.add_argument("--size", type=_setting_type("size"), default=256,
+                   help="longest side of each result")
+    g.add_argument("--iterations", type=_setting_type("iterations"), default=100,
+                   help="L-BFGS iterations")
+    g.add_argument("--backbone", default="auto", choices=CHOICES["backbone"],
+                   help="network (see stylize --help)")
 
 
 def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
@@ -276,27 +294,56 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         "results, index.csv and a contact sheet in -o. Rerun to resume.",
         formatter_class=_HelpFormatter))
 
+def _folder_images(sub: Path) -> dict[str, Path]:
+    """The image files of folder ``sub`` by name: the stem, or the whole name where two files
+    share a stem (``a.png`` and ``a.jpg`` are two images, not one)."""
+    try:
+        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in images.IMAGE_SUFFIXES)
+    except OSError:
+        files = []
+    stems = [f.stem for f in files]
+    return {f.stem if stems.count(f.stem) == 1 else f.name: f for f in files}
 
 
-
-def _gallery_inputs(folder: str | None) -> tuple[dict[str, object], dict[str, object]]:
-    """Content and style images by name: the bundled ones, or FOLDER/content, FOLDER/style."""
-    from helpers import data, images
-
+def _gallery_inputs(folder: str | None) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
+    """Content and style images by name: the bundled ones, or FOLDER/content, FOLDER/style;
+    and the files they are read from (which -o may not replace)."""
     if folder is None:
         return ({"chelsea": data.default_content()},
-                {"swirls": data.default_style(), "mosaic": data.second_style()})
-    found = []
+                {"swirls": data.default_style(), "mosaic": data.second_style()},
+                [data.bundled_file(name) for name in ("chelsea", "swirls", "mosaic")])
+    found, reads = [], []
     for part in ("content", "style"):
         sub = Path(folder) / part
-        files = sorted(f for f in sub.glob("*") if f.suffix.lower() in images.IMAGE_SUFFIXES)
+        files = _folder_images(sub)
         if not files:
             raise StyleTransferError(
-                f"no images in {sub}; put photos in {folder}/content and paintings in "
-                f"{folder}/style"
-            )
-        found.append({f.stem: images.load_image(f) for f in files})
-    return found[0], found[1]
+                f"no images in {images.short_path(sub)}; put photos in "
+                f"{images.short_path(folder)}/content and paintings in "
+                f"{images.short_path(folder)}/style")
+        found.append({name: images.load_image(f) for name, f in files.items()})
+        reads += files.values()
+    return found[0], found[1], reads
+
+
+def _named_output(text: str, inputs: Sequence[Path], suffixes: Sequence[str], what: str = "-o"
+                  ) -> Path:
+    """``-o`` checked before any work: a usable name (not a folder, pipe or device, not any
+    of ``inputs``) ending in one of ``suffixes``; the name is kept as given."""
+    if text.endswith(("/", os.sep)):
+        raise StyleTransferError(f"{what} {images.short_path(text)} is a folder; give a file "
+                                 f"name in it, e.g. {images.short_path(text)}result{suffixes[0]}")
+    if text.strip() and not os.path.lexists(text) and (
+            Path(text).suffix.lower() not in suffixes):
+        raise StyleTransferError(
+            f"{what} {images.short_path(text)}: name the file with one of the endings "
+            f"{', '.join(suffixes)} (e.g. {images.short_path(Path(text).stem or 'result')}"
+            f"{suffixes[0]})")
+    output = check_output(text, inputs, what)
+    if output.suffix.lower() not in suffixes:
+        raise StyleTransferError(f"{what} {images.short_path(text)}: name the file with one of "
+                                 f"the endings {', '.join(suffixes)}")
+    return output
 
 
 def _gallery(args: argparse.Namespace) -> int:
@@ -304,9 +351,10 @@ def _gallery(args: argparse.Namespace) -> int:
 
     from helpers.images import image_grid, resize
 
-    output = Path(args.output)
-    _check_writable(output.parent)
-    contents, styles = _gallery_inputs(args.folder)  # bad input fails before TensorFlow loads
+    contents, styles, reads = _gallery_inputs(args.folder)
+    output = _named_output(args.output, reads, FIGURE_SUFFIXES)
+    for image in (*contents.values(), *styles.values()):  # sizes fail before TensorFlow loads
+        images.target_shape(image.shape[:2], size=args.size)
     _load_tensorflow_quietly()
     from helpers.optimize import stylize
 
@@ -326,102 +374,187 @@ def _gallery(args: argparse.Namespace) -> int:
             backbone = result.settings["backbone"]
             panels.append(result.image)
             titles.append(f"{cname} x {sname}")
-            print(f"{cname} x {sname}: {result.history[-1]['seconds']:.0f} s", flush=True)
+            print(printable(f"{cname} x {sname}: {result.history[-1]['seconds']:.0f} s"),
+                  flush=True)
     fig = image_grid(panels, titles, ncols=len(styles) + 1, panel_size=3.5,
                      suptitle=f"Gallery: {args.size} px, {args.iterations} iterations, "
                               f"{backbone}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output.with_suffix(".png"), dpi=80)
-    print(f"Result: {output.with_suffix('.png')}")
+    save_figure(fig, output, dpi=80)
+    print(printable(f"Result: {output}"))
     return 0
 
 
 def _load_tensorflow_quietly() -> None:
-    """Import TensorFlow without its C++ start-up lines (:mod:`helpers._tf`)."""
-    import helpers._tf  # noqa: F401
+    """Import TensorFlow without its C++ start-up lines (:mod:`helpers._tf`). A signal that
+    comes meanwhile is acted on when the import is done (an import cut short would print the
+    hidden lines)."""
+    with held_signals() as arrived:
+        import helpers._tf  # noqa: F401
+    if arrived:
+        raise KeyboardInterrupt() if arrived[0] == signal.SIGINT else Stopped(arrived[0])
 
 
-def _image(text: str) -> object:
-    """The image a command-line argument names: a file, else a bundled image's name."""
-    from helpers import data
-    from helpers.images import load_image
+def _image(text: str) -> tuple[Any, Path]:
+    """The image a command-line argument names (a file, else a bundled image's name) and the
+    file it is read from."""
+    if text in BUNDLED and not os.path.lexists(text):
+        return data.bundled_image(text), data.bundled_file(text)
+    return images.load_image(text), Path(text)
 
-    if text in BUNDLED and not Path(text).exists():
-        return data.bundled_image(text)
-    return load_image(text)
+
+@dataclasses.dataclass
+class _Inputs:
+    """What a ``stylize`` run reads: the images (as arrays), and the files they and the
+    weights and checkpoint come from, those named on the command line apart."""
+
+    content: Any
+    styles: list[Any]
+    masks: list[Any] | None
+    named: list[Path]
+    other: list[Path]
+    resume: list[Path]
+
+
+def _read_inputs(args: argparse.Namespace, options: dict[str, Any]) -> _Inputs:
+    """Read every image before TensorFlow loads (a bad path fails in a second), and list every
+    file the run reads, including those it finds on its own (bundled images, the weights, the
+    checkpoint to resume from)."""
+    if (args.content is None) != (args.style is None):
+        raise StyleTransferError("give both CONTENT and STYLE images, or neither for the defaults")
+    if args.more_styles and args.style is None:
+        raise StyleTransferError("--style adds to the STYLE image; give CONTENT and STYLE too")
+    named, other = [], []
+    pairs = [_image(t) for t in (args.content or "chelsea", args.style or "swirls",
+                                 *args.more_styles)]
+    (other if args.content is None else named).extend(p for _, p in pairs[:2])
+    named.extend(p for _, p in pairs[2:])
+    masks = None
+    if args.masks is not None:
+        masks = []
+        for text in args.masks:
+            mask = None if text.lower() == "none" else _image(text)
+            masks.append(None if mask is None else mask[0])
+            named.extend([] if mask is None else [mask[1]])
+    weights = options.get("weights")
+    other.extend([Path(weights)] if weights not in (None, "imagenet") else [])
+    resume = []
+    if args.resume is not None:
+        file = checkpoints.checkpoint_file(args.resume)
+        resume = [file, file.with_name("latest.png")]
+    return _Inputs(pairs[0][0], [a for a, _ in pairs[1:]], masks, named, other, resume)
+
+
+def _check_outputs(args: argparse.Namespace, options: dict[str, Any], read: _Inputs
+                   ) -> tuple[Path, Path | None]:
+    """The result's path and the checkpoint folder, refused before any work when a file the
+    run writes (the result, its JSON, the checkpoint's two files) is one it reads, a folder, a
+    pipe or a device, or is written twice."""
+    every = read.other + read.resume + ([] if args.overwrite else read.named)
+    output = _named_output(args.output, every, RESULT_SUFFIXES)
+    written = [output, check_output(output.with_suffix(".json"), every,
+                                    f"-o {images.short_path(output)}: its JSON")]
+    folder = None
+    if args.checkpoint_dir is not None and not options.get("checkpoint_every"):
+        raise StyleTransferError("--checkpoint-dir needs --checkpoint-every K (save every K "
+                                 "iterations); without it nothing would be saved there")
+    if options.get("checkpoint_every"):
+        folder = Path(args.checkpoint_dir or output.with_name(output.stem + "_checkpoints"))
+        ours = [f for f in read.resume if not same_file(f.parent, folder)]  # resumed: replaced
+        for name in checkpoints.FILES:
+            written.append(check_output(folder / name, read.other + read.named + ours,
+                                        "--checkpoint-dir"))
+        check_folder(folder, "--checkpoint-dir")
+    for i, a in enumerate(written):
+        for b in written[i + 1:]:
+            if same_file(a, b):
+                raise StyleTransferError(f"-o {images.short_path(output)} and the checkpoint "
+                                         f"both write {images.short_path(a)}; choose another "
+                                         "-o or --checkpoint-dir")
+    return output, folder
+
+
+def _check_run(args: argparse.Namespace, options: dict[str, Any], read: _Inputs) -> None:
+    """Every check of the run that needs neither TensorFlow nor the network (the settings
+    with the images, masks, blend weights, the checkpoint to resume from)."""
+    settings = Settings.from_options(**options)
+    shapes = [s.shape[:2] for s in read.styles]
+    fitted = check_run(settings, read.content.shape[:2], shapes, args.resume is not None)
+    control.mask_list(read.masks, len(read.styles))
+    control.blend_weights(settings.style_blend_weights, len(read.styles))
+    if args.resume is not None:
+        resumed = checkpoints.load(args.resume)
+        if not args.force_resume:
+            name = next(iter(fitted))
+            checkpoints.check_fingerprint(resumed, checkpoints.fingerprint(
+                read.content, read.styles, name, settings.size), backbones=list(fitted))
+
+
+def _new_folders(*paths: str | Path | None) -> list[Path]:
+    """The folders above ``paths`` that do not exist yet (deepest first): the checks make
+    them, and a run that writes nothing removes them again."""
+    out: list[Path] = []
+    for path in (Path(p).absolute() for p in paths if p):
+        out += [f for f in path.parents if not os.path.lexists(f) and f not in out]
+    return sorted(out, key=lambda f: len(f.parts), reverse=True)
+
+
+@contextlib.contextmanager
+def _leaving_no_empty_folders(folders: list[Path]) -> Iterator[None]:
+    """Remove those of ``folders`` that are still empty when the block fails or is
+    interrupted (a refused run leaves nothing behind)."""
+    try:
+        yield
+    except BaseException:
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    if (args.content is None) != (args.style is None):
-        raise StyleTransferError("give both CONTENT and STYLE images, or neither for the defaults")
     options = settings_from_args(args)  # bad settings fail here, before TensorFlow loads
-    output = _output_path(args.output)
-    sources = [s for s in (args.content, args.style, *args.more_styles, *(args.masks or ()))
-               if s is not None and s.lower() != "none"]
-    _refuse_overwriting_inputs(output, sources, args.overwrite)
-    checkpoint_dir = args.checkpoint_dir
-    if options.get("checkpoint_every") and checkpoint_dir is None:
-        checkpoint_dir = output.with_name(output.stem + "_checkpoints")
-    for folder in (output.parent, *([Path(checkpoint_dir)] if checkpoint_dir else [])):
-        _check_writable(folder)
-    # Read every image before loading TensorFlow, so a bad path fails in a second.
-    content = _image(args.content) if args.content else None
-    style = _image(args.style) if args.style else None
-    if args.more_styles:
-        if style is None:
-            raise StyleTransferError("--style adds to the STYLE image; give CONTENT and STYLE too")
-        style = [style, *(_image(path) for path in args.more_styles)]
-    masks = None
-    if args.masks is not None:
-        masks = [None if m.lower() == "none" else _image(m) for m in args.masks]
+    read = _read_inputs(args, options)
+    _check_run(args, options, read)
+    out = Path(args.output)
+    folder = Path(args.checkpoint_dir) if args.checkpoint_dir else (
+        out.parent / f"{out.stem}_checkpoints" if out.name else None)
+    with _leaving_no_empty_folders(_new_folders(args.output, folder and folder / "x")):
+        output, folder = _check_outputs(args, options, read)
+        return _run(args, options, read, output, folder)
+
+
+def _run(args: argparse.Namespace, options: dict[str, Any], read: _Inputs, output: Path,
+         folder: Path | None) -> int:
+    """Load TensorFlow, paint, save the result (also when a signal ended the run)."""
     _load_tensorflow_quietly()
     from helpers.optimize import stylize
 
-    result = stylize(content, style, masks=masks, checkpoint_dir=checkpoint_dir,
-                     resume=args.resume, progress=not args.quiet, **options)
-    path = result.save(output)
-    _report(result, path, args.quiet)
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    result = None
+    try:
+        result = stylize(read.content, read.styles if len(read.styles) > 1 else read.styles[0],
+                         masks=read.masks, checkpoint_dir=folder, resume=args.resume,
+                         force_resume=args.force_resume, progress=not args.quiet, **options)
+        return _save(result, output, args.quiet)
+    except KeyboardInterrupt as exc:
+        if result is None:  # before any image: said by main
+            raise
+        return _save(result, output, args.quiet, exc)  # it came as the run ended
 
 
-#: The longest file name most file systems take (bytes).
-NAME_MAX = 255
+def _save(result: Any, output: Path, quiet: bool, late: KeyboardInterrupt | None = None) -> int:
+    """Save the result and its JSON with signals held; the exit status: 0, or that of the
+    signal that ended the run (or came while it ended)."""
+    with held_signals() as arrived:
+        path = result.save(output)
+        _report(result, path, quiet)
+    if result.signum is not None:
+        return 128 + result.signum
+    if late is not None:
+        return exit_status(late)
+    return 128 + arrived[0] if arrived else 0
 
 
-def _output_path(text: str) -> Path:
-    """The result's path from ``-o``: a file name ending in .png or .jpg (or nothing, for
-    .png), not a folder, short enough for the JSON and the temporary files beside it."""
-    if not text.strip():
-        raise StyleTransferError("-o is empty; give the result's file name, e.g. -o result.png")
-    output = Path(text)
-    longest = f".{output.stem}.12345678.tmp.json"  # the JSON's temporary name (files.py)
-    if len(longest.encode()) > NAME_MAX:
-        raise StyleTransferError(f"the output file name is too long ({len(output.name)} "
-                                 f"characters); use a shorter -o (at most "
-                                 f"{NAME_MAX - len(longest) + len(output.name)})")
-    if text.endswith(("/", os.sep)) or output.is_dir():
-        raise StyleTransferError(f"-o {text} is a folder; give a file name in it, e.g. "
-                                 f"-o {output / 'result.png'}")
-    if output.suffix.lower() not in ("", ".png", ".jpg", ".jpeg"):
-        raise StyleTransferError(
-            f"cannot write {output.suffix!r} files; name the output .png or .jpg"
-        )
-    return output.with_suffix(".png") if not output.suffix else output
-
-
-def _refuse_overwriting_inputs(output: Path, sources: list[str], overwrite: bool) -> None:
-    """Refuse to write the result (or its JSON) over an input image, unless ``overwrite``."""
-    if overwrite:
-        return
-    for written in (output, output.with_suffix(".json")):
-        for source in sources:
-            if written.exists() and Path(source).exists() and written.samefile(source):
-                raise StyleTransferError(
-                    f"-o {output} would overwrite the input {source}; choose another -o (or "
-                    "pass --overwrite if you mean it)")
-
-
-def _report(result: object, path: Path, quiet: bool) -> None:
+def _report(result: Any, path: Path, quiet: bool) -> None:
     """Say which network ran (when the progress bar did not), why the run stopped, the
     last losses and where the result is."""
     last = result.history[-1] if result.history else {}
@@ -429,10 +562,9 @@ def _report(result: object, path: Path, quiet: bool) -> None:
         print(f"Backbone: {result.backbone}")
     print(f"Stopped: {result.stop_reason}")
     if last:
-        print(f"Loss: total {last['total']:.4g} (content {last['content']:.3g}, style "
-              f"{last['style']:.3g}, tv {last['tv']:.3g}) after {result.iterations_text()}, "
+        print(f"Loss: {loss_line(last)} after {result.iterations_text()}, "
               f"{last['seconds']:.1f} s")
-    print(f"Result: {path}")
+    print(printable(f"Result: {path}"), flush=True)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -447,43 +579,56 @@ def _exercises(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _check_writable(folder: Path) -> None:
-    """Fail early, with a clear message, if ``folder`` cannot be created or written (it is
-    created, and a temporary file is written into it and removed)."""
-    folder = folder if folder != Path("") else Path(".")
-    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path("."))
-    if existing.exists() and not existing.is_dir():
-        raise StyleTransferError(f"cannot write into {folder}: {existing} is a file, not a "
-                                 "folder; choose another folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise StyleTransferError(
-            f"cannot write into {folder}: the folder is not writable ({exc.strerror or exc}); "
-            "choose another folder"
-        ) from None
+def _subparser(parser: argparse.ArgumentParser, command: str | None
+               ) -> argparse.ArgumentParser:
+    """The parser of ``command`` (the top one when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line parsed; an unknown flag is refused in one line naming the closest
+    known one (``--style-weights`` -> "did you mean --style-weight?"), as the Python call
+    does."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        sub = _subparser(parser, getattr(args, "command", None))
+        known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+        hints = []
+        for arg in (a.split("=")[0] for a in extras if a.startswith("--")):
+            close = [k for k in known if k.startswith(arg)]  # an abbreviation: write it out
+            close = close if len(close) == 1 else difflib.get_close_matches(arg, known, n=1)
+            hints += [f"did you mean {close[0]}?"] if close else []
+        sub.error(f"unrecognized arguments: {' '.join(extras)}"
+                  + (f"; {' '.join(hints)}" if hints else ""))
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status: 0 finished, 2 bad input, 130 interrupted (the
-    best image so far is saved first)."""
+    """Entry point; returns the exit status: 0 finished, 2 bad input, 130 / 143 / 129 when
+    Ctrl-C, SIGTERM or SIGHUP ended the run (the best image so far is saved first)."""
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures are only saved, never shown
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "stylize":
-            return _stylize(args)
-        if args.command == "gallery":
-            return _gallery(args)
-        if args.command == "exercises":
-            return _exercises(args)
-        if args.command == "sweep":
-            return _sweep(args)
-    except StyleTransferError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted before the run started; nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_BAD_INPUT
+    command = None
+    with stop_on_signals():
+        try:
+            args = parse_args(argv)
+            command = args.command
+            commands = {"stylize": _stylize, "gallery": _gallery, "exercises": _exercises,
+                        "sweep": _sweep}
+            return commands[command](args)
+        except StyleTransferError as exc:
+            print(f"error: {printable(exc)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt as exc:
+            print(f"interrupted by {signal_name(exc)}" + INTERRUPTED.get(command, ""),
+                  file=sys.stderr)
+            return exit_status(exc)
+
+
+#: What a command that a signal ended before its end has written (the rest say it
+#: themselves: a sweep keeps its finished runs, the grader its grades).
+INTERRUPTED = {"stylize": " before any image was painted; nothing was written",
+               "gallery": "; the gallery was not written"}

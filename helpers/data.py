@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import files
 from helpers.errors import StyleTransferError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -92,6 +93,16 @@ def second_style() -> np.ndarray:
 def bundled_image(name: str) -> np.ndarray:
     """The bundled image called ``name`` (one of :data:`BUNDLED`)."""
     return BUNDLED[name]()
+
+
+def bundled_file(name: str) -> Path:
+    """The file the bundled image ``name`` is read from (the command line refuses to write
+    over it): ``data/swirls.png``, ``data/mosaic.png``, or Chelsea's PNG inside scikit-image."""
+    if name == "chelsea":
+        import skimage  # lazy: only the package's folder is needed
+
+        return Path(skimage.__file__).parent / "data" / "chelsea.png"
+    return {"swirls": SWIRLS_FILE, "mosaic": MOSAIC_FILE}[name]
 
 
 def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
@@ -220,7 +231,7 @@ def classic(
             f"could not download {name!r} from {url} ({exc}); check your internet connection"
         ) from None
     if not record.is_file():
-        record.write_text(digest or hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        files.write_text(record, digest or hashlib.sha256(Path(path).read_bytes()).hexdigest())
     return load_image(path)
 
 

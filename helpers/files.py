@@ -196,6 +196,20 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_together(*paths: PathLike) -> Iterator[list[Path]]:
+    """Temporary paths for files that belong together (an image and its JSON, a checkpoint
+    and its picture), each written through :func:`atomic_write`: all are flushed to disk
+    before the first replaces its target, so a full disk leaves every previous file, and one
+    StyleTransferError line says so."""
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_write(path)) for path in paths]
+        yield tmps
+        for tmp in tmps:  # a full disk shows here (atomic_write says it), before any file
+            with open(tmp, "rb+") as f:  # is replaced
+                os.fsync(f.fileno())
+
+
 def _commit(tmp: Path, path: Path) -> None:
     """Flush ``tmp`` to disk, give it ``path``'s permissions and rename it over ``path``."""
     with open(tmp, "rb+") as f:  # on disk before the rename, so a crash cannot leave

@@ -9,6 +9,7 @@ in Keras "caffe" form: BGR channel order, ImageNet mean subtracted, no scaling.
 
 from __future__ import annotations
 
+import stat
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -17,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.errors import StyleTransferError
-from helpers.files import atomic_write
+from helpers.files import atomic_write, check_name
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -107,16 +108,36 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def short_path(path: str | Path, limit: int = 80) -> str:
+    """``path`` for a one-line message: cut in the middle when longer than ``limit``."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}"
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, in one line, a path that is no readable regular file: missing, a folder, a
+    pipe (reading it would wait forever), a device, a symlink loop, a name too long."""
+    if "\0" in str(path) or not str(path).strip():
+        raise StyleTransferError(f"{short_path(path)!r} is not a file name; give an image file")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise StyleTransferError(f"image file not found: {short_path(path)} (check the path and "
+                                 "spelling)") from None
+    except OSError as exc:  # a name too long, a symlink loop, a part that is no folder
+        raise StyleTransferError(f"cannot read the image {short_path(path)}: "
+                                 f"{exc.strerror or exc}; give the path of an image file"
+                                 ) from None
+    if stat.S_ISDIR(mode):
+        raise StyleTransferError(f"{short_path(path)} is a folder, not an image file")
+    if not stat.S_ISREG(mode):  # checked before opening: reading a FIFO would wait forever
+        raise StyleTransferError(f"{short_path(path)} is not a regular file (a pipe, device or "
+                                 "socket); give an image file")
+
+
 def _open(path: Path) -> Image.Image:
     """Open an image file with clear errors for missing files, non-images and huge images."""
-    if not path.exists():
-        raise StyleTransferError(f"image file not found: {path} (check the path and spelling)")
-    if path.is_dir():
-        raise StyleTransferError(f"{path} is a folder, not an image file")
-    if not path.is_file():  # checked before opening: reading a FIFO would wait forever
-        raise StyleTransferError(
-            f"{path} is not a regular file (a pipe, device or socket); give an image file"
-        )
+    _check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -141,6 +162,16 @@ def _open(path: Path) -> Image.Image:
     return img
 
 
+def _pillow_to_rgb(img: Image.Image) -> np.ndarray:
+    """A Pillow image as an (H, W, 3) uint8 array, EXIF orientation applied; a closed or
+    broken image is refused in one line."""
+    try:
+        return np.asarray(_to_rgb(ImageOps.exif_transpose(img) or img))
+    except (ValueError, OSError, AttributeError) as exc:
+        raise StyleTransferError(f"cannot read the Pillow image ({exc}); give an open image, "
+                                 "a path or an array") from None
+
+
 def load_image(
     source: ImageSource, size: int | None = None, height: int | None = None
 ) -> np.ndarray:
@@ -157,10 +188,9 @@ def load_image(
     and paths that are not regular files (a pipe would hang the read) are refused.
     """
     if isinstance(source, (str, Path)):
-        img = _open(Path(source))
-        rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(img) or img))
+        rgb = _pillow_to_rgb(_open(Path(source)))
     elif isinstance(source, Image.Image):
-        rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(source) or source))
+        rgb = _pillow_to_rgb(source)
     elif isinstance(source, np.ndarray):
         rgb = _array_to_rgb(source)
     else:
@@ -197,6 +227,12 @@ def target_shape(
             "use a smaller size"
         )
     return new_h, new_w
+
+
+def style_side(size: int, style_scale: float) -> int:
+    """The long side, px, of the paintings the network sees for a ``size`` px result
+    (``size * style_scale``, kept within the network's limits)."""
+    return min(max(MIN_SIDE * 2, round(size * style_scale)), MAX_SIDE)
 
 
 def resize(image: np.ndarray, size: int | None = None, height: int | None = None) -> np.ndarray:
@@ -238,6 +274,16 @@ def pixel_bounds(shape: tuple[int, int]) -> np.ndarray:
     return np.stack([lo, lo + 255.0], axis=1).astype(np.float64)
 
 
+def image_format(path: str | Path) -> str:
+    """The Pillow format that writes ``path`` (by its suffix: ``.png`` -> PNG), or one line
+    when Pillow writes no such files."""
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise StyleTransferError(f"unknown image format {suffix!r}; save as .png or .jpg")
+    return fmt
+
+
 def save_image(image: np.ndarray, path: str | Path) -> Path:
     """Save an (H, W, 3) image (format from the suffix, PNG if none); return the path.
 
@@ -245,7 +291,7 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     failed save leaves the previous file at ``path`` untouched.
     """
     rgb = load_image(image)  # bad arrays (NaN, wrong shape) fail here with their own message
-    path = Path(path)
+    path = check_name(path, "the image file to write")
     if not path.suffix:
         path = path.with_suffix(".png")
     if not path.parent.is_dir():
@@ -255,15 +301,9 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
             raise StyleTransferError(
                 f"cannot create the output folder {path.parent}: {exc.strerror}"
             ) from None
-    try:
-        with atomic_write(path) as tmp:
-            Image.fromarray(rgb).save(tmp)  # Pillow picks the format from the suffix
-    except StyleTransferError:
-        raise  # a write that failed: said by atomic_write, the old file kept
-    except (KeyError, ValueError):
-        raise StyleTransferError(
-            f"unknown image format {path.suffix!r}; save as .png or .jpg"
-        ) from None
+    fmt = image_format(path)
+    with atomic_write(path) as tmp:  # a write that fails is said, the old file kept
+        Image.fromarray(rgb).save(tmp, format=fmt)
     return path
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,9 +27,17 @@ import numpy as np
 from helpers import backbone as bb
 from helpers import checkpoints, control, images, optimizers, style_losses
 from helpers.errors import StyleTransferError
-from helpers.files import atomic_write
+from helpers.files import atomic_together, check_output
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
-from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes, default_scales
+from helpers.settings import (
+    DEFAULTS,
+    Settings,
+    check_run,
+    coarse_to_fine_sizes,
+    default_scales,
+    for_images,
+)
+from helpers.signals import signal_name
 from helpers.targets import cache_info, cached_targets, clear_cache
 
 __all__ = ["stylize", "Result", "Inputs", "Prepared", "DEFAULTS", "cache_info", "clear_cache",
@@ -50,7 +61,8 @@ class Result:
     ``evaluations`` so far and ``eval_seconds``, the part of ``seconds`` spent computing loss
     and gradient (the rest is the optimiser's own arithmetic and Python). ``backbone``: the
     line describing the network that ran. ``stop_reason``: why the optimiser stopped, in
-    words. ``settings``: the resolved settings.
+    words. ``settings``: the resolved settings. ``signum``: the signal that ended the run
+    (Ctrl-C: SIGINT), if one did.
     """
 
     image: np.ndarray
@@ -58,10 +70,12 @@ class Result:
     backbone: str
     stop_reason: str
     settings: dict[str, Any] = field(default_factory=dict)
+    signum: int | None = None
 
     @property
     def interrupted(self) -> bool:
-        """True when Ctrl-C ended the run (the image is the best so far)."""
+        """True when a signal (Ctrl-C, SIGTERM, SIGHUP) ended the run (the image is the best
+        so far)."""
         return self.stop_reason.startswith("interrupted")
 
     def iterations_text(self) -> str:
@@ -77,12 +91,25 @@ class Result:
             f"{n} at {size} px" for size, n in per_scale.items()) + ")"
 
     def save(self, path: str | Path) -> Path:
-        """Save the image (and ``<name>.json`` with settings, history and stop reason)."""
-        out = images.save_image(self.image, path)
-        meta = {"backbone": self.backbone, "stop_reason": self.stop_reason,
-                "settings": self.settings, "history": self.history}
-        with atomic_write(out.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1, default=str))
+        """Save the image (format from the suffix; a name without one gets ``.png``) and
+        ``<name>.json`` with settings, history and stop reason; return the image's path.
+
+        Both files are checked first (an empty name, a folder, a pipe or a device is refused)
+        and written together: a failed write (a full disk) leaves both previous files and
+        raises one StyleTransferError line."""
+        out = check_output(path, what="the result's file")
+        out = out if out.suffix else out.with_suffix(".png")
+        meta = out.with_suffix(".json")
+        for name in (out, meta):
+            check_output(name, what="the result's file")
+        fmt = images.image_format(out)
+        rgb = images.load_image(self.image)
+        text = json.dumps({"backbone": self.backbone, "stop_reason": self.stop_reason,
+                           "settings": self.settings, "history": self.history},
+                          indent=1, default=str)
+        with atomic_together(out, meta) as (image_tmp, meta_tmp):
+            images.Image.fromarray(rgb).save(image_tmp, format=fmt)
+            meta_tmp.write_text(text)
         return out
 
 
@@ -106,8 +133,9 @@ class Prepared:
 
 
 def style_side(size: int, style_scale: float) -> int:
-    """The long side, px, of the paintings the network sees for a ``size`` px result."""
-    return min(max(images.MIN_SIDE * 2, round(size * style_scale)), images.MAX_SIDE)
+    """The long side, px, of the paintings the network sees for a ``size`` px result
+    (:func:`helpers.images.style_side`)."""
+    return images.style_side(size, style_scale)
 
 
 def style_shape(painting: tuple[int, int], size: int, style_scale: float) -> tuple[int, int]:
@@ -139,6 +167,12 @@ class Inputs:
         """The result's (height, width) at ``size`` px."""
         return images.target_shape(self.content.shape[:2], size=size)
 
+    def fingerprint(self, settings: Settings) -> dict[str, Any]:
+        """What a checkpoint of a run on these images with ``settings`` records (and what
+        resuming checks): :func:`helpers.checkpoints.fingerprint`."""
+        return checkpoints.fingerprint(self.content, self.styles, settings.backbone,
+                                       settings.size)
+
     def prepared(self, size: int, settings: Settings) -> Prepared:
         """Every image resized for a ``size`` px result."""
         shape = self.shape(size)
@@ -160,6 +194,7 @@ def stylize(
     callback: Callback | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
+    force_resume: bool = False,
     progress: bool = True,
     **options: Any,
 ) -> Result:
@@ -175,49 +210,67 @@ def stylize(
     ``seconds`` and ``image`` (uint8); returning True stops the run. Ctrl-C, a callback stop
     and a non-finite loss all return the best image so far, with the reason in
     ``stop_reason``. ``checkpoint_every=k`` saves into ``checkpoint_dir`` every k iterations;
-    ``resume`` continues from such a folder. ``scales=k`` paints coarse-to-fine: first at
-    ``size / 2**(k-1)``, doubling up to ``size``, each scale starting from the last result.
+    ``resume`` continues from such a folder (a checkpoint of another photo, painting, backbone
+    or size is refused unless ``force_resume=True``). ``scales=k`` paints coarse-to-fine:
+    first at ``size / 2**(k-1)``, doubling up to ``size``, each scale starting from the last
+    result. Every check that needs no network runs before the network loads. A signal
+    (KeyboardInterrupt; SIGTERM and SIGHUP under :func:`helpers.signals.stop_on_signals`) at
+    any moment once a first image exists returns the best image so far at the requested size
+    (``stop_reason`` "interrupted by ..."); before that it propagates.
     """
     init = options.get("init", Settings.init)
     start = None if isinstance(init, str) else images.load_image(init)
     settings = Settings.from_options(**{**options, "init": init if start is None else "image"})
-    settings = settings.resolved(bb.resolve_name(settings.backbone, settings.weights),
-                                 resume=resume is not None)
-    if settings.checkpoint_every and checkpoint_dir is None:
-        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder to write to)")
+    if settings.checkpoint_every and not isinstance(checkpoint_dir, (str, os.PathLike)):
+        raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder's path)")
     inputs = Inputs.load(content, style, masks)
-    if "scales" not in options:
-        settings = _fitting_scales(settings, inputs)
-    net, settings = _network(settings, inputs, progress)
-    run = _Run(callback, checkpoint_dir, resume, progress)
+    settings, resumed = _plan(settings, inputs, resume, force_resume)
+    run = _Run(callback, checkpoint_dir, resumed, progress, inputs.fingerprint(settings))
     schedule = settings.scale_schedule()
-    for i, (size, iterations) in enumerate(schedule):
-        prepared = inputs.prepared(size, settings)
-        if run.result is not None:
-            start = control.content_outside_masks(run.result.image, prepared.content,
-                                                  prepared.masks)
-        last = i == len(schedule) - 1
-        label = f"scale {i + 1}/{len(schedule)}, {size} px" if len(schedule) > 1 else "stylize"
-        scale_settings = dataclasses.replace(  # the pyramid paints the first of several scales
-            settings, size=size, iterations=iterations, pyramid_levels=(
-                settings.pyramid_levels if i == 0 and not last else 1),
-            checkpoint_every=settings.checkpoint_every if last else 0)
-        if run.paint(net, prepared, scale_settings, start, label):
-            break
+    try:
+        net, settings = _network(settings, inputs, progress)
+        for i, (size, iterations) in enumerate(schedule):
+            prepared = inputs.prepared(size, settings)
+            if run.result is not None:
+                start = control.content_outside_masks(run.result.image, prepared.content,
+                                                      prepared.masks)
+            last = i == len(schedule) - 1
+            label = (f"scale {i + 1}/{len(schedule)}, {size} px" if len(schedule) > 1
+                     else "stylize")
+            scale_settings = dataclasses.replace(  # the pyramid paints the first of several
+                settings, size=size, iterations=iterations, pyramid_levels=(
+                    settings.pyramid_levels if i == 0 and not last else 1),
+                checkpoint_every=settings.checkpoint_every if last else 0)
+            if run.paint(net, prepared, scale_settings, start, label):
+                break
+    except KeyboardInterrupt as exc:  # outside the optimiser: a scale's start or end
+        run.interrupted(exc)
     return run.finish(settings, schedule, inputs)
 
 
-def _fitting_scales(settings: Settings, inputs: Inputs) -> Settings:
-    """The default coarse-to-fine schedule, with fewer scales where the coarsest would be
-    too small for the network (a panorama's short side)."""
-    scales = settings.scales
-    while scales > 1:
-        try:
-            inputs.shape(coarse_to_fine_sizes(settings.size, scales)[0])
-            break
-        except StyleTransferError:
-            scales -= 1
-    return dataclasses.replace(settings, scales=scales)
+def _plan(settings: Settings, inputs: Inputs, resume: str | Path | None, force_resume: bool
+          ) -> tuple[Settings, checkpoints.Checkpoint | None]:
+    """The settings for the backbone that runs, fitted to the images
+    (:func:`helpers.settings.for_images`), and the checkpoint to resume from, checked: every
+    check that needs no network, made before the network is asked or loaded."""
+    shapes = [s.shape[:2] for s in inputs.styles]
+    content_shape = inputs.content.shape[:2]
+    fitted = check_run(settings, content_shape, shapes, resume is not None)
+    control.blend_weights(settings.style_blend_weights, len(inputs.styles))
+    resumed = checkpoints.load(resume) if resume is not None else None
+    name = bb.resolve_name(settings.backbone, settings.weights)
+    settings = fitted.get(name) or for_images(settings, name, content_shape, shapes,
+                                              resume is not None)
+    if resumed is not None:
+        if not force_resume:
+            checkpoints.check_fingerprint(resumed, inputs.fingerprint(settings))
+        shape = inputs.shape(settings.size)
+        if resumed.x.shape != (1, *shape, 3):
+            raise StyleTransferError(
+                f"the checkpoint holds a {resumed.x.shape[1]}x{resumed.x.shape[2]} image but "
+                f"this run is {shape[0]}x{shape[1]}; resume with the same content image and "
+                "size")
+    return settings, resumed
 
 
 def _network(settings: Settings, inputs: Inputs, progress: bool) -> tuple[bb.Backbone, Settings]:
@@ -287,16 +340,20 @@ class _Run:
     the callback), and what one scale does between the optimiser's iterations."""
 
     def __init__(self, callback: Callback | None, checkpoint_dir: str | Path | None,
-                 resume: str | Path | None, progress: bool) -> None:
-        self.callback, self.resume, self.progress = callback, resume, progress
+                 resumed: checkpoints.Checkpoint | None, progress: bool,
+                 fingerprint: dict[str, Any]) -> None:
+        self.callback, self.resumed, self.progress = callback, resumed, progress
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = []
         self.result: Result | None = None
-        self.backbone = ""
+        self.scale: _Scale | None = None  # the scale being painted, until its result is kept
+        self.signum: int | None = None
+        self.warned = False
 
     def paint(self, net: bb.Backbone, prepared: Prepared, settings: Settings,
               start: np.ndarray | None, label: str) -> bool:
-        """Run one scale; True when the run was stopped (callback, Ctrl-C, a NaN)."""
+        """Run one scale; True when the run was stopped (callback, a signal, a NaN)."""
         targets = cached_targets(
             net, prepared.net_content, prepared.net_styles, prepared.blend, prepared.masks,
             settings.content_layer if settings.content_weight > 0 else None,
@@ -304,8 +361,8 @@ class _Run:
             settings.style_loss, settings.tv_form)
         weights = loss_weights(settings, targets, prepared.blend, prepared.masks)
         history: list[dict[str, float]] = []
-        if self.resume is not None:
-            x0, history = _resumed(self.resume, prepared.shape)
+        if self.resumed is not None:  # checked against this run by _plan
+            x0, history = self.resumed.x, list(self.resumed.history)
         else:
             x0 = _start_image(settings, prepared, start)
         objective = Objective(targets.loss_and_grad, weights, x0.shape,
@@ -313,15 +370,42 @@ class _Run:
         if history:  # a resumed run counts on
             objective.evaluations = history[-1].get("evaluations", 0)
             objective.eval_seconds = history[-1].get("eval_seconds", 0.0)
-        scale = _Scale(self, objective, prepared, settings, history, label)
-        reason = scale.optimise(objective.to_y(x0))
-        image = scale.picture(objective.best_y)
-        shift = self.history[-1]["seconds"] if self.history else 0.0
-        self.history += [{**h, "seconds": h["seconds"] + shift} for h in history]
         self.backbone = net.description
-        self.result = Result(image, self.history, net.description, reason,
-                             _record(settings, prepared))
+        self.scale = _Scale(self, objective, prepared, settings, history, label)
+        reason = self.scale.optimise(objective.to_y(x0))
+        self.keep(reason)
         return reason.startswith(("stopped", "interrupted", "the loss became"))
+
+    def keep(self, reason: str) -> None:
+        """Make the current scale's best image the run's result (its history appended)."""
+        scale = self.scale
+        image = scale.picture(scale.objective.best_y)
+        shift = self.history[-1]["seconds"] if self.history else 0.0
+        history = self.history + [{**h, "seconds": h["seconds"] + shift} for h in scale.history]
+        result = Result(image, history, self.backbone, reason,
+                        _record(scale.settings, scale.prepared))
+        self.history, self.result, self.scale = history, result, None
+
+    def interrupted(self, exc: KeyboardInterrupt) -> None:
+        """A signal outside the optimiser (targets building, between scales): keep the best
+        image so far, or let the signal through when there is none yet."""
+        self.signum = getattr(exc, "signum", signal.SIGINT)
+        if self.scale is not None and self.scale.history:
+            self.keep(_interrupted_text(exc, self.done(self.scale.history)))
+        elif self.result is not None:
+            self.result.stop_reason = _interrupted_text(exc, self.done())
+        else:
+            raise exc
+
+    def done(self, scale_history: Sequence[dict[str, float]] = ()) -> int:
+        """The iterations run so far: every finished scale's and ``scale_history``'s."""
+        return sum(1 for h in [*self.history, *scale_history] if h["iteration"] > 0)
+
+    def warn(self, exc: StyleTransferError) -> None:
+        """Say once, in one line, that a checkpoint could not be written (the run goes on)."""
+        if not self.warned:
+            print(f"warning: {exc}; the run goes on (this is said once)", file=sys.stderr)
+            self.warned = True
 
     def finish(self, settings: Settings, schedule: list[tuple[int, int]], inputs: Inputs
                ) -> Result:
@@ -336,18 +420,14 @@ class _Run:
                                    scale_sizes=[s for s, _ in schedule],
                                    scale_iterations=[n for _, n in schedule],
                                    pyramid_levels=settings.pyramid_levels)
+        result.signum = self.signum
         return result
 
 
-def _resumed(resume: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, list]:
-    """The image and history of a checkpoint, which must be of this run's shape."""
-    x0, history = checkpoints.load(resume)
-    if x0.shape != (1, *shape, 3):
-        raise StyleTransferError(
-            f"the checkpoint holds a {x0.shape[1]}x{x0.shape[2]} image but this run is "
-            f"{shape[0]}x{shape[1]}; resume with the same content image and size"
-        )
-    return x0, history
+def _interrupted_text(exc: KeyboardInterrupt, iterations: int) -> str:
+    """The stop reason of a run a signal ended."""
+    return (f"interrupted by {signal_name(exc)} after {max(iterations, 0)} iterations; kept "
+            "the best image so far")
 
 
 def _record(settings: Settings, prepared: Prepared) -> dict[str, Any]:
@@ -402,8 +482,14 @@ class _Scale:
             raise _Stop("stopped by the callback")
 
     def checkpoint(self) -> None:
-        checkpoints.save(self.run.checkpoint_dir, self.objective.image(self.objective.best_y),
-                         self.history)
+        """Save the best image so far and the history; a failed write (a full disk) is said
+        once and the run goes on."""
+        try:
+            checkpoints.save(self.run.checkpoint_dir,
+                             self.objective.image(self.objective.best_y), self.history,
+                             self.run.fingerprint)
+        except StyleTransferError as exc:
+            self.run.warn(exc)
 
     def optimise(self, y0: np.ndarray) -> str:
         """Run the optimiser from ``y0``; return why it stopped."""
@@ -433,9 +519,11 @@ class _Scale:
                       "Lower the weights (or the learning rate) and try again")
             if self.run.progress:
                 print(f"Warning: {reason}")
-        except KeyboardInterrupt:
-            reason = (f"interrupted after {max(len(self.history) - 1, 0)} iterations; kept the "
-                      "best image so far")
+        except KeyboardInterrupt as exc:
+            if not self.history:  # not even the start evaluated: the run keeps what it has
+                raise
+            self.run.signum = getattr(exc, "signum", signal.SIGINT)
+            reason = _interrupted_text(exc, self.run.done(self.history))
         finally:
             self.bar.close()
         if s.checkpoint_every and self.history:

@@ -14,14 +14,15 @@ import dataclasses
 import difflib
 import math
 import numbers
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from helpers import backbones, style_losses
 from helpers.backbones import vgg
 from helpers.errors import StyleTransferError
+from helpers.files import check_input
 
 #: The allowed values of every setting that is a choice (the backbones and style losses: the
 #: names registered in :mod:`helpers.backbones` and :mod:`helpers.style_losses` now).
@@ -53,11 +54,18 @@ MAX_SCALES = 6
 SCALE_STEPS = {2: 384, 3: 1536}
 
 
+def shown(value: Any) -> str:
+    """``value`` as a message shows it: its repr when short and on one line, else its type
+    (an array's repr would fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
+
+
 def check_choice(name: str, value: Any) -> str:
     """``value`` if it is one of ``CHOICES[name]``, else a StyleTransferError naming them."""
-    if value not in CHOICES[name]:
+    if not isinstance(value, str) or value not in CHOICES[name]:
         raise StyleTransferError(
-            f"unknown {name} {value!r}; choose one of {', '.join(CHOICES[name])}"
+            f"unknown {name} {shown(value)}; choose one of {', '.join(CHOICES[name])}"
         )
     return value
 
@@ -65,7 +73,7 @@ def check_choice(name: str, value: Any) -> str:
 def check_weight(name: str, value: Any) -> float:
     """``value`` as a float if it is a finite number >= 0 (and not absurdly large)."""
     if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
-        raise StyleTransferError(f"{name} must be a number, not {value!r}")
+        raise StyleTransferError(f"{name} must be a number, not {shown(value)}")
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise StyleTransferError(f"{name} must be a finite number >= 0, not {value}")
@@ -78,27 +86,56 @@ def check_whole(name: str, value: Any, minimum: int, hint: str = "") -> int:
     """``value`` as an int if it is a whole number (int or NumPy integer) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise StyleTransferError(f"{name} must be a whole number >= {minimum}{hint}, "
-                                 f"not {value!r}")
+                                 f"not {shown(value)}")
     return int(value)
+
+
+def _items(name: str, value: Any, what: str) -> list[Any]:
+    """The items of a list setting, or one line when ``value`` is no list (a bare number,
+    string or other object): ``scale_iterations=5`` is not ``[5]``."""
+    if isinstance(value, (str, bytes, numbers.Number)) or not isinstance(value, Iterable):
+        example = f"; write [{value!r}]" if isinstance(value, (str, numbers.Number)) else ""
+        kind = "the string " if isinstance(value, str) else ""
+        raise StyleTransferError(f"{name} must be a list of {what}, not {kind}{shown(value)}"
+                                 f"{example}")
+    return list(value)
 
 
 def _names(name: str, value: Any) -> tuple[str, ...] | None:
     """A list of layer names as a tuple (``None`` stays ``None``); a bare string is refused."""
     if value is None:
         return None
-    if isinstance(value, str):
-        raise StyleTransferError(f"{name} must be a list of layer names, not the string "
-                                 f"{value!r}; write [{value!r}]")
-    return tuple(str(v) for v in value)
+    return tuple(str(v) for v in _items(name, value, "layer names"))
 
 
 def _numbers(name: str, value: Any) -> tuple[float, ...] | None:
     """A list of weights >= 0 as a tuple of floats (``None`` stays ``None``)."""
     if value is None:
         return None
-    if isinstance(value, (str, numbers.Number)):
-        raise StyleTransferError(f"{name} must be a list of numbers, not {value!r}")
-    return tuple(check_weight(name.rstrip("s").replace("_", " "), v) for v in value)
+    return tuple(check_weight(name.rstrip("s").replace("_", " "), v)
+                 for v in _items(name, value, "numbers"))
+
+
+def check_weights_file(weights: Any, backbone: str = "auto") -> Any:
+    """``weights``: ``"imagenet"``, ``None`` or the path of a readable file (not a folder,
+    pipe or device, not a name too long for the file system); a file only with a backbone
+    that takes one (VGG19: ``vgg16-hed`` brings its own weights)."""
+    if weights in ("imagenet", None):
+        return weights
+    if not isinstance(weights, (str, os.PathLike)):
+        raise StyleTransferError(f"weights must be 'imagenet', None or the path of a VGG19 .h5 "
+                                 f"weights file, not {shown(weights)}")
+    try:
+        check_input(weights, "weights file")
+    except StyleTransferError as exc:
+        if "not found" not in str(exc):
+            raise
+        raise StyleTransferError(f"{exc}; give the path of a VGG19 .h5 weights file, or "
+                                 "'imagenet'") from None
+    if backbone == "vgg16-hed":
+        raise StyleTransferError("a weights file is for vgg19; vgg16-hed brings its own "
+                                 "weights: drop weights (--weights), or use backbone vgg19")
+    return os.fspath(weights)
 
 
 @dataclass(frozen=True)
@@ -148,10 +185,15 @@ class Settings:
     def _checked(self) -> dict[str, Any]:
         """Every field checked and normalised (tuples, ints, floats)."""
         out: dict[str, Any] = {}
+        if not isinstance(self.init, str):
+            raise StyleTransferError(
+                f"Settings(init=...) takes one of {', '.join(CHOICES['init'])}, not "
+                f"{shown(self.init)}; an image to start from goes to helpers.stylize(init=...)")
         for name in CHOICES:
             value = getattr(self, name)
-            if value is not None and not (name == "init" and value == "image"):
-                out[name] = check_choice(name, value)
+            if (value is not None or not field_kind(name)[2]) and not (
+                    name == "init" and value == "image"):
+                out[name] = check_choice(name, value)  # None only where it means the default
         out["size"] = check_whole("size", self.size, 1)
         out["iterations"] = check_whole("iterations", self.iterations, 1)
         out["seed"] = check_whole("seed", self.seed, 0)
@@ -176,15 +218,13 @@ class Settings:
                 f"scales must be a whole number from 1 to {MAX_SCALES}, not {self.scales!r}")
         if self.scales is not None:
             out["scales"] = int(self.scales)
-        if self.weights not in ("imagenet", None) and not Path(self.weights).is_file():
-            raise StyleTransferError(f"weights file not found: {self.weights}; give the path of "
-                                     "a VGG19 .h5 weights file, or 'imagenet'")
+        out["weights"] = check_weights_file(self.weights, self.backbone)
         out["style_layers"] = _names("style_layers", self.style_layers)
         out["style_layer_weights"] = _numbers("style_layer_weights", self.style_layer_weights)
         out["style_blend_weights"] = _numbers("style_blend_weights", self.style_blend_weights)
         if self.scale_iterations is not None:
-            out["scale_iterations"] = tuple(check_whole("scale_iterations", v, 1)
-                                            for v in self.scale_iterations)
+            out["scale_iterations"] = tuple(check_whole("scale_iterations", v, 1) for v in _items(
+                "scale_iterations", self.scale_iterations, "whole numbers, one per scale"))
         return out
 
     @classmethod
@@ -325,6 +365,71 @@ def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:
 def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
     """The sizes of a coarse-to-fine schedule, smallest first: size / 2**(scales-1) ... size."""
     return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
+
+
+def candidate_backbones(backbone: str, weights: Any = "imagenet") -> tuple[str, ...]:
+    """The backbones a run may use, known without TensorFlow or the network: the one named,
+    VGG19 for ``"auto"`` with a local weights file, else every backbone (``"auto"`` takes VGG19
+    only when its weights can be had, :func:`helpers.backbone.resolve_name`)."""
+    if backbone != "auto":
+        return (backbone,)
+    return ("vgg19",) if weights not in ("imagenet", None) else tuple(DEFAULTS)
+
+
+def _fits(shape: tuple[int, int], size: int) -> bool:
+    """Whether a ``shape`` image scaled to ``size`` px is one the network takes."""
+    from helpers.images import target_shape
+
+    try:
+        target_shape(shape, size=size)
+    except StyleTransferError:
+        return False
+    return True
+
+
+def for_images(settings: Settings, backbone: str, content_shape: tuple[int, int],
+               style_shapes: Sequence[tuple[int, int]] = (), resume: bool = False) -> Settings:
+    """``settings`` resolved for ``backbone`` (:meth:`Settings.resolved`) and fitted to the
+    images of the run: a default coarse-to-fine schedule loses the coarse scales that would be
+    too small for the photo (a panorama's short side), and the photo and every painting are
+    checked at every scale's size. No TensorFlow: a run that cannot work is refused at once."""
+    from helpers.images import style_side, target_shape
+
+    out = settings.resolved(backbone, resume=resume)
+    if settings.scales is None and not resume:
+        scales = out.scales
+        while scales > 1 and not _fits(content_shape, coarse_to_fine_sizes(out.size, scales)[0]):
+            scales -= 1
+        out = dataclasses.replace(out, scales=scales)
+        out._check_together()
+    for size in coarse_to_fine_sizes(out.size, out.scales):
+        target_shape(content_shape, size=size)
+        for shape in style_shapes:
+            try:
+                target_shape(shape, size=style_side(size, out.style_scale))
+            except StyleTransferError as exc:
+                raise StyleTransferError(f"the style image {shape[0]}x{shape[1]}: {exc} (or "
+                                         "crop the painting to a less extreme aspect)") from None
+    return out
+
+
+def check_run(settings: Settings, content_shape: tuple[int, int],
+              style_shapes: Sequence[tuple[int, int]] = (), resume: bool = False
+              ) -> dict[str, Settings]:
+    """Every check of a run that needs neither TensorFlow nor the network (weights all zero,
+    count mismatches, empty layer lists, sizes), for each backbone the run may use
+    (:func:`candidate_backbones`): their settings (:func:`for_images`) by name, or the first
+    error when no backbone would run."""
+    fitted: dict[str, Settings] = {}
+    errors = []
+    for name in candidate_backbones(settings.backbone, settings.weights):
+        try:
+            fitted[name] = for_images(settings, name, content_shape, style_shapes, resume)
+        except StyleTransferError as exc:
+            errors.append(exc)
+    if not fitted:
+        raise errors[0]
+    return fitted
 
 
 def field_kind(name: str) -> tuple[type, bool, bool]:

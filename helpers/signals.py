@@ -17,6 +17,8 @@ from typing import Any, Iterator
 #: The signals :func:`stop_on_signals` turns into :class:`Stopped` (SIGINT already raises
 #: KeyboardInterrupt).
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: Every signal that ends a run.
+ENDING = (signal.SIGINT, *SIGNALS)
 
 
 class Stopped(KeyboardInterrupt):
@@ -31,20 +33,44 @@ def _raise(signum: int, frame: Any) -> None:
     raise Stopped(signum)
 
 
+def _handled(signals: tuple[int, ...]) -> list[int]:
+    """Those of ``signals`` this process was not told to ignore: ``nohup`` ignores SIGHUP and
+    a shell's background job SIGINT, and they stay ignored (a run under ``nohup`` outlives
+    its terminal)."""
+    return [s for s in signals if signal.getsignal(s) != signal.SIG_IGN]
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise :class:`Stopped` (as Ctrl-C raises
-    KeyboardInterrupt); the previous handlers come back on exit. Outside the main thread
-    (where Python cannot set handlers) it changes nothing."""
+def _handlers(signals: list[int], handler: Any) -> Iterator[None]:
+    """``handler`` for ``signals`` while inside; the previous handlers come back on exit. Outside
+    the main thread (where Python cannot set handlers) it changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _raise) for s in SIGNALS}
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise :class:`Stopped` (as Ctrl-C raises
+    KeyboardInterrupt), unless the process ignores them; the previous handlers come back on
+    exit."""
+    with _handlers(_handled(SIGNALS), _raise):
+        yield
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[list[int]]:
+    """While inside, Ctrl-C, SIGTERM and SIGHUP are noted in the list yielded, not raised: a
+    result and its JSON are written whole; the caller acts on them afterwards."""
+    arrived: list[int] = []
+    with _handlers(_handled(ENDING), lambda signum, frame: arrived.append(signum)):
+        yield arrived
 
 
 def exit_status(exc: BaseException) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -21,6 +23,46 @@ def test_hed_backbone_has_keras_layer_names_and_pretrained_weights(hed):
 
     reference = HED(weights="bsds500").block1.layers[0].get_weights()[0]
     np.testing.assert_array_equal(hed.model.get_layer("block1_conv1").get_weights()[0], reference)
+
+
+def test_each_backbones_layer_table_is_its_networks_own(hed):
+    """The layer names the sweeps, the app and the settings read without building a network
+    (each backbone's ``LAYERS``) are those of the network that loads."""
+    from helpers import backbones
+
+    assert list(backbones.layer_names("vgg16-hed")) == hed.layer_names == VGG16_CONVS
+    vgg19 = bb.load_backbone("vgg19", weights=None)
+    assert list(backbones.layer_names("vgg19")) == vgg19.layer_names
+    assert set(backbones.BACKBONES) == {"vgg19", "vgg16-hed"}  # a new one: add it here
+    backbones.register(type("NoTable", (), {"NAME": "no-table", "DEFAULTS": {}}))
+    try:
+        with pytest.raises(StyleTransferError, match="'no-table' lists no LAYERS"):
+            backbones.layer_names("no-table")
+    finally:
+        backbones.unregister("no-table")
+
+
+def test_naming_and_resolving_a_backbone_loads_no_tensorflow(tmp_path):
+    """helpers.backbone loads Keras (and TensorFlow) only where a network is built or the
+    weights are downloaded: the tuning app's page resolves "auto" with it in a moment."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers.backbone as bb\n"
+            "print(bb.resolve_name('vgg19'), bb.keras_cache_dir().parent.name,\n"
+            "      bb.vgg19_weights_available(), bb.resolve_name('auto'))\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'helpers._tf') if m in sys.modules))")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / bb.VGG19_NOTOP_FILE).write_bytes(b"cached")  # no network asked
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), "PYTHONPATH": root}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, loaded = out.stdout.strip().splitlines()
+    assert first == f"vgg19 {tmp_path.name} True vgg19"
+    assert loaded == "[]", out.stdout + out.stderr
 
 
 def test_pooling_choice_keeps_the_weights_but_changes_deep_features(hed):
@@ -198,6 +240,7 @@ class TinyNet:
                 "padding": "zero", "balance_style_layers": False, "style_scale": 1.0,
                 "coarse_to_fine": False, "pyramid_levels": 1}
     TAKES_WEIGHTS = False
+    LAYERS = ("block1_conv1", "block2_conv1")
 
     @staticmethod
     def channels(layer):
@@ -240,7 +283,7 @@ def test_a_backbone_registered_from_a_test_file_runs_in_stylize(tiny, photo, pai
     assert resolved.style_layer_weights == (4 / 4**2, 4 / 8**2)  # 4 / C², its own C
     assert cli.build_parser().parse_args(["stylize", "--backbone", tiny.NAME]).backbone == tiny.NAME
     net = bb.load_backbone(tiny.NAME, precision="float32")
-    assert net.layer_names == ["block1_conv1", "block2_conv1"]
+    assert net.layer_names == ["block1_conv1", "block2_conv1"] == list(tiny.LAYERS)
     assert net.description.startswith("tiny-test (two random convolutions")
     result = optimize.stylize(photo, painting, size=64, iterations=3, backbone=tiny.NAME,
                               precision="float32", init="noise", progress=False)

@@ -62,7 +62,8 @@ def test_each_module_names_the_notebook_that_teaches_it(path):
 PARTS = {
     # what everything may use: no TensorFlow, no images, no engine
     "base": ("helpers", "helpers._tf", "helpers.errors", "helpers.files", "helpers.signals",
-             "helpers.registry", "helpers.settings", "helpers.data"),
+             "helpers.registry", "helpers.settings", "helpers.data", "helpers.code",
+             "helpers.report"),
     # what a student reads: the formulas and the image conversions, and their speed tricks
     "formulas": ("helpers.losses", "helpers.images", "helpers.fast_ops"),
     # what paints: stylize and everything it runs on (the registries' parts included)

@@ -19,7 +19,9 @@ from nbclient.exceptions import CellExecutionError
 
 from helpers import exercises as ex
 from helpers import images, losses
-from helpers.exercises._engine import feature_cases
+from helpers.exercises import ex01_preprocess as ex01
+from helpers.exercises._engine import feature_cases, hidden_cases
+from helpers.exercises.mutations import equivalent_ops, numeric_args
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = sorted(ex.EXERCISES_DIR.glob("ex[0-9][0-9]_*.ipynb"))
@@ -419,7 +421,7 @@ def test_look_refuses_unknown_settings():
 
 
 def test_look_turns_settings_of_the_wrong_type_into_one_message():
-    with pytest.raises(ex.CheckFailed, match="could not use your settings.*a list of layer"):
+    with pytest.raises(ex.CheckFailed, match="settings.*a list of layer"):
         ex.check("look", {"style_layers": 5})
 
 
@@ -547,14 +549,15 @@ def test_class_mistake_gets_its_own_message(name, answer, fragment):
 
 
 def test_overflow_only_shows_at_real_size():
-    """The int32 answer is right on every small hidden input: only the large one reveals it."""
+    """The int32 answer is right on every small hidden input: only the large one (and the
+    real photo's block1 crop, where 4·N²·M² = 2.4e9 > 2³¹ too) reveal it."""
     small = [c for c in feature_cases(5, with_target="gram", large=True) if not c.large]
     for case in small:
         np.testing.assert_allclose(int32_layer_loss(*case.args), layer_loss(*case.args),
                                    rtol=1e-5)
     with pytest.raises(ex.CheckFailed) as failure:
         ex.check("style_layer", int32_layer_loss)
-    assert "128, 128, 64" in str(failure.value) and failure.value.credit == 0.8
+    assert "128, 128, 64" in str(failure.value) and failure.value.credit == len(small) / 6
 
 
 def test_stale_gradient_is_right_at_the_first_point():
@@ -653,7 +656,7 @@ def test_a_style_loss_built_on_the_library_gram_matrix_still_counts(capsys):
 def test_partial_credit_mode_prints_and_returns_the_points(monkeypatch, capsys):
     monkeypatch.setenv("NST_PARTIAL_CREDIT", "1")
     points = ex.check("style_layer", int32_layer_loss)
-    assert points == pytest.approx(0.8 * 2)
+    assert points == round(4 / 6 * 2, 2)  # 4 of 6 hidden inputs right, 2 points
     assert "integer arithmetic overflowed" in capsys.readouterr().out
     with pytest.raises(ex.CheckFailed):  # nothing right: no partial credit, an error as usual
         ex.check("gram", lambda f: -gram(f))
@@ -726,3 +729,434 @@ def test_more_class_mistakes(name, answer, fragment):
     with pytest.raises(ex.CheckFailed) as failure:
         ex.check(name, answer)
     assert fragment in str(failure.value)
+
+
+# ------------------------------------------- issue 34: the mutation search, real magnitudes
+
+SEARCHED = {"preprocess": ex01.PREPROCESS, "deprocess": ex01.DEPROCESS, "gram": ex.GRAM,
+            "content": ex.CONTENT, "style_layer": ex.STYLE_LAYER, "style": ex.STYLE, "tv": ex.TV}
+GENERIC = "none of the mistakes this check knows"
+
+
+def failure_of(name, answer) -> str:
+    with pytest.raises(ex.CheckFailed) as failure:
+        ex.check(name, answer)
+    return str(failure.value)
+
+
+@pytest.mark.parametrize("name", SEARCHED)
+def test_no_mutation_operator_is_an_equivalent_mutant(name):
+    """Every operator changes the result on some hidden input, so each one can name a
+    mistake (an equivalent mutant could only ever match the right answer)."""
+    spec = SEARCHED[name]
+    assert equivalent_ops(spec.mutations, hidden_cases(name, spec), spec.exact) == []
+
+
+def mutant_answer(name, op):
+    """The operator's own mutant handed in as a student's answer (a tensor where the check
+    wants one, uint8 for deprocess)."""
+    spec = SEARCHED[name]
+
+    def answer(*args):
+        with np.errstate(all="ignore"):
+            out = spec.mutations.program(*numeric_args(args), **{op.knob: op.value})
+        if name == "deprocess":
+            return np.asarray(out).astype(np.uint8)
+        return tf.constant(out, tf.float32) if spec.returns == "tensor" else np.asarray(out)
+    return answer
+
+
+OPERATORS = [(name, op) for name, spec in SEARCHED.items() for op in spec.mutations.ops]
+
+
+#: Operators whose mistake a hand-written diagnosis (or a named factor) names first; they
+#: are in the search for the pairs they make with other operators.
+NAMED_BEFORE = {
+    ("preprocess", "order", "rgb"): "still in RGB order: the network was trained on BGR",
+    ("preprocess", "centre", "none"): "did not subtract the ImageNet mean",
+    ("preprocess", "scale", "before"): "you scaled the pixels to 0..1 first",
+    ("deprocess", "order", "bgr"): "your channels come out in BGR order",
+    ("deprocess", "cast", "wrap"): "values outside 0..255 come out wrong",
+    ("deprocess", "centre", "none"): "did not add the ImageNet mean back",
+    ("content", "power", "none"): "you forgot to square",
+    ("style_layer", "m", "target_n"): "you divided by 4·N⁴, not by 4·N²·M²",
+    ("style", "scale", "1"): "those are normalised, Fᵀ F / M of the style image",
+    ("tv", "pad", "before"): "your squared differences are misaligned",
+}
+
+
+@pytest.mark.parametrize("name,op", OPERATORS,
+                         ids=[f"{n}-{op.knob}-{op.value}" for n, op in OPERATORS])
+def test_each_operator_names_its_own_mutant(name, op):
+    """Handed in as an answer, each mutant gets its own sentence, or the hand-written
+    diagnosis that already named that mistake."""
+    text = failure_of(name, mutant_answer(name, op))
+    assert NAMED_BEFORE.get((name, op.knob, op.value), op.says) in text, text
+
+
+def gram_loop(f):
+    """A loop over positions, adding each outer product."""
+    flat = tf.reshape(f, (-1, f.shape[-1]))
+    g = tf.zeros((f.shape[-1], f.shape[-1]))
+    for i in range(flat.shape[0]):
+        g += tf.tensordot(flat[i], flat[i], axes=0)
+    return g
+
+
+def lbfgs_flat_tape(loss_fn, shape):
+    """The tape watches the flat vector itself."""
+    def loss_and_grad(y):
+        flat = tf.constant(y, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(flat)
+            loss = loss_fn(tf.reshape(flat, shape))
+        return float(loss), tape.gradient(loss, flat).numpy().astype(np.float64)
+    return loss_and_grad
+
+
+def style_by_features(fs, ts, ws):
+    """Iterates the features, takes the layer's M from tf.shape, the mean of the squares."""
+    total = tf.constant(0.0)
+    for name, f in fs.items():
+        m = tf.cast(tf.shape(f)[1] * tf.shape(f)[2], tf.float32)
+        total += ws[name] * tf.reduce_mean(tf.square(gram(f) - ts[name] * m)) / (4.0 * m * m)
+    return total
+
+
+def preprocess_loop(i):
+    out = np.empty((1, *i.shape), np.float32)
+    for c in range(3):
+        out[0, ..., c] = i[..., 2 - c] - MEAN[c]
+    return out
+
+
+UNUSUAL_RIGHT = [
+    ("preprocess", preprocess_loop),
+    ("preprocess", lambda i: np.float32(i)[None, :, :, [2, 1, 0]] - MEAN.astype(np.float32)),
+    ("deprocess", lambda x: np.round(np.clip(np.flip(np.squeeze(x, 0) + MEAN, -1), 0, 255))
+     .astype(np.uint8)),
+    ("gram", gram_loop),
+    ("gram", lambda f: tf.einsum("ijkc,ijkd->cd", f, f)),
+    ("content", lambda f, p: tf.keras.losses.MeanSquaredError()(f, p)),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(tf.cast(f, tf.float64)
+                                                      - tf.cast(p, tf.float64)))),
+    ("style_layer", lambda f, a: tf.reduce_mean(tf.square(gram(f) - a))
+     / (4.0 * float(f.shape[1] * f.shape[2]) ** 2)),
+    ("style_layer", lambda f, a: tf.reduce_sum((tf.einsum("bhwc,bhwd->cd", f, f) - a) ** 2)
+     / tf.cast(4 * f.shape[-1] ** 2 * (f.shape[1] * f.shape[2]) ** 2, tf.float32)),
+    ("style", style_by_features),
+    ("tv", lambda x: tf.reduce_mean(tf.pow(tf.add_n([g**2 for g in
+                                                     tf.image.image_gradients(x)]), 1.25))),
+    ("lbfgs", lbfgs_flat_tape),
+]
+
+
+@pytest.mark.parametrize("name,answer", UNUSUAL_RIGHT,
+                         ids=[f"{m[0]}-{i}" for i, m in enumerate(UNUSUAL_RIGHT)])
+def test_right_answer_written_unusually_passes(name, answer, capsys):
+    ex.check(name, answer)
+    assert capsys.readouterr().out.startswith(f"✓ {name}:")
+
+
+def layer_in(dtype):
+    def loss(f, a):
+        n, m = f.shape[-1], f.shape[1] * f.shape[2]
+        g = gram(tf.cast(f, dtype))
+        return tf.cast(tf.reduce_sum(tf.square(g - tf.cast(a, dtype))), tf.float32) / (
+            4.0 * n**2 * m**2)
+    return loss
+
+
+FLOAT16 = [
+    ("gram", lambda f: tf.cast(gram(tf.cast(f, tf.float16)), tf.float32)),
+    ("gram", lambda f: gram(tf.cast(f, tf.float16))),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(tf.cast(f, tf.float16)
+                                                      - tf.cast(p, tf.float16)))),
+    ("style_layer", layer_in(tf.float16)),
+    ("style_layer", lambda f, a: layer_loss(tf.cast(f, tf.float16), tf.cast(a, tf.float16))),
+    ("style", lambda fs, ts, ws: style({n: tf.cast(f, tf.float16) for n, f in fs.items()},
+                                      {n: tf.cast(t, tf.float16) for n, t in ts.items()}, ws)),
+    ("tv", lambda x: tf.cast(tf.reduce_mean(tf.add_n(tv_parts(tf.cast(x, tf.float16)))
+                                            ** 1.25), tf.float32)),
+]
+
+
+@pytest.mark.parametrize("name,answer", FLOAT16, ids=[f"{m[0]}-{i}" for i, m in
+                                                      enumerate(FLOAT16)])
+def test_float16_arithmetic_fails_naming_float16(name, answer):
+    """Real VGG features (activations in the hundreds) overflow float16's 65504."""
+    text = failure_of(name, answer)
+    assert "you computed in float16" in text and "65504" in text, text
+
+
+def test_the_real_hidden_input_is_real_magnitude_and_overflows_float16():
+    case = next(c for c in hidden_cases("gram", ex.GRAM) if c.real)
+    f = np.asarray(case.args[0])
+    assert f.max() > 255 and np.isinf(ex.GRAM.mutations.program(f, dtype="float16")).any()
+    assert np.isfinite(np.asarray(losses.gram_matrix(case.args[0]))).all()
+
+
+def swap_in_place(i):
+    i[..., [0, 2]] = i[..., [2, 0]]
+    return (i.astype(np.float32) - MEAN)[None]
+
+
+def add_mean_in_place(x):
+    rgb = x[0]
+    rgb += MEAN
+    return np.clip(np.rint(rgb[..., ::-1]), 0, 255).astype(np.uint8)
+
+
+def rescale_targets_in_place(fs, ts, ws):
+    for name in ts:
+        ts[name] = ts[name] * m_of(fs[name])
+    return sum(ws[n] * layer_loss(fs[n], ts[n]) for n in ts)
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("preprocess", swap_in_place, "changed the array it was given: its channels are now in "
+                                  "the other order"),
+    ("deprocess", add_mean_in_place, "changed the array it was given: the ImageNet mean was "
+                                     "added to it"),
+    ("style", rescale_targets_in_place, "changed the dict it was given: the entry "
+                                        "'block1_conv1' was replaced"),
+])
+def test_a_function_that_changes_its_input_is_told_so(name, answer, fragment):
+    """Its results are right for the input it was given; the reference and the mutants use
+    copies made before the call, so nothing is misread as "still in RGB order"."""
+    text = failure_of(name, answer)
+    assert fragment in text and "work on a copy" in text, text
+
+
+def test_hidden_inputs_survive_a_function_that_changes_them(capsys):
+    with pytest.raises(ex.CheckFailed):
+        ex.check("preprocess", swap_in_place)
+    ex.check("preprocess", preprocess)
+    assert capsys.readouterr().out.startswith("✓ preprocess:")
+
+
+def tv_with(delta, combine=lambda a, b: (a + b) ** 1.25):
+    return lambda x: tf.reduce_mean(combine(delta(x, 1) ** 2, delta(x, 2) ** 2))
+
+
+def padded(mode):
+    def delta(x, axis):
+        d = x[:, 1:] - x[:, :-1] if axis == 1 else x[:, :, 1:] - x[:, :, :-1]
+        pads = [[0, 0], [0, 1] if axis == 1 else [0, 0], [0, 1] if axis == 2 else [0, 0],
+                [0, 0]]
+        return tf.pad(d, pads, mode=mode)
+    return delta
+
+
+def np_gradient_tv(x):
+    a = np.asarray(x)[0]
+    value = np.mean((np.gradient(a, axis=0) ** 2 + np.gradient(a, axis=1) ** 2) ** 1.25)
+    return tf.constant(value, tf.float32)
+
+
+OPERATOR_MISTAKES = [
+    # preprocessing: dtype, normalisation, order
+    ("preprocess", lambda i: (i[..., ::-1] - MEAN.astype(np.uint8))[None], "uint8 arithmetic"),
+    ("preprocess", lambda i: (i[..., ::-1] - MEAN).astype(np.uint8)[None],
+     "you converted the result to uint8"),
+    ("preprocess", lambda i: (i[..., ::-1] - MEAN).astype(np.int32)[None],
+     "you converted to integers"),
+    ("preprocess", lambda i: (i[..., ::-1] - i[..., ::-1].mean(axis=(0, 1)))[None],
+     "the image's own mean per channel"),
+    ("preprocess", lambda i: (i[..., ::-1] - i.mean())[None], "the image's own mean"),
+    ("preprocess", lambda i: ((i / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])[None],
+     "PyTorch's (torchvision's) normalisation"),
+    ("preprocess", lambda i: (np.roll(i, 1, axis=-1) - MEAN)[None], "you rotated the channels"),
+    ("preprocess", lambda i: (i - i.mean(axis=(0, 1)))[None],
+     "two mistakes: your channels are still in RGB order"),
+    ("preprocess", lambda i: preprocess(i).astype(np.float16), "your result is float16"),
+    ("deprocess", lambda x: np.clip(np.rint(x[0].astype(np.uint8) + MEAN)[..., ::-1], 0,
+                                    255).astype(np.uint8), "before adding the mean"),
+    ("deprocess", lambda x: (x[0].astype(np.uint8) + MEAN.astype(np.uint8))[..., ::-1],
+     "in uint8 arithmetic"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + 1) * 127.5)[..., ::-1], 0, 255).astype(
+        np.uint8), "you undid the 'tf' preprocessing"),
+    # Gram matrix: positions, part of G, dtype; with a factor on top
+    ("gram", lambda f: tf.tensordot(tf.reshape(f, (-1, f.shape[-1]))[0],
+                                    tf.reshape(f, (-1, f.shape[-1]))[0], axes=0),
+     "one position only, the outer product of the first"),
+    ("gram", lambda f: tf.linalg.band_part(gram(f), 0, -1), "only the upper triangle"),
+    ("gram", lambda f: tf.linalg.diag(tf.linalg.diag_part(gram(f))), "only the diagonal"),
+    ("gram", lambda f: tf.cast(gram(tf.cast(f, tf.int32)), tf.float32), "cast the features "
+                                                                        "to int32"),
+    ("gram", lambda f: tf.linalg.band_part(gram(f), 0, -1) / m_of(f),
+     "upper triangle of G (tf.linalg.band_part): the Gram matrix is symmetric and both halves "
+     "count, G = Fᵀ F; on top of that, your result is M times too small"),
+    # content loss: what is compared, norms, //, int
+    ("content", lambda f, p: tf.reduce_mean(tf.square(tf.reshape(f, (-1, 1))
+                                                      - tf.reshape(p, (1, -1)))),
+     "compares every value of F with every value of P"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(gram(f) - gram(p))), "you compared Gram "
+                                                                           "matrices"),
+    ("content", lambda f, p: tf.norm(f - p), "without squaring it"),
+    ("content", lambda f, p: tf.norm(f - p) / tf.cast(tf.size(f), tf.float32),
+     "without squaring it: the loss is the mean of the SQUARED differences, ‖F − P‖² / (N·M); "
+     "on top of that, your result is N·M times too small"),
+    ("content", lambda f, p: tf.reduce_sum(tf.square(f - p)) // tf.cast(tf.size(f), tf.float32),
+     "floor division"),
+    ("content", lambda f, p: tf.cast(tf.reduce_mean(tf.square(tf.cast(f, tf.int32)
+                                                              - tf.cast(p, tf.int32))),
+                                     tf.float32), "cast the features to int32"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(f)), "your loss ignores the target"),
+    # one style layer: norms, triangle, the target's size, //, the target
+    ("style_layer", lambda f, a: tf.norm(gram(f) - a) / (4.0 * f.shape[-1] ** 2
+                                                         * m_of(f) ** 2),
+     "the norm ‖G − A‖ (tf.norm) without squaring it"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.linalg.band_part(tf.square(gram(f) - a), 0,
+                                                                   -1))
+     / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "the upper triangle of G − A only"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (
+        4.0 * f.shape[-1] ** 2 * tf.cast(tf.size(a), tf.float32) ** 2),
+     "your M is tf.size(target_gram) = N²"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) // (
+        4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "floor division"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f))) / (
+        4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "ignores the target"),
+    # the style loss: weights shifted, inside the square, the target's own size, two at once
+    ("style", lambda fs, ts, ws: style(fs, ts, dict(zip(ts, np.roll(list(ws.values()), -1),
+                                                        strict=True))),
+     "shifted by one: each layer got the weight of the next"),
+    ("style", lambda fs, ts, ws: sum(tf.reduce_sum(tf.square(ws[n] * (gram(fs[n]) - ts[n]
+                                                                      * m_of(fs[n]))))
+                                     / (4.0 * fs[n].shape[-1] ** 2 * m_of(fs[n]) ** 2)
+                                     for n in ts), "the layer weight is inside the square"),
+    ("style", lambda fs, ts, ws: sum(ws[n] * layer_loss(fs[n], ts[n] * tf.cast(
+        tf.size(ts[n]), tf.float32)) for n in ts), "their own size, tf.size(target) = N²"),
+    ("style", lambda fs, ts, ws: sum(ws[n] * layer_loss(fs[n], ts[n]) for n in list(ts)[1:]),
+     "two mistakes: your sum leaves out the first layer"),
+    # total variation: padding modes, axes, differences, combination
+    ("tv", tv_with(lambda x, axis: tf.roll(x, -1, axis) - x), "wrap around (tf.roll"),
+    ("tv", tv_with(padded("SYMMETRIC")), "by repeating the last one"),
+    ("tv", tv_with(padded("REFLECT")), "by reflection"),
+    ("tv", tv_with(lambda x, axis: padded("CONSTANT")(x, axis) if axis == 1 else tf.pad(
+        x[..., 1:] - x[..., :-1], [[0, 0], [0, 0], [0, 0], [0, 1]])),
+     "your second difference runs along the channel axis"),
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: (tf.sqrt(a) + tf.sqrt(b)) ** 2.5),
+     "you added |dy| + |dx| and raised that to 2·β"),
+    ("tv", np_gradient_tv, "you used np.gradient"),
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: tf.cast(a + b > 0, tf.float32)),
+     "normalised each pixel's difference vector (dy, dx) to length 1"),
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: (a + b) ** 1.5),
+     "you raised (a + b) to the power 1.5"),
+    ("tv", lambda x: tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]) ** 1.25)
+     + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]) ** 1.25),
+     "averaged each over its own size"),
+    ("style", lambda fs, ts, ws: style(fs, ts, dict(zip(ts, list(ws.values())[::-1],
+                                                        strict=True))), "in reverse order"),
+    ("style", lambda fs, ts, ws: style(fs, ts, {n: w / sum(ws.values()) for n, w in ws.items()}),
+     "divided the layer weights by their sum"),
+    ("style", lambda fs, ts, ws: sum(ws[n] * layer_loss(fs[n], ts[n] * fs[n].shape[-1])
+                                     for n in ts), "N, the number of channels"),
+    ("content", lambda f, p: tf.square(tf.reduce_mean(f - p)), "you squared the mean"),
+    ("content", lambda f, p: tf.square(tf.reduce_mean(tf.abs(f - p))),
+     "two mistakes: you used the absolute difference |F − P|"),
+    ("preprocess", lambda i: ((i[..., ::-1] - MEAN) / i.std())[None], "standard deviation"),
+    ("preprocess", lambda i: (i[..., ::-1] / 127.5 - 1)[None], "that is the 'tf' preprocessing"),
+    ("deprocess", lambda x: np.clip(np.ceil((x[0] + MEAN)[..., ::-1]), 0, 255).astype(np.uint8),
+     "you rounded up"),
+    ("deprocess", lambda x: (x[0] + MEAN).astype(np.uint8),
+     "two mistakes: your channels come out in BGR order"),
+    ("tv", lambda x: tf.reduce_sum(tv_with(lambda x, axis: tf.roll(x, -1, axis) - x)(x))
+     * tf.cast(tf.size(x), tf.float32), "wrap around (tf.roll / np.roll): the last row and "
+                                        "column are compared with the first. A pixel"),
+]
+
+
+@pytest.mark.parametrize("name,answer,fragment", OPERATOR_MISTAKES,
+                         ids=[f"{m[0]}-{m[2][:30]}" for m in OPERATOR_MISTAKES])
+def test_operator_mistake_gets_its_message(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text, text
+    assert GENERIC not in text
+
+
+def lbfgs_with(convert, stale=""):
+    """make_loss_and_grad returning convert(loss, grad), or the previous call's loss
+    and/or gradient (``stale`` holds "l" and/or "g")."""
+    def make(loss_fn, shape):
+        previous = {}
+
+        def loss_and_grad(y):
+            loss, grad = right_wiring(*_loss_grad(loss_fn, shape, y))
+            now = convert(loss, grad)
+            out = tuple(previous.get(k, v) if k in stale else v
+                        for k, v in zip("lg", now, strict=True))
+            previous.update(zip("lg", now, strict=True))
+            return out
+        return loss_and_grad
+    return make
+
+
+def _loss_grad(loss_fn, shape, y):
+    x = tf.constant(y.reshape(shape), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = loss_fn(x)
+    return loss, tape.gradient(loss, x), x
+
+
+@pytest.mark.parametrize("answer,fragment", [
+    (lbfgs_with(lambda lo, g: (lo, g), stale="l"), "your loss is the one of the PREVIOUS call"),
+    (lbfgs_with(lambda lo, g: (lo, g), stale="lg"), "(a cached loss, and the gradient too)"),
+    (lbfgs_with(lambda lo, g: (lo / 1000, g)), "your loss is 0.001 times loss_fn's, but your "
+                                               "gradient is not: the two are scaled differently"),
+    (lbfgs_with(lambda lo, g: (lo, g * 8)), "your gradient is 8 times the gradient of loss_fn, "
+                                            "but your loss is not"),
+    (lbfgs_with(lambda lo, g: (lo / 10, g / 1000)), "and your gradient 0.001 times its gradient"),
+    (lbfgs_with(lambda lo, g: (lo / 1000, g / 1000)), "both 0.001 times loss_fn's"),
+    (lbfgs_with(lambda lo, g: (lo, g / np.linalg.norm(g))), "has length 1: you normalised it"),
+], ids=["stale-loss", "stale-both", "loss-scaled", "grad-scaled", "scaled-differently",
+        "both-scaled", "unit-gradient"])
+def test_lbfgs_names_stale_and_scaled_losses(answer, fragment):
+    text = failure_of("lbfgs", answer)
+    assert fragment in text, text
+
+
+def test_instructor_notes_list_the_operators_of_every_exercise():
+    """The notes' operator lists are the ones the checks search (written from them)."""
+    notes = (ex.EXERCISES_DIR / "README.md").read_text()
+    assert ex.operator_notes() in notes
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: (tf.sqrt(a) + tf.sqrt(b)) ** 2),
+     "you raised (|dy| + |dx|) to the power 2; TV adds the SQUARED differences"),
+    ("tv", tv_with(padded("CONSTANT"), lambda a, b: (a + b) ** 1.2),
+     "you raised (a + b) to the power 1.2"),
+    ("preprocess", lambda i: (np.transpose(i, (1, 0, 2))[..., ::-1] - MEAN)[None],
+     "height and width are swapped"),
+    ("preprocess", lambda i: (i[..., [1, 0, 2]] - MEAN)[None], "you swapped R and G"),
+    ("tv", lambda x: tf.reduce_mean((tf.square(tf.pad(x, [[0, 0], [0, 1], [0, 0], [0, 0]])[:, 1:]
+                                               - x)
+                                     + tf.square(tf.pad(x, [[0, 0], [0, 0], [0, 1], [0, 0]])
+                                                 [:, :, 1:] - x)) ** 1.25),
+     "you padded the image with zeros before taking the differences"),
+    ("gram", lambda f: gram(tf.cast(f, tf.bfloat16)), "your result is bfloat16"),
+    ("lbfgs", lbfgs_with(lambda lo, g: (float(np.sqrt(lo)), g)),
+     "your loss is the square root of loss_fn's"),
+])
+def test_fitted_powers_and_swapped_axes(name, answer, fragment):
+    assert fragment in failure_of(name, answer)
+
+
+def test_real_inputs_are_rebuilt_from_the_bundled_images_when_missing(tmp_path, monkeypatch):
+    """The shipped file is what build() computes (features to float16 precision), and an
+    installation without it computes the same arrays once into the Keras cache folder."""
+    from helpers.exercises import real_inputs
+
+    shipped = {k: real_inputs.real(k) for k in real_inputs._arrays()}
+    monkeypatch.setattr(real_inputs, "PATH", tmp_path / "missing.npz")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    real_inputs._arrays.cache_clear()
+    try:
+        rebuilt = {k: real_inputs.real(k) for k in shipped}
+        assert (tmp_path / "keras" / "nst_real_inputs.npz").is_file()
+    finally:
+        real_inputs._arrays.cache_clear()
+    for key, value in shipped.items():
+        np.testing.assert_allclose(rebuilt[key], value, rtol=2e-3, atol=0.5, err_msg=key)

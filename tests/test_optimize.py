@@ -199,7 +199,7 @@ def test_keyboard_interrupt_returns_the_best_image_so_far(photo, painting):
             raise KeyboardInterrupt
 
     result = optimize.stylize(photo, painting, iterations=10, callback=interrupt, **FAST)
-    assert result.stop_reason.startswith("interrupted after 2 iterations")
+    assert result.stop_reason.startswith("interrupted by Ctrl-C after 2 iterations")
     best = min(h["total"] for h in result.history)
     assert best < result.history[0]["total"]
     assert not np.array_equal(result.image, resize(photo, size=64))

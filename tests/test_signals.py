@@ -25,3 +25,25 @@ def test_a_signal_raises_a_keyboard_interrupt_with_its_status(signum, status):
 def test_ctrl_c_keeps_its_status():
     assert exit_status(KeyboardInterrupt()) == 130
     assert signal_name(KeyboardInterrupt()) == "Ctrl-C"
+
+
+def test_an_ignored_signal_stays_ignored():
+    """`nohup` ignores SIGHUP: a run under it outlives its terminal."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_on_signals():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            signal.sigtimedwait([], 0.2)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_held_signals_are_noted_not_raised():
+    from helpers.signals import held_signals
+
+    with held_signals() as arrived:
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 0.2)
+    assert arrived == [signal.SIGTERM]

@@ -18,7 +18,7 @@ from helpers.errors import StyleTransferError
 from helpers.settings import Settings
 from helpers.sweeps import grid as sweep_grid
 from helpers.sweeps import sheet as sweep_sheet
-from helpers.sweeps.command import parse_value
+from helpers.sweeps.command import sweep_value
 
 TINY = {"size": 64, "iterations": 3, "backbone": "vgg16-hed"}
 GRID = {"style_weight": [10, 100], "style_layers": ["conv1", "conv1-2"]}
@@ -80,14 +80,17 @@ def test_the_command_line_refuses_a_bad_value_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_command_line_values():
-    assert parse_value("style_weight", "1e-3") == 1e-3
-    assert parse_value("size", "64") == 64
-    assert parse_value("style_layers", "conv1-2") == "conv1-2"
-    assert parse_value("style_layers", "block1_conv1+block3_conv1") == ["block1_conv1",
-                                                                       "block3_conv1"]
-    assert parse_value("balance_style_layers", "false") is False
-    assert parse_value("pooling", "avg") == "avg"
+def test_command_line_values_are_read_by_the_settings_parser():
+    assert sweep_value("style_weight", "1e-3") == 1e-3
+    assert sweep_value("size", "64") == 64
+    assert sweep_value("pyramid_levels", "1") == 1  # its default is None: no type to guess
+    assert sweep_value("scales", "none") is None
+    assert sweep_value("style_layers", "conv1-2") == "conv1-2"
+    assert sweep_value("style_layers", "block1_conv1+block3_conv1") == ("block1_conv1",
+                                                                       "block3_conv1")
+    assert sweep_value("scale_iterations", "10+5") == (10, 5)
+    assert sweep_value("balance_style_layers", "false") is False
+    assert sweep_value("pooling", "avg") == "avg"
 
 
 def test_pairs_from_a_folder(tmp_path):
@@ -180,7 +183,7 @@ def test_tile_titles_fit_their_tiles_and_the_title_fits_the_sheet(tmp_path):
     assert title.x0 >= 0 and title.x1 <= fig.bbox.width
 
 
-def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp_path):
+def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp_path, capsys):
     import ast
 
     from helpers.sweeps.live import LiveGrid, command_line, python_code
@@ -196,13 +199,14 @@ def test_live_grid_fills_a_tile_and_a_click_gives_its_code_and_loads_the_app(tmp
     assert bytes(live.images[name].value).startswith(b"\x89PNG")
     assert live.buttons[name].description.endswith("| 1.5")
 
-    class App:
-        def apply(self, settings):
-            self.settings = settings
+    class App:  # the tuning app's public method, as a stand-in
+        def load_run(self, settings, content, style):
+            self.settings = {**settings, "content": content, "style": style}
 
     live.app = App()
     live.buttons[name].click()
     assert live.selected == name and not live.load_button.disabled
+    assert "final loss: total 1.5 (content 1, style 0.4, tv 0.1)\n" in capsys.readouterr().out
     live.load_button.click()
     assert live.app.settings["style_weight"] == 10.0
     assert live.app.settings["content"] == "chelsea"

@@ -12,6 +12,7 @@ import shlex
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +20,12 @@ from PIL import Image
 
 import helpers
 from helpers import cli, optimize, widgets
+from helpers.app import view
 from helpers.settings import DEFAULTS, STYLE_WEIGHTS, Settings
 
 SIZE, ITERATIONS = 64, 2
-REAL_LOSS_PLOT = widgets.loss_plot_png
+ROOT = Path(__file__).resolve().parent.parent
+REAL_LOSS_PLOT = view.loss_plot_png
 
 
 class Recorder:
@@ -51,7 +54,7 @@ def quick_loss_plot(monkeypatch):
                  for h in history]
         return widgets.png_bytes(np.full((1, 1 + len(terms), 3), 255, np.uint8))
 
-    monkeypatch.setattr(widgets, "loss_plot_png", stand_in)
+    monkeypatch.setattr(view, "loss_plot_png", stand_in)
 
 
 def make_app(tmp_path) -> widgets.TuningApp:
@@ -136,7 +139,7 @@ def test_loss_plot_shows_each_term_at_the_asked_size():
 
 
 def test_each_iteration_updates_the_preview_and_the_loss_plot(tmp_path, monkeypatch):
-    monkeypatch.setattr(widgets, "loss_plot_png", REAL_LOSS_PLOT)
+    monkeypatch.setattr(view, "loss_plot_png", REAL_LOSS_PLOT)
     app = make_app(tmp_path)
     before_preview, before_plot = app.preview.value, app.plot.value
     seen = previews(app)
@@ -147,6 +150,9 @@ def test_each_iteration_updates_the_preview_and_the_loss_plot(tmp_path, monkeypa
     shown = Image.open(io.BytesIO(app.preview.value))
     assert shown.width == widgets.PREVIEW_WIDTH
     assert "Done: 2 iterations" in app.status.value
+    from helpers.report import loss_line  # the line the command line prints, too
+
+    assert f"Loss: {loss_line(app.history[0]['result'].history[-1])}." in app.status.value
 
 
 def test_stop_ends_the_run_within_one_iteration_and_keeps_the_best_picture(app):
@@ -160,6 +166,10 @@ def test_stop_ends_the_run_within_one_iteration_and_keeps_the_best_picture(app):
     result = app.history[0]["result"]
     assert result.history[-1]["iteration"] <= reached + 1
     assert result.stop_reason == "stopped by the callback"
+    n = result.history[-1]["iteration"]
+    said = app.status.value
+    assert f"Stopped after {n} iteration{'' if n == 1 else 's'} (" in said, said
+    assert "callback" not in said
     assert app.preview.value == widgets.png_bytes(result.image, widgets.PREVIEW_WIDTH)
 
 
@@ -311,7 +321,7 @@ def uploaded(name: str, content: bytes) -> tuple[dict, ...]:
 
 
 def test_an_uploaded_image_becomes_a_choice_and_a_bad_file_a_message(app, tmp_path):
-    upload = app.uploads["style"]
+    upload = app.panel.upload_buttons["style"]
     upload.value = uploaded("notes.png", b"hello")
     assert "not an image" in app.status.value and "Traceback" not in app.status.value
     assert app.controls["style"].value == "swirls"
@@ -320,7 +330,9 @@ def test_an_uploaded_image_becomes_a_choice_and_a_bad_file_a_message(app, tmp_pa
     Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(buffer, format="png")
     upload.value = uploaded("grey.png", buffer.getvalue())
     chosen = app.controls["style"].value
-    assert chosen.endswith("grey.png") and (tmp_path / "tuning" / "uploads" / "grey.png").exists()
+    assert chosen.endswith("grey.png") and Path(chosen).is_file()
+    assert Path(chosen).is_relative_to(app.uploads.folder)
+    assert not Path(chosen).resolve().is_relative_to(ROOT)  # never inside the checkout
     assert chosen in [value for _, value in app.controls["content"].options]
 
     code, line = _code_and_cli(app.code_text())
@@ -417,3 +429,322 @@ def test_helpers_exposes_widgets_and_exercises_lazily():
 
     assert helpers.__getattr__("widgets") is widgets
     assert helpers.__getattr__("exercises") is exercises
+
+
+# -- issue 31: uploads, Save, text settings ---------------------------------------------------
+
+def png_of(colour, shape=(40, 50)) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((*shape, 3), colour, np.uint8)).save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def status_text(app) -> str:
+    """The status line as the user reads it (one line, no markup)."""
+    import re
+    from html import unescape
+
+    return unescape(re.sub(r"<[^>]+>", "", app.status.value))
+
+
+def one_line_error(app) -> str:
+    text = status_text(app)
+    assert "color:#b00020" in app.status.value and "\n" not in text, text
+    assert "Traceback" not in text
+    return text
+
+
+def test_a_rejected_upload_named_like_a_good_one_keeps_the_good_file(app):
+    upload = app.panel.upload_buttons["style"]
+    upload.value = uploaded("painting.png", png_of(90))
+    good = Path(app.controls["style"].value)
+    before = good.read_bytes()
+    upload.value = uploaded("painting.png", b"not a picture")
+    assert "not an image" in one_line_error(app)
+    assert app.controls["style"].value == str(good) and good.read_bytes() == before
+    assert app.uploads.files() == [good]
+
+
+def test_uploads_live_in_a_temporary_folder_of_the_session_outside_the_checkout(tmp_path):
+    import tempfile
+
+    first, second = make_app(tmp_path), make_app(tmp_path)
+    for one in (first, second):
+        one.panel.upload_buttons["content"].value = uploaded("photo.png", png_of(30))
+    a, b = (Path(one.controls["content"].value) for one in (first, second))
+    assert a != b and a.read_bytes() == b.read_bytes()  # each session its own folder
+    for path in (a, b):
+        assert path.is_relative_to(Path(tempfile.gettempdir()).resolve()) or \
+            path.is_relative_to(Path(tempfile.gettempdir()))
+        assert not path.resolve().is_relative_to(ROOT)
+    assert not (tmp_path / "tuning" / "uploads").exists()
+
+
+def test_uploads_with_one_name_never_replace_each_other(app):
+    upload = app.panel.upload_buttons["content"]
+    upload.value = uploaded("photo.png", png_of(10))
+    first = Path(app.controls["content"].value)
+    upload.value = uploaded("photo.png", png_of(200))
+    second = Path(app.controls["content"].value)
+    assert first != second and first.name == second.name == "photo.png"
+    assert first.read_bytes() == png_of(10) and second.read_bytes() == png_of(200)
+    labels = {label for label, value in app.controls["style"].options
+              if value in (str(first), str(second))}
+    assert labels == {"upload: photo.png", "upload: photo.png (2)"}
+    upload.value = uploaded("photo.png", png_of(200))  # the same bytes again: the same file
+    assert Path(app.controls["content"].value) == second and len(app.uploads.files()) == 2
+
+
+def test_uploads_are_written_with_the_atomic_writer(app, monkeypatch):
+    from helpers import files
+
+    written = []
+    real = files.write_bytes
+    monkeypatch.setattr(files, "write_bytes", lambda path, data: written.append(path)
+                        or real(path, data))
+    app.panel.upload_buttons["style"].value = uploaded("grey.png", png_of(128))
+    assert written == [Path(app.controls["style"].value)]
+
+
+@pytest.mark.parametrize("name, kept", [("../x.png", "x.png"), ("a/b.png", "b.png"),
+                                        ("..\\win.png", "win.png"), ("café 猫.png", "café 猫.png")])
+def test_a_path_like_upload_name_keeps_only_its_last_part(app, name, kept):
+    app.panel.upload_buttons["style"].value = uploaded(name, png_of(60))
+    path = Path(app.controls["style"].value)
+    assert path.name == kept and path.parent.parent == app.uploads.folder
+    text = status_text(app)
+    assert text.startswith(f"Using {kept}") and "\n" not in text
+
+
+@pytest.mark.parametrize("name, says", [("x" * 300 + ".png", "too long"),
+                                        ("a\0b.png", "NUL"), ("", "not a file name"),
+                                        ("..", "not a file name"), ("dir/", "not a file name")])
+def test_an_unusable_upload_name_is_one_line_and_nothing_is_kept(app, name, says):
+    app.panel.upload_buttons["style"].value = uploaded(name, png_of(60))
+    assert says in one_line_error(app)
+    assert app.controls["style"].value == "swirls" and app.uploads.files() == []
+    assert not any(app.uploads.folder.iterdir()) if app.uploads.folder.exists() else True
+
+
+def test_save_goes_through_the_output_guard_and_never_over_an_input(app, tmp_path, monkeypatch):
+    from helpers import files
+
+    app.panel.upload_buttons["content"].value = uploaded("me.png", png_of(70))
+    photo = Path(app.controls["content"].value)
+    app.run()
+    finish(app)
+    checked = []
+    real = files.check_output
+    monkeypatch.setattr(files, "check_output", lambda path, inputs=(), what="-o": checked.append(
+        (Path(path), [Path(i) for i in inputs])) or real(path, inputs, what))
+    for name in (str(photo), str(helpers.data.SWIRLS_FILE)):
+        before = Path(name).read_bytes()
+        assert app.save(name=name) is None
+        assert "would overwrite the input" in one_line_error(app)
+        assert Path(name).read_bytes() == before
+    assert photo in checked[0][1] and helpers.data.SWIRLS_FILE in checked[-1][1]
+    out = app.save(name="mine")  # no suffix: a PNG, said on the status
+    assert out == tmp_path / "tuning" / "mine.png" and out.with_suffix(".json").is_file()
+    assert "Saved" in status_text(app) and "mine.png" in status_text(app)
+    before = out.read_bytes()
+    assert app.save(name="mine.png") is None and "already exists" in one_line_error(app)
+    assert out.read_bytes() == before
+
+
+def test_save_writes_atomically_and_a_failed_write_leaves_nothing(app, tmp_path, monkeypatch):
+    app.run()
+    finish(app)
+
+    def full_disk(self, fp, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    assert app.save(name="full.png") is None
+    assert "No space left" in one_line_error(app)
+    assert list((tmp_path / "tuning").iterdir()) == []  # no half file, no temporary file
+
+
+def test_save_picks_a_new_name_each_time(app, tmp_path):
+    app.run()
+    finish(app)
+    saved = [app.save() for _ in range(3)]
+    assert len(set(saved)) == 3 and all(p.is_file() for p in saved)
+    saved[0].unlink()  # a gap in the numbers must not make the next Save reuse a name
+    newest = saved[-1].read_bytes()
+    assert app.save() not in saved[1:] and saved[-1].read_bytes() == newest
+
+
+def test_text_settings_are_read_by_parse_value(app, monkeypatch):
+    from helpers.app import controls
+
+    seen = []
+    real = controls.parse_value
+    monkeypatch.setattr(controls, "parse_value", lambda name, text, sep=",": seen.append(name)
+                        or real(name, text, sep))
+    app.apply({"style_weight": "1e3", "iterations": "7", "balance_style_layers": "true",
+               "style_layers": "block1_conv1,block3_conv1", "render_size": "640",
+               "style_blend": "0.25", "pyramid_levels": "2", "content": "chelsea"})
+    c = app.controls
+    assert (c["style_weight"].value, c["iterations"].value, c["render_size"].value) == \
+        (1000.0, 7, 640)
+    assert c["balance_style_layers"].value is True and c["pyramid_levels"].value == 2
+    assert c["style_blend"].value == 0.25
+    assert [n for n, box in app.layer_boxes.items() if box.value] == ["block1_conv1",
+                                                                     "block3_conv1"]
+    assert set(seen) == {"style_weight", "iterations", "balance_style_layers", "style_layers",
+                         "size", "style_scale", "pyramid_levels"}
+
+
+def test_text_that_is_no_value_is_one_line_and_moves_no_control(app):
+    before = app.settings()
+    app.apply({"style_weight": "banana", "iterations": "5"})
+    assert "style_weight must be a number, not 'banana'" in one_line_error(app)
+    assert app.settings() == before
+    app.apply({"style_blend": "half"})
+    assert "style_blend must be a number" in one_line_error(app)
+
+
+def test_a_value_beyond_its_slider_is_said(app):
+    app.apply({"style_weight": 1e7})
+    assert app.controls["style_weight"].value == pytest.approx(1e5)
+    assert status_text(app) == "Style weight 1e+07 is beyond its slider: set to 100000."
+
+
+def test_every_control_opens_at_the_backbones_default(app):
+    defaults = DEFAULTS["vgg16-hed"]
+    c = app.controls
+    assert c["style_weight"].value == pytest.approx(STYLE_WEIGHTS[defaults["style_loss"]])
+    assert c["content_weight"].value == pytest.approx(defaults["content_weight"])
+    assert c["tv_weight"].value == pytest.approx(defaults["tv_weight"])
+    assert c["style_scale"].value == defaults["style_scale"]
+    assert c["pyramid_levels"].value == defaults["pyramid_levels"]
+    assert (c["pooling"].value, c["content_layer"].value) == (defaults["pooling"],
+                                                              defaults["content_layer"])
+    assert [n for n, box in app.layer_boxes.items() if box.value] == \
+        list(defaults["style_layers"])
+    assert all(s.value == 1.0 for s in app.layer_weights.values())
+
+
+def test_the_pyramid_levels_reach_the_run_and_the_copied_code(app):
+    app.runner = Recorder()
+    app.controls["pyramid_levels"].value = 2
+    app.run()
+    finish(app)
+    assert app.runner.calls[0]["pyramid_levels"] == 2
+    assert "pyramid_levels=2" in app.code_text() and "--pyramid-levels 2" in app.code_text()
+
+
+def test_layer_names_are_known_without_building_a_network(tmp_path, monkeypatch):
+    """The app lists the backbone's own table (tests/test_backbone.py compares it with the
+    network's layers)."""
+    from helpers import backbone, backbones
+
+    monkeypatch.setattr(backbone, "load_backbone", lambda *a, **k: pytest.fail("built one"))
+    app = make_app(tmp_path)
+    assert list(app.controls["content_layer"].options) == list(backbones.layer_names("vgg16-hed"))
+    assert list(app.layer_boxes) == [n for n in backbones.layer_names("vgg16-hed")
+                                     if n.endswith("_conv1")]
+
+
+def test_the_default_layer_weights_are_the_backbones_own():
+    """A slider at 1 gives its layer's default weight, from the channels of the backbone the
+    app runs (4 / C² for the Gram loss), not VGG's."""
+    from helpers import backbones
+    from helpers.app.controls import Controls
+
+    class Toy:
+        NAME, TAKES_WEIGHTS = "toy-app", False
+        DEFAULTS = {**backbones.DEFAULTS["vgg19"], "style_loss": "gram"}
+        LAYERS = backbones.layer_names("vgg19")
+
+        @staticmethod
+        def channels(layer):
+            return 2
+
+    backbones.register(Toy)
+    try:
+        panel = Controls("toy-app", SIZE, 128, ITERATIONS)
+        assert panel.base_weights(["block1_conv1", "block5_conv1"]) == (1.0, 1.0)  # 4 / 2²
+    finally:
+        backbones.unregister("toy-app")
+
+
+def test_an_upload_for_one_picker_leaves_the_others_choice(app):
+    """Adding an option to a Dropdown resets it to its first option unless it is put back:
+    an uploaded photo once turned the chosen painting back into the cat."""
+    app.controls["style2"].value = "mosaic"
+    app.panel.upload_buttons["style"].value = uploaded("painting.png", png_of(90))
+    painting = app.controls["style"].value
+    app.panel.upload_buttons["content"].value = uploaded("photo.png", png_of(30))
+    assert app.controls["style"].value == painting and app.controls["style2"].value == "mosaic"
+    assert app.controls["content"].value.endswith("photo.png")
+
+
+def test_a_saved_json_applies_back_onto_a_new_app(app, tmp_path):
+    """Settings read back from Save's JSON (as the sweeps' live grid loads them): every value
+    the run recorded is taken, nothing refused."""
+    app.controls["style_weight"].value = 321.0
+    app.controls["pyramid_levels"].value = 3
+    app.layer_boxes["block2_conv1"].value = False
+    app.run()
+    finish(app)
+    shown = app.settings()
+    saved = json.loads(app.save().with_suffix(".json").read_text())["settings"]
+    fresh = make_app(tmp_path / "fresh")
+    fresh.apply(saved)
+    assert "color:#b00020" not in fresh.status.value, fresh.status.value
+    again = fresh.settings()
+    assert again.pop("style_layer_weights") == pytest.approx(shown.pop("style_layer_weights"))
+    assert again == shown
+
+
+def test_a_runs_recorded_settings_load_with_its_images(app):
+    """What the sweeps' live grid calls: a Result's settings and the run's images."""
+    app.load_run({"style_weight": 55.0, "size": 96, "style_layers": ["block1_conv1"],
+                  "backbone": "vgg16-hed"}, "chelsea", "mosaic")
+    shown = app.settings()
+    assert "color:#b00020" not in app.status.value, app.status.value
+    assert (shown["style_weight"], shown["size"], shown["style"]) == (55.0, 96, "mosaic")
+    assert shown["style_layers"] == ["block1_conv1"]
+
+
+def test_the_app_shows_without_loading_tensorflow(tmp_path):
+    """The page's panel is built from the settings tables alone (TensorFlow takes 10-20 s to
+    load: it loads at the first run, or in the background with warm_up)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from helpers import widgets; "
+            "app = widgets.tuning_app(backbone='vgg16-hed', folder=sys.argv[1]); "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_run_settings_read_text_values_with_parse_value():
+    ran = widgets.run_settings({"content": "chelsea", "style": "swirls", "style2": "mosaic",
+                                "style_blend": "0.25", "style_weight": "30",
+                                "iterations": "3", "style_layers": "block1_conv1"})
+    assert (ran.style_blend_weights, ran.style_weight, ran.iterations) == ((0.75, 0.25), 30.0, 3)
+    assert ran.style_layers == ("block1_conv1",)
+    with pytest.raises(helpers.StyleTransferError, match="style_blend must be a number"):
+        widgets.run_settings({"content": "chelsea", "style": "swirls", "style2": "mosaic",
+                              "style_blend": "half"})
+
+
+def test_the_app_notebook_only_builds_the_app_and_is_stored_clean():
+    """What `make app` serves: a one-paragraph intro pointing to notebook 06, then the app
+    (no demo cells that would move a slider before the page shows)."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "app.ipynb", as_version=4)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(markdown) == 1 and "notebook 06" in markdown[0] and len(markdown[0]) < 400
+    assert len(code) == 1 and not code[0].outputs and not code[0].execution_count
+    lines = [line for line in code[0].source.splitlines() if line and not line.startswith("#")]
+    assert lines[-1] == "widgets.tuning_app()" and ".value" not in code[0].source
+    assert "notebooks/app.ipynb" in (ROOT / "Makefile").read_text()

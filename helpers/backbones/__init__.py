@@ -2,7 +2,8 @@
 
 A backbone is a module (or any object) with the attributes of :class:`BackboneEntry`: its
 name, its default settings (layers, weights, style loss ... used where a setting is ``None``),
-the number of filters of each layer, and a loader of its convolution and pooling layers, which
+the names of its conv layers (:func:`layer_names`: known without building the network), the
+number of filters of each layer, and a loader of its convolution and pooling layers, which
 :mod:`helpers.backbone` rebuilds with the pooling, padding and precision a run asks for.
 :data:`BACKBONES` holds them by name; the settings (choices and :data:`DEFAULTS`), the layer
 weights and :func:`helpers.backbone.load_backbone` all ask it, so a new backbone is one module
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 from helpers import registry
 from helpers.backbones import vgg16_hed, vgg19
 from helpers.backbones.vgg import VGG_CHANNELS
+from helpers.errors import StyleTransferError
 
 
 class BackboneEntry(Protocol):
@@ -33,6 +35,9 @@ class BackboneEntry(Protocol):
     DEFAULTS: Mapping[str, Any]
     #: Whether the ``weights`` setting (``"imagenet"``, a file or ``None``) applies to it.
     TAKES_WEIGHTS: bool
+    #: The names of its conv layers, input to output, as the loaded network names them
+    #: (:attr:`helpers.backbone.Backbone.layer_names`; a test compares).
+    LAYERS: tuple[str, ...]
 
     def channels(self, layer: str) -> int:
         """The number of filters of ``layer`` (one line for an unknown layer)."""
@@ -70,8 +75,18 @@ def get(name: str) -> BackboneEntry:
     return registry.get(BACKBONES, name, "backbone")
 
 
+def layer_names(name: str) -> tuple[str, ...]:
+    """The conv layer names of the backbone ``name`` (a resolved name, not ``"auto"``), input
+    to output, without building the network (no TensorFlow): its ``LAYERS``."""
+    layers = getattr(get(name), "LAYERS", None)
+    if not layers:
+        raise StyleTransferError(f"the backbone {name!r} lists no LAYERS; give its module the "
+                                 "names of its conv layers, input to output")
+    return tuple(layers)
+
+
 for _entry in (vgg19, vgg16_hed):  # the registry lines of the bundled backbones
     register(_entry)
 
-__all__ = ["BACKBONES", "DEFAULTS", "NAMES", "VGG_CHANNELS", "BackboneEntry", "get", "register",
-           "unregister"]
+__all__ = ["BACKBONES", "DEFAULTS", "NAMES", "VGG_CHANNELS", "BackboneEntry", "get", "layer_names",
+           "register", "unregister"]

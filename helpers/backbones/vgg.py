@@ -1,6 +1,9 @@
 """What the two VGG backbones share (notebook 01): Gatys et al.'s layers with
 jcjohnson/neural-style's weights as default settings, the filters per block, and the list of a
 Keras VGG's convolution and pooling layers. Imports Keras only inside :func:`conv_stack`.
+
+The layer names are a table (:func:`conv_names`), so that the settings, the sweeps and the
+tuning app know them without building a network (a test compares them with the network's).
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ RECIPE: dict[str, Any] = {
 }
 #: Channels of the conv layers of each block of VGG16 and VGG19 (``blockK_convJ``).
 VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+
+
+def conv_names(convs_per_block: Sequence[int]) -> tuple[str, ...]:
+    """The conv layer names of a VGG with ``convs_per_block[K-1]`` convolutions in block K,
+    input to output: ``(2, 2, 3, 3, 3)`` (VGG16) -> ``block1_conv1``, ``block1_conv2``, ...,
+    ``block5_conv3``."""
+    return tuple(f"block{block}_conv{k}" for block, count in enumerate(convs_per_block, 1)
+                 for k in range(1, count + 1))
 
 
 def channels(layer: str) -> int:

@@ -18,6 +18,8 @@ NAME = "vgg16-hed"
 DEFAULTS = {**vgg.RECIPE, "style_loss": "sliced", "style_scale": 1.5, "padding": "reflect",
             "coarse_to_fine": True, "pyramid_levels": 4}
 TAKES_WEIGHTS = False
+#: Its conv layers, input to output (VGG16: 2, 2, 3, 3, 3 convolutions per block).
+LAYERS = vgg.conv_names((2, 2, 3, 3, 3))
 channels = vgg.channels
 
 

@@ -16,6 +16,8 @@ NAME = "vgg19"
 #: Gatys et al.'s layers with neural-style's weights (:data:`helpers.backbones.vgg.RECIPE`).
 DEFAULTS = dict(vgg.RECIPE)
 TAKES_WEIGHTS = True
+#: Its conv layers, input to output (VGG19: 2, 2, 4, 4, 4 convolutions per block).
+LAYERS = vgg.conv_names((2, 2, 4, 4, 4))
 channels = vgg.channels
 #: The file Keras downloads for ``VGG19(include_top=False, weights="imagenet")``.
 VGG19_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"

@@ -1,7 +1,8 @@
 """Classroom exercises: checks that name the mistake, student versions, and grading.
 
 ``check(name, answer)`` runs a student's function on hidden inputs (made here with a fixed
-seed, several shapes, non-square among them, one at real layer size where overflow matters)
+seed, several shapes, non-square among them, one at real layer size where overflow matters,
+and real VGG features where float16 overflows)
 against the reference in :mod:`helpers.images` and :mod:`helpers.losses`. A right answer
 prints one line starting with ✓; a wrong one raises :class:`CheckFailed` (an
 ``AssertionError``, so nbgrader scores it) whose message says which mistake the output
@@ -10,6 +11,8 @@ matches. Neither the reference code nor its outputs are shown.
 The package, one module per notebook of ``notebooks/exercises``:
 
 - :mod:`._engine`  the diagnosis engine (hidden inputs, known wrong answers, wrong factors)
+- :mod:`.mutations`  the search over mutants of each reference (operators as data)
+- :mod:`.real_inputs`  real-magnitude hidden inputs (VGG features of the bundled images)
 - :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
 - :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
 - :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points
@@ -67,8 +70,28 @@ CHECKS = (*_SPECS, *_RUNNERS)
 
 __all__ = ["BEGIN", "CHECKS", "END", "EXERCISES_DIR", "HINT", "LOOK_SETTINGS", "LOOK_TARGET",
            "LOOK_THRESHOLDS", "NOT_IMPLEMENTED", "SEED", "CheckFailed", "check", "has_solution",
-           "look_distances", "look_paint", "look_size", "look_target", "solution_lines",
+           "look_distances", "look_paint", "look_size", "look_target", "operator_notes",
+           "solution_lines",
            "student_source", "student_version", "write_student_versions"]
+
+
+def operator_notes() -> str:
+    """The mutation operators each check searches, as Markdown (the instructor notes,
+    notebooks/exercises/README.md, hold this text; a test keeps the two the same)."""
+    from helpers.exercises.ex01_preprocess import DEPROCESS
+
+    lines = []
+    specs = {"preprocess": PREPROCESS, "deprocess": DEPROCESS, **_SPECS}
+    for name, spec in specs.items():
+        if spec.mutations is None:
+            continue
+        muts = spec.mutations
+        how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
+        how += ", and every pair of operators of different knobs" if muts.doubles else ""
+        lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
+        lines += [f"- {family}: {'; '.join(names)}" for family, names in muts.families().items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _record(name: str, passed: bool, credit: float, message: str) -> None:

@@ -1,12 +1,16 @@
 """The diagnosis engine shared by every exercise check (no notebook of its own).
 
-A check runs the student's function on hidden inputs (:class:`Case`) and compares with the
-library's reference. When the answer is wrong it looks, in order, for a known wrong answer
-(``Spec.candidates``), a spec-specific diagnosis (``Spec.diagnose``), a result that is only
-wrong on the large hidden input (integer overflow), minus the right one, and the right one
-times a factor k·Nᵃ·Mᵇ, which it names ("4·N²·M² times too large: you left out the
-1/(4·N²·M²)"). Failures raise :class:`CheckFailed`, an ``AssertionError`` so nbgrader scores
-it, carrying the share of hidden inputs that came out right as ``credit``.
+A check runs the student's function on hidden inputs (:class:`Case`; the student gets a copy,
+the reference and every diagnosis use the pristine input, made once per process) and compares
+with the library's reference. A function that changes its input is told so. When the answer
+is wrong it looks, in order, for a known wrong answer (``Spec.candidates``), a spec-specific
+diagnosis (``Spec.diagnose``), a float16 or int32 mutant, a result that is only wrong on the
+large hidden input (integer overflow), minus the right one, the right one times a factor
+k·Nᵃ·Mᵇ, which it names ("4·N²·M² times too large: you left out the 1/(4·N²·M²)"), and then
+the mutation search of :mod:`helpers.exercises.mutations` (``Spec.mutations``: single
+mutants, one times a factor, pairs). Failures raise :class:`CheckFailed`, an
+``AssertionError`` so nbgrader scores it, carrying the share of hidden inputs that came out
+right as ``credit``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from helpers.exercises.mutations import Mutations, search
 
 SEED = 2015  # Gatys, Ecker & Bethge, "A Neural Algorithm of Artistic Style"
 NOT_IMPLEMENTED = ("not implemented yet: replace the `raise NotImplementedError(...)` line in "
@@ -71,12 +77,16 @@ class Case:
     """One hidden input: positional ``args`` for the student's function, the named sizes
     (e.g. N channels, M positions) used to name a wrong factor, and a short label (shown to
     the student: it names a shape, never values). ``large`` marks a real-size input that
-    only integer overflow gets wrong."""
+    only integer overflow gets wrong; ``real`` one with real-magnitude values (VGG features of
+    the bundled photo), where float16 overflows. ``memo`` caches what is computed from the
+    pristine ``args`` (the student only ever gets copies)."""
 
     args: tuple
     dims: dict[str, int]
     label: str
     large: bool = False
+    real: bool = False                                    # real-magnitude values (VGG, photo)
+    memo: dict = field(default_factory=dict, repr=False)  # reference, mutants: computed once
 
 
 @dataclass
@@ -97,6 +107,8 @@ class Spec:
     exact: bool = False                                   # integers: compare almost exactly
     library: Callable[[], Callable] | None = None         # the library's own answer
     diagnose: Callable[[list, list, list], str | None] | None = None  # (outs, refs, cases)
+    mutations: Mutations | None = None                    # the mutation search (mutations.py)
+    dtypes: tuple[str, ...] = ()                          # result dtypes allowed (all if empty)
 
 
 def close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-3) -> bool:
@@ -167,7 +179,7 @@ def _why(ref_k: float, ref_e: dict[str, int], k: float, exps: dict[str, int]
     return f"the right result divides by {ref_text}", None
 
 
-def factor_message(spec: Spec, k: float, exps: dict[str, int], dims: dict[str, int]) -> str:
+def factor_message(spec: Spec | None, k: float, exps: dict[str, int], dims: dict[str, int]) -> str:
     """'your result is 4·N²·M² times too large: you left out the 1/(4·N²·M²)' and kin;
     ``dims`` (one hidden input's sizes) tells "too large" from "too small"."""
     inverse = {d: -e for d, e in exps.items()}
@@ -175,7 +187,7 @@ def factor_message(spec: Spec, k: float, exps: dict[str, int], dims: dict[str, i
         text = f"your result is {_fraction(k, exps)} times too large"
     else:
         text = f"your result is {_fraction(1 / k, inverse)} times too small"
-    if spec.divisor is None:
+    if spec is None or spec.divisor is None:
         return text
     why, mine = _why(*spec.divisor, k, exps)
     hint = spec.factor_hints.get(mine or "")
@@ -309,9 +321,14 @@ def _gradient_problem(spec: Spec, case: Case, grads: list) -> str | None:
     return None
 
 
-def _run_case(name: str, spec: Spec, answer: Callable, case: Case) -> tuple[np.ndarray, ...]:
-    """The student's and the reference's result on one hidden input (gradient checked)."""
-    watched = spec.watch(case.args) if spec.watch else []
+def _run_case(name: str, spec: Spec, answer: Callable, case: Case
+              ) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The student's and the reference's result on one hidden input, and what is wrong
+    with the gradient or the dtype of a right one (or None). The student gets a copy; the
+    reference and every mutant use the pristine input."""
+    ref = reference(spec, case)  # before the student's code runs, on the pristine input
+    given = fresh(case.args)
+    watched = spec.watch(given) if spec.watch else []
     library = spec.library() if spec.library else None
     if watched:  # only losses need TensorFlow; preprocessing checks run without it
         from helpers._tf import tf
@@ -320,65 +337,138 @@ def _run_case(name: str, spec: Spec, answer: Callable, case: Case) -> tuple[np.n
     with tape if watched else contextlib.nullcontext():
         for t in watched:
             tape.watch(t)
-        out = call(name, answer, *case.args, library=library)
+        out = call(name, answer, *given, library=library)
+        change = changed_input(case.args, given)
+        if change:
+            raise CheckFailed(name, change)
         problem = type_problem(spec, out)
         if problem:
             raise CheckFailed(name, problem)
         total = tf.reduce_sum(tf.cast(out, tf.float32)) if watched else None
     value = np.asarray(out, dtype=np.float64)
-    finite = bool(np.all(np.isfinite(value)))
-    if not finite and not case.large:  # on the large input: overflow, named by diagnosis()
-        raise CheckFailed(name, f"your result holds NaN or infinite values ({case.label})")
-    ref = np.asarray(spec.reference(*case.args), dtype=np.float64)
+    finite = bool(np.all(np.isfinite(value)))  # if not: named by diagnosis() (float16 …)
     if value.shape != ref.shape:
         hint = spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None
         raise CheckFailed(name, hint or (
             f"wrong shape: expected {ref.shape}, got {value.shape} ({case.label})"))
+    problem = None
     if watched and finite and close(value, ref):
         problem = _gradient_problem(spec, case, tape.gradient(total, watched))
-        if problem:
-            raise CheckFailed(name, problem)
-    return value, ref
+    return value, ref, problem or dtype_problem(spec, out)
+
+
+def reference(spec: Spec, case: Case) -> np.ndarray:
+    """The library's result on the pristine hidden input, computed once per input."""
+    if "ref" not in case.memo:
+        case.memo["ref"] = np.asarray(spec.reference(*case.args), dtype=np.float64)
+    return case.memo["ref"]
+
+
+def dtype_problem(spec: Spec, out: Any) -> str | None:
+    """A result in a dtype the exercise does not allow (``spec.dtypes``), or None."""
+    dtype = str(getattr(out, "dtype", "")).replace("<dtype: '", "").rstrip("'>")
+    if dtype in ("float16", "bfloat16") and not spec.dtypes:
+        return (f"your result is {dtype}, which keeps about 3 significant digits"
+                f"{' and stops at 65504' if dtype == 'float16' else ''}: compute in float32 "
+                "(leave out the tf.cast to a smaller type)")
+    if not spec.dtypes or dtype in spec.dtypes:
+        return None
+    want = spec.dtypes[0]
+    if dtype == "float16":
+        return (f"your result is float16, which keeps 3 significant digits (123.68 becomes "
+                f"123.7) and stops at 65504; return {want} (.astype(np.{want}))")
+    return f"your result is {dtype}; return {want} (.astype(np.{want}))"
+
+
+_HIDDEN: dict[str, list[Case]] = {}
+
+
+def hidden_cases(name: str, spec: Spec) -> list[Case]:
+    """The hidden inputs of check ``name``: made once per process (with their reference
+    and mutant results cached on them), never handed to the student's function."""
+    if name not in _HIDDEN:
+        _HIDDEN[name] = spec.cases()
+    return _HIDDEN[name]
 
 
 def run_spec(name: str, spec: Spec, answer: Callable) -> None:
     """Check ``answer`` on every hidden input of ``spec``; print ✓ or raise CheckFailed."""
-    cases = spec.cases()
-    outs, refs = [], []
+    cases = hidden_cases(name, spec)
+    outs, refs, problems = [], [], []
     for case in cases:
-        out, ref = _run_case(name, spec, answer, case)
+        out, ref, problem = _run_case(name, spec, answer, case)
         outs.append(out)
         refs.append(ref)
+        problems.append(problem)
     right = [_right(o, r, spec.exact) for o, r in zip(outs, refs, strict=True)]
+    problem = next((p for p in problems if p), None)
+    if all(right) and problem:
+        raise CheckFailed(name, problem)
     if all(right):
         print(f"✓ {name}: {spec.success or spec.what + ' is right'} "
               f"(checked on {len(cases)} hidden inputs)")
         return
     message = diagnosis(spec, outs, refs, cases, right)
+    if message.startswith("wrong values") and problem:  # e.g. a float16 result
+        message = problem
     raise CheckFailed(name, message, credit=sum(right) / len(cases))
 
 
+def _candidate(spec: Spec, index: int, case: Case) -> np.ndarray:
+    key = ("candidate", index)
+    if key not in case.memo:
+        with np.errstate(all="ignore"):
+            case.memo[key] = np.asarray(spec.candidates[index][1](*case.args), np.float64)
+    return case.memo[key]
+
+
 def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
-    """The message for a wrong answer: the first diagnosis that fits every hidden input."""
-    for message, candidate in spec.candidates:
-        if all(_right(out, np.asarray(candidate(*case.args), np.float64), spec.exact)
+    """The message for a wrong answer: the first diagnosis that fits every hidden input:
+    a hand-written known mistake, the spec's own diagnosis, integer overflow on the large
+    input only, a sign or a factor k·Nᵃ·Mᵇ, then the mutation search."""
+    for index, (message, _) in enumerate(spec.candidates):
+        if all(_right(out, _candidate(spec, index, case), spec.exact)
                for out, case in zip(outs, cases, strict=True)):
             return message
     special = spec.diagnose(outs, refs, cases) if spec.diagnose else None
     if special:
         return special
+    dtype = search(spec.mutations, outs, cases, spec.exact, family="dtype") if (
+        spec.mutations) else None
+    if dtype:  # float16 overflow on real features looks like integer overflow: named first
+        return dtype
     wrong = [c for c, ok in zip(cases, right, strict=True) if not ok]
-    if all(c.large for c in wrong):
+    if all(c.large or c.real for c in wrong) and any(c.large for c in wrong):
         finite = all(np.all(np.isfinite(o)) for o in outs)
+        biggest = max(wrong, key=lambda c: math.prod(c.dims.values()))
         return OVERFLOW.format(what="wrong" if finite else "NaN or infinite",
-                               label=wrong[0].label)
+                               label=biggest.label)
     if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
         return ("your result is minus the right one: look for a stray minus sign (or a "
                 "subtraction the wrong way round)")
     factor = factor_of(outs, refs, cases)
     if factor is not None:
         return factor_message(spec, *factor, cases[0].dims)
-    return (f"wrong values ({wrong[0].label}); {sum(right)} of {len(cases)} hidden inputs came "
+    found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
+        spec.mutations) else None
+    return found or _unexplained(outs, cases, right)
+
+
+def _factor_text(outs: list, others: list, cases: list[Case]) -> str | None:
+    """'your result is 2·M times too large' between ``outs`` and ``others``, or None."""
+    factor = factor_of(outs, others, cases)
+    return None if factor is None else factor_message(None, *factor, cases[0].dims)
+
+
+def _unexplained(outs: list, cases: list[Case], right: list[bool]) -> str:
+    """What a wrong answer that no diagnosis fits is told."""
+    for out, case in zip(outs, cases, strict=True):
+        if not np.all(np.isfinite(out)):
+            return (f"your result holds NaN or infinite values ({case.label}), where the "
+                    "right one is finite: look for float16 (it stops at 65504), a division by "
+                    "something that can be 0, or a power below 1 of a negative number")
+    wrong = next(c for c, ok in zip(cases, right, strict=True) if not ok)
+    return (f"wrong values ({wrong.label}); {sum(right)} of {len(cases)} hidden inputs came "
             "out right. It is none of the mistakes this check knows, so compare your code "
             "with the formula step by step on a tiny example")
 
@@ -392,6 +482,78 @@ def _right(out: np.ndarray, ref: np.ndarray, exact: bool) -> bool:
     return close(out, ref)
 
 
+# ------------------------------------------------------------- inputs the student must not change
+
+def fresh(value: Any) -> Any:
+    """A copy of a hidden input for the student's call (arrays, tensors, dicts of them)."""
+    if isinstance(value, dict):
+        return {k: fresh(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(fresh(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if is_tensor(value):
+        from helpers._tf import tf
+
+        return tf.constant(value.numpy())  # .numpy() is a copy
+    return value
+
+
+CHANGED = ("your function changed the {} it was given: {}. Whoever calls it loses their "
+           "data: work on a copy (x = np.array(x, dtype=np.float32) makes one; x += …, "
+           "x[0] -= … and d[key] = … write into the caller's object, and x[..., ::-1] or x[0] "
+           "is a view of it, not a copy)")
+
+
+def changed_input(pristine: tuple, given: tuple) -> str | None:
+    """What the student's call did to its inputs (compared with the pristine hidden
+    input), or None when it left them as they were."""
+    for before, after in zip(pristine, given, strict=True):
+        if isinstance(before, dict):
+            what = _dict_change(before, after)
+            if what:
+                return CHANGED.format("dict", what)
+        elif isinstance(before, np.ndarray):
+            what = _array_change(before, np.asarray(after))
+            if what:
+                return CHANGED.format("array", what)
+    return None
+
+
+def _dict_change(before: dict, after: Any) -> str | None:
+    if not isinstance(after, dict) or list(after) != list(before):
+        return "its entries were added, removed or reordered"
+    for key, value in before.items():
+        if after[key] is value:
+            continue
+        a, b = np.asarray(value, np.float64), np.asarray(after[key], np.float64)
+        if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+            return f"the entry {key!r} was replaced by another value"
+    return None
+
+
+def _array_change(before: np.ndarray, after: np.ndarray) -> str | None:
+    """Describe how ``after`` differs from ``before`` (None when it does not)."""
+    if after.shape != before.shape:
+        return f"its shape is now {after.shape}, not {before.shape}"
+    a, b = before.astype(np.float64), after.astype(np.float64)
+    if np.array_equal(a, b, equal_nan=True):
+        return None
+    if a.ndim and np.array_equal(b, a[..., ::-1]):
+        return "its channels are now in the other order (reversed in place)"
+    shift = (b - a).reshape(-1, a.shape[-1]) if a.ndim else (b - a).reshape(1, 1)
+    if np.allclose(shift, shift[0], atol=1e-3):
+        from helpers.images import IMAGENET_MEAN_BGR
+
+        vec = shift[0]
+        for sign, verb in ((1, "added to"), (-1, "subtracted from")):
+            for mean in (IMAGENET_MEAN_BGR, IMAGENET_MEAN_BGR[::-1]):
+                if vec.size == 3 and np.allclose(vec, sign * mean, atol=1e-2):
+                    return f"the ImageNet mean was {verb} it"
+        return f"every value was shifted by [{', '.join(f'{v:g}' for v in np.round(vec, 3))}]"
+    return f"{int(np.sum(a != b))} of its {a.size} values are different afterwards"
+
+
 # ---------------------------------------------------------------------- the hidden inputs
 
 def rng(salt: int) -> np.random.Generator:
@@ -399,10 +561,11 @@ def rng(salt: int) -> np.random.Generator:
     return np.random.default_rng([SEED, salt])
 
 
-def feature_cases(salt: int, with_target: str | None = None, large: bool = False
-                  ) -> list[Case]:
+def feature_cases(salt: int, with_target: str | None = None, large: bool = False,
+                  real: bool = False) -> list[Case]:
     """Post-ReLU-like feature maps (1, H, W, C), some zeros, non-square; optional target
-    ("features": a second map, "gram": a Gram matrix); ``large`` adds a 128×128×64 map."""
+    ("features": a second map, "gram": a Gram matrix); ``large`` adds a 128×128×64 map,
+    ``real`` VGG features of the bundled photo (targets from the bundled painting)."""
     from helpers._tf import tf
 
     gen = rng(salt)
@@ -419,7 +582,31 @@ def feature_cases(salt: int, with_target: str | None = None, large: bool = False
         big = h * w > 1000
         label = f"a {'large ' if big else ''}hidden feature map of shape {f.shape}"
         cases.append(Case(args, {"N": c, "M": h * w}, label, large=big))
-    return cases
+    return cases + ([real_case(with_target)] if real else [])
+
+
+REAL_LAYER = "block1_conv1"
+
+
+def real_case(with_target: str | None = None, layer: str = REAL_LAYER,
+              crop: tuple[int, int] | None = None) -> Case:
+    """VGG ``layer`` features of the bundled photo (a crop of the stored one, ``crop`` =
+    (rows, columns), when given: real magnitudes, activations in the hundreds); a target from
+    the bundled painting at the same layer."""
+    from helpers._tf import tf
+    from helpers.exercises.real_inputs import real
+
+    rows, cols = crop or (None, None)
+    f = real(f"photo_{layer}")[:, :rows, :cols]
+    args: tuple = (tf.constant(f),)
+    other = real(f"painting_{layer}")[:, :rows, :cols]
+    if with_target == "features":
+        args += (tf.constant(other),)
+    elif with_target == "gram":
+        args += (tf.constant(gram_np(other), tf.float32),)
+    n, m = f.shape[-1], f.shape[1] * f.shape[2]
+    label = f"{layer} features of a real photo, shape {f.shape}"
+    return Case(args, {"N": n, "M": m}, label, real=True)
 
 
 def gram_np(f: Any) -> np.ndarray:

@@ -4,10 +4,13 @@ versions, or grade submissions (a class folder, or one notebook for GitHub Class
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from helpers.cli import _positive_int  # a whole number >= 1, as every count of the CLI
 from helpers.errors import StyleTransferError
+from helpers.files import check_name
+from helpers.signals import exit_status, signal_name, stop_on_signals
 
 EXIT_FAILED_CHECK = 1
 
@@ -31,12 +34,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --grade: seconds each notebook may run")
     parser.add_argument("--memory-mb", type=_positive_int, default=8192,
                         help="with --grade: address-space limit of each notebook's kernel, MiB")
+    parser.add_argument("--jobs", type=_positive_int, default=None,
+                        help="with --grade SUBMISSIONS: notebooks graded at once (default: "
+                             "the number of cores)")
     parser.add_argument("--only", metavar="CHECK", default=None,
                         help="with --grade NOTEBOOK: report (and exit on) this check only")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the subcommand; StyleTransferError (bad input) is the caller's to report."""
+    """Run the subcommand; StyleTransferError (bad input) is the caller's to report. Ctrl-C,
+    SIGTERM and SIGHUP end it with one line and status 130, 143 or 129 (grading keeps every
+    finished student's rows in the CSV)."""
+    with stop_on_signals():
+        try:
+            return _run(args)
+        except KeyboardInterrupt as exc:
+            print(_stopped(args, exc), file=sys.stderr)
+            return exit_status(exc)
+
+
+def _stopped(args: argparse.Namespace, exc: KeyboardInterrupt) -> str:
+    """The one line saying what an interrupted run kept."""
+    graded = getattr(exc, "graded", None)
+    if graded is None:
+        return f"interrupted ({signal_name(exc)}); no grades were written"
+    if not graded:
+        return (f"interrupted ({signal_name(exc)}) before any of the {exc.students} students "
+                f"was graded: {args.output} was not written (any earlier file is kept)")
+    return (f"interrupted ({signal_name(exc)}) while grading: {args.output} keeps the "
+            f"{graded} of {exc.students} students graded so far; run again to grade the rest")
+
+
+def _run(args: argparse.Namespace) -> int:
     from helpers.exercises import EXERCISES_DIR
 
     source = Path(args.source) if args.source else EXERCISES_DIR
@@ -49,10 +78,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from helpers.exercises import grading
 
-    settings = grading.Settings(timeout=args.timeout, memory_mb=args.memory_mb)
+    settings = grading.Settings(timeout=args.timeout, memory_mb=args.memory_mb,
+                                jobs=args.jobs or grading.cores())
     target = Path(args.grade)
     if target.suffix == ".ipynb":
-        rows = grading.grade_one(target, source, settings, args.only)
+        from helpers.exercises.worker import become_subreaper, kill_descendants
+
+        become_subreaper()  # this process adopts what the notebook detaches, and kills it
+        try:
+            rows = grading.grade_one(target, source, settings, args.only)
+        finally:
+            kill_descendants()
         for row in rows:
             mark = "✓" if row.passed else "✗"
             print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
@@ -60,9 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK
     if args.only is not None:
         raise StyleTransferError("--only works with one notebook (--grade NOTEBOOK.ipynb)")
-    output = Path(args.output)
-    if output.is_dir():
-        raise StyleTransferError(f"cannot write {output}: it is a folder; give a .csv file")
+    output = check_name(args.output, "-o")
     rows = grading.grade(target, output, source, settings)
     students = len({r.student for r in rows})
     print(f"Graded {students} students: {output} and {output.parent / 'feedback'}/")

@@ -7,7 +7,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from helpers.exercises._engine import Case, CheckFailed, Spec, call, rng, run_spec, type_problem
+from helpers.exercises._engine import (
+    Case,
+    CheckFailed,
+    Spec,
+    call,
+    changed_input,
+    fresh,
+    hidden_cases,
+    rng,
+    run_spec,
+    type_problem,
+)
+from helpers.exercises.mutations import Mutations, Op
 
 _MEAN_TEXT = "[103.939, 116.779, 123.68] (B, G, R)"
 
@@ -19,7 +31,11 @@ def _image_cases() -> list[Case]:
         img = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
         img[0, 0], img[-1, -1] = 0, 255
         cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image"))
-    return cases
+    from helpers.exercises.real_inputs import real
+
+    photo = real("photo_image")
+    return [*cases, Case((photo,), {}, f"a crop of a real photo, {photo.shape[0]}x"
+                         f"{photo.shape[1]}", real=True)]
 
 
 def _preprocess_ref(img: np.ndarray) -> np.ndarray:
@@ -49,6 +65,9 @@ def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == expected[1:]:
         return (f"your result has shape {got}: the network takes a batch, so add the batch "
                 f"axis in front, {expected} (x[None] or np.expand_dims(x, 0))")
+    if got == (1, expected[2], expected[1], 3):
+        return (f"your result has shape {got}: height and width are swapped (np.transpose "
+                f"or .T moves every axis); keep the image's own (1, H, W, 3) = {expected}")
     if got == (1, 3, *expected[1:3]) or got == (3, *expected[1:3]):
         return (f"your result has shape {got}, channels first; Keras wants channels last, "
                 f"{expected}")
@@ -99,6 +118,77 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
 
 
+#: torchvision's normalisation: RGB means and standard deviations of 0..1 images.
+TORCH_MEAN, TORCH_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+_ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [2, 0, 1],
+           "swap_rg": [1, 0, 2], "swap_gb": [0, 2, 1]}
+
+
+def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "imagenet",
+                       scale: str = "none", arith: str = "float") -> np.ndarray:
+    """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean
+    subtracted, 0..255 kept, float arithmetic)."""
+    x = np.asarray(img, np.float64)[..., _ORDERS[order]]
+    if centre == "torch":  # the whole of torchvision's formula, RGB
+        return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
+    if centre == "tf":  # keras' "tf" mode: -1..1
+        return _batch(x / 127.5 - 1)
+    x = x / 255 if scale == "before" else x
+    mu = {"imagenet": mean(), "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
+          "none": 0.0, "added": -mean()}[centre]
+    if arith == "uint8":  # uint8 image minus a uint8 mean: wraps modulo 256
+        return _batch(np.mod(x - np.trunc(mu), 256))
+    y = x - mu
+    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
+    y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
+    return _batch(y)
+
+
+_IMAGENET = f"VGG subtracts the fixed ImageNet mean {_MEAN_TEXT} from every image"
+
+PREPROCESS_OPS = [
+    Op("order", "rgb", "channel order", "RGB kept", "your channels are still in RGB order: "
+       "reverse the last axis, x[..., ::-1]"),
+    Op("order", "roll", "channel order", "channels rotated", "you rotated the channels "
+       "(np.roll or x[..., [1, 2, 0]]) instead of reversing them: B, G, R is x[..., ::-1]"),
+    Op("order", "roll_back", "channel order", "channels rotated the other way", "you "
+       "rotated the channels (np.roll or x[..., [2, 0, 1]]) instead of reversing them: "
+       "B, G, R is x[..., ::-1]"),
+    Op("order", "swap_rg", "channel order", "R and G swapped", "you swapped R and G "
+       "(x[..., [1, 0, 2]]) instead of reversing all three channels: B, G, R is x[..., ::-1]"),
+    Op("order", "swap_gb", "channel order", "G and B swapped", "you swapped G and B "
+       "(x[..., [0, 2, 1]]) instead of reversing all three channels: B, G, R is x[..., ::-1]"),
+    Op("centre", "own", "normalisation", "the image's own mean per channel", "you subtracted "
+       f"the image's own mean per channel; {_IMAGENET}"),
+    Op("centre", "own_all", "normalisation", "the image's own mean (one number)", "you "
+       f"subtracted the image's own mean; {_IMAGENET}"),
+    Op("centre", "torch", "normalisation", "PyTorch's normalisation", "that is PyTorch's "
+       "(torchvision's) normalisation, (x/255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, "
+       "0.225] in RGB; this VGG is the caffe model: BGR order minus the ImageNet mean, "
+       "in 0..255"),
+    Op("centre", "tf", "normalisation", "'tf' mode, x/127.5 − 1", "that is the 'tf' "
+       "preprocessing (pixels scaled to −1..1); VGG wants 'caffe': BGR minus the ImageNet "
+       "mean, no scaling"),
+    Op("centre", "none", "normalisation", "no mean", "you did not subtract the ImageNet "
+       f"mean {_MEAN_TEXT}"),
+    Op("centre", "added", "normalisation", "mean added", "you added the mean; subtract it"),
+    Op("scale", "before", "scale", "÷255 first", "you scaled the pixels to 0..1; caffe "
+       "preprocessing keeps 0..255"),
+    Op("scale", "std", "scale", "÷ the image's standard deviation", "you divided by the "
+       "image's standard deviation; caffe preprocessing only subtracts the mean, in 0..255"),
+    Op("scale", "after", "scale", "÷255 after", "you divided by 255 after subtracting the "
+       "mean; caffe preprocessing keeps 0..255"),
+    Op("arith", "uint8", "dtype", "uint8 arithmetic (wraps)", "your subtraction ran in "
+       "uint8 arithmetic (a uint8 image minus a uint8 mean): results below 0 wrap around "
+       "(3 − 103 gives 156) and the mean lost its decimals; convert first, "
+       "x.astype(np.float32)"),
+    Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
+       "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
+    Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
+       "the result to uint8: values below 0 wrap around (−3 becomes 253) and the decimals "
+       "are lost; the preprocessed image is float32, with values below 0"),
+]
+
 PREPROCESS = Spec(
     what="the preprocessed image",
     cases=_image_cases,
@@ -129,6 +219,8 @@ PREPROCESS = Spec(
     success="BGR order, ImageNet mean subtracted, batch axis added",
     library=_library_preprocess,
     diagnose=_mean_offset,
+    mutations=Mutations(preprocess_program, PREPROCESS_OPS, scaled=False),
+    dtypes=("float32", "float64"),
 )
 
 
@@ -173,9 +265,10 @@ def _deprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
 def _first_steps(name: str, answer: Callable) -> None:
     """uint8, and out-of-range values clipped: checked before the values."""
     library = _library_deprocess()
-    for case in _deprocess_cases():
-        out = call(name, answer, *case.args, library=library)
-        problem = type_problem(DEPROCESS, out)
+    for case in hidden_cases(name, DEPROCESS):
+        given = fresh(case.args)
+        out = call(name, answer, *given, library=library)
+        problem = changed_input(case.args, given) or type_problem(DEPROCESS, out)
         if problem:
             raise CheckFailed(name, problem)
         ref = _deprocess_ref(*case.args)
@@ -219,6 +312,53 @@ def _mean_orders() -> list[tuple[str, Callable]]:
     return out
 
 
+def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet",
+                      order: str = "rgb") -> np.ndarray:
+    """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
+    reversed, rounded, clipped, converted to uint8 last)."""
+    x = _unbatched(x)
+    x = np.mod(np.trunc(x), 256) if cast == "early" else x
+    if centre == "uint8":  # uint8 + uint8: wraps modulo 256
+        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mean()), 256)
+    else:
+        v = {"imagenet": lambda: x + mean(), "tf": lambda: (x + 1) * 127.5,
+             "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
+             "none": lambda: x, "subtracted": lambda: x - mean()}[centre]()
+    rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
+    if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
+        return np.mod(np.trunc(rgb), 256)
+    return np.clip(np.ceil(rgb), 0, 255) if cast == "ceil" else _as_image(rgb)
+
+
+DEPROCESS_OPS = [
+    Op("order", "bgr", "channel order", "BGR kept", "your channels come out in BGR order: "
+       "reverse the last axis after adding the mean"),
+    Op("order", "roll", "channel order", "channels rotated", "you rotated the channels "
+       "(np.roll) instead of reversing them: R, G, B is x[..., ::-1]"),
+    Op("cast", "early", "dtype", "uint8 cast first (wraps)", "you converted to uint8 before "
+       "adding the mean: the network's values are centred on 0, so negative ones wrap "
+       "around (−20 becomes 236) and the decimals are lost; add the mean, round and clip, "
+       "and convert last"),
+    Op("cast", "wrap", "dtype", "uint8 without clipping (wraps)", "values outside 0..255 "
+       "wrap around (.astype(np.uint8) turns 300 into 44 and −20 into 236): clip with "
+       "np.clip(x, 0, 255) before converting"),
+    Op("cast", "ceil", "rounding", "rounded up (np.ceil)", "you rounded up (np.ceil); round "
+       "to the nearest grey level, np.rint"),
+    Op("centre", "uint8", "dtype", "uint8 arithmetic (wraps)", "you added the mean in "
+       "uint8 arithmetic: sums past 255 wrap around (200 + 104 gives 48); add in float, "
+       "then round, clip and convert"),
+    Op("centre", "tf", "normalisation", "'tf' undone, (x + 1)·127.5", "you undid the 'tf' "
+       "preprocessing, (x + 1) · 127.5; this VGG's is caffe: add the ImageNet mean "
+       f"{_MEAN_TEXT} back, then reverse the channels"),
+    Op("centre", "torch", "normalisation", "PyTorch's undone", "you undid PyTorch's "
+       "normalisation, (x · std + mean) · 255; this VGG's is caffe: add the ImageNet mean "
+       f"{_MEAN_TEXT} back, then reverse the channels"),
+    Op("centre", "none", "normalisation", "no mean", "you did not add the ImageNet mean "
+       "back"),
+    Op("centre", "subtracted", "normalisation", "mean subtracted again", "you subtracted "
+       "the mean again; deprocessing adds it back"),
+]
+
 DEPROCESS = Spec(
     what="the deprocessed image",
     cases=_deprocess_cases,
@@ -247,4 +387,5 @@ DEPROCESS = Spec(
     success="mean added back, RGB order, rounded and clipped to uint8",
     exact=True,
     library=_library_deprocess,
+    mutations=Mutations(deprocess_program, DEPROCESS_OPS, scaled=False),
 )

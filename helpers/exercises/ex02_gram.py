@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers.exercises._engine import Case, Spec, feature_cases, gram_np
+from helpers.exercises.mutations import Mutations, Op, float16, int32_wrap
 
 
 def _gram_ref(f: Any) -> np.ndarray:
@@ -62,9 +63,49 @@ def _covariance_candidates() -> list[tuple[str, Callable]]:
             (_COVARIANCE.format(", divided by M − 1"), lambda f: _centred(f) / (m_of(f) - 1))]
 
 
+FLOAT16 = ("you computed in float16 (tf.cast(…, tf.float16)): it stops at 65504, and on "
+           "real VGG features, activations in the hundreds, {} overflow to inf. Keep the "
+           "features float32")
+INT32 = ("you cast the features to int32: that cuts off their decimals (0.97 becomes 0), "
+         "and sums past 2³¹ wrap around; keep them float32")
+
+
+def gram_program(f: Any, positions: str = "all", part: str = "full",
+                 dtype: str = "float32") -> np.ndarray:
+    """The Gram matrix with knobs: which positions are summed, which part of G is kept,
+    and the arithmetic's dtype (the reference: every position, all of G, float32)."""
+    flat = np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1])
+    flat = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(flat)
+    flat = {"first": flat[:1], "last": flat[-1:]}.get(positions, flat)
+    g = flat.T @ flat
+    g = {"float16": float16, "int32": int32_wrap}.get(dtype, np.asarray)(g)
+    return {"upper": np.triu(g), "lower": np.tril(g), "diag": np.diag(np.diag(g)),
+            "full": g}[part]
+
+
+_ONE = ("your Gram matrix holds one position only, the outer product of the {} position's "
+        "features{}: G sums that outer product over all H·W positions, Fᵀ F")
+_HALF = ("you kept only the {} triangle of G (tf.linalg.band_part): the Gram matrix is "
+         "symmetric and both halves count, G = Fᵀ F")
+
+GRAM_OPS = [
+    Op("positions", "first", "positions summed", "first position only", _ONE.format(
+        "first", " (F[0]ᵀ F[0])")),
+    Op("positions", "last", "positions summed", "last position only (G = … for G += …)",
+       _ONE.format("last", "; in a loop over positions, did you write `G = …` instead of "
+                   "`G += …`?")),
+    Op("part", "upper", "part of G", "upper triangle", _HALF.format("upper")),
+    Op("part", "lower", "part of G", "lower triangle", _HALF.format("lower")),
+    Op("part", "diag", "part of G", "diagonal only", "you kept only the diagonal of G (each "
+       "channel with itself); the Gram matrix also holds every pair of channels, Fᵀ F"),
+    Op("dtype", "float16", "dtype", "float16 arithmetic",
+       FLOAT16.format("the sums over positions"), rtol=2e-2),
+    Op("dtype", "int32", "dtype", "int32 features (decimals cut)", INT32),
+]
+
 GRAM = Spec(
     what="the Gram matrix",
-    cases=lambda: feature_cases(3),
+    cases=lambda: feature_cases(3, real=True),
     reference=_gram_ref,
     returns="tensor",
     candidates=[
@@ -82,4 +123,5 @@ GRAM = Spec(
     watch=lambda args: [args[0]],
     success="G = Fᵀ F, shape (N, N), the gradient flows",
     library=_library,
+    mutations=Mutations(gram_program, GRAM_OPS),
 )

@@ -6,7 +6,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from helpers.exercises._engine import Spec, feature_cases, scalar_shape
+from helpers.exercises._engine import Spec, feature_cases, gram_np, real_case, scalar_shape
+from helpers.exercises.ex02_gram import FLOAT16, INT32
+from helpers.exercises.mutations import Mutations, Op, float16
 
 
 def _content_ref(f: Any, p: Any) -> np.ndarray:
@@ -25,9 +27,64 @@ def _diff(f: Any, p: Any) -> np.ndarray:
     return np.asarray(f, np.float64) - np.asarray(p, np.float64)
 
 
+def _pairs(f: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Mean of (f_i − p_j)² over every pair of values (what broadcasting (K, 1) − (1, K)
+    averages), in closed form."""
+    return np.mean(f**2) - 2 * np.mean(f) * np.mean(p) + np.mean(p**2)
+
+
+def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
+                    reduce: str = "mean", dtype: str = "float32") -> np.ndarray:
+    """The content loss with knobs: what is compared, the power of the difference, the
+    reduction and the arithmetic's dtype (the reference: F − P, squared, mean, float32)."""
+    f, p = np.asarray(f, np.float64), np.asarray(p, np.float64)
+    cast = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)
+    f, p = cast(f), cast(p)
+    if diff == "pairs":
+        return _pairs(f, p) if power == "square" else np.asarray(np.nan)
+    d = {"f-p": lambda: f - p, "f": lambda: f,
+         "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
+    if reduce == "norm":
+        return np.sqrt(np.sum(d**2))
+    if reduce == "square_of_mean":  # mean first, squared after
+        return np.mean({"abs": np.abs(d)}.get(power, d)) ** 2
+    e = {"square": d**2, "abs": np.abs(d), "none": d}[power]
+    e = float16(e) if dtype == "float16" else e
+    loss = float16(np.mean(e)) if dtype == "float16" else np.mean(e)
+    return np.floor(loss) if reduce == "floor" or dtype == "int32" else loss  # int mean: floor
+
+
+CONTENT_OPS = [
+    Op("diff", "f", "what is compared", "target ignored", "your loss ignores the target: it "
+       "is the mean of F², not of (F − P)²"),
+    Op("diff", "pairs", "what is compared", "every pair (broadcasting)", "your difference "
+       "compares every value of F with every value of P (broadcasting shapes like (K, 1) − "
+       "(1, K)); subtract matching values, F − P, of the same shape"),
+    Op("diff", "gram", "what is compared", "Gram matrices compared", "you compared Gram "
+       "matrices, as the style loss does; the content loss compares the features "
+       "themselves, mean((F − P)²)"),
+    Op("power", "abs", "power", "|F − P|", "you used the absolute difference |F − P|; "
+       "square it: (F − P)²"),
+    Op("power", "none", "power", "no square", "you forgot to square: positive and negative "
+       "differences cancel"),
+    Op("reduce", "norm", "reduction", "unsquared norm ‖F − P‖", "you took the norm ‖F − P‖ "
+       "(tf.norm) without squaring it: the loss is the mean of the SQUARED differences, "
+       "‖F − P‖² / (N·M)"),
+    Op("reduce", "square_of_mean", "reduction", "square of the mean", "you squared the mean "
+       "of the differences: square each difference first, then take the mean, "
+       "mean((F − P)²)"),
+    Op("reduce", "floor", "reduction", "// (floor division)", "you divided with // (floor "
+       "division), which rounds the loss down to a whole number; divide with /"),
+    Op("dtype", "float16", "dtype", "float16 arithmetic",
+       FLOAT16.format("the squared differences"), rtol=2e-2),
+    Op("dtype", "int32", "dtype", "int32 features (decimals cut)", INT32 + " (the mean of "
+       "int32 values is an int32 too, rounded down)"),
+]
+
 CONTENT = Spec(
     what="the content loss",
-    cases=lambda: feature_cases(4, with_target="features"),
+    cases=lambda: [*feature_cases(4, with_target="features"),
+                   real_case("features", "block2_conv1", crop=(6, 8))],
     reference=_content_ref,
     returns="tensor",
     candidates=[
@@ -49,4 +106,5 @@ CONTENT = Spec(
     watch=lambda args: [args[0]],
     success="the mean squared difference 1/(N·M) Σ (F − P)², the gradient flows",
     library=_library,
+    mutations=Mutations(content_program, CONTENT_OPS),
 )

@@ -16,6 +16,8 @@ from helpers.exercises._engine import (
     rng,
     scalar_shape,
 )
+from helpers.exercises.ex02_gram import FLOAT16, INT32
+from helpers.exercises.mutations import Mutations, Op, float16
 
 
 def _style_layer_ref(f: Any, a: Any) -> np.ndarray:
@@ -77,9 +79,67 @@ def _wrong_m_layer() -> list[tuple[str, Callable]]:
             for text, m_of in WRONG_M.items()]
 
 
+def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
+                  target: str = "a", m: str = "hw", reduce: str = "plain",
+                  dtype: str = "float32") -> np.ndarray:
+    """One layer's style loss with knobs (the reference: Σ (G − A)² / (4·N²·M²) over all of
+    G − A, float32, M = H·W)."""
+    f, a = np.asarray(f, np.float64), np.asarray(a, np.float64)
+    flat = f.reshape(-1, f.shape[-1])
+    n = flat.shape[1]
+    size = {"hw": flat.shape[0], "target_size": a.size, "target_n": a.shape[0]}[m]
+    cast = np.trunc if dtype == "int32" else float16 if "float16" in dtype else np.asarray
+    h = cast(flat)
+    g = cast(h.T @ h)  # one operand twice: NumPy's fast path for Fᵀ F
+    cast = np.asarray if dtype == "float16_gram" else cast  # only G in float16
+    d = g - cast({"a": a, "zero": 0 * a, "aM": a * size, "a/M": a / size}[target])
+    d = {"upper": np.triu(d), "diag": np.diag(np.diag(d)), "full": d}[part]
+    if square == "norm":
+        total = np.sqrt(np.sum(d**2))
+    else:
+        total = np.sum(cast({"square": d**2, "abs": np.abs(d), "none": d}[square]))
+    divisor = 4.0 * n**2 * size**2  # in float16 too when everything is (65504 at most)
+    loss = cast(total) / (float16(divisor) if dtype == "float16" else divisor)
+    return np.floor(loss) if reduce == "floor" else loss
+
+
+_NORM = ("you took the norm ‖G − A‖ (tf.norm) without squaring it: E sums the SQUARED "
+         "differences, Σ (G − A)²")
+_FLOOR = ("you divided with // (floor division), which rounds the loss down to a whole "
+          "number; divide with /")
+_F16 = FLOAT16.format("the Gram matrix and its squared differences")
+
+LAYER_OPS = [
+    Op("square", "norm", "power", "unsquared norm ‖G − A‖", _NORM),
+    Op("square", "abs", "power", "|G − A|", "you used |G − A|; square it: (G − A)²"),
+    Op("square", "none", "power", "no square", "you forgot to square (G − A): positive and "
+       "negative differences cancel"),
+    Op("part", "upper", "part of G − A", "upper triangle", "you summed over the upper "
+       "triangle of G − A only; every entry counts, both halves"),
+    Op("part", "diag", "part of G − A", "diagonal only", "you compared only the diagonals "
+       "of G and A (each channel with itself); every entry of G − A counts"),
+    Op("target", "zero", "target", "target ignored", "your loss ignores the target: it is "
+       "Σ G², not Σ (G − A)²"),
+    Op("target", "aM", "target", "target × M", "you multiplied target_gram by M; here it is "
+       "already at this map's scale (style_loss rescales the targets, not style_layer_loss)"),
+    Op("target", "a/M", "target", "target ÷ M", "you divided target_gram by M; compare G "
+       "with target_gram as given"),
+    Op("m", "target_size", "operand size", "M = tf.size(target) = N²", "your M is "
+       "tf.size(target_gram) = N², the size of the target; M is this feature map's number "
+       "of positions H·W (features.shape[1] * features.shape[2])"),
+    Op("m", "target_n", "operand size", "M = target.shape[0] = N", "your M is "
+       "target_gram.shape[0] = N, the target's side; M is this feature map's number of "
+       "positions H·W (features.shape[1] * features.shape[2])"),
+    Op("reduce", "floor", "reduction", "// (floor division)", _FLOOR),
+    Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
+    Op("dtype", "float16_sums", "dtype", "float16 sums, float32 divisor", _F16, rtol=2e-2),
+    Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
+    Op("dtype", "int32", "dtype", "int32 features (decimals cut)", INT32),
+]
+
 STYLE_LAYER = Spec(
     what="one layer's style loss",
-    cases=lambda: feature_cases(5, with_target="gram", large=True),
+    cases=lambda: feature_cases(5, with_target="gram", large=True, real=True),
     reference=_style_layer_ref,
     returns="tensor",
     candidates=[
@@ -95,6 +155,7 @@ STYLE_LAYER = Spec(
     watch=lambda args: [args[0]],
     success="E = 1/(4·N²·M²) Σ (G − A)², the gradient flows",
     library=_library_layer,
+    mutations=Mutations(layer_program, LAYER_OPS),
 )
 
 
@@ -126,8 +187,25 @@ def _style_cases() -> list[Case]:
     gen = rng(6)
     label = f"hidden features for {len(_STYLE_LAYERS)} layers"
     return [_style_case(gen, _STYLE_LAYERS, 1, label), _style_case(gen, _STYLE_LAYERS, 2, label),
+            _real_style_case(),
             _style_case(gen, _LARGE_LAYERS, 1, "hidden features for 3 layers of real size "
                         "(block1 is 128×128×64)", large=True)]
+
+
+def _real_style_case() -> Case:
+    """VGG features of the bundled photo at two layers (crops), the painting's normalised
+    Gram matrices of other crops as targets: real magnitudes, where float16 overflows."""
+    from helpers._tf import tf
+    from helpers.exercises.real_inputs import real
+
+    feats, targets = {}, {}
+    for name, (rows, cols) in {"block1_conv1": (12, 20), "block2_conv1": (8, 10)}.items():
+        feats[name] = tf.constant(real(f"photo_{name}")[:, :rows, :cols])
+        style = real(f"painting_{name}")
+        targets[name] = tf.constant(gram_np(style) / _m(style), tf.float32)
+    weights = {"block1_conv1": 0.7, "block2_conv1": 1.9}
+    return Case((feats, targets, weights), {}, "block1_conv1 and block2_conv1 features of a "
+                "real photo", real=True)
 
 
 def _style_ref(feats: dict, targets: dict, weights: dict) -> np.ndarray:
@@ -184,17 +262,87 @@ def _style_candidates() -> list[tuple[str, Callable[..., float]]]:
         ("you ignored layer_weights: multiply each layer's loss by layer_weights[layer]",
          lambda *a: _style_np(*a, weight=lambda i, n: 1.0)),
         ("you used equal weights 1/L; use layer_weights[layer]",
-         lambda *a: _style_np(*a, weight=lambda i, n: 1.0 / len(_STYLE_LAYERS))),
+         lambda f, t, w: _style_np(f, t, w, weight=lambda i, n: 1.0 / len(t))),
         ("only the last layer counts: did you write `total = …` instead of `total += …` "
          "in your loop?", lambda f, t, w: _style_np(f, t, w, layers=list(f)[-1:])),
         ("only the first layer counts: is your `return` inside the loop?",
          lambda f, t, w: _style_np(f, t, w, layers=list(f)[:1])),
         ("you averaged over the layers: the style loss is the weighted SUM Σ w_l E_l",
-         lambda *a: _style_np(*a) / len(_STYLE_LAYERS)),
+         lambda f, t, w: _style_np(f, t, w) / len(t)),
         *_wrong_norms(),
         *wrong_m,
     ]
 
+
+def style_program(feats: dict, targets: dict, weights: dict, weight: str = "given",
+                  scale: str = "M", layers: str = "all", square: str = "square",
+                  dtype: str = "float32") -> np.ndarray:
+    """The style loss with knobs (the reference: Σ_l w_l E_l over every layer, each target
+    times its layer's M, each layer's weight its own)."""
+    names = list(targets)
+    given = np.array([weights[n] for n in names], np.float64)
+    ws = {"given": given, "next": np.roll(given, -1), "previous": np.roll(given, 1),
+          "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
+          "normalised": given / given.sum(),
+          "equal": np.full_like(given, 1 / len(names))}[weight]
+    keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1]}[layers]
+    first_m = _m(feats[names[0]])
+    total = 0.0
+    for w, name in zip(ws, names, strict=True):
+        if name not in keep:
+            continue
+        f, a = feats[name], np.asarray(targets[name], np.float64)
+        factor = {"M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
+                  "N": a.shape[0],
+                  "M2": _m(f) ** 2}[scale]
+        total += w * layer_program(f, a * factor, square=square, dtype=dtype)
+    return np.asarray(total)
+
+
+_WEIGHTS = ("your layer weights are shifted by one: each layer got the weight of the {} "
+            "layer (zip with list(layer_weights.values())[1:], or an index off by one); "
+            "multiply each layer's loss by layer_weights[name] of the same name")
+_SCALE = "you rescaled the targets by {}; rescale each by its own layer's M = H·W, once"
+
+STYLE_OPS = [
+    Op("weight", "next", "layer weights", "weights shifted by one (next)",
+       _WEIGHTS.format("next")),
+    Op("weight", "previous", "layer weights", "weights shifted by one (previous)",
+       _WEIGHTS.format("previous")),
+    Op("weight", "squared", "layer weights", "weight inside the square", "the layer weight "
+       "is inside the square: (w·(G − A))² counts w²; multiply the layer's loss by w "
+       "outside the sum"),
+    Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
+       "weights are in reverse order (the first layer got the last weight): multiply each "
+       "layer's loss by layer_weights[name] of the same name"),
+    Op("weight", "normalised", "layer weights", "weights divided by their sum", "you "
+       "divided the layer weights by their sum; use them as given, layer_weights[name]"),
+    Op("weight", "ones", "layer weights", "weights ignored", "you ignored layer_weights: "
+       "multiply each layer's loss by layer_weights[layer]"),
+    Op("weight", "equal", "layer weights", "equal weights 1/L", "you used equal weights 1/L; "
+       "use layer_weights[layer]"),
+    Op("layers", "drop_first", "layers summed", "first layer left out", "your sum leaves out "
+       "the first layer (a loop from index 1?); every layer in targets counts"),
+    Op("layers", "drop_last", "layers summed", "last layer left out", "your sum leaves out "
+       "the last layer (range(len(…) − 1)?); every layer in targets counts"),
+    Op("scale", "N2", "operand size", "target × tf.size(target) = N²", _SCALE.format(
+        "their own size, tf.size(target) = N² (the target's, not the feature map's)")),
+    Op("scale", "first_M", "operand size", "target × the first layer's M",
+       _SCALE.format("the first layer's M for every layer")),
+    Op("scale", "M2", "operand size", "target × M²", _SCALE.format("M²")),
+    Op("scale", "N", "operand size", "target × N", _SCALE.format(
+        "N, the number of channels (target.shape[0])")),
+    Op("scale", "1", "operand size", "target not rescaled", "you compared G with "
+       "targets[layer] as given, but those are normalised, Fᵀ F / M: multiply by this "
+       "layer's M = H·W first"),
+    Op("square", "norm", "power", "unsquared norm ‖G − A‖", "each layer's loss is off: "
+       + _NORM),
+    Op("square", "abs", "power", "|G − A|", "each layer's loss is off: you used |G − A|; "
+       "square it: (G − A)²"),
+    Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
+    Op("dtype", "float16_sums", "dtype", "float16 sums, float32 divisor", _F16, rtol=2e-2),
+    Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
+]
 
 STYLE = Spec(
     what="the style loss",
@@ -206,4 +354,5 @@ STYLE = Spec(
     watch=lambda args: list(args[0].values()),
     success="Σ_l w_l E_l with each target rescaled by M, the gradient flows",
     library=_library_style,
+    mutations=Mutations(style_program, STYLE_OPS, scaled=False),
 )

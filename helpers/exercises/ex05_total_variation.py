@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
 
 from helpers.exercises._engine import Case, Spec, rng, scalar_shape
+from helpers.exercises.mutations import Mutations, Op, float16
 
 
 def _tv_cases() -> list[Case]:
@@ -20,7 +22,18 @@ def _tv_cases() -> list[Case]:
         x[0, 1:3, 1:3] = x[0, 1, 1]  # a flat patch: some differences are exactly 0
         cases.append(Case((tf.constant(x, tf.float32),), {"N": c, "M": h * w},
                           f"a hidden image of shape {x.shape}"))
-    return cases
+    return cases + [_real_tv_case()]
+
+
+def _real_tv_case() -> Case:
+    """A crop of the bundled photo, preprocessed (values −124 … 152, real edges)."""
+    from helpers._tf import tf
+    from helpers.exercises.real_inputs import real
+    from helpers.images import preprocess
+
+    x = preprocess(real("photo_image"))
+    return Case((tf.constant(x),), {"N": 3, "M": x.shape[1] * x.shape[2]},
+                f"a preprocessed real photo of shape {x.shape}", real=True)
 
 
 def _tv_ref(x: Any) -> np.ndarray:
@@ -86,6 +99,140 @@ _MISALIGNED = ("your squared differences are misaligned: a is padded with its ze
                "([[0, 0], [0, 1], [0, 0], [0, 0]] for a, [[0, 0], [0, 0], [0, 1], [0, 0]] for "
                "b) so both belong to pixel (i, j)")
 
+_AXES = {"h": 0, "w": 1, "c": 2}
+
+
+def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.ndarray:
+    """One difference of ``x`` (H, W, C) along ``axis``, the same shape as ``x``."""
+    if diff == "gradient":
+        return np.gradient(x, axis=axis) if x.shape[axis] > 1 else np.zeros_like(x)
+    if diff == "roll":
+        return np.roll(x, -1, axis=axis) - x
+    if diff == "roll_back":
+        return x - np.roll(x, 1, axis=axis)
+    step = 2 if diff == "skip" else 1
+    y = np.moveaxis(x, axis, 0)
+    d = y[step:] - y[:-step]
+    fill = {"edge": d[-1:], "reflect": d[-2:-1] if len(d) > 1 else d[-1:],
+            "zero_image": -y[-step:]}.get(pad, np.zeros((step, *d.shape[1:])))
+    before = pad == "before" or pad == ("rows-before" if first else "cols-before")
+    out = np.concatenate([fill, d] if before else [d, fill])
+    return np.moveaxis(out, 0, axis)
+
+
+def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "after",
+               combine: str = "sum", beta: float = 1.25, dtype: str = "float32"
+               ) -> np.ndarray:
+    """The total-variation loss with knobs (the reference: forward differences along rows
+    and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
+    x = np.asarray(x, np.float64)[0]
+    x = float16(x) if dtype == "float16" else x
+    dy = _delta(x, _AXES[axes[0]], diff, pad, True)
+    dx = _delta(x, _AXES[axes[1]], diff, pad, False)
+    if combine == "separate":  # each direction unpadded, powered and averaged on its own
+        return sum(np.mean(np.abs(np.diff(x, axis=_AXES[a])) ** (2 * beta)) for a in axes)
+    s = {"sum": lambda: dy**2 + dx**2, "abs_sum": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
+         "abs_sum_beta": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
+         "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64)}[combine]()
+    power = beta / 2 if combine == "abs_sum_beta" else beta
+    v = float16(float16(s) ** power) if dtype == "float16" else s**power
+    return np.mean(v)
+
+
+def _power_of(base: np.ndarray, target: float) -> float | None:
+    """p with mean(base ** p) = target, by bisection (the mean grows with p when every
+    non-zero value of base is at least 1), or None."""
+    if not np.isfinite(target) or target <= 0 or np.any((base > 0) & (base < 1)):
+        return None
+    lo, hi = 0.05, 5.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.mean(base**mid) < target else (lo, mid)
+    return round(lo, 3)
+
+
+_BASES = {"(a + b)": (lambda a, b: a + b, "the power form uses β = 1.25, "
+                                          "mean((a + b) ** 1.25)"),
+          "(|dy| + |dx|)": (lambda a, b: np.sqrt(a) + np.sqrt(b), "TV adds the SQUARED "
+                            "differences and raises their sum to β = 1.25, (dy² + dx²)^1.25")}
+
+
+def _fitted_power(outs: list, refs: list, cases: list) -> str | None:
+    """mean((a + b)^p) or mean((|dy| + |dx|)^p) for some p on every hidden input: p found
+    by bisection on the first input, checked on the others. Powers the operators name
+    (TV_OPS) are left to them."""
+    steps = [_squared_steps(c.memo.setdefault("numeric_x", np.asarray(c.args[0], np.float64)))
+             for c in cases]
+    named = {"(a + b)": [1.25] + [op.value for op in TV_OPS if op.knob == "beta"],
+             "(|dy| + |dx|)": [2.5, 1.25]}
+    for text, (base_of, right) in _BASES.items():
+        bases = [base_of(*ab) for ab in steps]
+        p = _power_of(bases[0], float(outs[0]))
+        if p is None or any(abs(p - q) < 1e-2 for q in named[text]):
+            continue
+        if all(math.isclose(float(o), float(np.mean(b**p)), rel_tol=2e-3)
+               for o, b in zip(outs, bases, strict=True)):
+            return f"you raised {text} to the power {p:g}; {right}"
+    return None
+
+
+_TV_F16 = ("you computed in float16 (tf.cast(…, tf.float16)): it stops at 65504, and "
+           "(a + b)^1.25 passes it once neighbouring values differ by about 85 (preprocessed "
+           "pixels span −124 … 152), so real photos overflow to inf. Keep the image float32")
+_CHANNELS = ("your {} difference runs along the channel axis (x[..., 1:] − x[..., :-1]); TV "
+             "compares neighbouring pixels: between rows (axis 1) and between columns (axis 2)")
+_SAME = ("both your differences run between {}; one runs between rows, x[:, 1:] − x[:, :-1], "
+         "the other between columns, x[:, :, 1:] − x[:, :, :-1]")
+_WRAP = ("your differences wrap around (tf.roll / np.roll): the {} row and column are "
+         "compared with the {}. A pixel on the last row or column has no neighbour there: "
+         "pad its difference with 0 (tf.pad)")
+_PADDED = ("you padded the differences {}: the last row and column have no neighbour, so "
+           "their difference is 0 (tf.pad with zeros, constant mode)")
+
+TV_OPS = [
+    Op("axes", "hc", "axes", "channels for columns", _CHANNELS.format("second")),
+    Op("axes", "cw", "axes", "channels for rows", _CHANNELS.format("first")),
+    Op("axes", "hh", "axes", "rows twice", _SAME.format("rows")),
+    Op("axes", "ww", "axes", "columns twice", _SAME.format("columns")),
+    Op("diff", "gradient", "differences", "np.gradient (central)", "you used np.gradient "
+       "(central differences (x[i+1] − x[i−1]) / 2, one-sided at the border); TV takes each "
+       "pixel's difference to its next neighbour, x[i+1] − x[i], and 0 past the last"),
+    Op("diff", "roll", "padding", "wrap-around (roll by −1)", _WRAP.format("last", "first")),
+    Op("diff", "roll_back", "padding", "wrap-around (roll by +1)", _WRAP.format("first",
+                                                                               "last")),
+    Op("pad", "edge", "padding", "edge / symmetric padding", _PADDED.format(
+        "by repeating the last one (symmetric or edge mode)")),
+    Op("pad", "reflect", "padding", "reflect padding", _PADDED.format("by reflection "
+                                                                      "(reflect mode)")),
+    Op("pad", "zero_image", "padding", "image padded with zeros", "you padded the image "
+       "with zeros before taking the differences, so the last row and column are compared "
+       "with 0 (their difference is −x): pad the differences with 0 instead, after taking "
+       "them"),
+    Op("pad", "before", "padding", "other side (top and left)", "you padded the "
+       "differences on the other side: the zero row and column go after the last row and "
+       "column (a[i, j] is x[i+1, j] − x[i, j]), not before the first"),
+    Op("diff", "skip", "differences", "step 2", "your differences skip a pixel "
+       "(x[:, 2:] − x[:, :-2]): take each pixel's difference to its direct neighbour, "
+       "x[:, 1:] − x[:, :-1]"),
+    Op("combine", "abs_sum", "combination", "(|dy| + |dx|)^(2β)", "you added |dy| + |dx| "
+       "and raised that to 2·β: TV adds the SQUARES, (dy² + dx²)^1.25"),
+    Op("combine", "abs_sum_beta", "combination", "(|dy| + |dx|)^β", "you raised "
+       "(|dy| + |dx|) to β = 1.25: TV adds the squared differences first, (dy² + dx²)^1.25"),
+    Op("combine", "unit", "combination", "(dy, dx) normalised to length 1", "you "
+       "normalised each pixel's difference vector (dy, dx) to length 1, so every pixel that "
+       "changes counts the same; use the squared differences themselves, (dy² + dx²)^1.25"),
+    Op("combine", "separate", "combination", "a^β and b^β averaged apart", "you raised a "
+       "and b to 1.25 separately and averaged each over its own size: pad both to H×W, add "
+       "them, then raise the sum, mean((a + b)^1.25)"),
+    Op("beta", 2.5, "power", "β = 2.5", "you raised (a + b) to 2.5 = 2·β: a and b are "
+       "already squared, so the power is β = 1.25"),
+    Op("beta", 0.625, "power", "β = 0.625", "you raised (a + b) to 0.625 = β/2: a and b "
+       "are the squared differences, and their sum is raised to β = 1.25"),
+    Op("beta", 1.0, "power", "β = 1", "you left out the power: raise (a + b) to β = 1.25"),
+    Op("beta", 2.0, "power", "β = 2", "you raised (a + b) to the power 2; use β = 1.25"),
+    Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
+]
+
 TV = Spec(
     what="the total-variation loss",
     cases=_tv_cases,
@@ -128,4 +275,6 @@ TV = Spec(
     dim_names="N = channels, M = H·W pixels",
     success="mean((a + b)^1.25) over every pixel, the gradient flows and is finite",
     library=_library,
+    mutations=Mutations(tv_program, TV_OPS),
+    diagnose=_fitted_power,
 )

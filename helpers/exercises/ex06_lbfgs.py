@@ -73,21 +73,90 @@ STALE = ("your gradient is the one of the PREVIOUS call, not of the point scipy 
          "(a cached gradient, the classic `Evaluator` bug): L-BFGS-B then steps with a "
          "gradient that belongs elsewhere and needs several times more iterations, or stalls. "
          "Compute loss and gradient together from the same y on every call")
+STALE_LOSS = ("your loss is the one of the PREVIOUS call, not of the point scipy just passed "
+              "(a cached loss{}): L-BFGS-B's line search compares losses of different points "
+              "and stops early or goes astray. Compute loss and gradient together from the "
+              "same y on every call")
+SCALED = ("your {}: the two are scaled differently. L-BFGS-B needs the gradient OF the "
+          "loss it is given, or its line search fails. Scale both by the same factor, or "
+          "(here) neither")
+BOTH = ("your loss and gradient are both {:.4g} times loss_fn's: return loss_fn's own values "
+        "(the notebook rescales the objective afterwards, in one place)")
+UNIT = ("your gradient points the right way but has length 1: you normalised it "
+        "(g / ‖g‖). L-BFGS-B needs the gradient itself, whose length says how steep the loss "
+        "is; return tape.gradient(...) as it is")
+
+
+def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> float | None:
+    """c with a ≈ c·b (c > 0, not 1), or None."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    denom = float(np.sum(b * b))
+    if denom == 0:
+        return None
+    c = float(np.sum(a * b)) / denom
+    return c if c > 0 and abs(c - 1) > 1e-3 and close(a, c * b) else None
+
+
+def _same_scale(fn: Callable, bowl: _Bowl, flat: np.ndarray, c: float, part: int = 0
+                ) -> bool:
+    """Whether the loss (``part`` 0) or the gradient (1) is c times loss_fn's at another
+    point too (a fixed scale, not some other function of it). Only called on the way to a
+    failure."""
+    other = flat * 0.5 + 3.0
+    out = call("lbfgs", fn, other.copy())
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        return False
+    want = bowl.loss(other) if part == 0 else bowl.grad(other)
+    got = np.asarray(out[part], np.float64)
+    return got.shape == np.shape(want) and close(got, c * want, rtol=1e-4)
+
+
+def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
+                  previous: np.ndarray | None) -> str | None:
+    """What is wrong with a loss that is not loss_fn's at ``flat`` (None if it is)."""
+    true_loss, true_grad = bowl.loss(flat), bowl.grad(flat)
+    if math.isclose(float(loss), true_loss, rel_tol=1e-4):
+        return None
+    if previous is not None and math.isclose(float(loss), bowl.loss(previous), rel_tol=1e-4):
+        stale_grad = close(grad, bowl.grad(previous))
+        return STALE_LOSS.format(", and the gradient too" if stale_grad else "")
+    if math.isclose(float(loss), math.sqrt(true_loss), rel_tol=1e-4):
+        return ("your loss is the square root of loss_fn's (a norm where the loss is its "
+                "square?); return loss_fn's value itself, with its gradient")
+    c = _ratio(loss, true_loss)
+    c = c if c is not None and _same_scale(fn, bowl, flat, c) else None
+    if c is not None and close(grad, c * true_grad):
+        return BOTH.format(c)
+    if c is not None and close(grad, true_grad):
+        return SCALED.format(f"loss is {c:.4g} times loss_fn's, but your gradient is not")
+    c_grad = _ratio(grad, true_grad)
+    if c is not None and c_grad is not None:
+        return SCALED.format(f"loss is {c:.4g} times loss_fn's and your gradient {c_grad:.4g} "
+                             "times its gradient")
+    return ("your loss is not loss_fn of the image: reshape the flat vector to `shape` and "
+            "call loss_fn on it")
 
 
 def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
             previous: np.ndarray | None) -> None:
     """The loss and gradient at ``flat`` must be the bowl's own there."""
     loss, grad = _types(name, call(name, fn, flat.copy()), flat.size)
-    if not math.isclose(float(loss), bowl.loss(flat), rel_tol=1e-4):
-        raise CheckFailed(name, "your loss is not loss_fn of the image: reshape the flat "
-                                "vector to `shape` and call loss_fn on it")
-    if close(grad, bowl.grad(flat)):
+    problem = _loss_problem(fn, loss, grad, bowl, flat, previous)
+    if problem:
+        raise CheckFailed(name, problem)
+    true_grad = bowl.grad(flat)
+    if close(grad, true_grad):
         return
     if previous is not None and close(grad, bowl.grad(previous)):
         raise CheckFailed(name, STALE)
+    c = _ratio(grad, true_grad)
+    if c is not None and math.isclose(float(np.linalg.norm(grad)), 1.0, rel_tol=1e-3):
+        raise CheckFailed(name, UNIT)
+    if c is not None and _same_scale(fn, bowl, flat, c, part=1):
+        raise CheckFailed(name, SCALED.format(
+            f"gradient is {c:.4g} times the gradient of loss_fn, but your loss is not"))
     for message, guess in [
-        ("your gradient points uphill: it is minus the gradient", -bowl.grad(flat)),
+        ("your gradient points uphill: it is minus the gradient", -true_grad),
         ("your gradient is in another order than the vector: reshape and flatten in the "
          "same (C) order", bowl.grad(flat, order="F")),
     ]:

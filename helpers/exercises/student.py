@@ -98,28 +98,34 @@ def student_version(nb: Any, exercise: int | None = None) -> Any:
 
 def write_student_versions(src_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write the student version of every exercise notebook (``ex*.ipynb`` with solutions)
-    in ``src_dir`` into ``out_dir``; return the paths written."""
-    import nbformat
+    in ``src_dir`` into ``out_dir``; return the paths written. Every notebook it would write
+    is checked first against every source notebook (the same folder, a symlink to it or a
+    hard link is refused before anything is written); each is written atomically."""
+    from helpers.exercises.nbio import read_notebook, write_notebook
+    from helpers.files import check_folder, check_output, same_file
 
     src, out = Path(src_dir), Path(out_dir)
     if not src.is_dir():
         raise StyleTransferError(f"exercise folder not found: {src} (give --source DIR)")
-    sources = [p for p in sorted(src.glob("ex*.ipynb"))
-               if has_solution(nbformat.read(p, as_version=4))]
+    every = sorted(src.glob("ex*.ipynb"))
+    notebooks = {p: read_notebook(p, "the instructor's notebook") for p in every}
+    sources = [p for p, nb in notebooks.items() if has_solution(nb)]
     if not sources:
         raise StyleTransferError(f"no exercise notebooks with solutions in {src}")
     if out.exists() and not out.is_dir():
-        raise StyleTransferError(f"cannot write into {out}: it is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for path in sources:
-            nb = nbformat.read(path, as_version=4)
-            nbformat.write(student_version(nb, exercise_number(nb, path)), out / path.name)
-            written.append(out / path.name)
-    except OSError as exc:
-        raise StyleTransferError(f"cannot write into {out}: {exc.strerror or exc}") from None
-    return written
+        what = "a file" if out.is_file() else "a pipe, device or socket"
+        raise StyleTransferError(f"cannot write into {out}: it is {what}, not a folder")
+    if same_file(out, src):
+        raise StyleTransferError(f"--student {out} is the instructor's folder {src}: the "
+                                 "student versions would replace the solutions; choose "
+                                 "another folder")
+    check_folder(out, "the student folder")
+    targets = [check_output(out / p.name, [*every, *src.iterdir()], "the student version")
+               for p in sources]
+    for path, target in zip(sources, targets, strict=True):
+        nb = notebooks[path]
+        write_notebook(student_version(nb, exercise_number(nb, path)), target)
+    return targets
 
 
 _SOLUTION_RE = re.compile(rf"^\s*{re.escape(BEGIN)}.*?^\s*{re.escape(END)}", re.M | re.S)

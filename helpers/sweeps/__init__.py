@@ -4,10 +4,14 @@
 ==============================  ==========================================================
 module                          what it does
 ==============================  ==========================================================
-``helpers.sweeps.grid``         the plan: grid points × pairs, checked, named, grouped
-                                (no TensorFlow)
-``helpers.sweeps.engine``       :func:`sweep`: a LocalCluster or any Client, one task per
-                                run, ``OUT/index.csv`` written as runs finish, resume
+``helpers.sweeps.grid``         the plan: grid points × pairs, checked (settings, image
+                                sizes, layer names), named, grouped (no TensorFlow)
+``helpers.sweeps.checks``       the rest of the checks before anything starts: workers,
+                                addresses, most runs, the output folder (no Dask)
+``helpers.sweeps.cluster``      the LocalCluster (on 127.0.0.1) or a scheduler's client,
+                                started and closed with signals held
+``helpers.sweeps.engine``       :func:`sweep`: one task per run, ``OUT/index.csv`` written
+                                as runs finish, resume, the folder's lock
 ``helpers.sweeps.sheet``        the contact sheet ``OUT/sheet.png``
 ``helpers.sweeps.live``         the notebook's grid that fills in as runs finish
 ==============================  ==========================================================
@@ -21,6 +25,7 @@ import importlib
 from typing import Any
 
 _HOMES = {"sweep": "engine", "SweepReport": "engine", "local_client": "engine",
+          "connect": "engine",
           "cluster_size": "engine", "plan": "grid", "LAYER_SETS": "grid",
           "contact_sheet": "sheet", "read_index": "sheet", "LiveGrid": "live"}
 __all__ = list(_HOMES)

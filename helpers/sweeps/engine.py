@@ -1,9 +1,11 @@
 """Running a sweep on Dask distributed (notebook 09): :func:`sweep` checks the plan, starts a
 :class:`~distributed.LocalCluster` sized to the machine (or uses any ``Client``), sends each
 run's settings and images to the workers (never a Keras model: they do not pickle), and, as
-runs finish, appends their row to ``OUT/index.csv`` from the client (one writer, so
-concurrent finishes cannot interleave). Workers write each run's PNG and JSON with
-:meth:`helpers.optimize.Result.save` the moment it finishes; a rerun skips them.
+runs finish, adds their row to ``OUT/index.csv`` from the client (one writer, so concurrent
+finishes cannot interleave; the file is replaced whole each time). Workers write each run's
+PNG and JSON with :meth:`helpers.optimize.Result.save` the moment it finishes; a rerun skips
+them (a run's file name holds a hash of all its settings). One sweep at a time writes into a
+folder (:func:`folder_lock`); everything is checked before the cluster starts.
 
 Runs are submitted group by group, highest priority first, so a worker paints the runs that
 share targets one after another and builds those targets once (the target cache of
@@ -12,21 +14,47 @@ share targets one after another and builds those targets once (the target cache 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed import Client, as_completed, get_worker
+from distributed.comm.core import CommClosedError
 
 from helpers.errors import StyleTransferError
-from helpers.files import atomic_write
+from helpers.files import check_input, read_bytes, write_text
+from helpers.sweeps.checks import (
+    INDEX_LIMIT,
+    JSON_LIMIT,
+    LOCK,
+    check_dashboard_address,
+    check_host,
+    check_max_runs,
+    check_out,
+    check_workers,
+    result_row,
+    saved_row,
+)
+from helpers.sweeps.cluster import (  # noqa: F401  (imported from here before cluster.py)
+    TensorFlowThreads,
+    children,
+    close,
+    cluster_size,
+    connect,
+    dashboard_available,
+    end_children,
+    local_client,
+    one_line,
+    signals_held,
+)
 from helpers.sweeps.grid import Run, plan
 
 #: The index's columns after the pair and the swept settings.
@@ -37,75 +65,22 @@ RESULT_COLUMNS = ("total", "content_loss", "style_loss", "tv_loss", "iterations_
 OLD_COLUMNS = tuple("iterations" if c == "iterations_done" else c for c in RESULT_COLUMNS)
 
 
-class TensorFlowThreads(WorkerPlugin):
-    """Gives each worker's TensorFlow as many threads as the worker has (TensorFlow ignores
-    ``OMP_NUM_THREADS``), so workers sharing a machine do not oversubscribe its cores. Set
-    on every worker that joins, on a laptop or a cluster."""
-
-    name = "helpers-tensorflow-threads"
-
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads
-
-    def setup(self, worker: Any) -> None:
-        """Set the thread counts before this worker's first run loads TensorFlow."""
-        n = self.threads or getattr(worker, "state", worker).nthreads
-        os.environ.update(TF_NUM_INTRAOP_THREADS=str(n), TF_NUM_INTEROP_THREADS=str(n),
-                          OMP_NUM_THREADS=str(n), TF_CPP_MIN_LOG_LEVEL="2")
-        from helpers._tf import tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(n)
-        except RuntimeError:  # TensorFlow already ran here: the environment applies
-            pass
-
-
-def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1
-                 ) -> dict[str, Any]:
-    """``LocalCluster`` arguments for this machine: one single-threaded worker process per
-    core (``workers`` if given), fewer if memory for ``size`` px runs would run out, each
-    with an equal share of the available memory as its limit."""
-    import psutil
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    available = psutil.virtual_memory().available * 0.8
-    need = 1.5e9 + 1.5e9 * (size / 512) ** 2  # TensorFlow, the backbone, activations
-    n = workers or max(1, min(cores // threads, int(available // need)))
-    return {"n_workers": n, "threads_per_worker": threads, "processes": True,
-            "memory_limit": int(max(available / n, need))}
-
-
-def local_client(size: int = 384, workers: int | None = None, threads: int = 1) -> Client:
-    """A client of a new LocalCluster sized by :func:`cluster_size`. Its workers are spawned
-    processes (TensorFlow deadlocks in forked ones) with TensorFlow's threads set; the
-    dashboard is on a free port (others may run a cluster beside this one).
-
-    Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (to hand memory back
-    sooner); glibc then stops adapting its mmap threshold, and every large tensor TensorFlow
-    allocates becomes a fresh mmap with its page faults: one evaluation at 256 px took 1.40 s
-    in such a worker against 1.07 s without it (1 thread each, bench/bench_sweep.py). Our
-    workers start without it."""
-    env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = LocalCluster(**cluster_size(size, workers, threads), dashboard_address=":0",
-                               env=env)
-    return Client(cluster)
-
-
 def paint(options: dict[str, Any], content: Any, style: Any, path: str,
           grouped: bool = True) -> dict[str, Any]:
     """On a worker: one run with ``options``, saved to ``path`` (PNG + JSON, each written
-    whole); returns its index row's results. ``grouped=False`` forgets cached targets first
-    (to measure what grouping saves)."""
+    whole); returns its index row's results, or ``{"error": message}`` for a run that failed
+    (returned, not raised: Dask would print a block of its own for each). ``grouped=False``
+    forgets cached targets first (to measure what grouping saves)."""
     from helpers import targets
     from helpers.optimize import stylize
 
     if not grouped:
         targets.clear_cache()
-    result = stylize(content, style, progress=False, **options)
-    saved = result.save(path)
+    try:
+        result = stylize(content, style, progress=False, **options)
+        saved = result.save(path)
+    except Exception as exc:  # noqa: BLE001  (one line for the client to print)
+        return {"error": one_line(exc)}
     return {**result_row(result.history, result.stop_reason), "worker": _worker_name(),
             "image": saved.name}
 
@@ -117,31 +92,26 @@ def _worker_name() -> str:
         return "local"
 
 
-def result_row(history: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
-    """The index columns of a finished run: its final losses, iterations and seconds."""
-    last = history[-1] if history else {}
-    return {"total": last.get("total"), "content_loss": last.get("content"),
-            "style_loss": last.get("style"), "tv_loss": last.get("tv"),
-            "iterations_done": last.get("iteration"), "seconds": round(last.get("seconds", 0), 2),
-            "stop_reason": stop_reason}
-
-
-def resolve_backbone(options: dict[str, Any], layers: list[str]) -> str:
-    """On a worker: the backbone the runs will use (``auto`` resolved where the weights
-    are), with every layer of the sweep checked, so a bad layer name fails once, first. It
-    is loaded as the first run will load it, so that run finds it cached."""
+def resolve_backbone(options: dict[str, Any], layers: list[str]) -> dict[str, str]:
+    """On a worker: ``{"backbone": name}``, the backbone the runs will use (``auto``
+    resolved where the weights are), with every layer of the sweep checked, or
+    ``{"error": message}``. It is loaded as the first run will load it, so that run finds it
+    cached."""
     from helpers import backbone as bb
     from helpers.settings import DEFAULTS
 
-    weights = options.get("weights", "imagenet")
-    name = bb.resolve_name(options.get("backbone", "auto"), weights)
-    net = bb.load_backbone(name, weights=weights,
-                           pooling=options.get("pooling") or DEFAULTS[name]["pooling"],
-                           precision=options.get("precision", "auto"),
-                           padding=options.get("padding") or DEFAULTS[name]["padding"])
-    bb.check_layers(net, [DEFAULTS[name]["content_layer"], *DEFAULTS[name]["style_layers"],
-                          *layers])
-    return name
+    try:
+        weights = options.get("weights", "imagenet")
+        name = bb.resolve_name(options.get("backbone", "auto"), weights)
+        net = bb.load_backbone(name, weights=weights,
+                               pooling=options.get("pooling") or DEFAULTS[name]["pooling"],
+                               precision=options.get("precision", "auto"),
+                               padding=options.get("padding") or DEFAULTS[name]["padding"])
+        bb.check_layers(net, [DEFAULTS[name]["content_layer"],
+                              *DEFAULTS[name]["style_layers"], *layers])
+    except Exception as exc:  # noqa: BLE001  (one line for the client to raise)
+        return {"error": one_line(exc)}
+    return {"backbone": name}
 
 
 def _layers(runs: list[Run]) -> list[str]:
@@ -153,53 +123,64 @@ def _layers(runs: list[Run]) -> list[str]:
 
 @dataclass
 class Index:
-    """``OUT/index.csv``: one row per finished run, appended (and flushed to disk) by the
-    client alone."""
+    """``OUT/index.csv``: one row per finished run, kept by the client alone (one writer) and
+    replaced whole (:func:`helpers.files.write_text`) each time a row is added, so a kill at
+    any moment leaves the old index or the new one. A name is listed once."""
 
     path: Path
     columns: list[str]
     names: set[str] = field(default_factory=set)
+    found: list[dict[str, Any]] = field(default_factory=list)
 
     def open(self) -> Index:
-        """Read the runs already listed; refuse an index written with other columns."""
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, newline="") as f:
-                reader = csv.DictReader(f)
-                if reader.fieldnames == [*self.columns[:-len(RESULT_COLUMNS)], *OLD_COLUMNS]:
-                    self._rename_old_columns()
-                elif reader.fieldnames != self.columns:
-                    raise StyleTransferError(
-                        f"{self.path} lists other settings ({', '.join(reader.fieldnames or [])}"
-                        "); resume with the same grid, or give another output folder")
-                self.names = {row["name"] for row in reader}
+        """Read the runs already listed (one line for an index that is not one); refuse an
+        index written with other columns."""
+        if not self.path.exists():
+            return self
+        try:
+            text = read_bytes(self.path, INDEX_LIMIT + 1, "the sweep index").decode(
+                "utf-8-sig")  # a spreadsheet may have saved it with a byte-order mark
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            fieldnames, rows = reader.fieldnames, list(reader)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise StyleTransferError(f"{self.path} is not a sweep index ({exc}); move it away "
+                                     "or give another output folder") from None
+        if len(text) > INDEX_LIMIT:
+            raise StyleTransferError(f"{self.path} is over {INDEX_LIMIT >> 20} MB, not a "
+                                     "sweep index; move it away or give another folder")
+        if fieldnames == [*self.columns[:-len(RESULT_COLUMNS)], *OLD_COLUMNS]:
+            renamed = list(zip(self.columns, fieldnames, strict=True))
+            rows = [{c: r.get(o) for c, o in renamed} for r in rows]
+        elif fieldnames is not None and fieldnames != self.columns:
+            raise StyleTransferError(
+                f"{self.path} lists other settings ({', '.join(fieldnames)}); resume with the "
+                "same grid, or give another output folder")
+        for row in rows:
+            if row.get("name") and row["name"] not in self.names:
+                self.names.add(row["name"])
+                self.found.append(row)
+        if fieldnames is not None and fieldnames != self.columns:
+            self._write()  # the old header's rows under the new one
         return self
 
-    def _rename_old_columns(self) -> None:
-        """An index written before ``iterations_done`` had its name: the same rows under the
-        new header (replaced atomically), so that sweep resumes."""
-        with open(self.path, newline="") as f:
-            header, rest = f.readline(), f.read()
-        with atomic_write(self.path) as tmp, open(tmp, "w", newline="") as f:
-            f.write(",".join(self.columns) + header[len(header.rstrip("\r\n")):] + rest)
-
     def append(self, row: dict[str, Any]) -> None:
-        """Append ``row`` (once per run) and flush it to disk."""
+        """Add ``row`` (once per run name) and replace the file with every row."""
         if row["name"] in self.names:
             return
-        new = not self.path.exists() or not self.path.stat().st_size
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
+        self.found.append({c: row.get(c) for c in self.columns})
         self.names.add(row["name"])
+        self._write()
 
-    def rows(self) -> list[dict[str, str]]:
+    def _write(self) -> None:
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.found)
+        write_text(self.path, text.getvalue())
+
+    def rows(self) -> list[dict[str, Any]]:
         """Every row, in the order the runs finished."""
-        with open(self.path, newline="") as f:
-            return list(csv.DictReader(f))
+        return list(self.found)
 
 
 @dataclass
@@ -221,16 +202,42 @@ def _row(run: Run, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _done_on_disk(out: Path, run: Run, index: Index) -> bool:
-    """True when the run's PNG and JSON are on disk (the JSON is written last); its index
-    row is added if a crash came between the files and the row."""
+    """True when the run's PNG and JSON are on disk and the JSON is a finished run's (a
+    damaged one means: paint it again); its index row is added if a crash came between the
+    files and the row."""
     png, meta = out / f"{run.name}.png", out / f"{run.name}.json"
-    if not (png.exists() and meta.exists()):
+    try:
+        if check_input(png).stat().st_size == 0:
+            return False
+        row = saved_row(json.loads(read_bytes(meta, JSON_LIMIT, "a run's JSON")))
+    except (StyleTransferError, ValueError, OSError):  # JSON, UTF-8 and file errors
         return False
-    if run.name not in index.names:
-        saved = json.loads(meta.read_text())
-        index.append(_row(run, {**result_row(saved["history"], saved["stop_reason"]),
-                                "worker": "", "image": png.name}))
+    if row is None:
+        return False
+    index.append(_row(run, {**row, "worker": "", "image": png.name}))
     return True
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.sweep.lock`` (an advisory ``flock``, released when the process ends, even
+    killed) while inside; a second sweep into the same folder is refused in one line."""
+    import fcntl
+
+    path = out / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StyleTransferError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StyleTransferError(f"another sweep is writing into {out}; wait for it to end "
+                                     "(then rerun to resume), or give another folder") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def sweep(grid: Mapping[str, Any], pairs: Any = None, out: str | Path = "build/sweep", *,
@@ -238,66 +245,88 @@ def sweep(grid: Mapping[str, Any], pairs: Any = None, out: str | Path = "build/s
           grouped: bool = True, progress: bool = True,
           on_result: Callable[[dict[str, Any]], None] | None = None,
           task: Callable[..., dict[str, Any]] = paint, sheet: bool = True,
-          **fixed: Any) -> SweepReport:
+          max_runs: int | None = None, host: str = "127.0.0.1",
+          dashboard_address: str | None = None, **fixed: Any) -> SweepReport:
     """Paint every point of ``grid`` for every pair; return a :class:`SweepReport`.
 
     ``grid`` maps settings of :func:`helpers.stylize` to lists of values (or to a mapping of
     names to values; ``style_layers`` also takes the names of :data:`~helpers.sweeps.grid.
     LAYER_SETS`); ``fixed`` settings apply to every run. ``pairs``: a list of (content,
     style), each a file or a bundled name, or a folder with ``content/`` and ``style/``
-    (default: the bundled pairs). Every run is checked before anything starts. ``client``:
-    any ``dask.distributed.Client`` (``None``: a LocalCluster sized to this machine, or with
-    ``workers`` processes, closed at the end). ``out`` must be visible to the workers.
-    ``resume``: skip runs already on disk. ``on_result(row)`` is called as each run lands.
-    ``task`` is what a worker runs per run (the tests wrap :func:`paint` to kill a worker).
+    (default: the bundled pairs). Every run, the output folder and every file it will hold
+    are checked before anything starts (``max_runs``: refuse a larger grid). ``client``: any
+    ``dask.distributed.Client`` (``None``: a LocalCluster listening on ``host``, its
+    dashboard on ``dashboard_address``, sized to this machine or with ``workers`` processes,
+    closed at the end). ``out`` must be visible to the workers; one sweep at a time writes
+    into it. ``resume``: skip runs already on disk (a run's file name holds a hash of all its
+    settings). ``on_result(row)`` is called as each run lands. ``task`` is what a worker runs
+    per run (the tests wrap :func:`paint` to kill a worker).
     """
-    runs = plan(grid, pairs, **fixed)
-    out = Path(out).resolve()  # the workers' working folder may not be ours
-    out.mkdir(parents=True, exist_ok=True)
+    runs = plan(grid, pairs, check_max_runs(max_runs), **fixed)
+    workers = check_workers(workers)
+    if client is None:
+        check_dashboard_address(dashboard_address, check_host(host))
+    elif not isinstance(client, Client):
+        raise StyleTransferError(f"client must be a dask.distributed.Client, not a "
+                                 f"{type(client).__name__}")
+    if on_result is not None and not callable(on_result):
+        raise StyleTransferError("on_result must be a function taking an index row")
+    out = check_out(out, runs, pairs)
     columns = ["name", "content", "style", *grid, *RESULT_COLUMNS]
-    index = Index(out / "index.csv", columns).open()
-    report = SweepReport(out, len(runs))
-    todo = [r for r in runs if not (resume and _done_on_disk(out, r, index))]
-    report.skipped = len(runs) - len(todo)
-    if on_result is not None:
-        for row in index.rows() if index.path.exists() else []:
-            on_result(row)
-    if todo:
-        size = max(int(r.options.get("size", 384)) for r in todo)
-        own = client is None
-        client = local_client(size, workers) if own else client
-        try:
-            _run_all(client, todo, out, index, report, grouped, progress, on_result, task)
-        finally:
-            if own:
-                _close(client)
-    if sheet and index.path.exists():
-        from helpers.sweeps.sheet import contact_sheet
+    with folder_lock(out):
+        index = Index(out / "index.csv", columns).open()
+        report = SweepReport(out, len(runs))
+        todo = [r for r in runs if not (resume and _done_on_disk(out, r, index))]
+        report.skipped = len(runs) - len(todo)
+        if on_result is not None:
+            for row in index.rows():
+                on_result(row)
+        if todo:
+            _run_on(client, todo, out, index, report, grouped, progress, on_result, task,
+                    workers=workers, host=host, dashboard_address=dashboard_address)
+        names = {r.name for r in runs}
+        if sheet and any(row["name"] in names for row in index.rows()):
+            from helpers.sweeps.sheet import contact_sheet
 
-        report.sheet = contact_sheet(out)
+            report.sheet = contact_sheet(out, names=names)
     return report
 
 
-def _close(client: Client) -> None:
-    cluster = client.cluster
-    client.close()
-    if cluster is not None:
-        cluster.close()
+def _run_on(client: Client | None, todo: list[Run], out: Path, index: Index,
+            report: SweepReport, grouped: bool, progress: bool, on_result: Callable | None,
+            task: Callable, **local: Any) -> None:
+    """Run ``todo`` on ``client``, or on a LocalCluster started for them and closed after
+    (its worker processes ended, also when the sweep is interrupted)."""
+    images = {s: s.load() for s in dict.fromkeys(x for r in todo for x in (r.content, r.style))}
+    if client is not None:
+        _run_all(client, todo, images, out, index, report, grouped, progress, on_result, task)
+        return
+    size = max(int(r.options.get("size", 384)) for r in todo)
+    before, own = children(), None
+    try:
+        with signals_held():  # a signal while it starts: started, then closed cleanly
+            own = local_client(size, runs=len(todo), **local)
+        _run_all(own, todo, images, out, index, report, grouped, progress, on_result, task)
+    finally:
+        if own is not None:
+            with signals_held():
+                close(own)
+        end_children(before)
 
 
-def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: SweepReport,
-             grouped: bool, progress: bool, on_result: Callable | None,
+def _run_all(client: Client, todo: list[Run], images: dict[Any, Any], out: Path, index: Index,
+             report: SweepReport, grouped: bool, progress: bool, on_result: Callable | None,
              task: Callable) -> None:
-    """Submit every run (settings and scattered images, group by group) and record each
-    as it finishes; a failed run is reported and the others go on."""
+    """Submit every run (settings and images, group by group) and record each as it
+    finishes; a failed run is reported and the others go on."""
     from tqdm.auto import tqdm
 
     client.register_plugin(TensorFlowThreads())
     if progress and dashboard_available(client):
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
-    backbone = client.submit(resolve_backbone, todo[0].options, _layers(todo),
-                             pure=False).result()
-    images = _images(client, todo)
+    backbone = _backbone(client, todo) if any(  # layers of a named backbone: checked already
+        r.options.get("backbone", "auto") == "auto" for r in todo) else "auto"
+    images = _send(client, images)
     groups = {g: i for i, g in enumerate(dict.fromkeys(r.group for r in todo))}
     futures = {}
     for run in todo:
@@ -314,40 +343,51 @@ def _run_all(client: Client, todo: list[Run], out: Path, index: Index, report: S
             _record(futures.pop(future), future, index, report, on_result)
             bar.update(1)
     finally:  # Ctrl-C: what finished is on disk; stop the rest (a given client lives on)
-        client.cancel(list(futures))
+        with contextlib.suppress(Exception):
+            client.cancel(list(futures))
         bar.close()
+
+
+def _backbone(client: Client, todo: list[Run]) -> str:
+    """The backbone every ``auto`` run uses, resolved and checked on a worker (one line if
+    it cannot load or lacks a layer)."""
+    answer = client.submit(resolve_backbone, todo[0].options, _layers(todo),
+                           pure=False).result()
+    if "error" in answer:
+        raise StyleTransferError(answer["error"])
+    return answer["backbone"]
 
 
 def _record(run: Run, future: Any, index: Index, report: SweepReport,
             on_result: Callable | None) -> None:
-    """Append a finished run's row (or note its failure: the other runs go on)."""
+    """Append a finished run's row (or note its failure: the other runs go on; a lost
+    scheduler stops the sweep in one line)."""
     try:
-        row = _row(run, future.result())
+        results = future.result()
     except Exception as exc:  # noqa: BLE001  (a run's error must not stop the others)
-        report.failed[run.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if "connection-lost" in str(exc) or isinstance(exc, CommClosedError):
+            raise StyleTransferError(
+                f"lost the Dask scheduler; the {len(index.names)} finished runs are in "
+                f"{index.path.parent} (index.csv): start it again and rerun to paint the rest"
+            ) from None
+        results = {"error": one_line(exc)}
+    if "error" in results:
+        report.failed[run.name] = results["error"]
         print(f"failed: {run.name}: {report.failed[run.name]}", file=sys.stderr)
         return
+    row = _row(run, results)
     index.append(row)
     report.ran += 1
     if on_result is not None:
         on_result(row)
 
 
-def dashboard_available(client: Client) -> bool:
-    """True when the scheduler serves Dask's dashboard (it needs Bokeh)."""
-    import importlib.util
-
-    return bool(importlib.util.find_spec("bokeh")) and "dashboard" in client.scheduler_info(
-    ).get("services", {})
-
-
-def _images(client: Client, runs: list[Run]) -> dict[Any, Any]:
-    """Each image, loaded once here and sent to the cluster once (not once per run), as a
-    task's result rather than scattered data: if the worker holding it dies, the scheduler
-    makes it again elsewhere."""
-    sources = dict.fromkeys(s for r in runs for s in (r.content, r.style))
-    return {s: client.submit(_same, s.load(), key=f"image-{s.name}-{uuid.uuid4().hex[:8]}")
-            for s in sources}
+def _send(client: Client, images: dict[Any, Any]) -> dict[Any, Any]:
+    """Each image sent to the cluster once (not once per run), as a task's result rather
+    than scattered data: if the worker holding it dies, the scheduler makes it again
+    elsewhere."""
+    return {s: client.submit(_same, image, key=f"image-{s.name}-{uuid.uuid4().hex[:8]}")
+            for s, image in images.items()}
 
 
 def _same(image: Any) -> Any:

@@ -1,42 +1,42 @@
 """The notebook's live grid (notebook 09): one tile per run of a sweep, filled in as runs
 finish (pass :meth:`LiveGrid.add` as ``sweep(..., on_result=...)``). Clicking a tile's button
-shows its settings and its "copy as code" (Python and command line, as the tuning app writes
-them) and can load them into a tuning app.
+shows its settings, its final losses (:func:`helpers.report.loss_line`) and its "copy as code"
+(Python and command line, written by :mod:`helpers.code` as for the tuning app) and can load
+them into a tuning app (:meth:`helpers.widgets.TuningApp.load_run`).
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
-from helpers.settings import Settings, command_line_flags, python_arguments
+from helpers import code
+from helpers.errors import StyleTransferError
+from helpers.files import read_bytes
+from helpers.report import loss_line
+from helpers.settings import Settings
+from helpers.sweeps.checks import saved_row
 from helpers.sweeps.grid import Run, Source
+
+
+def _image(source: Source) -> code.ImageName:
+    """How :mod:`helpers.code` names a sweep's image: a file as a Path, else its bundled name."""
+    return Path(source.path) if source.path else source.name
 
 
 def python_code(run: Run) -> str:
     """The ``helpers.stylize`` call that paints ``run`` on its own."""
-    return (f"import helpers\n\nresult = helpers.stylize(\n    {_python_source(run.content)},\n"
-            f"    {_python_source(run.style)},\n"
-            f"{python_arguments(Settings.from_options(**run.options))})\n"
-            f"result.save('build/{run.name}.png')\n")
+    return code.python_code(_image(run.content), [_image(run.style)],
+                            Settings.from_options(**run.options), f"build/{run.name}.png")
 
 
 def command_line(run: Run) -> str:
     """The ``python -m helpers stylize`` line that paints ``run`` on its own."""
-    return shlex.join(["python", "-m", "helpers", "stylize", run.content.text, run.style.text,
-                       "-o", f"build/{run.name}.png",
-                       *command_line_flags(Settings.from_options(**run.options))])
-
-
-def _python_source(source: Source) -> str:
-    from helpers import data
-
-    return repr(source.path) if source.path else \
-        f"helpers.data.{data.BUNDLED[source.name].__name__}()"
+    return code.command_line(_image(run.content), [_image(run.style)],
+                             Settings.from_options(**run.options), f"build/{run.name}.png")
 
 
 class LiveGrid(w.VBox):
@@ -67,11 +67,17 @@ class LiveGrid(w.VBox):
     def add(self, row: dict[str, Any]) -> None:
         """Show a finished run (an index row): its picture in its tile, its loss on its
         button."""
-        name = row["name"]
+        name = row.get("name")
         if name not in self.images:
             return
-        self.images[name].value = (self.out / row["image"]).read_bytes()
-        self.buttons[name].description += f" | {float(row['total']):.3g}"
+        try:
+            self.images[name].value = read_bytes(self.out / str(row.get("image")), IMAGE_LIMIT,
+                                                 "a run's picture")
+        except StyleTransferError:  # gone or damaged: the tile stays empty
+            return
+        total = _number(row.get("total"))
+        if total is not None:
+            self.buttons[name].description += f" | {total:.3g}"
         self.buttons[name].button_style = "info"
 
     def select(self, name: str) -> None:
@@ -83,23 +89,50 @@ class LiveGrid(w.VBox):
         self.details.clear_output()
         with self.details:
             print(f"{name}\nswept: {run.swept}")
-            if meta.exists():
-                saved = json.loads(meta.read_text())
+            saved = _saved(meta)
+            if saved is not None and saved_row(saved) is not None:
                 last = saved["history"][-1]
-                print(f"final loss: total {last['total']:.4g} (content {last['content']:.3g}, "
-                      f"style {last['style']:.3g}, tv {last['tv']:.3g})")
+                print(f"final loss: {loss_line(last)}")
             print("\nCopy as code (Python):\n" + python_code(run))
             print("Copy as code (command line):\n" + command_line(run))
-        self.load_button.disabled = self.app is None or not meta.exists()
+        self.load_button.disabled = self.app is None or not isinstance(
+            (saved or {}).get("settings"), dict)
 
-    def app_settings(self, name: str) -> dict[str, Any]:
-        """The tuning app's settings for run ``name``: its recorded settings and images."""
-        run = self.runs[name]
-        saved = json.loads((self.out / f"{name}.json").read_text())["settings"]
-        return {**saved, "content": run.content.text, "style": run.style.text,
-                "rendered": False}
+    def recorded_settings(self, name: str) -> dict[str, Any]:
+        """The settings run ``name`` recorded in its JSON (as :attr:`helpers.optimize.Result.
+        settings` holds them)."""
+        saved = (_saved(self.out / f"{name}.json") or {}).get("settings")
+        if not isinstance(saved, dict):
+            raise StyleTransferError(f"{self.out / name}.json holds no settings; paint the run "
+                                     "again (rerun the sweep)")
+        return saved
 
     def load_into_app(self) -> None:
-        """Load the selected run's settings into the tuning app."""
+        """Load the selected run's settings and images into the tuning app (through its public
+        :meth:`~helpers.widgets.TuningApp.load_run`)."""
         if self.app is not None and self.selected is not None:
-            self.app.apply(self.app_settings(self.selected))
+            run = self.runs[self.selected]
+            self.app.load_run(self.recorded_settings(self.selected), run.content.text,
+                              run.style.text)
+
+
+#: The largest picture a tile shows.
+IMAGE_LIMIT = 200 << 20
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _saved(meta: Path) -> dict[str, Any] | None:
+    """A run's JSON, or ``None`` if it is missing or damaged."""
+    from helpers.sweeps.checks import JSON_LIMIT
+
+    try:
+        saved = json.loads(read_bytes(meta, JSON_LIMIT, "a run's JSON"))
+    except (StyleTransferError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None

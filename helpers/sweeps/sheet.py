@@ -5,12 +5,17 @@ columns by two swept settings, each tile titled with its values and final losses
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import textwrap
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from helpers.errors import StyleTransferError
+from helpers.report import loss_line
 
 #: The index columns that are not swept settings.
 FIXED = ("name", "content", "style", "total", "content_loss", "style_loss", "tv_loss",
@@ -26,13 +31,43 @@ def _order(values: list[str]) -> list[str]:
         return sorted(distinct)
 
 
-def read_index(out: str | Path) -> list[dict[str, str]]:
-    """The rows of ``OUT/index.csv``, each with a ``pair`` column (content × style)."""
-    with open(Path(out) / "index.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+def read_index(out: str | Path, names: Collection[str] | None = None) -> list[dict[str, str]]:
+    """The rows of ``OUT/index.csv`` (those of the runs ``names`` only, if given), each with
+    a ``pair`` column (content × style: the file names without their suffix, with it where
+    two differ only there)."""
+    from helpers.files import read_bytes
+    from helpers.sweeps.checks import INDEX_LIMIT
+
+    try:
+        text = read_bytes(Path(out) / "index.csv", INDEX_LIMIT, "the sweep index")
+        text = text.decode("utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise StyleTransferError(f"{Path(out) / 'index.csv'} is not a sweep index ({exc})"
+                                 ) from None
+    rows = [{k: v or "" for k, v in r.items() if k is not None} for r in rows
+            if names is None or r.get("name") in names]  # a short row's missing cells: ""
+    label = {}
+    for key in ("content", "style"):
+        paths = {r.get(key, "") for r in rows}
+        stems = [Path(p).stem for p in paths]
+        label[key] = {p: Path(p).stem if stems.count(Path(p).stem) == 1 else Path(p).name
+                      for p in paths}
     for row in rows:
-        row["pair"] = f"{Path(row['content']).stem} x {Path(row['style']).stem}"
+        row["pair"] = (f"{label['content'][row.get('content', '')]} x "
+                       f"{label['style'][row.get('style', '')]}")
     return rows
+
+
+def check_axes(swept: list[str], rows: str | None, cols: str | None) -> None:
+    """Refuse contact sheet rows or columns that are not a swept setting or ``pair`` (or
+    both the same), before the sweep starts."""
+    for key, flag in ((rows, "--rows"), (cols, "--cols")):
+        if key is not None and key not in (*swept, "pair"):
+            raise StyleTransferError(f"{flag} {key}: not a swept setting; choose one of "
+                                     f"{', '.join((*swept, 'pair'))}")
+    if rows is not None and rows == cols:
+        raise StyleTransferError(f"--rows and --cols are both {rows}; choose two")
 
 
 def axes(rows: list[dict[str, str]], row_key: str | None = None, col_key: str | None = None
@@ -42,7 +77,10 @@ def axes(rows: list[dict[str, str]], row_key: str | None = None, col_key: str | 
     By default the last two settings that vary are the rows and the columns, and the pair
     (content x style) joins the bands; with one such setting the pairs are the rows; with
     none the pairs are the columns of a single row (row setting ``None``)."""
+    if not rows:
+        raise StyleTransferError("the sweep has no finished runs to draw")
     swept = [k for k in rows[0] if k not in FIXED]
+    check_axes(swept, row_key, col_key)
     varying = [k for k in swept if len({r[k] for r in rows}) > 1]
     settings = [k for k in varying if k != "pair"]
     if col_key is None:
@@ -54,19 +92,12 @@ def axes(rows: list[dict[str, str]], row_key: str | None = None, col_key: str | 
     return row_key, col_key, list(dict.fromkeys(others))
 
 
-def _short(value: str) -> str:
-    try:
-        return f"{float(value):.3g}"
-    except ValueError:
-        return value
-
-
 def tile_title(row: dict[str, str], keys: list[str], width: int = 200) -> str:
     """A tile's title: its swept values, then its final losses, in lines of at most
     ``width`` characters."""
     values = ", ".join(f"{k}={row[k]}" for k in keys)
-    losses = (f"total {_short(row['total'])} (c {_short(row['content_loss'])}, "
-              f"s {_short(row['style_loss'])}, tv {_short(row['tv_loss'])})")
+    losses = loss_line({"total": row["total"], "content": row["content_loss"],
+                        "style": row["style_loss"], "tv": row["tv_loss"]}, short=True)
     return "\n".join(textwrap.fill(line, width, break_on_hyphens=False)
                      for line in (values, losses))
 
@@ -77,16 +108,15 @@ def _chars(inches: float, fontsize: float) -> int:
 
 
 def draw_sheet(out: str | Path, rows: str | None = None, cols: str | None = None,
-               tile: float = 2.4) -> Any:
+               tile: float = 2.4, names: Collection[str] | None = None) -> Any:
     """The contact sheet of the sweep in ``out`` as a Matplotlib figure: one tile per
     finished run, rows x columns by the swept settings ``rows`` and ``cols`` (other swept
-    settings stack as bands of rows), each tile titled with its values and final losses."""
+    settings stack as bands of rows), each tile titled with its values and final losses
+    (``names``: the runs to draw, default all)."""
     from matplotlib.figure import Figure
 
-    from helpers.images import load_image
-
     out = Path(out)
-    found = read_index(out)
+    found = read_index(out, names)
     row_key, col_key, others = axes(found, rows, cols)
     keys = [k for k in (row_key, col_key) if k]
     col_values = _order([r[col_key] for r in found])
@@ -97,8 +127,8 @@ def draw_sheet(out: str | Path, rows: str | None = None, cols: str | None = None
               for r in found}
     width = _chars(tile - 0.1, 7.5)
     lines = max(tile_title(r, keys, width).count("\n") + 1 for r in found)
-    first = load_image(out / found[0]["image"])
-    aspect = first.shape[0] / first.shape[1]
+    first = next((t for t in map(lambda r: _picture(out, r), found) if t is not None), None)
+    aspect = first.shape[0] / first.shape[1] if first is not None else 1.0
     title = textwrap.fill(f"Sweep {out.name}: {len(found)} runs, rows {row_key or '-'}, "
                           f"columns {col_key}" + (f", bands {', '.join(others)}" if others
                                                   else ""), _chars(tile * len(col_values), 10))
@@ -112,10 +142,11 @@ def draw_sheet(out: str | Path, rows: str | None = None, cols: str | None = None
         ax.set_xticks([])
         ax.set_yticks([])
         row = by_key.get((band, rv, cv))
-        if row is None or not (out / row["image"]).exists():
+        picture = None if row is None else _picture(out, row)
+        if picture is None:
             ax.set_title("not painted (yet)", fontsize=7)
             continue
-        ax.imshow(load_image(out / row["image"]))
+        ax.imshow(picture)
         ax.set_title(tile_title(row, keys, width), fontsize=7.5)
         if j == 0:
             ax.set_ylabel("\n".join([*band, *([f"{row_key}={rv}"] if row_key else [])]),
@@ -126,12 +157,28 @@ def draw_sheet(out: str | Path, rows: str | None = None, cols: str | None = None
 
 
 def contact_sheet(out: str | Path, rows: str | None = None, cols: str | None = None,
-                  path: str | Path | None = None, tile: float = 2.4) -> Path:
-    """Draw the contact sheet of the sweep in ``out`` (:func:`draw_sheet`) and save it to
-    ``path`` (default ``OUT/sheet.png``); returns the path."""
+                  path: str | Path | None = None, tile: float = 2.4,
+                  names: Collection[str] | None = None) -> Path:
+    """Draw the contact sheet of the sweep in ``out`` (:func:`draw_sheet`; ``names``: the
+    runs to draw) and save it, whole or not at all, to ``path`` (default ``OUT/sheet.png``);
+    returns the path."""
+    from helpers.files import save_figure
+
     path = Path(path) if path else Path(out) / "sheet.png"
-    draw_sheet(out, rows, cols, tile).savefig(path, dpi=90)
-    return path
+    return save_figure(draw_sheet(out, rows, cols, tile, names), path, dpi=90)
+
+
+def _picture(out: Path, row: dict[str, Any]) -> np.ndarray | None:
+    """A run's picture, or ``None`` if it is missing or unreadable (then it is repainted)."""
+    from helpers.images import load_image
+
+    image = row.get("image") or ""
+    if not image or Path(image).name != image:  # only files of this folder
+        return None
+    try:
+        return load_image(out / image)
+    except StyleTransferError:
+        return None
 
 
 def tile_image(out: str | Path, row: dict[str, Any]) -> np.ndarray:

@@ -1,0 +1,429 @@
+"""Grading a whole class of notebooks/exercises submissions, ``--jobs`` students at once,
+each student's notebooks in a worker process of their own (:mod:`helpers.exercises.worker`;
+a notebook that ends its worker is reported and a new worker grades the next), with nothing
+lost:
+
+- every output (grades.csv, summary.txt, feedback pages) is checked against every file the
+  grader reads (submissions, zips, the instructor's notebooks) before the first notebook
+  runs (:func:`helpers.files.check_output`), and written atomically;
+- grades.csv is rewritten as each student finishes, so Ctrl-C, SIGTERM or SIGHUP (or a
+  cell that kills its worker) keeps every finished student's rows;
+- a worker that outlives its notebooks' time limits is killed with its process group, and
+  every process carrying its token after it (:func:`runner.kill_leftovers`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from helpers.errors import StyleTransferError
+from helpers.exercises import reports
+from helpers.exercises.collect import Submission, collect, file_name, fold, walk
+from helpers.exercises.grading import (
+    NOTEBOOK_ROW,
+    Row,
+    Settings,
+    _name,
+    check_cells,
+    instructor_notebooks,
+)
+from helpers.exercises.nbio import NOTEBOOK_BYTES
+from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
+from helpers.files import check_folder, check_output, read_bytes, same_file, write_text
+
+GRACE = 60             # seconds a worker may take beyond its notebook's time limit
+RESULT_BYTES = 20 * 2**20
+
+
+@dataclass
+class Task:
+    """One notebook to grade (a worker grades a student's notebooks in turn)."""
+
+    student: str
+    exercise: str
+    notebook: Path
+    instructor: str
+    shown: str = ""
+
+
+class Workers:
+    """The worker processes running now, so a stop can end them all."""
+
+    def __init__(self) -> None:
+        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+
+    def start(self, argv: list[str], folder: Path, err: IO[bytes]) -> subprocess.Popen | None:
+        """Start a worker in its own session, its stderr into ``err`` and its temporary
+        files in ``folder`` (removed with it, even if the worker is killed); None once
+        stopped."""
+        with self.lock:
+            if self.stopped:
+                return None
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True,
+                                    env={**os.environ, "PYTHONPATH": _pythonpath(),
+                                         "TMPDIR": str(folder)})
+            self.running.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        """Forget a worker that ended."""
+        with self.lock:
+            self.running.discard(proc)
+
+    def stop(self) -> None:
+        """SIGTERM every worker (each ends its kernel), SIGKILL those left after 5 s."""
+        with self.lock:
+            self.stopped = True
+            procs = list(self.running)
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid)
+
+
+def shown(student: str) -> str:
+    """A student's name for one line of output (quoted if it holds odd characters)."""
+    return student if student.isprintable() and student.strip() == student else repr(student)
+
+
+@contextlib.contextmanager
+def deaf() -> Iterator[None]:
+    """While inside, Ctrl-C, SIGTERM and SIGHUP are ignored (a second Ctrl-C cannot cut the
+    cleanup after the first short); nothing changes outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in names}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except OSError:
+        pass
+
+
+def _failed(task: Task, instructor: Any, why: str) -> list[Row]:
+    """The rows of a notebook whose worker gave no result."""
+    rows = [Row(task.student, task.exercise, NOTEBOOK_ROW, 0.0, False, why)]
+    return rows + [Row(task.student, task.exercise, _name(c), 0.0, False, f"not run: {why}")
+                   for _, c in check_cells(instructor)]
+
+
+def _result(path: Path) -> list[Row] | None:
+    """The rows a worker wrote, or None (missing, too large, damaged)."""
+    try:
+        data = json.loads(read_bytes(path, RESULT_BYTES, "the worker's result"))
+        return [Row(**row) for row in data]
+    except (StyleTransferError, ValueError, TypeError):
+        return None
+
+
+def _tail(err: IO[bytes]) -> str:
+    """The last line the worker wrote to its stderr (read from the end, bounded)."""
+    try:
+        size = err.seek(0, os.SEEK_END)
+        err.seek(max(0, size - (1 << 16)))
+        text = err.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settings: Settings,
+            workers: Workers) -> list[list[Row]]:
+    """Grade one student's notebooks (``tasks``) in a worker process, in turn; the rows of
+    each. A notebook that ends its worker (killed, stopped, out of time) gets rows saying
+    so, and a new worker grades the notebooks after it."""
+    results: list[list[Row]] = []
+    while len(results) < len(tasks):
+        rest = tasks[len(results):]
+        try:
+            with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
+                done, why = _run_worker(rest, folder / f"run-{len(results)}", settings,
+                                        workers, err)
+        except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder removed
+            done, why = [], f"could not run its grading: {exc}"
+        results += done
+        if len(results) < len(tasks):
+            task = tasks[len(results)]
+            results.append(_failed(task, instructors[task.exercise], why))
+    return results
+
+
+def _run_worker(tasks: list[Task], folder: Path, settings: Settings, workers: Workers,
+                err: IO[bytes]) -> tuple[list[list[Row]], str]:
+    """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
+    why it stopped before the next one."""
+    token = new_token()
+    spec = {"tmp": str(folder), "token": token, "timeout": settings.timeout,
+            "memory_mb": settings.memory_mb,
+            "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
+                           "notebook": str(t.notebook), "instructor": t.instructor}
+                          for t in tasks]}
+    folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
+    write_text(folder / "task.json", json.dumps(spec))
+    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
+                          str(folder / "task.json"), str(folder)], folder, err)
+    if proc is None:
+        return [], "not graded: the grading was stopped"
+    limit = settings.timeout * len(tasks) + GRACE
+    try:
+        status = proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        status = None
+    finally:
+        kill_group(proc.pid)
+        workers.done(proc)
+        kill_leftovers(token)
+    done = []
+    for index in range(len(tasks)):
+        rows = _result(folder / f"result-{index}.json")
+        if rows is None:
+            break
+        done.append(rows)
+    return done, _why(status, limit, err)
+
+
+def _why(status: int | None, limit: int, err: IO[bytes]) -> str:
+    """Why a worker ended before its next notebook, from its exit status."""
+    if status is None:
+        return f"the grading of this notebook did not end within {limit} s"
+    if status < 0:
+        return (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
+                "killed it")
+    if status in (129, 130, 143):
+        return (f"the grading process was stopped ({_signal_name(status - 128)}): a cell may "
+                "have signalled it")
+    return f"the grading process failed (status {status}): " + (
+        _tail(err) or "its temporary folder is gone (removed by a notebook?)")
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class Inputs:
+    """Every file the grader reads, indexed by resolved path and by inode, so each output
+    is checked (:func:`helpers.files.check_output`) against the few inputs that could be
+    it, not against all of a large class folder."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.real: dict[str, Path] = {}
+        self.inode: dict[tuple[int, int], Path] = {}
+        for path in paths:
+            self.real.setdefault(os.path.realpath(path), path)
+            with contextlib.suppress(OSError):
+                info = os.stat(path)
+                self.inode.setdefault((info.st_dev, info.st_ino), path)
+
+    def near(self, path: Path) -> list[Path]:
+        """The inputs ``path`` could be (the same resolved path or the same inode)."""
+        found = [self.real.get(os.path.realpath(path))]
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            found.append(self.inode.get((info.st_dev, info.st_ino)))
+        return [p for p in found if p is not None]
+
+
+def inputs_of(submissions: Path, instructors: dict[str, Any]) -> Inputs:
+    """Every file the grader reads: all files under ``submissions`` (symlinks included, not
+    followed: :func:`collect.walk`) and the instructor's notebooks."""
+    files, _ = walk(submissions)
+    return Inputs([Path(nb.metadata["nst_source"]) for nb in instructors.values()] + files)
+
+
+def check_outputs(output: Path, submissions: Path, inputs: Inputs) -> tuple[Path, Path]:
+    """Refuse, before grading, outputs that would overwrite an input or land inside the
+    class folder (the feedback folder would be read as a student next time); return the
+    summary's path and the feedback folder."""
+    check_output(output, inputs.near(output), "-o")
+    parent = Path(os.path.realpath(output.parent if str(output.parent) else "."))
+    if parent.is_relative_to(os.path.realpath(submissions)):
+        raise StyleTransferError(f"-o {output} is inside the submissions folder {submissions}; "
+                                 "its feedback/ folder would be read as a student's next "
+                                 "time: write the grades outside it")
+    summary = output.with_name("summary.txt")
+    check_output(summary, inputs.near(summary), "the summary")
+    if summary == output or output.name == "summary.txt":
+        raise StyleTransferError(f"-o {output}: summary.txt is the grader's summary; give "
+                                 "another name, e.g. grades.csv")
+    return summary, check_folder(output.parent / "feedback", "the feedback folder")
+
+
+class Report:
+    """The finished students' rows, written out as each one finishes."""
+
+    def __init__(self, output: Path, instructors: dict[str, Any], subs: list[Submission],
+                 inputs: Inputs) -> None:
+        self.output, self.inputs = output, inputs
+        self.maximum = reports.maximum(instructors)
+        self.order = [s.student for s in subs]
+        self.flags = {s.student: [*s.notes, *([s.problem] if s.problem else [])] for s in subs}
+        folded = [fold(s.student) for s in subs]
+        self.pages = {s.student: file_name(s.student, folded.count(fold(s.student)) > 1)
+                      for s in subs}
+        self.done: dict[str, list[Row]] = {}
+        for student in self.order:  # every page checked before the first notebook runs
+            self.page(student)
+
+    def page(self, student: str) -> Path:
+        """The student's feedback page, checked against every input."""
+        page = self.output.parent / "feedback" / f"{self.pages[student]}.md"
+        return check_output(page, self.inputs.near(page), "a feedback page")
+
+    def finish(self, student: str, rows: list[Row]) -> None:
+        """Keep a student's rows; rewrite grades.csv and write their feedback page."""
+        self.done[student] = rows
+        self.flags[student] += [r.message for r in rows if r.check == NOTEBOOK_ROW]
+        write_text(self.page(student), reports.feedback_page(student, rows, self.maximum))
+        reports.write_grades(self.rows(), self.output)
+
+    def rows(self) -> list[Row]:
+        """The finished students' rows, in the class's order."""
+        return [r for s in self.order if s in self.done for r in self.done[s]]
+
+    def write_summary(self, path: Path, general: list[str], state: str) -> None:
+        """Write summary.txt (finished students only)."""
+        totals = {s: sum(r.points for r in self.done[s]) for s in self.order if s in self.done}
+        write_text(path, reports.summary(totals, {s: self.flags[s] for s in totals},
+                                         sum(self.maximum.values()), general, state))
+
+
+def screen(subs: list[Submission], instructors: dict[str, Any]) -> None:
+    """Drop (and note) a submitted notebook that is the instructor's own file (a link to
+    it), and flag one byte-identical to the instructor's copy (the answer key)."""
+    import hashlib
+
+    sources = [Path(nb.metadata["nst_source"]) for nb in instructors.values()]
+    keys: dict[int, set[str]] = {}
+    for source in sources:
+        data = read_bytes(source, NOTEBOOK_BYTES, "the instructor's notebook")
+        keys.setdefault(len(data), set()).add(hashlib.sha256(data).hexdigest())
+    for sub in subs:
+        for key, path in list(sub.notebooks.items()):
+            if any(same_file(path, source) for source in sources):
+                del sub.notebooks[key]
+                sub.notes.append(f"{sub.shown(path)} is the instructor's notebook (a link to "
+                                 "it); not graded")
+                continue
+            with contextlib.suppress(StyleTransferError, OSError):
+                size = path.stat().st_size  # only a file of the same size can be the same
+                if size in keys and hashlib.sha256(read_bytes(
+                        path, size, "notebook")).hexdigest() in keys[size]:
+                    sub.notes.append(f"{sub.shown(path)} is byte for byte the instructor's "
+                                     "notebook (the answer key)")
+
+
+def _plan(subs: list[Submission], instructors: dict[str, Any]
+          ) -> tuple[list[Task], dict[str, dict[str, list[Row]]]]:
+    """The notebooks to run, and the rows known without running (not submitted, an
+    unreadable zip) per student and exercise."""
+    tasks, known = [], {}
+    for sub in subs:
+        known[sub.student] = {}
+        for key, nb in instructors.items():
+            exercise = nb.metadata["nst_exercise"]
+            why = sub.problem or ("" if key in sub.notebooks else "not submitted")
+            if why:
+                known[sub.student][exercise] = [Row(sub.student, exercise, _name(c), 0.0,
+                                                    False, why) for _, c in check_cells(nb)]
+                continue
+            tasks.append(Task(sub.student, exercise, sub.notebooks[key],
+                              nb.metadata["nst_source"], sub.shown(sub.notebooks[key])))
+    return tasks, known
+
+
+def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
+         instructors: dict[str, Any], settings: Settings, report: Report, tmp: Path) -> None:
+    """Run the tasks, one worker per student, ``settings.jobs`` students at once; each
+    student is written out as soon as all their notebooks are graded. Ctrl-C, SIGTERM and
+    SIGHUP stop the workers and propagate."""
+    by_exercise = {nb.metadata["nst_exercise"]: nb for nb in instructors.values()}
+    order = list(by_exercise)
+    jobs: dict[str, list[Task]] = {s: [t for t in tasks if t.student == s] for s in known}
+    for student, mine in jobs.items():
+        if not mine:
+            report.finish(student, [r for e in order for r in known[student].get(e, [])])
+    workers = Workers()
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+    try:
+        futures = {pool.submit(run_job, mine, tmp / f"student-{number}", by_exercise, settings,
+                               workers): student
+                   for number, (student, mine) in enumerate(jobs.items()) if mine}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                student = futures[future]
+                for task, rows in zip(jobs[student], future.result(), strict=True):
+                    known[student][task.exercise] = rows
+                    print(f"{shown(student)} {task.exercise}: {sum(r.points for r in rows):g}"
+                          f" / {report.maximum[task.exercise]:g} points", flush=True)
+                report.finish(student, [r for e in order for r in known[student].get(e, [])])
+    except BaseException:
+        with deaf():
+            workers.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def grade_class(submissions: Path, output: Path, source: Path, settings: Settings
+                ) -> list[Row]:
+    """Grade every student's notebooks in ``submissions``; write ``output`` (CSV),
+    ``feedback/STUDENT.md`` and ``summary.txt`` beside it; return the rows. Stopped by a
+    signal, it writes what is finished and re-raises (``exc.graded``, ``exc.students``)."""
+    if not submissions.is_dir():  # before reading any notebook (nbformat loads slowly)
+        raise StyleTransferError(f"submissions folder not found: {submissions}")
+    instructors = instructor_notebooks(source)
+    inputs = inputs_of(submissions, instructors)
+    summary_path, _ = check_outputs(output, submissions, inputs)
+    canonical = {k: Path(nb.metadata["nst_source"]).name for k, nb in instructors.items()}
+    temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True)
+    with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
+        # apart: a notebook removing its own temporary folder's parent spares the zips
+        subs, general = collect(submissions, Path(unzipped), canonical)
+        screen(subs, instructors)
+        report = Report(output, instructors, subs, inputs)
+        for line in general + [f"{shown(s.student)}: {n}" for s in subs for n in s.notes]:
+            print(f"note: {line}", flush=True)
+        tasks, known = _plan(subs, instructors)
+        try:
+            _run(tasks, known, instructors, settings, report, Path(tmp))
+        except KeyboardInterrupt as exc:
+            exc.graded, exc.students = len(report.done), len(subs)  # type: ignore[attr-defined]
+            with deaf():
+                report.write_summary(summary_path, general, f"stopped after "
+                                     f"{len(report.done)} of {len(subs)} students")
+            raise
+        report.write_summary(summary_path, general, f"all {len(subs)} students graded")
+    return report.rows()

@@ -1,0 +1,218 @@
+"""The mutation search of the exercise checks (no notebook of its own; used by ex01_preprocess
+… ex05_total_variation).
+
+Each exercise writes its reference once more as a small NumPy *program* whose choices are
+knobs (``reduce="mean"``, ``pad="after"``, ``dtype="float32"`` …), and lists its mutation
+operators as data: an :class:`Op` sets one knob to a wrong value and carries the sentence a
+student reads when their result matches that program ("your sum is over positions, the loss
+takes the mean"). :func:`search` runs every single mutant, then the reference times a simple
+factor on top of a single mutant, then every pair of mutants of different knobs, on the
+hidden inputs, and returns the sentence of the first one whose results match the student's
+on every hidden input. Mutant results are cached per hidden input (:attr:`Case.memo
+<helpers.exercises._engine.Case>`), and the cheap inputs are tried first, so a search costs
+milliseconds once a kernel has run it.
+
+Mutation testing ("equivalent mutants" included: a mutant that equals the reference on every
+hidden input can never match a wrong answer, and the tests assert there are none) is the
+idea; the messages stay concrete.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+#: Largest finite float16 value.
+FLOAT16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class Op:
+    """One mutation operator: set ``knob`` of the reference program to ``value``.
+    ``family`` groups operators in the instructor notes, ``name`` is their short label
+    there, ``says`` the sentence the student reads, ``rtol`` how close a result must be
+    (looser for float16, whose sums differ with the order of adding)."""
+
+    knob: str
+    value: Any
+    family: str
+    name: str
+    says: str
+    rtol: float = 1e-3
+
+
+@dataclass
+class Mutations:
+    """An exercise's reference as a program of knobs, and its mutation operators.
+    ``program(*args, **{knob: value})`` returns the result in float64; with no knobs it is
+    the reference. ``doubles``: also try pairs of operators; ``scaled``: also a single
+    operator times k·Nᵃ·Mᵇ (cases with named sizes only)."""
+
+    program: Callable[..., Any]
+    ops: Sequence[Op]
+    doubles: bool = True
+    scaled: bool = True
+
+    def families(self) -> dict[str, list[str]]:
+        """family -> the short labels of its operators, in order (for the notes)."""
+        out: dict[str, list[str]] = {}
+        for op in self.ops:
+            out.setdefault(op.family, []).append(op.name)
+        return out
+
+
+def numeric_args(value: Any) -> Any:
+    """A hidden input as the programs take it: tensors as float64 arrays, uint8 images kept,
+    dicts element by element."""
+    if isinstance(value, dict):
+        return {k: numeric_args(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return type(value)(numeric_args(v) for v in value)
+    if isinstance(value, float | int) or value is None:
+        return value
+    array = np.asarray(value)
+    return array.copy() if array.dtype == np.uint8 else array.astype(np.float64)
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
+    scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-12)
+    return bool(np.max(np.abs(a - b)) <= rtol * scale) if a.size else True
+
+
+def agrees(out: np.ndarray, mutant: np.ndarray | None, rtol: float = 1e-3,
+           exact: bool = False) -> bool:
+    """The student's result ``out`` matches a mutant's: same shape, non-finite in the same
+    places (float16 overflow: ``inf`` or ``NaN`` alike), the rest close (``exact``: uint8
+    images, at most one grey level off on very few pixels)."""
+    if mutant is None or out.shape != mutant.shape:
+        return False
+    bad_o, bad_m = ~np.isfinite(out), ~np.isfinite(mutant)
+    if bad_o.any() or bad_m.any():
+        odd = bad_o ^ bad_m  # float16: entries near 65504 may round either way
+        finite = np.abs(np.where(bad_o, mutant, out))[odd]
+        if odd.any() and (rtol < 1e-2 or np.any(finite < FLOAT16_MAX / 2)
+                          or np.any(finite > FLOAT16_MAX * 2)):
+            return False
+        keep = ~(bad_o | bad_m)
+        out, mutant = out[keep], mutant[keep]
+    if exact:
+        diff = np.abs(out - mutant)
+        return bool(diff.max(initial=0) <= 1 and np.mean(diff > 0) < 1e-3)
+    return _close(out, mutant, rtol)
+
+
+def _value(muts: Mutations, case: Any, ops: tuple[Op, ...]) -> np.ndarray | None:
+    """The mutant's result on one hidden input, cached on the case (None: it cannot run)."""
+    key = ("mutant", id(muts), tuple((op.knob, op.value) for op in ops))
+    if key not in case.memo:
+        args = case.memo.setdefault("numeric", numeric_args(case.args))
+        try:
+            with np.errstate(all="ignore"):
+                result = np.asarray(muts.program(*args, **{op.knob: op.value for op in ops}),
+                                    dtype=np.float64)
+        except (ArithmeticError, ValueError, IndexError, TypeError):
+            result = None
+        case.memo[key] = result
+    return case.memo[key]
+
+
+def _cheap_first(cases: Sequence[Any]) -> list[int]:
+    def size(value: Any) -> int:
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        return int(np.size(value)) if hasattr(value, "shape") else 1
+
+    return sorted(range(len(cases)), key=lambda i: sum(size(a) for a in cases[i].args))
+
+
+def _fits(muts: Mutations, ops: tuple[Op, ...], outs: list, cases: Sequence[Any],
+          order: list[int], exact: bool) -> bool:
+    rtol = max(op.rtol for op in ops)
+    return all(agrees(outs[i], _value(muts, cases[i], ops), rtol, exact) for i in order)
+
+
+def _proportional(out: np.ndarray, mutant: np.ndarray | None) -> bool:
+    if mutant is None or out.shape != mutant.shape or not np.all(np.isfinite(out)):
+        return False
+    denom = float(np.sum(mutant * mutant))
+    if not np.isfinite(denom) or denom == 0:
+        return False
+    r = float(np.sum(out * mutant)) / denom
+    return r > 0 and abs(r - 1) > 1e-3 and _close(out, r * mutant, 1e-3)
+
+
+def _scaled(muts: Mutations, op: Op, outs: list, cases: Sequence[Any], order: list[int],
+            factor: Callable[[list, list, list], str | None]) -> str | None:
+    """``op``'s mutant times a factor k·Nᵃ·Mᵇ, found on the small inputs (one number is
+    proportional to any other: only the factor's fit across inputs tells), then confirmed
+    on the large ones."""
+    light = [i for i in order if not cases[i].large] or order
+    mutants = {i: _value(muts, cases[i], (op,)) for i in light}
+    if not all(_proportional(outs[i], mutants[i]) for i in light) or not factor(
+            [outs[i] for i in light], [mutants[i] for i in light], [cases[i] for i in light]):
+        return None
+    if not all(_proportional(outs[i], _value(muts, cases[i], (op,))) for i in order):
+        return None
+    how = factor(outs, [_value(muts, c, (op,)) for c in cases], list(cases))
+    return f"{op.says}; on top of that, {how}" if how else None
+
+
+def pair_message(a: Op, b: Op) -> str:
+    """What a student reads when two operators together explain their result."""
+    return f"two mistakes: {a.says}; and {b.says}"
+
+
+def search(muts: Mutations, outs: list, cases: Sequence[Any], exact: bool = False,
+           factor: Callable[[list, list, list], str | None] | None = None,
+           family: str | None = None) -> str | None:
+    """The sentence of the first mutant (single, single times a factor, then pairs) whose
+    results match ``outs`` on every hidden input; None when none does. ``factor(outs,
+    mutant_outs, cases)`` names a factor k·Nᵃ·Mᵇ between two sets of results, or None.
+    With ``family``, only that family's single operators are tried."""
+    order = _cheap_first(cases)
+    if family is not None:
+        return next((op.says for op in muts.ops if op.family == family
+                     and _fits(muts, (op,), outs, cases, order, exact)), None)
+    for op in muts.ops:
+        if _fits(muts, (op,), outs, cases, order, exact):
+            return op.says
+    if muts.scaled and factor is not None and cases[0].dims:
+        for op in muts.ops:
+            found = _scaled(muts, op, outs, cases, order, factor)
+            if found:
+                return found
+    if muts.doubles:
+        for a, b in _pairs(muts.ops):
+            if _fits(muts, (a, b), outs, cases, order, exact):
+                return pair_message(a, b)
+    return None
+
+
+def _pairs(ops: Iterable[Op]) -> Iterable[tuple[Op, Op]]:
+    return ((a, b) for a, b in itertools.combinations(ops, 2) if a.knob != b.knob)
+
+
+def equivalent_ops(muts: Mutations, cases: Sequence[Any], exact: bool = False) -> list[str]:
+    """The operators whose mutant equals the reference on every hidden input (equivalent
+    mutants: they could never name a mistake), by short label."""
+    refs = [_value(muts, c, ()) for c in cases]
+    order = list(range(len(cases)))
+    return [op.name for op in muts.ops
+            if _fits(muts, (op,), refs, cases, order, exact)]
+
+
+def float16(x: Any) -> np.ndarray:
+    """``x`` rounded to float16 (``inf`` past 65504), back in float64."""
+    with np.errstate(all="ignore"):
+        return np.asarray(x, np.float64).astype(np.float16).astype(np.float64)
+
+
+def int32_wrap(x: Any) -> np.ndarray:
+    """Whole numbers as int32 arithmetic leaves them: wrapped modulo 2³² into
+    −2³¹ … 2³¹−1 (the order of adding and multiplying does not matter modulo 2³²)."""
+    x = np.asarray(x, np.float64)
+    wrapped = np.mod(x, 2.0**32)
+    return np.where(wrapped >= 2.0**31, wrapped - 2.0**32, wrapped)
