@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.optimize import fmin_l_bfgs_b
 
-from helpers import fast_ops, optimizers
+from helpers import fast_lbfgsb, fast_ops, optimizers
 
 
 def awkward_rows(seed: int = 0) -> np.ndarray:
@@ -66,7 +66,7 @@ def test_prepared_bounds_walk_through_scipys_points(maxiter, maxfun):
     n = 500
     f, box = bumpy(n), np.tile([[-1.0, 1.5]], (n, 1))
     start = np.random.default_rng(1).uniform(-1, 1.5, n)
-    assert optimizers._same_as_scipy()  # else lbfgsb falls back to fmin_l_bfgs_b itself
+    assert fast_lbfgsb.same_as_scipy()  # else lbfgsb falls back to fmin_l_bfgs_b itself
     ours: list[np.ndarray] = []
     theirs: list[np.ndarray] = []
     info = optimizers.lbfgsb(f, start, box, maxiter, maxfun, lambda v: ours.append(v.copy()))
