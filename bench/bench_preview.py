@@ -1,4 +1,5 @@
-"""Seconds from a weight change to the first updated preview in the tuning app.
+"""Seconds from a weight change to the first updated preview in the tuning app, before and
+after issue 35's speed work, in one run.
 
     python bench/bench_preview.py [--size 256] [--changes 5] [--backbone auto]
 
@@ -9,10 +10,13 @@ On the bundled images at the preview size, two ways a user changes a weight:
     iteration and restarts warm with the new weight; seconds until the new run's first
     picture is in the preview.
 The first run (building targets, tracing) is left out: weight changes hit the target cache.
-Prints the CPU model, backbone and precision, and the median of each, then (c) where a first
-preview's time goes: the network evaluations before it, and scipy's set-up of L-BFGS-B's
-bounds (timed on a trivial objective with the same number of values, with and without
-bounds). Not a test.
+Each is timed on the old path (scipy's ``fmin_l_bfgs_b``, the sort as it was) and the new one
+(bounds prepared once per call, the leaner sort): the same pictures, the paths taking turns
+change by change, so that other work on the machine weighs on both alike. Prints the CPU
+model, load, backbone and precision, the median of each per path, then (c) where a first
+preview's time goes: the network evaluations before it, and the set-up of L-BFGS-B's bounds
+(timed on a trivial objective with the same number of values, with and without bounds). Not
+a test.
 """
 
 from __future__ import annotations
@@ -24,20 +28,34 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-from machine import cpu_model
+from machine import cores, cpu_model, load
 from scipy.optimize import fmin_l_bfgs_b
 
 from helpers import backbone as bb
-from helpers import optimize, widgets
+from helpers import fast_ops, optimize, optimizers, widgets
+from helpers.style_losses import sliced
 
 
 class TimedRunner:
-    """Runs ``stylize``; records when each run starts and when each iteration's preview is set."""
+    """Runs ``stylize``; records when each run starts, when each iteration's picture is put in
+    the preview (``shown``: the widget's value set, what the page then draws) and when the
+    app's callback returns (``previews``: after it also drew the loss plot)."""
 
     def __init__(self) -> None:
         self.runs: list[float] = []  # start time of each run
-        self.previews: list[tuple[int, float]] = []  # (run index, time) after the preview update
+        self.previews: list[tuple[int, float]] = []  # (run index, time) after the callback
+        self.shown: list[tuple[int, float]] = []  # (run index, time) the preview was set
         self.event = threading.Event()
+        self._calling: int | None = None  # the run whose callback is running
+
+    def watch(self, preview: Any) -> None:
+        """Note the time whenever the app's callback sets ``preview`` (an Image widget)."""
+
+        def seen(_: Any) -> None:
+            if self._calling is not None:
+                self.shown.append((self._calling, time.perf_counter()))
+
+        preview.observe(seen, "value")
 
     def __call__(self, content: Any, style: Any, callback: Callable[[dict[str, Any]], bool],
                  **kwargs: Any) -> optimize.Result:
@@ -46,7 +64,11 @@ class TimedRunner:
         self.runs.append(time.perf_counter())
 
         def timed(state: dict[str, Any]) -> bool:
-            stop = callback(state)  # the app's callback: sets the preview, returns "stop?"
+            self._calling = run
+            try:
+                stop = callback(state)  # the app's callback: sets the preview, returns "stop?"
+            finally:
+                self._calling = None
             self.previews.append((run, time.perf_counter()))
             self.event.set()
             return stop
@@ -54,7 +76,7 @@ class TimedRunner:
         return optimize.stylize(content, style, callback=timed, **kwargs)
 
     def first_preview_of_run(self, run: int, timeout: float = 120.0) -> float:
-        """perf_counter time at which run ``run`` (0-based) first set the preview."""
+        """perf_counter time at which run ``run`` (0-based) first returned from the callback."""
         end = time.perf_counter() + timeout
         while time.perf_counter() < end:
             for r, t in self.previews:
@@ -64,9 +86,27 @@ class TimedRunner:
             self.event.clear()
         raise TimeoutError(f"run {run} showed no preview within {timeout} s")
 
+    def first_shown(self, run: int) -> float:
+        """perf_counter time at which run ``run`` first set the preview (after
+        :meth:`first_preview_of_run` returned for it)."""
+        return next(t for r, t in self.shown if r == run)
 
-def scipy_setup_seconds(n: int, repeats: int = 5) -> float:
-    """Median seconds one ``fmin_l_bfgs_b`` call spends on ``n`` values' box bounds: a one-
+
+PATHS = ("old", "new")
+
+
+def use_path(path: str) -> None:
+    """Switch the bench-only speed paths: ``old`` is the code before issue 35 (scipy's own
+    ``fmin_l_bfgs_b`` with its bounds loop, the sort's keys built in new arrays, the blank
+    loss computed at every run), ``new`` today's. Both give the same pictures to the bit
+    (tests/test_speed_paths.py)."""
+    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = path == "new"
+    if path == "old":
+        sliced._BLANK.clear()
+
+
+def bounds_setup_seconds(n: int, path: str, repeats: int = 5) -> float:
+    """Median seconds one L-BFGS-B call spends on ``n`` values' box bounds on ``path``: a one-
     iteration call on a trivial quadratic with the pixel box, minus the same call without."""
     y = np.random.default_rng(0).uniform(-100.0, 100.0, n)
     box = np.tile([[-128.0, 128.0]], (n, 1))
@@ -74,12 +114,69 @@ def scipy_setup_seconds(n: int, repeats: int = 5) -> float:
     def quadratic(v: np.ndarray) -> tuple[float, np.ndarray]:
         return float(v @ v) * 1e-9, 2e-9 * v
 
-    def call(bounds: np.ndarray | None) -> float:
+    def call(bounded: bool) -> float:
+        use_path(path)
         start = time.perf_counter()
-        fmin_l_bfgs_b(quadratic, y, bounds=bounds, maxiter=1)
+        if bounded:
+            optimizers.lbfgsb(quadratic, y, box, 1, 20)
+        else:
+            fmin_l_bfgs_b(quadratic, y, maxiter=1)
         return time.perf_counter() - start
 
-    return statistics.median(call(box) - call(None) for _ in range(repeats))
+    return statistics.median(call(True) - call(False) for _ in range(repeats))
+
+
+def idle_changes(app: Any, runner: TimedRunner, changes: int, evaluations: dict[str, list]
+                 ) -> dict[str, list[float]]:
+    """(a): per path, seconds from a weight change + Run to the first preview (the picture
+    set, then the callback done: keys ``path`` and ``path+plot``); the paths take turns,
+    change by change. Adds each run's seconds per evaluation to ``evaluations[path]``."""
+    out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+plot")}
+    for i in range(changes):
+        for j, path in enumerate(PATHS if i % 2 == 0 else PATHS[::-1]):
+            use_path(path)
+            t0 = time.perf_counter()
+            app.controls["style_weight"].value = WEIGHTS[(2 * i + j) % len(WEIGHTS)]
+            app.run()
+            run = len(runner.runs) - 1
+            out[path + "+plot"].append(runner.first_preview_of_run(run) - t0)
+            out[path].append(runner.first_shown(run) - t0)
+            app.stop()
+            app.wait()
+            last = app.history[0]["result"].history[-1]
+            evaluations[path].append(last["eval_seconds"] / last["evaluations"])
+    return out
+
+
+def changes_during_a_run(app: Any, runner: TimedRunner, changes: int
+                         ) -> dict[str, list[float]]:
+    """(b): per path, seconds from a weight change during a run to the first preview of the
+    warm restart (the path switched just before the change; the paths take turns); keys as
+    :func:`idle_changes`'s."""
+    out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+plot")}
+    app.controls["style_weight"].value = 30.0
+    app.run()
+    runner.first_preview_of_run(len(runner.runs) - 1)
+    for i in range(changes):
+        for j, path in enumerate(PATHS if i % 2 == 0 else PATHS[::-1]):
+            use_path(path)
+            run = len(runner.runs)
+            t0 = time.perf_counter()
+            app.controls["style_weight"].value = WEIGHTS[(2 * i + j + 3) % len(WEIGHTS)]
+            out[path + "+plot"].append(runner.first_preview_of_run(run) - t0)
+            out[path].append(runner.first_shown(run) - t0)
+    app.stop()
+    app.wait()
+    return out
+
+
+def seconds(times: list[float]) -> str:
+    return f"median {statistics.median(times):.2f} s (all: {', '.join(f'{t:.2f}' for t in times)})"
+
+
+#: The style weights the slider is moved to, in turn (no two in a row alike: a slider moved to
+#: its own value changes nothing).
+WEIGHTS = [10.0, 100.0, 30.0, 300.0, 3.0, 50.0, 20.0, 200.0]
 
 
 def main() -> None:
@@ -92,49 +189,38 @@ def main() -> None:
     runner = TimedRunner()
     app = widgets.tuning_app(backbone=args.backbone, preview_size=args.size, iterations=500,
                              runner=runner)
+    runner.watch(app.preview)
     precision, why = bb.resolve_precision(app.controls["precision"].value)
-    print(f"CPU: {cpu_model()}; backbone {app.backbone}; precision {precision} ({why})")
-    weights = [10.0, 100.0, 30.0, 300.0, 3.0, 50.0, 20.0, 200.0]
-
+    print(f"CPU: {cpu_model()}, {cores()} cores, load {load()}; backbone {app.backbone}; "
+          f"precision {precision} ({why})")
     app.run()  # warm-up: builds the targets and traces the loss function
     runner.first_preview_of_run(0, timeout=300)
     app.stop()
     app.wait()
 
-    idle, during = [], []
-    for i in range(args.changes):  # (a) idle, then Run
-        t0 = time.perf_counter()
-        app.controls["style_weight"].value = weights[i % len(weights)]
-        app.run()
-        idle.append(runner.first_preview_of_run(len(runner.runs) - 1) - t0)
-        app.stop()
-        app.wait()
-
-    app.controls["style_weight"].value = 30.0
-    app.run()
-    runner.first_preview_of_run(len(runner.runs) - 1)
-    for i in range(args.changes):  # (b) during a run: the app restarts warm
-        run = len(runner.runs)
-        t0 = time.perf_counter()
-        app.controls["style_weight"].value = weights[(i + 3) % len(weights)]
-        during.append(runner.first_preview_of_run(run) - t0)
-    app.stop()
-    app.wait()
-
+    evaluations: dict[str, list[float]] = {p: [] for p in PATHS}
+    idle = idle_changes(app, runner, args.changes, evaluations)
+    during = changes_during_a_run(app, runner, args.changes)
     shape = app.history[0]["result"].image.shape
-    print(f"preview {shape[1]}x{shape[0]} px, bundled images; cache {optimize.cache_info()}")
-    print(f"(a) weight change + Run -> first preview: median {statistics.median(idle):.2f} s "
-          f"(all: {', '.join(f'{t:.2f}' for t in idle)})")
-    print(f"(b) weight change during a run -> first preview of the warm restart: median "
-          f"{statistics.median(during):.2f} s (all: {', '.join(f'{t:.2f}' for t in during)})")
-    last = app.history[0]["result"].history
-    evaluation = last[-1]["eval_seconds"] / last[-1]["evaluations"]
     values = shape[0] * shape[1] * 3
-    setup = scipy_setup_seconds(values)
-    print(f"(c) of a first preview: 2 network evaluations (the start, then L-BFGS-B's first "
-          f"step) of {evaluation:.2f} s each, and scipy's bounds set-up {setup:.2f} s (every "
-          f"fmin_l_bfgs_b call converts the {values} values' bounds in Python loops, whatever "
-          f"form they are given in)")
+    print(f"preview {shape[1]}x{shape[0]} px, bundled images; cache {optimize.cache_info()}; "
+          f"the old and new paths (before and after issue 35, the same pictures) take turns")
+    for path in PATHS:
+        print(f"[{path}] (a) weight change + Run -> first preview: {seconds(idle[path])}; "
+              f"with the loss plot drawn after it: {seconds(idle[path + '+plot'])}")
+        print(f"[{path}] (b) weight change during a run -> first preview of the warm restart: "
+              f"{seconds(during[path])}; with the loss plot: {seconds(during[path + '+plot'])}")
+    for path in PATHS:
+        print(f"[{path}] (c) of a first preview: 2 network evaluations (the start, then "
+              f"L-BFGS-B's first step), median {statistics.median(evaluations[path]):.3f} s "
+              f"each over (a)'s runs, and the bounds set-up of the {values} values "
+              f"{bounds_setup_seconds(values, path):.3f} s ("
+              + ("scipy's fmin_l_bfgs_b converts them in Python loops at every call)"
+                 if path == "old" else "prepared by NumPy, the same compiled L-BFGS-B)"))
+    plot = statistics.median(b - a for a, b in zip(idle["new"], idle["new+plot"], strict=True))
+    print(f"(c) the app's callback draws the loss plot after the preview: {plot:.2f} s (median)")
+    old_new = statistics.median(idle["old"]) / statistics.median(idle["new"])
+    print(f"(a) old / new: {old_new:.2f}x; load now {load()}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ seconds of a bare forward+backward pass of the same truncated backbone, (c) thei
 (d) seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes),
 timed as one ``fmin_l_bfgs_b`` call with ``maxfun=20``,
 (e) the per-evaluation time done the original way (content, style and generated image
-through the network together at every evaluation), (f) peak memory. The style loss is the
+through the network together at every evaluation), (f) peak memory, (g) one L-BFGS iteration
+over a bare forward+backward, (h) the same for the sliced loss with its sort before issue 35
+and now (the iterations of one run taking turns), (i) a ``--default-size`` px run with every
+default (coarse-to-fine, the sliced loss) before issue 35 and now (the code paths of the
+benches' switches, the same pictures). The style loss is the
 Gram loss unless ``--style-loss`` says otherwise (``sliced``, the offline backbone's default,
 sorts every layer's projections: its (c) is higher). Not a test.
 """
@@ -23,11 +27,11 @@ import time
 import timeit
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, load
 
 import helpers
 from helpers import backbone as bb
-from helpers import data, images, losses, optimize
+from helpers import data, fast_ops, images, losses, optimize, optimizers
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines
 from helpers.settings import CHOICES
 
@@ -77,13 +81,16 @@ def original_pass(extractor, content, style, x, content_layer, style_layers):
 
 
 def measure(content, style, name: str, precision: str, evaluations: int,
-            style_loss: str = "gram") -> dict:
+            style_loss: str = "gram", sorts: tuple[bool, ...] = (True,),
+            restart: bool = True) -> dict:
     """Figures (a), (b) and (d) for one precision, plus the run's result.
 
     (a) and (b) are measured interleaved, under the same conditions: after every L-BFGS
     iteration of the ``stylize`` run, a callback times one bare pass on the current image.
     Measured one after the other, machine drift (other jobs, clock changes) alone moved the
-    ratio by +-0.03 between runs.
+    ratio by +-0.03 between runs. With ``sorts`` = (False, True) the iterations take turns
+    on the sliced loss's sort before issue 35 and today's (``fast_ops.LEAN_SORT``; the same
+    points either way): ``per_eval`` and ``wall`` are then dicts by that switch.
     """
     h, w = content.shape[:2]
     d = optimize.DEFAULTS[name]
@@ -94,7 +101,10 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     step(tf.constant(images.preprocess(content)))  # warm-up (tracing)
     bare_times, callback_seconds = [], {}
 
+    path = {}  # iteration -> the sort its next step runs with
+
     def time_bare_pass(info: dict) -> None:
+        fast_ops.LEAN_SORT = path[info["iteration"]] = sorts[info["iteration"] % len(sorts)]
         started = time.perf_counter()
         x = tf.constant(images.preprocess(info["image"]))
         t = time.perf_counter()
@@ -102,27 +112,91 @@ def measure(content, style, name: str, precision: str, evaluations: int,
         bare_times.append(time.perf_counter() - t)
         callback_seconds[info["iteration"]] = time.perf_counter() - started
 
-    result = optimize.stylize(content, style, size=max(h, w), iterations=evaluations,
-                              backbone=name, precision=precision, scales=1, progress=False,
+    fast_ops.LEAN_SORT = sorts[0]
+    result = optimize.stylize(content, style, size=max(h, w),
+                              iterations=evaluations * len(sorts), backbone=name,
+                              precision=precision, scales=1, progress=False,
                               style_loss=style_loss, callback=time_bare_pass)
+    fast_ops.LEAN_SORT = True
     hist = result.history
     steps = list(zip(hist[1:], hist[2:], strict=False))  # skip 0->1: tracing, scipy set-up
-    # (a): the evaluations' own time; the wall time per evaluation leaves out the callback.
-    per_eval = statistics.median((b["eval_seconds"] - a["eval_seconds"]) /
-                                 (b["evaluations"] - a["evaluations"]) for a, b in steps)
-    wall = statistics.median((b["seconds"] - a["seconds"] - callback_seconds[a["iteration"]]) /
-                             (b["evaluations"] - a["evaluations"]) for a, b in steps)
+
+    def figures(sort: bool) -> tuple[float, float]:
+        """(a): the evaluations' own time; the wall time per evaluation leaves out the
+        callback."""
+        mine = [(a, b) for a, b in steps if path[a["iteration"]] == sort]
+        return (statistics.median((b["eval_seconds"] - a["eval_seconds"]) /
+                                  (b["evaluations"] - a["evaluations"]) for a, b in mine),
+                statistics.median((b["seconds"] - a["seconds"] - callback_seconds[a["iteration"]])
+                                  / (b["evaluations"] - a["evaluations"]) for a, b in mine))
+
+    by_sort = {sort: figures(sort) for sort in sorts}
+    per_eval = {sort: f[0] for sort, f in by_sort.items()}
+    wall = {sort: f[1] for sort, f in by_sort.items()}
+    if len(sorts) == 1:
+        per_eval, wall = per_eval[sorts[0]], wall[sorts[0]]
     evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    figures_ = dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
+                    bare=statistics.median(bare_times), bare_n=len(bare_times), net=net,
+                    extractor=extractor)
+    if not restart:
+        return figures_
     # (d) timed: one iteration the original way, one fmin_l_bfgs_b call with maxfun=20.
     restart = optimize.stylize(content, style, size=max(h, w), iterations=1,
                                lbfgs_mode="restart", maxfun=20, backbone=name,
                                precision=precision, scales=1, style_loss=style_loss,
                                progress=False).history
-    return dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
-                bare=statistics.median(bare_times), bare_n=len(bare_times), net=net,
-                extractor=extractor,
-                restart_seconds=restart[1]["seconds"] - restart[0]["seconds"],
+    return dict(figures_, restart_seconds=restart[1]["seconds"] - restart[0]["seconds"],
                 restart_evals=restart[1]["evaluations"] - restart[0]["evaluations"])
+
+
+def sliced_iteration(content, style, name: str, precision: str, evaluations: int) -> None:
+    """Print (h): (g) for the sliced loss, the iterations of one run taking turns on the sort
+    before issue 35 and today's (the prepared bounds cost nothing per iteration)."""
+    m = measure(content, style, name, precision, evaluations, "sliced", (False, True),
+                restart=False)
+    for sort, label in ((False, "before issue 35"), (True, "now")):
+        iteration = m["evals_per_iter"] * m["wall"][sort]
+        print(f"(h) sliced loss, {label}: one L-BFGS iteration / bare forward+backward: "
+              f"{iteration / m['bare']:.2f}; one evaluation {m['per_eval'][sort]:.3f} s, "
+              f"with L-BFGS-B's arithmetic {m['wall'][sort]:.3f} s, bare pass "
+              f"{m['bare']:.3f} s (load {load()})")
+
+
+def use_path(path: str) -> None:
+    """The bench-only switches: ``old`` is the code before issue 35 (scipy's own
+    ``fmin_l_bfgs_b`` with its bounds loop, the sort as it was, the blank loss computed at
+    every run), ``new`` today's; the same pictures either way (tests/test_speed_paths.py)."""
+    from helpers.style_losses import sliced
+
+    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = path == "new"
+    if path == "old":
+        sliced._BLANK.clear()
+
+
+def default_runs(size: int, pairs: int) -> None:
+    """Print (i): seconds of a ``size`` px run with every default (bundled images, coarse-to-
+    fine, the sliced loss), before issue 35 and now, the two taking turns ``pairs`` times; the
+    network is loaded before, the targets built and the graph traced in each run."""
+    content, style = data.default_content(), data.default_style()
+    seconds: dict[str, list[float]] = {"old": [], "new": []}
+    pictures = {}
+    optimize.stylize(content, style, size=64, iterations=1, progress=False)  # load the network
+    for i in range(pairs):
+        for path in ("old", "new") if i % 2 == 0 else ("new", "old"):
+            use_path(path)
+            optimize.clear_cache()  # each run builds its targets and traces, as a command does
+            started = time.perf_counter()
+            pictures[path] = optimize.stylize(content, style, size=size, progress=False).image
+            seconds[path].append(time.perf_counter() - started)
+            print(f"(i) {size} px with the defaults, {path} path: {seconds[path][-1]:.1f} s "
+                  f"(load {load()})")
+    use_path("new")
+    diff = np.abs(pictures["old"].astype(int) - pictures["new"].astype(int)).max()
+    print(f"(i) {size} px with the defaults: median {statistics.median(seconds['old']):.1f} s "
+          f"before issue 35, {statistics.median(seconds['new']):.1f} s now "
+          f"({statistics.median(seconds['old']) / statistics.median(seconds['new']):.2f}x); "
+          f"the pictures differ by at most {diff} grey levels")
 
 
 def main() -> None:
@@ -135,6 +209,10 @@ def main() -> None:
                              "bfloat16 where the CPU/GPU computes it natively)")
     parser.add_argument("--style-loss", default="gram", choices=CHOICES["style_loss"],
                         help="the style loss of the runs (default: gram, the loss of goal (c))")
+    parser.add_argument("--default-size", type=int, default=512,
+                        help="(i): the size of the runs with every default, px (0: none)")
+    parser.add_argument("--default-pairs", type=int, default=1,
+                        help="(i): how many times the old and new paths take turns")
     args = parser.parse_args()
 
     content = images.load_image(data.default_content(), height=args.height)
@@ -148,7 +226,7 @@ def main() -> None:
     memory = psutil.virtual_memory().total / 2**30
     print(f"Machine: {cpu_model()} ({', '.join(flags)}), {os.cpu_count()} cores, "
           f"{memory:.0f} GiB memory; "
-          f"TensorFlow {tf.__version__}, helpers {helpers.__version__}")
+          f"TensorFlow {tf.__version__}, helpers {helpers.__version__}; load {load()}")
     print(f"Image: {h}x{w} px (bundled content and style); "
           f"auto precision here: {bb.resolve_precision('auto')[0]}")
 
@@ -181,6 +259,7 @@ def main() -> None:
               f"{m['evals_per_iter'] * m['per_eval']:.3f} s, scipy's L-BFGS-B arithmetic and "
               f"the Python between them {scipy_share:.3f} s ({scipy_share / m['bare']:.2f} of "
               f"a bare pass)")
+        sliced_iteration(content, style, name, precision, args.evaluations)
     peak_stylize = peak_rss_gib()
 
     f32, b16 = figures["float32"], figures.get("bfloat16")
@@ -201,14 +280,21 @@ def main() -> None:
           f"({orig / f32['per_eval']:.2f}x ours in float32)")
     print(f"(f) peak memory: {peak_stylize:.2f} GiB after the stylize runs, "
           f"{peak_rss_gib():.2f} GiB after all figures; stylize's estimate: {estimate:.2f} GiB")
-    if b16 is None:
-        return
+    if b16 is not None:
+        compare_precisions(f32, b16, orig, args.evaluations)
+    if args.default_size:
+        print()
+        default_runs(args.default_size, args.default_pairs)
+
+
+def compare_precisions(f32: dict, b16: dict, orig: float, evaluations: int) -> None:
+    """The bfloat16 lines: its speed-up and how far its picture is from float32's."""
     diff = np.abs(f32["result"].image.astype(float) - b16["result"].image.astype(float)).mean()
     print(f"(e) in bfloat16 terms: the original way is {orig / b16['per_eval']:.2f}x ours")
     print(f"bfloat16 speed-up: {f32['per_eval'] / b16['per_eval']:.2f}x per evaluation, "
           f"{f32['wall'] / b16['wall']:.2f}x per L-BFGS iteration, "
           f"{f32['bare'] / b16['bare']:.2f}x for the bare network")
-    print(f"mean |float32 - bfloat16| after {args.evaluations} iterations: {diff:.2f} grey levels"
+    print(f"mean |float32 - bfloat16| after {evaluations} iterations: {diff:.2f} grey levels"
           f" (of 255); final losses {f32['result'].history[-1]['total']:.4g} vs "
           f"{b16['result'].history[-1]['total']:.4g}")
 

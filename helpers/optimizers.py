@@ -6,7 +6,9 @@ L-BFGS-B is limited-memory BFGS with box bounds (the B): a quasi-Newton method t
 curvature estimate from the last ``m`` = 10 steps and keeps every pixel inside its valid range.
 Each function takes the :class:`~helpers.objective.Objective`, the starting vector, and
 ``after_iteration(y)``, called once per iteration (it may raise to stop the run); each returns
-why it stopped, in words.
+why it stopped, in words. scipy's compiled L-BFGS-B is driven by :func:`lbfgsb`, which makes
+the bounds NumPy arrays in one go (scipy's ``fmin_l_bfgs_b`` converts them value by value at
+every call) and otherwise walks through the same points.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.optimize import fmin_l_bfgs_b
+
+from helpers import fast_lbfgsb
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 AfterIteration = Callable[[np.ndarray], None]
@@ -34,12 +38,35 @@ def stop_reason(info: dict[str, Any]) -> str:
 
 def lbfgs(objective: Objective, y: np.ndarray, iterations: int, after_iteration: AfterIteration,
           box: np.ndarray, maxfun: int = 20) -> str:
-    """One ``fmin_l_bfgs_b`` call of ``iterations`` iterations: its curvature memory lasts the
-    whole run (at most ``maxfun`` evaluations per iteration on average)."""
-    _, _, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=iterations,
-                               maxfun=iterations * maxfun, m=10, factr=1e5, pgtol=0.0,
-                               callback=after_iteration)
-    return stop_reason(info)
+    """One L-BFGS-B run (:func:`lbfgsb`, scipy's ``fmin_l_bfgs_b``) of ``iterations``
+    iterations: its curvature memory lasts the whole run (at most ``maxfun`` evaluations per
+    iteration on average)."""
+    return stop_reason(lbfgsb(objective, y, box, iterations, iterations * maxfun,
+                              after_iteration))
+
+
+#: Bench-only switch (not a setting): False runs scipy's ``fmin_l_bfgs_b`` itself, whose
+#: bounds set-up is a Python loop over every value at every call, so that
+#: ``bench/bench_preview.py`` can time the old path beside the new one in one run.
+PREPARED_BOUNDS = True
+
+
+def lbfgsb(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: int, maxfun: int,
+           callback: AfterIteration | None = None, m: int = 10, factr: float = 1e5,
+           pgtol: float = 0.0) -> dict[str, Any]:
+    """The ``info`` of ``fmin_l_bfgs_b(objective, y, bounds=box, ...)``, computed the same
+    way (the same compiled L-BFGS-B, the same points to the bit) with the (n, 2) ``box`` made
+    scipy's bound arrays by NumPy in one go: ``fmin_l_bfgs_b`` converts them value by value in
+    Python at every call (0.4 s at 256 px, 2 s at 400x600, on every slider change and scale).
+    Where this SciPy's compiled routine does not answer as the one it was written against
+    (1.15-1.17; checked once per process on a small problem,
+    :func:`helpers.fast_lbfgsb.same_as_scipy`) it runs ``fmin_l_bfgs_b`` itself."""
+    if not (PREPARED_BOUNDS and fast_lbfgsb.same_as_scipy()):
+        x, f, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=maxiter, maxfun=maxfun,
+                                   m=m, factr=factr, pgtol=pgtol, callback=callback)
+        return {**info, "x": x, "f": f}
+    return fast_lbfgsb.setulb_loop(objective, y, box, maxiter, maxfun, callback, m, factr,
+                                   pgtol)
 
 
 class Pyramid:
@@ -116,8 +143,9 @@ def lbfgs_restart(objective: Objective, y: np.ndarray, iterations: int,
     """The old Keras example's loop: ``iterations`` calls of ``maxfun`` evaluations each, every
     call starting with an empty curvature memory."""
     info: dict[str, Any] = {}
-    for _ in range(iterations):
-        y, _, info = fmin_l_bfgs_b(objective, y, bounds=box, maxfun=maxfun, pgtol=0.0)
+    for _ in range(iterations):  # fmin_l_bfgs_b(objective, y, bounds=box, maxfun, pgtol=0)
+        info = lbfgsb(objective, y, box, 15000, maxfun, factr=1e7)
+        y = info["x"]
         after_iteration(y)
     return (f"finished {iterations} restarts of {maxfun} evaluations; the last one: "
             f"{stop_reason(info)}")

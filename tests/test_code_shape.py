@@ -69,7 +69,7 @@ PARTS = {
     # what paints: stylize and everything it runs on (the registries' parts included)
     "engine": ("helpers.optimize", "helpers.objective", "helpers.targets", "helpers.optimizers",
                "helpers.control", "helpers.checkpoints", "helpers.backbone", "helpers.backbones",
-               "helpers.style_losses"),
+               "helpers.style_losses", "helpers.fast_lbfgsb"),
     # what people use: each front-end is one entry, its modules are its own
     "cli": ("helpers.cli", "helpers.__main__"),
     "widgets": ("helpers.widgets",),

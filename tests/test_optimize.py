@@ -65,14 +65,14 @@ def test_history_records_every_term_and_time(photo, painting):
 
 def test_scipy_gets_float64_contiguous_gradients(photo, painting, monkeypatch):
     seen = []
-    real = optimizers.fmin_l_bfgs_b
+    real = optimizers.lbfgsb
 
-    def spy(func, x0, **kw):
+    def spy(func, x0, *args, **kw):
         f, g = func(x0)
         seen.append((type(f), g.dtype, g.flags["C_CONTIGUOUS"], g.shape == x0.shape))
-        return real(func, x0, **kw)
+        return real(func, x0, *args, **kw)
 
-    monkeypatch.setattr(optimizers, "fmin_l_bfgs_b", spy)
+    monkeypatch.setattr(optimizers, "lbfgsb", spy)
     optimize.stylize(photo, painting, iterations=1, **FAST)
     assert seen == [(float, np.float64, True, True)]
 
@@ -103,15 +103,15 @@ def test_one_compiled_call_per_evaluation_and_targets_built_once(photo, painting
 def test_every_iterate_is_a_valid_image(photo, painting, monkeypatch):
     """With bounds, L-BFGS-B over the pixels never leaves the valid range (nothing to clip)."""
     xs = []
-    real = optimizers.fmin_l_bfgs_b
+    real = optimizers.lbfgsb
 
-    def spy(func, x0, bounds=None, **kw):
+    def spy(func, x0, *args, **kw):
         def wrapped(x):
             xs.append(x.copy())
             return func(x)
-        return real(wrapped, x0, bounds=bounds, **kw)
+        return real(wrapped, x0, *args, **kw)
 
-    monkeypatch.setattr(optimizers, "fmin_l_bfgs_b", spy)
+    monkeypatch.setattr(optimizers, "lbfgsb", spy)
     optimize.stylize(photo, painting, iterations=3, style_weight=1.0, pyramid_levels=1, **FAST)
     scale = np.sqrt(xs[0].size)
     box = optimize.images.pixel_bounds((48, 64))
