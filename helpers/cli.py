@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import difflib
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -38,9 +37,9 @@ from helpers.settings import (
     setting_text,
 )
 from helpers.signals import (
-    Stopped,
     exit_status,
     held_signals,
+    raise_for,
     signal_name,
     stop_on_signals,
 )
@@ -380,7 +379,7 @@ def _load_tensorflow_quietly() -> None:
     with held_signals() as arrived:
         import helpers._tf  # noqa: F401
     if arrived:
-        raise KeyboardInterrupt() if arrived[0] == signal.SIGINT else Stopped(arrived[0])
+        raise_for(arrived[0])
 
 
 def _image(text: str) -> tuple[Any, Path]:

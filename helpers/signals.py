@@ -65,12 +65,26 @@ def stop_on_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def held_signals() -> Iterator[list[int]]:
-    """While inside, Ctrl-C, SIGTERM and SIGHUP are noted in the list yielded, not raised: a
-    result and its JSON are written whole; the caller acts on them afterwards."""
+def held_signals(second_stops: bool = False) -> Iterator[list[int]]:
+    """While inside, Ctrl-C, SIGTERM and SIGHUP are noted in the list yielded, not raised (a
+    result and its JSON are written whole; a cluster starts or closes, leaving no worker
+    behind); the caller acts on them afterwards (:func:`raise_for`). With ``second_stops``, a
+    second signal raises at once."""
     arrived: list[int] = []
-    with _handlers(_handled(ENDING), lambda signum, frame: arrived.append(signum)):
+
+    def note(signum: int, frame: Any) -> None:
+        arrived.append(signum)
+        if second_stops and len(arrived) > 1:
+            raise_for(signum)
+
+    with _handlers(_handled(ENDING), note):
         yield arrived
+
+
+def raise_for(signum: int) -> None:
+    """Raise what ``signum`` raises inside :func:`stop_on_signals`: KeyboardInterrupt for
+    Ctrl-C, :class:`Stopped` for SIGTERM and SIGHUP."""
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
 
 
 def exit_status(exc: BaseException) -> int:

@@ -47,3 +47,16 @@ def test_held_signals_are_noted_not_raised():
         os.kill(os.getpid(), signal.SIGTERM)
         signal.sigtimedwait([], 0.2)
     assert arrived == [signal.SIGTERM]
+
+
+def test_a_second_held_signal_stops_at_once():
+    from helpers.signals import held_signals
+
+    with pytest.raises(Stopped) as caught:
+        with held_signals(second_stops=True) as arrived:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.2)
+            assert arrived == [signal.SIGTERM]  # the first waits
+            os.kill(os.getpid(), signal.SIGHUP)
+            signal.sigtimedwait([], 0.2)
+    assert caught.value.signum == signal.SIGHUP

@@ -21,7 +21,7 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 
 from helpers.errors import StyleTransferError
-from helpers.signals import Stopped
+from helpers.signals import held_signals, raise_for
 from helpers.sweeps.checks import (
     check_dashboard_address,
     check_host,
@@ -239,29 +239,10 @@ def signals_held() -> Iterator[None]:
     """While inside (a cluster starting or closing), Ctrl-C, SIGTERM and SIGHUP wait, so
     that no worker process is left behind; the signal is raised on leaving (unless an
     exception is on its way already). A second signal stops at once."""
-    if threading.current_thread() is not threading.main_thread():
+    with held_signals(second_stops=True) as came:
         yield
-        return
-    came: list[int] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        came.append(signum)
-        if len(came) > 1:
-            _raise_for(signum)
-
-    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, hold) for s in held}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     if came:
-        _raise_for(came[0])
-
-
-def _raise_for(signum: int) -> None:
-    raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+        raise_for(came[0])
 
 
 def close(client: Client) -> None:
