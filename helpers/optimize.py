@@ -186,6 +186,20 @@ class Inputs:
         return Prepared(content, styles, net_content, net_styles, blend, masks)
 
 
+def _settings_in_signature(func: Callable[..., Result]) -> Callable[..., Result]:
+    """``func`` with every setting of :class:`~helpers.settings.Settings` in its signature, in
+    place of ``**options``, each with its default: ``help(helpers.stylize)`` lists them all."""
+    import inspect
+
+    sig = inspect.signature(func)
+    params = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                 annotation=f.type) for f in dataclasses.fields(Settings)]
+    func.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return func
+
+
+@_settings_in_signature
 def stylize(
     content: images.ImageSource | None = None,
     style: images.ImageSource | Sequence[images.ImageSource] | None = None,

@@ -232,3 +232,15 @@ def test_parse_value_reads_the_field_type_not_the_default():
 def test_parse_value_refuses_in_one_line(name, text, message):
     with pytest.raises(StyleTransferError, match=message):
         parse_value(name, text)
+
+
+def test_help_of_stylize_lists_every_setting_with_its_default():
+    import inspect
+
+    import helpers
+
+    params = inspect.signature(helpers.stylize).parameters
+    for f in dataclasses.fields(Settings):
+        assert params[f.name].default == f.default and params[f.name].kind == params[
+            f.name].KEYWORD_ONLY
+    assert "options" not in params and "callback" in params
