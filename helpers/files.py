@@ -21,6 +21,7 @@ No maintained library does this small job (``atomicwrites`` was archived by its 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -50,6 +51,19 @@ def _describe(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "a device"
+
+
+def _mode(path: Path, what: str) -> int | None:
+    """The ``st_mode`` of ``path`` (symlinks followed), ``None`` where nothing is there (a
+    dangling link: the rename replaces the link), or one line where it cannot be told (a
+    symlink loop, a name too long, a folder that cannot be searched)."""
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # its folder's checks say the rest
+        return None
+    except OSError as exc:
+        why = "is a symlink loop" if exc.errno == errno.ELOOP else f": {exc.strerror or exc}"
+        raise StyleTransferError(f"{what} {path} {why}; choose another name") from None
 
 
 def check_name(path: PathLike, what: str = "the file") -> Path:
@@ -121,13 +135,12 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = (), what: str = "-
     run reads, including the ones it finds on its own), in a folder that can be written
     (created if missing). The name is returned as given, never changed."""
     path = check_name(path, what)
-    if str(path).endswith(("/", os.sep)) or path.is_dir():
+    mode = _mode(path, what)
+    if str(path).endswith(("/", os.sep)) or (mode is not None and stat.S_ISDIR(mode)):
         raise StyleTransferError(f"{what} {path} is a folder; give a file name in it")
-    with contextlib.suppress(OSError):
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            raise StyleTransferError(f"{what} {path} is {_describe(mode)}, not a file the "
-                                     "project can replace; choose another name")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise StyleTransferError(f"{what} {path} is {_describe(mode)}, not a file the "
+                                 "project can replace; choose another name")
     for source in inputs:
         if source is not None and same_file(path, source):
             raise StyleTransferError(f"{what} {path} would overwrite the input {source}; "
@@ -173,10 +186,10 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
             Image.fromarray(img).save(tmp)
     """
     path = check_name(path, "the file to write")
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise StyleTransferError(f"cannot write {path}: it is "
-                                     f"{_describe(path.stat().st_mode)}; choose another name")
+    mode = _mode(path, "cannot write")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise StyleTransferError(f"cannot write {path}: it is {_describe(mode)}; choose "
+                                 "another name")
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
                                     suffix=f".tmp{path.suffix}")

@@ -71,6 +71,9 @@ class Result:
     stop_reason: str
     settings: dict[str, Any] = field(default_factory=dict)
     signum: int | None = None
+    #: The files the run read (its photo, paintings and masks, where given as paths); with
+    #: the bundled images, what :meth:`save` refuses to write over.
+    inputs: tuple[str, ...] = ()
 
     @property
     def interrupted(self) -> bool:
@@ -97,11 +100,14 @@ class Result:
         Both files are checked first (an empty name, a folder, a pipe or a device is refused)
         and written together: a failed write (a full disk) leaves both previous files and
         raises one StyleTransferError line."""
-        out = check_output(path, what="the result's file")
+        from helpers import data
+
+        read = (*self.inputs, *map(data.bundled_file, data.BUNDLED))
+        out = check_output(path, read, what="the result's file")
         out = out if out.suffix else out.with_suffix(".png")
         meta = out.with_suffix(".json")
         for name in (out, meta):
-            check_output(name, what="the result's file")
+            check_output(name, read, what="the result's file")
         fmt = images.image_format(out)
         rgb = images.load_image(self.image)
         text = json.dumps({"backbone": self.backbone, "stop_reason": self.stop_reason,
@@ -152,16 +158,20 @@ class Inputs:
     content: np.ndarray
     styles: list[np.ndarray]
     masks: list | None
+    files: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, content: Any, style: Any, masks: Any) -> Inputs:
-        """Load the images (``None``: the bundled photo and painting)."""
+        """Load the images (``None``: the bundled photo and painting); ``files`` keeps the
+        paths among them."""
         from helpers import data
 
+        style_list = control.style_list(data.default_style() if style is None else style)
+        mask_list = control.mask_list(masks, len(style_list))
+        files = tuple(str(x) for x in (content, *style_list, *(mask_list or ()))
+                      if isinstance(x, (str, os.PathLike)))
         content = images.load_image(data.default_content() if content is None else content)
-        styles = [images.load_image(s) for s in
-                  control.style_list(data.default_style() if style is None else style)]
-        return cls(content, styles, control.mask_list(masks, len(styles)))
+        return cls(content, [images.load_image(s) for s in style_list], mask_list, files)
 
     def shape(self, size: int) -> tuple[int, int]:
         """The result's (height, width) at ``size`` px."""
@@ -434,7 +444,7 @@ class _Run:
                                    scale_sizes=[s for s, _ in schedule],
                                    scale_iterations=[n for _, n in schedule],
                                    pyramid_levels=settings.pyramid_levels)
-        result.signum = self.signum
+        result.signum, result.inputs = self.signum, inputs.files
         return result
 
 

@@ -209,6 +209,9 @@ class Settings:
             if getattr(self, name) is not None:
                 out[name] = check_weight(name, getattr(self, name))
         out["learning_rate"] = check_weight("learning_rate", self.learning_rate)
+        if out["learning_rate"] == 0:
+            raise StyleTransferError("learning_rate must be above 0 (Adam's step, in grey "
+                                     "levels; 5 is the default), not 0")
         if out.get("style_scale") is not None and not 0.1 <= out["style_scale"] <= 4.0:
             raise StyleTransferError(
                 f"style_scale must be between 0.1 and 4, not {out['style_scale']}")
@@ -387,6 +390,17 @@ def _fits(shape: tuple[int, int], size: int) -> bool:
     return True
 
 
+def check_layers(settings: Settings, backbone: str) -> None:
+    """Refuse a content or style layer the ``backbone`` does not have, naming the ones it has
+    (its table of conv layers, :func:`helpers.backbones.layer_names`: no TensorFlow)."""
+    valid = backbones.layer_names(backbone)
+    used = [settings.content_layer] if settings.content_weight else []
+    for layer in (*used, *(settings.style_layers if settings.style_weight else ())):
+        if layer not in valid:
+            raise StyleTransferError(f"unknown layer {layer!r} for {backbone}; valid layers: "
+                                     f"{', '.join(valid)}")
+
+
 def for_images(settings: Settings, backbone: str, content_shape: tuple[int, int],
                style_shapes: Sequence[tuple[int, int]] = (), resume: bool = False) -> Settings:
     """``settings`` resolved for ``backbone`` (:meth:`Settings.resolved`) and fitted to the
@@ -396,6 +410,7 @@ def for_images(settings: Settings, backbone: str, content_shape: tuple[int, int]
     from helpers.images import style_side, target_shape
 
     out = settings.resolved(backbone, resume=resume)
+    check_layers(out, backbone)
     if settings.scales is None and not resume:
         scales = out.scales
         while scales > 1 and not _fits(content_shape, coarse_to_fine_sizes(out.size, scales)[0]):

@@ -156,6 +156,10 @@ STYLIZE_REFUSALS = [
     ([*PAIR, "--size", "40"], ["at least 32 px"]),
     ([*PAIR, "--size", "99999"], ["8192 px limit"]),
     ([*PAIR, "--style-weight", "1e13"], ["absurdly large"]),
+    ([*PAIR, "--style-layers", "block1_conv1,block9_conv1"], ["unknown layer 'block9_conv1'"]),
+    ([*PAIR, "--content-layer", "block4_conv9"], ["unknown layer 'block4_conv9'"]),
+    ([*PAIR, "--optimizer", "adam", "--learning-rate", "0"], ["learning_rate must be above 0"]),
+    ([*PAIR, "-o", "{t}/loop.png"], ["symlink loop"]),
     ([*PAIR, "--weights", "{t}/w.png", "--backbone", "vgg16-hed"],
      ["vgg16-hed brings its own weights"]),
     # resume: missing, garbage, another run's, damaged histories
@@ -330,6 +334,36 @@ def test_result_save_refuses_empty_names_folders_and_devices(tmp_path):
             result.save(name)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["DIR", "X.json"]  # nothing written
     assert result.save(tmp_path / "DIR" / "r.png") == tmp_path / "DIR" / "r.png"
+
+
+def test_result_save_refuses_the_runs_inputs_and_the_bundled_images(photo, painting, tmp_path,
+                                                                   monkeypatch):
+    """Found by a cold attack: Result.save wrote over the photo the run read, and over
+    data/swirls.png."""
+    from helpers import data, optimize
+
+    files = {name: tmp_path / f"{name}.png" for name in ("c", "s")}
+    optimize.images.save_image(photo, files["c"])
+    optimize.images.save_image(painting, files["s"])
+    inputs = optimize.Inputs.load(str(files["c"]), files["s"], None)
+    assert inputs.files == (str(files["c"]), str(files["s"]))
+    result = optimize.Result(photo, history(96), "net", "finished", inputs=inputs.files)
+    before = {p: p.read_bytes() for p in (*files.values(), data.bundled_file("swirls"))}
+    for target in (*files.values(), data.bundled_file("swirls"), data.bundled_file("chelsea")):
+        with pytest.raises(StyleTransferError, match="would overwrite the input"):
+            result.save(target)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_symlink_loop_as_the_output_is_one_line(tmp_path):
+    from helpers.files import atomic_write, check_output
+
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    for call in (lambda: check_output(tmp_path / "a.png"),
+                 lambda: atomic_write(tmp_path / "a.png").__enter__()):
+        with pytest.raises(StyleTransferError, match="symlink loop"):
+            call()
 
 
 def test_a_full_disk_keeps_both_previous_files_and_says_so_in_one_line(tmp_path, monkeypatch):
