@@ -427,6 +427,28 @@ def test_a_damaged_run_json_means_paint_it_again(damage, client, tmp_path):
     assert len(index_rows(tmp_path)) == 2
 
 
+@pytest.mark.parametrize("damage", [
+    lambda p: p.write_bytes(p.read_bytes()[:100]),                 # truncated, not empty (W31)
+    lambda p: p.write_bytes(p.read_bytes()[:-20]),                 # its end chunk cut off
+    lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300)),  # a header, then noise
+    lambda p: p.write_bytes(b""),                                  # empty
+])
+def test_a_damaged_run_picture_means_paint_it_again(damage, client, tmp_path):
+    engine.sweep(GRID, PAIR, tmp_path, client=client, task=fake_paint_task(), progress=False,
+                 sheet=False, **FIXED)
+    png = sorted(p for p in tmp_path.glob("*.png") if p.name != "sheet.png")[0]
+    damage(png)  # its JSON and index row are whole: the picture alone is damaged
+    with pytest.raises((OSError, SyntaxError, ValueError)), Image.open(png) as broken:
+        broken.verify()
+    report = engine.sweep(GRID, PAIR, tmp_path, client=client, task=fake_paint_task(),
+                          progress=False, sheet=False, **FIXED)
+    assert (report.ran, report.skipped) == (1, 1)
+    with Image.open(png) as again:
+        again.load()
+        assert again.size == (60, 40)
+    assert len(index_rows(tmp_path)) == 2
+
+
 @pytest.mark.parametrize("content, words", [
     (b"\xff\xfe\x00binary\x00\x9c" * 40, "not a sweep index"),
     (b"a,b\n1,2\n", "lists other settings"),
@@ -621,6 +643,81 @@ def test_a_web_server_given_as_the_scheduler_is_one_line(tmp_path):
     finally:
         server.shutdown()
     refused(done, "no Dask scheduler answered")
+
+
+class Stranger:
+    """A server on 127.0.0.1 that answers every connection with ``banner`` (what a web or SSH
+    server says first), reads what comes and hangs up: no Dask scheduler."""
+
+    def __init__(self, banner: bytes) -> None:
+        self.banner, self.served = banner, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn = self.server.accept()[0]
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(0.5)
+                conn.sendall(self.banner)
+                self.served += 1
+                try:
+                    conn.recv(4096)
+                except OSError:
+                    pass
+
+    def __enter__(self) -> Stranger:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.server.close()
+
+
+BANNERS = [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+           b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"]
+
+
+@pytest.mark.parametrize("banner", BANNERS, ids=["http-400", "ssh"])
+@pytest.mark.parametrize("scheme", ["tcp://", ""])
+def test_a_server_that_answers_in_another_protocol_is_one_line(banner, scheme, pairs,
+                                                               tmp_path):
+    before = digest(pairs)
+    with Stranger(banner) as server:
+        done = cli("--scheduler", f"{scheme}127.0.0.1:{server.port}", str(pairs), "-o",
+                   str(tmp_path / "o"), *TINY, engine_allowed=True, timeout=60)
+    line = refused(done, "does not answer as a Dask scheduler", f"127.0.0.1:{server.port}")
+    assert "within" not in line and server.served  # it answered, at once, in a foreign tongue
+    assert digest(pairs) == before and not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("banner", BANNERS, ids=["http-400", "ssh"])
+def test_connect_to_a_server_that_is_not_dask_raises_our_error(banner):
+    from helpers.sweeps import connect
+
+    with Stranger(banner) as server, pytest.raises(
+            StyleTransferError, match="does not answer as a Dask scheduler"):
+        connect(f"tcp://127.0.0.1:{server.port}")
+
+
+def test_ctrl_c_while_connecting_is_not_taken_for_a_foreign_server(monkeypatch):
+    from helpers.sweeps import cluster
+
+    async def interrupted(address, timeout):
+        raise KeyboardInterrupt
+
+    with Stranger(BANNERS[0]) as server:
+        monkeypatch.setattr(cluster, "_identity", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cluster.connect(f"tcp://127.0.0.1:{server.port}")
 
 
 def test_the_same_pair_twice_or_an_empty_grid_is_one_line(monkeypatch):

@@ -84,9 +84,9 @@ def cluster_size(size: int = 384, workers: int | None = None, threads: int = 1,
 
 
 def connect(address: str, timeout: float = 5.0) -> Client:
-    """A client of the Dask scheduler at ``address``: a closed port fails at once, and a
-    server that accepts but does not answer as a scheduler within ``timeout`` seconds, each
-    in one line."""
+    """A client of the Dask scheduler at ``address``: a closed port fails at once, a server
+    that accepts but does not answer within ``timeout`` seconds, and one that answers with
+    what is not Dask's protocol (a web or SSH server), each in one line."""
     address, host, port = check_scheduler(address)
     hint = "start it first (dask scheduler) or check the address"
     try:
@@ -98,9 +98,13 @@ def connect(address: str, timeout: float = 5.0) -> Client:
         asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
             return Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError, TypeError, KeyError) as exc:
+    except TimeoutError:
         raise StyleTransferError(f"no Dask scheduler answered at {address} within "
-                                 f"{timeout:g} s ({type(exc).__name__}); {hint}") from None
+                                 f"{timeout:g} s (TimeoutError); {hint}") from None
+    except Exception as exc:  # noqa: BLE001  (Dask decoding a stranger's bytes raises anything:
+        # MemoryError for a "frame" of exabytes, msgpack's errors, ...; Ctrl-C is not caught)
+        raise StyleTransferError(f"the server at {address} does not answer as a Dask "
+                                 f"scheduler ({type(exc).__name__}); {hint}") from None
 
 
 async def _identity(address: str, timeout: float) -> dict[str, Any]:

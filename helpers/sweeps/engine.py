@@ -202,20 +202,31 @@ def _row(run: Run, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _done_on_disk(out: Path, run: Run, index: Index) -> bool:
-    """True when the run's PNG and JSON are on disk and the JSON is a finished run's (a
-    damaged one means: paint it again); its index row is added if a crash came between the
-    files and the row."""
+    """True when the run's PNG loads whole and its JSON is a finished run's (a damaged
+    picture or JSON means: paint it again); its index row is added if a crash came between
+    the files and the row. Loading the picture is cheap at a sweep's sizes."""
     png, meta = out / f"{run.name}.png", out / f"{run.name}.json"
     try:
-        if check_input(png).stat().st_size == 0:
-            return False
+        _check_picture(check_input(png))
         row = saved_row(json.loads(read_bytes(meta, JSON_LIMIT, "a run's JSON")))
-    except (StyleTransferError, ValueError, OSError):  # JSON, UTF-8 and file errors
+    except (StyleTransferError, ValueError, OSError, SyntaxError, EOFError):  # Pillow's too
         return False
     if row is None:
         return False
     index.append(_row(run, {**row, "worker": "", "image": png.name}))
     return True
+
+
+def _check_picture(png: Path) -> None:
+    """Raise (OSError, SyntaxError, ...) unless ``png`` is a whole picture: Pillow's
+    ``verify`` checks every chunk's checksum and the end chunk, a full load the pixels."""
+    from PIL import Image
+
+    from helpers.images import load_image
+
+    with Image.open(png) as image:
+        image.verify()
+    load_image(png)
 
 
 @contextlib.contextmanager
