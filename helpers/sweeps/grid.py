@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.backbones import layer_names
 from helpers.errors import StyleTransferError
 from helpers.files import check_input, check_name
-from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes
+from helpers.settings import DEFAULTS, Settings, check_layers, coarse_to_fine_sizes
 
 #: Gatys et al.'s Fig. 3 rows: style matched on conv1_1 only, then conv1_1 + conv2_1, ... up to
 #: all five ``blockN_conv1`` layers. Name one in a grid: ``{"style_layers": ["conv1", "conv1-5"]}``.
@@ -180,11 +179,8 @@ def checked(options: dict[str, Any]) -> Settings:
                                  "does not take; choose one of content, gradient_map, "
                                  "color_matched, noise, style")
     backbone = settings.backbone if settings.backbone in DEFAULTS else "vgg19"
-    resolved, valid = settings.resolved(backbone), layer_names(backbone)
-    for layer in (resolved.content_layer, *resolved.style_layers):
-        if layer not in valid:  # refused before TensorFlow loads (the backbone's table)
-            raise StyleTransferError(f"unknown layer {layer!r} for {backbone}; valid layers: "
-                                     f"{', '.join(valid)}")
+    resolved = settings.resolved(backbone)
+    check_layers(resolved, backbone)  # before TensorFlow loads (the backbone's table)
     return resolved
 
 
