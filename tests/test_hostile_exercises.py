@@ -247,6 +247,53 @@ def test_pipes_symlinks_out_and_bad_zips_are_refused_without_hanging(tmp_path, s
     assert not list((tmp_path / "unzipped").rglob("*.ipynb"))
 
 
+def _odd_class(klass: Path, outside: Path) -> None:
+    """D3/E19, E02, X03: a symlink loop as a notebook, a folder named like a notebook, a
+    student folder that is a symlink out of the class folder, a loop as a class entry."""
+    (klass / "sal").mkdir(parents=True)
+    (klass / "sal" / NB).symlink_to("a")
+    (klass / "sal" / "a").symlink_to(NB)
+    (klass / "bob" / NB).mkdir(parents=True)
+    outside.mkdir()
+    (outside / NB).write_text("{}")
+    (klass / "eve").symlink_to(outside)
+    (klass / "zed").symlink_to("zed")
+
+
+def test_loops_notebook_folders_and_links_out_are_flagged(tmp_path):
+    klass = tmp_path / "class"
+    _odd_class(klass, tmp_path / "etc")
+    (klass / "alice").mkdir()
+    nbformat.write(submissions.right(), klass / "alice" / NB)
+    subs, general = collect(klass, tmp_path / "unzipped", KEYS)
+    by = {s.student: s for s in subs}
+    assert by["alice"].notebooks == {"ex01": klass / "alice" / NB}
+    assert by["sal"].notebooks == {} and "symlink that leads nowhere" in by["sal"].notes[0]
+    assert by["bob"].notebooks == {} and "a folder named like a notebook" in by["bob"].notes[0]
+    assert by["eve"].notebooks == {} and "outside the submissions folder" in by["eve"].problem
+    assert "zed" not in by and any("zed: a symlink that leads nowhere" in n for n in general)
+
+
+def test_a_symlink_loop_does_not_stop_grading_the_others(tmp_path, source):
+    klass = tmp_path / "class"
+    _odd_class(klass, tmp_path / "etc")
+    before = hashes(klass, source, tmp_path / "etc")
+    out = tmp_path / "out"
+    proc = cli("--grade", str(klass), "--source", str(source), "-o", str(out / "g.csv"),
+               "--timeout", "20", "--jobs", "1")
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    summary = (out / "summary.txt").read_text()
+    for student, flag in [("sal", "symlink that leads nowhere"), ("eve", "outside the "
+                          "submissions folder"), ("bob", "a folder named like a notebook")]:
+        assert f"{student!r}: " in summary and flag in summary, summary
+        assert any(line.startswith(f"note: {student}: ") and flag in line
+                   for line in proc.stdout.splitlines()), proc.stdout
+    assert "zed: a symlink that leads nowhere" in summary
+    rows = (out / "g.csv").read_text()
+    assert {line.split(",")[0] for line in rows.splitlines()[1:]} == {"bob", "eve", "sal"}
+    assert hashes(klass, source, tmp_path / "etc") == before
+
+
 def test_the_instructors_notebook_handed_in_is_refused_or_flagged(tmp_path, source):
     from helpers.exercises.batch import screen
     from helpers.exercises.grading import instructor_notebooks
@@ -259,8 +306,18 @@ def test_the_instructors_notebook_handed_in_is_refused_or_flagged(tmp_path, sour
     subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
     screen(subs, instructor_notebooks(source))
     by = {s.student: s for s in subs}
-    assert by["linked"].notebooks == {}
-    assert f"linked/{NB} is the instructor's notebook (a link to it); not graded" in (
+    assert by["linked"].notebooks == {}  # a folder linked out of the class: not even read
+    assert (f"a symlink to {source.resolve()}, outside the submissions folder; not graded"
+            == by["linked"].problem)
+    (klass / "linked").unlink()
+    (klass / "linked").mkdir()
+    (klass / "linked" / NB).symlink_to(source / NB)
+    (klass / "inside").symlink_to("linked")  # a link inside the class folder is followed
+    subs, _ = collect(klass, tmp_path / "unzipped", KEYS)
+    screen(subs, instructor_notebooks(source))
+    by = {s.student: s for s in subs}
+    assert by["linked"].notebooks == {} and by["inside"].notebooks == {}
+    assert f"{NB}: a symlink to a file outside the submission; not graded" in (
         by["linked"].notes)
     assert by["copied"].notebooks == {"ex01": klass / "copied" / NB}
     assert f"copied/{NB} is byte for byte the instructor's notebook (the answer key)" in (
@@ -343,6 +400,9 @@ def test_a_feedback_page_linked_to_a_submission_is_refused_before_grading(tmp_pa
     (["-o", "{tmp}/out/summary.txt"], "summary.txt is the grader's summary"),
     (["--jobs", "0"], "--jobs must be a whole number >= 1"),
     (["--timeout", "ten"], "--timeout must be a whole number >= 1, not 'ten'"),
+    (["--memory-mb", "1", "-o", "{tmp}/g.csv"],  # E31
+     "--memory-mb must be a whole number >= 1536, not '1'"),
+    (["--memory-mb", "1535", "-o", "{tmp}/g.csv"], "needs at least 1536 MiB"),
 ])
 def test_bad_outputs_and_counts_are_one_line(tmp_path, klass, source, args, fragment):
     proc = cli("--grade", str(klass), "--source", str(source),

@@ -414,7 +414,8 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
         subs, general = collect(submissions, Path(unzipped), canonical)
         screen(subs, instructors)
         report = Report(output, instructors, subs, inputs)
-        for line in general + [f"{shown(s.student)}: {n}" for s in subs for n in s.notes]:
+        for line in general + [f"{shown(s.student)}: {n}" for s in subs
+                               for n in [*s.notes, *([s.problem] if s.problem else [])]]:
             print(f"note: {line}", flush=True)
         tasks, known = _plan(subs, instructors)
         try:

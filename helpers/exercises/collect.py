@@ -5,11 +5,12 @@ for :mod:`helpers.exercises.grading`: one folder or zip per student, or flat not
 Nothing is resolved silently. The same student twice (``alice/`` and ``alice.zip``), two
 folders differing only in case, leftover copies (``ex02_gram-Copy1.ipynb``,
 ``ex02_gram (1).ipynb``), notebooks of no known exercise, symlinks leading out of a
-submission, pipes and unsafe zip members are all reported (:attr:`Submission.notes`): the
-handed-out notebook name wins over a copy, a folder over a zip over flat files. Zips are
-read with bounds (members, sizes, names) and never extracted outside the grader's own
-temporary folder. :func:`file_name` maps a student's name to a unique, reversible file name
-(percent-encoding) for the feedback pages.
+submission, a student's folder that is a symlink leading out of the class folder, symlink
+loops, folders named like notebooks, pipes and unsafe zip members are all reported
+(:attr:`Submission.notes`): the handed-out notebook name wins over a copy, a folder over a
+zip over flat files. Zips are read with bounds (members, sizes, names) and never extracted
+outside the grader's own temporary folder. :func:`file_name` maps a student's name to a
+unique, reversible file name (percent-encoding) for the feedback pages.
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ def walk(folder: Path, hidden: bool = True) -> tuple[list[Path], list[str]]:
             if entry.is_dir(follow_symlinks=False):
                 if not hidden and (entry.name.startswith(".") or entry.name == "__MACOSX"):
                     continue
+                if entry.name.endswith(".ipynb"):
+                    notes.append(f"{path.relative_to(folder)}: a folder named like a notebook; "
+                                 "not graded")
                 if depth + 1 > MAX_DEPTH:
                     notes.append(f"{path.relative_to(folder)}: over {MAX_DEPTH} folders deep; "
                                  "skipped")
@@ -162,9 +166,16 @@ def _walk(folder: Path) -> tuple[list[Path], list[str]]:
         if not path.name.endswith(".ipynb") or path.name.startswith("."):
             continue
         shown = path.relative_to(folder)
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            notes.append(f"{shown}: a symlink to a file outside the submission; not graded")
-            continue
+        if path.is_symlink():
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # a loop, or a link to nothing
+                notes.append(f"{shown}: a symlink that leads nowhere (a loop or a missing "
+                             "file); not graded")
+                continue
+            if not target.is_relative_to(root):
+                notes.append(f"{shown}: a symlink to a file outside the submission; not graded")
+                continue
         try:
             check_input(path, "notebook")
         except StyleTransferError as exc:
@@ -238,8 +249,22 @@ def unzip(archive: Path, into: Path) -> list[str]:
     return notes
 
 
+def _link_out(entry: Path) -> str:
+    """Why the class folder's symlinked folder ``entry`` is not graded ("" if it stays inside
+    the class folder): it leads outside, where the grader must not look."""
+    try:
+        target = entry.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # changed since is_dir()
+        return f"a symlink that cannot be followed ({exc}); not graded"
+    if not target.is_relative_to(entry.parent.resolve()):
+        return f"a symlink to {target}, outside the submissions folder; not graded"
+    return ""
+
+
 def _entry(entry: Path, unpack: Path, canonical: dict[str, str]) -> Submission | None:
     """The submission of one entry of the class folder (None: not a submission)."""
+    if entry.is_dir() and entry.is_symlink() and (problem := _link_out(entry)):
+        return Submission(entry.name, f"{entry.name}/", "folder", problem=problem)
     if entry.is_dir():
         sub = Submission(entry.name, f"{entry.name}/", "folder", root=entry)
         paths, sub.notes = _walk(entry)
@@ -335,6 +360,9 @@ def collect(submissions: Path, unpack: Path, canonical: dict[str, str]
             flat.append(entry)
         elif (sub := _entry(entry, unpack, canonical)) is not None:
             subs.append(sub)
+        elif entry.is_symlink() and not entry.exists():
+            notes.append(f"{entry.name}: a symlink that leads nowhere (a loop or a missing "
+                         "file); ignored")
         else:
             notes.append(f"{entry.name}: not a folder, zip or notebook; ignored")
     if flat:

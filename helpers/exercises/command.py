@@ -65,6 +65,16 @@ def _stopped(args: argparse.Namespace, exc: KeyboardInterrupt) -> str:
             f"{graded} of {exc.students} students graded so far; run again to grade the rest")
 
 
+def _memory_mb(text: str, minimum: int) -> int:
+    """``--memory-mb``: a whole number of MiB no smaller than a kernel with TensorFlow needs
+    (below it every kernel would die and every student get 0 points)."""
+    try:
+        return whole_number(text, "--memory-mb", minimum)
+    except StyleTransferError as exc:
+        raise StyleTransferError(f"{exc} (a notebook kernel with TensorFlow needs at least "
+                                 f"{minimum} MiB)") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from helpers.exercises import EXERCISES_DIR
 
@@ -80,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = grading.Settings(
         timeout=whole_number(args.timeout, "--timeout"),
-        memory_mb=whole_number(args.memory_mb, "--memory-mb"),
+        memory_mb=_memory_mb(args.memory_mb, grading.MIN_MEMORY_MB),
         jobs=grading.cores() if args.jobs is None else whole_number(args.jobs, "--jobs"))
     target = Path(args.grade)
     if target.suffix == ".ipynb":

@@ -55,6 +55,12 @@ class Row:
     message: str
 
 
+#: The smallest ``--memory-mb`` accepted. Measured (RLIMIT_AS, Python 3.11, this venv): under
+#: a 1024 MiB cap TensorFlow cannot even be loaded ("failed to map segment"); 1536 MiB loads
+#: it beside ipykernel and runs an op. Below this every kernel would die: every student 0.
+MIN_MEMORY_MB = 1536
+
+
 @dataclass
 class Settings:
     """How to grade: seconds per notebook, memory cap of each kernel in MiB, notebooks
