@@ -262,7 +262,20 @@ def main() -> None:
         sliced_iteration(content, style, name, precision, args.evaluations)
     peak_stylize = peak_rss_gib()
 
-    f32, b16 = figures["float32"], figures.get("bfloat16")
+    f32, b16 = figures.get("float32"), figures.get("bfloat16")
+    if f32 is None:  # (e), (f) and the precision comparison are float32 figures
+        print("\n(e), (f): float32 not measured (--precisions); skipped")
+    else:
+        original_and_memory(f32, b16, content, style, d, (h, w), peak_stylize, args)
+    if args.default_size:
+        print()
+        default_runs(args.default_size, args.default_pairs)
+
+
+def original_and_memory(f32: dict, b16: dict | None, content, style, d: dict,
+                        shape: tuple[int, int], peak_stylize: float, args) -> None:
+    """(e) the original way's evaluation, (f) peak memory, and bfloat16 against float32."""
+    h, w = shape
     # (e) the original way: three images through the network at every evaluation (float32).
     x = tf.constant(images.preprocess(content))
     orig = median_seconds(
@@ -282,9 +295,6 @@ def main() -> None:
           f"{peak_rss_gib():.2f} GiB after all figures; stylize's estimate: {estimate:.2f} GiB")
     if b16 is not None:
         compare_precisions(f32, b16, orig, args.evaluations)
-    if args.default_size:
-        print()
-        default_runs(args.default_size, args.default_pairs)
 
 
 def compare_precisions(f32: dict, b16: dict, orig: float, evaluations: int) -> None:
