@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from helpers.errors import StyleTransferError
+from helpers.signals import held_signals, raise_for
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask (there is no call that only reads it)
@@ -134,9 +135,10 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = (), what: str = "-
     (:func:`check_name`), not a folder, pipe or device, not any of ``inputs`` (every file the
     run reads, including the ones it finds on its own), in a folder that can be written
     (created if missing). The name is returned as given, never changed."""
+    trailing = os.fspath(path).endswith(("/", os.sep))  # Path() drops the slash
     path = check_name(path, what)
     mode = _mode(path, what)
-    if str(path).endswith(("/", os.sep)) or (mode is not None and stat.S_ISDIR(mode)):
+    if trailing or (mode is not None and stat.S_ISDIR(mode)):
         raise StyleTransferError(f"{what} {path} is a folder; give a file name in it")
     if mode is not None and not stat.S_ISREG(mode):
         raise StyleTransferError(f"{what} {path} is {_describe(mode)}, not a file the "
@@ -221,6 +223,10 @@ def atomic_together(*paths: PathLike) -> Iterator[list[Path]]:
         for tmp in tmps:  # a full disk shows here (atomic_write says it), before any file
             with open(tmp, "rb+") as f:  # is replaced
                 os.fsync(f.fileno())
+        with held_signals() as arrived:  # the renames happen together, or none of them
+            stack.close()
+    if arrived:
+        raise_for(arrived[0])
 
 
 def _commit(tmp: Path, path: Path) -> None:

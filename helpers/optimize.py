@@ -196,6 +196,22 @@ class Inputs:
         return Prepared(content, styles, net_content, net_styles, blend, masks)
 
 
+def _inputs_guarded(content: Any, style: Any, masks: Any, init: Any, settings: Settings,
+                    checkpoint_dir: str | Path | None) -> Inputs:
+    """The run's images (:meth:`Inputs.load`), their ``files`` with the start image and the
+    weights file where given as paths; before any work, a checkpoint that would replace one of
+    them is refused."""
+    inputs = Inputs.load(content, style, masks)
+    inputs.files += tuple(str(x) for x in (init, settings.weights)
+                          if isinstance(x, os.PathLike) or (x not in (None, "imagenet")
+                                                           and isinstance(x, str)
+                                                           and Path(x).is_file()))
+    if settings.checkpoint_every:
+        for name in checkpoints.FILES:
+            check_output(Path(checkpoint_dir) / name, inputs.files, "checkpoint_dir")
+    return inputs
+
+
 def _settings_in_signature(func: Callable[..., Result]) -> Callable[..., Result]:
     """``func`` with every setting of :class:`~helpers.settings.Settings` in its signature, in
     place of ``**options``, each with its default: ``help(helpers.stylize)`` lists them all."""
@@ -247,7 +263,7 @@ def stylize(
     settings = Settings.from_options(**{**options, "init": init if start is None else "image"})
     if settings.checkpoint_every and not isinstance(checkpoint_dir, (str, os.PathLike)):
         raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder's path)")
-    inputs = Inputs.load(content, style, masks)
+    inputs = _inputs_guarded(content, style, masks, init, settings, checkpoint_dir)
     settings, resumed = _plan(settings, inputs, resume, force_resume)
     run = _Run(callback, checkpoint_dir, resumed, progress, inputs.fingerprint(settings))
     schedule = settings.scale_schedule()

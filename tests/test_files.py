@@ -168,3 +168,38 @@ def test_atomic_write_refuses_to_replace_a_device(tmp_path):
     with pytest.raises(StyleTransferError, match="device"):
         write_text("/dev/null", "x")
     assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+
+
+def test_a_trailing_slash_names_a_folder_even_before_it_exists(tmp_path):
+    """Found by a cold review: Path() drops the slash, so 'newdir/' was saved as newdir.png."""
+    with pytest.raises(StyleTransferError, match="is a folder"):
+        check_output(f"{tmp_path}/newdir/")
+
+
+def test_files_written_together_are_replaced_together_when_a_signal_comes(tmp_path,
+                                                                        monkeypatch):
+    """A signal between the two renames (the JSON is renamed before the image) waits: both
+    files are the new ones, then the signal is raised."""
+    import signal as signals
+
+    from helpers.files import atomic_together
+    from helpers.signals import Stopped, stop_on_signals
+
+    png, meta = tmp_path / "r.png", tmp_path / "r.json"
+    png.write_text("old picture")
+    meta.write_text("old json")
+    real, calls = os.replace, []
+
+    def replace_then_signal(src, dst):
+        real(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signals.SIGTERM)
+            signals.sigtimedwait([], 0.2)
+
+    monkeypatch.setattr(os, "replace", replace_then_signal)
+    with pytest.raises(Stopped):
+        with stop_on_signals(), atomic_together(png, meta) as (a, b):
+            a.write_text("new picture")
+            b.write_text("new json")
+    assert (png.read_text(), meta.read_text()) == ("new picture", "new json")

@@ -399,6 +399,7 @@ def test_a_feedback_page_linked_to_a_submission_is_refused_before_grading(tmp_pa
     (["-o", "/dev/null"], "is a device"),
     (["-o", "{tmp}/out/summary.txt"], "summary.txt is the grader's summary"),
     (["--jobs", "0"], "--jobs must be a whole number >= 1"),
+    (["-o", "{tmp}/out/feedback"], "is the feedback folder"),
     (["--timeout", "ten"], "--timeout must be a whole number >= 1, not 'ten'"),
     (["--memory-mb", "1", "-o", "{tmp}/g.csv"],  # E31
      "--memory-mb must be a whole number >= 1536, not '1'"),

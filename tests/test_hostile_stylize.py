@@ -355,6 +355,21 @@ def test_result_save_refuses_the_runs_inputs_and_the_bundled_images(photo, paint
     assert {p: p.read_bytes() for p in before} == before
 
 
+def test_the_api_never_checkpoints_over_an_input(photo, painting, tmp_path):
+    """Found by a cold review: only the CLI checked the checkpoint folder against the inputs;
+    stylize('w/latest.png', ..., checkpoint_dir='w') replaced the photo."""
+    from helpers import optimize
+
+    (tmp_path / "w").mkdir()
+    optimize.images.save_image(photo, tmp_path / "w" / "latest.png")
+    before = (tmp_path / "w" / "latest.png").read_bytes()
+    with pytest.raises(StyleTransferError, match="would overwrite the input"):
+        optimize.stylize(str(tmp_path / "w" / "latest.png"), painting, size=64, iterations=1,
+                         backbone="vgg16-hed", checkpoint_every=1,
+                         checkpoint_dir=tmp_path / "w", progress=False)
+    assert (tmp_path / "w" / "latest.png").read_bytes() == before
+
+
 def test_a_symlink_loop_as_the_output_is_one_line(tmp_path):
     from helpers.files import atomic_write, check_output
 

@@ -276,7 +276,11 @@ def check_outputs(output: Path, submissions: Path, inputs: Inputs) -> tuple[Path
     if summary == output or output.name == "summary.txt":
         raise StyleTransferError(f"-o {output}: summary.txt is the grader's summary; give "
                                  "another name, e.g. grades.csv")
-    return summary, check_folder(output.parent / "feedback", "the feedback folder")
+    feedback = output.parent / "feedback"
+    if same_file(output, feedback):
+        raise StyleTransferError(f"-o {output} is the feedback folder the grader writes beside "
+                                 "it; give a file name, e.g. grades.csv")
+    return summary, check_folder(feedback, "the feedback folder")
 
 
 class Report:

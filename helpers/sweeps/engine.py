@@ -319,10 +319,12 @@ def _run_on(client: Client | None, todo: list[Run], out: Path, index: Index,
             own = local_client(size, runs=len(todo), **local)
         _run_all(own, todo, images, out, index, report, grouped, progress, on_result, task)
     finally:
-        if own is not None:
-            with signals_held():
-                close(own)
-        end_children(before)
+        try:
+            if own is not None:
+                with signals_held():
+                    close(own)
+        finally:  # also when a signal held while closing is raised on leaving
+            end_children(before)
 
 
 def _run_all(client: Client, todo: list[Run], images: dict[Any, Any], out: Path, index: Index,
