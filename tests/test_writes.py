@@ -13,7 +13,9 @@ import pytest
 
 HELPERS = Path(__file__).resolve().parent.parent / "helpers"
 MODULES = sorted(p for p in HELPERS.rglob("*.py") if p.name != "files.py")
-WRITING_MODES = set("wx+")  # appending a line to a log ("a") is not replacing a file
+WRITING_MODES = set("wx+?")  # appending a line to a log ("a") is not replacing a file
+#: shutil's calls that write a whole file to a path.
+COPIES = {"copyfile", "copy", "copy2", "move"}
 #: Calls that write a whole file to the path they are given.
 WRITERS = {"write_text", "write_bytes", "savefig", "savez", "savez_compressed", "to_csv"}
 
@@ -54,8 +56,25 @@ def _mentions(node: ast.AST, names: set[str]) -> bool:
 
 
 def _open_mode(call: ast.Call) -> str:
-    args = call.args[1:2] + [k.value for k in call.keywords if k.arg == "mode"]
-    return args[0].value if args and isinstance(args[0], ast.Constant) else "r"
+    """The mode of ``open(path, mode)`` or ``path.open(mode)``; ``"?"`` (counted as writing)
+    when it is not written out."""
+    method = isinstance(call.func, ast.Attribute)
+    args = call.args[0:1] if method else call.args[1:2]
+    args += [k.value for k in call.keywords if k.arg == "mode"]
+    if not args:
+        return "r"
+    if isinstance(args[0], ast.Constant) and isinstance(args[0].value, str):
+        return args[0].value
+    # a method's first argument that is no mode: another open (Image.open(path),
+    # zipfile's open(member), os.open(path, flags)), which reads
+    return "r" if method else "?"
+
+
+def _opened(call: ast.Call) -> ast.AST:
+    """What ``open`` opens: its first argument, or the path ``path.open()`` is called on."""
+    if isinstance(call.func, ast.Attribute):
+        return call.func.value
+    return call.args[0] if call.args else call
 
 
 def direct_writes(path: Path) -> list[str]:
@@ -70,12 +89,14 @@ def direct_writes(path: Path) -> list[str]:
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))
         target = node.func.value if isinstance(node.func, ast.Attribute) else None
         if name == "open" and WRITING_MODES & set(_open_mode(node)):
-            if not _mentions(node.args[0] if node.args else node, temporary):
+            if not _mentions(_opened(node), temporary):
                 found.append(f"{node.lineno}: open(..., {_open_mode(node)!r})")
         elif _ours(node):
             continue
-        elif name in WRITERS or name == "save" and target is not None and (
-                "Image." in ast.unparse(target) or _mentions(target, pillow)):
+        elif name in WRITERS or name in COPIES and ast.unparse(target or node) == "shutil" or (
+                name == "save" and target is not None and (
+                    ast.unparse(target) == "np" or "Image." in ast.unparse(target)
+                    or _mentions(target, pillow))):
             inside = _mentions(target, temporary) if target is not None else False
             if not inside and not any(_mentions(a, temporary) for a in node.args):
                 found.append(f"{node.lineno}: {ast.unparse(node.func)}(...)")
@@ -91,9 +112,11 @@ def test_every_write_goes_through_the_atomic_writer(path):
 
 def test_the_check_sees_a_direct_write(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("def f(p, fig):\n    p.write_text('x')\n    fig.savefig(p)\n"
-                   "    open(p, 'w').write('y')\n    Image.fromarray(p).save(p)\n")
+    bad.write_text("def f(p, fig, m):\n    p.write_text('x')\n    fig.savefig(p)\n"
+                   "    open(p, 'w').write('y')\n    Image.fromarray(p).save(p)\n"
+                   "    p.open('w')\n    open(p, m)\n    np.save(p, 1)\n"
+                   "    shutil.copyfile(p, p)\n")
     good = tmp_path / "good.py"
     good.write_text("def f(p, fig):\n    with atomic_write(p) as tmp:\n"
                     "        fig.savefig(tmp)\n        open(tmp, 'wb').write(b'y')\n")
-    assert len(direct_writes(bad)) == 4 and direct_writes(good) == []
+    assert len(direct_writes(bad)) == 8 and direct_writes(good) == []
