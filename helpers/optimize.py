@@ -202,9 +202,9 @@ def _inputs_guarded(content: Any, style: Any, masks: Any, init: Any, settings: S
     weights file where given as paths; before any work, a checkpoint that would replace one of
     them is refused."""
     inputs = Inputs.load(content, style, masks)
-    inputs.files += tuple(str(x) for x in (init, settings.weights)
-                          if isinstance(x, os.PathLike) or (x not in (None, "imagenet")
-                                                           and isinstance(x, str)
+    inputs.files += tuple(str(x) for x in (init, settings.weights)  # init may be an array
+                          if isinstance(x, os.PathLike) or (isinstance(x, str)
+                                                           and x != "imagenet"
                                                            and Path(x).is_file()))
     if settings.checkpoint_every:
         for name in checkpoints.FILES:

@@ -622,3 +622,13 @@ def test_a_signal_while_the_result_is_saved_waits_for_the_save(world, capsys, mo
     assert len(calls) == 1  # not cut short and saved again: held until the save was done
     assert json.loads((world / "r.json").read_text())["stop_reason"].startswith("reached")
     assert load_image(world / "r.png").shape == (48, 64, 3)
+
+
+def test_a_warm_start_from_an_array_still_runs(photo, painting):
+    """The tuning app restarts warm with init=<the last picture> (an array): the guard that
+    collects the files a run reads must not compare an array with names."""
+    from helpers import optimize
+
+    result = optimize.stylize(photo, painting, init=photo, size=64, iterations=1,
+                              backbone="vgg16-hed", progress=False)
+    assert result.inputs == () and result.image.shape[:2] == (48, 64)
