@@ -81,6 +81,14 @@ def held_signals(second_stops: bool = False) -> Iterator[list[int]]:
         yield arrived
 
 
+@contextlib.contextmanager
+def ignored_signals() -> Iterator[None]:
+    """While inside, Ctrl-C, SIGTERM and SIGHUP are ignored (a second Ctrl-C cannot cut a
+    cleanup after the first short)."""
+    with _handlers(list(ENDING), signal.SIG_IGN):
+        yield
+
+
 def raise_for(signum: int) -> None:
     """Raise what ``signum`` raises inside :func:`stop_on_signals`: KeyboardInterrupt for
     Ctrl-C, :class:`Stopped` for SIGTERM and SIGHUP."""

@@ -15,9 +15,7 @@ from helpers.errors import StyleTransferError
 
 def bundled_files() -> list[Path]:
     """The files behind the bundled images (Save must never write over one)."""
-    from skimage import data as skdata
-
-    return [data.SWIRLS_FILE, data.MOSAIC_FILE, Path(skdata.__file__).parent / "chelsea.png"]
+    return [data.bundled_file(name) for name in data.BUNDLED]
 
 
 def save_path(folder: Path, name: str, inputs: list[str | Path]) -> Path:

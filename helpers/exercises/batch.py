@@ -43,6 +43,7 @@ from helpers.exercises.grading import (
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
 from helpers.files import check_folder, check_output, read_bytes, same_file, write_text
+from helpers.signals import ignored_signals
 
 GRACE = 60             # seconds a worker may take beyond its notebook's time limit
 RESULT_BYTES = 20 * 2**20
@@ -107,17 +108,9 @@ def shown(student: str) -> str:
 @contextlib.contextmanager
 def deaf() -> Iterator[None]:
     """While inside, Ctrl-C, SIGTERM and SIGHUP are ignored (a second Ctrl-C cannot cut the
-    cleanup after the first short); nothing changes outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
+    cleanup after the first short): :func:`helpers.signals.ignored_signals`."""
+    with ignored_signals():
         yield
-        return
-    names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in names}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def _signal_group(pid: int, signum: int) -> None:
