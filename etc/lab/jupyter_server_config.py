@@ -10,6 +10,7 @@ no change in the saved notebook, `git add` records its new size and time: nothin
 """
 
 import subprocess
+import warnings
 from pathlib import Path
 
 
@@ -32,3 +33,6 @@ def refresh_git_index(model, os_path, contents_manager=None, **kwargs):
 
 c = get_config()  # noqa: F821 (given by Jupyter when it reads this file)
 c.FileContentsManager.post_save_hook = refresh_git_index
+# JupyterLab applies this file's settings twice; the second time is no override worth a warning
+warnings.filterwarnings("ignore",
+                        message=r"Overriding existing post_save_hook \(refresh_git_index\)")
