@@ -168,6 +168,7 @@ def save_as_lab_does(path: Path, nb: nbformat.NotebookNode) -> None:
     save_hook()(model={"type": "notebook"}, os_path=str(path), contents_manager=None)
 
 
+@pytest.mark.slow  # git runs nbstripout's Python a few times: 48 s here at load 11
 def test_a_run_notebook_reads_as_unchanged_to_git(tmp_path):
     """`make git-filter` (which the Makefile's setup runs in a checkout) in a fresh repository,
     and a stored notebook run and saved as `make lab` saves it: it reads as clean to
