@@ -5,20 +5,42 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APP_PORT ?= 8866
 # `make notebooks` settings: which notebooks, output format and folder (the tests pass others).
-NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# A notebook is NN_name or NNx_name (05b follows 05 without renumbering the rest); sorted, 05_
+# comes before 05b_.
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb notebooks/[0-9][0-9][a-z]_*.ipynb))
 NB_FORMAT ?= html
 NB_OUT ?= build/notebooks
 # No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
 # non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
-.PHONY: demo test test-fast lint lab app bench notebooks figures gallery quality student grade clean sweep
+.PHONY: demo test test-fast lint lab lab-instructor app bench notebooks figures gallery quality student grade clean sweep
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt -e .
-	$(BIN)/python -m ipykernel install --sys-prefix --name nst --display-name "Python (nst)" >/dev/null
+	@$(MAKE) -s git-filter
 	@touch $(STAMP)
+
+# In a git checkout, notebooks are stored without their outputs whatever a learner runs: the
+# nbstripout git filter (installed into this repository's .git/config and .git/info/attributes)
+# drops outputs and execution counts as git reads a notebook, so `git diff` shows no change in a
+# notebook that was only run, and no commit takes its outputs; the file keeps them on disk.
+# --keep-id: the stored cell ids stay (nbstripout would renumber them). NB_EXTRA_KEYS: what
+# JupyterLab adds to a notebook's metadata when it saves it (the kernel's language details; the
+# kernel's name is stored as JupyterLab writes it). git still lists a file whose size changed as
+# modified until it is added: `make lab` adds a saved notebook in which git sees no change
+# (etc/lab/jupyter_server_config.py), so `git status` agrees. Outside a checkout: nothing to do.
+NB_EXTRA_KEYS = $(addprefix metadata.language_info.,codemirror_mode file_extension mimetype \
+	nbconvert_exporter pygments_lexer version)
+.PHONY: git-filter
+git-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		$(BIN)/nbstripout --install && \
+		git config filter.nbstripout.clean '"$(abspath $(BIN))/python" -m nbstripout --keep-id' && \
+		git config diff.ipynb.textconv '"$(abspath $(BIN))/python" -m nbstripout --keep-id -t' && \
+		git config filter.nbstripout.extrakeys '$(NB_EXTRA_KEYS)'; \
+	fi
 
 demo: $(STAMP)  ## stylize the bundled default images
 	$(BIN)/python -m helpers stylize -o build/demo.png
@@ -35,8 +57,18 @@ test-fast: $(STAMP)  ## all but the notebooks, the browser and the slow end-to-e
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check helpers tests bench docs
 
-lab: $(STAMP)  ## JupyterLab on notebooks/ with the project's kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+# `make lab` is the learner's JupyterLab: etc/lab/, first on JUPYTER_CONFIG_PATH for this launch
+# only, disables nbgrader's JupyterLab extension (its "Nbgrader" menu and "Create Assignment"
+# panel) and its server extensions; `make lab-instructor` keeps them. The notebooks' kernel,
+# "Python 3 (ipykernel)", is .venv's Python. LAB_FLAGS: more `jupyter lab` options (the tests').
+LAB_FLAGS ?=
+LAB = $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) \
+	$(LAB_FLAGS)
+lab: $(STAMP)  ## JupyterLab on notebooks/ for learners (no nbgrader menus)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/etc/lab$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(LAB)
+
+lab-instructor: $(STAMP)  ## JupyterLab with nbgrader's menus and formgrader (the exercises)
+	$(LAB)
 
 # Voila reads voila.json from the current directory: it culls idle kernels (a closed tab's
 # kernel is shut down 3 minutes after its last activity, checked every 30 s; an open tab's is

@@ -3,12 +3,13 @@
     python bench/bench_notebooks.py [--only 05_optimization] [--timeout 1800] [--save DIR]
     python bench/bench_notebooks.py --lab [--only 05_] [--timeout 900] [--save DIR] [--fast]
 
-Runs every ``notebooks/[0-9][0-9]_*.ipynb`` top to bottom in a fresh kernel with nbclient, the
-way a learner meets it: ``NST_FAST`` and ``MPLBACKEND`` unset (figures are drawn by the inline
-backend). Prints one row per notebook: wall seconds, the number of image outputs, and whether
-it stayed within the 5-minute goal; the CPU model, the core count and the load average go
-above the table, since a shared machine inflates the times. ``--save DIR`` keeps the executed
-notebooks (with their figures) in DIR, to look at what the real sizes paint.
+Runs every ``notebooks/NN_*.ipynb`` and ``NNx_*.ipynb`` (05b) top to bottom in a fresh
+kernel with nbclient, the way a learner meets it: ``NST_FAST`` and ``MPLBACKEND`` unset
+(figures are drawn by the inline backend). Prints one row per notebook: wall seconds, the
+number of image outputs, and whether it stayed within the 5-minute goal; the CPU model, the
+core count and the load average go above the table, since a shared machine inflates the
+times. ``--save DIR`` keeps the executed notebooks (with their figures) in DIR, to look at
+what the real sizes paint.
 
 ``--lab`` runs them as a learner does instead: JupyterLab (as `make lab` starts it, on a temporary
 copy of notebooks/ so that nothing is saved back) and Chromium driven by Playwright click
@@ -103,7 +104,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     """Run the chosen notebooks one after the other; print the machine, then the table."""
     args = parse_args()
-    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = sorted([*(ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"),
+                    *(ROOT / "notebooks").glob("[0-9][0-9][a-z]_*.ipynb")])
     if args.only:
         paths = [p for p in paths if any(name in p.name for name in args.only)]
     if not paths:

@@ -1,8 +1,11 @@
 """Run tutorial notebooks as a learner does: JupyterLab in Chromium, Run > Run All Cells.
 
-Used by ``bench_notebooks.py --lab``. JupyterLab serves a temporary copy of notebooks/ (its
-autosave writes outputs there, never into the repository), with throwaway workspace and user
-settings folders (no earlier layout restored, no "Jupyter news?" toast over the figures).
+Used by ``bench_notebooks.py --lab``. JupyterLab is configured as `make lab` starts it (etc/lab/
+first on JUPYTER_CONFIG_PATH: no nbgrader) and serves a temporary copy of notebooks/ (its
+autosave writes outputs there, never into the repository) beside links to the repository's
+other top-level folders (so ``../bench/quality.py`` and ``../docs/`` resolve as in the
+checkout), with throwaway workspace and user settings folders (no earlier layout restored, no
+"Jupyter news?" toast over the figures).
 Chromium (Debian's, at /usr/bin/chromium) is driven by Playwright, one fresh page per notebook.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -80,6 +84,12 @@ def jupyterlab(notebooks: Path, env: dict) -> Iterator[Lab]:
     with tempfile.TemporaryDirectory(prefix="nst-lab-") as tmp:
         root = Path(tmp) / "notebooks"
         shutil.copytree(notebooks, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        for entry in notebooks.parent.iterdir():  # ../bench, ../docs, ../build as in the checkout
+            if entry.name != "notebooks" and not entry.name.startswith("."):
+                (Path(tmp) / entry.name).symlink_to(entry)
+        config = str(notebooks.parent / "etc" / "lab")  # as `make lab`: no nbgrader
+        env = {**env, "JUPYTER_CONFIG_PATH": os.pathsep.join(
+            p for p in (config, env.get("JUPYTER_CONFIG_PATH", "")) if p)}
         settings = Path(tmp) / "settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
         (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')

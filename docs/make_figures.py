@@ -77,7 +77,7 @@ def stylisation(size: int, iterations: int) -> None:
     save(fig, "stylisation")
 
 
-#: The recipes compared when the defaults were chosen (README, "Choosing defaults"): Gatys et
+#: The recipes compared when the defaults were chosen (docs/choosing_defaults.md): Gatys et
 #: al.'s weights with balanced layers and average pooling, from the photo (the old defaults),
 #: then one change at a time towards the new ones: jcjohnson/neural-style's weights and 4/C²
 #: layer weights with max pooling, still from the photo; from the photo's gradient map in the

@@ -262,8 +262,13 @@ def sliced_layer_loss(features: tf.Tensor, target: tf.Tensor, directions: tf.Ten
     SW = (1/(K·M)) Σₖ Σᵢ (sort(F vₖ)ᵢ - qₖᵢ)²: along each of K fixed directions vₖ
     (:func:`sliced_directions`), the squared distance between this image's M projections in
     increasing order and the style's quantiles qₖᵢ at the same levels (``target`` from
-    :func:`sliced_target`, resampled by :func:`quantiles`). Unlike the Gram matrix it
-    compares the whole distribution of the features, not only their second moments.
+    :func:`sliced_target`, resampled by :func:`quantiles`). Unlike the Gram matrix, which
+    matches only second moments, it matches the whole 1-D distribution of the features along
+    each of the K directions: K one-dimensional marginals (K = the layer's channels N by
+    default), not the N-dimensional distribution itself. The directions are drawn once and
+    kept for the whole run, so L-BFGS sees one fixed loss; Heitz et al. redraw them after every
+    L-BFGS call, which over many calls covers more directions (two distributions that agree
+    along these K may still differ along others).
     The sum is computed unsorted, as Σ (pᵢ - q_rank(pᵢ))², whose gradient 2 (pᵢ - q_rank(pᵢ))
     (ranks held fixed) is the exact one wherever no two projections are equal. With a
     ``mask``, M counts the positions inside it (see :func:`_projections`); a mask too small to

@@ -71,10 +71,14 @@ def lbfgsb(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: int, m
 
 class Pyramid:
     """x = Σₖ blur_k(up_k(zₖ)): an (H, W, C) image as the sum of ``levels`` levels, level k
-    of size ⌈H/2ᵏ⌉ × ⌈W/2ᵏ⌉, repeated 2ᵏ times along each axis and blurred by a Gaussian of
-    σ = 2ᵏ/2 (zero outside the image, so the blur is its own adjoint). A step along a coarse
-    level's gradient changes a whole blurred patch, so L-BFGS lays down large marks first.
-    README "Choosing defaults" shows what it paints (``pyramid_levels``)."""
+    of size ⌈H/2ᵏ⌉ × ⌈W/2ᵏ⌉, repeated 2ᵏ times along each axis and, for k ≥ 1, blurred by a
+    Gaussian of σ = 2ᵏ/2. Level 0 is the full-size image itself, not blurred. The blur runs
+    over the repeated level (⌈H/2ᵏ⌉·2ᵏ × ⌈W/2ᵏ⌉·2ᵏ, zero beyond it, so it is its own adjoint)
+    before the H × W image is cut out: at the top and left edges it sees zeros, and at the
+    bottom and right edges of a size not divisible by 2ᵏ it first sees the last coarse
+    pixel's repeated values. A step along a coarse level's gradient changes a whole blurred
+    patch, so L-BFGS lays down large marks first. docs/choosing_defaults.md shows what it
+    paints (``pyramid_levels``)."""
 
     def __init__(self, shape: tuple[int, int, int], levels: int) -> None:
         h, w, self.channels = shape
@@ -120,7 +124,7 @@ def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
                   after_iteration: AfterIteration, box: np.ndarray, maxfun: int = 20,
                   levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3)) -> str:
     """:func:`lbfgs` over the levels of a :class:`Pyramid` of the (H, W, C) ``shape`` instead
-    of the pixels (README "Choosing defaults"). The levels have no bounds; the image they sum
+    of the pixels (docs/choosing_defaults.md). The levels have no bounds; the image they sum
     to is clipped to ``box``, so the network only ever sees valid pixels, and a clipped pixel
     passes no gradient back (the exact gradient of the clipped image)."""
     pyramid = Pyramid(shape, levels)

@@ -16,7 +16,7 @@ from helpers.errors import StyleTransferError
 
 #: Gatys et al.'s layers (conv1 of every block for style, block4_conv2 for content) with the
 #: weights, pooling and layer weighting of jcjohnson/neural-style, whose outputs are the bar
-#: (README, "Choosing defaults"): content weight 5, style weight 100, max pooling, and each style
+#: (docs/choosing_defaults.md): content weight 5, style weight 100, max pooling, and each style
 #: layer weighted as its Gram normalisation weights it (:func:`helpers.settings.
 #: channel_layer_weights`).
 RECIPE: dict[str, Any] = {

@@ -14,7 +14,7 @@ NAME = "vgg16-hed"
 #: (its layers weighed equally: :mod:`helpers.style_losses.sliced`), a larger style image and
 #: coarse-to-fine with the first scale over an image pyramid, so that flat regions such as
 #: skies take the painting's marks and colours, and pads by reflection, so that the sliced
-#: loss paints no pale frame: see the README's "Choosing defaults".
+#: loss paints no pale frame: see docs/choosing_defaults.md.
 DEFAULTS = {**vgg.RECIPE, "style_loss": "sliced", "style_scale": 1.5, "padding": "reflect",
             "coarse_to_fine": True, "pyramid_levels": 4}
 TAKES_WEIGHTS = False

@@ -12,7 +12,7 @@ from typing import Any
 
 NAME = "gram"
 #: neural-style's 100: the loss is a fourth power of the features, each layer weighed 4/C²
-#: (README, "Choosing defaults").
+#: (docs/choosing_defaults.md).
 STYLE_WEIGHT = 100.0
 #: The Gram matrices are (N, N): nothing that grows with the image beyond the network's own.
 BYTES_AT_RESULT = 0

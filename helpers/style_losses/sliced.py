@@ -15,7 +15,7 @@ from typing import Any
 
 NAME = "sliced"
 #: 50: its layers weigh 1/5 each, so that ``block1_conv1`` weighs 10 as it did with 4/C² and
-#: 1e4 (README, "Choosing defaults").
+#: 1e4 (docs/choosing_defaults.md).
 STYLE_WEIGHT = 50.0
 #: What the sliced loss adds, in bytes per value of the style layers' features: at the result's
 #: size (the projections, their matched values and squares, the quantiles traced into the
@@ -32,7 +32,7 @@ def default_layer_weights(layers: Sequence[str], channels: Callable[[str], int]
     """Equal, 1/L each. Each layer's loss is a mean squared distance between features in that
     layer's own units, and 4/C² would leave the deep layers, which hold the painting's large
     marks, a 64th of the first layer's say: ``block5_conv1`` then ends where it started and
-    skies fill with small cells (README, "Choosing defaults")."""
+    skies fill with small cells (docs/choosing_defaults.md)."""
     return tuple(1.0 / len(layers) for _ in layers)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from helpers.style_losses import gram
 
 NAME = "w2"
-#: As for the Gram loss (README, "Choosing defaults").
+#: As for the Gram loss (docs/choosing_defaults.md).
 STYLE_WEIGHT = 100.0
 BYTES_AT_RESULT = 0
 BYTES_AT_PAINTING = 0
