@@ -27,9 +27,9 @@ LIBRARY = {"helpers/losses.py", "helpers/images.py", "helpers/fast_ops.py",
            "helpers/objective.py"}
 
 
-def build_wheel(tmp: Path) -> Path:
-    """The wheel of this checkout's files (tracked and new, not ignored), built in a copy so
-    the checkout gets no build/ or egg-info folder."""
+def copy_project(tmp: Path) -> Path:
+    """A copy of this checkout's files (tracked and new, not ignored): builds there leave the
+    checkout without build/ or egg-info folders."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
     copy = tmp / "project"
@@ -37,6 +37,12 @@ def build_wheel(tmp: Path) -> Path:
         if (ROOT / name).is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+def build_wheel(tmp: Path) -> Path:
+    """The wheel of this checkout (``pip wheel . --no-deps``), built in a copy of it."""
+    copy = copy_project(tmp)
     out = tmp / "wheel"
     made = subprocess.run([sys.executable, "-m", "pip", "wheel", str(copy), "--no-deps",
                            "-q", "-w", str(out)], capture_output=True, text=True, timeout=300)

@@ -95,7 +95,7 @@ def _student(source: Path, out: str) -> int:
     print(f"Wrote {len(written)} student notebooks to {out}: "
           + ", ".join(p.name for p in written), flush=True)
     if keeps:
-        from helpers.exercises.instructor import paint_look_pictures
+        from helpers.exercises.ex07_match_the_look import paint_look_pictures
 
         pictures = paint_look_pictures(source, out)
         print("Painted the ex07 target: " + ", ".join(p.name for p in pictures)

@@ -17,6 +17,12 @@ import numpy as np
 
 from helpers.errors import StyleTransferError
 from helpers.exercises._engine import CheckFailed, call, first_line
+from helpers.exercises.instructor import (
+    LOOK_PICTURES,
+    LOOK_SETTINGS,
+    checkout_source,
+    look_target,
+)
 
 #: What the exercise fixes whatever the library's defaults: the start (the photo), pooling and
 #: padding, the Gram loss, and Gatys et al.'s weights with layers balanced by their all-zero
@@ -24,8 +30,6 @@ from helpers.exercises._engine import CheckFailed, call, first_line
 LOOK_BASE: dict[str, Any] = {"init": "content", "pooling": "avg", "padding": "zero",
                              "content_weight": 1.0, "style_weight": 30.0,
                              "balance_style_layers": True, "style_loss": "gram"}
-LOOK_SETTINGS = ("content_weight", "style_weight", "tv_weight", "content_layer",
-                 "style_layers", "style_layer_weights")
 #: Largest content distance and mean style distance to the target that pass (see
 #: :func:`look_distances`). Calibrated at both sizes of :func:`look_size`: the target's layers
 #: with style weights of about 100 to 300 pass; other layer sets, or style weight 30, do not.
@@ -52,7 +56,6 @@ def look_picture(folder: str | Path = ".") -> np.ndarray:
     """The target picture of the look exercise, (H, W, 3) uint8: the one handed out beside
     the notebook (``look_target.png``, or ``look_target_fast.png`` with NST_FAST=1) in
     ``folder``; when running from the repository, painted from the instructor's settings."""
-    from helpers.exercises.instructor import LOOK_PICTURES, checkout_source, look_target
     from helpers.images import load_image
 
     name = LOOK_PICTURES[fast_mode()]
@@ -192,3 +195,19 @@ def _show(fig: Any) -> None:
     if get_ipython is not None and get_ipython() is not None:
         display(fig)
     plt.close(fig)
+
+
+def paint_look_pictures(source_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Paint the ex07 target at both sizes of :func:`look_size` from ``source_dir``'s settings
+    into ``out_dir`` (the student folder); return the pictures written. Pixels only: a PNG
+    says nothing of the settings."""
+    from helpers.files import check_output
+    from helpers.images import save_image
+
+    settings = look_target(source_dir)
+    inputs = [*Path(source_dir).iterdir()]
+    targets = [check_output(Path(out_dir) / name, inputs, "the target picture")
+               for name in LOOK_PICTURES.values()]
+    for fast, target in zip(LOOK_PICTURES, targets, strict=True):
+        save_image(look_paint(settings, fast), target)
+    return targets

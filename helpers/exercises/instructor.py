@@ -4,9 +4,10 @@ their solutions and ``look_target.json``, the hidden settings of ex07_match_the_
 None of it is in the installed package: a student's ``pip install`` of the wheel holds no
 solution, no target setting and no path to the instructor's copies. Commands find the folder
 from ``--source DIR``, or, when the library runs from a checkout of the repository, in that
-checkout (:func:`find_source`). The ex07 target reaches students as pictures painted here
-(:func:`paint_look_pictures`, ``look_target.png`` and ``look_target_fast.png`` beside the
-student notebooks); grading reads the settings with :func:`look_target`.
+checkout (:func:`find_source`). The ex07 target reaches students as pictures
+(``look_target.png`` and ``look_target_fast.png`` beside the student notebooks, painted by
+:func:`helpers.exercises.ex07_match_the_look.paint_look_pictures`); grading reads the settings
+with :func:`look_target`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from helpers.files import read_bytes
 LOOK_TARGET_FILE = "look_target.json"
 #: The handed-out target pictures: full size, and the small one of NST_FAST=1.
 LOOK_PICTURES = {False: "look_target.png", True: "look_target_fast.png"}
+#: The settings a student (and the target) may choose in ex07; everything else is fixed.
+LOOK_SETTINGS = ("content_weight", "style_weight", "tv_weight", "content_layer",
+                 "style_layers", "style_layer_weights")
 
 
 def checkout_source() -> Path | None:
@@ -49,10 +53,8 @@ def find_source(source: str | Path | None) -> Path:
 
 def look_target(source_dir: str | Path) -> dict[str, Any]:
     """The hidden settings of the ex07 target, read from ``source_dir/look_target.json`` (a
-    JSON object of :data:`~helpers.exercises.ex07_match_the_look.LOOK_SETTINGS` keys); one
+    JSON object of :data:`LOOK_SETTINGS` keys); one
     line if missing or not such an object. The grader calls this; students never get it."""
-    from helpers.exercises.ex07_match_the_look import LOOK_SETTINGS
-
     path = Path(source_dir) / LOOK_TARGET_FILE
     if not path.exists():
         raise StyleTransferError(f"{path} not found: the ex07 target's settings are kept in the "
@@ -69,23 +71,6 @@ def look_target(source_dir: str | Path) -> dict[str, Any]:
         raise StyleTransferError(f"{path}: unknown setting {unknown[0]!r}; choose from "
                                  f"{', '.join(LOOK_SETTINGS)}")
     return settings
-
-
-def paint_look_pictures(source_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Paint the ex07 target at both sizes of :func:`look_size` from ``source_dir``'s settings
-    into ``out_dir`` (the student folder); return the pictures written. Pixels only: a PNG
-    says nothing of the settings."""
-    from helpers.exercises.ex07_match_the_look import look_paint
-    from helpers.files import check_output
-    from helpers.images import save_image
-
-    settings = look_target(source_dir)
-    inputs = [*Path(source_dir).iterdir()]
-    targets = [check_output(Path(out_dir) / name, inputs, "the target picture")
-               for name in LOOK_PICTURES.values()]
-    for fast, target in zip(LOOK_PICTURES, targets, strict=True):
-        save_image(look_paint(settings, fast), target)
-    return targets
 
 
 def needs_look_target(source_dir: str | Path) -> str:
