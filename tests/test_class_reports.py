@@ -180,3 +180,16 @@ def test_an_output_that_is_an_input_is_refused_before_grading(tmp_path):
     with pytest.raises(StyleTransferError):
         reports.ClassReport(tmp_path / "grades.csv", instructors(), [], Inputs(wide))
     assert wide.read_text() == "the instructor's own sheet"
+
+
+def test_a_traceback_carried_below_a_messages_first_line_goes_under_the_table():
+    message = ("your function raised ValueError: bad\nYour code's traceback (most recent call "
+               "last):\n  File \"/tmp/ipykernel_1/2.py\", line 3, in gram_matrix\n"
+               "    return f @ g\n  File \"/srv/helpers/exercises/_engine.py\", line 9, in "
+               "reference\n    SECRET_REFERENCE_LINE")
+    page = reports.feedback_page("ann", [Row("ann", "ex02_gram", "gram", 0, False, message)],
+                                 MAXIMUM)
+    table = next(line for line in page.splitlines() if line.startswith("| `gram`"))
+    assert table == "| `gram` | 0 | ✗ your function raised ValueError: bad |"
+    assert "Your code's traceback (`gram`)" in page and "return f @ g" in page
+    assert "SECRET_REFERENCE_LINE" not in page and "_engine.py" not in page

@@ -148,12 +148,34 @@ def error_traceback(output: dict[str, Any]) -> str:
     return clean_traceback(text or f"{output.get('ename', 'Error')}: {output.get('evalue', '')}")
 
 
+def _first(message: str) -> str:
+    """A message's first line (the diagnosis; what follows is the student's traceback)."""
+    return message.split("\n", 1)[0]
+
+
+def _tracebacks(rows: list[Row], given: dict[tuple[str, str], str], exercise: str
+                ) -> list[str]:
+    """The Markdown blocks of one exercise's tracebacks: those in ``given`` and those carried
+    by a message below its first line, each cleaned (:func:`clean_traceback`)."""
+    found = {k: v for k, v in given.items() if k[0] == exercise}
+    for row in rows:
+        if row.exercise == exercise and "\n" in row.message:
+            found.setdefault((exercise, row.check), row.message.split("\n", 1)[1])
+    lines = []
+    for (_, check), text in found.items():
+        if shown := clean_traceback(text):
+            what = "the notebook" if check == NOTEBOOK_ROW else f"`{check}`"
+            lines += [f"Your code's traceback ({what}):", "", "```text",
+                      shown.replace("```", "'''"), "```", ""]
+    return lines
+
+
 def feedback_page(student: str, rows: list[Row], maximum: dict[str, float],
                   tracebacks: dict[tuple[str, str], str] | None = None) -> str:
-    """A student's Markdown feedback: per exercise the points, each check's diagnosis and,
-    where their code raised, their own traceback (``tracebacks``: (exercise, check or
-    NOTEBOOK_ROW) -> text; cleaned again here). No hidden inputs, references or solutions."""
-    tracebacks = tracebacks or {}
+    """A student's Markdown feedback: per exercise the points, each check's diagnosis (a
+    message's first line) and, where their code raised, their own traceback (the lines below
+    a message's first, or ``tracebacks``: (exercise, check or NOTEBOOK_ROW) -> text), cleaned
+    here. No hidden inputs, references or solutions."""
     total = sum(r.points for r in rows)
     lines = [f"# Feedback for {_cell(student)}", "",
              f"**{total:g} of {sum(maximum.values()):g} points.**", ""]
@@ -161,17 +183,12 @@ def feedback_page(student: str, rows: list[Row], maximum: dict[str, float],
         mine = [r for r in rows if r.exercise == exercise]
         got = sum(r.points for r in mine)
         lines += [f"## {exercise}: {got:g} / {most:g}", ""]
-        lines += [f"- ⚠ {_cell(r.message)}" for r in mine if r.check == NOTEBOOK_ROW]
+        lines += [f"- ⚠ {_cell(_first(r.message))}" for r in mine if r.check == NOTEBOOK_ROW]
         lines += ["", "| check | points | result |", "| --- | --- | --- |"]
         lines += [f"| `{r.check}` | {r.points:g} | "
-                  f"{'✓' if r.passed else '✗'} {_cell(r.message)} |"
+                  f"{'✓' if r.passed else '✗'} {_cell(_first(r.message))} |"
                   for r in mine if r.check != NOTEBOOK_ROW]
-        lines.append("")
-        for (where, check), text in tracebacks.items():
-            if where == exercise and (shown := clean_traceback(text)):
-                what = "the notebook" if check == NOTEBOOK_ROW else f"`{check}`"
-                lines += [f"Your code's traceback ({what}):", "", "```text",
-                          shown.replace("```", "'''"), "```", ""]
+        lines += ["", *_tracebacks(mine, tracebacks or {}, exercise)]
     return "\n".join(lines)
 
 
@@ -191,8 +208,9 @@ def row_flags(rows: list[Row]) -> list[str]:
     deleted check cell or a library answer."""
     flags = []
     for row in rows:
-        shown = f"{row.exercise}: {row.message}" if row.check == NOTEBOOK_ROW else (
-            f"{row.exercise} {row.check}: {row.message}")
+        first = _first(row.message)
+        shown = f"{row.exercise}: {first}" if row.check == NOTEBOOK_ROW else (
+            f"{row.exercise} {row.check}: {first}")
         if row.message and (row.check == NOTEBOOK_ROW or flag_kind(row.message) in (
                 "check cell edited", "check cell deleted", "library answer")):
             flags.append(shown)
