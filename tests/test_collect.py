@@ -120,3 +120,17 @@ def test_a_bad_roster_is_refused_before_any_notebook_runs(tmp_path):
         assert "Traceback" not in proc.stderr + proc.stdout
     assert roster.read_bytes() == before
     assert not (tmp_path / "g.csv").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["grades.csv", "grades_wide.csv", "summary.html"])
+def test_a_roster_the_grader_would_write_over_is_refused(tmp_path, name):
+    put(tmp_path / "class" / "s1" / "ex01_preprocess.ipynb")
+    roster = roster_file(tmp_path, "id,name\ns1,Ann\n")
+    (tmp_path / "out").mkdir()
+    os.link(roster, tmp_path / "out" / name)  # the same file under the grader's name
+    before = roster.read_bytes()
+    proc = cli("--grade", str(tmp_path / "class"), "--roster", str(roster), "-o",
+               str(tmp_path / "out" / "grades.csv"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error:"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert roster.read_bytes() == before

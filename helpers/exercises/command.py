@@ -103,6 +103,19 @@ def _student(source: Path, out: str) -> int:
     return 0
 
 
+def _roster(path: str, output: Path) -> dict[str, str]:
+    """``--roster``: read (one line if it cannot be used) before any notebook runs, and never
+    one of the files the grader writes (grades, grades_wide.csv, the summaries)."""
+    from helpers.exercises.collect import read_roster
+    from helpers.exercises.reports import SUMMARY_HTML, SUMMARY_TEXT, WIDE
+    from helpers.files import check_output
+
+    roster = read_roster(Path(path))
+    for name in (output.name, WIDE, SUMMARY_TEXT, SUMMARY_HTML):
+        check_output(output.with_name(name), [Path(path)], "the grades")
+    return roster
+
+
 def _run(args: argparse.Namespace) -> int:
     from helpers.exercises.instructor import find_source
 
@@ -138,11 +151,8 @@ def _run(args: argparse.Namespace) -> int:
     output = check_name(args.output, "-o")
     if args.roster is None:
         rows = grade_class(target, output, source, settings)
-    else:  # read (and refused in one line) before any notebook runs
-        from helpers.exercises.collect import read_roster
-
-        rows = grade_class(target, output, source, settings,
-                           roster=read_roster(Path(args.roster)))
+    else:
+        rows = grade_class(target, output, source, settings, roster=_roster(args.roster, output))
     students = len({r.student for r in rows})
     print(f"Graded {students} students: {output} and {output.parent / 'feedback'}/")
     return 0
