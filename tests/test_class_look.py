@@ -33,12 +33,33 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     ("[300]", "must hold a JSON object"),
     ("{}", "must hold a JSON object"),
     ('{"style_wieght": 3}', "unknown setting 'style_wieght'"),
+    ('{"style_weight": "lots"}', "style_weight must be a number"),
+    ('{"style_layers": 5}', "style_layers must be a list of layer names"),
+    (b"\xff\xfe{}", "is not JSON"),
 ])
 def test_target_settings_that_cannot_be_used_are_one_line(tmp_path, text, fragment):
-    if text is not None:
+    if isinstance(text, bytes):
+        (tmp_path / "look_target.json").write_bytes(text)
+    elif text is not None:
         (tmp_path / "look_target.json").write_text(text)
     with pytest.raises(StyleTransferError, match=fragment):
         look_target(tmp_path)
+
+
+def test_target_settings_that_are_a_pipe_are_refused_without_hanging(tmp_path):
+    os.mkfifo(tmp_path / "look_target.json")
+    with pytest.raises(StyleTransferError, match="pipe"):
+        look_target(tmp_path)
+
+
+def test_student_versions_with_unusable_target_settings_write_nothing(tmp_path):
+    source = tmp_path / "mine"
+    source.mkdir()
+    shutil.copy(SOURCE / "ex07_match_the_look.ipynb", source)
+    (source / "look_target.json").write_text('{"style_weight": [1, 2]}')
+    proc = cli("--student", str(tmp_path / "out"), "--source", str(source))
+    assert proc.returncode == 2 and "style_weight must be a number" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_the_checkouts_settings_are_read_from_the_instructors_folder():

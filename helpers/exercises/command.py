@@ -91,6 +91,10 @@ def _student(source: Path, out: str) -> int:
         raise StyleTransferError(f"{needs} needs the target's settings, {source / LOOK_TARGET_FILE}"
                                  ', e.g. {"style_weight": 30}; add the file or leave the '
                                  "notebook out")
+    if keeps:
+        from helpers.exercises.instructor import look_target
+
+        look_target(source)  # settings that cannot be used: one line before writing
     written = write_student_versions(source, out)
     print(f"Wrote {len(written)} student notebooks to {out}: "
           + ", ".join(p.name for p in written), flush=True)

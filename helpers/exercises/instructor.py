@@ -70,6 +70,12 @@ def look_target(source_dir: str | Path) -> dict[str, Any]:
     if unknown:
         raise StyleTransferError(f"{path}: unknown setting {unknown[0]!r}; choose from "
                                  f"{', '.join(LOOK_SETTINGS)}")
+    from helpers.settings import Settings
+
+    try:
+        Settings(**settings)  # the values' types, as stylize checks them
+    except StyleTransferError as exc:
+        raise StyleTransferError(f"{path}: {exc}") from None
     return settings
 
 
