@@ -118,3 +118,12 @@ def test_the_checkout_finds_its_instructor_folder_and_an_install_says_pass_sourc
     monkeypatch.setattr(instructor, "checkout_source", lambda: None)
     with pytest.raises(StyleTransferError, match="pass --source DIR"):
         instructor.find_source(None)
+
+
+def test_the_hand_out_script_never_writes_into_an_existing_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("kept")
+    proc = subprocess.run(["sh", str(ROOT / "docker" / "hand-out.sh"), str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error:")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
