@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import StyleTransferError
-from helpers.exercises import instructor
 from helpers.exercises.instructor import LOOK_PICTURES, look_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +87,10 @@ def test_the_practice_check_compares_with_the_picture_beside_the_notebook(
 
     monkeypatch.setenv("NST_FAST", "1")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(instructor, "checkout_source", lambda: None)  # a student's install
+    from helpers.exercises import ex07_match_the_look
+
+    # a student's install: no checkout around the package
+    monkeypatch.setattr(ex07_match_the_look, "checkout_source", lambda: None)
     with pytest.raises(ex.CheckFailed, match="put the picture handed out with this notebook"):
         ex.check("look", PASSES)
     with pytest.raises(StyleTransferError, match="look_target_fast.png is not in"):
