@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import StyleTransferError
-from helpers.exercises.instructor import LOOK_PICTURES, look_target
+from helpers.exercises.instructor import LOOK_PICTURES, LOOK_TARGET_FILE, look_target
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "notebooks" / "exercises"
@@ -59,6 +59,21 @@ def test_student_versions_with_unusable_target_settings_write_nothing(tmp_path):
     proc = cli("--student", str(tmp_path / "out"), "--source", str(source))
     assert proc.returncode == 2 and "style_weight must be a number" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_picture_that_would_replace_the_settings_is_refused_before_writing(tmp_path):
+    source = tmp_path / "mine"
+    source.mkdir()
+    shutil.copy(SOURCE / "ex07_match_the_look.ipynb", source)
+    shutil.copy(SOURCE / LOOK_TARGET_FILE, source)
+    before = (source / LOOK_TARGET_FILE).read_bytes()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "look_target.png").symlink_to(source / LOOK_TARGET_FILE)
+    proc = cli("--student", str(tmp_path / "out"), "--source", str(source))
+    assert proc.returncode == 2 and "would overwrite the input" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert (source / LOOK_TARGET_FILE).read_bytes() == before
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["look_target.png"]
 
 
 def test_the_checkouts_settings_are_read_from_the_instructors_folder():

@@ -98,6 +98,10 @@ def test_a_roster_that_is_not_text_or_a_pipe_is_one_line(tmp_path):
     os.mkfifo(tmp_path / "pipe.csv")
     with pytest.raises(StyleTransferError, match="pipe"):
         read_roster(tmp_path / "pipe.csv")
+    with pytest.raises(StyleTransferError, match="folder"):
+        read_roster(tmp_path)
+    with pytest.raises(StyleTransferError, match="not found|does not exist|no such"):
+        read_roster(tmp_path / "missing.csv")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -91,10 +91,13 @@ def _student(source: Path, out: str) -> int:
         raise StyleTransferError(f"{needs} needs the target's settings, {source / LOOK_TARGET_FILE}"
                                  ', e.g. {"style_weight": 30}; add the file or leave the '
                                  "notebook out")
-    if keeps:
-        from helpers.exercises.instructor import look_target
+    if keeps:  # settings that cannot be used, or a picture that would replace an input:
+        from helpers.exercises.instructor import LOOK_PICTURES, look_target
+        from helpers.files import check_output
 
-        look_target(source)  # settings that cannot be used: one line before writing
+        look_target(source)  # one line before anything is written
+        for name in LOOK_PICTURES.values():
+            check_output(Path(out) / name, [*source.iterdir()], "the target picture")
     written = write_student_versions(source, out)
     print(f"Wrote {len(written)} student notebooks to {out}: "
           + ", ".join(p.name for p in written), flush=True)
