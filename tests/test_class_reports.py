@@ -104,6 +104,8 @@ FLAGS = {
 def test_row_flags_finds_timeouts_crashes_edited_cells_and_library_answers():
     mine = [Row("c", "ex01", NOTEBOOK_ROW, 0, False, "timed out: the notebook did not finish "
                 "within 60 s"),
+            Row("c", "ex01", NOTEBOOK_ROW, 0, False, "cell 4 (cell-04) did not finish within "
+                "60 s; it was interrupted"),
             Row("c", "ex01", NOTEBOOK_ROW, 0, False, "the kernel died (a crash)"),
             Row("c", "ex01", "preprocess", 2, True, "the check cell was changed; the "
                 "instructor's version was run"),
@@ -113,7 +115,8 @@ def test_row_flags_finds_timeouts_crashes_edited_cells_and_library_answers():
             Row("c", "ex03", "content", 0, False, "wrong values")]
     flags = reports.row_flags(mine)
     assert [reports.flag_kind(f) for f in flags] == [
-        "time limit", "crash", "check cell edited", "check cell deleted", "library answer"]
+        "time limit", "time limit", "crash", "check cell edited", "check cell deleted",
+        "library answer"]
 
 
 def test_summary_html_lists_every_flag_with_its_student_escaped():

@@ -32,7 +32,9 @@ from helpers.files import check_output, write_text
 WIDE, SUMMARY_TEXT, SUMMARY_HTML = "grades_wide.csv", "summary.txt", "summary.html"
 #: Kinds of flag, found by what their message says, in the order the summary lists them.
 FLAG_KINDS = (
-    ("time limit", re.compile(r"timed out|did not end within|time limit", re.I)),
+    ("time limit", re.compile(r"timed out|did not (?:end|finish|return)\b.*within|time "
+                              r"limit|it was interrupted|did not answer after an interrupt",
+                              re.I)),
     ("crash", re.compile(r"kernel died|was killed|was stopped|failed \(status|could not run|"
                          r"memory limit|MemoryError", re.I)),
     ("check cell edited", re.compile(r"check cell was changed", re.I)),
