@@ -5,6 +5,7 @@ metadata passes nbgrader's validator, ``generate_assignment`` releases them, and
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,44 @@ def test_generate_assignment_and_autograde_score_the_check_cells(tmp_path):
     error = next(o for c in bob.cells if c.id == "cell-06" for o in c.outputs
                  if o.output_type == "error")
     assert error.ename == "CheckFailed" and "still in RGB order" in error.evalue
+
+
+def test_generate_assignment_with_the_projects_config_keeps_hints_and_stub_messages(tmp_path):
+    """nbgrader's own ClearSolutions writes one fixed stub; with the project's config
+    (helpers.exercises.nbgrader_hints) every released code cell is what --student writes."""
+    from helpers.exercises import student_version
+    from helpers.exercises.student import exercise_number
+
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    for path in EXERCISES:
+        shutil.copy(path, course / "source" / "ps1")
+    (course / "nbgrader_config.py").write_text(
+        "from helpers.exercises.nbgrader_hints import configure\nconfigure(c)\n")
+    made = nbgrader(course, "generate_assignment", "ps1")
+    assert made.returncode == 0, made.stderr[-3000:]
+    hints = messages = 0
+    for path in EXERCISES:
+        nb = nbformat.read(path, as_version=4)
+        expected = student_version(nb, exercise_number(nb, path))
+        released = nbformat.read(course / "release" / "ps1" / path.name, as_version=4)
+        mine = [c.source for c in released.cells if c.cell_type == "code"]
+        assert mine == [c.source for c in expected.cells if c.cell_type == "code"], path.name
+        text = "\n".join(mine)
+        hints += text.count("# Hint: ")
+        messages += len(re.findall(r'NotImplementedError\("exercise \d+: write \w+', text))
+        assert "### BEGIN SOLUTION" not in text and "### HINT:" not in text
+    assert messages >= len(EXERCISES) and hints >= 5
+
+
+def test_unmatched_markers_stop_generate_assignment_with_nbgraders_error(tmp_path):
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    nb = nbformat.read(EXERCISES[1], as_version=4)
+    answer = next(c for c in nb.cells if "### END SOLUTION" in c.source)
+    answer.source = answer.source.replace("### END SOLUTION", "")
+    nbformat.write(nb, course / "source" / "ps1" / EXERCISES[1].name)
+    (course / "nbgrader_config.py").write_text(
+        "from helpers.exercises.nbgrader_hints import configure\nconfigure(c)\n")
+    made = nbgrader(course, "generate_assignment", "ps1")
+    assert made.returncode != 0 and "without ### END SOLUTION" in made.stderr + made.stdout

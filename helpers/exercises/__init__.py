@@ -14,6 +14,7 @@ The package, one module per notebook of ``notebooks/exercises``:
 - :mod:`.mutations`  the search over mutants of each reference (operators as data)
 - :mod:`.real_inputs`  real-magnitude hidden inputs (VGG features of the bundled images)
 - :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
+- :mod:`.instructor`  the instructor's folder (``--source``; the ex07 target's settings)
 - :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
 - :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points
 - :mod:`.grading`  grading a class (``python -m helpers exercises --grade SUBMISSIONS``)
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 from helpers.exercises._engine import NOT_IMPLEMENTED, SEED, CheckFailed, run_spec
@@ -35,12 +35,11 @@ from helpers.exercises.ex05_total_variation import TV
 from helpers.exercises.ex06_lbfgs import run_lbfgs
 from helpers.exercises.ex07_match_the_look import (
     LOOK_SETTINGS,
-    LOOK_TARGET,
     LOOK_THRESHOLDS,
     look_distances,
     look_paint,
+    look_picture,
     look_size,
-    look_target,
     run_look,
 )
 from helpers.exercises.student import (
@@ -54,7 +53,22 @@ from helpers.exercises.student import (
     write_student_versions,
 )
 
-EXERCISES_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks" / "exercises"
+
+def __getattr__(name: str) -> Any:
+    """``EXERCISES_DIR`` and ``LOOK_TARGET``, only when running from the repository (the
+    installed package holds neither the instructor's folder nor the ex07 settings: see
+    :mod:`.instructor`); kept for the tests, which read the checkout's notebooks."""
+    import importlib
+
+    source = None
+    if name in ("EXERCISES_DIR", "LOOK_TARGET"):
+        instructor = importlib.import_module("helpers.exercises.instructor")
+        source = instructor.checkout_source()
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return source if name == "EXERCISES_DIR" else instructor.look_target(source)
+
+
 #: Set by the grader: every check appends one JSON line {check, passed, credit, message}.
 GRADE_LOG_ENV = "NST_GRADE_LOG"
 #: Set for nbgrader's autograde: a failed check with partial credit prints its message and
@@ -68,9 +82,9 @@ _RUNNERS: dict[str, Callable[[str, Any], None]] = {
 }
 CHECKS = (*_SPECS, *_RUNNERS)
 
-__all__ = ["BEGIN", "CHECKS", "END", "EXERCISES_DIR", "HINT", "LOOK_SETTINGS", "LOOK_TARGET",
+__all__ = ["BEGIN", "CHECKS", "END", "HINT", "LOOK_SETTINGS",
            "LOOK_THRESHOLDS", "NOT_IMPLEMENTED", "SEED", "CheckFailed", "check", "has_solution",
-           "look_distances", "look_paint", "look_size", "look_target", "operator_notes",
+           "look_distances", "look_paint", "look_picture", "look_size", "operator_notes",
            "solution_lines",
            "student_source", "student_version", "write_student_versions"]
 

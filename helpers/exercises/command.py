@@ -25,8 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "STUDENT_exNN_….ipynb), or one notebook (exit status 1 if a check "
                            "fails)")
     parser.add_argument("--source", default=None, metavar="DIR",
-                        help="folder of the instructor's exercise notebooks (default: "
-                             "notebooks/exercises)")
+                        help="the instructor's folder: exercise notebooks with solutions and "
+                             "look_target.json (default: notebooks/exercises of the "
+                             "repository the library runs from)")
+    parser.add_argument("--roster", default=None, metavar="CSV",
+                        help="with --grade SUBMISSIONS: the class list (columns id,name); "
+                             "missing students and unknown submitters are reported")
     parser.add_argument("-o", "--output", default="grades.csv",
                         help="with --grade SUBMISSIONS: the CSV to write; feedback/STUDENT.md "
                              "goes beside it")
@@ -75,17 +79,58 @@ def _memory_mb(text: str, minimum: int) -> int:
                                  f"{minimum} MiB)") from None
 
 
+def _student(source: Path, out: str) -> int:
+    """--student: the student notebooks, and the ex07 target pictures when ``source`` keeps
+    the target's settings (refused before writing when a notebook needs them and they are
+    missing)."""
+    from helpers.exercises.instructor import LOOK_TARGET_FILE, needs_look_target
+    from helpers.exercises.student import write_student_versions
+
+    keeps = (source / LOOK_TARGET_FILE).exists()
+    if not keeps and (needs := needs_look_target(source)):
+        raise StyleTransferError(f"{needs} needs the target's settings, {source / LOOK_TARGET_FILE}"
+                                 ', e.g. {"style_weight": 30}; add the file or leave the '
+                                 "notebook out")
+    if keeps:  # settings that cannot be used, or a picture that would replace an input:
+        from helpers.exercises.instructor import LOOK_PICTURES, look_target
+        from helpers.files import check_output
+
+        look_target(source)  # one line before anything is written
+        for name in LOOK_PICTURES.values():
+            check_output(Path(out) / name, [*source.iterdir()], "the target picture")
+    written = write_student_versions(source, out)
+    print(f"Wrote {len(written)} student notebooks to {out}: "
+          + ", ".join(p.name for p in written), flush=True)
+    if keeps:
+        from helpers.exercises.ex07_match_the_look import paint_look_pictures
+
+        pictures = paint_look_pictures(source, out)
+        print("Painted the ex07 target: " + ", ".join(p.name for p in pictures)
+              + f" (hand them out with the notebooks; keep {LOOK_TARGET_FILE})")
+    return 0
+
+
+def _roster(path: str, output: Path) -> dict[str, str]:
+    """``--roster``: read (one line if it cannot be used) before any notebook runs, and never
+    one of the files the grader writes (grades, grades_wide.csv, the summaries)."""
+    from helpers.exercises.collect import read_roster
+    from helpers.exercises.reports import SUMMARY_HTML, SUMMARY_TEXT, WIDE
+    from helpers.files import check_output
+
+    roster = read_roster(Path(path))
+    for name in (output.name, WIDE, SUMMARY_TEXT, SUMMARY_HTML):
+        check_output(output.with_name(name), [Path(path)], "the grades")
+    return roster
+
+
 def _run(args: argparse.Namespace) -> int:
-    from helpers.exercises import EXERCISES_DIR
+    from helpers.exercises.instructor import find_source
 
-    source = Path(args.source) if args.source else EXERCISES_DIR
+    if args.roster is not None and (args.grade is None or args.grade.endswith(".ipynb")):
+        raise StyleTransferError("--roster works with --grade SUBMISSIONS (a class folder)")
+    source = find_source(args.source)
     if args.student is not None:
-        from helpers.exercises.student import write_student_versions
-
-        written = write_student_versions(source, args.student)
-        print(f"Wrote {len(written)} student notebooks to {args.student}: "
-              + ", ".join(p.name for p in written))
-        return 0
+        return _student(source, args.student)
     from helpers.exercises import grading
 
     settings = grading.Settings(
@@ -111,7 +156,10 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.exercises.batch import grade_class
 
     output = check_name(args.output, "-o")
-    rows = grade_class(target, output, source, settings)
+    if args.roster is None:
+        rows = grade_class(target, output, source, settings)
+    else:
+        rows = grade_class(target, output, source, settings, roster=_roster(args.roster, output))
     students = len({r.student for r in rows})
     print(f"Graded {students} students: {output} and {output.parent / 'feedback'}/")
     return 0

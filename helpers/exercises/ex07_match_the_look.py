@@ -1,31 +1,35 @@
 """The open exercise of notebooks/exercises/ex07_match_the_look.ipynb: paint with the
-student's settings and compare with a target painted with hidden ones."""
+student's settings and compare with a target painted with hidden ones.
+
+The target's settings are not in this package: they stay in the instructor's folder
+(``look_target.json``, read by :func:`helpers.exercises.instructor.look_target`), and students
+get the target as a picture beside the notebook (``look_target.png``, ``look_target_fast.png``:
+:func:`look_picture`)."""
 
 from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from helpers.errors import StyleTransferError
 from helpers.exercises._engine import CheckFailed, call, first_line
+from helpers.exercises.instructor import (
+    LOOK_PICTURES,
+    LOOK_SETTINGS,
+    checkout_source,
+    look_target,
+)
 
-#: The hidden settings that paint the target picture of the "look" exercise. The notebook
-#: only shows the picture; instructors may change these (then re-check LOOK_THRESHOLDS).
-LOOK_TARGET: dict[str, Any] = {
-    "style_weight": 300.0,
-    "style_layers": ["block1_conv1", "block2_conv1", "block3_conv1"],
-}
 #: What the exercise fixes whatever the library's defaults: the start (the photo), pooling and
 #: padding, the Gram loss, and Gatys et al.'s weights with layers balanced by their all-zero
 #: loss (notebook 03); the student's settings override the weights.
 LOOK_BASE: dict[str, Any] = {"init": "content", "pooling": "avg", "padding": "zero",
                              "content_weight": 1.0, "style_weight": 30.0,
                              "balance_style_layers": True, "style_loss": "gram"}
-LOOK_SETTINGS = ("content_weight", "style_weight", "tv_weight", "content_layer",
-                 "style_layers", "style_layer_weights")
 #: Largest content distance and mean style distance to the target that pass (see
 #: :func:`look_distances`). Calibrated at both sizes of :func:`look_size`: the target's layers
 #: with style weights of about 100 to 300 pass; other layer sets, or style weight 30, do not.
@@ -37,23 +41,47 @@ _LOOK_SCALES = {"block1_conv1": "colours and the finest grain",
 _LOOK_CACHE: dict[tuple, Any] = {}
 
 
-def look_size() -> tuple[int, int]:
-    """(size in px, iterations) of the look exercise: small with NST_FAST=1."""
-    return (64, 10) if os.environ.get("NST_FAST") == "1" else (160, 30)
+def fast_mode() -> bool:
+    """True with NST_FAST=1 (the small size, for quick runs and grading)."""
+    return os.environ.get("NST_FAST") == "1"
 
 
-def look_target() -> np.ndarray:
-    """The target picture of the look exercise, (H, W, 3) uint8 (settings not shown)."""
-    return look_paint(LOOK_TARGET)
+def look_size(fast: bool | None = None) -> tuple[int, int]:
+    """(size in px, iterations) of the look exercise: small when ``fast`` (default: with
+    NST_FAST=1)."""
+    return (64, 10) if (fast_mode() if fast is None else fast) else (160, 30)
 
 
-def look_paint(settings: dict[str, Any]) -> np.ndarray:
+def look_picture(folder: str | Path = ".") -> np.ndarray:
+    """The target picture of the look exercise, (H, W, 3) uint8: the one handed out beside
+    the notebook (``look_target.png``, or ``look_target_fast.png`` with NST_FAST=1) in
+    ``folder``; when running from the repository, painted from the instructor's settings."""
+    from helpers.images import load_image
+
+    name = LOOK_PICTURES[fast_mode()]
+    path = Path(folder) / name
+    if path.exists():
+        picture = load_image(path)
+        if max(picture.shape[:2]) != look_size()[0]:
+            raise StyleTransferError(f"{path} is {max(picture.shape[:2])} px, not the "
+                                     f"{look_size()[0]} px of this exercise: use the picture "
+                                     "handed out with the notebook")
+        return picture
+    source = checkout_source()
+    if source is None:
+        raise StyleTransferError(f"the target picture {name} is not in {Path(folder).resolve()}"
+                                 ": put the picture handed out with this notebook beside it")
+    return look_paint(look_target(source))
+
+
+def look_paint(settings: dict[str, Any], fast: bool | None = None) -> np.ndarray:
     """The bundled photo painted in the bundled style with ``settings``: (H, W, 3) uint8.
-    Offline backbone, float32, a fixed size, style scale and one scale, and :data:`LOOK_BASE`,
-    so the same settings give the same picture whatever the library's defaults."""
+    Offline backbone, float32, a fixed size (:func:`look_size`), style scale and one scale,
+    and :data:`LOOK_BASE`, so the same settings give the same picture whatever the library's
+    defaults."""
     from helpers.optimize import stylize
 
-    size, iterations = look_size()
+    size, iterations = look_size(fast)
     key = (size, iterations, repr(sorted(settings.items())))
     if key not in _LOOK_CACHE:
         _LOOK_CACHE[key] = stylize(size=size, iterations=iterations, backbone="vgg16-hed",
@@ -131,7 +159,14 @@ def run_look(name: str, answer: Any) -> None:
             f"stylize could not use your settings ({type(exc).__name__}: {first_line(exc)}): "
             "weights are numbers, content_layer a layer name, style_layers a list of layer "
             "names and style_layer_weights a list of numbers, one per layer")) from None
-    target = look_target()
+    try:
+        target = look_picture()
+    except StyleTransferError as exc:
+        raise CheckFailed(name, str(exc)) from None
+    if target.shape != mine.shape:
+        raise CheckFailed(name, f"the target picture is {target.shape[1]}×{target.shape[0]} "
+                                f"px, yours {mine.shape[1]}×{mine.shape[0]}: use the picture "
+                                "handed out with this notebook")
     content, per_layer = look_distances(mine, target)
     style = float(np.mean(list(per_layer.values())))
     limit_c, limit_s = LOOK_THRESHOLDS["content"], LOOK_THRESHOLDS["style"]
@@ -160,3 +195,19 @@ def _show(fig: Any) -> None:
     if get_ipython is not None and get_ipython() is not None:
         display(fig)
     plt.close(fig)
+
+
+def paint_look_pictures(source_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Paint the ex07 target at both sizes of :func:`look_size` from ``source_dir``'s settings
+    into ``out_dir`` (the student folder); return the pictures written. Pixels only: a PNG
+    says nothing of the settings."""
+    from helpers.files import check_output
+    from helpers.images import save_image
+
+    settings = look_target(source_dir)
+    inputs = [*Path(source_dir).iterdir()]
+    targets = [check_output(Path(out_dir) / name, inputs, "the target picture")
+               for name in LOOK_PICTURES.values()]
+    for fast, target in zip(LOOK_PICTURES, targets, strict=True):
+        save_image(look_paint(settings, fast), target)
+    return targets
