@@ -13,7 +13,7 @@ NB_OUT ?= build/notebooks
 # No MPLBACKEND here: Jupyter kernels started by these targets inherit the environment, and a
 # non-interactive backend there would hide every figure. The CLI and the tests set their own.
 
-.PHONY: demo test test-fast lint lab lab-instructor app bench notebooks figures gallery quality student grade clean sweep
+.PHONY: demo test test-fast lint lab lab-instructor app bench notebooks figures gallery quality student hand-out grade clean sweep
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,9 @@ notebooks: $(STAMP)  ## execute every notebook at real size; HTML copies in buil
 
 student: $(STAMP)  ## student versions of notebooks/exercises (solutions stubbed) in build/student
 	$(BIN)/python -m helpers exercises --student build/student
+
+hand-out: $(STAMP)  ## what students get (the wheel, student notebooks, ex07's pictures; no answers): make hand-out [OUT=build/hand-out]
+	PYTHON=$(BIN)/python sh docker/hand-out.sh $(or $(OUT),build/hand-out)
 
 grade: $(STAMP)  ## grade submitted exercise notebooks: make grade DIR=submissions [OUT=build/grades.csv]
 	$(BIN)/python -m helpers exercises --grade $(DIR) -o $(or $(OUT),build/grades.csv)
