@@ -58,8 +58,8 @@ def _settings_in_signature(func: Callable[..., Result]) -> Callable[..., Result]
 
 @_settings_in_signature
 def stylize(
-    content: images.ImageSource,
-    style: images.ImageSource | Sequence[images.ImageSource],
+    content: images.ImageSource | None = None,
+    style: images.ImageSource | Sequence[images.ImageSource] | None = None,
     *,
     masks: Sequence[images.ImageSource | None] | None = None,
     callback: Callback | None = None,
@@ -72,7 +72,8 @@ def stylize(
     """Paint ``content`` in the style of ``style``; return a :class:`~helpers.result.Result`.
 
     Images are paths, arrays or Pillow images (the bundled ones: ``helpers.data.
-    default_content()``, ``helpers.data.default_style()``); ``style`` may be a list of several.
+    default_content()``, ``helpers.data.default_style()``; the engine picks none: leaving one
+    out is refused with one line naming them); ``style`` may be a list of several.
     ``masks``: one per style (white = this style, ``None`` = everywhere); outside every mask the
     photo stays. ``options`` are the settings of :class:`~helpers.settings.Settings` (``size``,
     ``iterations``, ``content_weight``, ``style_weight``, ``tv_weight``, layers,

@@ -546,3 +546,8 @@ def test_pyramid_levels_paint_the_first_scale_over_the_pyramid(photo, painting, 
     assert pyr.image.shape == plain.image.shape and pyr.settings["pyramid_levels"] == 3
     assert np.abs(pyr.image.astype(float) - plain.image.astype(float)).mean() > 1
     assert pyr.history[-1]["total"] < pyr.history[0]["total"]
+
+
+def test_stylize_without_images_names_the_bundled_ones():
+    with pytest.raises(StyleTransferError, match=r"helpers\.data\.default_content\(\)"):
+        stylizing.stylize(size=64, iterations=1, backbone="vgg16-hed", progress=False)
