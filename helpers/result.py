@@ -65,9 +65,10 @@ class Result:
         20 at 384 px)", or "20 iterations"."""
         per_scale = self.iterations_per_scale()
         total = sum(per_scale.values())
+        words = f"{total} iteration" + ("" if total == 1 else "s")
         if len(per_scale) < 2:
-            return f"{total} iterations"
-        return f"{total} iterations (" + " + ".join(
+            return words
+        return f"{words} (" + " + ".join(
             f"{n} at {size} px" for size, n in per_scale.items()) + ")"
 
     def ran(self) -> dict[str, Any]:

@@ -488,6 +488,7 @@ def test_iterations_text_counts_every_scale():
     assert run((96, 3)).iterations_text() == "3 iterations"
     assert run((48, 60), (96, 20)).iterations_text() == "80 iterations (60 at 48 px + 20 at 96 px)"
     assert run().iterations_text() == "0 iterations"
+    assert run((96, 1)).iterations_text() == "1 iteration"
 
 
 def test_where_the_loss_curves_downwards_the_run_still_moves(monkeypatch):

@@ -30,7 +30,8 @@ def add_arguments(g: argparse.ArgumentParser) -> None:
     g.add_argument("--size", type=setting_type("size"), default=256,
                    help="longest side of each result")
     g.add_argument("--iterations", type=setting_type("iterations"), default=100,
-                   help="L-BFGS iterations of each result, in all (see stylize --help)")
+                   help="L-BFGS iterations of each result (coarse to fine they are shared out "
+                   "over the scales: see stylize --help); each pair's line says what ran")
     g.add_argument("--backbone", default="auto", choices=CHOICES["backbone"],
                    help="network (see stylize --help)")
 
@@ -80,7 +81,7 @@ def run_command(args: argparse.Namespace) -> int:
     from helpers.stylizing import stylize
 
     first = images.resize(next(iter(contents.values())), size=args.size)
-    panels, titles, backbone = [np.full_like(first, 255)], [""], ""
+    panels, titles, backbone, ran = [np.full_like(first, 255)], [""], "", ""
     for name, style in styles.items():
         panels.append(images.resize(style, size=args.size))
         titles.append(f"style: {name}")
@@ -90,14 +91,13 @@ def run_command(args: argparse.Namespace) -> int:
         for sname, style in styles.items():
             result = stylize(content, style, size=args.size, iterations=args.iterations,
                              backbone=args.backbone, progress=False)
-            backbone = result.settings["backbone"]
+            backbone, ran = result.settings["backbone"], result.iterations_text()
             panels.append(result.image)
             titles.append(f"{cname} x {sname}")
-            print(printable(f"{cname} x {sname}: {result.history[-1]['seconds']:.0f} s"),
+            print(printable(f"{cname} x {sname}: {ran}, {result.history[-1]['seconds']:.0f} s"),
                   flush=True)
     fig = images.image_grid(panels, titles, ncols=len(styles) + 1, panel_size=3.5,
-                            suptitle=f"Gallery: {args.size} px, {args.iterations} iterations, "
-                                     f"{backbone}")
+                            suptitle=f"Gallery: {args.size} px, {ran}, {backbone}")
     save_figure(fig, output, dpi=80)
     print(printable(f"Result: {output}"))
     return 0
