@@ -36,7 +36,7 @@ VARIANTS = {
 def child(args: argparse.Namespace) -> None:
     """Run one variant; print a JSON line with its figures."""
     import helpers
-    from helpers import backbone, data, fast_ops, images, optimize, optimizers
+    from helpers import backbone, data, fast_ops, images, optimizers, stylizing
 
     # The bench-only switches (tests/test_speed_paths.py: the same pictures either way).
     optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = not args.variant.endswith("-old")
@@ -47,15 +47,15 @@ def child(args: argparse.Namespace) -> None:
                              **VARIANTS[args.variant])
     seconds = time.perf_counter() - start
     shape = result.image.shape[:2]
-    d = optimize.DEFAULTS[backbone.resolve_name("auto")]
+    d = stylizing.DEFAULTS[backbone.resolve_name("auto")]
     net = backbone.load_backbone("auto", pooling=d["pooling"], padding=d["padding"],
                                  precision=result.settings["precision"])
     settings = result.settings
     painting = images.load_image(style).shape[:2]
-    estimate = optimize.estimate_memory(
+    estimate = stylizing.estimate_memory(
         net, shape, [d["content_layer"], *d["style_layers"]], settings["style_loss"],
         settings["style_layers"],
-        optimize.style_shape(painting, args.size, settings["style_scale"]))
+        stylizing.style_shape(painting, args.size, settings["style_scale"]))
     out = Path(args.out) / f"{args.variant}_{args.size}.png"
     images.save_image(result.image, out)
     print(json.dumps({

@@ -32,7 +32,7 @@ from machine import cores, cpu_model, load
 from scipy.optimize import fmin_l_bfgs_b
 
 from helpers import backbone as bb
-from helpers import fast_ops, optimize, optimizers, widgets
+from helpers import fast_ops, optimizers, stylizing, widgets
 from helpers.style_losses import sliced
 
 
@@ -58,7 +58,7 @@ class TimedRunner:
         preview.observe(seen, "value")
 
     def __call__(self, content: Any, style: Any, callback: Callable[[dict[str, Any]], bool],
-                 **kwargs: Any) -> optimize.Result:
+                 **kwargs: Any) -> stylizing.Result:
         """``stylize(content, style, **kwargs)`` with the app's ``callback`` timed."""
         run = len(self.runs)
         self.runs.append(time.perf_counter())
@@ -73,7 +73,7 @@ class TimedRunner:
             self.event.set()
             return stop
 
-        return optimize.stylize(content, style, callback=timed, **kwargs)
+        return stylizing.stylize(content, style, callback=timed, **kwargs)
 
     def first_preview_of_run(self, run: int, timeout: float = 120.0) -> float:
         """perf_counter time at which run ``run`` (0-based) first returned from the callback."""
@@ -203,7 +203,7 @@ def main() -> None:
     during = changes_during_a_run(app, runner, args.changes)
     shape = app.history[0]["result"].image.shape
     values = shape[0] * shape[1] * 3
-    print(f"preview {shape[1]}x{shape[0]} px, bundled images; cache {optimize.cache_info()}; "
+    print(f"preview {shape[1]}x{shape[0]} px, bundled images; cache {stylizing.cache_info()}; "
           f"the old and new paths (before and after issue 35, the same pictures) take turns")
     for path in PATHS:
         print(f"[{path}] (a) weight change + Run -> first preview: {seconds(idle[path])}; "

@@ -31,7 +31,7 @@ from machine import cpu_model, load
 
 import helpers
 from helpers import backbone as bb
-from helpers import data, fast_ops, images, losses, optimize, optimizers
+from helpers import data, fast_ops, images, losses, optimizers, stylizing
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines
 from helpers.settings import CHOICES
 
@@ -93,7 +93,7 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     points either way): ``per_eval`` and ``wall`` are then dicts by that switch.
     """
     h, w = content.shape[:2]
-    d = optimize.DEFAULTS[name]
+    d = stylizing.DEFAULTS[name]
     # The network stylize runs: its pooling and padding (reflection for vgg16-hed).
     net = bb.load_backbone(name, pooling=d["pooling"], precision=precision, padding=d["padding"])
     extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
@@ -113,7 +113,7 @@ def measure(content, style, name: str, precision: str, evaluations: int,
         callback_seconds[info["iteration"]] = time.perf_counter() - started
 
     fast_ops.LEAN_SORT = sorts[0]
-    result = optimize.stylize(content, style, size=max(h, w),
+    result = stylizing.stylize(content, style, size=max(h, w),
                               iterations=evaluations * len(sorts), backbone=name,
                               precision=precision, scales=1, progress=False,
                               style_loss=style_loss, callback=time_bare_pass)
@@ -142,7 +142,7 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     if not restart:
         return figures_
     # (d) timed: one iteration the original way, one fmin_l_bfgs_b call with maxfun=20.
-    restart = optimize.stylize(content, style, size=max(h, w), iterations=1,
+    restart = stylizing.stylize(content, style, size=max(h, w), iterations=1,
                                lbfgs_mode="restart", maxfun=20, backbone=name,
                                precision=precision, scales=1, style_loss=style_loss,
                                progress=False).history
@@ -181,13 +181,13 @@ def default_runs(size: int, pairs: int) -> None:
     content, style = data.default_content(), data.default_style()
     seconds: dict[str, list[float]] = {"old": [], "new": []}
     pictures = {}
-    optimize.stylize(content, style, size=64, iterations=1, progress=False)  # load the network
+    stylizing.stylize(content, style, size=64, iterations=1, progress=False)  # load the network
     for i in range(pairs):
         for path in ("old", "new") if i % 2 == 0 else ("new", "old"):
             use_path(path)
-            optimize.clear_cache()  # each run builds its targets and traces, as a command does
+            stylizing.clear_cache()  # each run builds its targets and traces, as a command does
             started = time.perf_counter()
-            pictures[path] = optimize.stylize(content, style, size=size, progress=False).image
+            pictures[path] = stylizing.stylize(content, style, size=size, progress=False).image
             seconds[path].append(time.perf_counter() - started)
             print(f"(i) {size} px with the defaults, {path} path: {seconds[path][-1]:.1f} s "
                   f"(load {load()})")
@@ -219,7 +219,7 @@ def main() -> None:
     style = images.resize_to(data.default_style(), content.shape[:2])
     h, w = content.shape[:2]
     name = bb.resolve_name(args.backbone)
-    d = optimize.DEFAULTS[name]
+    d = stylizing.DEFAULTS[name]
     flags = sorted(bb.cpu_flags() & {"amx_bf16", "avx512_bf16"}) or ["no native bfloat16"]
     import psutil
 
@@ -284,9 +284,9 @@ def original_and_memory(f32: dict, b16: dict | None, content, style, d: dict,
         max(3, args.evaluations // 3),
     )
     layers = [*d["style_layers"], d["content_layer"]]
-    estimate = optimize.estimate_memory(
+    estimate = stylizing.estimate_memory(
         f32["net"], (h, w), layers, args.style_loss, d["style_layers"],
-        optimize.style_shape(style.shape[:2], max(h, w), d["style_scale"])) / 2**30
+        stylizing.style_shape(style.shape[:2], max(h, w), d["style_scale"])) / 2**30
 
     print()
     print(f"(e) one evaluation the original way (3 images per pass, float32): {orig:.3f} s "

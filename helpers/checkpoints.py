@@ -130,12 +130,19 @@ def _check(x: np.ndarray, history: History) -> None:
         if not isinstance(entry, dict) or not set(NUMBERS) <= entry.keys():
             raise _Damaged(f"a history entry lacks one of {', '.join(NUMBERS)}")
         for key, value in entry.items():
-            whole = key in WHOLE
-            if key in NUMBERS + WHOLE + ("eval_seconds",) and (
-                    isinstance(value, bool) or not isinstance(
-                        value, numbers.Integral if whole else numbers.Real)):
-                raise _Damaged(f"the history's {key} is {value!r}, not a "
-                               f"{'whole number' if whole else 'number'}")
+            _check_number(key, value)
+
+
+def _check_number(key: str, value: Any) -> None:
+    """Raise _Damaged unless a history entry's ``value`` at ``key`` is a number (a whole one
+    for :data:`WHOLE`); keys that hold no number are not checked."""
+    if key not in NUMBERS + WHOLE + ("eval_seconds",):
+        return
+    whole = key in WHOLE
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole
+                                                 else numbers.Real):
+        raise _Damaged(f"the history's {key} is {value!r}, not a "
+                       f"{'whole number' if whole else 'number'}")
 
 
 def check_fingerprint(checkpoint: Checkpoint, expected: dict[str, Any],

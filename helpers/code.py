@@ -2,10 +2,10 @@
 ``python -m helpers stylize`` line that reproduce a run, written from its
 :class:`~helpers.settings.Settings`. The tuning app (:mod:`helpers.app.code`) and the sweeps'
 live grid (:mod:`helpers.sweeps.live`) both write their code here, so the two never differ;
-each setting is written by :func:`helpers.settings.python_arguments` and
-:func:`helpers.settings.command_line_flags` (only those that differ from their defaults), and
-read back by :func:`helpers.settings.parse_value` (a test: text -> Settings -> code ->
-Settings, for every setting).
+each setting is written here by :func:`python_arguments` and :func:`command_line_flags` (only
+those that differ from their defaults; :func:`flag` names a setting's flag and
+:func:`setting_text` writes its value), and read back by :func:`helpers.settings.parse_value`
+(a test: text -> Settings -> code -> Settings, for every setting).
 
 An image is named as the reader should name it: a ``str`` that is a bundled image's name
 (:data:`helpers.data.BUNDLED`) becomes ``helpers.data.<loader>()`` in Python and the name on
@@ -18,10 +18,42 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from helpers import data
 from helpers.errors import StyleTransferError
-from helpers.settings import Settings, command_line_flags, python_arguments
+from helpers.settings import Settings
+
+
+def flag(name: str) -> str:
+    """The command-line flag of setting ``name``: ``style_weight`` -> ``--style-weight``."""
+    return "--" + name.replace("_", "-")
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as the command line writes it (lists comma-separated)."""
+    if isinstance(value, tuple):
+        return ",".join(setting_text(v) for v in value)
+    return "none" if value is None else str(value)
+
+
+def command_line_flags(settings: Settings) -> list[str]:
+    """The ``python -m helpers stylize`` flags that give ``settings``: one per setting that
+    differs from its default (``--no-balance-style-layers`` for a switched-off switch)."""
+    out: list[str] = []
+    for name, value in settings.changed().items():
+        if isinstance(value, bool):
+            out.append(flag(name) if value else "--no-" + flag(name)[2:])
+        else:
+            out += [flag(name), setting_text(value)]
+    return out
+
+
+def python_arguments(settings: Settings) -> str:
+    """The keyword arguments of a :func:`helpers.stylize` call that give ``settings``, one per
+    line (each setting that differs from its default)."""
+    return "".join(f"    {name}={value!r},\n" for name, value in settings.changed().items())
+
 
 #: A bundled image's name (``str``) or an image file (``Path``, or a ``str`` path).
 ImageName = str | Path

@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from helpers import files
+from helpers.bundled_files import DATA_DIR, MOSAIC_FILE, NAMES, SWIRLS_FILE, bundled_file
 from helpers.errors import StyleTransferError
-
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-SWIRLS_FILE = DATA_DIR / "swirls.png"
-MOSAIC_FILE = DATA_DIR / "mosaic.png"
 
 
 @dataclass(frozen=True)
@@ -93,16 +90,6 @@ def second_style() -> np.ndarray:
 def bundled_image(name: str) -> np.ndarray:
     """The bundled image called ``name`` (one of :data:`BUNDLED`)."""
     return BUNDLED[name]()
-
-
-def bundled_file(name: str) -> Path:
-    """The file the bundled image ``name`` is read from (the command line refuses to write
-    over it): ``data/swirls.png``, ``data/mosaic.png``, or Chelsea's PNG inside scikit-image."""
-    if name == "chelsea":
-        import skimage  # lazy: only the package's folder is needed
-
-        return Path(skimage.__file__).parent / "data" / "chelsea.png"
-    return {"swirls": SWIRLS_FILE, "mosaic": MOSAIC_FILE}[name]
 
 
 def paint_swirls(size: int = 512, seed: int = 1889) -> np.ndarray:
@@ -244,4 +231,8 @@ if __name__ == "__main__":  # python -m helpers.data regenerates the bundled pai
 
 #: The bundled images by name, as the command line (``python -m helpers stylize chelsea
 #: mosaic``), the tuning app and "copy as code" call them: name -> the function that loads it.
-BUNDLED = {"chelsea": default_content, "swirls": default_style, "mosaic": second_style}
+#: (:data:`helpers.bundled_files.NAMES`, where their files are).
+BUNDLED = dict(zip(NAMES, (default_content, default_style, second_style), strict=True))
+__all__ = ["BUNDLED", "CLASSICS", "DATA_DIR", "MOSAIC_FILE", "SWIRLS_FILE", "Painting",
+           "bundled_file", "bundled_image", "classic", "default_content", "default_style",
+           "paint_mosaic", "paint_swirls", "second_style"]

@@ -5,20 +5,31 @@ the runs use (notebook 07: YIQ and colour matching; notebook 05: the gradient-ma
 Conventions: an *image* is a NumPy array of shape (H, W, 3), RGB, ``uint8`` in 0..255 (or
 float in 0..255 where noted). A *preprocessed* image is a float32 array of shape (1, H, W, 3)
 in Keras "caffe" form: BGR channel order, ImageNet mean subtracted, no scaling.
+
+What keeps a bad file from crashing or hanging a run (a pipe, a decompression bomb, every Pillow
+mode and array type, atomic writes) lives beside this module, in :mod:`helpers.image_files`:
+:func:`load_image` and :func:`save_image` are its two doors, and the rest of this module is the
+conversion the notebooks teach.
 """
 
 from __future__ import annotations
 
-import stat
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from helpers.errors import StyleTransferError
-from helpers.files import atomic_write, check_name
+from helpers.image_files import (
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    UNIT_RANGE_TOLERANCE,
+    image_format,
+    read_rgb,
+    short_path,
+    write_rgb,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,147 +40,13 @@ ImageSource = str | Path | np.ndarray | Image.Image
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 #: Smallest side the VGG backbones take (four 2x poolings before ``block5``).
 MIN_SIDE = 32
-#: File name endings of the images the library reads (folders of images are listed by them).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: Largest side we resize to; beyond this no 24 GB machine holds the activations.
 MAX_SIDE = 8192
-#: Images with more pixels than this are refused before decoding (decompression-bomb guard).
-MAX_PIXELS = 100_000_000
-#: Float images whose largest value is at most 1 + this are taken as 0..1 (and clipped), so
-#: a 0..1 image with a little overshoot (from resampling, say) is not read as a black 0..255 one.
-UNIT_RANGE_TOLERANCE = 0.1
-
-
-def _float_to_uint8(a: np.ndarray) -> np.ndarray:
-    """Finite float values in 0..1 (largest value <= 1 + UNIT_RANGE_TOLERANCE) or 0..255 ->
-    uint8 0..255, rounded and clipped."""
-    a = np.asarray(a, dtype=np.float64)
-    a = a * 255.0 if a.max() <= 1.0 + UNIT_RANGE_TOLERANCE else a
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-
-
-def _check_not_empty(shape: tuple[int, ...]) -> None:
-    """Refuse an image with no pixels (a zero height or width)."""
-    if 0 in shape[:2]:
-        raise StyleTransferError(
-            f"the image is empty (shape {shape}): it has no pixels; give a picture"
-        )
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 or img.mode.startswith("I;16") else 255.0
-        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
-    if img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise StyleTransferError("the image holds NaN or infinite values")
-        return Image.fromarray(_float_to_uint8(arr), "L").convert("RGB")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def _array_to_rgb(array: np.ndarray) -> np.ndarray:
-    """Accept (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays; return (H, W, 3) uint8."""
-    a = np.asarray(array)
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    _check_not_empty(a.shape)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
-        raise StyleTransferError(
-            f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}"
-        )
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8) * 255
-    elif a.dtype == np.uint16:
-        a = np.rint(a / 257.0).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.number):
-            raise StyleTransferError(f"an image array must hold numbers, not {a.dtype}")
-        a = a.astype(np.float64)
-        if not np.all(np.isfinite(a)):
-            raise StyleTransferError("the image array holds NaN or infinite values")
-        a = _float_to_uint8(a)
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    if a.shape[-1] == 4:
-        alpha = a[..., 3:].astype(np.float64) / 255.0
-        a = (a[..., :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(a)
-
-
-def short_path(path: str | Path, limit: int = 80) -> str:
-    """``path`` for a one-line message: cut in the middle when longer than ``limit``."""
-    text = str(path)
-    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}"
-
-
-def _check_file(path: Path) -> None:
-    """Refuse, in one line, a path that is no readable regular file: missing, a folder, a
-    pipe (reading it would wait forever), a device, a symlink loop, a name too long."""
-    if "\0" in str(path) or not str(path).strip():
-        raise StyleTransferError(f"{short_path(path)!r} is not a file name; give an image file")
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise StyleTransferError(f"image file not found: {short_path(path)} (check the path and "
-                                 "spelling)") from None
-    except OSError as exc:  # a name too long, a symlink loop, a part that is no folder
-        raise StyleTransferError(f"cannot read the image {short_path(path)}: "
-                                 f"{exc.strerror or exc}; give the path of an image file"
-                                 ) from None
-    if stat.S_ISDIR(mode):
-        raise StyleTransferError(f"{short_path(path)} is a folder, not an image file")
-    if not stat.S_ISREG(mode):  # checked before opening: reading a FIFO would wait forever
-        raise StyleTransferError(f"{short_path(path)} is not a regular file (a pipe, device or "
-                                 "socket); give an image file")
-
-
-def _open(path: Path) -> Image.Image:
-    """Open an image file with clear errors for missing files, non-images and huge images."""
-    _check_file(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            if img.size[0] * img.size[1] > MAX_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)  # ours or Pillow's guard
-        raise StyleTransferError(
-            f"{path} is too large to load safely (more than {limit:,} pixels); "
-            "shrink it with an image editor first"
-        ) from None
-    except UnidentifiedImageError:
-        raise StyleTransferError(
-            f"{path} is not an image Pillow can read; use a PNG, JPEG, BMP, GIF, TIFF or WebP file"
-        ) from None
-    except OSError as exc:
-        raise StyleTransferError(
-            f"cannot read {path}: {exc.strerror or exc}; give the path of a readable image file"
-        ) from None
-    return img
-
-
-def _pillow_to_rgb(img: Image.Image) -> np.ndarray:
-    """A Pillow image as an (H, W, 3) uint8 array, EXIF orientation applied; a closed or
-    broken image is refused in one line."""
-    try:
-        return np.asarray(_to_rgb(ImageOps.exif_transpose(img) or img))
-    except (ValueError, OSError, AttributeError) as exc:
-        raise StyleTransferError(f"cannot read the Pillow image ({exc}); give an open image, "
-                                 "a path or an array") from None
+__all__ = ["IMAGE_SUFFIXES", "IMAGENET_MEAN_BGR", "MAX_PIXELS", "MAX_SIDE", "MIN_SIDE",
+           "UNIT_RANGE_TOLERANCE", "ImageSource", "color_matched", "deprocess", "from_yiq",
+           "gradient_mapped", "image_format", "image_grid", "load_image", "luminance_image",
+           "pixel_bounds", "preprocess", "resize", "resize_to", "save_image", "short_path",
+           "style_side", "target_shape", "to_yiq", "with_chroma_of"]
 
 
 def load_image(
@@ -187,17 +64,7 @@ def load_image(
     near-black 0..255 image), and as 0..255 otherwise. NaN or infinite values, empty images
     and paths that are not regular files (a pipe would hang the read) are refused.
     """
-    if isinstance(source, (str, Path)):
-        rgb = _pillow_to_rgb(_open(Path(source)))
-    elif isinstance(source, Image.Image):
-        rgb = _pillow_to_rgb(source)
-    elif isinstance(source, np.ndarray):
-        rgb = _array_to_rgb(source)
-    else:
-        raise StyleTransferError(
-            f"cannot load an image from a {type(source).__name__}; give a path or an array"
-        )
-    _check_not_empty(rgb.shape)
+    rgb = read_rgb(source)  # every check: helpers.image_files
     if size is not None or height is not None:
         rgb = resize(rgb, size=size, height=height)
     return np.ascontiguousarray(rgb)
@@ -274,37 +141,14 @@ def pixel_bounds(shape: tuple[int, int]) -> np.ndarray:
     return np.stack([lo, lo + 255.0], axis=1).astype(np.float64)
 
 
-def image_format(path: str | Path) -> str:
-    """The Pillow format that writes ``path`` (by its suffix: ``.png`` -> PNG), or one line
-    when Pillow writes no such files."""
-    suffix = Path(path).suffix.lower()
-    fmt = Image.registered_extensions().get(suffix)
-    if fmt is None or fmt not in Image.SAVE:
-        raise StyleTransferError(f"unknown image format {suffix!r}; save as .png or .jpg")
-    return fmt
-
-
 def save_image(image: np.ndarray, path: str | Path) -> Path:
     """Save an (H, W, 3) image (format from the suffix, PNG if none); return the path.
 
-    The file is written atomically (:func:`helpers.files.atomic_write`): an interrupted or
+    The file is written atomically (:func:`helpers.image_files.write_rgb`): an interrupted or
     failed save leaves the previous file at ``path`` untouched.
     """
     rgb = load_image(image)  # bad arrays (NaN, wrong shape) fail here with their own message
-    path = check_name(path, "the image file to write")
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    if not path.parent.is_dir():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StyleTransferError(
-                f"cannot create the output folder {path.parent}: {exc.strerror}"
-            ) from None
-    fmt = image_format(path)
-    with atomic_write(path) as tmp:  # a write that fails is said, the old file kept
-        Image.fromarray(rgb).save(tmp, format=fmt)
-    return path
+    return write_rgb(rgb, path)
 
 
 def image_grid(
@@ -341,9 +185,6 @@ def image_grid(
 
 # --- colour: luminance/chroma (YIQ), colour-statistics matching (Gatys et al. 2016, notebook
 # 07) and the gradient map (the default start, notebook 05) ------------------------------------
-
-#: Ways :func:`helpers.optimize.stylize` can keep the content's colours.
-
 
 def to_yiq(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB in 0..255 -> (H, W, 3) float YIQ: Y (luminance) in 0..255, I and Q the

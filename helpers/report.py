@@ -23,7 +23,7 @@ def _number(value: Any, digits: int) -> str:
 
 def loss_line(losses: Mapping[str, Any], short: bool = False) -> str:
     """``total T (content C, style S, tv V)`` of ``losses`` (a history entry of
-    :attr:`helpers.optimize.Result.history`, or any mapping with ``total``, ``content``,
+    :attr:`helpers.result.Result.history`, or any mapping with ``total``, ``content``,
     ``style`` and ``tv``): the total to 4 significant digits, the terms to 3. ``short``: all
     to 3 digits, the terms labelled ``c``, ``s``, ``tv`` (for a small tile)."""
     terms = ", ".join(f"{label if short else term} {_number(losses[term], 3)}"

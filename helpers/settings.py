@@ -3,41 +3,37 @@
 Notebook 00 shows a run's settings (``result.settings``); notebooks 02-05 and 07 teach what each
 one does. :func:`helpers.stylize`, the command line (``python -m helpers stylize``) and the
 tuning app all build a :class:`Settings`, so they share one list of choices (:data:`CHOICES`),
-one set of defaults (the field defaults, and :data:`DEFAULTS` per backbone) and one "copy as
-code" (:meth:`Settings.changed`). This module imports no TensorFlow: a bad setting is refused
-in a fraction of a second.
+one set of defaults (the field defaults, and :data:`DEFAULTS` per backbone) and one parser of a
+setting written as text (:func:`parse_value`). Beside this module: the checks of one value
+alone (:mod:`helpers.setting_checks`), the settings written back as code or flags ("copy as
+code", :mod:`helpers.code`), and a run's plan (:mod:`helpers.run_plan`: the settings fitted to
+the images, each scale's). This module imports no TensorFlow: a bad setting is refused in a
+fraction of a second.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import numbers
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from helpers import backbones, style_losses
 from helpers.backbones import vgg
 from helpers.errors import StyleTransferError
-from helpers.files import check_input
-
-#: The allowed values of every setting that is a choice (the backbones and style losses: the
-#: names registered in :mod:`helpers.backbones` and :mod:`helpers.style_losses` now).
-CHOICES: dict[str, Sequence[str]] = {
-    "backbone": backbones.NAMES,
-    "pooling": ("avg", "max"),
-    "precision": ("auto", "float32", "bfloat16"),
-    "padding": ("zero", "reflect"),
-    "init": ("content", "gradient_map", "color_matched", "noise", "style"),
-    "optimizer": ("lbfgs", "adam"),
-    "lbfgs_mode": ("single", "restart"),
-    "preserve_color": ("none", "luminance", "histogram", "swap"),
-    "style_loss": style_losses.NAMES,
-    "tv_form": ("power", "abs"),
-}
+from helpers.setting_checks import (
+    CHOICES,
+    check_choice,
+    check_list,
+    check_names,
+    check_numbers,
+    check_weight,
+    check_weights_file,
+    check_whole,
+    shown,
+)
 
 #: Default layers, weights, style loss, pooling, style scale and coarse-to-fine policy per
 #: backbone (used where a setting is ``None``): each backbone's own ``DEFAULTS``
@@ -52,90 +48,6 @@ VGG_CHANNELS = backbones.VGG_CHANNELS
 MAX_SCALES = 6
 #: The sizes (px) from which :func:`default_scales` paints 2 and 3 scales.
 SCALE_STEPS = {2: 384, 3: 1536}
-
-
-def shown(value: Any) -> str:
-    """``value`` as a message shows it: its repr when short and on one line, else its type
-    (an array's repr would fill the screen)."""
-    text = repr(value)
-    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
-
-
-def check_choice(name: str, value: Any) -> str:
-    """``value`` if it is one of ``CHOICES[name]``, else a StyleTransferError naming them."""
-    if not isinstance(value, str) or value not in CHOICES[name]:
-        raise StyleTransferError(
-            f"unknown {name} {shown(value)}; choose one of {', '.join(CHOICES[name])}"
-        )
-    return value
-
-
-def check_weight(name: str, value: Any) -> float:
-    """``value`` as a float if it is a finite number >= 0 (and not absurdly large)."""
-    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
-        raise StyleTransferError(f"{name} must be a number, not {shown(value)}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise StyleTransferError(f"{name} must be a finite number >= 0, not {value}")
-    if value > 1e12:
-        raise StyleTransferError(f"{name} = {value:g} is absurdly large; try a value below 1e6")
-    return value
-
-
-def check_whole(name: str, value: Any, minimum: int, hint: str = "") -> int:
-    """``value`` as an int if it is a whole number (int or NumPy integer) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise StyleTransferError(f"{name} must be a whole number >= {minimum}{hint}, "
-                                 f"not {shown(value)}")
-    return int(value)
-
-
-def _items(name: str, value: Any, what: str) -> list[Any]:
-    """The items of a list setting, or one line when ``value`` is no list (a bare number,
-    string or other object): ``scale_iterations=5`` is not ``[5]``."""
-    if isinstance(value, (str, bytes, numbers.Number)) or not isinstance(value, Iterable):
-        example = f"; write [{value!r}]" if isinstance(value, (str, numbers.Number)) else ""
-        kind = "the string " if isinstance(value, str) else ""
-        raise StyleTransferError(f"{name} must be a list of {what}, not {kind}{shown(value)}"
-                                 f"{example}")
-    return list(value)
-
-
-def _names(name: str, value: Any) -> tuple[str, ...] | None:
-    """A list of layer names as a tuple (``None`` stays ``None``); a bare string is refused."""
-    if value is None:
-        return None
-    return tuple(str(v) for v in _items(name, value, "layer names"))
-
-
-def _numbers(name: str, value: Any) -> tuple[float, ...] | None:
-    """A list of weights >= 0 as a tuple of floats (``None`` stays ``None``)."""
-    if value is None:
-        return None
-    return tuple(check_weight(name.rstrip("s").replace("_", " "), v)
-                 for v in _items(name, value, "numbers"))
-
-
-def check_weights_file(weights: Any, backbone: str = "auto") -> Any:
-    """``weights``: ``"imagenet"``, ``None`` or the path of a readable file (not a folder,
-    pipe or device, not a name too long for the file system); a file only with a backbone
-    that takes one (VGG19: ``vgg16-hed`` brings its own weights)."""
-    if weights in ("imagenet", None):
-        return weights
-    if not isinstance(weights, (str, os.PathLike)):
-        raise StyleTransferError(f"weights must be 'imagenet', None or the path of a VGG19 .h5 "
-                                 f"weights file, not {shown(weights)}")
-    try:
-        check_input(weights, "weights file")
-    except StyleTransferError as exc:
-        if "not found" not in str(exc):
-            raise
-        raise StyleTransferError(f"{exc}; give the path of a VGG19 .h5 weights file, or "
-                                 "'imagenet'") from None
-    if backbone == "vgg16-hed":
-        raise StyleTransferError("a weights file is for vgg19; vgg16-hed brings its own "
-                                 "weights: drop weights (--weights), or use backbone vgg19")
-    return os.fspath(weights)
 
 
 @dataclass(frozen=True)
@@ -184,30 +96,53 @@ class Settings:
 
     def _checked(self) -> dict[str, Any]:
         """Every field checked and normalised (tuples, ints, floats)."""
-        out: dict[str, Any] = {}
+        return {**self._checked_choices(), **self._checked_counts(), **self._checked_numbers(),
+                "weights": check_weights_file(self.weights, self.backbone),
+                "style_layers": check_names("style_layers", self.style_layers),
+                "style_layer_weights": check_numbers("style_layer_weights",
+                                                     self.style_layer_weights),
+                "style_blend_weights": check_numbers("style_blend_weights",
+                                                     self.style_blend_weights)}
+
+    def _checked_choices(self) -> dict[str, Any]:
+        """The settings that are choices (:data:`CHOICES`), each one of its choices (``None``
+        only where it means the default; ``init`` may say ``"image"``, set by stylize)."""
         if not isinstance(self.init, str):
             raise StyleTransferError(
                 f"Settings(init=...) takes one of {', '.join(CHOICES['init'])}, not "
                 f"{shown(self.init)}; an image to start from goes to helpers.stylize(init=...)")
+        out = {}
         for name in CHOICES:
             value = getattr(self, name)
-            if (value is not None or not field_kind(name)[2]) and not (
-                    name == "init" and value == "image"):
-                out[name] = check_choice(name, value)  # None only where it means the default
-        out["size"] = check_whole("size", self.size, 1)
-        out["iterations"] = check_whole("iterations", self.iterations, 1)
-        out["seed"] = check_whole("seed", self.seed, 0)
-        out["maxfun"] = check_whole("maxfun", self.maxfun, 1)
-        if self.pyramid_levels is not None:
-            out["pyramid_levels"] = check_whole("pyramid_levels", self.pyramid_levels, 1)
-            if out["pyramid_levels"] > MAX_SCALES:
-                raise StyleTransferError(f"pyramid_levels must be at most {MAX_SCALES}, not "
-                                         f"{self.pyramid_levels}")
-        out["checkpoint_every"] = check_whole("checkpoint_every", self.checkpoint_every, 0,
-                                              " (0: never)")
-        for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):
-            if getattr(self, name) is not None:
-                out[name] = check_weight(name, getattr(self, name))
+            default = value is None and field_kind(name)[2]
+            if not default and not (name == "init" and value == "image"):
+                out[name] = check_choice(name, value)
+        return out
+
+    def _checked_counts(self) -> dict[str, Any]:
+        """The whole numbers: size, iterations, seed, evaluations, checkpoints, scales, the
+        pyramid's levels and each scale's iterations."""
+        out = {"size": check_whole("size", self.size, 1),
+               "iterations": check_whole("iterations", self.iterations, 1),
+               "seed": check_whole("seed", self.seed, 0),
+               "maxfun": check_whole("maxfun", self.maxfun, 1),
+               "checkpoint_every": check_whole("checkpoint_every", self.checkpoint_every, 0,
+                                               " (0: never)")}
+        for name in ("pyramid_levels", "scales"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _check_up_to_max_scales(name, value)
+        if self.scale_iterations is not None:
+            out["scale_iterations"] = tuple(
+                check_whole("scale_iterations", v, 1) for v in check_list(
+                    "scale_iterations", self.scale_iterations, "whole numbers, one per scale"))
+        return out
+
+    def _checked_numbers(self) -> dict[str, Any]:
+        """The weights, the style scale (0.1 to 4) and Adam's learning rate (above 0)."""
+        out = {name: check_weight(name, getattr(self, name))
+               for name in ("content_weight", "style_weight", "tv_weight", "style_scale")
+               if getattr(self, name) is not None}
         out["learning_rate"] = check_weight("learning_rate", self.learning_rate)
         if out["learning_rate"] == 0:
             raise StyleTransferError("learning_rate must be above 0 (Adam's step, in grey "
@@ -215,19 +150,6 @@ class Settings:
         if out.get("style_scale") is not None and not 0.1 <= out["style_scale"] <= 4.0:
             raise StyleTransferError(
                 f"style_scale must be between 0.1 and 4, not {out['style_scale']}")
-        if self.scales is not None and (isinstance(self.scales, bool) or not isinstance(
-                self.scales, numbers.Integral) or not 1 <= self.scales <= MAX_SCALES):
-            raise StyleTransferError(
-                f"scales must be a whole number from 1 to {MAX_SCALES}, not {self.scales!r}")
-        if self.scales is not None:
-            out["scales"] = int(self.scales)
-        out["weights"] = check_weights_file(self.weights, self.backbone)
-        out["style_layers"] = _names("style_layers", self.style_layers)
-        out["style_layer_weights"] = _numbers("style_layer_weights", self.style_layer_weights)
-        out["style_blend_weights"] = _numbers("style_blend_weights", self.style_blend_weights)
-        if self.scale_iterations is not None:
-            out["scale_iterations"] = tuple(check_whole("scale_iterations", v, 1) for v in _items(
-                "scale_iterations", self.scale_iterations, "whole numbers, one per scale"))
         return out
 
     @classmethod
@@ -264,14 +186,14 @@ class Settings:
             # a resumed run refines the pixels at the final size
             pyramid_levels=1 if resume else (self.pyramid_levels or d["pyramid_levels"]),
         )
-        out._check_together()
+        out.check_together()
         return out
 
-    def _check_together(self) -> None:
+    def check_together(self) -> None:
         """The checks that need several (resolved) settings."""
         if self.content_weight == 0 and self.style_weight == 0:
             raise StyleTransferError(
-                "content_weight and style_weight are both 0, so there is nothing to optimise; "
+                "content_weight and style_weight are both 0, so there is nothing to optimize; "
                 "set at least one above 0")
         if not self.style_layers and self.style_weight > 0:
             raise StyleTransferError(
@@ -301,6 +223,15 @@ class Settings:
         iterations = self.scale_iterations or default_scale_iterations(self.iterations,
                                                                        len(sizes))
         return list(zip(sizes, iterations, strict=True))
+
+
+def _check_up_to_max_scales(name: str, value: Any) -> int:
+    """``value`` as an int if it is a whole number from 1 to :data:`MAX_SCALES`."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not 1 <= value <= MAX_SCALES):
+        raise StyleTransferError(
+            f"{name} must be a whole number from 1 to {MAX_SCALES}, not {shown(value)}")
+    return int(value)
 
 
 #: Each setting's type annotation, as written (``"float | None"``): :func:`parse_value` reads it.
@@ -370,83 +301,6 @@ def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
     return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
 
 
-def candidate_backbones(backbone: str, weights: Any = "imagenet") -> tuple[str, ...]:
-    """The backbones a run may use, known without TensorFlow or the network: the one named,
-    VGG19 for ``"auto"`` with a local weights file, else every backbone (``"auto"`` takes VGG19
-    only when its weights can be had, :func:`helpers.backbone.resolve_name`)."""
-    if backbone != "auto":
-        return (backbone,)
-    return ("vgg19",) if weights not in ("imagenet", None) else tuple(DEFAULTS)
-
-
-def _fits(shape: tuple[int, int], size: int) -> bool:
-    """Whether a ``shape`` image scaled to ``size`` px is one the network takes."""
-    from helpers.images import target_shape
-
-    try:
-        target_shape(shape, size=size)
-    except StyleTransferError:
-        return False
-    return True
-
-
-def check_layers(settings: Settings, backbone: str) -> None:
-    """Refuse a content or style layer the ``backbone`` does not have, naming the ones it has
-    (its table of conv layers, :func:`helpers.backbones.layer_names`: no TensorFlow)."""
-    valid = backbones.layer_names(backbone)
-    used = [settings.content_layer] if settings.content_weight else []
-    for layer in (*used, *(settings.style_layers if settings.style_weight else ())):
-        if layer not in valid:
-            raise StyleTransferError(f"unknown layer {layer!r} for {backbone}; valid layers: "
-                                     f"{', '.join(valid)}")
-
-
-def for_images(settings: Settings, backbone: str, content_shape: tuple[int, int],
-               style_shapes: Sequence[tuple[int, int]] = (), resume: bool = False) -> Settings:
-    """``settings`` resolved for ``backbone`` (:meth:`Settings.resolved`) and fitted to the
-    images of the run: a default coarse-to-fine schedule loses the coarse scales that would be
-    too small for the photo (a panorama's short side), and the photo and every painting are
-    checked at every scale's size. No TensorFlow: a run that cannot work is refused at once."""
-    from helpers.images import style_side, target_shape
-
-    out = settings.resolved(backbone, resume=resume)
-    check_layers(out, backbone)
-    if settings.scales is None and not resume:
-        scales = out.scales
-        while scales > 1 and not _fits(content_shape, coarse_to_fine_sizes(out.size, scales)[0]):
-            scales -= 1
-        out = dataclasses.replace(out, scales=scales)
-        out._check_together()
-    for size in coarse_to_fine_sizes(out.size, out.scales):
-        target_shape(content_shape, size=size)
-        for shape in style_shapes:
-            try:
-                target_shape(shape, size=style_side(size, out.style_scale))
-            except StyleTransferError as exc:
-                raise StyleTransferError(f"the style image {shape[0]}x{shape[1]}: {exc} (or "
-                                         "crop the painting to a less extreme aspect)") from None
-    return out
-
-
-def check_run(settings: Settings, content_shape: tuple[int, int],
-              style_shapes: Sequence[tuple[int, int]] = (), resume: bool = False
-              ) -> dict[str, Settings]:
-    """Every check of a run that needs neither TensorFlow nor the network (weights all zero,
-    count mismatches, empty layer lists, sizes), for each backbone the run may use
-    (:func:`candidate_backbones`): their settings (:func:`for_images`) by name, or the first
-    error when no backbone would run."""
-    fitted: dict[str, Settings] = {}
-    errors = []
-    for name in candidate_backbones(settings.backbone, settings.weights):
-        try:
-            fitted[name] = for_images(settings, name, content_shape, style_shapes, resume)
-        except StyleTransferError as exc:
-            errors.append(exc)
-    if not fitted:
-        raise errors[0]
-    return fitted
-
-
 def field_kind(name: str) -> tuple[type, bool, bool]:
     """(item type, is a list, may be None) of setting ``name``, read from the field's type
     annotation: ``tuple[float, ...] | None`` -> (float, True, True)."""
@@ -509,33 +363,3 @@ def whole_number(text: str, what: str, minimum: int = 1) -> int:
     if value < minimum:
         raise StyleTransferError(f"{what} must be a whole number >= {minimum}, not {text!r}")
     return value
-
-
-def flag(name: str) -> str:
-    """The command-line flag of setting ``name``: ``style_weight`` -> ``--style-weight``."""
-    return "--" + name.replace("_", "-")
-
-
-def setting_text(value: Any) -> str:
-    """A setting's value as the command line writes it (lists comma-separated)."""
-    if isinstance(value, tuple):
-        return ",".join(setting_text(v) for v in value)
-    return "none" if value is None else str(value)
-
-
-def command_line_flags(settings: Settings) -> list[str]:
-    """The ``python -m helpers stylize`` flags that give ``settings``: one per setting that
-    differs from its default (``--no-balance-style-layers`` for a switched-off switch)."""
-    out: list[str] = []
-    for name, value in settings.changed().items():
-        if isinstance(value, bool):
-            out.append(flag(name) if value else "--no-" + flag(name)[2:])
-        else:
-            out += [flag(name), setting_text(value)]
-    return out
-
-
-def python_arguments(settings: Settings) -> str:
-    """The keyword arguments of a :func:`helpers.stylize` call that give ``settings``, one per
-    line (each setting that differs from its default)."""
-    return "".join(f"    {name}={value!r},\n" for name, value in settings.changed().items())

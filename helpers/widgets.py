@@ -45,7 +45,7 @@ from helpers.backbones import layer_names
 from helpers.errors import StyleTransferError
 
 if TYPE_CHECKING:
-    from helpers.optimize import Result
+    from helpers.result import Result
 
 __all__ = ["HISTORY_LENGTH", "PANEL_WIDTH", "PREVIEW_WIDTH", "TuningApp", "bundled_files",
            "cli_command", "image_choices", "layer_names",
@@ -180,7 +180,7 @@ class TuningApp(w.VBox):
 
     def load_run(self, settings: dict[str, Any], content: str, style: str) -> None:
         """Set the controls to a run's recorded ``settings`` (as
-        :attr:`helpers.optimize.Result.settings` and its JSON hold them; a sweep's run, say)
+        :attr:`helpers.result.Result.settings` and its JSON hold them; a sweep's run, say)
         and its ``content`` and ``style`` images (a bundled name or a file); the preview size
         takes the run's size. As :meth:`apply` otherwise."""
         self.apply({**settings, "content": content, "style": style, "rendered": False})

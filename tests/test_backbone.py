@@ -264,18 +264,18 @@ class TinyNet:
 
 @pytest.fixture
 def tiny():
-    from helpers import backbones, optimize
+    from helpers import backbones, stylizing
 
     backbones.register(TinyNet)
     yield TinyNet
     backbones.unregister(TinyNet.NAME)
-    optimize.clear_cache()
+    stylizing.clear_cache()
 
 
 def test_a_backbone_registered_from_a_test_file_runs_in_stylize(tiny, photo, painting):
     """The choices, the defaults, the layer weights (from its own channels), the loader and
     stylize all take the toy backbone from the registry, with no other file changed."""
-    from helpers import cli, optimize
+    from helpers import cli, stylizing
     from helpers.settings import DEFAULTS, Settings
 
     assert DEFAULTS[tiny.NAME]["content_layer"] == "block2_conv1"
@@ -285,7 +285,7 @@ def test_a_backbone_registered_from_a_test_file_runs_in_stylize(tiny, photo, pai
     net = bb.load_backbone(tiny.NAME, precision="float32")
     assert net.layer_names == ["block1_conv1", "block2_conv1"] == list(tiny.LAYERS)
     assert net.description.startswith("tiny-test (two random convolutions")
-    result = optimize.stylize(photo, painting, size=64, iterations=3, backbone=tiny.NAME,
+    result = stylizing.stylize(photo, painting, size=64, iterations=3, backbone=tiny.NAME,
                               precision="float32", init="noise", progress=False)
     assert result.backbone == net.description
     assert (result.settings["content_layer"], result.settings["backbone"]) == (

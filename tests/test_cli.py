@@ -130,9 +130,9 @@ def test_bad_input_in_a_fresh_process_is_one_line_too(pair, args, fragment):
     ],
 )
 def test_bad_input_after_loading_the_network(pair, tmp_path, capsys, monkeypatch, args, fragment):
-    from helpers import optimize
+    from helpers import memory
 
-    monkeypatch.setattr(optimize, "available_memory", lambda: int(4e9))
+    monkeypatch.setattr(memory, "available_memory", lambda: int(4e9))
     status = cli.main(["stylize", *pair, "-o", str(tmp_path / "o.png"), "--backbone",
                        "vgg16-hed", "--quiet", *args])
     err = capsys.readouterr().err
@@ -237,8 +237,9 @@ def test_no_images_means_the_bundled_defaults(tmp_path, capsys):
 
 
 def test_help_states_the_real_defaults():
-    from helpers.optimize import DEFAULTS
-    from helpers.settings import STYLE_WEIGHTS, setting_text
+    from helpers.code import setting_text
+    from helpers.settings import STYLE_WEIGHTS
+    from helpers.stylizing import DEFAULTS
 
     stylize = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
     helps = {a.dest: a.help for a in stylize._actions}
@@ -265,7 +266,8 @@ def test_gallery_renders_every_content_style_pair_of_a_folder(tmp_path, photo, p
     assert cli.main(["gallery", str(tmp_path), "-o", str(out), "--size", "64",
                      "--iterations", "1", "--backbone", "vgg16-hed"]) == 0
     printed = capsys.readouterr().out
-    assert "content0 x style0" in printed and "content0 x style1" in printed
+    assert "content0 x style0: 1 iteration," in printed  # what ran, said for each pair
+    assert "content0 x style1: 1 iteration," in printed
     assert load_image(out).shape[1] > 3 * 64  # three panels across: content + two styles
 
 
@@ -308,16 +310,16 @@ def test_overwrite_replaces_an_input_only_when_asked(pair, tmp_path, capsys):
 
 def test_interrupted_run_saves_its_best_picture_at_full_size_and_exits_130(pair, tmp_path,
                                                                           monkeypatch, capsys):
-    from helpers import optimize
+    from helpers import run_loop
 
-    real = optimize._Scale.after_iteration
+    real = run_loop.Scale.after_iteration
 
     def ctrl_c(self, y):
         real(self, y)
         if len(self.history) == 3:  # during the coarse scale of two
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(optimize._Scale, "after_iteration", ctrl_c)
+    monkeypatch.setattr(run_loop.Scale, "after_iteration", ctrl_c)
     out = tmp_path / "out.png"
     status = cli.main(["stylize", *pair, "-o", str(out), "--size", "128", "--scales", "2",
                        "--iterations", "5", "--backbone", "vgg16-hed", "--quiet"])
@@ -326,3 +328,97 @@ def test_interrupted_run_saves_its_best_picture_at_full_size_and_exits_130(pair,
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["stop_reason"].startswith("interrupted") and meta["settings"]["size"] == 128
     assert "Stopped: interrupted" in capsys.readouterr().out
+
+
+# --- issue #35 item 4: honest counts and messages ------------------------------------------
+
+
+def test_the_plan_in_words_is_the_schedule_stylize_runs():
+    from helpers.run_plan import plan_text, scale_settings
+    from helpers.settings import Settings
+
+    default = Settings().resolved("vgg16-hed")  # 100 iterations asked at 384 px
+    assert plan_text(default) == "70 iterations: 60 at 192 px, then 10 at 384 px"
+    assert [(s.size, s.iterations) for s in (scale_settings(default, i) for i in range(2))] \
+        == [(192, 60), (384, 10)]
+    assert plan_text(Settings(size=200, iterations=1).resolved("vgg16-hed")) == \
+        "1 iteration at 200 px"
+    assert plan_text(Settings(size=1536).resolved("vgg16-hed")) == \
+        "72 iterations: 60 at 384 px, then 10 at 768 px, then 2 at 1536 px"
+
+
+def test_the_run_says_its_plan_first_and_its_json_records_what_was_asked_and_what_ran(
+        pair, tmp_path, capsys):
+    out = tmp_path / "planned.png"
+    status = cli.main(["stylize", *pair, "-o", str(out), "--size", "96", "--iterations", "10",
+                       "--scales", "2", "--backbone", "vgg16-hed", "--precision", "float32"])
+    printed = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert printed[0] == ("Plan: 7 iterations: 6 at 48 px, then 1 at 96 px (coarse to fine, "
+                          "from --iterations 10; --scale-iterations sets each scale's)")
+    assert any(line.startswith("Loss: ") and "after 7 iterations (6 at 48 px + 1 at 96 px)"
+               in line for line in printed)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["asked"]["iterations"] == 10 and meta["asked"]["scales"] == 2
+    assert meta["asked"]["backbone"] == "vgg16-hed" and meta["asked"]["style_weight"] is None
+    assert meta["settings"]["iterations"] == 10  # the whole run's, not the last scale's
+    assert meta["settings"]["scale_iterations"] == [6, 1]
+    ran = meta["ran"]
+    assert ran["iterations"] == 7 == ran["planned_iterations"]
+    assert ran["scales"] == [{"size": 48, "planned": 6, "iterations": 6},
+                             {"size": 96, "planned": 1, "iterations": 1}]
+    assert ran["backbone"] == "vgg16-hed" and ran["precision"] == "float32"
+    assert ran["stopped_early"] is False and ran["stop_reason"] == meta["stop_reason"]
+    assert [h["size"] for h in meta["history"]] == [48] * 7 + [96] * 2
+
+
+def test_a_single_scale_plan_needs_no_explanation(pair, tmp_path, capsys):
+    status = cli.main(["stylize", *pair, "-o", str(tmp_path / "one.png"), "--size", "64",
+                       "--iterations", "2", "--backbone", "vgg16-hed", "--quiet"])
+    assert status == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Plan: 2 iterations at 64 px"
+
+
+@pytest.mark.parametrize("name", [f.name for f in __import__("dataclasses").fields(
+    __import__("helpers.settings", fromlist=["Settings"]).Settings)])
+def test_a_misspelt_flag_gets_the_same_did_you_mean_as_the_python_call(capsys, name):
+    from helpers.code import flag
+    from helpers.errors import StyleTransferError
+    from helpers.settings import Settings
+
+    with pytest.raises(StyleTransferError) as python:
+        Settings.from_options(**{name + "s": 1})
+    assert f"did you mean {name!r}?" in str(python.value)
+    proc = main_here(capsys, "stylize", flag(name) + "s", "1")
+    assert_one_clear_line(proc, f"did you mean {flag(name)}?")
+
+
+@pytest.mark.parametrize("short", ["--iter", "--style-w", "--size=64"[:4], "--out"])
+def test_no_flag_may_be_abbreviated(capsys, short):
+    proc = main_here(capsys, "stylize", short, "5")
+    assert_one_clear_line(proc, "unrecognized arguments", short)
+
+
+@pytest.mark.parametrize("command", ["", "stylize", "gallery", "sweep", "exercises"])
+def test_help_is_plain_text_wrapped_at_word_boundaries_in_80_columns(command):
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run([sys.executable, "-m", "helpers", *([command] if command else []),
+                           "--help"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and proc.stderr == ""
+    text = proc.stdout
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    for markup in ("``", ":func:", ":mod:", ":class:", ":data:"):
+        assert markup not in text
+    words = " ".join(text.split())
+    parser = cli.build_parser()
+    sub = parser._subparsers._group_actions[0].choices.get(command, parser)
+    for action in sub._actions:  # every word of every help, whole: none cut at the edge
+        if action.help and action.help != argparse_suppress():
+            assert " ".join(action.help.split()) in words, action.help
+    assert " ".join(sub.description.split()) in words
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS

@@ -12,8 +12,9 @@ import pytest
 
 import helpers
 from helpers import cli, code, data
+from helpers.code import flag
 from helpers.report import loss_line
-from helpers.settings import SWITCHES, Settings, flag
+from helpers.settings import SWITCHES, Settings
 
 #: Each setting as a user types it on the command line, none of them its default.
 TEXTS = {"size": "200", "iterations": "7", "content_weight": "2.5", "style_weight": "1e3",

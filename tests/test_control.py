@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from helpers import images, losses, optimize
+from helpers import images, losses, stylizing
 from helpers import targets as targets_module
 from helpers.errors import StyleTransferError
 
@@ -15,7 +15,7 @@ FAST = dict(backbone="vgg16-hed", size=64, progress=False)
 #: The recipe the strong-style tests were calibrated for (the defaults before issue 17): from
 #: the photo, Gatys et al.'s content weight with balanced layers and average pooling.
 GATYS = dict(init="content", content_weight=1, balance_style_layers=True, pooling="avg")
-LAYERS = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
+LAYERS = list(stylizing.DEFAULTS["vgg16-hed"]["style_layers"])
 
 
 class Seen(Exception):
@@ -32,7 +32,7 @@ def first_style_image(monkeypatch) -> list[np.ndarray]:
         raise Seen
 
     monkeypatch.setattr(targets_module, "style_features", spy)
-    optimize.clear_cache()
+    stylizing.clear_cache()
     return seen
 
 
@@ -50,8 +50,8 @@ def test_luminance_and_swap_keep_the_contents_chroma(photo, painting, mode):
     clipping of out-of-gamut colours); without colour preservation it is far larger."""
     content = images.resize(photo, size=64)
     strong = dict(iterations=5, style_weight=1e3, **GATYS, **FAST)
-    kept = optimize.stylize(photo, painting, preserve_color=mode, **strong)
-    plain = optimize.stylize(photo, painting, **strong)
+    kept = stylizing.stylize(photo, painting, preserve_color=mode, **strong)
+    plain = stylizing.stylize(photo, painting, **strong)
     assert np.abs(chroma(kept.image) - chroma(content)).mean() < 1.5
     assert np.abs(chroma(plain.image) - chroma(content)).mean() > 4
     assert kept.settings["preserve_color"] == mode
@@ -78,7 +78,7 @@ def test_histogram_mode_computes_the_style_targets_from_the_matched_style(photo,
                                                                           monkeypatch):
     seen = first_style_image(monkeypatch)
     with pytest.raises(Seen):
-        optimize.stylize(photo, painting, iterations=1, preserve_color="histogram", **FAST)
+        stylizing.stylize(photo, painting, iterations=1, preserve_color="histogram", **FAST)
     content = images.resize(photo, size=64)
     np.testing.assert_allclose(seen[0].reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0),
                                atol=3)
@@ -129,7 +129,7 @@ def test_a_sliced_blend_is_the_mean_of_the_quantile_functions(hed, photo, painti
 
 
 def test_stylize_normalises_the_blend_weights(photo, painting):
-    result = optimize.stylize(photo, [painting, 255 - painting], style_blend_weights=[3, 1],
+    result = stylizing.stylize(photo, [painting, 255 - painting], style_blend_weights=[3, 1],
                               iterations=1, **FAST)
     assert result.settings["style_blend_weights"] == [0.75, 0.25]
     assert result.settings["styles"] == 2
@@ -143,12 +143,12 @@ def test_stylize_normalises_the_blend_weights(photo, painting):
 ])
 def test_bad_blend_weights_give_one_clear_error(photo, painting, weights, message):
     with pytest.raises(StyleTransferError, match=message):
-        optimize.stylize(photo, [painting, painting], style_blend_weights=weights, **FAST)
+        stylizing.stylize(photo, [painting, painting], style_blend_weights=weights, **FAST)
 
 
 def test_an_empty_style_list_is_refused(photo):
     with pytest.raises(StyleTransferError, match="empty list"):
-        optimize.stylize(photo, [], **FAST)
+        stylizing.stylize(photo, [], **FAST)
 
 
 # --- style scale --------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_style_targets_are_computed_at_the_scaled_size(photo, painting, monkeypa
                                                        longest):
     seen = first_style_image(monkeypatch)
     with pytest.raises(Seen):
-        optimize.stylize(photo, painting, iterations=1, style_scale=scale, **{**FAST, "size": 96})
+        stylizing.stylize(photo, painting, iterations=1, style_scale=scale, **{**FAST, "size": 96})
     assert max(seen[0].shape[:2]) == longest
 
 
@@ -172,7 +172,7 @@ def test_outside_the_mask_the_result_stays_with_the_content(photo, painting, sty
     h, w = content.shape[:2]
     mask = np.zeros((h, w), np.uint8)
     mask[:, : w // 2] = 255
-    result = optimize.stylize(photo, painting, masks=[mask], iterations=4, style_loss=style_loss,
+    result = stylizing.stylize(photo, painting, masks=[mask], iterations=4, style_loss=style_loss,
                               **FAST)
     change = np.abs(result.image.astype(float) - content).mean(axis=-1)
     inside, outside = change[:, 8: w // 2 - 8].mean(), change[:, w // 2 + 8: -8].mean()
@@ -205,9 +205,9 @@ def test_sliced_loss_with_a_full_mask_is_the_plain_sliced_loss(hed, painting, ph
 
 def test_masks_must_match_the_styles_and_select_something(photo, painting):
     with pytest.raises(StyleTransferError, match="2 masks for 1 style images"):
-        optimize.stylize(photo, painting, masks=[None, None], **FAST)
+        stylizing.stylize(photo, painting, masks=[None, None], **FAST)
     with pytest.raises(StyleTransferError, match="black everywhere"):
-        optimize.stylize(photo, painting, masks=[np.zeros((10, 10), np.uint8)], **FAST)
+        stylizing.stylize(photo, painting, masks=[np.zeros((10, 10), np.uint8)], **FAST)
 
 
 def test_masked_gram_loss_with_a_full_mask_is_the_plain_style_loss(hed, painting, photo):
@@ -282,14 +282,14 @@ def test_w2_layer_loss_is_zero_against_its_own_statistics(hed, painting):
 
 
 def test_w2_run_lowers_the_style_loss(photo, painting):
-    result = optimize.stylize(photo, painting, style_loss="w2", iterations=5, style_weight=1e3,
+    result = stylizing.stylize(photo, painting, style_loss="w2", iterations=5, style_weight=1e3,
                               **GATYS, **FAST)
     assert result.history[-1]["style"] < 0.5 * result.history[0]["style"]
     assert result.settings["style_loss"] == "w2"
 
 
 def test_sliced_run_lowers_the_style_loss(photo, painting):
-    result = optimize.stylize(photo, painting, style_loss="sliced", iterations=5,
+    result = stylizing.stylize(photo, painting, style_loss="sliced", iterations=5,
                               style_weight=1e4, **GATYS, **FAST)
     assert result.history[-1]["style"] < 0.5 * result.history[0]["style"]
     assert result.settings["style_loss"] == "sliced"
@@ -301,7 +301,7 @@ def test_sliced_run_lowers_the_style_loss(photo, painting):
 ])
 def test_unknown_control_values_are_refused(photo, painting, kwargs, message):
     with pytest.raises(StyleTransferError, match=message):
-        optimize.stylize(photo, painting, **kwargs, **FAST)
+        stylizing.stylize(photo, painting, **kwargs, **FAST)
 
 
 def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting):
@@ -319,18 +319,18 @@ def test_coarse_to_fine_keeps_the_content_sharp_outside_the_mask(photo, painting
     def change(result):
         return np.abs(result.image.astype(float) - content)[outside].mean()
 
-    one = optimize.stylize(square, painting, masks=[mask], iterations=3, scales=1, **FAST)
-    two = optimize.stylize(square, painting, masks=[mask], iterations=3, scales=2, **FAST)
+    one = stylizing.stylize(square, painting, masks=[mask], iterations=3, scales=1, **FAST)
+    two = stylizing.stylize(square, painting, masks=[mask], iterations=3, scales=2, **FAST)
     assert change(two) < 1.5 * change(one) + 1.0, (change(one), change(two))
 
 
 @pytest.mark.parametrize("init, recolour", [("gradient_map", images.gradient_mapped),
                                            ("color_matched", images.color_matched)])
-def test_recoloured_start_recolours_each_mask_and_leaves_the_rest_the_photo(photo, painting,
+def test_recolored_start_recolours_each_mask_and_leaves_the_rest_the_photo(photo, painting,
                                                                             init, recolour):
     """The recoloured starts with masks: each masked region takes its painting's colours, the
     photo stays as it is outside every mask; keeping the photo's colours starts from it."""
-    from helpers.optimize import Prepared, _recoloured_start
+    from helpers.run_images import Prepared, recolored_start
     from helpers.settings import Settings
 
     content = images.resize(photo, size=96)
@@ -339,11 +339,11 @@ def test_recoloured_start_recolours_each_mask_and_leaves_the_rest_the_photo(phot
     left[:, : w // 2] = 1.0
     style = images.resize_to(painting, (h, w))
     prepared = Prepared(content, [style], content, [style], [1.0], [left])
-    start = _recoloured_start(Settings(init=init), prepared)
+    start = recolored_start(Settings(init=init), prepared)
     np.testing.assert_array_equal(start[:, w // 2:], content[:, w // 2:])
     np.testing.assert_array_equal(start[:, : w // 2], recolour(content, style)[:, : w // 2])
     unmasked = Prepared(content, [style], content, [style], [1.0], None)
-    np.testing.assert_array_equal(_recoloured_start(Settings(init=init), unmasked),
+    np.testing.assert_array_equal(recolored_start(Settings(init=init), unmasked),
                                   recolour(content, style))
-    kept = _recoloured_start(Settings(init=init, preserve_color="luminance"), unmasked)
+    kept = recolored_start(Settings(init=init, preserve_color="luminance"), unmasked)
     np.testing.assert_array_equal(kept, content)

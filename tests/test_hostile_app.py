@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import optimize, widgets
+from helpers import stylizing, widgets
 from helpers.app import view
 
 SIZE, ITERATIONS = 64, 2
@@ -186,7 +186,7 @@ def test_an_upload_deleted_from_disk_before_run_is_one_line(app):
 
 def test_an_upload_during_a_run_changes_nothing_that_runs(app):
     gate = threading.Event()
-    real = optimize.stylize
+    real = stylizing.stylize
 
     def held(content, style, **kwargs):
         assert gate.wait(60)
@@ -205,7 +205,7 @@ def test_an_upload_during_a_run_changes_nothing_that_runs(app):
 def test_stop_while_the_targets_build_stops_after_the_first_iteration(app):
     building = threading.Event()
     release = threading.Event()
-    real = optimize.stylize
+    real = stylizing.stylize
 
     def slow_targets(content, style, **kwargs):
         building.set()
@@ -228,7 +228,7 @@ def test_stop_run_render_and_restore_pressed_out_of_turn(app):
     app.buttons["Stop"].click()
     assert status(app) == "Nothing to stop: no run is going."
     gate = threading.Event()
-    real = optimize.stylize
+    real = stylizing.stylize
     app.runner = lambda c, s, **k: gate.wait(60) and real(c, s, **k)
     app.buttons["Run"].click()
     app.buttons["Render"].click()

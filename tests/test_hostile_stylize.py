@@ -288,11 +288,11 @@ def test_gallery_writes_the_name_it_was_given_atomically(gallery_folder, tmp_pat
 
 
 def test_gallery_keeps_two_images_that_share_a_stem(tmp_path):
-    from helpers.cli import _folder_images
+    from helpers.cli.gallery_command import folder_images
 
     for name in ("a.png", "a.jpg", "b.png"):
         save_image(np.zeros((40, 40, 3), np.uint8), tmp_path / name)
-    assert sorted(_folder_images(tmp_path)) == ["a.jpg", "a.png", "b"]
+    assert sorted(folder_images(tmp_path)) == ["a.jpg", "a.png", "b"]
 
 
 # --- the Python API -----------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_load_image_of_a_closed_pillow_image_or_a_huge_path_is_one_line(tmp_path
 
 
 def test_result_save_refuses_empty_names_folders_and_devices(tmp_path):
-    from helpers.optimize import Result
+    from helpers.stylizing import Result
 
     result = Result(np.zeros((40, 40, 3), np.uint8), history(40), "net", "finished")
     (tmp_path / "DIR").mkdir()
@@ -340,14 +340,14 @@ def test_result_save_refuses_the_runs_inputs_and_the_bundled_images(photo, paint
                                                                    monkeypatch):
     """Found by a cold attack: Result.save wrote over the photo the run read, and over
     data/swirls.png."""
-    from helpers import data, optimize
+    from helpers import data, stylizing
 
     files = {name: tmp_path / f"{name}.png" for name in ("c", "s")}
-    optimize.images.save_image(photo, files["c"])
-    optimize.images.save_image(painting, files["s"])
-    inputs = optimize.Inputs.load(str(files["c"]), files["s"], None)
+    images.save_image(photo, files["c"])
+    images.save_image(painting, files["s"])
+    inputs = stylizing.Inputs.load(str(files["c"]), files["s"], None)
     assert inputs.files == (str(files["c"]), str(files["s"]))
-    result = optimize.Result(photo, history(96), "net", "finished", inputs=inputs.files)
+    result = stylizing.Result(photo, history(96), "net", "finished", inputs=inputs.files)
     before = {p: p.read_bytes() for p in (*files.values(), data.bundled_file("swirls"))}
     for target in (*files.values(), data.bundled_file("swirls"), data.bundled_file("chelsea")):
         with pytest.raises(StyleTransferError, match="would overwrite the input"):
@@ -358,13 +358,13 @@ def test_result_save_refuses_the_runs_inputs_and_the_bundled_images(photo, paint
 def test_the_api_never_checkpoints_over_an_input(photo, painting, tmp_path):
     """Found by a cold review: only the CLI checked the checkpoint folder against the inputs;
     stylize('w/latest.png', ..., checkpoint_dir='w') replaced the photo."""
-    from helpers import optimize
+    from helpers import stylizing
 
     (tmp_path / "w").mkdir()
-    optimize.images.save_image(photo, tmp_path / "w" / "latest.png")
+    images.save_image(photo, tmp_path / "w" / "latest.png")
     before = (tmp_path / "w" / "latest.png").read_bytes()
     with pytest.raises(StyleTransferError, match="would overwrite the input"):
-        optimize.stylize(str(tmp_path / "w" / "latest.png"), painting, size=64, iterations=1,
+        stylizing.stylize(str(tmp_path / "w" / "latest.png"), painting, size=64, iterations=1,
                          backbone="vgg16-hed", checkpoint_every=1,
                          checkpoint_dir=tmp_path / "w", progress=False)
     assert (tmp_path / "w" / "latest.png").read_bytes() == before
@@ -382,7 +382,7 @@ def test_a_symlink_loop_as_the_output_is_one_line(tmp_path):
 
 
 def test_a_full_disk_keeps_both_previous_files_and_says_so_in_one_line(tmp_path, monkeypatch):
-    from helpers.optimize import Result
+    from helpers.stylizing import Result
 
     out = tmp_path / "r.png"
     Result(np.zeros((40, 40, 3), np.uint8), history(40), "net", "old").save(out)
@@ -408,13 +408,13 @@ def test_a_full_disk_keeps_both_previous_files_and_says_so_in_one_line(tmp_path,
 
 def test_a_failing_checkpoint_write_warns_once_and_the_run_goes_on(photo, painting, tmp_path,
                                                                    monkeypatch, capsys):
-    from helpers import optimize
+    from helpers import stylizing
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoints.np, "savez", full)
-    result = optimize.stylize(photo, painting, size=64, iterations=3, backbone="vgg16-hed",
+    result = stylizing.stylize(photo, painting, size=64, iterations=3, backbone="vgg16-hed",
                               checkpoint_every=1, checkpoint_dir=tmp_path / "ck", progress=False)
     assert result.stop_reason != "" and len(result.history) == 4
     warnings = capsys.readouterr().err.splitlines()
@@ -437,7 +437,7 @@ def test_a_failing_checkpoint_write_warns_once_and_the_run_goes_on(photo, painti
     (dict(checkpoint_every=1, checkpoint_dir=123), "checkpoint_dir= \\(a folder's path"),
 ])
 def test_the_api_refuses_before_the_network_loads(photo, painting, monkeypatch, kwargs, message):
-    from helpers import backbone, optimize
+    from helpers import backbone, stylizing
 
     def no_network(*args, **kwargs):
         raise AssertionError("the network was loaded before the check")
@@ -446,18 +446,18 @@ def test_the_api_refuses_before_the_network_loads(photo, painting, monkeypatch, 
     monkeypatch.setattr(backbone, "resolve_name", no_network)
     masks = kwargs.pop("masks", None)
     with pytest.raises(StyleTransferError, match=message):
-        optimize.stylize(photo, painting, masks=masks, backbone="vgg16-hed", progress=False,
+        stylizing.stylize(photo, painting, masks=masks, backbone="vgg16-hed", progress=False,
                          **kwargs)
 
 
 def test_resume_refuses_another_runs_checkpoint_unless_forced(photo, painting, tmp_path):
-    from helpers import optimize
+    from helpers import stylizing
 
     folder = write_checkpoint(tmp_path / "ck", 255 - photo, painting)
     with pytest.raises(StyleTransferError, match="another photo"):
-        optimize.stylize(photo, painting, iterations=3, resume=folder, backbone="vgg16-hed",
+        stylizing.stylize(photo, painting, iterations=3, resume=folder, backbone="vgg16-hed",
                          size=64, progress=False)
-    result = optimize.stylize(photo, painting, iterations=3, resume=folder, force_resume=True,
+    result = stylizing.stylize(photo, painting, iterations=3, resume=folder, force_resume=True,
                               backbone="vgg16-hed", size=64, progress=False)
     assert [h["iteration"] for h in result.history] == [0, 1, 2, 3]
 
@@ -465,11 +465,11 @@ def test_resume_refuses_another_runs_checkpoint_unless_forced(photo, painting, t
 @pytest.mark.parametrize("stop", [KeyboardInterrupt(), "SIGTERM"])
 def test_a_signal_while_the_next_scales_targets_build_keeps_the_coarse_picture(
         photo, painting, monkeypatch, stop):
-    from helpers import optimize
+    from helpers import run_loop, stylizing
     from helpers.signals import Stopped
 
     stop = Stopped(signal.SIGTERM) if stop == "SIGTERM" else stop
-    real, calls = optimize.cached_targets, []
+    real, calls = run_loop.cached_targets, []
 
     def second_raises(*args, **kwargs):
         calls.append(1)
@@ -477,8 +477,8 @@ def test_a_signal_while_the_next_scales_targets_build_keeps_the_coarse_picture(
             raise stop
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(optimize, "cached_targets", second_raises)
-    result = optimize.stylize(photo, painting, size=96, scales=2, scale_iterations=[3, 3],
+    monkeypatch.setattr(run_loop, "cached_targets", second_raises)
+    result = stylizing.stylize(photo, painting, size=96, scales=2, scale_iterations=[3, 3],
                               backbone="vgg16-hed", progress=False)
     name = "SIGTERM" if isinstance(stop, Stopped) else "Ctrl-C"
     assert result.stop_reason.startswith(f"interrupted by {name} after 3 iterations")
@@ -487,14 +487,14 @@ def test_a_signal_while_the_next_scales_targets_build_keeps_the_coarse_picture(
 
 
 def test_a_signal_before_any_image_propagates(photo, painting, monkeypatch):
-    from helpers import optimize
+    from helpers import run_loop, stylizing
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(optimize, "cached_targets", interrupted)
+    monkeypatch.setattr(run_loop, "cached_targets", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        optimize.stylize(photo, painting, size=64, iterations=2, backbone="vgg16-hed",
+        stylizing.stylize(photo, painting, size=64, iterations=2, backbone="vgg16-hed",
                          progress=False)
 
 
@@ -605,7 +605,7 @@ def test_a_signal_while_the_result_is_saved_waits_for_the_save(world, capsys, mo
     """SIGTERM in the middle of writing the PNG and its JSON: both are written whole, then the
     run exits with SIGTERM's status."""
     from helpers import cli
-    from helpers.optimize import Result
+    from helpers.stylizing import Result
 
     real_save, calls = Result.save, []
 
@@ -627,8 +627,8 @@ def test_a_signal_while_the_result_is_saved_waits_for_the_save(world, capsys, mo
 def test_a_warm_start_from_an_array_still_runs(photo, painting):
     """The tuning app restarts warm with init=<the last picture> (an array): the guard that
     collects the files a run reads must not compare an array with names."""
-    from helpers import optimize
+    from helpers import stylizing
 
-    result = optimize.stylize(photo, painting, init=photo, size=64, iterations=1,
+    result = stylizing.stylize(photo, painting, init=photo, size=64, iterations=1,
                               backbone="vgg16-hed", progress=False)
     assert result.inputs == () and result.image.shape[:2] == (48, 64)

@@ -125,7 +125,7 @@ FAIL_FAST = [
     (["--content-layer", "block9_conv1"], "unknown layer"),
     (["--style-weight", ",".join(map(str, range(1, 31))), "--tv-weight",
       ",".join(str(k / 10) for k in range(1, 21))], "makes 1,200 runs, more than 500"),
-    (["--content-weight", "0", "--style-weight", "0"], "nothing to optimise"),
+    (["--content-weight", "0", "--style-weight", "0"], "nothing to optimize"),
     (["--style-weight", "1e13"], "absurdly large"),
     (["--scale-iterations", "10+5", "--scales", "3"], "scale_iterations for 3 scales"),
     (["--style-layers", "block1_conv1", "--style-layer-weights", "1+2"],

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from helpers import images
+from helpers import image_files, images
 from helpers.errors import StyleTransferError
 
 
@@ -153,14 +153,14 @@ def test_missing_file_and_folder_and_non_image(tmp_path):
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     path = _save(Image.new("RGB", (200, 200)), tmp_path, "big.png")
-    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    monkeypatch.setattr(image_files, "MAX_PIXELS", 10_000)
     with pytest.raises(StyleTransferError, match="too large"):
         images.load_image(path)
 
 
 def test_pillows_own_decompression_bomb_guard_gives_the_same_message(tmp_path, monkeypatch):
     path = _save(Image.new("RGB", (200, 200)), tmp_path, "big.png")
-    monkeypatch.setattr(images, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(image_files, "MAX_PIXELS", 10**9)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # Pillow warns above, errs at 2x
     with pytest.raises(StyleTransferError, match="too large to load safely .more than 10,000"):
         images.load_image(path)

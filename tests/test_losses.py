@@ -473,12 +473,12 @@ class MeanLoss:
 
 @pytest.fixture
 def toy_loss():
-    from helpers import optimize, style_losses
+    from helpers import style_losses, stylizing
 
     style_losses.register(MeanLoss)
     yield MeanLoss
     style_losses.unregister(MeanLoss.NAME)
-    optimize.clear_cache()
+    stylizing.clear_cache()
 
 
 @pytest.mark.slow
@@ -486,7 +486,7 @@ def test_a_style_loss_registered_from_a_test_file_runs_in_stylize(toy_loss, phot
     """Settings, the command line, the defaults, the memory estimate, the targets and the
     objective all take the toy loss from the registry, with no other file changed."""
     from helpers import backbone as bb
-    from helpers import cli, optimize
+    from helpers import cli, stylizing
     from helpers.settings import Settings
 
     resolved = Settings(style_loss=toy_loss.NAME, balance_style_layers=False).resolved("vgg16-hed")
@@ -496,10 +496,10 @@ def test_a_style_loss_registered_from_a_test_file_runs_in_stylize(toy_loss, phot
     assert cli.settings_from_args(args)["style_loss"] == toy_loss.NAME
     net = bb.load_backbone("vgg16-hed", pooling="max")
     layers = ["block1_conv1", "block2_conv1"]
-    extra = (optimize.estimate_memory(net, (64, 48), layers, toy_loss.NAME, layers)
-             - optimize.estimate_memory(net, (64, 48), layers, "gram", layers))
+    extra = (stylizing.estimate_memory(net, (64, 48), layers, toy_loss.NAME, layers)
+             - stylizing.estimate_memory(net, (64, 48), layers, "gram", layers))
     assert extra == 3 * bb.layer_values(net, (64, 48), layers)
-    result = optimize.stylize(photo, painting, size=64, iterations=3, backbone="vgg16-hed",
+    result = stylizing.stylize(photo, painting, size=64, iterations=3, backbone="vgg16-hed",
                               precision="float32", style_loss=toy_loss.NAME, init="noise",
                               scales=1, progress=False)
     assert result.settings["style_loss"] == toy_loss.NAME

@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 
 from helpers import backbone as bb
-from helpers import optimize
+from helpers import stylizing
 from helpers.errors import StyleTransferError
 from helpers.images import preprocess, resize
 from helpers.targets import build_targets
 
-LAYERS = list(optimize.DEFAULTS["vgg16-hed"]["style_layers"])
-CONTENT = optimize.DEFAULTS["vgg16-hed"]["content_layer"]
+LAYERS = list(stylizing.DEFAULTS["vgg16-hed"]["style_layers"])
+CONTENT = stylizing.DEFAULTS["vgg16-hed"]["content_layer"]
 
 
 def terms_and_grad(precision, content, style, x):
@@ -51,7 +51,7 @@ def test_bfloat16_backbone_runs_in_bfloat16_with_float32_weights():
 def test_two_bfloat16_iterations_lower_the_loss_like_float32(photo, painting):
     # The smallest size the network takes (32x43) and 5 evaluations per iteration: bfloat16
     # is emulated (slow) on most CPUs, and this checks that it optimises, not how fast.
-    runs = {p: optimize.stylize(photo, painting, size=43, iterations=2, precision=p,
+    runs = {p: stylizing.stylize(photo, painting, size=43, iterations=2, precision=p,
                                 backbone="vgg16-hed", lbfgs_mode="restart", maxfun=5,
                                 init="noise", progress=False, content_weight=1,
                                 style_weight=30, balance_style_layers=True, pooling="avg")
@@ -87,7 +87,7 @@ def test_explicit_precision_and_bad_names():
 
 def test_the_keras_dtype_policy_does_not_leak(photo, painting):
     before = keras.config.dtype_policy().name
-    optimize.stylize(photo, painting, size=43, iterations=1, precision="bfloat16",
+    stylizing.stylize(photo, painting, size=43, iterations=1, precision="bfloat16",
                      backbone="vgg16-hed", progress=False)
     assert keras.config.dtype_policy().name == before
     assert keras.layers.Dense(2).compute_dtype == "float32"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import data, optimize
+from helpers import data, run_images, stylizing
 
 
 def saturated(image: np.ndarray) -> np.ndarray:
@@ -26,7 +26,7 @@ def test_the_bundled_pair_has_no_saturated_border_at_256_px():
     """Stated bound: the 8-px border band holds at most 1.5x the interior's share of
     near-saturated pixels (plus one pixel in a thousand, so that a spotless interior does
     not demand a spotless border)."""
-    result = optimize.stylize(data.default_content(), data.default_style(), size=256,
+    result = stylizing.stylize(data.default_content(), data.default_style(), size=256,
                               iterations=60, backbone="vgg16-hed", progress=False)
     edge, interior = border_ratio(result.image)
     assert edge <= 1.5 * interior + 1e-3, (edge, interior)
@@ -42,14 +42,14 @@ def test_the_defaults_match_every_style_layer_the_deepest_included():
     from helpers.targets import build_targets
 
     photo, painting = data.default_content(), data.default_style()
-    result = optimize.stylize(photo, painting, size=192, iterations=30, backbone="vgg16-hed",
+    result = stylizing.stylize(photo, painting, size=192, iterations=30, backbone="vgg16-hed",
                               precision="float32", progress=False)
     s = result.settings
     assert s["style_loss"] == "sliced"
     net = backbone.load_backbone("vgg16-hed", pooling=s["pooling"], precision="float32",
                                  padding=s["padding"])
     photo = images.resize(photo, size=192)
-    painting = images.resize(painting, size=optimize.style_side(192, s["style_scale"]))
+    painting = images.resize(painting, size=run_images.style_side(192, s["style_scale"]))
     targets = build_targets(net, photo, [painting], [1.0], None, None, s["style_layers"],
                             "sliced", "power")
 
@@ -69,8 +69,8 @@ def test_color_matched_init_is_the_photo_in_the_paintings_colours(photo, paintin
     from helpers.settings import Settings
 
     settings = Settings(init="color_matched").resolved("vgg16-hed")
-    prepared = optimize.Prepared(photo, [painting], photo, [painting], [1.0], None)
-    start = images.deprocess(optimize._start_image(settings, prepared, None))
+    prepared = run_images.Prepared(photo, [painting], photo, [painting], [1.0], None)
+    start = images.deprocess(run_images.start_image(settings, prepared, None))
     assert start.shape == photo.shape
     np.testing.assert_allclose(start.reshape(-1, 3).mean(0), painting.reshape(-1, 3).mean(0),
                                atol=6)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import cli
+from helpers.code import command_line_flags, python_arguments
 from helpers.errors import StyleTransferError
 from helpers.settings import (
     CHOICES,
@@ -20,9 +21,7 @@ from helpers.settings import (
     STYLE_WEIGHTS,
     Settings,
     channel_layer_weights,
-    command_line_flags,
     default_scale_iterations,
-    python_arguments,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +188,8 @@ def test_pyramid_levels_are_a_whole_number_from_1_to_the_most_scales():
 
 # One parser of setting values (helpers.settings.parse_value), for the CLI, sweeps and the app.
 
-from helpers.settings import parse_value, setting_text  # noqa: E402
+from helpers.code import setting_text  # noqa: E402
+from helpers.settings import parse_value  # noqa: E402
 
 
 def _example(name):

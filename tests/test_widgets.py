@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from helpers import cli, optimize, widgets
+from helpers import cli, stylizing, widgets
 from helpers.app import view
 from helpers.settings import DEFAULTS, STYLE_WEIGHTS, Settings
 
@@ -39,7 +39,7 @@ class Recorder:
         self.calls.append({"content": content, "style": style, **kwargs})
         if self.gate is not None:
             assert self.gate.wait(60)
-        return optimize.stylize(content, style, **kwargs)
+        return stylizing.stylize(content, style, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -176,11 +176,11 @@ def test_stop_ends_the_run_within_one_iteration_and_keeps_the_best_picture(app):
 def test_second_run_with_another_weight_reuses_the_cached_targets(app):
     app.run()
     finish(app)
-    before = optimize.cache_info()
+    before = stylizing.cache_info()
     app.controls["style_weight"].value = 3.0
     app.run()
     finish(app)
-    after = optimize.cache_info()
+    after = stylizing.cache_info()
     assert after["hits"] == before["hits"] + 1
     assert after["misses"] == before["misses"]
 

@@ -15,9 +15,9 @@ from helpers.app import view
 
 def stylize_function() -> Callable[..., Any]:
     """:func:`helpers.stylize` (its module loads TensorFlow, so only when a run starts)."""
-    from helpers import optimize
+    from helpers import stylizing
 
-    return optimize.stylize
+    return stylizing.stylize
 
 
 def _load_engine() -> None:

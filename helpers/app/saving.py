@@ -1,7 +1,7 @@
 """Where the tuning app's Save writes (notebook 06): a name checked before anything is
 written, through :func:`helpers.files.check_output` (never over an input, a folder, a pipe or
 a device), and never over an existing file; the writing itself is atomic
-(:meth:`helpers.optimize.Result.save`).
+(:meth:`helpers.result.Result.save`).
 """
 
 from __future__ import annotations

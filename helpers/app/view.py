@@ -16,7 +16,7 @@ from PIL import Image
 from helpers.report import loss_line
 
 if TYPE_CHECKING:
-    from helpers.optimize import Result
+    from helpers.result import Result
 
 PREVIEW_WIDTH = 512  # px on screen; a 256 px preview is shown at twice its size
 PANEL_WIDTH = 470  # px: the control tabs, and the loss plot under them

@@ -79,12 +79,14 @@ def look_paint(settings: dict[str, Any], fast: bool | None = None) -> np.ndarray
     Offline backbone, float32, a fixed size (:func:`look_size`), style scale and one scale,
     and :data:`LOOK_BASE`, so the same settings give the same picture whatever the library's
     defaults."""
-    from helpers.optimize import stylize
+    from helpers.data import default_content, default_style
+    from helpers.stylizing import stylize
 
     size, iterations = look_size(fast)
     key = (size, iterations, repr(sorted(settings.items())))
     if key not in _LOOK_CACHE:
-        _LOOK_CACHE[key] = stylize(size=size, iterations=iterations, backbone="vgg16-hed",
+        _LOOK_CACHE[key] = stylize(default_content(), default_style(), size=size,
+                                   iterations=iterations, backbone="vgg16-hed",
                                    precision="float32", style_scale=1.0, scales=1,
                                    progress=False, **{**LOOK_BASE, **settings}).image
     return _LOOK_CACHE[key]

@@ -32,7 +32,7 @@ class StyleLoss(Protocol):
     #: Its default ``style_weight``.
     STYLE_WEIGHT: float
     #: Bytes it adds per value of the style layers' features at the result's size, and at the
-    #: painting's (kept by the target cache), for :func:`helpers.optimize.estimate_memory`.
+    #: painting's (kept by the target cache), for :func:`helpers.memory.estimate_memory`.
     BYTES_AT_RESULT: int
     BYTES_AT_PAINTING: int
 

@@ -17,8 +17,9 @@ import logging
 import sys
 from typing import Any
 
+from helpers.code import flag
 from helpers.errors import StyleTransferError
-from helpers.settings import Settings, flag, parse_value, whole_number
+from helpers.settings import Settings, parse_value, whole_number
 from helpers.signals import exit_status, signal_name, stop_on_signals
 from helpers.sweeps.grid import LAYER_SETS, MAX_RUNS
 

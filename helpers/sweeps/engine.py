@@ -3,7 +3,7 @@
 run's settings and images to the workers (never a Keras model: they do not pickle), and, as
 runs finish, adds their row to ``OUT/index.csv`` from the client (one writer, so concurrent
 finishes cannot interleave; the file is replaced whole each time). Workers write each run's
-PNG and JSON with :meth:`helpers.optimize.Result.save` the moment it finishes; a rerun skips
+PNG and JSON with :meth:`helpers.result.Result.save` the moment it finishes; a rerun skips
 them (a run's file name holds a hash of all its settings). One sweep at a time writes into a
 folder (:func:`folder_lock`); everything is checked before the cluster starts.
 
@@ -72,7 +72,7 @@ def paint(options: dict[str, Any], content: Any, style: Any, path: str,
     (returned, not raised: Dask would print a block of its own for each). ``grouped=False``
     forgets cached targets first (to measure what grouping saves)."""
     from helpers import targets
-    from helpers.optimize import stylize
+    from helpers.stylizing import stylize
 
     if not grouped:
         targets.clear_cache()

@@ -20,7 +20,8 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.files import check_input, check_name
-from helpers.settings import DEFAULTS, Settings, check_layers, coarse_to_fine_sizes
+from helpers.run_plan import check_layers
+from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes
 
 #: Gatys et al.'s Fig. 3 rows: style matched on conv1_1 only, then conv1_1 + conv2_1, ... up to
 #: all five ``blockN_conv1`` layers. Name one in a grid: ``{"style_layers": ["conv1", "conv1-5"]}``.

@@ -99,7 +99,7 @@ class LiveGrid(w.VBox):
             (saved or {}).get("settings"), dict)
 
     def recorded_settings(self, name: str) -> dict[str, Any]:
-        """The settings run ``name`` recorded in its JSON (as :attr:`helpers.optimize.Result.
+        """The settings run ``name`` recorded in its JSON (as :attr:`helpers.result.Result.
         settings` holds them)."""
         saved = (_saved(self.out / f"{name}.json") or {}).get("settings")
         if not isinstance(saved, dict):
