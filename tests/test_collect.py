@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import StyleTransferError
-from helpers.exercises.collect import collect, match_roster, read_roster
+from helpers.exercises.collect import collect
+from helpers.exercises.roster import match_roster, read_roster
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"ex01": "ex01_preprocess.ipynb", "ex02": "ex02_gram.ipynb"}

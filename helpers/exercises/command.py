@@ -113,8 +113,8 @@ def _student(source: Path, out: str) -> int:
 def _roster(path: str, output: Path) -> dict[str, str]:
     """``--roster``: read (one line if it cannot be used) before any notebook runs, and never
     one of the files the grader writes (grades, grades_wide.csv, the summaries)."""
-    from helpers.exercises.collect import read_roster
     from helpers.exercises.reports import SUMMARY_HTML, SUMMARY_TEXT, WIDE
+    from helpers.exercises.roster import read_roster
     from helpers.files import check_output
 
     roster = read_roster(Path(path))

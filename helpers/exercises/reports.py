@@ -273,7 +273,8 @@ class ClassReport:
 
     def __init__(self, output: Path, instructors: dict[str, Any], subs: list[Any],
                  inputs: Any, roster: dict[str, str] | None = None) -> None:
-        from helpers.exercises.collect import file_name, fold, match_roster
+        from helpers.exercises.collect import file_name, fold
+        from helpers.exercises.roster import match_roster
 
         if output.name in (WIDE, SUMMARY_TEXT, SUMMARY_HTML):
             raise StyleTransferError(f"-o {output}: {output.name} is written by the grader "
