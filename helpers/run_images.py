@@ -125,7 +125,7 @@ def start_image(settings: Settings, prepared: Prepared, start: np.ndarray | None
     last scale's result), else the photo, the photo repainted in the painting's colours (in
     order of brightness, ``"gradient_map"``, :func:`helpers.images.gradient_mapped`; or to its
     colour mean and covariance, ``"color_matched"``, :func:`helpers.images.color_matched`: the
-    run starts with the painting's palette, README "Choosing defaults"), the painting or seeded
+    run starts with the painting's palette, docs/choosing_defaults.md), the painting or seeded
     noise."""
     if start is not None:
         start = images.resize_to(start, prepared.shape)

@@ -276,7 +276,7 @@ def default_scales(size: int, backbone: str) -> int:
     :data:`DEFAULTS` enable ``coarse_to_fine``: 1 below 384 px; 2 up to 1535 px (the coarsest
     at 192-767 px); 3 from 1536 px (the coarsest at 384 px or more). The coarsest scale lays
     out the picture and the finer ones do not redraw it: at 768 px, a 192 px first scale lost
-    Tübingen's houses where a 384 px one kept them (README, "Choosing defaults")."""
+    Tübingen's houses where a 384 px one kept them (docs/choosing_defaults.md)."""
     if not DEFAULTS[backbone]["coarse_to_fine"]:
         return 1
     return max([1] + [scales for scales, start in SCALE_STEPS.items() if size >= start])
@@ -288,7 +288,7 @@ def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:
     One scale runs ``iterations``. Coarse-to-fine, the coarsest scale, which paints the large
     marks, runs 3/5 of them and each finer scale a sixth of the one before (at least 1): a
     finer scale costs four times as much per iteration and only adds detail to a picture that
-    is already painted (README, "Choosing defaults"). 100 iterations at 512 px: 60 at 256 px,
+    is already painted (docs/choosing_defaults.md). 100 iterations at 512 px: 60 at 256 px,
     then 10 at 512 px."""
     if scales == 1:
         return (iterations,)
