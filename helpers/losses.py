@@ -7,8 +7,9 @@ All functions take and return TensorFlow tensors (NumPy arrays work too) and are
 differentiable. Feature maps have shape (1, H, W, C) or (H, W, C); write N = C (number of
 filters) and M = H*W (positions), as in the paper.
 
-Normalisation: every term is independent of the image size, so the same weights work at
-256 px and at 1024 px. The content loss is the *mean* squared difference (the Keras example
+Normalisation: no term grows with the pixel count (each is a mean), so the same weights stay
+in range from 256 px to 1024 px; each still changes with the resolution (the same scene has
+finer detail per position at 1024 px). The content loss is the *mean* squared difference (the Keras example
 summed); the style loss uses Gatys' 1/(4 N² M²) (W2 and SW are means too); the TV loss is a
 mean over pixels.
 
