@@ -31,6 +31,10 @@ def _image_cases() -> list[Case]:
         img = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
         img[0, 0], img[-1, -1] = 0, 255
         cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image"))
+    # float32 as well: images.load_image gives uint8, but a float32 image (0..255) is what
+    # np.asarray(image, dtype=np.float32) does NOT copy, so changing it in place shows there
+    img = gen.integers(0, 256, (6, 5, 3)).astype(np.float32)
+    cases.append(Case((img,), {}, "a hidden 6x5 RGB image in float32 (0..255)"))
     from helpers.exercises.real_inputs import real
 
     photo = real("photo_image")
@@ -125,19 +129,24 @@ _ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [
 
 
 def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "imagenet",
-                       scale: str = "none", arith: str = "float") -> np.ndarray:
-    """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean
-    subtracted, 0..255 kept, float arithmetic)."""
+                       scale: str = "none", arith: str = "float", mean_order: str = "bgr"
+                       ) -> np.ndarray:
+    """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean in
+    B, G, R order subtracted, 0..255 kept, float arithmetic). uint8 arithmetic wraps only
+    on a uint8 image (a float one only loses the mean's decimals)."""
+    wraps = np.asarray(img).dtype == np.uint8
     x = np.asarray(img, np.float64)[..., _ORDERS[order]]
     if centre == "torch":  # the whole of torchvision's formula, RGB
         return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
     if centre == "tf":  # keras' "tf" mode: -1..1
         return _batch(x / 127.5 - 1)
     x = x / 255 if scale == "before" else x
-    mu = {"imagenet": mean(), "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
-          "none": 0.0, "added": -mean()}[centre]
-    if arith == "uint8":  # uint8 image minus a uint8 mean: wraps modulo 256
-        return _batch(np.mod(x - np.trunc(mu), 256))
+    bgr = mean() if mean_order == "bgr" else mean()[::-1]
+    mu = {"imagenet": bgr, "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
+          "none": 0.0, "added": -bgr}[centre]
+    if arith in ("uint8", "uint8_round"):  # image minus a uint8 mean: uint8 wraps mod 256
+        y = x - (np.trunc(mu) if arith == "uint8" else np.round(mu))
+        return _batch(np.mod(y, 256) if wraps else y)
     y = x - mu
     y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
@@ -182,6 +191,14 @@ PREPROCESS_OPS = [
        "uint8 arithmetic (a uint8 image minus a uint8 mean): results below 0 wrap around "
        "(3 − 103 gives 156) and the mean lost its decimals; convert first, "
        "x.astype(np.float32)"),
+    Op("arith", "uint8_round", "dtype", "uint8 arithmetic, mean rounded (wraps)", "your "
+       "subtraction ran in uint8 arithmetic (a uint8 image minus the mean rounded to uint8, "
+       "[104, 117, 124]): results below 0 wrap around (3 − 104 gives 155) and the mean lost "
+       "its decimals; convert the image first, x.astype(np.float32), and subtract the exact "
+       "mean"),
+    Op("mean_order", "rgb", "channel order", "mean in RGB order", "you subtracted the mean "
+       "in RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so subtract them "
+       "after reversing the channels"),
     Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
        "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
     Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
@@ -220,7 +237,7 @@ PREPROCESS = Spec(
     library=_library_preprocess,
     diagnose=_mean_offset,
     mutations=Mutations(preprocess_program, PREPROCESS_OPS, scaled=False),
-    dtypes=("float32", "float64"),
+    dtypes=("float32",),  # the notebook asks for float32
 )
 
 

@@ -21,6 +21,9 @@ class _Bowl:
         self.weight = gen.uniform(0.5, 2.0, _SHAPE)
         self.target = gen.uniform(-50, 50, _SHAPE)
         self.points = [gen.uniform(-50, 50, math.prod(_SHAPE)) for _ in range(3)]
+        # near the minimum: x − t of 0.25 … 0.5, where float16 (steps of 0.03 at 50) is off
+        offset = gen.uniform(0.25, 0.5, math.prod(_SHAPE)) * gen.choice([-1, 1], math.prod(_SHAPE))
+        self.near = self.target.ravel() + offset.ravel()
 
     def loss_fn(self, x: Any) -> Any:
         """The TensorFlow loss handed to the student's make_loss_and_grad."""
@@ -38,12 +41,33 @@ class _Bowl:
         return (2 * self.weight * (flat.reshape(_SHAPE) - self.target)).ravel(order=order)
 
 
+NO_GRADIENT = ("your gradient is {}: tape.gradient returns None when the tape did not watch "
+               "x. A tf.constant is watched only after tape.watch(x) inside the `with "
+               "tf.GradientTape() as tape:` block (a tf.Variable is watched by itself), and "
+               "loss_fn(x) must be computed inside that block from that same x")
+
+
+def _missing_gradient(grad: Any, n: int) -> str | None:
+    """A gradient that is None, or None turned into NumPy (NaN, an object array)."""
+    if grad is None:
+        return NO_GRADIENT.format("None")
+    array = np.asarray(grad)
+    if array.dtype == object and any(g is None for g in array.ravel()):
+        return NO_GRADIENT.format("None (in a NumPy array)")
+    if n > 1 and array.size == 1 and array.dtype.kind == "f" and np.isnan(array).all():
+        return NO_GRADIENT.format("one NaN (np.array(None, dtype=np.float64) gives NaN)")
+    return None
+
+
 def _types(name: str, out: Any, n: int) -> tuple[float, np.ndarray]:
     """(loss, gradient) in the types scipy wants, or CheckFailed saying what is off."""
     if not isinstance(out, tuple | list) or len(out) != 2:
         raise CheckFailed(name, (f"your function returns {type(out).__name__}; scipy wants a "
                                  "pair: (loss, gradient)"))
     loss, grad = out
+    missing = _missing_gradient(grad, n)
+    if missing:
+        raise CheckFailed(name, missing)
     if np.size(loss) == n and np.size(grad) == 1:
         raise CheckFailed(name, "you returned (gradient, loss); scipy wants (loss, gradient)")
     if is_tensor(loss) or is_tensor(grad):
@@ -111,6 +135,65 @@ def _same_scale(fn: Callable, bowl: _Bowl, flat: np.ndarray, c: float, part: int
     return got.shape == np.shape(want) and close(got, c * want, rtol=1e-4)
 
 
+ROUNDED = ("your function evaluates y rounded to {} ({}): far from the minimum that hardly "
+           "shows, but near it loss and gradient are rounding noise and L-BFGS-B stalls. "
+           "Convert y to float32, tf.constant(y.reshape(shape), tf.float32), never smaller")
+CLIPPED = ("your loss is loss_fn of y clipped to {:g} … {:g} (np.clip / tf.clip_by_value), not "
+           "of y itself: past the limits L-BFGS-B sees a flat loss whose gradient does not "
+           "match it. Evaluate the point you are given as it is; limits belong in "
+           "fmin_l_bfgs_b's bounds= (the notebook passes them)")
+LATE = ("your loss is right only when the same y comes twice: it is computed before the "
+        "point is set (a tf.Variable assigned after loss_fn ran?), so each call returns the "
+        "loss of the point before, on the first call the Variable's starting value. Assign "
+        "y first (x.assign(…)), then compute loss and gradient under the tape")
+CHANGED_Y = ("your function changed the vector y it was given ({} of its {} values): scipy "
+             "keeps that array as L-BFGS-B's current point, so writing into it "
+             "(np.clip(y, …, out=y), y[:] = …, y -= …, or through y.reshape(shape), a view of "
+             "y) moves the optimiser's point behind its back. Work on a copy, and leave "
+             "limits to fmin_l_bfgs_b's bounds=")
+
+
+def _rounded(flat: np.ndarray, dtype: str) -> np.ndarray:
+    """``flat`` rounded to float16 or bfloat16, back in float64."""
+    import ml_dtypes  # installed with TensorFlow: NumPy's bfloat16
+
+    kind = np.float16 if dtype == "float16" else ml_dtypes.bfloat16
+    return flat.astype(kind).astype(np.float64)
+
+
+def _moves() -> list[tuple[str, Callable[[np.ndarray], np.ndarray]]]:
+    """What a function may evaluate instead of y itself: y rounded, or clipped."""
+    out = [(ROUNDED.format("float16", "tf.float16 / np.float16 keep about 3 significant "
+                           "digits: steps of 0.03 near 50"), lambda y: _rounded(y, "float16")),
+           (ROUNDED.format("bfloat16", "tf.bfloat16 keeps about 2 significant digits: "
+                           "steps of 0.25 near 50"), lambda y: _rounded(y, "bfloat16"))]
+    for lo, hi in ((0.0, 255.0), (0.0, 1.0), (-1.0, 1.0), (-128.0, 127.0)):
+        out.append((CLIPPED.format(lo, hi), lambda y, lo=lo, hi=hi: np.clip(y, lo, hi)))
+    return out
+
+
+def _rounded_gradient(grad: np.ndarray, true_grad: np.ndarray) -> str | None:
+    """A gradient near the right one whose every value is a bfloat16 (or float16) number:
+    computed in that dtype (float32 values almost never are)."""
+    for dtype, digits in (("bfloat16", 2), ("float16", 3)):
+        if np.array_equal(_rounded(grad, dtype), grad) and close(grad, true_grad, rtol=3e-2):
+            return (f"your gradient is computed in {dtype}: every value of it is a {dtype} "
+                    f"number (about {digits} significant digits), so near the minimum it is "
+                    "rounding noise and L-BFGS-B stalls. Convert y to float32, "
+                    "tf.constant(y.reshape(shape), tf.float32), never smaller")
+    return None
+
+
+def _repeat_is_right(fn: Callable, bowl: _Bowl, flat: np.ndarray) -> bool:
+    """Whether a second call with the same point gives loss_fn's loss there."""
+    out = call("lbfgs", fn, flat.copy())
+    try:
+        return math.isclose(float(np.asarray(out[0], np.float64)), bowl.loss(flat),
+                            rel_tol=1e-4)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return False
+
+
 def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
                   previous: np.ndarray | None) -> str | None:
     """What is wrong with a loss that is not loss_fn's at ``flat`` (None if it is)."""
@@ -120,6 +203,13 @@ def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat
     if previous is not None and math.isclose(float(loss), bowl.loss(previous), rel_tol=1e-4):
         stale_grad = close(grad, bowl.grad(previous))
         return STALE_LOSS.format(", and the gradient too" if stale_grad else "")
+    for text, move in _moves():
+        moved = move(flat)
+        if not np.array_equal(moved, flat) and math.isclose(float(loss), bowl.loss(moved),
+                                                            rel_tol=1e-4):
+            return text
+    if _repeat_is_right(fn, bowl, flat):
+        return LATE
     if math.isclose(float(loss), math.sqrt(true_loss), rel_tol=1e-4):
         return ("your loss is the square root of loss_fn's (a norm where the loss is its "
                 "square?); return loss_fn's value itself, with its gradient")
@@ -139,8 +229,13 @@ def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat
 
 def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
             previous: np.ndarray | None) -> None:
-    """The loss and gradient at ``flat`` must be the bowl's own there."""
-    loss, grad = _types(name, call(name, fn, flat.copy()), flat.size)
+    """The loss and gradient at ``flat`` must be the bowl's own there, and ``flat`` left as
+    it was."""
+    given = flat.copy()
+    out = call(name, fn, given)
+    if not np.array_equal(given, flat):
+        raise CheckFailed(name, CHANGED_Y.format(int(np.sum(given != flat)), flat.size))
+    loss, grad = _types(name, out, flat.size)
     problem = _loss_problem(fn, loss, grad, bowl, flat, previous)
     if problem:
         raise CheckFailed(name, problem)
@@ -155,6 +250,9 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
     if c is not None and _same_scale(fn, bowl, flat, c, part=1):
         raise CheckFailed(name, SCALED.format(
             f"gradient is {c:.4g} times the gradient of loss_fn, but your loss is not"))
+    rounded = _rounded_gradient(grad, true_grad)
+    if rounded:
+        raise CheckFailed(name, rounded)
     for message, guess in [
         ("your gradient points uphill: it is minus the gradient", -true_grad),
         ("your gradient is in another order than the vector: reshape and flatten in the "
@@ -169,7 +267,8 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
 def run_lbfgs(name: str, make_loss_and_grad: Callable) -> None:
     """The student's ``make_loss_and_grad(loss_fn, shape)`` on a hidden weighted quadratic:
     types, shapes and gradients at two points in turn (a stale, cached gradient shows at the
-    second), a real ``fmin_l_bfgs_b`` run to its minimum, then a point it did not visit."""
+    second), then near the minimum (where rounding shows), a real ``fmin_l_bfgs_b`` run to
+    its minimum, then a point it did not visit."""
     from scipy.optimize import fmin_l_bfgs_b
 
     bowl = _Bowl()
@@ -179,13 +278,15 @@ def run_lbfgs(name: str, make_loss_and_grad: Callable) -> None:
     first, second, third = bowl.points
     _values(name, fn, bowl, first, None)
     _values(name, fn, bowl, second, first)
+    _values(name, fn, bowl, bowl.near, second)  # near the minimum: precision shows
     n = math.prod(_SHAPE)
     best, _, info = fmin_l_bfgs_b(fn, np.zeros(n), maxiter=200)
     if info["warnflag"] != 0 or not close(best, bowl.target.ravel(), rtol=1e-3):
         raise CheckFailed(name, (
-            "loss and gradient look right on two inputs, but L-BFGS-B did not reach the "
-            f"minimum from another ({info['task']}); does your function depend on anything "
-            "but its argument?"))
+            "loss and gradient are right at three points, but L-BFGS-B did not reach the "
+            f"minimum from another start ({info['task'] or 'no reason given'}), and this "
+            "check cannot tell why: look for anything that differs between calls (a cache, "
+            "a tf.Variable, a counter) or that rounds (float16, int)"))
     _values(name, fn, bowl, third, best)
     print(f"✓ {name}: (float loss, flat float64 gradient of the point passed); L-BFGS-B found "
           f"the hidden minimum in {info['nit']} iterations")

@@ -160,6 +160,17 @@ def _scaled(muts: Mutations, op: Op, outs: list, cases: Sequence[Any], order: li
     return f"{op.says}; on top of that, {how}" if how else None
 
 
+def either(ops: Sequence[Op]) -> str:
+    """The sentence of the operators that all explain a result: one, or, when different
+    mistakes give exactly the same numbers on every hidden input, each of them (the check
+    cannot tell which one the student made, so it names both rather than guess)."""
+    says = list(dict.fromkeys(op.says for op in ops))
+    if len(says) == 1:
+        return says[0]
+    return ("your numbers fit more than one mistake exactly, so look for either: "
+            + "; or ".join(says[:3]))
+
+
 def pair_message(a: Op, b: Op) -> str:
     """What a student reads when two operators together explain their result."""
     return f"two mistakes: {a.says}; and {b.says}"
@@ -176,9 +187,9 @@ def search(muts: Mutations, outs: list, cases: Sequence[Any], exact: bool = Fals
     if family is not None:
         return next((op.says for op in muts.ops if op.family == family
                      and _fits(muts, (op,), outs, cases, order, exact)), None)
-    for op in muts.ops:
-        if _fits(muts, (op,), outs, cases, order, exact):
-            return op.says
+    singles = [op for op in muts.ops if _fits(muts, (op,), outs, cases, order, exact)]
+    if singles:
+        return either(singles)
     if muts.scaled and factor is not None and cases[0].dims:
         for op in muts.ops:
             found = _scaled(muts, op, outs, cases, order, factor)
@@ -216,3 +227,68 @@ def int32_wrap(x: Any) -> np.ndarray:
     x = np.asarray(x, np.float64)
     wrapped = np.mod(x, 2.0**32)
     return np.where(wrapped >= 2.0**31, wrapped - 2.0**32, wrapped)
+
+
+# ---------------------------------------------------------------- the instructor notes' table
+
+#: The markers around the operator list in notebooks/exercises/README.md.
+NOTES_START, NOTES_END = "<!-- operators: start -->", "<!-- operators: end -->"
+
+
+def searched() -> dict[str, Mutations]:
+    """Every check's mutation search, by check name, in the notebooks' order (imported
+    here, late: the exercise modules import this one)."""
+    from helpers.exercises.ex01_preprocess import DEPROCESS, PREPROCESS
+    from helpers.exercises.ex02_gram import GRAM
+    from helpers.exercises.ex03_content import CONTENT
+    from helpers.exercises.ex04_style import STYLE, STYLE_LAYER
+    from helpers.exercises.ex05_total_variation import TV
+
+    specs = {"preprocess": PREPROCESS, "deprocess": DEPROCESS, "gram": GRAM,
+             "content": CONTENT, "style_layer": STYLE_LAYER, "style": STYLE, "tv": TV}
+    return {name: spec.mutations for name, spec in specs.items() if spec.mutations}
+
+
+def operator_table(checks: dict[str, Mutations] | None = None) -> str:
+    """The operators each check searches, as Markdown, written from the operator data
+    (``checks``: name -> Mutations, default :func:`searched`): per check how it searches,
+    then one line per family with the short labels of its operators."""
+    lines = []
+    for name, muts in (searched() if checks is None else checks).items():
+        how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
+        how += ", and every pair of operators of different knobs" if muts.doubles else ""
+        lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
+        lines += [f"- {family}: {'; '.join(names)}" for family, names in muts.families().items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def notes_table(text: str) -> str:
+    """The operator table between :data:`NOTES_START` and :data:`NOTES_END` of the notes'
+    ``text`` ('' when the markers are missing)."""
+    start, end = text.find(NOTES_START), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start + len(NOTES_START):end].strip("\n") + "\n"
+
+
+def write_notes(path: Any) -> bool:
+    """Write :func:`operator_table` between the markers of the notes at ``path`` (replaced
+    atomically); False when they already hold it. After changing an operator: ``python -c
+    "from helpers.exercises.mutations import write_notes; write_notes('notebooks/exercises/
+    README.md')"``."""
+    from pathlib import Path
+
+    from helpers.errors import StyleTransferError
+    from helpers.files import write_text
+
+    text = Path(path).read_text(encoding="utf-8")
+    table = operator_table()
+    if notes_table(text) == table:
+        return False
+    start, end = text.find(NOTES_START), text.find(NOTES_END)
+    if start < 0 or end < start:
+        raise StyleTransferError(f"{path}: no {NOTES_START} … {NOTES_END} markers")
+    write_text(path, text[:start + len(NOTES_START)] + "\n" + table + text[end:])
+    return True
+
