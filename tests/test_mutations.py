@@ -272,6 +272,33 @@ def test_lbfgs_wiring_mistakes_are_named(body, fragment):
     assert "gradient shape (1,)" not in text and "anything but its argument" not in text
 
 
+# ------------------------------------------------------------------ precedence, range, shape
+
+def tv_power_five_quarters(x):
+    a, b = tv_padded(x)
+    return tf.reduce_mean((a + b) ** 5 / 4)
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / 4 * sizes(f)[0] ** 2
+     * sizes(f)[1] ** 2, "you wrote `/ 4 * N**2 * M**2` without parentheses"),
+    ("content", lambda f, p: tf.reduce_sum(tf.square(f - p)) / f.shape[-1]
+     * (f.shape[1] * f.shape[2]), "you wrote `/ N * M` without parentheses"),
+    ("content", lambda f, p: tf.reduce_sum(tf.square(f - p)) / (f.shape[1] * f.shape[2])
+     * f.shape[-1], "you wrote `/ M * N` without parentheses"),
+    ("tv", tv_power_five_quarters, "you wrote `** 5/4` without parentheses"),
+    ("preprocess", lambda i: np.clip(i[..., ::-1].astype(np.float32) - MEAN32, 0, 255)[None],
+     "you clipped the result to 0..255"),
+    ("preprocess", lambda i: np.rint(i[..., ::-1].astype(np.float32) - MEAN32)[None],
+     "or the result rounded to whole numbers"),
+    ("preprocess", lambda i: (i[..., ::-1].astype(np.float32) - MEAN32)[..., None],
+     "you added the new axis at the end"),
+], ids=lambda v: str(v)[:20])
+def test_precedence_range_and_axis_mistakes_are_named(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text and GENERIC not in text, text
+
+
 # ------------------------------------------------------------------ right answers, unusual
 
 def preprocess_float32_copy(image):

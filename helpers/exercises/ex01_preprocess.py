@@ -72,6 +72,9 @@ def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == (1, expected[2], expected[1], 3):
         return (f"your result has shape {got}: height and width are swapped (np.transpose "
                 f"or .T moves every axis); keep the image's own (1, H, W, 3) = {expected}")
+    if got == (*expected[1:], 1):
+        return (f"your result has shape {got}: you added the new axis at the end (x[..., None] "
+                f"or np.expand_dims(x, -1)); the batch axis goes in front, {expected} (x[None])")
     if got == (1, 3, *expected[1:3]) or got == (3, *expected[1:3]):
         return (f"your result has shape {got}, channels first; Keras wants channels last, "
                 f"{expected}")
@@ -117,8 +120,10 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
                 f"channels got the {order[0]}, {order[1]}, {order[2]} means): subtract "
                 f"{_MEAN_TEXT} after reversing the channels")
     if np.all(np.abs(shift) <= 1.0):
-        return (f"your mean is not exact: you subtracted [{shown}]; use {_MEAN_TEXT} to the "
-                "last digit (a rounded mean shifts every pixel of every image)")
+        how = (" (a rounded mean, or the result rounded to whole numbers: the same numbers "
+               "here)" if np.allclose(used, np.round(used), atol=1e-3) else "")
+        return (f"your mean is not exact: you subtracted [{shown}]{how}; use {_MEAN_TEXT} to "
+                "the last digit (a rounded mean shifts every pixel of every image)")
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
 
 
@@ -129,8 +134,8 @@ _ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [
 
 
 def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "imagenet",
-                       scale: str = "none", arith: str = "float", mean_order: str = "bgr"
-                       ) -> np.ndarray:
+                       scale: str = "none", arith: str = "float", mean_order: str = "bgr",
+                       clip: str = "none") -> np.ndarray:
     """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean in
     B, G, R order subtracted, 0..255 kept, float arithmetic). uint8 arithmetic wraps only
     on a uint8 image (a float one only loses the mean's decimals)."""
@@ -150,7 +155,7 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
     y = x - mu
     y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
-    return _batch(y)
+    return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
 
 
 _IMAGENET = f"VGG subtracts the fixed ImageNet mean {_MEAN_TEXT} from every image"
@@ -199,6 +204,9 @@ PREPROCESS_OPS = [
     Op("mean_order", "rgb", "channel order", "mean in RGB order", "you subtracted the mean "
        "in RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so subtract them "
        "after reversing the channels"),
+    Op("clip", "0_255", "range", "clipped to 0..255", "you clipped the result to 0..255: a "
+       "preprocessed value is below 0 wherever a channel is darker than its mean (103.939 "
+       "for blue), and the network needs those values; clip only when deprocessing"),
     Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
        "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
     Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "

@@ -101,6 +101,8 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
         total = np.sum(cast({"square": d**2, "abs": np.abs(d), "none": d}[square]))
     divisor = 4.0 * n**2 * size**2  # in float16 too when everything is (65504 at most)
     loss = cast(total) / (float16(divisor) if dtype == "float16" else divisor)
+    if reduce == "precedence":  # total / 4 * N**2 * M**2: divided by 4, times N²·M²
+        return loss * divisor**2 / 16
     return np.floor(loss) if reduce == "floor" else loss
 
 
@@ -144,6 +146,9 @@ LAYER_OPS = [
        "target_gram.shape[0] = N, the target's side; M is this feature map's number of "
        "positions H·W (features.shape[1] * features.shape[2])"),
     Op("reduce", "floor", "reduction", "// (floor division)", _FLOOR),
+    Op("reduce", "precedence", "operator precedence", "/ 4 * N**2 * M**2 (no parentheses)", "you "
+       "wrote `/ 4 * N**2 * M**2` without parentheses: Python divides by 4 and then "
+       "MULTIPLIES by N²·M²; write `/ (4 * N**2 * M**2)`"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
     Op("dtype", "float16_sums", "dtype", "float16 sums, float32 divisor", _F16, rtol=2e-2),
     Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),

@@ -142,6 +142,8 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
     s = {"sum": lambda: dy**2 + dx**2, "abs_sum": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "abs_sum_beta": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64)}[combine]()
+    if beta == "5/4":  # s ** 5/4 is (s ** 5) / 4
+        return np.mean(s**5 / 4)
     power = beta / 2 if combine == "abs_sum_beta" else beta
     v = float16(float16(s) ** power) if dtype == "float16" else s**power
     return np.mean(v)
@@ -171,7 +173,8 @@ def _fitted_power(outs: list, refs: list, cases: list) -> str | None:
     (TV_OPS) are left to them."""
     steps = [_squared_steps(c.memo.setdefault("numeric_x", np.asarray(c.args[0], np.float64)))
              for c in cases]
-    named = {"(a + b)": [1.25] + [op.value for op in TV_OPS if op.knob == "beta"],
+    named = {"(a + b)": [1.25] + [op.value for op in TV_OPS
+                                     if op.knob == "beta" and isinstance(op.value, float)],
              "(|dy| + |dx|)": [2.5, 1.25]}
     for text, (base_of, right) in _BASES.items():
         bases = [base_of(*ab) for ab in steps]
@@ -248,6 +251,9 @@ TV_OPS = [
        "are the squared differences, and their sum is raised to β = 1.25"),
     Op("beta", 1.0, "power", "β = 1", "you left out the power: raise (a + b) to β = 1.25"),
     Op("beta", 2.0, "power", "β = 2", "you raised (a + b) to the power 2; use β = 1.25"),
+    Op("beta", "5/4", "operator precedence", "** 5/4 (no parentheses)", "you wrote "
+       "`** 5/4` without parentheses: Python raises to the power 5, then divides by 4; "
+       "write `** 1.25` or `** (5 / 4)`"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
 ]
 
