@@ -247,6 +247,12 @@ def clips_a_copy(loss_fn, shape, y, state):
     return float(loss), grad.numpy().astype(np.float64).ravel()
 
 
+def reshapes_y_itself(loss_fn, shape, y, state):
+    y.shape = shape  # reshapes scipy's own array
+    loss, grad = taped(loss_fn, tf.constant(y, tf.float32))
+    return float(loss), grad.numpy().astype(np.float64).ravel()
+
+
 def variable_assigned_late(loss_fn, shape, y, state):
     x = state.setdefault("x", tf.Variable(tf.zeros(shape)))
     with tf.GradientTape() as tape:
@@ -265,6 +271,7 @@ def variable_assigned_late(loss_fn, shape, y, state):
     (clips_in_place, "your function changed the vector y it was given"),
     (clips_a_copy, "your loss is loss_fn of y clipped to 0 … 255"),
     (variable_assigned_late, "your loss is right only when the same y comes twice"),
+    (reshapes_y_itself, "changed the vector y it was given (its shape is now (1, 5, 7, 3))"),
 ], ids=lambda v: getattr(v, "__name__", "")[:30])
 def test_lbfgs_wiring_mistakes_are_named(body, fragment):
     text = failure_of("lbfgs", wiring(body))

@@ -146,7 +146,7 @@ LATE = ("your loss is right only when the same y comes twice: it is computed bef
         "point is set (a tf.Variable assigned after loss_fn ran?), so each call returns the "
         "loss of the point before, on the first call the Variable's starting value. Assign "
         "y first (x.assign(…)), then compute loss and gradient under the tape")
-CHANGED_Y = ("your function changed the vector y it was given ({} of its {} values): scipy "
+CHANGED_Y = ("your function changed the vector y it was given ({}{}): scipy "
              "keeps that array as L-BFGS-B's current point, so writing into it "
              "(np.clip(y, …, out=y), y[:] = …, y -= …, or through y.reshape(shape), a view of "
              "y) moves the optimiser's point behind its back. Work on a copy, and leave "
@@ -223,8 +223,9 @@ def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat
     if c is not None and c_grad is not None:
         return SCALED.format(f"loss is {c:.4g} times loss_fn's and your gradient {c_grad:.4g} "
                              "times its gradient")
-    return ("your loss is not loss_fn of the image: reshape the flat vector to `shape` and "
-            "call loss_fn on it")
+    return ("your loss is not loss_fn of the image: not of y reshaped to `shape` (nor of the "
+            "previous point, of y rounded or clipped, nor loss_fn's scaled); reshape y itself "
+            "to `shape`, call loss_fn on that, and return float(loss)")
 
 
 def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
@@ -233,8 +234,11 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
     it was."""
     given = flat.copy()
     out = call(name, fn, given)
+    if given.shape != flat.shape:  # y.shape = shape, y.resize(…): scipy's array reshaped
+        raise CheckFailed(name, CHANGED_Y.format(f"its shape is now {given.shape}", ""))
     if not np.array_equal(given, flat):
-        raise CheckFailed(name, CHANGED_Y.format(int(np.sum(given != flat)), flat.size))
+        raise CheckFailed(name, CHANGED_Y.format(int(np.sum(given != flat)),
+                                                 f" of its {flat.size} values"))
     loss, grad = _types(name, out, flat.size)
     problem = _loss_problem(fn, loss, grad, bowl, flat, previous)
     if problem:
