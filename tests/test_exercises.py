@@ -786,6 +786,7 @@ NAMED_BEFORE = {
     ("tv", "pad", "crop"): "the Keras example's crop",
     ("tv", "combine", "means_power"): "you raised the mean to the power 1.25",
     ("preprocess", "mean_order", "rgb"): "you subtracted the mean in RGB order",
+    ("deprocess", "mean_order", "rgb"): "you added the mean in RGB order",
 }
 
 

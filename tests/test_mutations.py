@@ -300,10 +300,26 @@ def tv_power_five_quarters(x):
      "or the result rounded to whole numbers"),
     ("preprocess", lambda i: (i[..., ::-1].astype(np.float32) - MEAN32)[..., None],
      "you added the new axis at the end"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (4.0 * sizes(f)[0] ** 2)
+     * sizes(f)[1] ** 2, "you wrote `/ (4 * N**2) * M**2`"),
+    ("preprocess", lambda i: (i[..., ::-1].astype(np.float16) - MEAN.astype(np.float16))
+     .astype(np.float32)[None], "you computed in float16"),
+    ("deprocess", lambda x: np.clip(np.rint(x[0] + MEAN[::-1]), 0, 255).astype(np.uint8),
+     "you added the mean in RGB order"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] * 255 + MEAN)[..., ::-1]), 0, 255).astype(
+        np.uint8), "you multiplied by 255 first"),
+    ("style", lambda fs, ts, ws: tf.add_n([ws[n] * layer_loss(fs[n], ts[n] * fs[n].shape[1])
+                                           for n in ts]), "a mistyped M, H"),
+    ("style", lambda fs, ts, ws: tf.add_n([ws[n] * layer_loss(fs[n], ts[n] * sizes(fs[n])[1])
+                                           / sizes(fs[n])[1] for n in ts]),
+     "each layer's loss is divided by M once more"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_padded(x / 255.0)) ** 1.25),
+     "you scaled the image to 0..1 (x / 255) first"),
 ], ids=lambda v: str(v)[:20])
 def test_precedence_range_and_axis_mistakes_are_named(name, answer, fragment):
     text = failure_of(name, answer)
     assert fragment in text and GENERIC not in text, text
+    assert "your M is target_gram.shape[0]" not in text  # a scaled single misread it once
 
 
 # ------------------------------------------------------------------ right answers, unusual

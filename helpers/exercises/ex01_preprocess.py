@@ -19,7 +19,7 @@ from helpers.exercises._engine import (
     run_spec,
     type_problem,
 )
-from helpers.exercises.mutations import Mutations, Op
+from helpers.exercises.mutations import Mutations, Op, float16
 
 _MEAN_TEXT = "[103.939, 116.779, 123.68] (B, G, R)"
 
@@ -149,10 +149,12 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
     bgr = mean() if mean_order == "bgr" else mean()[::-1]
     mu = {"imagenet": bgr, "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
           "none": 0.0, "added": -bgr}[centre]
+    if arith == "float16":  # image and mean rounded to float16, and their difference
+        x, mu = float16(x), float16(mu)
     if arith in ("uint8", "uint8_round"):  # image minus a uint8 mean: uint8 wraps mod 256
         y = x - (np.trunc(mu) if arith == "uint8" else np.round(mu))
         return _batch(np.mod(y, 256) if wraps else y)
-    y = x - mu
+    y = float16(x - mu) if arith in ("float16", "float16_result") else x - mu
     y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
     return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
@@ -207,6 +209,13 @@ PREPROCESS_OPS = [
     Op("clip", "0_255", "range", "clipped to 0..255", "you clipped the result to 0..255: a "
        "preprocessed value is below 0 wherever a channel is darker than its mean (103.939 "
        "for blue), and the network needs those values; clip only when deprocessing"),
+    Op("arith", "float16", "dtype", "float16 arithmetic", "you computed in float16: it keeps "
+       "about 3 significant digits (123.68 becomes 123.7, 151.06 becomes 151.0), so every "
+       "value is off by up to 0.06; compute in float32 and return float32", rtol=1e-6),
+    Op("arith", "float16_result", "dtype", "result rounded to float16", "your result is "
+       "float16, or was rounded to float16 on the way: it keeps about 3 significant digits "
+       "(123.68 becomes 123.7), so every value is off by up to 0.06; return float32 "
+       "(.astype(np.float32))", rtol=1e-6),
     Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
        "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
     Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
@@ -246,6 +255,7 @@ PREPROCESS = Spec(
     diagnose=_mean_offset,
     mutations=Mutations(preprocess_program, PREPROCESS_OPS, scaled=False),
     dtypes=("float32",),  # the notebook asks for float32
+    rtol=1e-5,  # float32 arithmetic is exact to 1e-7 here; float16's 3 digits are not
 )
 
 
@@ -338,17 +348,19 @@ def _mean_orders() -> list[tuple[str, Callable]]:
 
 
 def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet",
-                      order: str = "rgb") -> np.ndarray:
+                      order: str = "rgb", mean_order: str = "bgr", scale: str = "none"
+                      ) -> np.ndarray:
     """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
     reversed, rounded, clipped, converted to uint8 last)."""
-    x = _unbatched(x)
+    x = _unbatched(x) * (255.0 if scale == "times255" else 1.0)
+    mu = mean() if mean_order == "bgr" else mean()[::-1]
     x = np.mod(np.trunc(x), 256) if cast == "early" else x
     if centre == "uint8":  # uint8 + uint8: wraps modulo 256
-        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mean()), 256)
+        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mu), 256)
     else:
-        v = {"imagenet": lambda: x + mean(), "tf": lambda: (x + 1) * 127.5,
+        v = {"imagenet": lambda: x + mu, "tf": lambda: (x + 1) * 127.5,
              "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
-             "none": lambda: x, "subtracted": lambda: x - mean()}[centre]()
+             "none": lambda: x, "subtracted": lambda: x - mu}[centre]()
     rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
     if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
         return np.mod(np.trunc(rgb), 256)
@@ -382,6 +394,12 @@ DEPROCESS_OPS = [
        "back"),
     Op("centre", "subtracted", "normalisation", "mean subtracted again", "you subtracted "
        "the mean again; deprocessing adds it back"),
+    Op("mean_order", "rgb", "channel order", "mean in RGB order", "you added the mean in "
+       "RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so add them while the "
+       "channels are still B, G, R, then reverse the channels"),
+    Op("scale", "times255", "scale", "× 255 first", "you multiplied by 255 first: the "
+       "network's values are already in grey levels (0..255 minus the mean); add the mean "
+       "back without scaling"),
 ]
 
 DEPROCESS = Spec(

@@ -91,7 +91,8 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     cast = np.trunc if dtype == "int32" else float16 if "float16" in dtype else np.asarray
     h = cast(flat)
     g = cast(h.T @ h)  # one operand twice: NumPy's fast path for Fᵀ F
-    g = g / {"plain": 1, "over_m": flat.shape[0], "over_nm": n * flat.shape[0]}[gram]
+    g = g / {"plain": 1, "over_m": flat.shape[0], "over_nm": n * flat.shape[0],
+             "over_n": n}[gram]
     cast = np.asarray if dtype == "float16_gram" else cast  # only G in float16
     d = g - cast({"a": a, "zero": 0 * a, "aM": a * size, "a/M": a / size}[target])
     d = {"upper": np.triu(d), "diag": np.diag(np.diag(d)), "full": d}[part]
@@ -103,6 +104,8 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     loss = cast(total) / (float16(divisor) if dtype == "float16" else divisor)
     if reduce == "precedence":  # total / 4 * N**2 * M**2: divided by 4, times N²·M²
         return loss * divisor**2 / 16
+    if reduce == "precedence_m2":  # total / (4 * N**2) * M**2
+        return loss * size**4
     return np.floor(loss) if reduce == "floor" else loss
 
 
@@ -121,6 +124,8 @@ LAYER_OPS = [
         "M", "G / M, as the style targets are stored")),
     Op("gram", "over_nm", "normalised Gram matrix", "G / (N·M)", _GRAM_NORMALISED.format(
         "N·M", "G / (N·M), as the PyTorch tutorial does")),
+    Op("gram", "over_n", "normalised Gram matrix", "G / N", _GRAM_NORMALISED.format(
+        "N", "G / N, the number of channels")),
     Op("square", "norm", "power", "unsquared norm ‖G − A‖", _NORM),
     Op("square", "abs", "power", "|G − A|", "you used |G − A|; square it: (G − A)²"),
     Op("square", "none", "power", "no square", "you forgot to square (G − A): positive and "
@@ -149,6 +154,9 @@ LAYER_OPS = [
     Op("reduce", "precedence", "operator precedence", "/ 4 * N**2 * M**2 (no parentheses)", "you "
        "wrote `/ 4 * N**2 * M**2` without parentheses: Python divides by 4 and then "
        "MULTIPLIES by N²·M²; write `/ (4 * N**2 * M**2)`"),
+    Op("reduce", "precedence_m2", "operator precedence", "/ (4 * N**2) * M**2", "you wrote "
+       "`/ (4 * N**2) * M**2`: Python divides by 4·N² and then MULTIPLIES by M²; put the "
+       "whole divisor in one pair of parentheses, `/ (4 * N**2 * M**2)`"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _F16, rtol=2e-2),
     Op("dtype", "float16_sums", "dtype", "float16 sums, float32 divisor", _F16, rtol=2e-2),
     Op("dtype", "float16_gram", "dtype", "float16 Gram matrix", _F16, rtol=2e-2),
@@ -300,9 +308,10 @@ def _style_candidates() -> list[tuple[str, Callable[..., float]]]:
 
 def style_program(feats: dict, targets: dict, weights: dict, weight: str = "given",
                   scale: str = "M", layers: str = "all", square: str = "square",
-                  dtype: str = "float32") -> np.ndarray:
+                  dtype: str = "float32", twice: str = "none") -> np.ndarray:
     """The style loss with knobs (the reference: Σ_l w_l E_l over every layer, each target
-    times its layer's M, each layer's weight its own)."""
+    times its layer's M, each layer's weight its own, each layer normalised once). A
+    ``scale`` that is a key of :data:`WRONG_M` rescales by that mistyped M."""
     names = list(targets)
     given = np.array([weights[n] for n in names], np.float64)
     ws = {"given": given, "positional": np.array(list(weights.values()), np.float64),
@@ -317,11 +326,11 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
         if name not in keep:
             continue
         f, a = feats[name], np.asarray(targets[name], np.float64)
-        factor = {"M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
-                  "NM": np.size(f),
-                  "N": a.shape[0],
-                  "M2": _m(f) ** 2}[scale]
-        total += w * layer_program(f, a * factor, square=square, dtype=dtype)
+        factor = WRONG_M[scale](np.shape(f)) if scale in WRONG_M else {
+            "M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
+            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2}[scale]
+        again = {"none": 1, "M": _m(f), "M2": _m(f) ** 2, "whole": _style_norm(f)}[twice]
+        total += w * layer_program(f, a * factor, square=square, dtype=dtype) / again
     return np.asarray(total)
 
 
@@ -329,6 +338,9 @@ _WEIGHTS = ("your layer weights are shifted by one: each layer got the weight of
             "layer (zip with list(layer_weights.values())[1:], or an index off by one); "
             "multiply each layer's loss by layer_weights[name] of the same name")
 _SCALE = "you rescaled the targets by {}; rescale each by its own layer's M = H·W, once"
+_TWICE = ("each layer's loss is divided by {} once more than style_layer_loss already does: "
+          "the normalisation 1/(4·N²·M²) belongs to style_layer_loss alone; style_loss only "
+          "rescales the targets by M and adds w_l · E_l")
 
 STYLE_OPS = [
     Op("weight", "positional", "layer weights", "weights matched by position, not by name",
@@ -366,6 +378,12 @@ STYLE_OPS = [
         "H·W = features.shape[1] * features.shape[2])")),
     Op("scale", "N", "operand size", "target × N", _SCALE.format(
         "N, the number of channels (target.shape[0])")),
+    *[Op("scale", text, "operand size", f"target × {text.split(' (')[0]}", "you rescaled "
+         f"the targets by a mistyped M, {text}; M is the number of positions H·W = "
+         "features.shape[1] * features.shape[2]") for text in WRONG_M],
+    Op("twice", "M", "normalised twice", "each layer ÷ M once more", _TWICE.format("M")),
+    Op("twice", "whole", "normalised twice", "each layer ÷ 4·N²·M² once more",
+       _TWICE.format("4·N²·M²")),
     Op("scale", "1", "operand size", "target not rescaled", "you compared G with "
        "targets[layer] as given, but those are normalised, Fᵀ F / M: multiply by this "
        "layer's M = H·W first"),

@@ -123,11 +123,11 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
 
 
 def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "after",
-               combine: str = "sum", beta: float = 1.25, dtype: str = "float32"
-               ) -> np.ndarray:
+               combine: str = "sum", beta: float = 1.25, dtype: str = "float32",
+               scale: float = 1.0) -> np.ndarray:
     """The total-variation loss with knobs (the reference: forward differences along rows
     and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
-    x = np.asarray(x, np.float64)[0]
+    x = np.asarray(x, np.float64)[0] * scale
     x = float16(x) if dtype == "float16" else x
     dy = _delta(x, _AXES[axes[0]], diff, pad, True)
     dx = _delta(x, _AXES[axes[1]], diff, pad, False)
@@ -255,6 +255,11 @@ TV_OPS = [
        "`** 5/4` without parentheses: Python raises to the power 5, then divides by 4; "
        "write `** 1.25` or `** (5 / 4)`"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
+    Op("scale", 1 / 255, "scale", "image ÷ 255 first", "you scaled the image to 0..1 (x / "
+       "255) first: TV works on the image as it is given, in the network's units"),
+    Op("scale", 1 / 127.5, "scale", "image ÷ 127.5 first", "you scaled the image by 1/127.5 "
+       "first (the 'tf' range −1..1): TV works on the image as it is given, in the "
+       "network's units"),
 ]
 
 TV = Spec(
