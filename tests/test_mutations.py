@@ -382,3 +382,33 @@ def test_mistakes_giving_the_same_numbers_are_both_named():
     assert either([a]) == "you did A" and either([a, same]) == "you did A"
     text = either([a, b])
     assert "you did A" in text and "or you did B" in text and "either" in text
+
+
+@pytest.mark.parametrize("body", [float64_wiring, float16_input, variable_assigned_late,
+                                  lambda lf, s, y, st: (float(taped(lf, tf.constant(
+                                      y.reshape(s), tf.float32))[0]) / 1000, np.asarray(
+                                      taped(lf, tf.constant(y.reshape(s), tf.float32))[1],
+                                      np.float64).ravel())],
+                         ids=["right", "float16", "late", "scaled-loss"])
+def test_the_lbfgs_probe_points_are_every_point_the_check_calls(body):
+    """A grader that replays a recorded trace needs the student's answer at each point the
+    check calls it at outside L-BFGS-B's own run: _Bowl.probe_points lists them."""
+    from scipy.optimize import fmin_l_bfgs_b
+
+    from helpers.exercises.ex06_lbfgs import _SHAPE, _Bowl, check_points, check_run
+
+    bowl, seen = _Bowl(), []
+    inner = wiring(body)(bowl.loss_fn, _SHAPE)
+
+    def recorded(y):
+        seen.append(y.copy())
+        return inner(y)
+
+    try:
+        check_points("lbfgs", recorded, bowl)
+        best, _, info = fmin_l_bfgs_b(inner, np.zeros(bowl.near.size), maxiter=200)
+        check_run("lbfgs", recorded, bowl, best, info)
+    except ex.CheckFailed:
+        pass
+    probes = bowl.probe_points()
+    assert seen and all(any(np.array_equal(y, p) for p in probes) for y in seen)

@@ -25,6 +25,20 @@ class _Bowl:
         offset = gen.uniform(0.25, 0.5, math.prod(_SHAPE)) * gen.choice([-1, 1], math.prod(_SHAPE))
         self.near = self.target.ravel() + offset.ravel()
 
+    @staticmethod
+    def other(flat: np.ndarray) -> np.ndarray:
+        """The second point a scale is confirmed at, for a point ``flat``."""
+        return flat * 0.5 + 3.0
+
+    def probe_points(self) -> list[np.ndarray]:
+        """Every point the check may call the student's function at (besides L-BFGS-B's own
+        run), in the order it does: the two points, the one near the minimum, the one after
+        the run; then each one's :meth:`other`. A grader that replays a recorded trace needs
+        an answer at each."""
+        first, second, third = self.points
+        mine = [first, second, self.near, third]
+        return mine + [self.other(p) for p in mine]
+
     def loss_fn(self, x: Any) -> Any:
         """The TensorFlow loss handed to the student's make_loss_and_grad."""
         from helpers._tf import tf
@@ -126,7 +140,7 @@ def _same_scale(fn: Callable, bowl: _Bowl, flat: np.ndarray, c: float, part: int
     """Whether the loss (``part`` 0) or the gradient (1) is c times loss_fn's at another
     point too (a fixed scale, not some other function of it). Only called on the way to a
     failure."""
-    other = flat * 0.5 + 3.0
+    other = bowl.other(flat)
     out = call("lbfgs", fn, other.copy())
     if not isinstance(out, tuple | list) or len(out) != 2:
         return False
@@ -268,29 +282,39 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
                             "tape.gradient(loss, x) of the same x you passed to loss_fn")
 
 
-def run_lbfgs(name: str, make_loss_and_grad: Callable) -> None:
-    """The student's ``make_loss_and_grad(loss_fn, shape)`` on a hidden weighted quadratic:
-    types, shapes and gradients at two points in turn (a stale, cached gradient shows at the
-    second), then near the minimum (where rounding shows), a real ``fmin_l_bfgs_b`` run to
-    its minimum, then a point it did not visit."""
-    from scipy.optimize import fmin_l_bfgs_b
-
-    bowl = _Bowl()
-    fn = call(name, make_loss_and_grad, bowl.loss_fn, _SHAPE)
-    if not callable(fn):
-        raise CheckFailed(name, "make_loss_and_grad must return a function (the inner one)")
-    first, second, third = bowl.points
+def check_points(name: str, fn: Callable, bowl: _Bowl) -> None:
+    """Types, shapes and values at two points in turn (a stale, cached gradient shows at the
+    second), then near the minimum (where rounding shows); CheckFailed naming the mistake."""
+    first, second, _ = bowl.points
     _values(name, fn, bowl, first, None)
     _values(name, fn, bowl, second, first)
-    _values(name, fn, bowl, bowl.near, second)  # near the minimum: precision shows
-    n = math.prod(_SHAPE)
-    best, _, info = fmin_l_bfgs_b(fn, np.zeros(n), maxiter=200)
+    _values(name, fn, bowl, bowl.near, second)
+
+
+def check_run(name: str, fn: Callable, bowl: _Bowl, best: np.ndarray, info: dict) -> str:
+    """After ``fmin_l_bfgs_b(fn, zeros)`` gave ``best`` and ``info``: it must have reached
+    the bowl's minimum, and ``fn`` must still be right at a point the run did not visit.
+    Returns the ✓ line."""
     if info["warnflag"] != 0 or not close(best, bowl.target.ravel(), rtol=1e-3):
         raise CheckFailed(name, (
             "loss and gradient are right at three points, but L-BFGS-B did not reach the "
             f"minimum from another start ({info['task'] or 'no reason given'}), and this "
             "check cannot tell why: look for anything that differs between calls (a cache, "
             "a tf.Variable, a counter) or that rounds (float16, int)"))
-    _values(name, fn, bowl, third, best)
-    print(f"✓ {name}: (float loss, flat float64 gradient of the point passed); L-BFGS-B found "
-          f"the hidden minimum in {info['nit']} iterations")
+    _values(name, fn, bowl, bowl.points[2], best)
+    return (f"✓ {name}: (float loss, flat float64 gradient of the point passed); L-BFGS-B "
+            f"found the hidden minimum in {info['nit']} iterations")
+
+
+def run_lbfgs(name: str, make_loss_and_grad: Callable) -> None:
+    """The student's ``make_loss_and_grad(loss_fn, shape)`` on a hidden weighted quadratic:
+    :func:`check_points`, a real ``fmin_l_bfgs_b`` run to its minimum, :func:`check_run`."""
+    from scipy.optimize import fmin_l_bfgs_b
+
+    bowl = _Bowl()
+    fn = call(name, make_loss_and_grad, bowl.loss_fn, _SHAPE)
+    if not callable(fn):
+        raise CheckFailed(name, "make_loss_and_grad must return a function (the inner one)")
+    check_points(name, fn, bowl)
+    best, _, info = fmin_l_bfgs_b(fn, np.zeros(math.prod(_SHAPE)), maxiter=200)
+    print(check_run(name, fn, bowl, best, info))
