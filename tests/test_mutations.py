@@ -412,3 +412,28 @@ def test_the_lbfgs_probe_points_are_every_point_the_check_calls(body):
         pass
     probes = bowl.probe_points()
     assert seen and all(any(np.array_equal(y, p) for p in probes) for y in seen)
+
+
+def lbfgs_returning(point=lambda y: y, grad_scale=1.0):
+    """A wiring that evaluates loss_fn at point(y) and returns grad_scale times the
+    gradient."""
+    def body(loss_fn, shape, y, state):
+        loss, grad = taped(loss_fn, tf.constant(point(y).reshape(shape), tf.float32))
+        return float(loss), grad_scale * grad.numpy().astype(np.float64).ravel()
+    return wiring(body)
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("lbfgs", lbfgs_returning(np.round), "loss_fn of y rounded to whole numbers"),
+    ("lbfgs", lbfgs_returning(lambda y: y / 255), "loss_fn of y divided by 255"),
+    ("lbfgs", lbfgs_returning(grad_scale=-0.01), "a descent step (−lr · g)"),
+    ("content", lambda f, p: tf.reduce_mean(tf.norm(f - p, axis=-1)),
+     "you took the norm over the channels at each position"),
+    ("content", lambda f, p: tf.keras.losses.Huber()(f, p), "that is the Huber loss"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square((lambda fl: tf.matmul(
+        fl, fl, transpose_b=True))(tf.reshape(f, (f.shape[-1], -1))) - a))
+     / (4.0 * sizes(f)[0] ** 2 * sizes(f)[1] ** 2), "reshapes the map straight to (C, H·W)"),
+], ids=lambda v: str(v)[:24])
+def test_second_probe_mistakes_are_named(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text and GENERIC not in text, text

@@ -46,9 +46,12 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
          "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
     if reduce == "norm":
         return np.sqrt(np.sum(d**2))
+    if reduce == "norm_per_position":  # tf.norm(…, axis=-1), then the mean
+        return np.mean(np.sqrt(np.sum(d**2, axis=-1)))
     if reduce == "square_of_mean":  # mean first, squared after
         return np.mean({"abs": np.abs(d)}.get(power, d)) ** 2
-    e = {"square": d**2, "abs": np.abs(d), "none": d}[power]
+    e = {"square": lambda: d**2, "abs": lambda: np.abs(d), "none": lambda: d,
+         "huber": lambda: np.where(np.abs(d) <= 1, d**2 / 2, np.abs(d) - 0.5)}[power]()
     e = float16(e) if dtype == "float16" else e
     n, m = f.shape[-1], f.size // f.shape[-1]
     if reduce in ("n_times_m", "m_times_n"):  # sum / N * M, sum / M * N: no parentheses
@@ -68,11 +71,18 @@ CONTENT_OPS = [
        "themselves, mean((F − P)²)"),
     Op("power", "abs", "power", "|F − P|", "you used the absolute difference |F − P|; "
        "square it: (F − P)²"),
+    Op("power", "huber", "power", "Huber loss", "that is the Huber loss "
+       "(tf.keras.losses.Huber): past |F − P| = 1 it grows like |F − P|, not its square; "
+       "the content loss is the plain mean squared difference, mean((F − P)²)"),
     Op("power", "none", "power", "no square", "you forgot to square: positive and negative "
        "differences cancel"),
     Op("reduce", "norm", "reduction", "unsquared norm ‖F − P‖", "you took the norm ‖F − P‖ "
        "(tf.norm) without squaring it: the loss is the mean of the SQUARED differences, "
        "‖F − P‖² / (N·M)"),
+    Op("reduce", "norm_per_position", "reduction", "mean of the norms per position", "you took "
+       "the norm over the channels at each position (tf.norm(…, axis=-1)) and averaged "
+       "those: the loss is the mean of the SQUARED differences of every value, "
+       "mean((F − P)²)"),
     Op("reduce", "square_of_mean", "reduction", "square of the mean", "you squared the mean "
        "of the differences: square each difference first, then take the mean, "
        "mean((F − P)²)"),

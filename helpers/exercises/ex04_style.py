@@ -90,9 +90,11 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     size = {"hw": flat.shape[0], "target_size": a.size, "target_n": a.shape[0]}[m]
     cast = np.trunc if dtype == "int32" else float16 if "float16" in dtype else np.asarray
     h = cast(flat)
+    if gram == "scrambled":  # reshaped straight to (C, H·W): positions and channels mixed
+        h = cast(f.reshape(n, -1).T)
     g = cast(h.T @ h)  # one operand twice: NumPy's fast path for Fᵀ F
     g = g / {"plain": 1, "over_m": flat.shape[0], "over_nm": n * flat.shape[0],
-             "over_n": n}[gram]
+             "over_n": n, "scrambled": 1}[gram]
     cast = np.asarray if dtype == "float16_gram" else cast  # only G in float16
     d = g - cast({"a": a, "zero": 0 * a, "aM": a * size, "a/M": a / size}[target])
     d = {"upper": np.triu(d), "diag": np.diag(np.diag(d)), "full": d}[part]
@@ -126,6 +128,10 @@ LAYER_OPS = [
         "N·M", "G / (N·M), as the PyTorch tutorial does")),
     Op("gram", "over_n", "normalised Gram matrix", "G / N", _GRAM_NORMALISED.format(
         "N", "G / N, the number of channels")),
+    Op("gram", "scrambled", "Gram matrix", "reshaped straight to (C, H·W)", "your "
+       "Gram matrix reshapes the map straight to (C, H·W): channels are the LAST axis, so "
+       "that mixes positions and channels. Reshape to (H·W, C) and compute Fᵀ F (or use "
+       "gram_matrix from exercise 2)"),
     Op("square", "norm", "power", "unsquared norm ‖G − A‖", _NORM),
     Op("square", "abs", "power", "|G − A|", "you used |G − A|; square it: (G − A)²"),
     Op("square", "none", "power", "no square", "you forgot to square (G − A): positive and "

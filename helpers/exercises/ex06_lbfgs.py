@@ -156,6 +156,9 @@ CLIPPED = ("your loss is loss_fn of y clipped to {:g} … {:g} (np.clip / tf.cli
            "of y itself: past the limits L-BFGS-B sees a flat loss whose gradient does not "
            "match it. Evaluate the point you are given as it is; limits belong in "
            "fmin_l_bfgs_b's bounds= (the notebook passes them)")
+MOVED = ("your loss is loss_fn of y {}, not of y itself: L-BFGS-B needs the loss and "
+         "gradient at exactly the point it passed. Reshape y to `shape` and evaluate it as it "
+         "is (the notebook scales outside this function, in one place)")
 LATE = ("your loss is right only when the same y comes twice: it is computed before the "
         "point is set (a tf.Variable assigned after loss_fn ran?), so each call returns the "
         "loss of the point before, on the first call the Variable's starting value. Assign "
@@ -183,6 +186,10 @@ def _moves() -> list[tuple[str, Callable[[np.ndarray], np.ndarray]]]:
                            "steps of 0.25 near 50"), lambda y: _rounded(y, "bfloat16"))]
     for lo, hi in ((0.0, 255.0), (0.0, 1.0), (-1.0, 1.0), (-128.0, 127.0)):
         out.append((CLIPPED.format(lo, hi), lambda y, lo=lo, hi=hi: np.clip(y, lo, hi)))
+    for how, move in (("rounded to whole numbers (np.round)", np.round),
+                      ("cut to whole numbers (.astype(int), np.trunc)", np.trunc),
+                      ("divided by 255", lambda y: y / 255), ("times 255", lambda y: y * 255)):
+        out.append((MOVED.format(how), move))
     return out
 
 
@@ -271,6 +278,11 @@ def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,
     rounded = _rounded_gradient(grad, true_grad)
     if rounded:
         raise CheckFailed(name, rounded)
+    step = _ratio(-grad, true_grad)
+    if step is not None:
+        raise CheckFailed(name, (
+            f"your gradient is −{step:.4g} times the gradient: a descent step (−lr · g), not "
+            "the gradient. Return the gradient itself; L-BFGS-B chooses its own steps"))
     for message, guess in [
         ("your gradient points uphill: it is minus the gradient", -true_grad),
         ("your gradient is in another order than the vector: reshape and flatten in the "
