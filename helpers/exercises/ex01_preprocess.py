@@ -141,6 +141,7 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
     on a uint8 image (a float one only loses the mean's decimals)."""
     wraps = np.asarray(img).dtype == np.uint8
     x = np.asarray(img, np.float64)[..., _ORDERS[order]]
+    x = np.mod(x + 128, 256) - 128 if arith == "int8" else x  # 128 … 255 wrap to −128 … −1
     if centre == "torch":  # the whole of torchvision's formula, RGB
         return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
     if centre == "tf":  # keras' "tf" mode: -1..1
@@ -216,6 +217,9 @@ PREPROCESS_OPS = [
        "float16, or was rounded to float16 on the way: it keeps about 3 significant digits "
        "(123.68 becomes 123.7), so every value is off by up to 0.06; return float32 "
        "(.astype(np.float32))", rtol=1e-6),
+    Op("arith", "int8", "dtype", "int8 image (wraps)", "you converted the image to int8, "
+       "which holds −128 … 127: grey levels from 128 up wrap around to negative values (200 "
+       "becomes −56); convert to float32, x.astype(np.float32)"),
     Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
        "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
     Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
