@@ -1129,12 +1129,12 @@ def test_instructor_notes_list_the_operators_of_every_exercise():
     from helpers.exercises import mutations
 
     notes = (ex.EXERCISES_DIR / "README.md").read_text(encoding="utf-8")
-    table = mutations.operator_table()
+    table = ex.operator_notes()
     assert mutations.notes_table(notes) == table
-    assert ex.operator_notes() == table
-    for name, muts in mutations.searched().items():
-        assert f"**`{name}`** ({len(muts.ops)} operators" in table
-        assert all(op.name in table for op in muts.ops)
+    assert table == mutations.operator_table({n: s.mutations for n, s in SEARCHED.items()})
+    for name, spec in SEARCHED.items():
+        assert f"**`{name}`** ({len(spec.mutations.ops)} operators" in table
+        assert all(op.name in table for op in spec.mutations.ops)
 
 
 def test_the_notes_table_is_rewritten_from_the_operators(tmp_path):
@@ -1145,12 +1145,12 @@ def test_the_notes_table_is_rewritten_from_the_operators(tmp_path):
     notes = tmp_path / "README.md"
     notes.write_text(f"# Notes\n\n{mutations.NOTES_START}\nold table\n{mutations.NOTES_END}"
                      "\n\nafter\n", encoding="utf-8")
-    assert mutations.write_notes(notes) is True
+    assert mutations.write_notes(notes, ex.operator_notes()) is True
     text = notes.read_text(encoding="utf-8")
     assert text.startswith("# Notes\n\n") and text.endswith("\n\nafter\n")
     assert "old table" not in text
-    assert mutations.notes_table(text) == mutations.operator_table()
-    assert mutations.write_notes(notes) is False
+    assert mutations.notes_table(text) == ex.operator_notes()
+    assert mutations.write_notes(notes, ex.operator_notes()) is False
 
 
 @pytest.mark.parametrize("name,answer,fragment", [

@@ -78,10 +78,14 @@ __all__ = ["BEGIN", "CHECKS", "END", "EXERCISES_DIR", "HINT", "LOOK_SETTINGS", "
 def operator_notes() -> str:
     """The mutation operators each check searches, as Markdown (the instructor notes,
     notebooks/exercises/README.md, hold this text between their operator markers; a test
-    keeps the two equal): :func:`helpers.exercises.mutations.operator_table`."""
+    keeps the two equal), rendered from the operator data by
+    :func:`helpers.exercises.mutations.operator_table`."""
+    from helpers.exercises.ex01_preprocess import DEPROCESS
     from helpers.exercises.mutations import operator_table
 
-    return operator_table()
+    specs = {"preprocess": PREPROCESS, "deprocess": DEPROCESS, **_SPECS}
+    return operator_table({name: spec.mutations for name, spec in specs.items()
+                           if spec.mutations is not None})
 
 
 def _record(name: str, passed: bool, credit: float, message: str) -> None:

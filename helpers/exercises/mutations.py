@@ -240,26 +240,13 @@ def int32_wrap(x: Any) -> np.ndarray:
 NOTES_START, NOTES_END = "<!-- operators: start -->", "<!-- operators: end -->"
 
 
-def searched() -> dict[str, Mutations]:
-    """Every check's mutation search, by check name, in the notebooks' order (imported
-    here, late: the exercise modules import this one)."""
-    from helpers.exercises.ex01_preprocess import DEPROCESS, PREPROCESS
-    from helpers.exercises.ex02_gram import GRAM
-    from helpers.exercises.ex03_content import CONTENT
-    from helpers.exercises.ex04_style import STYLE, STYLE_LAYER
-    from helpers.exercises.ex05_total_variation import TV
-
-    specs = {"preprocess": PREPROCESS, "deprocess": DEPROCESS, "gram": GRAM,
-             "content": CONTENT, "style_layer": STYLE_LAYER, "style": STYLE, "tv": TV}
-    return {name: spec.mutations for name, spec in specs.items() if spec.mutations}
-
-
-def operator_table(checks: dict[str, Mutations] | None = None) -> str:
+def operator_table(checks: dict[str, Mutations]) -> str:
     """The operators each check searches, as Markdown, written from the operator data
-    (``checks``: name -> Mutations, default :func:`searched`): per check how it searches,
-    then one line per family with the short labels of its operators."""
+    (``checks``: check name -> its Mutations, as :func:`helpers.exercises.operator_notes`
+    passes them): per check how it searches, then one line per family with the short labels
+    of its operators."""
     lines = []
-    for name, muts in (searched() if checks is None else checks).items():
+    for name, muts in checks.items():
         how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
         how += ", and every pair of operators of different knobs" if muts.doubles else ""
         lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
@@ -277,18 +264,18 @@ def notes_table(text: str) -> str:
     return text[start + len(NOTES_START):end].strip("\n") + "\n"
 
 
-def write_notes(path: Any) -> bool:
-    """Write :func:`operator_table` between the markers of the notes at ``path`` (replaced
-    atomically); False when they already hold it. After changing an operator: ``python -c
-    "from helpers.exercises.mutations import write_notes; write_notes('notebooks/exercises/
-    README.md')"``."""
+def write_notes(path: Any, table: str) -> bool:
+    """Write ``table`` (:func:`operator_table`) between the markers of the notes at ``path``
+    (replaced atomically); False when they already hold it. After changing an operator:
+    ``python -c "from helpers.exercises import operator_notes as t; from
+    helpers.exercises.mutations import write_notes as w; w('notebooks/exercises/README.md',
+    t())"``."""
     from pathlib import Path
 
     from helpers.errors import StyleTransferError
     from helpers.files import write_text
 
     text = Path(path).read_text(encoding="utf-8")
-    table = operator_table()
     if notes_table(text) == table:
         return False
     start, end = text.find(NOTES_START), text.find(NOTES_END)
