@@ -437,3 +437,30 @@ def lbfgs_returning(point=lambda y: y, grad_scale=1.0):
 def test_second_probe_mistakes_are_named(name, answer, fragment):
     text = failure_of(name, answer)
     assert fragment in text and GENERIC not in text, text
+
+
+def style_leftover_weight(fs, ts, ws):
+    """The loop's last `w`, used after the loop for every layer."""
+    total = 0.0
+    for name, w in ws.items():  # noqa: B007 (the mistake itself: w used after the loop)
+        total += layer_loss(fs[name], ts[name] * (fs[name].shape[1] * fs[name].shape[2]))
+    return total * w
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("tv", lambda x: tf.reduce_mean(tv_padded(x)[0] + tv_padded(x)[1] ** 1.25),
+     "you wrote `a + b ** 1.25` without parentheses"),
+    ("tv", lambda x: tf.reduce_mean(tf.square(
+        tf.pad(x[:, 1:] - x[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
+        + tf.pad(x[:, :, 1:] - x[:, :, :-1], [[0, 0], [0, 0], [0, 1], [0, 0]])) ** 1.25),
+     "you added the differences themselves and squared the sum"),
+    ("style_layer", lambda f, a: tf.square(tf.reduce_sum(gram(f) - a))
+     / (4.0 * sizes(f)[0] ** 2 * sizes(f)[1] ** 2), "you squared the SUM of the differences"),
+    ("style", style_leftover_weight, "every layer got the last layer's weight"),
+    ("gram", lambda f: tf.matmul(tf.reshape(f, (f.shape[-1], -1)),
+                                 tf.reshape(f, (-1, f.shape[-1]))),
+     "your Fᵀ is the map reshaped straight to (C, H·W)"),
+], ids=lambda v: str(v)[:24])
+def test_third_probe_mistakes_are_named(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text and GENERIC not in text, text

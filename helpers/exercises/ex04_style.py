@@ -100,6 +100,8 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     d = {"upper": np.triu(d), "diag": np.diag(np.diag(d)), "full": d}[part]
     if square == "norm":
         total = np.sqrt(np.sum(d**2))
+    elif square == "square_of_sum":
+        total = np.sum(d) ** 2
     else:
         total = np.sum(cast({"square": d**2, "abs": np.abs(d), "none": d}[square]))
     divisor = 4.0 * n**2 * size**2  # in float16 too when everything is (65504 at most)
@@ -134,6 +136,8 @@ LAYER_OPS = [
        "gram_matrix from exercise 2)"),
     Op("square", "norm", "power", "unsquared norm ‖G − A‖", _NORM),
     Op("square", "abs", "power", "|G − A|", "you used |G − A|; square it: (G − A)²"),
+    Op("square", "square_of_sum", "power", "(Σ (G − A))²", "you squared the SUM of the "
+       "differences, (Σ (G − A))²: square each difference first, then sum, Σ (G − A)²"),
     Op("square", "none", "power", "no square", "you forgot to square (G − A): positive and "
        "negative differences cancel"),
     Op("part", "upper", "part of G − A", "upper triangle", "you summed over the upper "
@@ -323,7 +327,9 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
     ws = {"given": given, "positional": np.array(list(weights.values()), np.float64),
           "next": np.roll(given, -1), "previous": np.roll(given, 1),
           "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
-          "normalised": given / given.sum(),
+          "normalised": given / given.sum(), "last": np.full_like(given, given[-1]),
+          "last_listed": np.full_like(given, list(weights.values())[-1]),
+          "first": np.full_like(given, given[0]),
           "equal": np.full_like(given, 1 / len(names))}[weight]
     keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1]}[layers]
     first_m = _m(feats[names[0]])
@@ -366,6 +372,15 @@ STYLE_OPS = [
        "layer's loss by layer_weights[name] of the same name"),
     Op("weight", "normalised", "layer weights", "weights divided by their sum", "you "
        "divided the layer weights by their sum; use them as given, layer_weights[name]"),
+    Op("weight", "last", "layer weights", "the last layer's weight for all", "every layer "
+       "got the last layer's weight (a `w` left over from a loop, used after it?): multiply "
+       "each layer's loss by its own layer_weights[name], inside the loop"),
+    Op("weight", "last_listed", "layer weights", "the weight listed last, for all", "every "
+       "layer got the last layer's weight (a `w` left over from a loop, used after it?): "
+       "multiply each layer's loss by its own layer_weights[name], inside the loop"),
+    Op("weight", "first", "layer weights", "the first layer's weight for all", "every layer "
+       "got the first layer's weight: multiply each layer's loss by its own "
+       "layer_weights[name]"),
     Op("weight", "ones", "layer weights", "weights ignored", "you ignored layer_weights: "
        "multiply each layer's loss by layer_weights[layer]"),
     Op("weight", "equal", "layer weights", "equal weights 1/L", "you used equal weights 1/L; "

@@ -139,9 +139,12 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
     if dy.shape != dx.shape:  # unpadded: both cropped to (H−1, W−1), the Keras example
         rows, cols = min(dy.shape[0], dx.shape[0]), min(dy.shape[1], dx.shape[1])
         dy, dx = dy[:rows, :cols], dx[:rows, :cols]
+    if combine == "precedence":  # a + b ** 1.25: only b raised
+        return np.mean(dy**2 + (dx**2) ** beta)
     s = {"sum": lambda: dy**2 + dx**2, "abs_sum": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "abs_sum_beta": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
-         "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64)}[combine]()
+         "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64),
+         "diff_sum": lambda: (dy + dx) ** 2}[combine]()
     if beta == "5/4":  # s ** 5/4 is (s ** 5) / 4
         return np.mean(s**5 / 4)
     power = beta / 2 if combine == "abs_sum_beta" else beta
@@ -245,6 +248,12 @@ TV_OPS = [
     Op("combine", "means_power_each", "combination", "(mean a)^β + (mean b)^β", "you averaged "
        "a and b separately and raised each mean to 1.25: add a and b pixel by pixel, raise "
        "that to 1.25, then take one mean over every value, mean((a + b)^1.25)"),
+    Op("combine", "diff_sum", "combination", "(dy + dx)² for dy² + dx²", "you added the "
+       "differences themselves and squared the sum, (dy + dx)²: square each difference "
+       "first and add the squares, a + b = dy² + dx², then raise to 1.25"),
+    Op("combine", "precedence", "operator precedence", "a + b ** 1.25 (no parentheses)",
+       "you wrote `a + b ** 1.25` without parentheses: Python raises only b to 1.25; "
+       "write `(a + b) ** 1.25`"),
     Op("beta", 2.5, "power", "β = 2.5", "you raised (a + b) to 2.5 = 2·β: a and b are "
        "already squared, so the power is β = 1.25"),
     Op("beta", 0.625, "power", "β = 0.625", "you raised (a + b) to 0.625 = β/2: a and b "
