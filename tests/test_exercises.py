@@ -787,6 +787,8 @@ NAMED_BEFORE = {
     ("tv", "combine", "means_power"): "you raised the mean to the power 1.25",
     ("preprocess", "mean_order", "rgb"): "you subtracted the mean in RGB order",
     ("deprocess", "mean_order", "rgb"): "you added the mean in RGB order",
+    ("style_layer", "reduce", "by_4"): "you divided by 4 only, not by 4·N²·M²",
+    ("style_layer", "reduce", "by_4n2"): "you divided by 4·N² only, not by 4·N²·M²",
 }
 
 

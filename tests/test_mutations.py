@@ -138,6 +138,11 @@ def style_size_with_channels(fs, ts, ws):
                                                "matrix by M (G / M) and divided the loss by "
                                                "4·N² only"),
     ("style_layer", layer_gram_over_nm, "you normalised your Gram matrix by N·M"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) / (sizes(f)[0] * sizes(f)[1])
+                                                         - a)) / 4.0,
+     "you normalised your Gram matrix by N·M"),
+    ("content", lambda f, p: tf.square(tf.reduce_sum(f) - tf.reduce_sum(p)),
+     "you squared the SUM of the differences"),
     ("style", style_zip_features, "matched the layer weights to the layers by position"),
     ("style", style_zip_index, "matched the layer weights to the layers by position"),
     ("style", style_size_with_channels, "tf.size(features) = N·M"),
@@ -464,3 +469,15 @@ def style_leftover_weight(fs, ts, ws):
 def test_third_probe_mistakes_are_named(name, answer, fragment):
     text = failure_of(name, answer)
     assert fragment in text and GENERIC not in text, text
+
+
+def test_a_scaled_single_names_small_factors_only():
+    """'…; on top of that, your result is N²·M² times too large' read a precedence mistake
+    as a target mistake once: a fit with a factor of more than two sizes is not offered."""
+    from helpers.exercises.mutations import MAX_FACTOR_TERMS, factor_terms
+
+    assert factor_terms("your result is N²·M² times too large: …") == 4
+    assert factor_terms("your result is 2·N·M times too small") == 2
+    assert factor_terms("your result is M²/N times too large") == 3
+    assert factor_terms("your result is 2 times too large") == 0
+    assert MAX_FACTOR_TERMS == 2

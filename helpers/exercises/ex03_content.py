@@ -48,6 +48,8 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
         return np.sqrt(np.sum(d**2))
     if reduce == "norm_per_position":  # tf.norm(…, axis=-1), then the mean
         return np.mean(np.sqrt(np.sum(d**2, axis=-1)))
+    if reduce == "square_of_sum":  # (Σ F − Σ P)²
+        return np.sum({"abs": np.abs(d)}.get(power, d)) ** 2
     if reduce == "square_of_mean":  # mean first, squared after
         return np.mean({"abs": np.abs(d)}.get(power, d)) ** 2
     e = {"square": lambda: d**2, "abs": lambda: np.abs(d), "none": lambda: d,
@@ -82,6 +84,9 @@ CONTENT_OPS = [
     Op("reduce", "norm_per_position", "reduction", "mean of the norms per position", "you took "
        "the norm over the channels at each position (tf.norm(…, axis=-1)) and averaged "
        "those: the loss is the mean of the SQUARED differences of every value, "
+       "mean((F − P)²)"),
+    Op("reduce", "square_of_sum", "reduction", "square of the sum", "you squared the SUM of "
+       "the differences (Σ F − Σ P)²: square each difference first, then take the mean, "
        "mean((F − P)²)"),
     Op("reduce", "square_of_mean", "reduction", "square of the mean", "you squared the mean "
        "of the differences: square each difference first, then take the mean, "

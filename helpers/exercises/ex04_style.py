@@ -110,6 +110,8 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
         return loss * divisor**2 / 16
     if reduce == "precedence_m2":  # total / (4 * N**2) * M**2
         return loss * size**4
+    if reduce in ("by_4", "by_4n2"):  # part of the divisor only
+        return loss * (size**2 if reduce == "by_4n2" else n**2 * size**2)
     return np.floor(loss) if reduce == "floor" else loss
 
 
@@ -161,6 +163,10 @@ LAYER_OPS = [
        "target_gram.shape[0] = N, the target's side; M is this feature map's number of "
        "positions H·W (features.shape[1] * features.shape[2])"),
     Op("reduce", "floor", "reduction", "// (floor division)", _FLOOR),
+    Op("reduce", "by_4", "reduction", "÷ 4 only", "you divided by 4 only; the whole "
+       "normalisation is 1/(4·N²·M²)"),
+    Op("reduce", "by_4n2", "reduction", "÷ 4·N² only", "you divided by 4·N² only; the whole "
+       "normalisation is 1/(4·N²·M²)"),
     Op("reduce", "precedence", "operator precedence", "/ 4 * N**2 * M**2 (no parentheses)", "you "
        "wrote `/ 4 * N**2 * M**2` without parentheses: Python divides by 4 and then "
        "MULTIPLIES by N²·M²; write `/ (4 * N**2 * M**2)`"),

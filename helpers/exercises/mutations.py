@@ -20,6 +20,7 @@ idea; the messages stay concrete.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -162,7 +163,22 @@ def _scaled(muts: Mutations, op: Op, outs: list, cases: Sequence[Any], order: li
     if not all(_proportional(outs[i], _value(muts, cases[i], (op,))) for i in order):
         return None
     how = factor(outs, [_value(muts, c, (op,)) for c in cases], list(cases))
-    return f"{op.says}; on top of that, {how}" if how else None
+    if not how or factor_terms(how) > MAX_FACTOR_TERMS:
+        return None
+    return f"{op.says}; on top of that, {how}"
+
+
+#: A single mutant times a factor of more sizes than this (N²·M² is 4) is not offered: such a
+#: fit is more often another mistake read wrongly than a mistake plus a stray factor.
+MAX_FACTOR_TERMS = 2
+_POWERS = {"": 1, "²": 2, "³": 3, "⁴": 4}
+
+
+def factor_terms(text: str) -> int:
+    """How many sizes a factor's text multiplies, powers counted: 'your result is N²·M
+    times too large' -> 3, '… 2 times …' -> 0."""
+    head = text.split(" times ")[0]
+    return sum(_POWERS[p] for p in re.findall(r"[NM]([²³⁴]?)", head))
 
 
 def either(ops: Sequence[Op]) -> str:
