@@ -60,7 +60,7 @@ def tv(x: Any) -> Any:
 
 
 def preprocess(i: np.ndarray) -> np.ndarray:
-    return (np.asarray(i, np.float32)[..., ::-1] - MEAN)[None]
+    return (np.asarray(i, np.float32)[..., ::-1] - MEAN.astype(np.float32))[None]
 
 
 def deprocess(x: np.ndarray) -> np.ndarray:

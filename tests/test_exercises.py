@@ -26,6 +26,7 @@ from helpers.exercises.mutations import equivalent_ops, numeric_args
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = sorted(ex.EXERCISES_DIR.glob("ex[0-9][0-9]_*.ipynb"))
 MEAN = images.IMAGENET_MEAN_BGR.astype(np.float64)
+MEAN32 = MEAN.astype(np.float32)  # the notebook's MEAN_BGR: preprocess returns float32
 
 
 def execute(nb, folder: Path, monkeypatch) -> None:
@@ -211,7 +212,7 @@ def stub(*args):
 
 
 def preprocess(i):
-    return (np.asarray(i, np.float32)[..., ::-1] - MEAN)[None]
+    return (np.asarray(i, np.float32)[..., ::-1] - MEAN32)[None]
 
 
 RIGHT = {
@@ -601,8 +602,8 @@ def wiring_variable(loss_fn, shape):
 
 RIGHT_REWRITTEN = [
     ("preprocess", lambda i: np.expand_dims(np.flip(i, axis=-1) - MEAN, 0).astype(np.float32)),
-    ("preprocess", lambda i: np.stack([i[..., 2] - MEAN[0], i[..., 1] - MEAN[1],
-                                       i[..., 0] - MEAN[2]], axis=-1)[np.newaxis]),
+    ("preprocess", lambda i: np.stack([i[..., 2] - MEAN32[0], i[..., 1] - MEAN32[1],
+                                       i[..., 0] - MEAN32[2]], axis=-1)[np.newaxis]),
     ("deprocess", lambda x: np.round(np.clip((x[0] + MEAN)[..., ::-1], 0, 255)).astype(np.uint8)),
     ("gram", gram_einsum),
     ("gram", lambda f: tf.tensordot(tf.reshape(f, (-1, f.shape[-1])),
@@ -782,6 +783,12 @@ NAMED_BEFORE = {
     ("style_layer", "m", "target_n"): "you divided by 4·N⁴, not by 4·N²·M²",
     ("style", "scale", "1"): "those are normalised, Fᵀ F / M of the style image",
     ("tv", "pad", "before"): "your squared differences are misaligned",
+    ("tv", "pad", "crop"): "the Keras example's crop",
+    ("tv", "combine", "means_power"): "you raised the mean to the power 1.25",
+    ("preprocess", "mean_order", "rgb"): "you subtracted the mean in RGB order",
+    ("deprocess", "mean_order", "rgb"): "you added the mean in RGB order",
+    ("style_layer", "reduce", "by_4"): "you divided by 4 only, not by 4·N²·M²",
+    ("style_layer", "reduce", "by_4n2"): "you divided by 4·N² only, not by 4·N²·M²",
 }
 
 
@@ -1018,7 +1025,7 @@ OPERATOR_MISTAKES = [
     ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f))) / (
         4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "ignores the target"),
     # the style loss: weights shifted, inside the square, the target's own size, two at once
-    ("style", lambda fs, ts, ws: style(fs, ts, dict(zip(ts, np.roll(list(ws.values()), -1),
+    ("style", lambda fs, ts, ws: style(fs, ts, dict(zip(ts, np.roll([ws[n] for n in ts], -1),
                                                         strict=True))),
      "shifted by one: each layer got the weight of the next"),
     ("style", lambda fs, ts, ws: sum(tf.reduce_sum(tf.square(ws[n] * (gram(fs[n]) - ts[n]
@@ -1046,7 +1053,7 @@ OPERATOR_MISTAKES = [
     ("tv", lambda x: tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]) ** 1.25)
      + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]) ** 1.25),
      "averaged each over its own size"),
-    ("style", lambda fs, ts, ws: style(fs, ts, dict(zip(ts, list(ws.values())[::-1],
+    ("style", lambda fs, ts, ws: style(fs, ts, dict(zip(ts, [ws[n] for n in ts][::-1],
                                                         strict=True))), "in reverse order"),
     ("style", lambda fs, ts, ws: style(fs, ts, {n: w / sum(ws.values()) for n, w in ws.items()}),
      "divided the layer weights by their sum"),
@@ -1118,9 +1125,34 @@ def test_lbfgs_names_stale_and_scaled_losses(answer, fragment):
 
 
 def test_instructor_notes_list_the_operators_of_every_exercise():
-    """The notes' operator lists are the ones the checks search (written from them)."""
-    notes = (ex.EXERCISES_DIR / "README.md").read_text()
-    assert ex.operator_notes() in notes
+    """The notes' operator table is exactly the one rendered from the operator data (every
+    operator of every searched check, by family), and nothing else sits between its
+    markers; helpers.exercises.operator_notes() is the same text."""
+    from helpers.exercises import mutations
+
+    notes = (ex.EXERCISES_DIR / "README.md").read_text(encoding="utf-8")
+    table = ex.operator_notes()
+    assert mutations.notes_table(notes) == table
+    assert table == mutations.operator_table({n: s.mutations for n, s in SEARCHED.items()})
+    for name, spec in SEARCHED.items():
+        assert f"**`{name}`** ({len(spec.mutations.ops)} operators" in table
+        assert all(op.name in table for op in spec.mutations.ops)
+
+
+def test_the_notes_table_is_rewritten_from_the_operators(tmp_path):
+    """write_notes replaces only the text between the markers, and leaves a file that
+    already holds the table alone."""
+    from helpers.exercises import mutations
+
+    notes = tmp_path / "README.md"
+    notes.write_text(f"# Notes\n\n{mutations.NOTES_START}\nold table\n{mutations.NOTES_END}"
+                     "\n\nafter\n", encoding="utf-8")
+    assert mutations.write_notes(notes, ex.operator_notes()) is True
+    text = notes.read_text(encoding="utf-8")
+    assert text.startswith("# Notes\n\n") and text.endswith("\n\nafter\n")
+    assert "old table" not in text
+    assert mutations.notes_table(text) == ex.operator_notes()
+    assert mutations.write_notes(notes, ex.operator_notes()) is False
 
 
 @pytest.mark.parametrize("name,answer,fragment", [

@@ -91,21 +91,15 @@ __all__ = ["BEGIN", "CHECKS", "END", "HINT", "LOOK_SETTINGS",
 
 def operator_notes() -> str:
     """The mutation operators each check searches, as Markdown (the instructor notes,
-    notebooks/exercises/README.md, hold this text; a test keeps the two the same)."""
+    notebooks/exercises/README.md, hold this text between their operator markers; a test
+    keeps the two equal), rendered from the operator data by
+    :func:`helpers.exercises.mutations.operator_table`."""
     from helpers.exercises.ex01_preprocess import DEPROCESS
+    from helpers.exercises.mutations import operator_table
 
-    lines = []
     specs = {"preprocess": PREPROCESS, "deprocess": DEPROCESS, **_SPECS}
-    for name, spec in specs.items():
-        if spec.mutations is None:
-            continue
-        muts = spec.mutations
-        how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
-        how += ", and every pair of operators of different knobs" if muts.doubles else ""
-        lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
-        lines += [f"- {family}: {'; '.join(names)}" for family, names in muts.families().items()]
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return operator_table({name: spec.mutations for name, spec in specs.items()
+                           if spec.mutations is not None})
 
 
 def _record(name: str, passed: bool, credit: float, message: str) -> None:

@@ -109,6 +109,7 @@ class Spec:
     diagnose: Callable[[list, list, list], str | None] | None = None  # (outs, refs, cases)
     mutations: Mutations | None = None                    # the mutation search (mutations.py)
     dtypes: tuple[str, ...] = ()                          # result dtypes allowed (all if empty)
+    rtol: float = 1e-3                                    # how close a right result must be
 
 
 def close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-3) -> bool:
@@ -400,7 +401,7 @@ def run_spec(name: str, spec: Spec, answer: Callable) -> None:
         outs.append(out)
         refs.append(ref)
         problems.append(problem)
-    right = [_right(o, r, spec.exact) for o, r in zip(outs, refs, strict=True)]
+    right = [_right(o, r, spec.exact, spec.rtol) for o, r in zip(outs, refs, strict=True)]
     problem = next((p for p in problems if p), None)
     if all(right) and problem:
         raise CheckFailed(name, problem)
@@ -473,13 +474,13 @@ def _unexplained(outs: list, cases: list[Case], right: list[bool]) -> str:
             "with the formula step by step on a tiny example")
 
 
-def _right(out: np.ndarray, ref: np.ndarray, exact: bool) -> bool:
+def _right(out: np.ndarray, ref: np.ndarray, exact: bool, rtol: float = 1e-3) -> bool:
     if out.shape != ref.shape:
         return False
     if exact:  # uint8 images: rounding ties may differ by one grey level, very rarely
         diff = np.abs(out - ref)
         return bool(diff.max(initial=0) <= 1 and np.mean(diff > 0) < 1e-3)
-    return close(out, ref)
+    return close(out, ref, rtol)
 
 
 # ------------------------------------------------------------- inputs the student must not change

@@ -19,7 +19,7 @@ from helpers.exercises._engine import (
     run_spec,
     type_problem,
 )
-from helpers.exercises.mutations import Mutations, Op
+from helpers.exercises.mutations import Mutations, Op, float16
 
 _MEAN_TEXT = "[103.939, 116.779, 123.68] (B, G, R)"
 
@@ -31,6 +31,10 @@ def _image_cases() -> list[Case]:
         img = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
         img[0, 0], img[-1, -1] = 0, 255
         cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image"))
+    # float32 as well: images.load_image gives uint8, but a float32 image (0..255) is what
+    # np.asarray(image, dtype=np.float32) does NOT copy, so changing it in place shows there
+    img = gen.integers(0, 256, (6, 5, 3)).astype(np.float32)
+    cases.append(Case((img,), {}, "a hidden 6x5 RGB image in float32 (0..255)"))
     from helpers.exercises.real_inputs import real
 
     photo = real("photo_image")
@@ -68,6 +72,9 @@ def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == (1, expected[2], expected[1], 3):
         return (f"your result has shape {got}: height and width are swapped (np.transpose "
                 f"or .T moves every axis); keep the image's own (1, H, W, 3) = {expected}")
+    if got == (*expected[1:], 1):
+        return (f"your result has shape {got}: you added the new axis at the end (x[..., None] "
+                f"or np.expand_dims(x, -1)); the batch axis goes in front, {expected} (x[None])")
     if got == (1, 3, *expected[1:3]) or got == (3, *expected[1:3]):
         return (f"your result has shape {got}, channels first; Keras wants channels last, "
                 f"{expected}")
@@ -113,8 +120,10 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
                 f"channels got the {order[0]}, {order[1]}, {order[2]} means): subtract "
                 f"{_MEAN_TEXT} after reversing the channels")
     if np.all(np.abs(shift) <= 1.0):
-        return (f"your mean is not exact: you subtracted [{shown}]; use {_MEAN_TEXT} to the "
-                "last digit (a rounded mean shifts every pixel of every image)")
+        how = (" (a rounded mean, or the result rounded to whole numbers: the same numbers "
+               "here)" if np.allclose(used, np.round(used), atol=1e-3) else "")
+        return (f"your mean is not exact: you subtracted [{shown}]{how}; use {_MEAN_TEXT} to "
+                "the last digit (a rounded mean shifts every pixel of every image)")
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
 
 
@@ -125,23 +134,31 @@ _ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [
 
 
 def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "imagenet",
-                       scale: str = "none", arith: str = "float") -> np.ndarray:
-    """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean
-    subtracted, 0..255 kept, float arithmetic)."""
+                       scale: str = "none", arith: str = "float", mean_order: str = "bgr",
+                       clip: str = "none") -> np.ndarray:
+    """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean in
+    B, G, R order subtracted, 0..255 kept, float arithmetic). uint8 arithmetic wraps only
+    on a uint8 image (a float one only loses the mean's decimals)."""
+    wraps = np.asarray(img).dtype == np.uint8
     x = np.asarray(img, np.float64)[..., _ORDERS[order]]
+    x = np.mod(x + 128, 256) - 128 if arith == "int8" else x  # 128 … 255 wrap to −128 … −1
     if centre == "torch":  # the whole of torchvision's formula, RGB
         return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
     if centre == "tf":  # keras' "tf" mode: -1..1
         return _batch(x / 127.5 - 1)
     x = x / 255 if scale == "before" else x
-    mu = {"imagenet": mean(), "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
-          "none": 0.0, "added": -mean()}[centre]
-    if arith == "uint8":  # uint8 image minus a uint8 mean: wraps modulo 256
-        return _batch(np.mod(x - np.trunc(mu), 256))
-    y = x - mu
+    bgr = mean() if mean_order == "bgr" else mean()[::-1]
+    mu = {"imagenet": bgr, "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
+          "none": 0.0, "added": -bgr}[centre]
+    if arith == "float16":  # image and mean rounded to float16, and their difference
+        x, mu = float16(x), float16(mu)
+    if arith in ("uint8", "uint8_round"):  # image minus a uint8 mean: uint8 wraps mod 256
+        y = x - (np.trunc(mu) if arith == "uint8" else np.round(mu))
+        return _batch(np.mod(y, 256) if wraps else y)
+    y = float16(x - mu) if arith in ("float16", "float16_result") else x - mu
     y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
-    return _batch(y)
+    return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
 
 
 _IMAGENET = f"VGG subtracts the fixed ImageNet mean {_MEAN_TEXT} from every image"
@@ -182,6 +199,27 @@ PREPROCESS_OPS = [
        "uint8 arithmetic (a uint8 image minus a uint8 mean): results below 0 wrap around "
        "(3 − 103 gives 156) and the mean lost its decimals; convert first, "
        "x.astype(np.float32)"),
+    Op("arith", "uint8_round", "dtype", "uint8 arithmetic, mean rounded (wraps)", "your "
+       "subtraction ran in uint8 arithmetic (a uint8 image minus the mean rounded to uint8, "
+       "[104, 117, 124]): results below 0 wrap around (3 − 104 gives 155) and the mean lost "
+       "its decimals; convert the image first, x.astype(np.float32), and subtract the exact "
+       "mean"),
+    Op("mean_order", "rgb", "channel order", "mean in RGB order", "you subtracted the mean "
+       "in RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so subtract them "
+       "after reversing the channels"),
+    Op("clip", "0_255", "range", "clipped to 0..255", "you clipped the result to 0..255: a "
+       "preprocessed value is below 0 wherever a channel is darker than its mean (103.939 "
+       "for blue), and the network needs those values; clip only when deprocessing"),
+    Op("arith", "float16", "dtype", "float16 arithmetic", "you computed in float16: it keeps "
+       "about 3 significant digits (123.68 becomes 123.7, 151.06 becomes 151.0), so every "
+       "value is off by up to 0.06; compute in float32 and return float32", rtol=1e-6),
+    Op("arith", "float16_result", "dtype", "result rounded to float16", "your result is "
+       "float16, or was rounded to float16 on the way: it keeps about 3 significant digits "
+       "(123.68 becomes 123.7), so every value is off by up to 0.06; return float32 "
+       "(.astype(np.float32))", rtol=1e-6),
+    Op("arith", "int8", "dtype", "int8 image (wraps)", "you converted the image to int8, "
+       "which holds −128 … 127: grey levels from 128 up wrap around to negative values (200 "
+       "becomes −56); convert to float32, x.astype(np.float32)"),
     Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
        "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
     Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
@@ -220,7 +258,8 @@ PREPROCESS = Spec(
     library=_library_preprocess,
     diagnose=_mean_offset,
     mutations=Mutations(preprocess_program, PREPROCESS_OPS, scaled=False),
-    dtypes=("float32", "float64"),
+    dtypes=("float32",),  # the notebook asks for float32
+    rtol=1e-5,  # float32 arithmetic is exact to 1e-7 here; float16's 3 digits are not
 )
 
 
@@ -313,17 +352,19 @@ def _mean_orders() -> list[tuple[str, Callable]]:
 
 
 def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet",
-                      order: str = "rgb") -> np.ndarray:
+                      order: str = "rgb", mean_order: str = "bgr", scale: str = "none"
+                      ) -> np.ndarray:
     """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
     reversed, rounded, clipped, converted to uint8 last)."""
-    x = _unbatched(x)
+    x = _unbatched(x) * (255.0 if scale == "times255" else 1.0)
+    mu = mean() if mean_order == "bgr" else mean()[::-1]
     x = np.mod(np.trunc(x), 256) if cast == "early" else x
     if centre == "uint8":  # uint8 + uint8: wraps modulo 256
-        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mean()), 256)
+        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mu), 256)
     else:
-        v = {"imagenet": lambda: x + mean(), "tf": lambda: (x + 1) * 127.5,
+        v = {"imagenet": lambda: x + mu, "tf": lambda: (x + 1) * 127.5,
              "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
-             "none": lambda: x, "subtracted": lambda: x - mean()}[centre]()
+             "none": lambda: x, "subtracted": lambda: x - mu}[centre]()
     rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
     if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
         return np.mod(np.trunc(rgb), 256)
@@ -357,6 +398,12 @@ DEPROCESS_OPS = [
        "back"),
     Op("centre", "subtracted", "normalisation", "mean subtracted again", "you subtracted "
        "the mean again; deprocessing adds it back"),
+    Op("mean_order", "rgb", "channel order", "mean in RGB order", "you added the mean in "
+       "RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so add them while the "
+       "channels are still B, G, R, then reverse the channels"),
+    Op("scale", "times255", "scale", "× 255 first", "you multiplied by 255 first: the "
+       "network's values are already in grey levels (0..255 minus the mean); add the mean "
+       "back without scaling"),
 ]
 
 DEPROCESS = Spec(

@@ -77,7 +77,10 @@ def gram_program(f: Any, positions: str = "all", part: str = "full",
     flat = np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1])
     flat = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(flat)
     flat = {"first": flat[:1], "last": flat[-1:]}.get(positions, flat)
-    g = flat.T @ flat
+    left = flat.T
+    if positions == "half_scrambled":  # reshape(f, (C, -1)) @ reshape(f, (-1, C))
+        left = np.reshape(flat, (flat.shape[1], -1))
+    g = left @ flat
     g = {"float16": float16, "int32": int32_wrap}.get(dtype, np.asarray)(g)
     return {"upper": np.triu(g), "lower": np.tril(g), "diag": np.diag(np.diag(g)),
             "full": g}[part]
@@ -89,6 +92,11 @@ _HALF = ("you kept only the {} triangle of G (tf.linalg.band_part): the Gram mat
          "symmetric and both halves count, G = Fᵀ F")
 
 GRAM_OPS = [
+    Op("positions", "half_scrambled", "positions summed", "reshape to (C, H·W) for Fᵀ",
+       "your Fᵀ is the map reshaped straight to (C, H·W) (tf.reshape(f, (C, -1))), which "
+       "is not the transpose: channels are the LAST axis, so that mixes positions and "
+       "channels. Reshape to (H·W, C) once and transpose it, tf.matmul(F, F, "
+       "transpose_a=True)"),
     Op("positions", "first", "positions summed", "first position only", _ONE.format(
         "first", " (F[0]ᵀ F[0])")),
     Op("positions", "last", "positions summed", "last position only (G = … for G += …)",

@@ -8,7 +8,7 @@ import numpy as np
 
 from helpers.exercises._engine import Spec, feature_cases, gram_np, real_case, scalar_shape
 from helpers.exercises.ex02_gram import FLOAT16, INT32
-from helpers.exercises.mutations import Mutations, Op, float16
+from helpers.exercises.mutations import Mutations, Op, float16, search
 
 
 def _content_ref(f: Any, p: Any) -> np.ndarray:
@@ -46,10 +46,18 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
          "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
     if reduce == "norm":
         return np.sqrt(np.sum(d**2))
+    if reduce == "norm_per_position":  # tf.norm(…, axis=-1), then the mean
+        return np.mean(np.sqrt(np.sum(d**2, axis=-1)))
+    if reduce == "square_of_sum":  # (Σ F − Σ P)²
+        return np.sum({"abs": np.abs(d)}.get(power, d)) ** 2
     if reduce == "square_of_mean":  # mean first, squared after
         return np.mean({"abs": np.abs(d)}.get(power, d)) ** 2
-    e = {"square": d**2, "abs": np.abs(d), "none": d}[power]
+    e = {"square": lambda: d**2, "abs": lambda: np.abs(d), "none": lambda: d,
+         "huber": lambda: np.where(np.abs(d) <= 1, d**2 / 2, np.abs(d) - 0.5)}[power]()
     e = float16(e) if dtype == "float16" else e
+    n, m = f.shape[-1], f.size // f.shape[-1]
+    if reduce in ("n_times_m", "m_times_n"):  # sum / N * M, sum / M * N: no parentheses
+        return np.sum(e) / n * m if reduce == "n_times_m" else np.sum(e) / m * n
     loss = float16(np.mean(e)) if dtype == "float16" else np.mean(e)
     return np.floor(loss) if reduce == "floor" or dtype == "int32" else loss  # int mean: floor
 
@@ -65,14 +73,30 @@ CONTENT_OPS = [
        "themselves, mean((F − P)²)"),
     Op("power", "abs", "power", "|F − P|", "you used the absolute difference |F − P|; "
        "square it: (F − P)²"),
+    Op("power", "huber", "power", "Huber loss", "that is the Huber loss "
+       "(tf.keras.losses.Huber): past |F − P| = 1 it grows like |F − P|, not its square; "
+       "the content loss is the plain mean squared difference, mean((F − P)²)"),
     Op("power", "none", "power", "no square", "you forgot to square: positive and negative "
        "differences cancel"),
     Op("reduce", "norm", "reduction", "unsquared norm ‖F − P‖", "you took the norm ‖F − P‖ "
        "(tf.norm) without squaring it: the loss is the mean of the SQUARED differences, "
        "‖F − P‖² / (N·M)"),
+    Op("reduce", "norm_per_position", "reduction", "mean of the norms per position", "you took "
+       "the norm over the channels at each position (tf.norm(…, axis=-1)) and averaged "
+       "those: the loss is the mean of the SQUARED differences of every value, "
+       "mean((F − P)²)"),
+    Op("reduce", "square_of_sum", "reduction", "square of the sum", "you squared the SUM of "
+       "the differences (Σ F − Σ P)²: square each difference first, then take the mean, "
+       "mean((F − P)²)"),
     Op("reduce", "square_of_mean", "reduction", "square of the mean", "you squared the mean "
        "of the differences: square each difference first, then take the mean, "
        "mean((F − P)²)"),
+    Op("reduce", "n_times_m", "operator precedence", "/ N * M (no parentheses)", "you wrote "
+       "`/ N * M` without parentheses: Python divides by N and then MULTIPLIES by M; write "
+       "`/ (N * M)`, or take tf.reduce_mean"),
+    Op("reduce", "m_times_n", "operator precedence", "/ M * N (no parentheses)", "you wrote "
+       "`/ M * N` without parentheses: Python divides by M and then MULTIPLIES by N; write "
+       "`/ (M * N)`, or take tf.reduce_mean"),
     Op("reduce", "floor", "reduction", "// (floor division)", "you divided with // (floor "
        "division), which rounds the loss down to a whole number; divide with /"),
     Op("dtype", "float16", "dtype", "float16 arithmetic",
@@ -107,4 +131,8 @@ CONTENT = Spec(
     success="the mean squared difference 1/(N·M) Σ (F − P)², the gradient flows",
     library=_library,
     mutations=Mutations(content_program, CONTENT_OPS),
+    # `/ N * M` is the right result times M²: named before the factor (which reads "an extra
+    # factor M²")
+    diagnose=lambda outs, refs, cases: search(CONTENT.mutations, outs, cases,
+                                              family="operator precedence"),
 )

@@ -113,6 +113,8 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
     step = 2 if diff == "skip" else 1
     y = np.moveaxis(x, axis, 0)
     d = y[step:] - y[:-step]
+    if pad == "crop":  # not padded: (H−1, W, C) and (H, W−1, C)
+        return np.moveaxis(d, 0, axis)
     fill = {"edge": d[-1:], "reflect": d[-2:-1] if len(d) > 1 else d[-1:],
             "zero_image": -y[-step:]}.get(pad, np.zeros((step, *d.shape[1:])))
     before = pad == "before" or pad == ("rows-before" if first else "cols-before")
@@ -121,19 +123,30 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
 
 
 def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "after",
-               combine: str = "sum", beta: float = 1.25, dtype: str = "float32"
-               ) -> np.ndarray:
+               combine: str = "sum", beta: float = 1.25, dtype: str = "float32",
+               scale: float = 1.0) -> np.ndarray:
     """The total-variation loss with knobs (the reference: forward differences along rows
     and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
-    x = np.asarray(x, np.float64)[0]
+    x = np.asarray(x, np.float64)[0] * scale
     x = float16(x) if dtype == "float16" else x
     dy = _delta(x, _AXES[axes[0]], diff, pad, True)
     dx = _delta(x, _AXES[axes[1]], diff, pad, False)
     if combine == "separate":  # each direction unpadded, powered and averaged on its own
         return sum(np.mean(np.abs(np.diff(x, axis=_AXES[a])) ** (2 * beta)) for a in axes)
+    if combine in ("means_power", "means_power_each"):  # averaged before the power
+        means = np.array([np.mean(dy**2), np.mean(dx**2)])
+        return np.sum(means**beta) if combine == "means_power_each" else np.sum(means) ** beta
+    if dy.shape != dx.shape:  # unpadded: both cropped to (H−1, W−1), the Keras example
+        rows, cols = min(dy.shape[0], dx.shape[0]), min(dy.shape[1], dx.shape[1])
+        dy, dx = dy[:rows, :cols], dx[:rows, :cols]
+    if combine == "precedence":  # a + b ** 1.25: only b raised
+        return np.mean(dy**2 + (dx**2) ** beta)
     s = {"sum": lambda: dy**2 + dx**2, "abs_sum": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "abs_sum_beta": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
-         "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64)}[combine]()
+         "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64),
+         "diff_sum": lambda: (dy + dx) ** 2}[combine]()
+    if beta == "5/4":  # s ** 5/4 is (s ** 5) / 4
+        return np.mean(s**5 / 4)
     power = beta / 2 if combine == "abs_sum_beta" else beta
     v = float16(float16(s) ** power) if dtype == "float16" else s**power
     return np.mean(v)
@@ -163,7 +176,8 @@ def _fitted_power(outs: list, refs: list, cases: list) -> str | None:
     (TV_OPS) are left to them."""
     steps = [_squared_steps(c.memo.setdefault("numeric_x", np.asarray(c.args[0], np.float64)))
              for c in cases]
-    named = {"(a + b)": [1.25] + [op.value for op in TV_OPS if op.knob == "beta"],
+    named = {"(a + b)": [1.25] + [op.value for op in TV_OPS
+                                     if op.knob == "beta" and isinstance(op.value, float)],
              "(|dy| + |dx|)": [2.5, 1.25]}
     for text, (base_of, right) in _BASES.items():
         bases = [base_of(*ab) for ab in steps]
@@ -208,6 +222,10 @@ TV_OPS = [
        "with zeros before taking the differences, so the last row and column are compared "
        "with 0 (their difference is −x): pad the differences with 0 instead, after taking "
        "them"),
+    Op("pad", "crop", "padding", "not padded (the Keras example's crop)", "you left out "
+       "the last row and column (the differences are not padded): pad the squared "
+       "differences with a zero row / column so every pixel counts, tf.pad(…, [[0, 0], "
+       "[0, 1], [0, 0], [0, 0]]) for a"),
     Op("pad", "before", "padding", "other side (top and left)", "you padded the "
        "differences on the other side: the zero row and column go after the last row and "
        "column (a[i, j] is x[i+1, j] − x[i, j]), not before the first"),
@@ -224,13 +242,33 @@ TV_OPS = [
     Op("combine", "separate", "combination", "a^β and b^β averaged apart", "you raised a "
        "and b to 1.25 separately and averaged each over its own size: pad both to H×W, add "
        "them, then raise the sum, mean((a + b)^1.25)"),
+    Op("combine", "means_power", "combination", "(mean a + mean b)^β", "you averaged a and b "
+       "separately and raised the sum of the two means to 1.25: raise each pixel's a + b to "
+       "1.25 first, then take one mean over every value, mean((a + b)^1.25)"),
+    Op("combine", "means_power_each", "combination", "(mean a)^β + (mean b)^β", "you averaged "
+       "a and b separately and raised each mean to 1.25: add a and b pixel by pixel, raise "
+       "that to 1.25, then take one mean over every value, mean((a + b)^1.25)"),
+    Op("combine", "diff_sum", "combination", "(dy + dx)² for dy² + dx²", "you added the "
+       "differences themselves and squared the sum, (dy + dx)²: square each difference "
+       "first and add the squares, a + b = dy² + dx², then raise to 1.25"),
+    Op("combine", "precedence", "operator precedence", "a + b ** 1.25 (no parentheses)",
+       "you wrote `a + b ** 1.25` without parentheses: Python raises only b to 1.25; "
+       "write `(a + b) ** 1.25`"),
     Op("beta", 2.5, "power", "β = 2.5", "you raised (a + b) to 2.5 = 2·β: a and b are "
        "already squared, so the power is β = 1.25"),
     Op("beta", 0.625, "power", "β = 0.625", "you raised (a + b) to 0.625 = β/2: a and b "
        "are the squared differences, and their sum is raised to β = 1.25"),
     Op("beta", 1.0, "power", "β = 1", "you left out the power: raise (a + b) to β = 1.25"),
     Op("beta", 2.0, "power", "β = 2", "you raised (a + b) to the power 2; use β = 1.25"),
+    Op("beta", "5/4", "operator precedence", "** 5/4 (no parentheses)", "you wrote "
+       "`** 5/4` without parentheses: Python raises to the power 5, then divides by 4; "
+       "write `** 1.25` or `** (5 / 4)`"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
+    Op("scale", 1 / 255, "scale", "image ÷ 255 first", "you scaled the image to 0..1 (x / "
+       "255) first: TV works on the image as it is given, in the network's units"),
+    Op("scale", 1 / 127.5, "scale", "image ÷ 127.5 first", "you scaled the image by 1/127.5 "
+       "first (the 'tf' range −1..1): TV works on the image as it is given, in the "
+       "network's units"),
 ]
 
 TV = Spec(
@@ -248,8 +286,9 @@ TV = Spec(
         ("your differences skip a pixel (x[:, 2:] − x[:, :-2]): take each pixel's difference "
          "to its direct neighbour, x[:, 1:] − x[:, :-1]", lambda x: _tv_np(x, step=2)),
         ("you left out the power: raise (a + b) to β = 1.25", lambda x: _tv_np(x, beta=1.0)),
-        ("you raised the mean to the power 1.25: raise each (a + b) to 1.25 first, then take "
-         "the mean, mean((a + b) ** 1.25)",
+        ("you raised the mean to the power 1.25 (mean(a + b) ** 1.25, the same as mean(a) + "
+         "mean(b) raised to 1.25): raise each (a + b) to 1.25 first, then take the mean, "
+         "mean((a + b) ** 1.25)",
          lambda x: float(np.mean(np.add(*_squared_steps(x))) ** 1.25)),
         ("you raised (a + b) to the power 2; use β = 1.25", lambda x: _tv_np(x, beta=2.0)),
         ("you took the square root of (a + b); raise it to β = 1.25",

@@ -20,6 +20,7 @@ idea; the messages stay concrete.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -27,6 +28,8 @@ import numpy as np
 
 #: Largest finite float16 value.
 FLOAT16_MAX = 65504.0
+#: How close a result must be to a mutant's, unless the operator says otherwise.
+DEFAULT_RTOL = 1e-3
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Op:
     family: str
     name: str
     says: str
-    rtol: float = 1e-3
+    rtol: float = DEFAULT_RTOL
 
 
 @dataclass
@@ -130,7 +133,10 @@ def _cheap_first(cases: Sequence[Any]) -> list[int]:
 
 def _fits(muts: Mutations, ops: tuple[Op, ...], outs: list, cases: Sequence[Any],
           order: list[int], exact: bool) -> bool:
-    rtol = max(op.rtol for op in ops)
+    tight = [op.rtol for op in ops if op.rtol < DEFAULT_RTOL]
+    # a tight operator is told from the reference only at its own tolerance, so a pair with
+    # it is held to that tolerance too; otherwise the loosest (float16 sums) applies
+    rtol = min(tight) if tight else max(op.rtol for op in ops)
     return all(agrees(outs[i], _value(muts, cases[i], ops), rtol, exact) for i in order)
 
 
@@ -157,7 +163,33 @@ def _scaled(muts: Mutations, op: Op, outs: list, cases: Sequence[Any], order: li
     if not all(_proportional(outs[i], _value(muts, cases[i], (op,))) for i in order):
         return None
     how = factor(outs, [_value(muts, c, (op,)) for c in cases], list(cases))
-    return f"{op.says}; on top of that, {how}" if how else None
+    if not how or factor_terms(how) > MAX_FACTOR_TERMS:
+        return None
+    return f"{op.says}; on top of that, {how}"
+
+
+#: A single mutant times a factor of more sizes than this (N²·M² is 4) is not offered: such a
+#: fit is more often another mistake read wrongly than a mistake plus a stray factor.
+MAX_FACTOR_TERMS = 2
+_POWERS = {"": 1, "²": 2, "³": 3, "⁴": 4}
+
+
+def factor_terms(text: str) -> int:
+    """How many sizes a factor's text multiplies, powers counted: 'your result is N²·M
+    times too large' -> 3, '… 2 times …' -> 0."""
+    head = text.split(" times ")[0]
+    return sum(_POWERS[p] for p in re.findall(r"[NM]([²³⁴]?)", head))
+
+
+def either(ops: Sequence[Op]) -> str:
+    """The sentence of the operators that all explain a result: one, or, when different
+    mistakes give exactly the same numbers on every hidden input, each of them (the check
+    cannot tell which one the student made, so it names both rather than guess)."""
+    says = list(dict.fromkeys(op.says for op in ops))
+    if len(says) == 1:
+        return says[0]
+    return ("your numbers fit more than one mistake exactly, so look for either: "
+            + "; or ".join(says[:3]))
 
 
 def pair_message(a: Op, b: Op) -> str:
@@ -176,9 +208,9 @@ def search(muts: Mutations, outs: list, cases: Sequence[Any], exact: bool = Fals
     if family is not None:
         return next((op.says for op in muts.ops if op.family == family
                      and _fits(muts, (op,), outs, cases, order, exact)), None)
-    for op in muts.ops:
-        if _fits(muts, (op,), outs, cases, order, exact):
-            return op.says
+    singles = [op for op in muts.ops if _fits(muts, (op,), outs, cases, order, exact)]
+    if singles:
+        return either(singles)
     if muts.scaled and factor is not None and cases[0].dims:
         for op in muts.ops:
             found = _scaled(muts, op, outs, cases, order, factor)
@@ -216,3 +248,55 @@ def int32_wrap(x: Any) -> np.ndarray:
     x = np.asarray(x, np.float64)
     wrapped = np.mod(x, 2.0**32)
     return np.where(wrapped >= 2.0**31, wrapped - 2.0**32, wrapped)
+
+
+# ---------------------------------------------------------------- the instructor notes' table
+
+#: The markers around the operator list in notebooks/exercises/README.md.
+NOTES_START, NOTES_END = "<!-- operators: start -->", "<!-- operators: end -->"
+
+
+def operator_table(checks: dict[str, Mutations]) -> str:
+    """The operators each check searches, as Markdown, written from the operator data
+    (``checks``: check name -> its Mutations, as :func:`helpers.exercises.operator_notes`
+    passes them): per check how it searches, then one line per family with the short labels
+    of its operators."""
+    lines = []
+    for name, muts in checks.items():
+        how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
+        how += ", and every pair of operators of different knobs" if muts.doubles else ""
+        lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
+        lines += [f"- {family}: {'; '.join(names)}" for family, names in muts.families().items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def notes_table(text: str) -> str:
+    """The operator table between :data:`NOTES_START` and :data:`NOTES_END` of the notes'
+    ``text`` ('' when the markers are missing)."""
+    start, end = text.find(NOTES_START), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start + len(NOTES_START):end].strip("\n") + "\n"
+
+
+def write_notes(path: Any, table: str) -> bool:
+    """Write ``table`` (:func:`operator_table`) between the markers of the notes at ``path``
+    (replaced atomically); False when they already hold it. After changing an operator:
+    ``python -c "from helpers.exercises import operator_notes as t; from
+    helpers.exercises.mutations import write_notes as w; w('notebooks/exercises/README.md',
+    t())"``."""
+    from pathlib import Path
+
+    from helpers.errors import StyleTransferError
+    from helpers.files import write_text
+
+    text = Path(path).read_text(encoding="utf-8")
+    if notes_table(text) == table:
+        return False
+    start, end = text.find(NOTES_START), text.find(NOTES_END)
+    if start < 0 or end < start:
+        raise StyleTransferError(f"{path}: no {NOTES_START} … {NOTES_END} markers")
+    write_text(path, text[:start + len(NOTES_START)] + "\n" + table + text[end:])
+    return True
+
