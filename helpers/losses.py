@@ -9,9 +9,9 @@ filters) and M = H*W (positions), as in the paper.
 
 Normalisation: no term grows with the pixel count (each is a mean), so the same weights stay
 in range from 256 px to 1024 px; each still changes with the resolution (the same scene has
-finer detail per position at 1024 px). The content loss is the *mean* squared difference (the Keras example
-summed); the style loss uses Gatys' 1/(4 N² M²) (W2 and SW are means too); the TV loss is a
-mean over pixels.
+finer detail per position at 1024 px). The content loss is the *mean* squared difference
+(the Keras example summed); the style loss uses Gatys' 1/(4 N² M²) (W2 and SW are means
+too); the TV loss is a mean over pixels.
 
 What makes some of them fast (a Gram gradient in one matmul, the sliced loss's sort, a cheaper
 power) lives beside them in :mod:`helpers.fast_ops`; this module holds only the formulas.
