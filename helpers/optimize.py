@@ -231,7 +231,7 @@ def stylize(
     style: images.ImageSource | Sequence[images.ImageSource] | None = None,
     *,
     masks: Sequence[images.ImageSource | None] | None = None,
-    callback: Callback | None = None,
+    callback: Callback | None = None, preview: Callable[[np.ndarray], Any] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
     force_resume: bool = False,
@@ -265,7 +265,7 @@ def stylize(
         raise StyleTransferError("checkpoint_every needs checkpoint_dir= (a folder's path)")
     inputs = _inputs_guarded(content, style, masks, init, settings, checkpoint_dir)
     settings, resumed = _plan(settings, inputs, resume, force_resume)
-    run = _Run(callback, checkpoint_dir, resumed, progress, inputs.fingerprint(settings))
+    run = _Run(callback, checkpoint_dir, resumed, progress, inputs.fingerprint(settings), preview)
     schedule = settings.scale_schedule()
     try:
         net, settings = _network(settings, inputs, progress)
@@ -381,8 +381,10 @@ class _Run:
 
     def __init__(self, callback: Callback | None, checkpoint_dir: str | Path | None,
                  resumed: checkpoints.Checkpoint | None, progress: bool,
-                 fingerprint: dict[str, Any]) -> None:
+                 fingerprint: dict[str, Any], preview: Callable[[np.ndarray], Any] | None = None
+                 ) -> None:
         self.callback, self.resumed, self.progress = callback, resumed, progress
+        self.preview = preview
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = []
@@ -521,6 +523,14 @@ class _Scale:
                 {**entry, "image": self.picture(y)}):
             raise _Stop("stopped by the callback")
 
+    def peeking(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective; a new point tried in the first iteration is first shown by the
+        run's ``preview``."""
+        objective = self.objective
+        if len(self.history) == 1 and not np.array_equal(y, objective.last_y):
+            self.run.preview(self.picture(y))
+        return objective(y)
+
     def checkpoint(self) -> None:
         """Save the best image so far and the history; a failed write (a full disk) is said
         once and the run goes on."""
@@ -537,21 +547,22 @@ class _Scale:
         remaining = s.iterations - max(len(self.history) - 1, 0)
         box = images.pixel_bounds(self.prepared.shape) / self.objective.scale
         reason = "finished"
+        objective = self.objective if self.run.preview is None else self.peeking
         try:
             if not self.history:
                 self.record(y0)  # iteration 0: the starting image
             if remaining <= 0:
                 reason = "the checkpoint already has all iterations"
             elif s.optimizer == "adam":
-                reason = optimizers.adam(self.objective, y0, remaining, self.after_iteration,
+                reason = optimizers.adam(objective, y0, remaining, self.after_iteration,
                                          box, s.learning_rate)
             elif s.pyramid_levels > 1 and s.lbfgs_mode == "single":
                 reason = optimizers.lbfgs_pyramid(
-                    self.objective, y0, remaining, self.after_iteration, box, s.maxfun,
+                    objective, y0, remaining, self.after_iteration, box, s.maxfun,
                     s.pyramid_levels, (*self.prepared.shape, 3))
             else:
                 run = optimizers.lbfgs if s.lbfgs_mode == "single" else optimizers.lbfgs_restart
-                reason = run(self.objective, y0, remaining, self.after_iteration, box, s.maxfun)
+                reason = run(objective, y0, remaining, self.after_iteration, box, s.maxfun)
         except _Stop as stop:
             reason = str(stop)
         except NonFiniteLoss as bad:

@@ -122,17 +122,24 @@ def test_old_and_new_paths_give_the_same_run(photo, painting, monkeypatch, case)
 
 
 class Recorder:
-    """The app's runner: runs ``stylize`` and keeps each iteration's picture and what it was
-    given; asks the run to stop after ``k`` iterations."""
+    """The app's runner: runs ``stylize`` and keeps each iteration's picture, the first-step
+    pictures the app is shown before they are evaluated (``early``) and what it was given;
+    asks the run to stop after ``k`` iterations."""
 
     def __init__(self, k: int) -> None:
-        self.k, self.pictures, self.calls = k, {}, []
+        self.k, self.pictures, self.calls, self.early = k, {}, [], []
         self.done = threading.Event()
 
-    def __call__(self, content, style, callback, **kwargs):
+    def __call__(self, content, style, callback, preview, **kwargs):
         from helpers import stylize
 
         self.calls.append((content, style, kwargs))
+
+        def shown_early(image):
+            self.early.append((len(self.pictures), image))
+            preview(image)
+
+        kwargs["preview"] = shown_early
 
         def keep(state):
             self.pictures[state["iteration"]] = state["image"]
@@ -146,7 +153,9 @@ class Recorder:
 
 def test_the_previews_first_steps_are_the_full_runs():
     """A slider change then Run in the app (500 iterations asked, its preview size) paints,
-    iteration by iteration, what a default run of the same images at that size paints."""
+    iteration by iteration, what a default run of the same images at that size paints; the
+    first step it shows before evaluating it (before iteration 1 ends) is the full run's
+    iteration 1 when that iteration took one step, as it does here."""
     from helpers import stylize, widgets
 
     k, size = 3, 64
@@ -159,9 +168,13 @@ def test_the_previews_first_steps_are_the_full_runs():
     content, style, kwargs = runner.calls[0]
     assert kwargs["size"] == size and kwargs["iterations"] == 500
     full: dict[int, np.ndarray] = {}
-    stylize(content, style, size=size, backbone="vgg16-hed", style_weight=20.0,
-            precision=kwargs.get("precision", "auto"), progress=False,
-            callback=lambda s: full.__setitem__(s["iteration"], s["image"]) or s["iteration"] >= k)
+    result = stylize(
+        content, style, size=size, backbone="vgg16-hed", style_weight=20.0,
+        precision=kwargs.get("precision", "auto"), progress=False,
+        callback=lambda s: full.__setitem__(s["iteration"], s["image"]) or s["iteration"] >= k)
     assert sorted(full) == sorted(runner.pictures) == list(range(1, k + 1))
     for i in full:
         np.testing.assert_array_equal(runner.pictures[i], full[i])
+    assert result.history[1]["evaluations"] == 2  # the start, then one step: accepted
+    assert len(runner.early) == 1 and runner.early[0][0] == 0  # shown before iteration 1
+    np.testing.assert_array_equal(runner.early[0][1], full[1])
