@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers import backbone as bb
-from helpers import checkpoints, control, images, optimizers, style_losses
+from helpers import checkpoints, control, fast_ops, images, optimizers, style_losses
 from helpers.errors import StyleTransferError
 from helpers.files import atomic_together, check_output
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
@@ -354,7 +354,8 @@ def _start_image(settings: Settings, prepared: Prepared, start: np.ndarray | Non
 
 
 #: The starts that repaint the photo in the painting's colours, by ``init`` name.
-RECOLOURINGS = {"gradient_map": images.gradient_mapped, "color_matched": images.color_matched}
+RECOLOURINGS = {"gradient_map": fast_ops.remembered(images.gradient_mapped),
+                "color_matched": fast_ops.remembered(images.color_matched)}
 
 
 def _recoloured_start(settings: Settings, prepared: Prepared) -> np.ndarray:

@@ -157,12 +157,14 @@ class TuningApp(w.VBox):
         return self._runs.wait(timeout)
 
     # -- history, save, code, uploads ------------------------------------------------------
-    def remember(self, settings: dict[str, Any], result: Result, warm: bool) -> None:
-        """Put a finished run first in the history and show its best picture."""
+    def remember(self, settings: dict[str, Any], result: Result, warm: bool,
+                 show: bool = True) -> None:
+        """Put a finished run first in the history and (``show``) show its best picture."""
         entry = {"settings": settings, "result": result, "warm": warm}
         self._history.add(entry)
         self.current = entry
-        self.outputs.show(result.image)
+        if show:  # not when a change restarts the run: its first step comes at once
+            self.outputs.show(result.image)
 
     def restore(self, index: int) -> None:
         """Bring back the settings (and picture) of ``history[index]`` (0 = newest)."""

@@ -178,3 +178,34 @@ def test_the_previews_first_steps_are_the_full_runs():
     assert result.history[1]["evaluations"] == 2  # the start, then one step: accepted
     assert len(runner.early) == 1 and runner.early[0][0] == 0  # shown before iteration 1
     np.testing.assert_array_equal(runner.early[0][1], full[1])
+
+
+def test_a_remembered_recolouring_is_computed_once_per_images_and_gives_copies():
+    """The start image the tuning app asks for at every run: the same values as computing
+    it, computed once for the same images, again for other images; a caller that writes into
+    its answer changes no later answer."""
+    from helpers import images
+
+    calls = []
+
+    def counted(photo, reference):
+        calls.append(1)
+        return images.gradient_mapped(photo, reference)
+
+    recolour = fast_ops.remembered(counted, size=2)
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    paint = rng.integers(0, 256, (500, 3)).astype(np.uint8)
+    first = recolour(photo, paint)
+    np.testing.assert_array_equal(first, images.gradient_mapped(photo, paint))
+    first[:] = 0
+    np.testing.assert_array_equal(recolour(photo.copy(), paint), images.gradient_mapped(photo,
+                                                                                       paint))
+    assert len(calls) == 1
+    other = photo.copy()
+    other[0, 0, 0] ^= 1
+    recolour(other, paint)
+    recolour(photo, paint.astype(np.float64))  # the same values in another type: another key
+    assert len(calls) == 3
+    recolour(photo, paint)  # dropped: two kept
+    assert len(calls) == 4

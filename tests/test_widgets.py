@@ -650,7 +650,7 @@ def test_the_start_sits_beside_the_weights_says_what_it_decides_and_runs(app):
     assert "start decides the colours" in help_text and "marks and the structure" in help_text
     labels = dict((value, label) for label, value in start.options)
     assert start.value == Settings.init and labels[Settings.init].endswith("(default)")
-    assert labels["content"] == "the photo as it is" and start.options[0][1] == Settings.init
+    assert labels["content"] == "photo as it is" and start.options[0][1] == Settings.init
     said = []
     app.status.observe(lambda change: said.append(change["new"]), names="value")
     app.runner = Recorder()

@@ -37,10 +37,14 @@ from helpers.settings import (
 _APP_ONLY = {"render_size": "size", "style_blend": "style_scale"}
 _FIELDS = tuple(f.name for f in dataclasses.fields(Settings))
 _ROW = {"description_width": "120px"}
-#: The start images (``init``) as the start control lists them, in the user's words.
+#: The start images (``init``) in the user's words, as the status line names them ...
 START_LABELS = {"gradient_map": "the photo in the painting's colours",
                 "content": "the photo as it is", "color_matched": "the photo, colours matched",
                 "noise": "noise", "style": "the painting"}
+#: ... and as the start control lists them (short enough for its box).
+START_CHOICES = {"gradient_map": "photo in painting's colours", "content": "photo as it is",
+                 "color_matched": "photo, colours matched", "noise": "noise",
+                 "style": "the painting"}
 
 
 def image_choices(data_dir: Path = data.DATA_DIR) -> dict[str, str]:
@@ -112,7 +116,7 @@ def setting_widgets(backbone: str, preview_size: int, render_size: int, iteratio
         "pyramid_levels": _slider(w.IntSlider, "pyramid levels",
                                   defaults["pyramid_levels"], min=1, max=MAX_SCALES),
         "init": _dropdown("start from", [  # the default first, then the photo
-            (START_LABELS.get(v, v) + (" (default)" if v == Settings.init else ""), v)
+            (START_CHOICES.get(v, v) + (" (default)" if v == Settings.init else ""), v)
             for v in sorted(CHOICES["init"], key=lambda v: (v != Settings.init, v != "content"))],
             Settings.init, "430px"),
         "balance_style_layers": w.Checkbox(value=defaults["balance_style_layers"],

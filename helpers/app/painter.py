@@ -65,9 +65,10 @@ class Painter:
             settings = self.app.settings(size)
             self.live, self._plotted = [], time.perf_counter()  # first plot after PLOT_EVERY
             result = self.paint(settings, init)
-            self.app.remember(settings, result, warm=init is not None)
-            if runner.stop_requested or not runner.interrupted():
-                self.plot()  # the run ends here: its whole loss plot
+            ends = runner.stop_requested or not runner.interrupted()  # else a change restarts
+            self.app.remember(settings, result, warm=init is not None, show=ends)
+            if ends:
+                self.plot()  # its whole loss plot
             if not runner.next_round(lambda r=result: self.out.say(
                     view.outcome_line(r, runner.stop_requested))):
                 return
