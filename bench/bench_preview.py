@@ -155,10 +155,10 @@ def idle_changes(app: Any, runner: TimedRunner, changes: int, evaluations: dict[
     for i in range(changes):
         for j, path in enumerate(PATHS if i % 2 == 0 else PATHS[::-1]):
             use_path(path)
+            run = len(runner.runs)  # the run about to start (its thread may start late)
             t0 = time.perf_counter()
             app.controls["style_weight"].value = WEIGHTS[(2 * i + j) % len(WEIGHTS)]
             app.run()
-            run = len(runner.runs) - 1
             out[path + "+it1"].append(runner.first_preview_of_run(run) - t0)
             out[path].append(runner.first_shown(run) - t0)
             app.stop()
@@ -175,8 +175,9 @@ def changes_during_a_run(app: Any, runner: TimedRunner, changes: int
     :func:`idle_changes`'s."""
     out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+it1")}
     app.controls["style_weight"].value = 30.0
+    run = len(runner.runs)
     app.run()
-    runner.first_preview_of_run(len(runner.runs) - 1)
+    runner.first_preview_of_run(run)
     for i in range(changes):
         for j, path in enumerate(PATHS if i % 2 == 0 else PATHS[::-1]):
             use_path(path)
