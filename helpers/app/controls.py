@@ -221,7 +221,12 @@ class Controls:
             return self._apply(values)
 
     def _apply(self, values: dict[str, Any]) -> list[str]:
-        """:meth:`apply` with the values read."""
+        """:meth:`apply` with the values read (a run that started from an image file, init
+        ``"image"``: the start control, which offers no file, is left as it is, and said)."""
+        kept = [] if values.get("init") != "image" else [
+            "the run started from an image file, which the app does not offer: start from "
+            f"stays {self.widgets['init'].label}"]
+        values = {k: v for k, v in values.items() if not (k == "init" and v == "image")}
         for key in ("content", "style", "style2"):
             if values.get(key):  # e.g. a file from a saved JSON that no picker lists
                 self.offer(values[key], f"file: {Path(values[key]).name}")
@@ -230,7 +235,7 @@ class Controls:
         if values.get("style_layers") is not None:
             notes += self._apply_layers(list(values["style_layers"]),
                                         values.get("style_layer_weights"))
-        return [n for n in notes if n]
+        return [n for n in [*kept, *notes] if n]
 
     def _apply_layers(self, chosen: list[str], weights: list[float] | None) -> list[str]:
         """Tick the ``chosen`` style layers and set their sliders to ``weights`` (default:
