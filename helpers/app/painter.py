@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 #: Seconds between two drawings of the loss plot during a run.
 PLOT_EVERY = 1.0
 
+
 def load_choice(source: str) -> np.ndarray:
     """The (H, W, 3) uint8 image of a picker source (a bundled image's name or a file)."""
     return data.bundled_image(source) if source in data.BUNDLED else images.load_image(source)
