@@ -3,9 +3,10 @@
 
 ``tuning_app()`` returns a :class:`TuningApp`, an ipywidgets ``VBox`` to show in JupyterLab or
 Voila. Run paints at the preview size in a background thread (the kernel stays responsive);
-the preview and the loss plot update after every iteration; Stop ends the run within one
-iteration and keeps the best picture. Changing a control during a run restarts it, from the
-current picture (warm start, the default) or from scratch. Render paints at the full size.
+the preview shows the first step as soon as it is chosen, then every iteration, the loss plot
+about once a second; Stop ends the run within one iteration and keeps the best picture.
+Changing a control during a run restarts it, from the current picture (warm start, the
+default) or from scratch. Render paints at the full size.
 Every run lands in the history strip; Save writes picture + JSON (never over a file, never
 over an input); "Copy as code" shows the ``helpers.stylize(...)`` call and the command line
 that reproduce it. Uploaded images are kept in a temporary folder of the session. Beside the
