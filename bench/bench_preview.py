@@ -1,7 +1,7 @@
 """Seconds from a weight change to the first updated preview in the tuning app, before and
 after issue 35's speed work, in one run.
 
-    python bench/bench_preview.py [--size 256] [--changes 5] [--backbone auto]
+    python bench/bench_preview.py [--size 256] [--changes 5] [--backbone auto] [--precision auto]
 
 On the bundled images at the preview size, two ways a user changes a weight:
 (a) idle: move the style-weight slider, press Run; seconds until the first iteration's
@@ -205,12 +205,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="preview size, px")
     parser.add_argument("--changes", type=int, default=5, help="weight changes per scenario")
     parser.add_argument("--backbone", default="auto")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="the app's precision control (float32: as a CPU without native "
+                             "bfloat16 runs)")
     args = parser.parse_args()
 
     runner = TimedRunner()
     app = widgets.tuning_app(backbone=args.backbone, preview_size=args.size, iterations=500,
                              runner=runner)
     runner.watch(app.preview)
+    app.controls["precision"].value = args.precision
     precision, why = bb.resolve_precision(app.controls["precision"].value)
     print(f"CPU: {cpu_model()}, {cores()} cores, load {load()}; backbone {app.backbone}; "
           f"precision {precision} ({why})")
