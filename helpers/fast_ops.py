@@ -135,20 +135,21 @@ def _sort_pool() -> ThreadPoolExecutor:
 
 
 def remembered(fn: Callable[..., np.ndarray], size: int = 4) -> Callable[..., np.ndarray]:
-    """``fn(*arrays)``, the answers for the last ``size`` distinct inputs kept (by the arrays'
-    bytes, shape and type) and given again as copies: the same values, computed once. The
-    tuning app paints one photo and painting again and again; their recoloured start
-    (:func:`helpers.images.gradient_mapped`, 0.09-0.35 s at 256 px on 2 cores) is the same
-    each time."""
+    """``fn(*args, **kwargs)``, the answers for the last ``size`` distinct arguments kept (an
+    array by its bytes, shape and type; anything else by its ``repr``) and given again as
+    copies: the same values, computed once. The tuning app paints one photo and painting
+    again and again; their recoloured start (:func:`helpers.images.gradient_mapped`,
+    0.09-0.35 s at 256 px on 2 cores) and their resized copies are the same each time."""
     kept: dict[tuple[str, ...], np.ndarray] = {}
 
     @functools.wraps(fn)
-    def answer(*arrays: np.ndarray) -> np.ndarray:
-        key = tuple(_fingerprint(a) for a in arrays)
+    def answer(*args: Any, **kwargs: Any) -> np.ndarray:
+        key = tuple(_fingerprint(a) if isinstance(a, np.ndarray) else repr(a)
+                    for a in (*args, *sorted(kwargs.items())))
         if key not in kept:
             while len(kept) >= size:
                 kept.pop(next(iter(kept)))
-            kept[key] = fn(*arrays)
+            kept[key] = fn(*args, **kwargs)
         return kept[key].copy()
 
     return answer

@@ -186,14 +186,19 @@ class Inputs:
     def prepared(self, size: int, settings: Settings) -> Prepared:
         """Every image resized for a ``size`` px result."""
         shape = self.shape(size)
-        content = images.resize_to(self.content, shape)
-        styles = [images.resize(s, size=style_side(size, settings.style_scale))
-                  for s in self.styles]
+        content = _RESIZED_TO(self.content, shape)
+        styles = [_RESIZED(s, size=style_side(size, settings.style_scale)) for s in self.styles]
         blend = control.blend_weights(settings.style_blend_weights, len(styles))
         masks = control.load_masks(self.masks, shape)
         net_content, net_styles = control.network_images(content, styles,
                                                          settings.preserve_color)
         return Prepared(content, styles, net_content, net_styles, blend, masks)
+
+
+#: images.resize_to and images.resize, each answer kept for the same image and size (the tuning
+#: app's runs resize the same photo and painting again and again).
+_RESIZED_TO = fast_ops.remembered(images.resize_to, 8)
+_RESIZED = fast_ops.remembered(images.resize, 8)
 
 
 def _inputs_guarded(content: Any, style: Any, masks: Any, init: Any, settings: Settings,

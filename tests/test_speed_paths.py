@@ -209,3 +209,18 @@ def test_a_remembered_recolouring_is_computed_once_per_images_and_gives_copies()
     assert len(calls) == 3
     recolour(photo, paint)  # dropped: two kept
     assert len(calls) == 4
+
+
+def test_remembered_resizes_key_on_the_size_too():
+    """The resized photo and painting of a run (optimize.Inputs.prepared): another size is
+    another answer, the same size the same values."""
+    from helpers import images
+
+    calls = []
+    resize = fast_ops.remembered(lambda image, size: calls.append(size) or
+                                 images.resize(image, size=size))
+    photo = np.random.default_rng(1).integers(0, 256, (80, 120, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(resize(photo, size=64), images.resize(photo, size=64))
+    np.testing.assert_array_equal(resize(photo, size=96), images.resize(photo, size=96))
+    resize(photo, size=64)
+    assert calls == [64, 96]
