@@ -1,8 +1,12 @@
 """A 1024 px result coarse-to-fine vs single-scale, and with every default before and after
 issue 35's speed work: time and peak memory, one run.
 
-    python bench/bench_highres.py [--size 1024] [--content PATH --style PATH] [--out DIR]
-                                  [--variants defaults-old,defaults,coarse-to-fine,...]
+    python bench/bench_highres.py [--size 1024] [--precision auto] [--content PATH --style PATH]
+                                  [--out DIR] [--variants defaults-old,defaults,...]
+    python bench/bench_highres.py --runs 1024:bfloat16,512:float32 --variants defaults-old,defaults
+
+``--runs SIZE:PRECISION,...`` measures several sizes and precisions in one command (issue
+35's figures: 1024 px in bfloat16, 512 px in float32), each with every variant asked.
 
 Each variant runs in its own process, so its peak resident memory is its own. Prints the
 seconds, the peak memory (GiB), stylize's memory estimate for the largest scale, and the
@@ -44,7 +48,7 @@ def child(args: argparse.Namespace) -> None:
     style = args.style or data.default_style()
     start = time.perf_counter()
     result = helpers.stylize(content, style, size=args.size, progress=False,
-                             **VARIANTS[args.variant])
+                             precision=args.precision, **VARIANTS[args.variant])
     seconds = time.perf_counter() - start
     shape = result.image.shape[:2]
     d = stylizing.DEFAULTS[backbone.resolve_name("auto")]
@@ -56,10 +60,11 @@ def child(args: argparse.Namespace) -> None:
         net, shape, [d["content_layer"], *d["style_layers"]], settings["style_loss"],
         settings["style_layers"],
         stylizing.style_shape(painting, args.size, settings["style_scale"]))
-    out = Path(args.out) / f"{args.variant}_{args.size}.png"
+    out = Path(args.out) / f"{args.variant}_{args.size}_{result.settings['precision']}.png"
     images.save_image(result.image, out)
     print(json.dumps({
         "variant": args.variant, "seconds": seconds, "shape": shape,
+        "precision": result.settings["precision"],
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "estimate_gib": estimate / 2**30, "backbone": result.backbone,
         "final": result.history[-1], "evaluations": result.history[-1]["evaluations"],
@@ -70,6 +75,11 @@ def child(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--precision", default="auto", help="auto, float32 or bfloat16")
+    parser.add_argument("--runs", default=None,
+                        help="SIZE:PRECISION,... (e.g. 1024:bfloat16,512:float32): several "
+                             "sizes and precisions in one command (default: --size, "
+                             "--precision)")
     parser.add_argument("--content", default=None)
     parser.add_argument("--style", default=None)
     parser.add_argument("--out", default="build/bench")
@@ -81,10 +91,21 @@ def main() -> None:
         child(args)
         return
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    runs = ([(int(size), precision) for size, precision in
+             (run.split(":") for run in args.runs.split(","))] if args.runs
+            else [(args.size, args.precision)])
+    for size, precision in runs:
+        args.size, args.precision = size, precision
+        measure_size(args)
+
+
+def measure_size(args: argparse.Namespace) -> None:
+    """Run every variant at ``args.size`` px in ``args.precision``, each in its own process;
+    print their figures."""
     rows = []
     for variant in args.variants.split(","):
         cmd = [sys.executable, __file__, "--variant", variant, "--size", str(args.size),
-               "--out", args.out]
+               "--precision", args.precision, "--out", args.out]
         for flag in ("content", "style"):
             if getattr(args, flag):
                 cmd += [f"--{flag}", getattr(args, flag)]
@@ -95,7 +116,8 @@ def main() -> None:
         print(f"{variant}: {rows[-1]['seconds']:.0f} s (load {os.getloadavg()[0]:.1f})",
               flush=True)
     print(f"{rows[0]['backbone']}; {args.size} px result "
-          f"({rows[0]['shape'][0]}x{rows[0]['shape'][1]}); load {os.getloadavg()[0]:.1f}")
+          f"({rows[0]['shape'][0]}x{rows[0]['shape'][1]}), {rows[0]['precision']}; "
+          f"load {os.getloadavg()[0]:.1f}")
     for r in rows:
         print(f"{r['variant']:>15}: {r['seconds']:6.0f} s, peak memory {r['peak_gib']:.2f} GiB "
               f"(estimate for the largest scale {r['estimate_gib']:.2f} GiB), "

@@ -1,7 +1,7 @@
 """Seconds from a weight change to the first updated preview in the tuning app, before and
 after issue 35's speed work, in one run.
 
-    python bench/bench_preview.py [--size 256] [--changes 5] [--backbone auto]
+    python bench/bench_preview.py [--size 256] [--changes 5] [--backbone auto] [--precision auto]
 
 On the bundled images at the preview size, two ways a user changes a weight:
 (a) idle: move the style-weight slider, press Run; seconds until the first iteration's
@@ -10,13 +10,17 @@ On the bundled images at the preview size, two ways a user changes a weight:
     iteration and restarts warm with the new weight; seconds until the new run's first
     picture is in the preview.
 The first run (building targets, tracing) is left out: weight changes hit the target cache.
-Each is timed on the old path (scipy's ``fmin_l_bfgs_b``, the sort as it was) and the new one
-(bounds prepared once per call, the leaner sort): the same pictures, the paths taking turns
-change by change, so that other work on the machine weighs on both alike. Prints the CPU
-model, load, backbone and precision, the median of each per path, then (c) where a first
-preview's time goes: the network evaluations before it, and the set-up of L-BFGS-B's bounds
-(timed on a trivial objective with the same number of values, with and without bounds). Not
-a test.
+Each is timed on the old path (scipy's ``fmin_l_bfgs_b``, the sort as it was, the preview
+after the first iteration, the loss plot drawn at every iteration) and the new one (bounds
+prepared once per call, the leaner sort, the first step shown as soon as L-BFGS-B picks it,
+the loss plot at most once a second; the PNG and plot drawing are today's, faster, on both
+paths): the same pictures after each iteration, the paths
+taking turns change by change, so that other work on the machine weighs on both alike.
+Prints the CPU model, load, backbone and precision, the median of each per path, then (c)
+where a first preview's time goes: the network evaluations before it, the set-up of
+L-BFGS-B's bounds (timed on a trivial objective with the same number of values, with and
+without bounds), and the rest (the run's images and start image prepared, the picture made a
+PNG, the thread's hand-off). Not a test.
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ from scipy.optimize import fmin_l_bfgs_b
 
 from helpers import backbone as bb
 from helpers import fast_ops, optimizers, stylizing, widgets
+from helpers.app import painter
 from helpers.style_losses import sliced
 
 
 class TimedRunner:
     """Runs ``stylize``; records when each run starts, when each iteration's picture is put in
     the preview (``shown``: the widget's value set, what the page then draws) and when the
-    app's callback returns (``previews``: after it also drew the loss plot)."""
+    app's callback for the first iteration returns (``previews``: the iteration's loss on the
+    status line, and on the old path the loss plot drawn)."""
 
     def __init__(self) -> None:
         self.runs: list[float] = []  # start time of each run
@@ -62,6 +68,17 @@ class TimedRunner:
         """``stylize(content, style, **kwargs)`` with the app's ``callback`` timed."""
         run = len(self.runs)
         self.runs.append(time.perf_counter())
+        early = kwargs.pop("preview", None)
+        if early is not None and painter.PLOT_EVERY > 0:  # the new path: the first step shown
+
+            def first_step(image: Any) -> None:
+                self._calling = run
+                try:
+                    early(image)
+                finally:
+                    self._calling = None
+
+            kwargs["preview"] = first_step
 
         def timed(state: dict[str, Any]) -> bool:
             self._calling = run
@@ -98,9 +115,11 @@ PATHS = ("old", "new")
 def use_path(path: str) -> None:
     """Switch the bench-only speed paths: ``old`` is the code before issue 35 (scipy's own
     ``fmin_l_bfgs_b`` with its bounds loop, the sort's keys built in new arrays, the blank
-    loss computed at every run), ``new`` today's. Both give the same pictures to the bit
+    loss computed at every run, no preview of the first step, the loss plot at every
+    iteration), ``new`` today's. Both give the same pictures after each iteration to the bit
     (tests/test_speed_paths.py)."""
     optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = path == "new"
+    painter.PLOT_EVERY = 1.0 if path == "new" else 0.0
     if path == "old":
         sliced._BLANK.clear()
 
@@ -129,17 +148,18 @@ def bounds_setup_seconds(n: int, path: str, repeats: int = 5) -> float:
 def idle_changes(app: Any, runner: TimedRunner, changes: int, evaluations: dict[str, list]
                  ) -> dict[str, list[float]]:
     """(a): per path, seconds from a weight change + Run to the first preview (the picture
-    set, then the callback done: keys ``path`` and ``path+plot``); the paths take turns,
+    set, then the first iteration's callback done: keys ``path`` and ``path+it1``); the paths
+    take turns,
     change by change. Adds each run's seconds per evaluation to ``evaluations[path]``."""
-    out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+plot")}
+    out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+it1")}
     for i in range(changes):
         for j, path in enumerate(PATHS if i % 2 == 0 else PATHS[::-1]):
             use_path(path)
+            run = len(runner.runs)  # the run about to start (its thread may start late)
             t0 = time.perf_counter()
             app.controls["style_weight"].value = WEIGHTS[(2 * i + j) % len(WEIGHTS)]
             app.run()
-            run = len(runner.runs) - 1
-            out[path + "+plot"].append(runner.first_preview_of_run(run) - t0)
+            out[path + "+it1"].append(runner.first_preview_of_run(run) - t0)
             out[path].append(runner.first_shown(run) - t0)
             app.stop()
             app.wait()
@@ -153,17 +173,18 @@ def changes_during_a_run(app: Any, runner: TimedRunner, changes: int
     """(b): per path, seconds from a weight change during a run to the first preview of the
     warm restart (the path switched just before the change; the paths take turns); keys as
     :func:`idle_changes`'s."""
-    out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+plot")}
+    out: dict[str, list[float]] = {k: [] for p in PATHS for k in (p, p + "+it1")}
     app.controls["style_weight"].value = 30.0
+    run = len(runner.runs)
     app.run()
-    runner.first_preview_of_run(len(runner.runs) - 1)
+    runner.first_preview_of_run(run)
     for i in range(changes):
         for j, path in enumerate(PATHS if i % 2 == 0 else PATHS[::-1]):
             use_path(path)
             run = len(runner.runs)
             t0 = time.perf_counter()
             app.controls["style_weight"].value = WEIGHTS[(2 * i + j + 3) % len(WEIGHTS)]
-            out[path + "+plot"].append(runner.first_preview_of_run(run) - t0)
+            out[path + "+it1"].append(runner.first_preview_of_run(run) - t0)
             out[path].append(runner.first_shown(run) - t0)
     app.stop()
     app.wait()
@@ -184,12 +205,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="preview size, px")
     parser.add_argument("--changes", type=int, default=5, help="weight changes per scenario")
     parser.add_argument("--backbone", default="auto")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="the app's precision control (float32: as a CPU without native "
+                             "bfloat16 runs)")
     args = parser.parse_args()
 
     runner = TimedRunner()
     app = widgets.tuning_app(backbone=args.backbone, preview_size=args.size, iterations=500,
                              runner=runner)
     runner.watch(app.preview)
+    app.controls["precision"].value = args.precision
     precision, why = bb.resolve_precision(app.controls["precision"].value)
     print(f"CPU: {cpu_model()}, {cores()} cores, load {load()}; backbone {app.backbone}; "
           f"precision {precision} ({why})")
@@ -207,18 +232,26 @@ def main() -> None:
           f"the old and new paths (before and after issue 35, the same pictures) take turns")
     for path in PATHS:
         print(f"[{path}] (a) weight change + Run -> first preview: {seconds(idle[path])}; "
-              f"with the loss plot drawn after it: {seconds(idle[path + '+plot'])}")
+              f"first iteration done (its loss said{', plot drawn' if path == 'old' else ''}): "
+              f"{seconds(idle[path + '+it1'])}")
         print(f"[{path}] (b) weight change during a run -> first preview of the warm restart: "
-              f"{seconds(during[path])}; with the loss plot: {seconds(during[path + '+plot'])}")
+              f"{seconds(during[path])}; first iteration done: {seconds(during[path + '+it1'])}")
     for path in PATHS:
-        print(f"[{path}] (c) of a first preview: 2 network evaluations (the start, then "
-              f"L-BFGS-B's first step), median {statistics.median(evaluations[path]):.3f} s "
-              f"each over (a)'s runs, and the bounds set-up of the {values} values "
-              f"{bounds_setup_seconds(values, path):.3f} s ("
+        count = 2 if path == "old" else 1  # the new path shows the first step before its eval
+        each = statistics.median(evaluations[path])
+        bounds = bounds_setup_seconds(values, path)
+        rest = statistics.median(idle[path]) - count * each - bounds
+        what = ("evaluations (the start, then L-BFGS-B's first step)" if count == 2 else
+                "evaluation (the start; the first step is shown before it is evaluated)")
+        print(f"[{path}] (c) of a first preview: {count} network {what}"
+              f", median {each:.3f} s each over (a)'s runs; the bounds set-up of the {values} "
+              f"values {bounds:.3f} s ("
               + ("scipy's fmin_l_bfgs_b converts them in Python loops at every call)"
-                 if path == "old" else "prepared by NumPy, the same compiled L-BFGS-B)"))
-    plot = statistics.median(b - a for a, b in zip(idle["new"], idle["new+plot"], strict=True))
-    print(f"(c) the app's callback draws the loss plot after the preview: {plot:.2f} s (median)")
+                 if path == "old" else "prepared by NumPy, the same compiled L-BFGS-B)")
+              + f"; the rest {rest:.3f} s (images and start image prepared, PNG, hand-off)")
+    plot = statistics.median(b - a for a, b in zip(idle["new"], idle["new+it1"], strict=True))
+    print(f"(c) new path, from the first step on show to the first iteration's end (the step's "
+          f"evaluation, the callback): {plot:.2f} s (median)")
     old_new = statistics.median(idle["old"]) / statistics.median(idle["new"])
     print(f"(a) old / new: {old_new:.2f}x; load now {load()}")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers import checkpoints, control, images
+from helpers import checkpoints, control, fast_ops, images
 from helpers.errors import StyleTransferError
 from helpers.files import check_output
 from helpers.settings import Settings
@@ -109,9 +109,8 @@ class Inputs:
     def prepared(self, size: int, settings: Settings) -> Prepared:
         """Every image resized for a ``size`` px result."""
         shape = self.shape(size)
-        content = images.resize_to(self.content, shape)
-        styles = [images.resize(s, size=style_side(size, settings.style_scale))
-                  for s in self.styles]
+        content = _RESIZED_TO(self.content, shape)
+        styles = [_RESIZED(s, size=style_side(size, settings.style_scale)) for s in self.styles]
         blend = control.blend_weights(settings.style_blend_weights, len(styles))
         masks = control.load_masks(self.masks, shape)
         net_content, net_styles = control.network_images(content, styles,
@@ -142,7 +141,13 @@ def start_image(settings: Settings, prepared: Prepared, start: np.ndarray | None
 
 
 #: The starts that repaint the photo in the painting's colours, by ``init`` name.
-RECOLORINGS = {"gradient_map": images.gradient_mapped, "color_matched": images.color_matched}
+RECOLORINGS = {"gradient_map": fast_ops.remembered(images.gradient_mapped),
+               "color_matched": fast_ops.remembered(images.color_matched)}
+
+#: images.resize_to and images.resize, each answer kept for the same image and size (the tuning
+#: app's runs resize the same photo and painting again and again).
+_RESIZED_TO = fast_ops.remembered(images.resize_to, 8)
+_RESIZED = fast_ops.remembered(images.resize, 8)
 
 
 def recolored_start(settings: Settings, prepared: Prepared) -> np.ndarray:

@@ -34,8 +34,10 @@ class Run:
 
     def __init__(self, callback: Callback | None, checkpoint_dir: str | Path | None,
                  resumed: checkpoints.Checkpoint | None, progress: bool,
-                 fingerprint: dict[str, Any]) -> None:
+                 fingerprint: dict[str, Any], preview: Callable[[np.ndarray], Any] | None = None
+                 ) -> None:
         self.callback, self.resumed, self.progress = callback, resumed, progress
+        self.preview = preview
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = []
@@ -171,27 +173,36 @@ class Scale:
         except StyleTransferError as exc:
             self.run.warn(exc)
 
+    def peeking(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective; a new point tried in the first iteration is first shown by the
+        run's ``preview``."""
+        objective = self.objective
+        if len(self.history) == 1 and not np.array_equal(y, objective.last_y):
+            self.run.preview(self.picture(y))
+        return objective(y)
+
     def optimize(self, y0: np.ndarray) -> str:
         """Run the optimizer from ``y0``; return why it stopped."""
         s = self.settings
         remaining = s.iterations - max(len(self.history) - 1, 0)
         box = images.pixel_bounds(self.prepared.shape) / self.objective.scale
         reason = "finished"
+        objective = self.objective if self.run.preview is None else self.peeking
         try:
             if not self.history:
                 self.record(y0)  # iteration 0: the starting image
             if remaining <= 0:
                 reason = "the checkpoint already has all iterations"
             elif s.optimizer == "adam":
-                reason = optimizers.adam(self.objective, y0, remaining, self.after_iteration,
+                reason = optimizers.adam(objective, y0, remaining, self.after_iteration,
                                          box, s.learning_rate)
             elif s.pyramid_levels > 1 and s.lbfgs_mode == "single":
                 reason = optimizers.lbfgs_pyramid(
-                    self.objective, y0, remaining, self.after_iteration, box, s.maxfun,
+                    objective, y0, remaining, self.after_iteration, box, s.maxfun,
                     s.pyramid_levels, (*self.prepared.shape, 3))
             else:
                 run = optimizers.lbfgs if s.lbfgs_mode == "single" else optimizers.lbfgs_restart
-                reason = run(self.objective, y0, remaining, self.after_iteration, box, s.maxfun)
+                reason = run(objective, y0, remaining, self.after_iteration, box, s.maxfun)
         except _Stop as stop:
             reason = str(stop)
         except NonFiniteLoss as bad:

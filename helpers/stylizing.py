@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
+
 from helpers import backbone as bb
 from helpers import checkpoints, control, images
 from helpers.errors import StyleTransferError
@@ -63,6 +65,7 @@ def stylize(
     *,
     masks: Sequence[images.ImageSource | None] | None = None,
     callback: Callback | None = None,
+    preview: Callable[[np.ndarray], Any] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
     force_resume: bool = False,
@@ -80,9 +83,11 @@ def stylize(
     ``style_scale``, ``preserve_color``, ``backbone``, ``init`` ... each documented there);
     ``init`` may also be an image to start from. ``callback(state)`` is called after every
     iteration with ``iteration``, the loss terms, ``seconds`` and ``image`` (uint8); returning
-    True stops the run. Ctrl-C, a callback stop and a non-finite loss all return the best image
-    so far, with the reason in ``stop_reason``. ``checkpoint_every=k`` saves into
-    ``checkpoint_dir`` every k iterations; ``resume`` continues from such a folder (a
+    True stops the run; ``preview(image)`` (the tuning app's) is shown each new point the
+    first iteration tries, before it is evaluated. Ctrl-C, a callback stop and a non-finite
+    loss all return the best image so far, with the reason in ``stop_reason``.
+    ``checkpoint_every=k`` saves into ``checkpoint_dir`` every k iterations;
+    ``resume`` continues from such a folder (a
     checkpoint of another photo, painting, backbone or size is refused unless
     ``force_resume=True``). ``scales=k`` paints coarse-to-fine: first at ``size / 2**(k-1)``,
     doubling up to ``size``, each scale starting from the last result; the iterations are
@@ -100,7 +105,8 @@ def stylize(
     inputs = Inputs.for_run(content, style, masks, init, asked, checkpoint_dir)
     planned = plan(asked, inputs, resume, force_resume)
     settings = planned.settings
-    run = Run(callback, checkpoint_dir, planned.resumed, progress, inputs.fingerprint(settings))
+    run = Run(callback, checkpoint_dir, planned.resumed, progress, inputs.fingerprint(settings),
+              preview)
     try:
         net = network(planned, inputs, progress)
         for index in range(settings.scales):

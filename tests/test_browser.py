@@ -67,13 +67,21 @@ def voila(tmp_path_factory):
 
 
 #: Visible elements of the app whose text is cut: clipped (overflow not visible) and wider
-#: inside than the box that shows them. Sliders, pictures and the tab bar are left out.
+#: inside than the box that shows them (sliders, pictures and the tab bar left out), and
+#: drop-downs whose chosen label is wider than their box.
 CUT_LABELS = """() => [...document.querySelectorAll('.nst-app *')].filter(e => {
   if (e.offsetParent === null || !e.textContent.trim()) return false;
   if (getComputedStyle(e).overflowX === 'visible') return false;
   if (e.querySelector('textarea, img, .widget-slider, .lm-TabBar, .widget-tab')) return false;
   return e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1;
-}).map(e => e.textContent.trim().slice(0, 80))"""
+}).map(e => e.textContent.trim().slice(0, 80)).concat(
+  [...document.querySelectorAll('.nst-app select')].filter(s => {
+    // a drop-down's chosen label wider than its box (less the arrow): the text is cut
+    if (s.offsetParent === null || s.selectedIndex < 0) return false;
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = getComputedStyle(s).font;
+    return ctx.measureText(s.options[s.selectedIndex].text).width > s.clientWidth - 28;
+  }).map(s => s.options[s.selectedIndex].text))"""
 
 
 def d3_exponent(value: float) -> str:

@@ -318,3 +318,16 @@ def test_text_that_is_no_value_is_one_line(app, settings, says):
     assert says in text and "Traceback" not in text and "\n" not in text, text
     if "color:#b00020" in app.status.value:
         assert app.settings() == before
+
+
+def test_a_run_that_started_from_an_image_file_loads_with_the_start_left_and_said(app):
+    """A CLI run's JSON with ``--init photo.png`` records init "image", which the start
+    control cannot offer: every other setting is applied, the start stays, one line says so."""
+    app.controls["init"].value = "content"
+    app.load_run({"init": "image", "style_weight": 7.0, "iterations": 3}, "chelsea", "mosaic")
+    assert (app.controls["style_weight"].value, app.controls["iterations"].value) == (7.0, 3)
+    assert app.controls["init"].value == "content" and app.controls["style"].value == "mosaic"
+    text = status(app)
+    assert "color:#b00020" not in app.status.value and "\n" not in text
+    assert text == ("The run started from an image file, which the app does not offer: start "
+                    "from stays photo as it is."), text

@@ -122,17 +122,24 @@ def test_old_and_new_paths_give_the_same_run(photo, painting, monkeypatch, case)
 
 
 class Recorder:
-    """The app's runner: runs ``stylize`` and keeps each iteration's picture and what it was
-    given; asks the run to stop after ``k`` iterations."""
+    """The app's runner: runs ``stylize`` and keeps each iteration's picture, the first-step
+    pictures the app is shown before they are evaluated (``early``) and what it was given;
+    asks the run to stop after ``k`` iterations."""
 
     def __init__(self, k: int) -> None:
-        self.k, self.pictures, self.calls = k, {}, []
+        self.k, self.pictures, self.calls, self.early = k, {}, [], []
         self.done = threading.Event()
 
-    def __call__(self, content, style, callback, **kwargs):
+    def __call__(self, content, style, callback, preview, **kwargs):
         from helpers import stylize
 
         self.calls.append((content, style, kwargs))
+
+        def shown_early(image):
+            self.early.append((len(self.pictures), image))
+            preview(image)
+
+        kwargs["preview"] = shown_early
 
         def keep(state):
             self.pictures[state["iteration"]] = state["image"]
@@ -146,7 +153,9 @@ class Recorder:
 
 def test_the_previews_first_steps_are_the_full_runs():
     """A slider change then Run in the app (500 iterations asked, its preview size) paints,
-    iteration by iteration, what a default run of the same images at that size paints."""
+    iteration by iteration, what a default run of the same images at that size paints; the
+    first step it shows before evaluating it (before iteration 1 ends) is the full run's
+    iteration 1 when that iteration took one step, as it does here."""
     from helpers import stylize, widgets
 
     k, size = 3, 64
@@ -159,9 +168,59 @@ def test_the_previews_first_steps_are_the_full_runs():
     content, style, kwargs = runner.calls[0]
     assert kwargs["size"] == size and kwargs["iterations"] == 500
     full: dict[int, np.ndarray] = {}
-    stylize(content, style, size=size, backbone="vgg16-hed", style_weight=20.0,
-            precision=kwargs.get("precision", "auto"), progress=False,
-            callback=lambda s: full.__setitem__(s["iteration"], s["image"]) or s["iteration"] >= k)
+    result = stylize(
+        content, style, size=size, backbone="vgg16-hed", style_weight=20.0,
+        precision=kwargs.get("precision", "auto"), progress=False,
+        callback=lambda s: full.__setitem__(s["iteration"], s["image"]) or s["iteration"] >= k)
     assert sorted(full) == sorted(runner.pictures) == list(range(1, k + 1))
     for i in full:
         np.testing.assert_array_equal(runner.pictures[i], full[i])
+    assert result.history[1]["evaluations"] == 2  # the start, then one step: accepted
+    assert len(runner.early) == 1 and runner.early[0][0] == 0  # shown before iteration 1
+    np.testing.assert_array_equal(runner.early[0][1], full[1])
+
+
+def test_a_remembered_recolouring_is_computed_once_per_images_and_gives_copies():
+    """The start image the tuning app asks for at every run: the same values as computing
+    it, computed once for the same images, again for other images; a caller that writes into
+    its answer changes no later answer."""
+    from helpers import images
+
+    calls = []
+
+    def counted(photo, reference):
+        calls.append(1)
+        return images.gradient_mapped(photo, reference)
+
+    recolour = fast_ops.remembered(counted, size=2)
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    paint = rng.integers(0, 256, (500, 3)).astype(np.uint8)
+    first = recolour(photo, paint)
+    np.testing.assert_array_equal(first, images.gradient_mapped(photo, paint))
+    first[:] = 0
+    np.testing.assert_array_equal(recolour(photo.copy(), paint), images.gradient_mapped(photo,
+                                                                                       paint))
+    assert len(calls) == 1
+    other = photo.copy()
+    other[0, 0, 0] ^= 1
+    recolour(other, paint)
+    recolour(photo, paint.astype(np.float64))  # the same values in another type: another key
+    assert len(calls) == 3
+    recolour(photo, paint)  # dropped: two kept
+    assert len(calls) == 4
+
+
+def test_remembered_resizes_key_on_the_size_too():
+    """The resized photo and painting of a run (optimize.Inputs.prepared): another size is
+    another answer, the same size the same values."""
+    from helpers import images
+
+    calls = []
+    resize = fast_ops.remembered(lambda image, size: calls.append(size) or
+                                 images.resize(image, size=size))
+    photo = np.random.default_rng(1).integers(0, 256, (80, 120, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(resize(photo, size=64), images.resize(photo, size=64))
+    np.testing.assert_array_equal(resize(photo, size=96), images.resize(photo, size=96))
+    resize(photo, size=64)
+    assert calls == [64, 96]

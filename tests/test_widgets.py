@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import ipywidgets as w
 import numpy as np
 import pytest
 from PIL import Image
@@ -73,7 +74,8 @@ def finish(app: widgets.TuningApp) -> None:
 
 
 def previews(app: widgets.TuningApp) -> list[bytes]:
-    """A list that grows by one each time the preview changes (once per iteration)."""
+    """A list that grows by one each time the preview changes (once per iteration, and once
+    for a run's first step, shown before it is evaluated)."""
     seen: list[bytes] = []
     app.preview.observe(lambda change: seen.append(change["new"]), names="value")
     return seen
@@ -623,6 +625,61 @@ def test_every_control_opens_at_the_backbones_default(app):
     assert [n for n, box in app.layer_boxes.items() if box.value] == \
         list(defaults["style_layers"])
     assert all(s.value == 1.0 for s in app.layer_weights.values())
+
+
+def tab_named(app: widgets.TuningApp, title: str) -> w.Widget:
+    """The page of the app's control tabs called ``title``."""
+    todo = [app]
+    while todo:
+        widget = todo.pop()
+        if isinstance(widget, w.Tab):
+            return widget.children[list(widget.titles).index(title)]
+        todo += list(getattr(widget, "children", ()))
+    raise AssertionError("no tabs")
+
+
+def test_the_start_sits_beside_the_weights_says_what_it_decides_and_runs(app):
+    """Issue 33 item 4: the start image is chosen beside the weights (the default start
+    named as such), the help says the start decides the colours and the weights the marks and
+    structure, and the status names the start that runs."""
+    weights = tab_named(app, "Weights")
+    start = app.controls["init"]
+    assert start in weights.children
+    assert weights.children.index(start) == weights.children.index(app.controls["tv_weight"]) + 1
+    help_text = weights.children[-1].value
+    assert "start decides the colours" in help_text and "marks and the structure" in help_text
+    labels = dict((value, label) for label, value in start.options)
+    assert start.value == Settings.init and labels[Settings.init].endswith("(default)")
+    assert labels["content"] == "photo as it is" and start.options[0][1] == Settings.init
+    said = []
+    app.status.observe(lambda change: said.append(change["new"]), names="value")
+    app.runner = Recorder()
+    start.value = "content"
+    app.run()
+    finish(app)
+    assert app.runner.calls[0]["init"] == "content"
+    assert any("from the photo as it is" in line for line in said), said
+    assert "init='content'" in app.code_text() and "--init content" in app.code_text()
+
+
+def test_the_first_step_is_shown_before_it_is_evaluated(app):
+    """The preview changes before iteration 1's callback: stylize's ``preview`` shows the
+    first step L-BFGS-B tries; its picture is what iteration 1 then shows."""
+    shown, steps = [], []
+    app.preview.observe(lambda change: shown.append((len(steps), change["new"])), names="value")
+    real = stylizing.stylize
+
+    def counted(content, style, callback, **kwargs):
+        return real(content, style, callback=lambda s: steps.append(s) or callback(s),
+                    **kwargs)
+
+    app.runner = counted
+    app.run()
+    finish(app)
+    assert shown[0][0] == 0  # on show before the first iteration ended
+    first = widgets.png_bytes(steps[0]["image"], widgets.PREVIEW_WIDTH)
+    if app.history[0]["result"].history[1]["evaluations"] == 2:  # the first try was taken
+        assert shown[0][1] == first
 
 
 def test_the_pyramid_levels_reach_the_run_and_the_copied_code(app):

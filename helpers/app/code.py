@@ -7,6 +7,8 @@ name, never by a path of this machine). The app settings become a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from helpers import code
@@ -51,3 +53,14 @@ def cli_command(settings: dict[str, Any], output: str = "build/tuning/result.png
     by name), shell-quoted."""
     content, *styles = sources(settings)
     return code.command_line(content, styles, run_settings(settings), output)
+
+
+def code_text(settings: dict[str, Any], warm: bool = False, uploads: Sequence[Path] = ()) -> str:
+    """The Python call and the command line that reproduce app ``settings`` (a note first
+    when they read one of the ``uploads``, which live in a temporary folder)."""
+    uploaded = any(Path(s) in uploads for s in sources(settings))
+    note = ("# Uploaded images live in a temporary folder of this app session: copy them "
+            "elsewhere\n# and change their paths below to keep this code working.\n"
+            if uploaded else "")
+    return (note + stylize_code(settings, warm=warm) + "\n# The same on the command line:\n"
+            + cli_command(settings))

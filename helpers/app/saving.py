@@ -6,10 +6,13 @@ a device), and never over an existing file; the writing itself is atomic
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 from helpers import data, files, images
+from helpers.app.code import sources
 from helpers.errors import StyleTransferError
 
 
@@ -41,3 +44,13 @@ def save_path(folder: Path, name: str, inputs: list[str | Path]) -> Path:
             raise StyleTransferError(f"{target} already exists; choose another name (Save "
                                      "never replaces a file)")
     return path
+
+
+def save_entry(entry: dict[str, Any], folder: Path, name: str, uploads: list[Path]) -> Path:
+    """Write a history ``entry``'s picture and a JSON of its settings (the run's, the app's
+    and whether it was warm-started) as ``name`` in ``folder`` (:func:`save_path`; the
+    uploads and the run's images are never written over); the PNG's path."""
+    result = entry["result"]
+    meta = {**result.settings, **entry["settings"], "warm_start": entry["warm"]}
+    path = save_path(folder, name.strip(), [*uploads, *sources(entry["settings"])])
+    return dataclasses.replace(result, settings=meta).save(path)

@@ -13,9 +13,13 @@ import hashlib
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from helpers import files, images
 from helpers.errors import StyleTransferError
+
+if TYPE_CHECKING:
+    from helpers.app.controls import Controls
 
 #: The largest upload the app takes (bytes): a 50 MB photo is far beyond what it paints.
 MAX_UPLOAD_BYTES = 50 * 2**20
@@ -90,3 +94,31 @@ class Uploads:
             raise StyleTransferError(str(exc).replace(str(path), "it")) from None
         self._by_digest[digest] = path
         return path
+
+
+def receive(uploads: Uploads, panel: Controls, key: str, item: dict[str, Any]) -> str:
+    """Keep the uploaded ``item`` (an entry of a FileUpload's value) in ``uploads``, offer it
+    in ``panel``'s three pickers and choose it in picker ``key``; the status line that says
+    so. A bad file or name raises one StyleTransferError line (``Upload 'NAME' not used:
+    ...``), the pickers unchanged. The upload button is emptied either way (the same file may
+    be picked again)."""
+    name = str(item.get("name", ""))
+    try:
+        path = uploads.add(name, bytes(item["content"]))
+    except StyleTransferError as exc:
+        raise StyleTransferError(f"Upload {name[:60]!r} not used: {exc}") from None
+    finally:
+        panel.upload_buttons[key].value = ()
+    panel.offer(str(path), upload_label(panel, path))
+    panel.widgets[key].value = str(path)  # a setting moved: a running run restarts
+    dropped = "" if path.name == name else f" (from {name[:60]!r}, without its folder)"
+    return f"Using {path.name}{dropped} as the {key.replace('2', ' (second)')} image."
+
+
+def upload_label(panel: Controls, path: Path) -> str:
+    """The pickers' label of an uploaded file: ``upload: NAME``, numbered when another upload
+    has that name."""
+    label = f"upload: {path.name}"
+    listed = [text for text, value in panel.widgets["content"].options if value != str(path)]
+    count = sum(text == label or text.startswith(f"{label} (") for text in listed)
+    return f"{label} ({count + 1})" if count else label
