@@ -208,3 +208,43 @@ def test_edge_agreement_inside_a_box():
     blank[:, :64] = 128
     blank[0, 0] = 0  # not constant: a correlation needs some spread
     assert q.edge_agreement(blank, photo, box) < 0.3
+
+
+def test_detail_map_weighs_the_content_term_where_the_photo_has_edges():
+    """The detail map has mean 1, is even at strength 0 and, at strength 1, weighs a
+    textured half far more than a flat half (a sky left to the style)."""
+    from helpers.targets import detail_map
+
+    photo = np.full((128, 128, 3), 150, np.uint8)
+    photo[:, 64:] = brush_strokes(7)[:, 64:]
+    np.testing.assert_allclose(detail_map(photo, (16, 16), 0.0), 1.0)
+    weights = detail_map(photo, (16, 16), 1.0)
+    assert abs(weights.mean() - 1) < 1e-9
+    assert weights[:, 10:].mean() > 5 * weights[:, :6].mean()
+    half = detail_map(photo, (16, 16), 0.5)
+    assert half.min() >= 0.5 - 1e-9 and abs(half.mean() - 1) < 1e-9
+
+
+def test_content_detail_weighs_the_content_loss_per_position(hed, photo):
+    """With content_detail the content term is the map-weighted mean of (F - P)²: 0 at the
+    photo itself, and for another image the plain term's value when the map is even."""
+    import tensorflow as tf
+
+    from helpers import images
+    from helpers.targets import build_targets, detail_map
+
+    layer = "block2_conv2"
+    plain = build_targets(hed, photo, [photo], [1.0], None, layer, [], "gram", "power")
+    weighted = build_targets(hed, photo, [photo], [1.0], None, layer, [], "gram", "power",
+                             content_detail=1.0)
+    w = tf.constant([1.0, 0.0, 0.0])
+    other = photo[::-1].copy()
+    x = tf.constant(images.preprocess(other))
+    assert float(weighted.loss_and_grad(tf.constant(images.preprocess(photo)), w)[0][1]) < 1e-6
+    feats = plain.extractor(x)[layer]
+    diff = np.square(np.asarray(tf.cast(feats, tf.float32)) - plain.content_target.numpy())
+    m = detail_map(photo, diff.shape[1:3], 1.0)[None, ..., None]
+    expected = float((m * diff).mean())
+    got = float(weighted.loss_and_grad(x, w)[0][1])
+    assert abs(got - expected) <= 0.02 * expected, (got, expected)
+    assert abs(got - float(plain.loss_and_grad(x, w)[0][1])) > 0.01 * expected
