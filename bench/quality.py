@@ -82,6 +82,8 @@ def edge_agreement(image: np.ndarray, photo: np.ndarray,
         rows = slice(round(box[0] * h), round(box[2] * h))
         cols = slice(round(box[1] * w), round(box[3] * w))
         a, b = a[rows, cols], b[rows, cols]
+        if a.size < 2:
+            raise ValueError(f"the box {box} holds fewer than 2 pixels of a {h}x{w} picture")
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 

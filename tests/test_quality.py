@@ -208,6 +208,8 @@ def test_edge_agreement_inside_a_box():
     blank[:, :64] = 128
     blank[0, 0] = 0  # not constant: a correlation needs some spread
     assert q.edge_agreement(blank, photo, box) < 0.3
+    with pytest.raises(ValueError, match="fewer than 2 pixels"):
+        q.edge_agreement(photo, photo, (0.5, 0.5, 0.5, 0.9))
 
 
 def test_detail_map_weighs_the_content_term_where_the_photo_has_edges():
