@@ -34,14 +34,22 @@ FIRST_STEP = 8.0
 
 def compile_loss_and_grad(
     extractor: Any, content_layer: str | None, content_target: tf.Tensor, terms: Sequence[Any],
-    layers: list[str], style_loss: str, tv_form: str,
+    layers: list[str], style_loss: str, tv_form: str, content_map: tf.Tensor | None = None,
 ) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """``loss_and_grad(x, w) -> ([total, content, style, tv], d total / d x)``, one traced
     graph: x is the (1, H, W, 3) preprocessed image, w the weights of :func:`loss_weights`.
     Each style layer's loss is the ``layer_loss`` of :mod:`helpers.style_losses`' ``style_loss``
-    against each term's target at that layer."""
+    against each term's target at that layer. ``content_map`` ((1, h, w, 1) at the content
+    layer's size, mean 1; :func:`helpers.targets.detail_map`) weighs the content term per
+    position: (1/(N·M)) Σ m (F - P)²."""
 
     loss = style_losses.get(style_loss)
+
+    def content(feats: tf.Tensor) -> tf.Tensor:
+        if content_map is None:
+            return losses.content_loss(feats, content_target)
+        return tf.reduce_mean(content_map * tf.square(tf.cast(feats, tf.float32)
+                                                      - content_target))
 
     def term_losses(feats: dict[str, tf.Tensor], term: Any) -> list[tf.Tensor]:
         return [loss.layer_loss(feats[n], term.targets[n], term.mask) for n in layers]
@@ -51,7 +59,7 @@ def compile_loss_and_grad(
         with tf.GradientTape() as tape:
             tape.watch(x)
             feats = extractor(x, training=False)
-            c = (w[0] * losses.content_loss(feats[content_layer], content_target)
+            c = (w[0] * content(feats[content_layer])
                  if content_layer else tf.zeros(()))
             per_layer = [e for term in terms for e in term_losses(feats, term)]
             s = w[1] * tf.reduce_sum(w[3:] * tf.stack(per_layer)) if per_layer else tf.zeros(())

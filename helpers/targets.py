@@ -79,15 +79,34 @@ def style_terms(
             for one, mask in zip(stats, masks, strict=True)]
 
 
+def detail_map(photo: np.ndarray, shape: tuple[int, int], strength: float,
+               sigma: float = 2.0) -> np.ndarray:
+    """(h, w) content weights where the photo has detail, mean 1: the photo's Sobel edge
+    magnitude, averaged over the ``shape`` grid's cells (the content layer's positions) and
+    blurred by ``sigma`` cells, d / mean(d), then m = (1 - strength) + strength · d /
+    mean(d). ``strength`` 0: even weights (the plain content term); 1: the content term
+    only where the photo has edges (a face, windows), so flat regions (a sky) are left to
+    the style."""
+    from skimage.color import rgb2gray
+    from skimage.filters import gaussian, sobel
+    from skimage.transform import resize
+
+    edges = resize(sobel(rgb2gray(np.asarray(photo)[..., :3])), shape, anti_aliasing=True)
+    density = gaussian(edges, sigma)
+    return (1 - strength) + strength * density / max(float(density.mean()), 1e-12)
+
+
 def build_targets(
     backbone: bb.Backbone, content: np.ndarray, styles: Sequence[np.ndarray],
     blend: Sequence[float], masks: Sequence[np.ndarray | None] | None,
     content_layer: str | None, style_layers: Sequence[str], style_loss: str, tv_form: str,
+    content_detail: float = 0.0,
 ) -> Targets:
     """Extractor, targets and the compiled loss-and-gradient function. ``content_layer=None``
     or no ``style_layers`` leave that term out of the network (it is then 0). Without
     ``masks`` the styles are blended into one target set; with masks each style is a term
-    of its own, applied inside its mask."""
+    of its own, applied inside its mask. ``content_detail`` > 0 weighs the content term
+    by the photo's :func:`detail_map` of that strength."""
     from helpers.objective import compile_loss_and_grad
 
     extractor = bb.feature_extractor(backbone, style_layers, [content_layer] if content_layer
@@ -96,13 +115,16 @@ def build_targets(
     # graph fuses each convolution with its bias and ReLU (one rounding), eager mode does not,
     # and the photo would start at a content loss of 0.018 instead of 0.
     forward = tf.function(extractor, reduce_retracing=True)
-    content_target = tf.zeros(())
+    content_target, content_map = tf.zeros(()), None
     if content_layer:
         content_feats = forward(tf.constant(images.preprocess(content)), training=False)
         content_target = tf.cast(content_feats[content_layer], tf.float32)
+        if content_detail > 0:
+            weights = detail_map(content, content_target.shape[1:3], content_detail)
+            content_map = tf.constant(weights[None, ..., None], tf.float32)
     terms = style_terms(forward, styles, blend, masks, style_layers, style_loss)
     loss_and_grad = compile_loss_and_grad(extractor, content_layer, content_target, terms,
-                                          list(style_layers), style_loss, tv_form)
+                                          list(style_layers), style_loss, tv_form, content_map)
     return Targets(extractor, content_target, terms, style_loss, loss_and_grad)
 
 
@@ -132,7 +154,7 @@ def _digest(image: np.ndarray | None) -> str:
 def cached_targets(
     backbone: bb.Backbone, content: np.ndarray, styles: Sequence[np.ndarray],
     blend: Sequence[float], masks: Sequence[np.ndarray | None] | None, content_layer: str | None,
-    style_layers: Sequence[str], style_loss: str, tv_form: str,
+    style_layers: Sequence[str], style_loss: str, tv_form: str, content_detail: float = 0.0,
 ) -> Targets:
     """:func:`build_targets`, cached: the key holds everything but the weights, so runs that
     differ only in weights share one set of targets and one traced graph."""
@@ -140,14 +162,14 @@ def cached_targets(
            _digest(content), tuple(_digest(s) for s in styles),
            tuple(blend) if masks is None else None,
            None if masks is None else tuple(_digest(m) for m in masks),
-           content_layer, tuple(style_layers), style_loss, tv_form)
+           content_layer, tuple(style_layers), style_loss, tv_form, content_detail)
     if key in _CACHE:
         _CACHE_STATS["hits"] += 1
         _CACHE[key] = _CACHE.pop(key)  # most recently used last
         return _CACHE[key]
     _CACHE_STATS["misses"] += 1
     built = build_targets(backbone, content, styles, blend, masks, content_layer, style_layers,
-                          style_loss, tv_form)
+                          style_loss, tv_form, content_detail)
     _CACHE[key] = built
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))

@@ -119,3 +119,134 @@ def test_quality_finds_pairs_and_references_by_name(tmp_path, photo, painting):
         (tmp_path / "g" / part).mkdir(parents=True)
         images.save_image(photo, tmp_path / "g" / part / f"{name}.png")
     assert [(c.stem, s.stem, r) for c, s, r in q.find_pairs(tmp_path / "g")] == [("a", "b", None)]
+
+
+def brush_strokes(seed: int, shape: tuple[int, int] = (128, 128), count: int = 400,
+                  length: int = 12) -> np.ndarray:
+    """A synthetic painting: ``count`` 3-px-wide straight strokes of random colours, mostly
+    leaning one way (angle ~ N(0.6, 0.3) rad), on a grey ground."""
+    from skimage.draw import line_aa
+
+    rng = np.random.default_rng(seed)
+    image = np.full((*shape, 3), 128, np.uint8)
+    for _ in range(count):
+        r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        angle, colour = rng.normal(0.6, 0.3), rng.integers(0, 255, 3)
+        for offset in range(3):
+            rr, cc, _ = line_aa(r + offset, c, int(r + offset + length * np.sin(angle)),
+                                int(c + length * np.cos(angle)))
+            inside = (rr >= 0) & (rr < shape[0]) & (cc >= 0) & (cc < shape[1])
+            image[rr[inside], cc[inside]] = colour
+    return image
+
+
+def test_marks_tell_a_flat_picture_and_noise_from_brush_strokes():
+    """Two stroke textures drawn with other seeds are close (< 0.3); a flat grey picture is
+    more than 10x further, and isotropic noise (marks everywhere, but no strokes: low
+    coherence) more than 5x."""
+    q = _bench_quality()
+    a, b = brush_strokes(0), brush_strokes(1)
+    near = q.marks_distance(a, b)
+    assert near < 0.3
+    assert q.marks_distance(np.full_like(a, 120), b) > 10 * near
+    noise = np.random.default_rng(0).integers(0, 255, a.shape).astype(np.uint8)
+    assert q.marks_distance(noise, b) > 5 * near
+    assert q.mark_components(noise, b)["coherence"] > 3 * q.mark_components(a, b)["coherence"]
+
+
+def test_marks_grow_with_blur():
+    """A painting blurred more is further from itself, strictly, at every step."""
+    from skimage.filters import gaussian
+
+    q = _bench_quality()
+    a = brush_strokes(0)
+    blurred = [(gaussian(a, s, channel_axis=-1) * 255).astype(np.uint8) for s in (0.5, 1, 2, 4)]
+    d = [q.marks_distance(a, a), *(q.marks_distance(x, a) for x in blurred)]
+    assert d[0] < 1e-9
+    assert (np.diff(d) > 0).all(), d
+
+
+def test_marks_separate_the_bundled_photo_from_the_bundled_painting():
+    """Chelsea the cat (a photograph: soft fur, a flat background) is more than 5x further
+    from the bundled swirls than the painting's left half is from its right half."""
+    from helpers import images
+
+    q = _bench_quality()
+    painting = images.resize(data.default_style(), size=451)
+    half = painting.shape[1] // 2
+    assert q.marks_distance(data.default_content(), painting) > 5 * q.marks_distance(
+        painting[:, :half], painting[:, half:])
+
+
+def test_marks_in_flat_regions_see_an_unpainted_sky():
+    """A 'photo' whose top half is a flat sky: flat_mask picks the sky; a result that keeps
+    the sky flat is far from the painting inside it, one that paints strokes there is near,
+    though both are equally near over the whole picture's lower half."""
+    q = _bench_quality()
+    strokes = brush_strokes(2)
+    photo = np.full_like(strokes, 200)
+    photo[64:] = brush_strokes(3)[64:]
+    mask = q.flat_mask(photo, photo.shape[:2])
+    assert mask[:60].mean() > 0.55 and mask[70:].mean() < 0.05
+    unpainted, painted = photo.copy(), photo.copy()
+    painted[:64] = strokes[:64]
+    far, near = (q.marks_distance(x, brush_strokes(4), mask) for x in (unpainted, painted))
+    assert far > 5 * near, (far, near)
+
+
+def test_edge_agreement_inside_a_box():
+    """Inside a box the agreement sees only the box: a picture whose box matches the photo
+    agrees there (1) whatever lies outside; one whose box is blank does not."""
+    q = _bench_quality()
+    photo = brush_strokes(5)
+    other = photo.copy()
+    other[:, 64:] = brush_strokes(6)[:, 64:]
+    box = (0.0, 0.0, 1.0, 0.45)
+    assert q.edge_agreement(other, photo, box) > 0.999
+    assert q.edge_agreement(other, photo) < 0.9
+    blank = photo.copy()
+    blank[:, :64] = 128
+    blank[0, 0] = 0  # not constant: a correlation needs some spread
+    assert q.edge_agreement(blank, photo, box) < 0.3
+    with pytest.raises(ValueError, match="fewer than 2 pixels"):
+        q.edge_agreement(photo, photo, (0.5, 0.5, 0.5, 0.9))
+
+
+def test_detail_map_weighs_the_content_term_where_the_photo_has_edges():
+    """The detail map has mean 1, is even at strength 0 and, at strength 1, weighs a
+    textured half far more than a flat half (a sky left to the style)."""
+    from helpers.targets import detail_map
+
+    photo = np.full((128, 128, 3), 150, np.uint8)
+    photo[:, 64:] = brush_strokes(7)[:, 64:]
+    np.testing.assert_allclose(detail_map(photo, (16, 16), 0.0), 1.0)
+    weights = detail_map(photo, (16, 16), 1.0)
+    assert abs(weights.mean() - 1) < 1e-9
+    assert weights[:, 10:].mean() > 5 * weights[:, :6].mean()
+    half = detail_map(photo, (16, 16), 0.5)
+    assert half.min() >= 0.5 - 1e-9 and abs(half.mean() - 1) < 1e-9
+
+
+def test_content_detail_weighs_the_content_loss_per_position(hed, photo):
+    """With content_detail the content term is the map-weighted mean of (F - P)²: 0 at the
+    photo itself, and for another image the plain term's value when the map is even."""
+    import tensorflow as tf
+
+    from helpers import images
+    from helpers.targets import build_targets, detail_map
+
+    layer = "block2_conv2"
+    plain = build_targets(hed, photo, [photo], [1.0], None, layer, [], "gram", "power")
+    weighted = build_targets(hed, photo, [photo], [1.0], None, layer, [], "gram", "power",
+                             content_detail=1.0)
+    w = tf.constant([1.0, 0.0, 0.0])
+    other = photo[::-1].copy()
+    x = tf.constant(images.preprocess(other))
+    assert float(weighted.loss_and_grad(tf.constant(images.preprocess(photo)), w)[0][1]) < 1e-6
+    feats = plain.extractor(x)[layer]
+    diff = np.square(np.asarray(tf.cast(feats, tf.float32)) - plain.content_target.numpy())
+    m = detail_map(photo, diff.shape[1:3], 1.0)[None, ..., None]
+    expected = float((m * diff).mean())
+    got = float(weighted.loss_and_grad(x, w)[0][1])
+    assert abs(got - expected) <= 0.02 * expected, (got, expected)
+    assert abs(got - float(plain.loss_and_grad(x, w)[0][1])) > 0.01 * expected
