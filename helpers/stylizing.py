@@ -74,24 +74,21 @@ def stylize(
 ) -> Result:
     """Paint ``content`` in the style of ``style``; return a :class:`~helpers.result.Result`.
 
-    Images are paths, arrays or Pillow images (the bundled ones: ``helpers.data.
-    default_content()``, ``helpers.data.default_style()``; the engine picks none: leaving one
-    out is refused with one line naming them); ``style`` may be a list of several.
+    Images are paths, arrays or Pillow images (the bundled ones: ``helpers.data``; leaving one
+    out is refused in one line naming them); ``style`` may be a list of several.
     ``masks``: one per style (white = this style, ``None`` = everywhere); outside every mask the
     photo stays. ``options`` are the settings of :class:`~helpers.settings.Settings` (``size``,
     ``iterations``, ``content_weight``, ``style_weight``, ``tv_weight``, layers,
     ``style_scale``, ``preserve_color``, ``backbone``, ``init`` ... each documented there);
     ``init`` may also be an image to start from. ``callback(state)`` is called after every
     iteration with ``iteration``, the loss terms, ``seconds`` and ``image`` (uint8); returning
-    True stops the run; ``preview(image)`` (the tuning app's) is shown each new point the
-    first iteration tries, before it is evaluated. Ctrl-C, a callback stop and a non-finite
-    loss all return the best image so far, with the reason in ``stop_reason``.
-    ``checkpoint_every=k`` saves into ``checkpoint_dir`` every k iterations;
-    ``resume`` continues from such a folder (a
-    checkpoint of another photo, painting, backbone or size is refused unless
-    ``force_resume=True``). ``scales=k`` paints coarse-to-fine: first at ``size / 2**(k-1)``,
-    doubling up to ``size``, each scale starting from the last result; the iterations are
-    shared out over the scales (:func:`helpers.run_plan.plan_text` says how). Every check that
+    True stops the run; ``preview(image)`` (the tuning app's) sees each point the first
+    iteration tries before it is evaluated. Ctrl-C, a callback stop and a non-finite loss all
+    return the best image so far (``stop_reason`` says why). ``checkpoint_every=k`` saves into
+    ``checkpoint_dir`` every k iterations; ``resume`` continues from such a folder (another
+    photo's, painting's, backbone's or size's is refused unless ``force_resume=True``).
+    ``scales=k`` paints coarse-to-fine from ``size / 2**(k-1)``, doubling up to ``size``; the
+    iterations are shared out (:func:`helpers.run_plan.plan_text` says how). Every check that
     needs no network runs before the network loads. A signal (KeyboardInterrupt; SIGTERM and
     SIGHUP under :func:`helpers.signals.stop_on_signals`) at any moment once a first image
     exists returns the best image so far at the requested size (``stop_reason`` "interrupted
