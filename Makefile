@@ -104,7 +104,7 @@ figures: $(STAMP)  ## the README's figures (docs/figures/*.png) from the bundled
 gallery: $(STAMP)  ## every bundled pair (or FOLDER=dir with content/ and style/) in one grid
 	$(BIN)/python -m helpers gallery $(FOLDER) --size $(or $(SIZE),384) -o build/gallery.png
 
-quality: $(STAMP)  ## every pair in FOLDER (default: the bundled images) at 512 px: side-by-sides, palette and edge numbers in build/quality
+quality: $(STAMP)  ## every pair in FOLDER (default: the bundled images) at 512 px: side-by-sides, palette, edge and marks numbers (overall and in the flat regions) in build/quality
 	$(BIN)/python bench/quality.py $(FOLDER) --size $(or $(SIZE),512) -o build/quality
 
 # `make sweep` settings: the grid (any `python -m helpers sweep` flags) and the output folder.

@@ -53,7 +53,7 @@ class Run:
             net, prepared.net_content, prepared.net_styles, prepared.blend, prepared.masks,
             settings.content_layer if settings.content_weight > 0 else None,
             settings.style_layers if settings.style_weight > 0 else [],
-            settings.style_loss, settings.tv_form)
+            settings.style_loss, settings.tv_form, settings.content_detail)
         weights = loss_weights(settings, targets, prepared.blend, prepared.masks)
         history: list[dict[str, float]] = []
         if self.resumed is not None:  # checked against this run by stylizing.plan

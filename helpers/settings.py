@@ -85,6 +85,7 @@ class Settings:
     maxfun: int = 20
     learning_rate: float = 5.0
     tv_form: str = "power"
+    content_detail: float = 0.0
     checkpoint_every: int = 0
     scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
@@ -139,11 +140,16 @@ class Settings:
         return out
 
     def _checked_numbers(self) -> dict[str, Any]:
-        """The weights, the style scale (0.1 to 4) and Adam's learning rate (above 0)."""
+        """The weights, the style scale (0.1 to 4), Adam's learning rate (above 0) and the
+        content term's detail weighting (0 to 1)."""
         out = {name: check_weight(name, getattr(self, name))
                for name in ("content_weight", "style_weight", "tv_weight", "style_scale")
                if getattr(self, name) is not None}
         out["learning_rate"] = check_weight("learning_rate", self.learning_rate)
+        out["content_detail"] = check_weight("content_detail", self.content_detail)
+        if out["content_detail"] > 1:
+            raise StyleTransferError("content_detail must be from 0 (off) to 1, not "
+                                     f"{out['content_detail']}")
         if out["learning_rate"] == 0:
             raise StyleTransferError("learning_rate must be above 0 (Adam's step, in grey "
                                      "levels; 5 is the default), not 0")

@@ -552,3 +552,16 @@ def test_pyramid_levels_paint_the_first_scale_over_the_pyramid(photo, painting, 
 def test_stylize_without_images_names_the_bundled_ones():
     with pytest.raises(StyleTransferError, match=r"helpers\.data\.default_content\(\)"):
         stylizing.stylize(size=64, iterations=1, backbone="vgg16-hed", progress=False)
+
+
+def test_content_detail_reaches_the_content_term(photo, painting):
+    """``content_detail`` (docs/paintings.md) changes the run only through the content term:
+    off by default (the same picture as 0), and a different picture at 1."""
+    runs = {k: stylizing.stylize(photo, painting, iterations=3, precision="float32",
+                                 **FAST, **({} if k is None else {"content_detail": k}))
+            for k in (None, 0.0, 1.0)}
+    assert runs[None].settings["content_detail"] == 0.0
+    np.testing.assert_array_equal(runs[None].image, runs[0.0].image)
+    assert runs[1.0].settings["content_detail"] == 1.0
+    assert runs[1.0].history[0]["content"] != runs[0.0].history[0]["content"]
+    assert not np.array_equal(runs[1.0].image, runs[0.0].image)
