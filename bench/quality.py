@@ -6,7 +6,7 @@ Renders every pair at ``--size`` px with the defaults (plus any ``key=value`` se
 as JSON: ``style_weight=100``) and writes, per pair, ``OUT/PHOTO_PAINTING.png`` (ours) and
 ``OUT/PHOTO_PAINTING_side.png`` (photo | painting | ours | reference, when there is one), and
 prints one table row per pair with four numbers for ours and the reference
-(README, "Choosing defaults"):
+(docs/choosing_defaults.md, docs/paintings.md):
 
 - **palette**: sliced Wasserstein distance between the result's and the painting's colour
   distributions in CIELAB (lower: closer to the painting's palette), :func:`palette_distance`;

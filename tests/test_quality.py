@@ -35,8 +35,8 @@ def test_the_bundled_pair_has_no_saturated_border_at_256_px():
 @pytest.mark.slow
 def test_the_defaults_match_every_style_layer_the_deepest_included():
     """The painting's large marks live in the deep layers: with the default (sliced) style loss
-    every style layer's loss, block5's included, ends below a quarter of the start's (README,
-    "Choosing defaults"). With neural-style's 4/C² the deep layers kept half of theirs (0.51)
+    every style layer's loss, block5's included, ends below a quarter of the start's
+    (docs/choosing_defaults.md). With neural-style's 4/C² the deep layers kept half of theirs (0.51)
     and skies filled with small cells."""
     from helpers import backbone, images, losses
     from helpers.targets import build_targets
@@ -64,7 +64,7 @@ def test_the_defaults_match_every_style_layer_the_deepest_included():
 
 def test_color_matched_init_is_the_photo_in_the_paintings_colours(photo, painting):
     """init="color_matched" starts from the photo recoloured to the painting's colour mean and
-    covariance (README "Choosing defaults"): the painting's mean colour, the photo's shapes."""
+    covariance (docs/choosing_defaults.md): the painting's mean colour, the photo's shapes."""
     from helpers import images
     from helpers.settings import Settings
 
