@@ -60,6 +60,9 @@ GRADE_LOG_ENV = "NST_GRADE_LOG"
 #: Set for nbgrader's autograde: a failed check with partial credit prints its message and
 #: returns the points it earns (nbgrader's partial credit) instead of raising.
 PARTIAL_CREDIT_ENV = "NST_PARTIAL_CREDIT"
+#: Set in the grader's kernels: the check cells do nothing there (the grader judges the
+#: answers the kernel gives to its own hidden inputs; nothing a kernel reports is trusted).
+GRADING_ENV = "NST_GRADING"
 
 _SPECS = {"preprocess": PREPROCESS, "gram": GRAM, "content": CONTENT,
           "style_layer": STYLE_LAYER, "style": STYLE, "tv": TV}
@@ -111,6 +114,9 @@ def check(name: str, answer: Any) -> float | None:
     right prints its message and returns the points earned instead of raising."""
     if name not in CHECKS:
         raise ValueError(f"unknown check {name!r}; choose one of {', '.join(CHECKS)}")
+    if os.environ.get(GRADING_ENV) == "1":
+        print(f"{name}: graded by the grader on its own hidden inputs")
+        return None
     try:
         if name in _SPECS:
             run_spec(name, _SPECS[name], answer)

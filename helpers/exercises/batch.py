@@ -34,11 +34,12 @@ from helpers.exercises import reports
 from helpers.exercises.collect import Submission, collect, file_name, fold, walk
 from helpers.exercises.grading import (
     NOTEBOOK_ROW,
+    GradeRun,
     Row,
-    Settings,
     _name,
     check_cells,
     instructor_notebooks,
+    run_settings,
 )
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
@@ -148,7 +149,7 @@ def _tail(err: IO[bytes]) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settings: Settings,
+def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settings: GradeRun,
             workers: Workers) -> list[list[Row]]:
     """Grade one student's notebooks (``tasks``) in a worker process, in turn; the rows of
     each. A notebook that ends its worker (killed, stopped, out of time) gets rows saying
@@ -169,13 +170,14 @@ def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settin
     return results
 
 
-def _run_worker(tasks: list[Task], folder: Path, settings: Settings, workers: Workers,
+def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Workers,
                 err: IO[bytes]) -> tuple[list[list[Row]], str]:
     """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
     why it stopped before the next one."""
     token = new_token()
     spec = {"tmp": str(folder), "token": token, "timeout": settings.timeout,
-            "memory_mb": settings.memory_mb,
+            "memory_mb": settings.memory_mb, "cell_timeout": settings.cell_timeout,
+            "seed": settings.seed, "hide": run_settings(settings, token, []).hide,
             "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
                            "notebook": str(t.notebook), "instructor": t.instructor}
                           for t in tasks]}
@@ -360,7 +362,7 @@ def _plan(subs: list[Submission], instructors: dict[str, Any]
 
 
 def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
-         instructors: dict[str, Any], settings: Settings, report: Report, tmp: Path) -> None:
+         instructors: dict[str, Any], settings: GradeRun, report: Report, tmp: Path) -> None:
     """Run the tasks, one worker per student, ``settings.jobs`` students at once; each
     student is written out as soon as all their notebooks are graded. Ctrl-C, SIGTERM and
     SIGHUP stop the workers and propagate."""
@@ -394,7 +396,7 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def grade_class(submissions: Path, output: Path, source: Path, settings: Settings
+def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRun
                 ) -> list[Row]:
     """Grade every student's notebooks in ``submissions``; write ``output`` (CSV),
     ``feedback/STUDENT.md`` and ``summary.txt`` beside it; return the rows. Stopped by a
@@ -408,9 +410,13 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
     temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True)
     with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
         # apart: a notebook removing its own temporary folder's parent spares the zips
+        settings.hide = [*settings.hide, unzipped, tmp, str(submissions), str(source),
+                         str(output.parent / "feedback")]
         subs, general = collect(submissions, Path(unzipped), canonical)
         screen(subs, instructors)
         report = Report(output, instructors, subs, inputs)
+        general.append(f"hidden inputs drawn from seed {settings.seed} (--seed {settings.seed} "
+                       "draws them again)")
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
             print(f"note: {line}", flush=True)
