@@ -187,7 +187,7 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
                           str(folder / "task.json"), str(folder)], folder, err)
     if proc is None:
         return [], "not graded: the grading was stopped"
-    limit = settings.timeout * len(tasks) + GRACE
+    limit = len(tasks) * (settings.timeout + 12 * settings.cell_timeout) + GRACE  # 3 tries
     try:
         status = proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:

@@ -67,13 +67,36 @@ def _proc_write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def hide(folders: list[str]) -> bool:
+def hide(folders: list[str], private: str = "", keep: str = "") -> bool:
     """Cover ``folders`` with an empty read-only tmpfs in a user and mount namespace of this
     process's own (this process and its children only; the working folder stays usable
-    through relative paths). False when the system refuses (then nothing is hidden)."""
+    through relative paths), and ``private`` with a writable one holding only the file
+    ``keep`` (its connection file: no other kernel's key is readable). False when the system
+    refuses (then nothing is hidden)."""
     folders = [f for f in folders if os.path.isdir(f)]
-    if not folders:
+    if not folders and not private:
         return True
+    data = b""
+    if keep:
+        with open(keep, "rb") as f:
+            data = f.read()
+    if not _unshare():
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    hidden = all(libc.mount(b"tmpfs", f.encode(), b"tmpfs", flags, b"size=4k") == 0
+                 for f in folders)
+    if private and libc.mount(b"tmpfs", private.encode(), b"tmpfs", flags & ~_MS_RDONLY,
+                              b"size=64k,mode=0700") == 0 and keep:
+        fd = os.open(keep, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+    return hidden
+
+
+def _unshare() -> bool:
+    """Enter a user and mount namespace of this process's own, mapped to the same user,
+    every mount private to it."""
     libc = ctypes.CDLL(None, use_errno=True)
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS) != 0:
@@ -84,24 +107,24 @@ def hide(folders: list[str]) -> bool:
         _proc_write("/proc/self/gid_map", f"{gid} {gid} 1")
     except OSError:
         return False
-    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
-        return False
-    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    return all(libc.mount(b"tmpfs", f.encode(), b"tmpfs", flags, b"size=4k") == 0
-               for f in folders)
+    return libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
 
 
 def main(argv: list[str]) -> None:
     """Set the limit given by ``--memory-mb N``, hide every ``--hide DIR``, then start
     ipykernel with the rest, its stdout and stderr capped (:func:`cap_stream`)."""
     hidden: list[str] = []
-    while len(argv) >= 2 and argv[0] in ("--memory-mb", "--hide"):
+    private = ""
+    while len(argv) >= 2 and argv[0] in ("--memory-mb", "--hide", "--private"):
         if argv[0] == "--memory-mb":
             limit_memory(int(argv[1]))
-        else:
+        elif argv[0] == "--hide":
             hidden.append(argv[1])
+        else:
+            private = argv[1]
         argv = argv[2:]
-    os.environ["NST_HIDDEN"] = "yes" if hide(hidden) else "no"
+    keep = argv[argv.index("-f") + 1] if "-f" in argv[:-1] and private else ""
+    os.environ["NST_HIDDEN"] = "yes" if hide(hidden, private, keep) else "no"
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         sys.path.pop(0)  # run as a script: this folder must not shadow other modules
     from ipykernel.kernelapp import IPKernelApp

@@ -167,13 +167,35 @@ class Outcome:
     status: str = ""
     notes: list[str] = field(default_factory=list)
     answers: dict[str, tuple[dict | None, bytes]] = field(default_factory=dict)
+    current: int | None = None  # the cell running now
 
 
 def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
                  write: Any = None) -> Outcome:
     """Run every cell (errors do not stop it) in a fresh capped kernel with NST_FAST=1 and
     cwd ``workdir``, then each job (``write(job)`` puts its files in ``workdir`` and returns
-    the job file's name); the kernel is killed and the answers read."""
+    the job file's name); the kernel is killed and the answers read. A cell that kills its
+    kernel is left out and the notebook run again in a fresh one (twice at most)."""
+    cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for job in jobs:  # our copy of the notebook: these cells are never written out
+        nb.cells.append(_new_cell(harness_code(write(job)), f"nst-answer-{job.tag}"))
+        cells.append((len(nb.cells) - 1, nb.cells[-1]))
+    outcome, deadline = Outcome(), time.monotonic() + settings.timeout
+    for _ in range(3):
+        died = _run_once(nb, workdir, cells, settings, deadline, outcome)
+        if died is None or time.monotonic() > deadline - 5:
+            break
+        cells = [(i, c) for i, c in cells if i != died]
+        outcome.notes.append(f"the kernel died in cell {died} ({nb.cells[died].get('id')}); "
+                             "the notebook was run again without it")
+        outcome.status = ""
+    outcome.answers = {job.tag: read_answer(workdir, job.tag) for job in jobs}
+    return outcome
+
+
+def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadline: float,
+              outcome: Outcome) -> int | None:
+    """One run of ``cells`` in a fresh kernel; the index of the cell it died in, if it did."""
     import shutil
 
     from nbclient.exceptions import DeadKernelError
@@ -184,28 +206,23 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
         env.pop(name, None)
     km = kernel_manager(workdir.parent / f"kernels-{workdir.name}", settings)
     client = _notebook_client(nb, km, workdir, settings.cell_timeout)
-    outcome, pid = Outcome(), None
-    deadline = time.monotonic() + settings.timeout
+    pid, outcome.current = None, None
     try:  # cleanup_kc: the kernel is shut down (its process group killed) however it ends
         with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             pid = _kernel_pid(km)
-            cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-            for job in jobs:  # our copy of the notebook: these cells are never written out
-                nb.cells.append(_new_cell(harness_code(write(job)), f"nst-answer-{job.tag}"))
-                cells.append((len(nb.cells) - 1, nb.cells[-1]))
             _run_cells(client, km, cells, deadline, settings, outcome)
     except DeadKernelError:
         outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
                           f"the {settings.memory_mb} MiB limit)")
+        return outcome.current
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
         kill_group(pid)
         kill_leftovers(settings.token)
         shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
-    outcome.answers = {job.tag: read_answer(workdir, job.tag) for job in jobs}
-    return outcome
+    return None
 
 
 def _new_cell(source: str, cell_id: str) -> Any:
@@ -217,22 +234,24 @@ def _new_cell(source: str, cell_id: str) -> Any:
 def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: RunSettings,
                outcome: Outcome) -> None:
     """Each cell in turn, at most ``cell_timeout`` s each; a cell over it is interrupted and
-    the rest run, until the notebook's own time is up."""
+    the rest run, until the notebook's own time is up. The answering cells then run in any
+    case, ``cell_timeout`` s each."""
     from nbclient.exceptions import CellTimeoutError
 
     for index, cell in cells:
-        left = deadline - time.monotonic()
+        answer = cell.get("id", "").startswith("nst-answer-")  # its own time, after the notebook
+        left = settings.cell_timeout if answer else deadline - time.monotonic()
         if left < 1:
             outcome.status = (f"timed out: the notebook did not finish within "
-                              f"{settings.timeout} s")
-            return
+                              f"{settings.timeout} s; the rest of its cells were not run")
+            continue
         client.timeout = max(1, int(min(settings.cell_timeout, left)))
+        outcome.current = index
         try:
             client.execute_cell(cell, index)
             cell.metadata["nst_ran"] = True
         except CellTimeoutError:
-            what = ("your function did not return on the hidden inputs" if
-                    cell.get("id", "").startswith("nst-answer-") else
+            what = ("your function did not return on the hidden inputs" if answer else
                     f"cell {index} ({cell.get('id')}) did not finish")
             outcome.notes.append(f"{what} within {client.timeout} s; it was interrupted")
             if not _interrupted(client, km):
