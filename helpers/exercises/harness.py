@@ -326,9 +326,10 @@ def _plain(value: Any) -> Any:
 KINDS = {"spec": _spec, "lbfgs": _lbfgs, "look": _look}
 
 
-def main(job_file: str, user: dict) -> None:
+def main(job_file: str, user: dict, output: str) -> None:
     """Answer the grader's job (a JSON file): call the student's function named there, found
-    in the notebook's namespace ``user``, and write ``OUTPUT.npz`` then ``OUTPUT.json``."""
+    in the notebook's namespace ``user``, and write ``OUTPUT.npz`` then ``OUTPUT.json``
+    (``output``: a name the grader makes up for this cell only)."""
     with open(job_file, encoding="utf-8") as f:
         job = json.load(f)
     arrays: dict = {}
@@ -339,14 +340,18 @@ def main(job_file: str, user: dict) -> None:
         result = KINDS[job["kind"]](job, fn, user, arrays)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _put(job["output"] + ".npz", buffer.getvalue())
-    _put(job["output"] + ".json", json.dumps(result, default=_plain).encode())  # last: done
+    _put(output + ".npz", buffer.getvalue())
+    _put(output + ".json", json.dumps(result, default=_plain).encode())  # last: done
 
 
 def _put(name: str, data: bytes) -> None:
     """Write a new file in the working folder, by a name relative to it: the folder's own
     path is covered in the kernel's namespace (:func:`helpers.exercises.kernel.hide`)."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:  # whatever the notebook put there first (a pipe, a link, a forged answer) goes
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, data)
     finally:

@@ -158,7 +158,7 @@ def write_job(check: str, function: str, folder: Path, tag: str) -> str:
     from helpers.files import write_bytes, write_text
 
     kind = "lbfgs" if check == "lbfgs" else "look" if check == "look" else "spec"
-    job: dict = {"kind": kind, "function": function, "output": f"answer-{tag}",
+    job: dict = {"kind": kind, "function": function,
                  "library": _library(check), "inputs": f"inputs-{tag}.npz"}
     if kind != "look":
         data, layouts = _inputs(check)

@@ -70,13 +70,14 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def read_answer(workdir: Path, tag: str) -> tuple[dict | None, bytes]:
-    """What the kernel wrote for job ``tag``: its JSON record (None when missing or not JSON)
+def read_answer(workdir: Path, name: str) -> tuple[dict | None, bytes]:
+    """What the kernel wrote as ``name`` (.json, .npz): its JSON record (None when missing or
+    not JSON)
     and its arrays (npz bytes, read later with allow_pickle=False). Regular files only, each
     read with a bound: a pipe or a sparse giant in their place is no answer."""
     try:
-        record = json.loads(read_bytes(workdir / f"answer-{tag}.json", 4 * 2**20, "an answer"))
-        data = read_bytes(workdir / f"answer-{tag}.npz", ANSWER_BYTES + 1, "an answer")
+        record = json.loads(read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
+        data = read_bytes(workdir / f"{name}.npz", ANSWER_BYTES + 1, "an answer")
     except (StyleTransferError, ValueError, OSError):
         return None, b""
     if len(data) > ANSWER_BYTES:
@@ -148,14 +149,15 @@ def _kernel_pid(km: Any) -> int | None:
     return getattr(process, "pid", None)
 
 
-def harness_code(job_file: str) -> str:
-    """The cell that answers one job: the harness's text run in a namespace of its own."""
+def harness_code(job_file: str, output: str) -> str:
+    """The cell that answers one job: the harness's text run in a namespace of its own,
+    writing its answer to ``output`` (.json, .npz)."""
     from helpers.exercises import harness
 
     source = Path(harness.__file__).read_text(encoding="utf-8")
     return (f"__nst_harness = {{'__name__': 'nst_harness'}}\n"
             f"exec(compile({source!r}, {harness.HARNESS_FILE!r}, 'exec'), __nst_harness)\n"
-            f"__nst_harness['main']({job_file!r}, globals())\n"
+            f"__nst_harness['main']({job_file!r}, globals(), {output!r})\n"
             "del __nst_harness")
 
 
@@ -177,8 +179,10 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
     the job file's name); the kernel is killed and the answers read. A cell that kills its
     kernel is left out and the notebook run again in a fresh one (twice at most)."""
     cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    outputs = {job.tag: f"answer-{job.tag}-{uuid.uuid4().hex}" for job in jobs}
     for job in jobs:  # our copy of the notebook: these cells are never written out
-        nb.cells.append(_new_cell(harness_code(write(job)), f"nst-answer-{job.tag}"))
+        nb.cells.append(_new_cell(harness_code(write(job), outputs[job.tag]),
+                                  f"nst-answer-{job.tag}"))
         cells.append((len(nb.cells) - 1, nb.cells[-1]))
     outcome, deadline = Outcome(), time.monotonic() + settings.timeout
     for _ in range(3):
@@ -189,7 +193,7 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
         outcome.notes.append(f"the kernel died in cell {died} ({nb.cells[died].get('id')}); "
                              "the notebook was run again without it")
         outcome.status = ""
-    outcome.answers = {job.tag: read_answer(workdir, job.tag) for job in jobs}
+    outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag]) for job in jobs}
     return outcome
 
 
