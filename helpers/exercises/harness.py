@@ -11,8 +11,9 @@ outputs. It imports TensorFlow only when the exercise's inputs are tensors, and 
 ``helpers``.
 
 While the student's function runs, a profile hook (``sys.setprofile``) notes any call of a
-library answer: by its code's name and file (any alias, a later import), by its bytecode
-(``exec`` of ``inspect.getsource``), or, for a ``tf.function`` object, by identity; the
+library answer: by its code's name and file (any alias, a later import), by its
+instructions (:func:`fingerprint`: ``exec`` of ``inspect.getsource``), or, for a
+``tf.function`` object, by identity; the
 modules already imported have those functions wrapped as well. A copy of the library's
 source pasted and edited is not caught.
 """
@@ -104,8 +105,8 @@ class Watch:
 
     def __init__(self, library: list[dict]) -> None:
         self.by_name = {(item["name"], item["file"]): item["shown"] for item in library}
-        self.by_code = {(item["name"], bytes.fromhex(item["code"]), tuple(item["names"])):
-                        item["shown"] for item in library if item.get("code")}
+        self.by_code = {(item["name"], tuple(item["names"])): item for item in library
+                        if item.get("print")}
         self.objects: dict[int, str] = {}
         self.found, self.memo, self.undo = "", {}, []
         for item in library:
@@ -130,7 +131,9 @@ class Watch:
             tail = code.co_filename.replace(os.sep, "/")
             hit = next((shown for (name, file), shown in self.by_name.items()
                         if name == code.co_name and tail.endswith(file)), "")
-            hit = hit or self.by_code.get((code.co_name, code.co_code, code.co_names), "")
+            item = self.by_code.get((code.co_name, code.co_names))
+            if not hit and item and fingerprint(code) == item["print"]:
+                hit = item["shown"]
             self.memo[id(code)] = hit
         return hit
 
@@ -150,6 +153,24 @@ class Watch:
         sys.setprofile(None)
         for module, attr, target in self.undo:
             setattr(module, attr, target)
+
+
+def fingerprint(code: Any) -> str:
+    """A function's instructions and their arguments, jumps and caches left out, hashed:
+    the same for a copy of its source compiled anywhere (``exec(inspect.getsource(f))``),
+    whatever the compiler flags in force there."""
+    import dis
+    import hashlib
+
+    ops = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("PUSH_NULL", "CACHE", "PRECALL", "NOP", "RESUME"):
+            continue
+        name = "LOAD_ATTR" if ins.opname == "LOAD_METHOD" else ins.opname
+        jump = ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs
+        arg = "" if jump else "<code>" if hasattr(ins.argval, "co_code") else repr(ins.argval)
+        ops.append(f"{name}:{arg}")
+    return hashlib.sha256("\n".join(ops).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------ calling it

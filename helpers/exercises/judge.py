@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.exercises import _engine
+from helpers.exercises import _engine, harness
 from helpers.exercises._engine import (
     NOT_IMPLEMENTED,
     Answer,
@@ -107,7 +107,7 @@ def _library(check: str) -> list[dict]:
                 "file": module.replace(".", "/") + ".py"}
         code = _code_of(module, attr)
         if code is not None:
-            item.update(code=code.co_code.hex(), names=list(code.co_names))
+            item.update(print=harness.fingerprint(code), names=list(code.co_names))
         found.append(item)
     return found
 
@@ -126,7 +126,7 @@ def _code_of(module: str, attr: str) -> Any:
         spec.origin)
     if not path.is_file():
         return None
-    top_code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    top_code = compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
     return next((c for c in top_code.co_consts if getattr(c, "co_name", None) == attr), None)
 
 
