@@ -23,6 +23,7 @@ import pytest
 
 from helpers.exercises import EXERCISES_DIR, harness, judge, student_version
 from helpers.exercises._engine import SEED, CheckFailed
+from helpers.exercises.judge_runs import judge as verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 MEAN = np.array([103.939, 116.779, 123.68], np.float32)
@@ -41,7 +42,7 @@ def answered(check: str, fn_name: str, user: dict, tmp_path: Path) -> str:
     record = json.loads((tmp_path / f"answer-{tag}.json").read_text())
     with np.load(tmp_path / f"answer-{tag}.npz", allow_pickle=False) as npz:
         try:
-            return judge.judge(check, record, npz)
+            return verdict(check, record, npz)
         except CheckFailed as failure:
             return f"✗ {failure.message}"
 
@@ -147,11 +148,11 @@ def test_a_right_answer_passes_and_a_forged_answer_is_only_wrong(tmp_path):
     forged = {"graded": [{"status": "ok", "out": {"k": "py", "type": "float", "v": 1.0},
                           "after": []}] * 4}
     with pytest.raises(CheckFailed, match="returns a float"):
-        judge.judge("preprocess", forged, npz)
+        verdict("preprocess", forged, npz)
     with pytest.raises(CheckFailed, match="no answer for every hidden input"):
-        judge.judge("preprocess", {"graded": []}, npz)
+        verdict("preprocess", {"graded": []}, npz)
     with pytest.raises(CheckFailed, match="not defined in your notebook"):
-        judge.judge("preprocess", {"missing": True}, npz)
+        verdict("preprocess", {"missing": True}, npz)
 
 
 # --------------------------------------------------------------- a class through the CLI

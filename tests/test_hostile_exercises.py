@@ -723,7 +723,8 @@ def test_a_signal_before_anyone_finished_keeps_an_earlier_grades_file(tmp_path, 
 
 
 GRADER_MODULES = ["grading", "student", "command", "kernel", "metadata", "collect", "runner",
-                  "worker", "batch", "reports", "nbio"]
+                  "worker", "workers", "batch", "reports", "nbio", "judge", "judge_runs",
+                  "harness"]
 
 
 @pytest.mark.parametrize("module", GRADER_MODULES)

@@ -198,7 +198,7 @@ def _verdict(check: str, answer: tuple[dict | None, bytes], source: Path) -> tup
     import numpy as np
 
     from helpers.exercises._engine import CheckFailed
-    from helpers.exercises.judge import judge
+    from helpers.exercises.judge_runs import judge
 
     record, data = answer
     if record is None:

@@ -276,24 +276,3 @@ def _substituted(check: str, result: dict, npz: Any) -> str:
         return (f"{line}; graded with the reference {names} in place of yours (so one "
                 f"mistake costs once): with your own {names}, {own.message}")
     return line
-
-
-def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:
-    """The verdict on the kernel's answers to ``check``: its ✓ line, or CheckFailed."""
-    if not isinstance(result, dict):
-        raise CheckFailed(check, "the grader got no answer for this check from your notebook")
-    if result.get("missing"):
-        raise CheckFailed(check, (
-            "the function this check grades is not defined in your notebook (its cell did "
-            "not run, or it was renamed): keep the name the exercise gives"))
-    if check == "lbfgs":
-        from helpers.exercises.judge_runs import judge_lbfgs
-
-        return judge_lbfgs(check, result, npz, _bowl())
-    if check == "look":
-        from helpers.exercises.judge_runs import judge_look
-
-        return judge_look(check, result, source)
-    if check in SUBSTITUTE:
-        return _substituted(check, result, npz)
-    return judge_arrays(check, result.get("graded", []), npz)

@@ -1,8 +1,9 @@
-"""Verdicts on the two exercises that are runs rather than arrays (graded by
-:mod:`helpers.exercises.judge`, where no student code runs): ex06's ``make_loss_and_grad``
-(notebooks/exercises/ex06_lbfgs.ipynb), from the trace of the student's function that the
-kernel recorded on the hidden bowl, and ex07's settings (ex07_match_the_look.ipynb), painted
-here and compared with the target painted with the instructor's hidden settings."""
+"""The verdict on one check (:func:`judge`, used by :mod:`helpers.exercises.grading`, where
+no student code runs), and on the two exercises that are runs rather than arrays: ex06's
+``make_loss_and_grad`` (notebooks/exercises/ex06_lbfgs.ipynb), from the trace of the
+student's function that the kernel recorded on the hidden bowl, and ex07's settings
+(ex07_match_the_look.ipynb), painted here and compared with the target painted with the
+instructor's hidden settings."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers.exercises._engine import CheckFailed, close, raised_message
-from helpers.exercises.judge import decode, failure_of
+from helpers.exercises.judge import (
+    SUBSTITUTE,
+    _bowl,
+    _substituted,
+    decode,
+    failure_of,
+    judge_arrays,
+)
 
 
 class Replay:
@@ -117,3 +125,20 @@ def judge_look(check: str, result: dict, source: Path | None) -> str:
     raise CheckFailed(check, (
         f"not there yet: content distance {content:.3f} (pass < {limit_c}), style distance "
         f"{style:.3f} (pass < {limit_s}). {_look_advice(mine, target).capitalize()}"))
+
+
+def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:
+    """The verdict on the kernel's answers to ``check``: its ✓ line, or CheckFailed."""
+    if not isinstance(result, dict):
+        raise CheckFailed(check, "the grader got no answer for this check from your notebook")
+    if result.get("missing"):
+        raise CheckFailed(check, (
+            "the function this check grades is not defined in your notebook (its cell did "
+            "not run, or it was renamed): keep the name the exercise gives"))
+    if check == "lbfgs":
+        return judge_lbfgs(check, result, npz, _bowl())
+    if check == "look":
+        return judge_look(check, result, source)
+    if check in SUBSTITUTE:
+        return _substituted(check, result, npz)
+    return judge_arrays(check, result.get("graded", []), npz)
