@@ -112,11 +112,11 @@ def check(name: str, answer: Any) -> float | None:
 
     With ``NST_PARTIAL_CREDIT=1`` (nbgrader autograde) a failure that got some hidden inputs
     right prints its message and returns the points earned instead of raising."""
-    if name not in CHECKS:
-        raise ValueError(f"unknown check {name!r}; choose one of {', '.join(CHECKS)}")
-    if os.environ.get(GRADING_ENV) == "1":
+    if os.environ.get(GRADING_ENV) == "1":  # an instructor's own check too
         print(f"{name}: graded by the grader on its own hidden inputs")
         return None
+    if name not in CHECKS:
+        raise ValueError(f"unknown check {name!r}; choose one of {', '.join(CHECKS)}")
     try:
         if name in _SPECS:
             run_spec(name, _SPECS[name], answer)

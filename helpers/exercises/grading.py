@@ -13,7 +13,8 @@ the instructor's copy; one the student changed or deleted is put back from that 
 reported. The checks' verdicts are not taken from the kernel: after the cells, the kernel
 only answers the hidden inputs this run drew (:mod:`helpers.exercises.judge`, the same for
 every student of the run), and this process judges the answers with the diagnosis engine,
-points from the grader's table (:data:`helpers.exercises.metadata.POINTS`). nbgrader-style
+points from the grader's table (:data:`helpers.exercises.metadata.POINTS`, and an
+instructor's own exercise's, :mod:`helpers.exercises.custom`). nbgrader-style
 test cells (a grade cell without ``check()``: asserts) score their points when they ran
 without an error; they run in the student's kernel, so they are as trustworthy as
 nbgrader's own autograding (a student can defeat them), unlike the checks.
@@ -42,8 +43,9 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.collect import EXERCISE
+from helpers.exercises.custom import points, register
 from helpers.exercises.judge import new_seed
-from helpers.exercises.metadata import POINTS, checks_in
+from helpers.exercises.metadata import checks_in
 from helpers.exercises.nbio import read_notebook
 from helpers.exercises.runner import Job, Outcome, RunSettings, new_token, run_notebook
 from helpers.exercises.student import has_solution
@@ -109,6 +111,7 @@ def instructor_notebooks(source: Path) -> dict[str, Any]:
             found[match.group(0)] = nb
     if not found:
         raise StyleTransferError(f"no exercise notebooks with solutions in {source}")
+    register(source)  # the instructor's own exercises (exNN_*.py beside the notebook)
     return found
 
 
@@ -131,7 +134,7 @@ def _points(cell: Any) -> float:
     instructor's metadata."""
     names = checks_in(cell.source)
     if names:
-        return float(sum(POINTS.get(n, 0) for n in names))
+        return float(sum(points(n) for n in names))
     return float(cell.metadata.get("nbgrader", {}).get("points", 1))
 
 
@@ -231,18 +234,18 @@ def _cell_rows(cell: Any, ran: Any, outcome: Outcome, source: Path) -> list[tupl
     """(check, points, passed, message) of one instructor check cell."""
     calls = check_calls(cell.source)
     if not calls:  # an nbgrader test cell (asserts): scored by running without an error
-        points = _points(cell)
+        most = _points(cell)
         if ran is None or not ran.metadata.get("nst_ran"):
             return [(_name(cell), 0.0, False, f"not run: {outcome.status or 'stopped before'}")]
         error = _error(ran)
         if error is None:
-            return [(_name(cell), points, True, "")]
+            return [(_name(cell), most, True, "")]
         return [(_name(cell), 0.0, False, f"{error[0]} in the test cell"
                  + (f": {error[1]}" if error[1] else ""))]
     rows = []
     for check, _ in calls:
         credit, message = _verdict(check, outcome.answers.get(check, (None, b"")), source)
-        rows.append((check, round(POINTS.get(check, 0) * credit, 2), credit == 1.0, message))
+        rows.append((check, round(points(check) * credit, 2), credit == 1.0, message))
     return rows
 
 
@@ -289,10 +292,10 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
             for note in (outcome.status, _memory_note(nb, settings), *outcome.notes) if note]
     for _, cell in cells:
         ran = next((c for c in nb.cells if c.get("id") == cell.id), None)
-        for check, points, passed, message in _cell_rows(cell, ran, outcome, source):
+        for check, got, passed, message in _cell_rows(cell, ran, outcome, source):
             if cell.id in notes:
                 message = f"{message}; {notes[cell.id]}" if message else notes[cell.id]
-            rows.append(Row(student, exercise, check, points, passed, message))
+            rows.append(Row(student, exercise, check, got, passed, message))
     return rows
 
 

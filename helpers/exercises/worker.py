@@ -91,6 +91,9 @@ def main(argv: list[str]) -> int:
 
 def _grade(item: dict, tmp: Path, settings: RunSettings) -> list:
     """The rows of one notebook of the task."""
+    from helpers.exercises.custom import register
+
+    register(Path(item["instructor"]).parent)  # the instructor's own checks, if any
     instructor = read_notebook(Path(item["instructor"]), "the instructor's notebook")
     instructor.metadata["nst_exercise"] = item["exercise"]
     return grade_notebook(item["student"], Path(item["notebook"]), instructor, tmp, settings,
