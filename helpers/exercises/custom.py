@@ -13,7 +13,8 @@ folder), defining one entry per check the notebook calls (``check("mean_colour",
 
 The inputs are NumPy arrays (positional arguments), drawn from the grading run's seed like
 the built-in checks'; a wrong answer is named by the first known mistake that matches every
-hidden input, else by the engine's own diagnoses (a factor, a sign, NaN).
+hidden input (or, when the shape is wrong, whose result has the student's shape), else by
+the engine's own diagnoses (a factor, a sign, NaN).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.cases import Case, Spec, rng
@@ -44,10 +47,16 @@ def _cases(entry: dict, salt: int) -> Any:
 def _spec(name: str, entry: dict, salt: int) -> Spec:
     if not callable(entry.get("inputs")) or not callable(entry.get("reference")):
         raise StyleTransferError(f"check {name!r}: 'inputs' and 'reference' must be functions")
+    mistakes = [(str(m), f) for m, f in entry.get("mistakes", [])]
+
+    def shape_hint(got: tuple, expected: tuple, case: Case) -> str | None:
+        """A known mistake whose result has the student's (wrong) shape."""
+        return next((m for m, f in mistakes if np.shape(f(*case.args)) == got), None)
+
     return Spec(what=str(entry.get("what", f"the result of {name}")),
                 cases=_cases(entry, salt), reference=entry["reference"],
-                returns=str(entry.get("returns", "value")),
-                candidates=[(str(m), f) for m, f in entry.get("mistakes", [])])
+                returns=str(entry.get("returns", "value")), candidates=mistakes,
+                shape_hint=shape_hint)
 
 
 def register(source: Path) -> list[str]:

@@ -245,6 +245,8 @@ def _cell_rows(cell: Any, ran: Any, outcome: Outcome, source: Path) -> list[tupl
     rows = []
     for check, _ in calls:
         credit, message = _verdict(check, outcome.answers.get(check, (None, b"")), source)
+        if check in outcome.late and outcome.answers.get(check, (None,))[0] is None:
+            message = outcome.late[check]
         rows.append((check, round(points(check) * credit, 2), credit == 1.0, message))
     return rows
 

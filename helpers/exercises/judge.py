@@ -73,6 +73,7 @@ def start_run(seed: int) -> None:
     """Draw the hidden inputs from ``seed`` (once per grading run, before any job)."""
     use_seed(seed)
     _engine._HIDDEN.clear()
+    _INPUTS.clear()
 
 
 def specs() -> dict[str, Spec]:

@@ -170,6 +170,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     answers: dict[str, tuple[dict | None, bytes]] = field(default_factory=dict)
     current: int | None = None  # the cell running now
+    late: dict[str, str] = field(default_factory=dict)  # job tag -> why it gave no answer
 
 
 def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
@@ -190,8 +191,13 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
         if died is None or time.monotonic() > deadline - 5:
             break
         cells = [(i, c) for i, c in cells if i != died]
-        outcome.notes.append(f"the kernel died in cell {died} ({nb.cells[died].get('id')}); "
-                             "the notebook was run again without it")
+        cell_id = str(nb.cells[died].get("id"))
+        if cell_id.startswith("nst-answer-"):
+            outcome.late[cell_id[len("nst-answer-"):]] = (
+                "your function ended the kernel on the hidden inputs (os._exit, a crash, or "
+                f"memory exhausted below the {settings.memory_mb} MiB limit)")
+        outcome.notes.append(f"the kernel died in cell {died} ({cell_id}); the notebook was "
+                             "run again without it")
         outcome.status = ""
     outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag]) for job in jobs}
     return outcome
@@ -258,6 +264,8 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
             what = ("your function did not return on the hidden inputs" if answer else
                     f"cell {index} ({cell.get('id')}) did not finish")
             outcome.notes.append(f"{what} within {client.timeout} s; it was interrupted")
+            if answer:
+                outcome.late[cell.id[len("nst-answer-"):]] = outcome.notes[-1]
             if not _interrupted(client, km):
                 outcome.status = "the kernel did not answer after an interrupt; stopped"
                 return
