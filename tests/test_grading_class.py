@@ -351,3 +351,53 @@ def test_each_finding_is_named(graded_class):
     assert "the kernel died in cell" in exit_
     assert "gram: your function ended the kernel on the hidden inputs" in exit_
     assert "MemoryError" in _messages(rows, "hog")
+
+
+NOTEBOOK_LBFGS = '''import numpy as np
+import tensorflow as tf
+
+
+def make_loss_and_grad(loss_fn, shape):
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        return float(loss), tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+    return loss_and_grad
+
+
+def cached(loss_fn, shape):
+    inner, last = make_loss_and_grad(loss_fn, shape), {}
+
+    def loss_and_grad(y):
+        loss, grad = inner(y)
+        stale = last.get("grad", grad)
+        last["grad"] = grad
+        return loss, stale
+    return loss_and_grad
+'''
+
+
+def test_lbfgs_is_judged_from_the_recorded_trace(tmp_path):
+    user: dict = {}
+    exec(NOTEBOOK_LBFGS, user)
+    right = answered("lbfgs", "make_loss_and_grad", user, tmp_path)
+    assert right.startswith("✓ lbfgs") and "found the hidden minimum" in right, right
+    stale = answered("lbfgs", "cached", user, tmp_path)
+    assert stale.startswith("✗ your gradient is the one of the PREVIOUS call"), stale
+
+
+@pytest.mark.slow
+def test_look_settings_are_painted_and_compared_here(monkeypatch):
+    from helpers.exercises.ex07_match_the_look import LOOK_TARGET
+
+    monkeypatch.setenv("NST_FAST", "1")
+    assert verdict("look", {"status": "ok", "settings": dict(LOOK_TARGET)}, {}).startswith(
+        "✓ look: content distance")
+    with pytest.raises(CheckFailed, match="return a dict of settings, not a list"):
+        verdict("look", {"status": "ok", "type": "list"}, {})
+    with pytest.raises(CheckFailed, match="unknown setting 'size'"):
+        verdict("look", {"status": "ok", "settings": {"size": 5}}, {})
+    with pytest.raises(CheckFailed, match="not there yet"):
+        verdict("look", {"status": "ok", "settings": {"style_weight": 1.0}}, {})
