@@ -114,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
             mark = "✓" if row.passed else "✗"
             print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
                   + (f" — {row.message}" if row.message else ""))
+        print(f"(hidden inputs drawn from seed {settings.seed}: --seed {settings.seed} draws "
+              "them again)")
         return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK
     if args.only is not None:
         raise StyleTransferError("--only works with one notebook (--grade NOTEBOOK.ipynb)")
