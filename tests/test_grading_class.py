@@ -389,12 +389,14 @@ def test_lbfgs_is_judged_from_the_recorded_trace(tmp_path):
 
 
 @pytest.mark.slow
-def test_look_settings_are_painted_and_compared_here(monkeypatch):
+def test_look_settings_are_painted_and_compared_here(monkeypatch, tmp_path):
     from helpers.exercises.ex07_match_the_look import LOOK_TARGET
 
     monkeypatch.setenv("NST_FAST", "1")
+    monkeypatch.setenv("NST_GRADE_CACHE", str(tmp_path))  # the target: painted once a run
     assert verdict("look", {"status": "ok", "settings": dict(LOOK_TARGET)}, {}).startswith(
         "✓ look: content distance")
+    assert len(list(tmp_path.glob("look-target-*.npy"))) == 1
     with pytest.raises(CheckFailed, match="return a dict of settings, not a list"):
         verdict("look", {"status": "ok", "type": "list"}, {})
     with pytest.raises(CheckFailed, match="unknown setting 'size'"):

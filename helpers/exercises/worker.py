@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> int:
         settings = RunSettings(task["timeout"], task["memory_mb"], task["token"],
                                task["cell_timeout"], task["hide"], task["seed"])
         start_run(settings.seed)
+        os.environ["NST_GRADE_CACHE"] = str(task.get("cache", ""))  # shared by the workers
         become_subreaper()
         with stop_on_signals():
             try:

@@ -142,7 +142,8 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
     """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
     why it stopped before the next one."""
     token = new_token()
-    spec = {"tmp": str(folder), "token": token, "timeout": settings.timeout,
+    spec = {"tmp": str(folder), "cache": str(folder.parent.parent / "cache"),
+            "token": token, "timeout": settings.timeout,
             "memory_mb": settings.memory_mb, "cell_timeout": settings.cell_timeout,
             "seed": settings.seed, "hide": run_settings(settings, token, []).hide,
             "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
