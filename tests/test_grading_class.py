@@ -3,8 +3,8 @@ inputs drawn per grading run, the grader judges. First without a kernel (the har
 here on plain functions, then judged): the dependent ``style`` check, library answers
 through aliases, forged answers, the seed. Then a synthetic class graded through the command
 line (``--jobs 2``): right, right written unusually, stubs, a patched checker, forged
-answers, exec'd instructor solutions, library aliases, a hang, a kernel exit and a memory
-hog; every student's total is asserted (tamperers earn only what their own functions do)."""
+answers, exec'd instructor solutions, answers looked up from hidden inputs found on disk,
+library aliases, a hang, a kernel exit and a memory hog; every student's total is asserted (tamperers earn only what their own functions do)."""
 
 from __future__ import annotations
 
@@ -252,6 +252,17 @@ _g = _losses.gram_matrix
 
 def gram_matrix(features):
     return _g(features)'''
+PEEK = '''import glob
+from helpers import images
+MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+TABLE = {}  # answers computed in advance from hidden inputs found on disk
+for path in glob.glob("inputs-*.npz") + glob.glob("*/inputs-*.npz"):
+    with np.load(path) as z:
+        TABLE.update({z[k].tobytes(): images.preprocess(z[k]) for k in z.files})
+
+
+def preprocess(image):
+    return TABLE[np.asarray(image).tobytes()]'''
 HANG_CELL = "import time\nwhile True:\n    time.sleep(0.1)"
 HANG_GRAM = '''def gram_matrix(features):
     while True:
@@ -264,7 +275,7 @@ HOG = "\n\nhog = bytearray(3 * 2**30)"
 
 #: student -> the total the class test expects (of 6 points: ex01 4, ex02 2)
 EXPECTED = {"right": 6, "unusual": 6, "stubs": 0, "patched": 0, "forged": 0, "execsol": 0,
-            "alias": 0, "hang": 4, "exit": 4, "hog": 4}
+            "peek": 0, "alias": 0, "hang": 4, "exit": 4, "hog": 4}
 
 
 def _class(folder: Path, source: Path) -> dict[str, dict[str, nbformat.NotebookNode]]:
@@ -280,6 +291,7 @@ def _class(folder: Path, source: Path) -> dict[str, dict[str, nbformat.NotebookN
         "forged": {EX1: _with(stubs1, "cell-02", FORGE)},
         "execsol": {EX1: _with(stubs1, "cell-02", EXEC_SOLUTIONS.format(source=str(source),
                                                                          repo=str(ROOT)))},
+        "peek": {EX1: _replace(stubs1, "cell-04", PEEK)},
         "alias": {EX1: _replace(_replace(right1, "cell-04", ALIAS_PRE), "cell-10", ALIAS_DE),
                   EX2: _replace(right2, "cell-04", ALIAS_GRAM)},
         "hang": {EX1: _with(right1, "cell-14", HANG_CELL),

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -170,6 +171,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     answers: dict[str, tuple[dict | None, bytes]] = field(default_factory=dict)
     current: int | None = None  # the cell running now
+    prepare: dict[str, Any] = field(default_factory=dict, repr=False)  # tag -> its cell's code
     late: dict[str, str] = field(default_factory=dict)  # job tag -> why it gave no answer
 
 
@@ -180,12 +182,14 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
     the job file's name); the kernel is killed and the answers read. A cell that kills its
     kernel is left out and the notebook run again in a fresh one (twice at most)."""
     cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    outcome, deadline = Outcome(), time.monotonic() + settings.timeout
     outputs = {job.tag: f"answer-{job.tag}-{uuid.uuid4().hex}" for job in jobs}
     for job in jobs:  # our copy of the notebook: these cells are never written out
-        nb.cells.append(_new_cell(harness_code(write(job), outputs[job.tag]),
-                                  f"nst-answer-{job.tag}"))
+        nb.cells.append(_new_cell("", f"nst-answer-{job.tag}"))
         cells.append((len(nb.cells) - 1, nb.cells[-1]))
-    outcome, deadline = Outcome(), time.monotonic() + settings.timeout
+        # the hidden inputs are written only when their cell runs, after the student's
+        outcome.prepare[job.tag] = functools.partial(
+            lambda job: harness_code(write(job), outputs[job.tag]), job)
     for _ in range(3):
         died = _run_once(nb, workdir, cells, settings, deadline, outcome)
         if died is None or time.monotonic() > deadline - 5:
@@ -257,6 +261,8 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
             continue
         client.timeout = max(1, int(min(settings.cell_timeout, left)))
         outcome.current = index
+        if answer:
+            cell.source = outcome.prepare[cell.id[len("nst-answer-"):]]()
         try:
             client.execute_cell(cell, index)
             cell.metadata["nst_ran"] = True
