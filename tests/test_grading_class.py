@@ -4,7 +4,8 @@ here on plain functions, then judged): the dependent ``style`` check, library an
 through aliases, forged answers, the seed. Then a synthetic class graded through the command
 line (``--jobs 2``): right, right written unusually, stubs, a patched checker, forged
 answers, exec'd instructor solutions, answers looked up from hidden inputs found on disk,
-library aliases, a hang, a kernel exit and a memory hog; every student's total is asserted (tamperers earn only what their own functions do)."""
+library aliases, a hang, a kernel exit and a memory hog; every student's total is asserted
+(tamperers earn only what their own functions do)."""
 
 from __future__ import annotations
 
