@@ -341,7 +341,19 @@ def run_settings(settings: GradeRun, token: str, hide: list) -> RunSettings:
     (``hide``, plus the package's own instructor notebooks and the repository's history)."""
     from helpers.exercises import EXERCISES_DIR
 
-    hidden = [str(Path(p).resolve()) for p in [*settings.hide, *hide, EXERCISES_DIR,
-                                               EXERCISES_DIR.parent.parent / ".git"]]
+    hidden = [Path(p).resolve() for p in [*settings.hide, *hide, EXERCISES_DIR,
+                                          EXERCISES_DIR.parent.parent / ".git"]]
     return RunSettings(settings.timeout, settings.memory_mb, token, settings.cell_timeout,
-                       sorted(set(hidden)), settings.seed)
+                       sorted({str(p) for p in hidden if not _needed(p)}), settings.seed)
+
+
+def _needed(folder: Path) -> bool:
+    """Whether the kernel needs what lies in ``folder`` (the project, Python, the Jupyter
+    runtime folder): such a folder is never hidden (e.g. ``--source .``)."""
+    import sys
+
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    needs = [Path(__file__).resolve().parent.parent.parent, Path(sys.prefix).resolve(),
+             Path(sys.executable).resolve(), Path(jupyter_runtime_dir()).resolve()]
+    return any(need.is_relative_to(folder) for need in needs)
