@@ -707,10 +707,11 @@ def test_a_signal_before_anyone_finished_keeps_an_earlier_grades_file(tmp_path, 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmpdir)}
     proc = subprocess.Popen([sys.executable, "-m", "helpers", "exercises", "--grade",
                              str(klass), "--source", str(source), "-o", str(grades),
-                             "--timeout", "120", "--jobs", "1"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--timeout", "120", "--cell-timeout", "600", "--jobs", "1"],
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120  # until dave's notebook is being graded
-    while not list(tmpdir.glob("nst-grade-*/task-*/task.json")) and time.monotonic() < deadline:
+    while not list(tmpdir.glob("nst-grade-*/student-*/run-*/task.json")) and (
+            time.monotonic() < deadline):
         time.sleep(0.3)
     time.sleep(2)
     proc.send_signal(signal.SIGTERM)

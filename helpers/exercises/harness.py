@@ -351,8 +351,8 @@ def main(job_file: str, user: dict, output: str) -> None:
     """Answer the grader's job (a JSON file): call the student's function named there, found
     in the notebook's namespace ``user``, and write ``OUTPUT.npz`` then ``OUTPUT.json``
     (``output``: a name the grader makes up for this cell only)."""
-    with open(job_file, encoding="utf-8") as f:
-        job = json.load(f)
+    with open(job_file, "rb") as f:
+        job = json.loads(f.read())
     arrays: dict = {}
     fn = user.get(job["function"])
     if fn is None or (job["kind"] != "look" and not callable(fn)):
