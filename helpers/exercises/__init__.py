@@ -10,13 +10,16 @@ matches. Neither the reference code nor its outputs are shown.
 
 The package, one module per notebook of ``notebooks/exercises``:
 
-- :mod:`._engine`  the diagnosis engine (hidden inputs, known wrong answers, wrong factors)
+- :mod:`._engine`  the check: calling the student's function and judging its answers
+- :mod:`.cases`, :mod:`.diagnosis`  the hidden inputs; naming a wrong answer (factors, …)
 - :mod:`.mutations`  the search over mutants of each reference (operators as data)
 - :mod:`.real_inputs`  real-magnitude hidden inputs (VGG features of the bundled images)
 - :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
 - :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
 - :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points
-- :mod:`.grading`  grading a class (``python -m helpers exercises --grade SUBMISSIONS``)
+- :mod:`.grading`  grading a class (``python -m helpers exercises --grade SUBMISSIONS``):
+  the kernel only answers (:mod:`.harness`), the grader judges (:mod:`.judge`,
+  :mod:`.judge_runs`, an instructor's own checks: :mod:`.custom`)
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ from helpers.exercises.student import (
 )
 
 EXERCISES_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks" / "exercises"
-#: Set by the grader: every check appends one JSON line {check, passed, credit, message}.
+#: When set, every check appends one JSON line {check, passed, credit, message} to this file
+#: (for tools of your own; the project's grader does not read it: it judges answers itself).
 GRADE_LOG_ENV = "NST_GRADE_LOG"
 #: Set for nbgrader's autograde: a failed check with partial credit prints its message and
 #: returns the points it earns (nbgrader's partial credit) instead of raising.
