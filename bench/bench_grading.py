@@ -124,7 +124,7 @@ def main() -> None:
                       "seconds per notebook": round(seconds / args.students / len(names), 1)},
                      indent=1))
     print(f"load after: {os.getloadavg()}")
-    print("\n".join(totals[-8:]))
+    print("\n".join(totals))
 
 
 if __name__ == "__main__":
