@@ -57,8 +57,9 @@ def _wrong(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def write_class(folder: Path, students: int, names: list[str]) -> None:
-    """``students`` folders cycling through right, wrong and stubs; the last one hangs."""
+def write_class(folder: Path, students: int, names: list[str], hang: bool = True) -> None:
+    """``students`` folders cycling through right, wrong and stubs; the last one hangs (a
+    cell of each of its notebooks sleeps for ever) unless ``hang`` is False."""
     for number in range(students):
         kind = KINDS[number % len(KINDS)]
         mine = folder / f"s{number:02d}-{kind}"
@@ -66,7 +67,7 @@ def write_class(folder: Path, students: int, names: list[str]) -> None:
         for name in names:
             nb = nbformat.read(EXERCISES_DIR / name, as_version=4)
             nb = {"right": _right, "wrong": _wrong, "stubs": student_version}[kind](nb)
-            if number == students - 1:
+            if hang and number == students - 1:
                 nb.cells.insert(3, nbformat.v4.new_code_cell(
                     "import time\nwhile True:\n    time.sleep(1)", id="hang"))
             nbformat.write(nb, mine / name)
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--exercises", default="all",
                         help="comma-separated notebook names, or all (the seven)")
     parser.add_argument("--cell-timeout", default="30")
+    parser.add_argument("--no-hang", action="store_true", help="no hanging student")
     args = parser.parse_args()
     names = sorted(p.name for p in EXERCISES_DIR.glob("ex*.ipynb")) if args.exercises == "all" \
         else args.exercises.split(",")
@@ -108,7 +110,7 @@ def main() -> None:
         print(f"{what}: {seconds:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
         klass = Path(tmp) / "class"
-        write_class(klass, args.students, names)
+        write_class(klass, args.students, names, hang=not args.no_hang)
         started = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "helpers", "exercises", "--grade",
                                str(klass), "-o", str(Path(tmp) / "out" / "grades.csv"),
