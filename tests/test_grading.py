@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent / "data"))
 import submissions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 20  # seconds per notebook: ex01 takes about 5 on two busy cores; dave hangs
+TIMEOUT = 40  # seconds per notebook: ex01 takes about 5 on two busy cores
+CELL_TIMEOUT = 8  # seconds per cell: dave's hanging cell is interrupted, the rest runs
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -49,7 +50,8 @@ def graded(tmp_path_factory, source):
     klass = submissions.write_class(out / "class")
     started = time.monotonic()
     proc = run_cli("--grade", str(klass), "--source", str(source), "-o",
-                   str(out / "grades.csv"), "--timeout", str(TIMEOUT), "--memory-mb", "2000")
+                   str(out / "grades.csv"), "--timeout", str(TIMEOUT), "--memory-mb", "2000",
+                   "--cell-timeout", str(CELL_TIMEOUT), "--jobs", "2")
     seconds = time.monotonic() - started
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -64,14 +66,14 @@ def test_the_class_is_graded_to_the_end(graded):
     proc, seconds, rows, _ = graded
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Graded 8 students" in proc.stdout
-    assert seconds < 8 * TIMEOUT  # the hanging notebook cost its time limit, no more
+    assert seconds < 8 * TIMEOUT  # the hanging cell cost its time limit, no more
     assert list(rows[0]) == list(grading.FIELDS)
     assert table(rows) == [
         ("alice", "preprocess", 2, "true"), ("alice", "deprocess", 2, "true"),
-        ("bob", "preprocess", 0, "false"), ("bob", "deprocess", 0, "false"),
+        ("bob", "preprocess", 0, "false"), ("bob", "deprocess", 2, "true"),
         ("carol", "preprocess", 0, "false"), ("carol", "deprocess", 0, "false"),
         ("dave", "(notebook)", 0, "false"),
-        ("dave", "preprocess", 2, "true"), ("dave", "deprocess", 0, "false"),
+        ("dave", "preprocess", 2, "true"), ("dave", "deprocess", 2, "true"),
         ("erin", "(notebook)", 0, "false"),
         ("erin", "preprocess", 2, "true"), ("erin", "deprocess", 0, "false"),
         ("frank", "(notebook)", 0, "false"),
@@ -90,15 +92,17 @@ def test_each_outcome_says_what_happened(graded):
     rows = graded[2]
     assert message(rows, "alice", "preprocess") == ""
     assert "your channels are still in RGB order" in message(rows, "bob", "preprocess")
-    assert message(rows, "bob", "deprocess").startswith("AssertionError in the check cell")
+    assert message(rows, "bob", "deprocess") == ""  # his preprocess's mistake costs once
     assert "the check cell was changed; the instructor's version was run" in message(
         rows, "carol", "preprocess")
     assert "not implemented yet" in message(rows, "carol", "preprocess")
     assert "the check cell was deleted; it was put back and run" in message(
         rows, "carol", "deprocess")
-    assert f"did not finish within {TIMEOUT} s" in message(rows, "dave", "(notebook)")
-    assert message(rows, "dave", "deprocess").startswith("not run: timed out")
-    assert "the kernel died" in message(rows, "erin", "(notebook)")
+    assert f"cell 10 (cell-10) did not finish within {CELL_TIMEOUT} s; it was interrupted" in (
+        message(rows, "dave", "(notebook)"))
+    assert "the kernel died in cell 10 (cell-10); the notebook was run again without it" in (
+        message(rows, "erin", "(notebook)"))
+    assert "not defined in your notebook" in message(rows, "erin", "deprocess")
     assert "memory limit (2000 MiB) reached in cell 4 (cell-04): MemoryError" in message(
         rows, "frank", "(notebook)")
     assert "could not read the notebook" in message(rows, "gina", "preprocess")
@@ -111,7 +115,7 @@ def test_feedback_shows_diagnoses_but_no_solution_or_hidden_input(graded, source
     pages = sorted(p.stem for p in folder.glob("*.md"))
     assert pages == ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo"]
     bob = (folder / "bob.md").read_text()
-    assert "**0 of 4 points.**" in bob and "still in RGB order" in bob
+    assert "**2 of 4 points.**" in bob and "still in RGB order" in bob
     assert "**4 of 4 points.**" in (folder / "alice.md").read_text()
     instructor = nbformat.read(source / submissions.NOTEBOOK, as_version=4)
     secret = [line for c in instructor.cells for line in solution_lines(c.source)]

@@ -10,14 +10,17 @@ matches. Neither the reference code nor its outputs are shown.
 
 The package, one module per notebook of ``notebooks/exercises``:
 
-- :mod:`._engine`  the diagnosis engine (hidden inputs, known wrong answers, wrong factors)
+- :mod:`._engine`  the check: calling the student's function and judging its answers
+- :mod:`.cases`, :mod:`.diagnosis`  the hidden inputs; naming a wrong answer (factors, …)
 - :mod:`.mutations`  the search over mutants of each reference (operators as data)
 - :mod:`.real_inputs`  real-magnitude hidden inputs (VGG features of the bundled images)
 - :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
 - :mod:`.instructor`  the instructor's folder (``--source``; the ex07 target's settings)
 - :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
 - :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points
-- :mod:`.grading`  grading a class (``python -m helpers exercises --grade SUBMISSIONS``)
+- :mod:`.grading`  grading a class (``python -m helpers exercises --grade SUBMISSIONS``):
+  the kernel only answers (:mod:`.harness`), the grader judges (:mod:`.judge`,
+  :mod:`.judge_runs`, an instructor's own checks: :mod:`.custom`)
 """
 
 from __future__ import annotations
@@ -69,11 +72,15 @@ def __getattr__(name: str) -> Any:
     return source if name == "EXERCISES_DIR" else instructor.look_target(source)
 
 
-#: Set by the grader: every check appends one JSON line {check, passed, credit, message}.
+#: When set, every check appends one JSON line {check, passed, credit, message} to this file
+#: (for tools of your own; the project's grader does not read it: it judges answers itself).
 GRADE_LOG_ENV = "NST_GRADE_LOG"
 #: Set for nbgrader's autograde: a failed check with partial credit prints its message and
 #: returns the points it earns (nbgrader's partial credit) instead of raising.
 PARTIAL_CREDIT_ENV = "NST_PARTIAL_CREDIT"
+#: Set in the grader's kernels: the check cells do nothing there (the grader judges the
+#: answers the kernel gives to its own hidden inputs; nothing a kernel reports is trusted).
+GRADING_ENV = "NST_GRADING"
 
 _SPECS = {"preprocess": PREPROCESS, "gram": GRAM, "content": CONTENT,
           "style_layer": STYLE_LAYER, "style": STYLE, "tv": TV}
@@ -117,6 +124,9 @@ def check(name: str, answer: Any) -> float | None:
 
     With ``NST_PARTIAL_CREDIT=1`` (nbgrader autograde) a failure that got some hidden inputs
     right prints its message and returns the points earned instead of raising."""
+    if os.environ.get(GRADING_ENV) == "1":  # an instructor's own check too
+        print(f"{name}: graded by the grader on its own hidden inputs")
+        return None
     if name not in CHECKS:
         raise ValueError(f"unknown check {name!r}; choose one of {', '.join(CHECKS)}")
     try:

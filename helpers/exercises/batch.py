@@ -1,5 +1,5 @@
 """Grading a whole class of notebooks/exercises submissions, ``--jobs`` students at once,
-each student's notebooks in a worker process of their own (:mod:`helpers.exercises.worker`;
+each student's notebooks in a worker process of their own (:mod:`helpers.exercises.workers`;
 a notebook that ends its worker is reported and a new worker grades the next), with nothing
 lost:
 
@@ -16,88 +16,27 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
 from helpers.errors import StyleTransferError
 from helpers.exercises import reports
 from helpers.exercises.collect import Submission, collect, file_name, fold, walk
 from helpers.exercises.grading import (
     NOTEBOOK_ROW,
+    GradeRun,
     Row,
-    Settings,
     _name,
     check_cells,
     instructor_notebooks,
 )
 from helpers.exercises.nbio import NOTEBOOK_BYTES
-from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
+from helpers.exercises.workers import Task, Workers, run_job
 from helpers.files import check_folder, check_output, read_bytes, same_file, write_text
 from helpers.signals import ignored_signals
-
-GRACE = 60             # seconds a worker may take beyond its notebook's time limit
-RESULT_BYTES = 20 * 2**20
-
-
-@dataclass
-class Task:
-    """One notebook to grade (a worker grades a student's notebooks in turn)."""
-
-    student: str
-    exercise: str
-    notebook: Path
-    instructor: str
-    shown: str = ""
-
-
-class Workers:
-    """The worker processes running now, so a stop can end them all."""
-
-    def __init__(self) -> None:
-        self.lock, self.running, self.stopped = threading.Lock(), set(), False
-
-    def start(self, argv: list[str], folder: Path, err: IO[bytes]) -> subprocess.Popen | None:
-        """Start a worker in its own session, its stderr into ``err`` and its temporary
-        files in ``folder`` (removed with it, even if the worker is killed); None once
-        stopped."""
-        with self.lock:
-            if self.stopped:
-                return None
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err, start_new_session=True,
-                                    env={**os.environ, "PYTHONPATH": _pythonpath(),
-                                         "TMPDIR": str(folder)})
-            self.running.add(proc)
-            return proc
-
-    def done(self, proc: subprocess.Popen) -> None:
-        """Forget a worker that ended."""
-        with self.lock:
-            self.running.discard(proc)
-
-    def stop(self) -> None:
-        """SIGTERM every worker (each ends its kernel), SIGKILL those left after 5 s."""
-        with self.lock:
-            self.stopped = True
-            procs = list(self.running)
-        for proc in procs:
-            _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
 
 
 def shown(student: str) -> str:
@@ -111,117 +50,6 @@ def deaf() -> Iterator[None]:
     cleanup after the first short): :func:`helpers.signals.ignored_signals`."""
     with ignored_signals():
         yield
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    try:
-        os.killpg(pid, signum)
-    except OSError:
-        pass
-
-
-def _failed(task: Task, instructor: Any, why: str) -> list[Row]:
-    """The rows of a notebook whose worker gave no result."""
-    rows = [Row(task.student, task.exercise, NOTEBOOK_ROW, 0.0, False, why)]
-    return rows + [Row(task.student, task.exercise, _name(c), 0.0, False, f"not run: {why}")
-                   for _, c in check_cells(instructor)]
-
-
-def _result(path: Path) -> list[Row] | None:
-    """The rows a worker wrote, or None (missing, too large, damaged)."""
-    try:
-        data = json.loads(read_bytes(path, RESULT_BYTES, "the worker's result"))
-        return [Row(**row) for row in data]
-    except (StyleTransferError, ValueError, TypeError):
-        return None
-
-
-def _tail(err: IO[bytes]) -> str:
-    """The last line the worker wrote to its stderr (read from the end, bounded)."""
-    try:
-        size = err.seek(0, os.SEEK_END)
-        err.seek(max(0, size - (1 << 16)))
-        text = err.read(1 << 16).decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
-
-
-def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settings: Settings,
-            workers: Workers) -> list[list[Row]]:
-    """Grade one student's notebooks (``tasks``) in a worker process, in turn; the rows of
-    each. A notebook that ends its worker (killed, stopped, out of time) gets rows saying
-    so, and a new worker grades the notebooks after it."""
-    results: list[list[Row]] = []
-    while len(results) < len(tasks):
-        rest = tasks[len(results):]
-        try:
-            with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
-                done, why = _run_worker(rest, folder / f"run-{len(results)}", settings,
-                                        workers, err)
-        except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder removed
-            done, why = [], f"could not run its grading: {exc}"
-        results += done
-        if len(results) < len(tasks):
-            task = tasks[len(results)]
-            results.append(_failed(task, instructors[task.exercise], why))
-    return results
-
-
-def _run_worker(tasks: list[Task], folder: Path, settings: Settings, workers: Workers,
-                err: IO[bytes]) -> tuple[list[list[Row]], str]:
-    """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
-    why it stopped before the next one."""
-    token = new_token()
-    spec = {"tmp": str(folder), "token": token, "timeout": settings.timeout,
-            "memory_mb": settings.memory_mb,
-            "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
-                           "notebook": str(t.notebook), "instructor": t.instructor}
-                          for t in tasks]}
-    folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
-    write_text(folder / "task.json", json.dumps(spec))
-    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
-                          str(folder / "task.json"), str(folder)], folder, err)
-    if proc is None:
-        return [], "not graded: the grading was stopped"
-    limit = settings.timeout * len(tasks) + GRACE
-    try:
-        status = proc.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
-        status = None
-    finally:
-        kill_group(proc.pid)
-        workers.done(proc)
-        kill_leftovers(token)
-    done = []
-    for index in range(len(tasks)):
-        rows = _result(folder / f"result-{index}.json")
-        if rows is None:
-            break
-        done.append(rows)
-    return done, _why(status, limit, err)
-
-
-def _why(status: int | None, limit: int, err: IO[bytes]) -> str:
-    """Why a worker ended before its next notebook, from its exit status."""
-    if status is None:
-        return f"the grading of this notebook did not end within {limit} s"
-    if status < 0:
-        return (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
-                "killed it")
-    if status in (129, 130, 143):
-        return (f"the grading process was stopped ({_signal_name(status - 128)}): a cell may "
-                "have signalled it")
-    return f"the grading process failed (status {status}): " + (
-        _tail(err) or "its temporary folder is gone (removed by a notebook?)")
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 class Inputs:
@@ -360,7 +188,7 @@ def _plan(subs: list[Submission], instructors: dict[str, Any]
 
 
 def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
-         instructors: dict[str, Any], settings: Settings, report: Report, tmp: Path) -> None:
+         instructors: dict[str, Any], settings: GradeRun, report: Report, tmp: Path) -> None:
     """Run the tasks, one worker per student, ``settings.jobs`` students at once; each
     student is written out as soon as all their notebooks are graded. Ctrl-C, SIGTERM and
     SIGHUP stop the workers and propagate."""
@@ -394,7 +222,7 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def grade_class(submissions: Path, output: Path, source: Path, settings: Settings
+def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRun
                 ) -> list[Row]:
     """Grade every student's notebooks in ``submissions``; write ``output`` (CSV),
     ``feedback/STUDENT.md`` and ``summary.txt`` beside it; return the rows. Stopped by a
@@ -408,9 +236,13 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: Setting
     temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True)
     with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
         # apart: a notebook removing its own temporary folder's parent spares the zips
+        settings.hide = [*settings.hide, unzipped, tmp, str(submissions), str(source),
+                         str(output.parent / "feedback")]
         subs, general = collect(submissions, Path(unzipped), canonical)
         screen(subs, instructors)
         report = Report(output, instructors, subs, inputs)
+        general.append(f"hidden inputs drawn from seed {settings.seed} (--seed {settings.seed} "
+                       "draws them again)")
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
             print(f"note: {line}", flush=True)

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", default=None, metavar="N",
                         help="with --grade SUBMISSIONS: notebooks graded at once (default: "
                              "the number of cores)")
+    parser.add_argument("--cell-timeout", default="60", metavar="SECONDS",
+                        help="with --grade: seconds each cell may run (a cell over it is "
+                             "interrupted and the notebook goes on)")
+    parser.add_argument("--seed", default=None, metavar="N",
+                        help="with --grade: draw the hidden inputs from this seed (default: a "
+                             "fresh one per run, printed in the summary)")
     parser.add_argument("--only", metavar="CHECK", default=None,
                         help="with --grade NOTEBOOK: report (and exit on) this check only")
 
@@ -133,10 +139,13 @@ def _run(args: argparse.Namespace) -> int:
         return _student(source, args.student)
     from helpers.exercises import grading
 
-    settings = grading.Settings(
+    settings = grading.GradeRun(
         timeout=whole_number(args.timeout, "--timeout"),
         memory_mb=_memory_mb(args.memory_mb, grading.MIN_MEMORY_MB),
-        jobs=grading.cores() if args.jobs is None else whole_number(args.jobs, "--jobs"))
+        jobs=grading.cores() if args.jobs is None else whole_number(args.jobs, "--jobs"),
+        cell_timeout=whole_number(args.cell_timeout, "--cell-timeout"))
+    if args.seed is not None:
+        settings.seed = whole_number(args.seed, "--seed", 0)
     target = Path(args.grade)
     if target.suffix == ".ipynb":
         from helpers.exercises.worker import become_subreaper, kill_descendants
@@ -150,6 +159,8 @@ def _run(args: argparse.Namespace) -> int:
             mark = "✓" if row.passed else "✗"
             print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
                   + (f" — {row.message}" if row.message else ""))
+        print(f"(hidden inputs drawn from seed {settings.seed}: --seed {settings.seed} draws "
+              "them again)")
         return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK
     if args.only is not None:
         raise StyleTransferError("--only works with one notebook (--grade NOTEBOOK.ipynb)")

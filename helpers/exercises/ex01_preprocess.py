@@ -8,15 +8,15 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers.exercises._engine import (
+    Answer,
     Case,
     CheckFailed,
     Spec,
-    call,
+    answer_here,
     changed_input,
-    fresh,
     hidden_cases,
+    judge_spec,
     rng,
-    run_spec,
     type_problem,
 )
 from helpers.exercises.mutations import Mutations, Op, float16
@@ -301,35 +301,36 @@ def _deprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     return None
 
 
-def _first_steps(name: str, answer: Callable) -> None:
+def deprocess_steps(name: str, case: Case, given: Answer) -> None:
     """uint8, and out-of-range values clipped: checked before the values."""
-    library = _library_deprocess()
-    for case in hidden_cases(name, DEPROCESS):
-        given = fresh(case.args)
-        out = call(name, answer, *given, library=library)
-        problem = changed_input(case.args, given) or type_problem(DEPROCESS, out)
-        if problem:
-            raise CheckFailed(name, problem)
-        ref = _deprocess_ref(*case.args)
-        if out.shape == ref.shape and out.dtype != np.uint8:
+    out = given.out
+    problem = changed_input(case.args, given.after) or type_problem(DEPROCESS, out)
+    if problem:
+        raise CheckFailed(name, problem)
+    ref = _deprocess_ref(*case.args)
+    if out.shape == ref.shape and out.dtype != np.uint8:
+        raise CheckFailed(name, (
+            f"your result is {out.dtype}; an RGB image is uint8 in 0..255: round "
+            "(np.rint), clip (np.clip(x, 0, 255)), then .astype(np.uint8)"))
+    if out.shape == ref.shape:
+        raw = (_unbatched(case.args[0]) + mean())[..., ::-1]
+        outside = (raw < -0.5) | (raw > 255.5)
+        wrong = np.abs(out.astype(np.int64) - ref.astype(np.int64)) > 1
+        if wrong.any() and not (wrong & ~outside).any():
             raise CheckFailed(name, (
-                f"your result is {out.dtype}; an RGB image is uint8 in 0..255: round "
-                "(np.rint), clip (np.clip(x, 0, 255)), then .astype(np.uint8)"))
-        if out.shape == ref.shape:
-            raw = (_unbatched(case.args[0]) + mean())[..., ::-1]
-            outside = (raw < -0.5) | (raw > 255.5)
-            wrong = np.abs(out.astype(np.int64) - ref.astype(np.int64)) > 1
-            if wrong.any() and not (wrong & ~outside).any():
-                raise CheckFailed(name, (
-                    "values outside 0..255 come out wrong (e.g. -20 should become 0, 300 "
-                    "should become 255, but .astype(np.uint8) wraps them around): clip with "
-                    "np.clip(x, 0, 255) before converting"))
+                "values outside 0..255 come out wrong (e.g. -20 should become 0, 300 "
+                "should become 255, but .astype(np.uint8) wraps them around): clip with "
+                "np.clip(x, 0, 255) before converting"))
 
 
 def run_deprocess(name: str, answer: Callable) -> None:
     """Deprocess needs its own first steps (uint8, clipping), then the generic check."""
-    _first_steps(name, answer)
-    run_spec(name, DEPROCESS, answer)
+    cases = hidden_cases(name, DEPROCESS)
+    answers = []
+    for case in cases:
+        answers.append(answer_here(name, DEPROCESS, answer, case))
+        deprocess_steps(name, case, answers[-1])
+    print(judge_spec(name, DEPROCESS, cases, answers))
 
 
 def _deprocess_flip(x: Any, index: tuple) -> np.ndarray:

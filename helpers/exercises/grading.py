@@ -9,8 +9,15 @@ students at once; a notebook that kills its worker is reported and a new worker 
 next), which runs each in a fresh kernel (:mod:`helpers.exercises.runner`: memory and
 output capped, its processes killed afterwards) with ``NST_FAST=1`` and a time limit for
 the whole notebook. Check cells are found by their cell id (or nbgrader ``grade_id``) in
-the instructor's copy; one the student changed or deleted is put back from that copy,
-graded, and reported. Every check records its outcome through ``NST_GRADE_LOG``.
+the instructor's copy; one the student changed or deleted is put back from that copy and
+reported. The checks' verdicts are not taken from the kernel: after the cells, the kernel
+only answers the hidden inputs this run drew (:mod:`helpers.exercises.judge`, the same for
+every student of the run), and this process judges the answers with the diagnosis engine,
+points from the grader's table (:data:`helpers.exercises.metadata.POINTS`, and an
+instructor's own exercise's, :mod:`helpers.exercises.custom`). nbgrader-style
+test cells (a grade cell without ``check()``: asserts) score their points when they ran
+without an error; they run in the student's kernel, so they are as trustworthy as
+nbgrader's own autograding (a student can defeat them), unlike the checks.
 
 The results (:mod:`helpers.exercises.batch`): ``grades.csv`` (student, exercise, check,
 points, passed, message), rewritten atomically as each student finishes (an interrupted run
@@ -19,13 +26,16 @@ never the hidden inputs or the solutions; ``summary.txt`` with every student's t
 every flag. Nothing the grader reads is ever written: an output that resolves to a
 submission or an instructor notebook is refused before grading starts.
 
-Not a sandbox: student code runs with the grader's user rights (see the README).
+Not a sandbox: student code runs with the grader's user rights, in a kernel that cannot see
+the instructor's folder, the submissions or the grader's files (see the README).
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +43,11 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.collect import EXERCISE
+from helpers.exercises.custom import points, register
+from helpers.exercises.judge import new_seed
 from helpers.exercises.metadata import checks_in
 from helpers.exercises.nbio import read_notebook
-from helpers.exercises.runner import RunSettings, new_token, run_notebook
+from helpers.exercises.runner import Job, Outcome, RunSettings, new_token, run_notebook
 from helpers.exercises.student import has_solution
 from helpers.files import check_input, same_file
 
@@ -62,13 +74,17 @@ MIN_MEMORY_MB = 1536
 
 
 @dataclass
-class Settings:
-    """How to grade: seconds per notebook, memory cap of each kernel in MiB, notebooks
-    graded at once (default: the number of cores)."""
+class GradeRun:
+    """How to grade: seconds per notebook and per cell, memory cap of each kernel in MiB,
+    students graded at once (default: the number of cores), and the seed of this run's
+    hidden inputs (default: a fresh one, :func:`helpers.exercises.judge.new_seed`)."""
 
     timeout: int = 600
     memory_mb: int = 8192
     jobs: int = field(default_factory=lambda: cores())
+    cell_timeout: int = 60
+    seed: int = field(default_factory=lambda: new_seed())
+    hide: list[str] = field(default_factory=list)  # folders no kernel may see
 
 
 def cores() -> int:
@@ -95,6 +111,7 @@ def instructor_notebooks(source: Path) -> dict[str, Any]:
             found[match.group(0)] = nb
     if not found:
         raise StyleTransferError(f"no exercise notebooks with solutions in {source}")
+    register(source)  # the instructor's own exercises (exNN_*.py beside the notebook)
     return found
 
 
@@ -104,7 +121,20 @@ def check_cells(nb: Any) -> list[tuple[int, Any]]:
         c.metadata.get("nbgrader", {}).get("grade") or checks_in(c.source))]
 
 
+_CALL = re.compile(r"""check\(\s*["'](\w+)["']\s*,\s*([A-Za-z_]\w*)""")
+
+
+def check_calls(source: str) -> list[tuple[str, str]]:
+    """(check, function) of every ``check("name", function)`` in a cell."""
+    return _CALL.findall(source)
+
+
 def _points(cell: Any) -> float:
+    """A check cell's points from the grader's table; an nbgrader test cell's from the
+    instructor's metadata."""
+    names = checks_in(cell.source)
+    if names:
+        return float(sum(points(n) for n in names))
     return float(cell.metadata.get("nbgrader", {}).get("points", 1))
 
 
@@ -166,22 +196,59 @@ def _error(cell: Any) -> tuple[str, str] | None:
     return None
 
 
-def _check_row(cell: Any, ran: Any, status: str) -> tuple[float, bool, str]:
-    """(points, passed, message) of one check cell as it ran (``ran``) in the student's
-    notebook; ``status`` says what stopped the notebook, if anything did."""
-    points = _points(cell)
-    if ran is None or "nst_records" not in ran.metadata:
-        return 0.0, False, f"not run: {status or 'the notebook stopped before this cell'}"
-    records, error = ran.metadata["nst_records"], _error(ran)
-    failed = [r for r in records if not r.get("passed")]
-    if records and not failed and error is None:
-        return points, True, ""
-    if failed:
-        credit = float(failed[0].get("credit", 0.0))
-        return round(points * credit, 2), False, str(failed[0].get("message", ""))
-    if error is not None:
-        return 0.0, False, f"{error[0]} in the check cell" + (f": {error[1]}" if error[1] else "")
-    return 0.0, False, "the check did not report a result (was `check` redefined?)"
+def _verdict(check: str, answer: tuple[dict | None, bytes], source: Path) -> tuple[float, str]:
+    """(credit 0..1, message) of one check from the kernel's answer, judged here."""
+    import numpy as np
+
+    from helpers.exercises._engine import CheckFailed
+    from helpers.exercises.judge_runs import judge
+
+    record, data = answer
+    if record is None:
+        return 0.0, "no answer from your notebook for this check (the kernel stopped first?)"
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) if data else _Empty() as npz:
+            judge(check, record, npz, source)
+    except CheckFailed as failure:
+        text = failure.message + (f"\n{failure.student_traceback}"
+                                  if failure.student_traceback else "")
+        return failure.credit, text
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # a damaged or forged answer
+        return 0.0, f"the answer from your notebook could not be read ({type(exc).__name__})"
+    return 1.0, ""
+
+
+class _Empty(dict):
+    """An empty npz stand-in (a check whose answer holds no arrays)."""
+
+    files: list[str] = []
+
+    def __enter__(self) -> _Empty:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _cell_rows(cell: Any, ran: Any, outcome: Outcome, source: Path) -> list[tuple]:
+    """(check, points, passed, message) of one instructor check cell."""
+    calls = check_calls(cell.source)
+    if not calls:  # an nbgrader test cell (asserts): scored by running without an error
+        most = _points(cell)
+        if ran is None or not ran.metadata.get("nst_ran"):
+            return [(_name(cell), 0.0, False, f"not run: {outcome.status or 'stopped before'}")]
+        error = _error(ran)
+        if error is None:
+            return [(_name(cell), most, True, "")]
+        return [(_name(cell), 0.0, False, f"{error[0]} in the test cell"
+                 + (f": {error[1]}" if error[1] else ""))]
+    rows = []
+    for check, _ in calls:
+        credit, message = _verdict(check, outcome.answers.get(check, (None, b"")), source)
+        if check in outcome.late and outcome.answers.get(check, (None,))[0] is None:
+            message = outcome.late[check]
+        rows.append((check, round(points(check) * credit, 2), credit == 1.0, message))
+    return rows
 
 
 def _memory_note(nb: Any, settings: RunSettings) -> str:
@@ -199,6 +266,8 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
     ``shown``: the notebook's name in messages (default: its path)."""
     import shutil
 
+    from helpers.exercises.judge import write_job
+
     exercise = instructor.metadata["nst_exercise"]
     cells = check_cells(instructor)
     problem = "not submitted" if path is None else ""
@@ -211,21 +280,24 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
     if problem:
         return [Row(student, exercise, _name(c), 0.0, False, problem) for _, c in cells]
     nb, notes = restore_checks(submitted, instructor)
+    jobs = [Job(check, function, check) for _, c in cells
+            for check, function in check_calls(c.source)]
     workdir = Path(tempfile.mkdtemp(prefix=f"{exercise}-", dir=tmp))
-    private = Path(tempfile.mkdtemp(prefix="log-", dir=tmp))
     try:
-        status, more = run_notebook(nb, workdir, private / "log.jsonl", settings)
+        outcome = run_notebook(nb, workdir, jobs, settings,
+                               lambda job: write_job(job.check, job.function, workdir, job.tag))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(workdir.parent / f"kernels-{workdir.name}", ignore_errors=True)
+    source = Path(instructor.metadata.get("nst_source", ".")).parent
     rows = [Row(student, exercise, NOTEBOOK_ROW, 0.0, False, note)
-            for note in (status, _memory_note(nb, settings), *more) if note]
+            for note in (outcome.status, _memory_note(nb, settings), *outcome.notes) if note]
     for _, cell in cells:
         ran = next((c for c in nb.cells if c.get("id") == cell.id), None)
-        points, passed, message = _check_row(cell, ran, status)
-        if cell.id in notes:
-            message = f"{message}; {notes[cell.id]}" if message else notes[cell.id]
-        rows.append(Row(student, exercise, _name(cell), points, passed, message))
+        for check, got, passed, message in _cell_rows(cell, ran, outcome, source):
+            if cell.id in notes:
+                message = f"{message}; {notes[cell.id]}" if message else notes[cell.id]
+            rows.append(Row(student, exercise, check, got, passed, message))
     return rows
 
 
@@ -236,7 +308,7 @@ def _name(cell: Any) -> str:
 
 
 
-def grade_one(path: Path, source: Path, settings: Settings, only: str | None = None
+def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = None
               ) -> list[Row]:
     """Grade one notebook (exNN in its name picks the instructor's copy); ``only`` keeps the
     rows of one check (plus notebook-level events). For GitHub Classroom, one test each."""
@@ -255,7 +327,33 @@ def grade_one(path: Path, source: Path, settings: Settings, only: str | None = N
     if only is not None and only not in names:
         raise StyleTransferError(f"{path.name} has no check {only!r}; its checks: "
                                  f"{', '.join(names)}")
-    run = RunSettings(settings.timeout, settings.memory_mb, new_token())
+    from helpers.exercises.judge import start_run
+
+    start_run(settings.seed)
     with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
+        run = run_settings(settings, new_token(), [tmp, source, path.parent])
         rows = grade_notebook(path.parent.name or "student", path, instructor, Path(tmp), run)
     return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
+
+
+def run_settings(settings: GradeRun, token: str, hide: list) -> RunSettings:
+    """How each notebook runs: the run's limits, and the folders its kernel must not see
+    (``hide``, plus the package's own instructor notebooks and the repository's history)."""
+    from helpers.exercises import EXERCISES_DIR
+
+    hidden = [Path(p).resolve() for p in [*settings.hide, *hide, EXERCISES_DIR,
+                                          EXERCISES_DIR.parent.parent / ".git"]]
+    return RunSettings(settings.timeout, settings.memory_mb, token, settings.cell_timeout,
+                       sorted({str(p) for p in hidden if not _needed(p)}), settings.seed)
+
+
+def _needed(folder: Path) -> bool:
+    """Whether the kernel needs what lies in ``folder`` (the project, Python, the Jupyter
+    runtime folder): such a folder is never hidden (e.g. ``--source .``)."""
+    import sys
+
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    needs = [Path(__file__).resolve().parent.parent.parent, Path(sys.prefix).resolve(),
+             Path(sys.executable).resolve(), Path(jupyter_runtime_dir()).resolve()]
+    return any(need.is_relative_to(folder) for need in needs)

@@ -3,13 +3,23 @@
 first (``resource.setrlimit(RLIMIT_AS)``), so a notebook that allocates without end gets a
 ``MemoryError`` instead of taking the machine down, and whose printed output is capped
 (:data:`OUTPUT_BYTES` per stream; the rest is dropped with one note), so a cell printing
-hundreds of MB sends the grader almost nothing. Not a sandbox: see the README.
+hundreds of MB sends the grader almost nothing.
 
-``python -m helpers.exercises.kernel --memory-mb 8192 -f CONNECTION_FILE``
+Before anything else (while the process still has one thread), the kernel moves into a user
+and mount namespace of its own where the folders the grader names with ``--hide`` (the
+instructor's notebooks, the submissions, the grader's own files) are covered by an empty
+read-only tmpfs: a student's notebook cannot read the solutions or another student's work,
+nor touch the grader's answers (:func:`hide`). Where the system refuses user namespaces the
+folders stay visible (the run says so). Not a sandbox otherwise: see the README.
+
+``python helpers/exercises/kernel.py --memory-mb 8192 [--hide DIR]... -f CONNECTION_FILE``
+(run as a script, so no package and no thread is loaded first).
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import resource
 import sys
 from typing import Any
@@ -44,12 +54,79 @@ def cap_stream(stream: Any, limit: int = OUTPUT_BYTES) -> None:
     stream.write = capped
 
 
+_CLONE_NEWUSER, _CLONE_NEWNS = 0x10000000, 0x00020000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
+
+
+def _proc_write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def hide(folders: list[str], private: str = "", keep: str = "") -> bool:
+    """Cover ``folders`` with an empty read-only tmpfs in a user and mount namespace of this
+    process's own (this process and its children only; the working folder stays usable
+    through relative paths), and ``private`` with a writable one holding only the file
+    ``keep`` (its connection file: no other kernel's key is readable). False when the system
+    refuses (then nothing is hidden)."""
+    folders = [f for f in folders if os.path.isdir(f)]
+    if not folders and not private:
+        return True
+    data = b""
+    if keep:
+        with open(keep, "rb") as f:
+            data = f.read()
+    if not _unshare():
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    hidden = all(libc.mount(b"tmpfs", f.encode(), b"tmpfs", flags, b"size=4k") == 0
+                 for f in folders)
+    if private and libc.mount(b"tmpfs", private.encode(), b"tmpfs", flags & ~_MS_RDONLY,
+                              b"size=64k,mode=0700") == 0 and keep:
+        fd = os.open(keep, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+    return hidden
+
+
+def _unshare() -> bool:
+    """Enter a user and mount namespace of this process's own, mapped to the same user,
+    every mount private to it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS) != 0:
+        return False
+    try:
+        _proc_write("/proc/self/setgroups", "deny")
+        _proc_write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _proc_write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError:
+        return False
+    return libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+
+
 def main(argv: list[str]) -> None:
-    """Set the limit given by ``--memory-mb N``, then start ipykernel with the rest, its
-    stdout and stderr capped (:func:`cap_stream`)."""
-    if len(argv) >= 2 and argv[0] == "--memory-mb":
-        limit_memory(int(argv[1]))
+    """Set the limit given by ``--memory-mb N``, hide every ``--hide DIR``, then start
+    ipykernel with the rest, its stdout and stderr capped (:func:`cap_stream`)."""
+    hidden: list[str] = []
+    private = ""
+    while len(argv) >= 2 and argv[0] in ("--memory-mb", "--hide", "--private"):
+        if argv[0] == "--memory-mb":
+            limit_memory(int(argv[1]))
+        elif argv[0] == "--hide":
+            hidden.append(argv[1])
+        else:
+            private = argv[1]
         argv = argv[2:]
+    keep = argv[argv.index("-f") + 1] if "-f" in argv[:-1] and private else ""
+    os.environ["NST_HIDDEN"] = "yes" if hide(hidden, private, keep) else "no"
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path.pop(0)  # run as a script: this folder must not shadow other modules
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()

@@ -8,13 +8,19 @@
 - Only error outputs are kept while the cells run (streams and pictures are dropped), and
   no message from the kernel larger than :data:`MESSAGE_BYTES` is received at all, so a cell
   printing hundreds of MB cannot balloon the grader.
-- The grade log the checks write (``NST_GRADE_LOG``) is moved aside, checked to be a
-  regular file and read up to :data:`LOG_BYTES` (:func:`read_log`): a pipe or a 3 GB sparse
-  file in its place cannot hang or exhaust the grader.
+- Each cell has its own time limit (``cell_timeout``) within the notebook's: a cell that
+  hangs is interrupted and the notebook goes on (a kernel that does not answer the
+  interrupt ends it).
+- After the cells, the kernel only answers: for each check the grader writes a job (hidden
+  inputs) into the kernel's working folder and runs :mod:`helpers.exercises.harness` there;
+  what the student's function gave comes back as files, read here as data with a bound
+  (:func:`read_answer`: regular files only, JSON and ``np.load(allow_pickle=False)`` later).
+  Nothing a check cell prints or logs is trusted.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -22,14 +28,14 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.files import read_bytes, write_text
 
-LOG_BYTES = 2**20               # the most of the grade log read after each cell
+ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
 MESSAGE_BYTES = 32 * 2**20      # the largest message accepted from a student's kernel
 TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
 TOKEN_ENV = "NST_GRADE_RUN"     # marks every process a graded notebook starts
@@ -38,11 +44,26 @@ TOKEN_ENV = "NST_GRADE_RUN"     # marks every process a graded notebook starts
 @dataclass
 class RunSettings:
     """How to run a notebook: seconds for the whole notebook, memory cap of its kernel in
-    MiB, and the token its processes carry (:func:`kill_leftovers`)."""
+    MiB, the token its processes carry (:func:`kill_leftovers`), seconds per cell, the
+    folders its kernel must not see (:func:`helpers.exercises.kernel.hide`), and the seed of
+    the run's hidden inputs."""
 
     timeout: int = 600
     memory_mb: int = 8192
     token: str = ""
+    cell_timeout: int = 60
+    hide: list[str] = field(default_factory=list)
+    seed: int = 0
+
+
+@dataclass
+class Job:
+    """One check the kernel answers: its name, the student's function it calls, and the
+    tag naming its files."""
+
+    check: str
+    function: str
+    tag: str
 
 
 def new_token() -> str:
@@ -50,45 +71,19 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def read_log(log: Path) -> tuple[list[dict], bool]:
-    """The check records the kernel logged since the last call, and whether the log was cut
-    at :data:`LOG_BYTES`. The log is moved aside first (so a cell cannot swap it while it is
-    read), refused unless it is a regular file, read with a bound, then deleted."""
-    taken = log.with_name(f".{log.name}.{uuid.uuid4().hex}")
+def read_answer(workdir: Path, name: str) -> tuple[dict | None, bytes]:
+    """What the kernel wrote as ``name`` (.json, .npz): its JSON record (None when missing or
+    not JSON)
+    and its arrays (npz bytes, read later with allow_pickle=False). Regular files only, each
+    read with a bound: a pipe or a sparse giant in their place is no answer."""
     try:
-        os.rename(log, taken)
-    except FileNotFoundError:
-        return [], False
-    except OSError:
-        return [], False
-    try:
-        data = read_bytes(taken, LOG_BYTES + 1, "the grade log")
-    except StyleTransferError:  # a pipe, a device, a folder: no records
-        return [], False
-    finally:
-        _remove(taken)
-    records = []
-    for line in data[:LOG_BYTES].decode("utf-8", "replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records, len(data) > LOG_BYTES
-
-
-def _remove(path: Path) -> None:
-    """Delete a file or folder the kernel may have put in the log's place."""
-    import shutil
-
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass
+        record = json.loads(read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
+        data = read_bytes(workdir / f"{name}.npz", ANSWER_BYTES + 1, "an answer")
+    except (StyleTransferError, ValueError, OSError):
+        return None, b""
+    if len(data) > ANSWER_BYTES:
+        return {"status": "too_large"}, b""
+    return (record if isinstance(record, dict) else None), data
 
 
 def _client_class() -> type:
@@ -127,18 +122,25 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 
 
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
-    """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel`."""
+    """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel` (run as a
+    script, hiding ``settings.hide``). Its connection file lies in a folder of its own that
+    the kernel covers with a private tmpfs (other kernels cannot read its key)."""
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_core.paths import jupyter_runtime_dir
 
     spec = kernel_dir / "nst-grade"
     spec.mkdir(parents=True, exist_ok=True)
+    private = Path(jupyter_runtime_dir()) / f"nst-grade-{uuid.uuid4().hex}"
+    private.mkdir(mode=0o700, parents=True)
+    hide = [arg for folder in settings.hide for arg in ("--hide", str(folder))]
     write_text(spec / "kernel.json", json.dumps({
-        "argv": [sys.executable, "-m", "helpers.exercises.kernel", "--memory-mb",
-                 str(settings.memory_mb), "-f", "{connection_file}"],
+        "argv": [sys.executable, str(Path(__file__).with_name("kernel.py")), "--memory-mb",
+                 str(settings.memory_mb), *hide, "--private", str(private),
+                 "-f", "{connection_file}"],
         "display_name": "nst grading", "language": "python"}))
     km = AsyncKernelManager(kernel_name="nst-grade", kernel_spec_manager=KernelSpecManager(
-        kernel_dirs=[str(kernel_dir)]))
+        kernel_dirs=[str(kernel_dir)]), connection_file=str(private / "kernel.json"))
     km.client_factory = _client_class()
     return km
 
@@ -148,43 +150,148 @@ def _kernel_pid(km: Any) -> int | None:
     return getattr(process, "pid", None)
 
 
-def run_notebook(nb: Any, workdir: Path, log: Path, settings: RunSettings
-                 ) -> tuple[str, list[str]]:
+def harness_code(job_file: str, output: str) -> str:
+    """The cell that answers one job: the harness's text run in a namespace of its own,
+    writing its answer to ``output`` (.json, .npz)."""
+    from helpers.exercises import harness
+
+    source = Path(harness.__file__).read_text(encoding="utf-8")
+    return (f"__nst_harness = {{'__name__': 'nst_harness'}}\n"
+            f"exec(compile({source!r}, {harness.HARNESS_FILE!r}, 'exec'), __nst_harness)\n"
+            f"__nst_harness['main']({job_file!r}, globals(), {output!r})\n"
+            "del __nst_harness")
+
+
+@dataclass
+class Outcome:
+    """What running a notebook gave: what stopped it ("" when it finished), notes (cells
+    interrupted), and each job's answer (:func:`read_answer`) by tag."""
+
+    status: str = ""
+    notes: list[str] = field(default_factory=list)
+    answers: dict[str, tuple[dict | None, bytes]] = field(default_factory=dict)
+    current: int | None = None  # the cell running now
+    prepare: dict[str, Any] = field(default_factory=dict, repr=False)  # tag -> its cell's code
+    late: dict[str, str] = field(default_factory=dict)  # job tag -> why it gave no answer
+
+
+def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
+                 write: Any = None) -> Outcome:
     """Run every cell (errors do not stop it) in a fresh capped kernel with NST_FAST=1 and
-    cwd ``workdir``; each code cell gets ``metadata["nst_records"]`` (its check records).
-    Return what stopped the notebook ("" when it finished) and notes (a log cut short)."""
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    cwd ``workdir``, then each job (``write(job)`` puts its files in ``workdir`` and returns
+    the job file's name); the kernel is killed and the answers read. A cell that kills its
+    kernel is left out and the notebook run again in a fresh one (twice at most)."""
+    cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    outcome, deadline = Outcome(), time.monotonic() + settings.timeout
+    outputs = {job.tag: f"answer-{job.tag}-{uuid.uuid4().hex}" for job in jobs}
+    for job in jobs:  # our copy of the notebook: these cells are never written out
+        nb.cells.append(_new_cell("", f"nst-answer-{job.tag}"))
+        cells.append((len(nb.cells) - 1, nb.cells[-1]))
+        # the hidden inputs are written only when their cell runs, after the student's
+        outcome.prepare[job.tag] = functools.partial(
+            lambda job: harness_code(write(job), outputs[job.tag]), job)
+    for _ in range(3):
+        died = _run_once(nb, workdir, cells, settings, deadline, outcome)
+        if died is None or time.monotonic() > deadline - 5:
+            break
+        cells = [(i, c) for i, c in cells if i != died]
+        cell_id = str(nb.cells[died].get("id"))
+        if cell_id.startswith("nst-answer-"):
+            outcome.late[cell_id[len("nst-answer-"):]] = (
+                "your function ended the kernel on the hidden inputs (os._exit, a crash, or "
+                f"memory exhausted below the {settings.memory_mb} MiB limit)")
+        outcome.notes.append(f"the kernel died in cell {died} ({cell_id}); the notebook was "
+                             "run again without it")
+        outcome.status = ""
+    outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag]) for job in jobs}
+    return outcome
+
+
+def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadline: float,
+              outcome: Outcome) -> int | None:
+    """One run of ``cells`` in a fresh kernel; the index of the cell it died in, if it did."""
+    import shutil
+
+    from nbclient.exceptions import DeadKernelError
 
     env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "NST_GRADE_LOG": str(log), "PYTHONPATH": _pythonpath(), TOKEN_ENV: settings.token}
-    env.pop("NST_PARTIAL_CREDIT", None)
-    km = kernel_manager(log.parent / "kernels", settings)
-    client = _notebook_client(nb, km, workdir, settings.timeout)
-    deadline, notes, pid = time.monotonic() + settings.timeout, [], None
+           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: settings.token}
+    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG"):
+        env.pop(name, None)
+    km = kernel_manager(workdir.parent / f"kernels-{workdir.name}", settings)
+    client = _notebook_client(nb, km, workdir, settings.cell_timeout)
+    pid, outcome.current = None, None
     try:  # cleanup_kc: the kernel is shut down (its process group killed) however it ends
         with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             pid = _kernel_pid(km)
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                client.timeout = max(1, int(deadline - time.monotonic()))
-                client.execute_cell(cell, index)
-                cell.metadata["nst_records"], cut = read_log(log)
-                if cut:
-                    notes.append(f"the grade log of cell {index} was over {LOG_BYTES} bytes; "
-                                 "only its start was read")
-    except CellTimeoutError:
-        return f"timed out: the notebook did not finish within {settings.timeout} s", notes
+            _run_cells(client, km, cells, deadline, settings, outcome)
     except DeadKernelError:
-        return ("the kernel died (a crash, os._exit, or memory exhausted below the "
-                f"{settings.memory_mb} MiB limit)"), notes
+        outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
+                          f"the {settings.memory_mb} MiB limit)")
+        return outcome.current
     except RuntimeError as exc:  # e.g. the kernel did not start
-        return f"could not run the notebook: {str(exc)[:200]}", notes
+        outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
         kill_group(pid)
         kill_leftovers(settings.token)
-    return "", notes
+        shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+    return None
+
+
+def _new_cell(source: str, cell_id: str) -> Any:
+    import nbformat
+
+    return nbformat.v4.new_code_cell(source, id=cell_id)
+
+
+def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: RunSettings,
+               outcome: Outcome) -> None:
+    """Each cell in turn, at most ``cell_timeout`` s each; a cell over it is interrupted and
+    the rest run, until the notebook's own time is up. The answering cells then run in any
+    case, ``cell_timeout`` s each."""
+    from nbclient.exceptions import CellTimeoutError
+
+    for index, cell in cells:
+        answer = cell.get("id", "").startswith("nst-answer-")  # its own time, after the notebook
+        left = settings.cell_timeout if answer else deadline - time.monotonic()
+        if left < 1:
+            outcome.status = (f"timed out: the notebook did not finish within "
+                              f"{settings.timeout} s; the rest of its cells were not run")
+            continue
+        client.timeout = max(1, int(min(settings.cell_timeout, left)))
+        outcome.current = index
+        if answer:
+            cell.source = outcome.prepare[cell.id[len("nst-answer-"):]]()
+        try:
+            client.execute_cell(cell, index)
+            cell.metadata["nst_ran"] = True
+        except CellTimeoutError:
+            what = ("your function did not return on the hidden inputs" if answer else
+                    f"cell {index} ({cell.get('id')}) did not finish")
+            outcome.notes.append(f"{what} within {client.timeout} s; it was interrupted")
+            if answer:
+                outcome.late[cell.id[len("nst-answer-"):]] = outcome.notes[-1]
+            if not _interrupted(client, km):
+                outcome.status = "the kernel did not answer after an interrupt; stopped"
+                return
+
+
+def _interrupted(client: Any, km: Any) -> bool:
+    """Interrupt the kernel; whether it answers a trivial cell within 10 s afterwards."""
+    from jupyter_core.utils import run_sync
+    from nbclient.exceptions import CellTimeoutError
+
+    run_sync(km.interrupt_kernel)()
+    client.timeout = 10
+    client.nb.cells.append(_new_cell("pass", "nst-probe"))
+    try:
+        client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1)
+    except CellTimeoutError:
+        return False
+    finally:
+        client.nb.cells.pop()
+    return True
 
 
 def _pythonpath() -> str:

@@ -3,6 +3,10 @@ own, for :mod:`helpers.exercises.batch`:
 ``python -m helpers.exercises.worker TASK.json FOLDER`` writes ``FOLDER/result-N.json`` (the
 rows of the task's notebook N) as each notebook is graded.
 
+This process never runs student code: the kernel runs it and only sends answers back, which
+are judged here (:mod:`helpers.exercises.judge`) on the hidden inputs drawn from the run's
+seed (the task's ``seed``: the same for every student of the run).
+
 A cell that kills its kernel's parent (``os.kill(os.getppid(), 9)``) ends this worker only:
 the grader reports that notebook, starts a new worker for the student's notebooks after it,
 and the class's grading goes on. SIGTERM and SIGHUP (sent by the grader when it is stopped)
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.grading import grade_notebook, read_notebook
+from helpers.exercises.judge import start_run
 from helpers.exercises.runner import RunSettings
 from helpers.files import read_bytes, write_text
 from helpers.signals import exit_status, stop_on_signals
@@ -64,7 +70,10 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         task = json.loads(read_bytes(argv[0], TASK_BYTES, "the task"))
-        settings = RunSettings(task["timeout"], task["memory_mb"], task["token"])
+        settings = RunSettings(task["timeout"], task["memory_mb"], task["token"],
+                               task["cell_timeout"], task["hide"], task["seed"])
+        start_run(settings.seed)
+        os.environ["NST_GRADE_CACHE"] = str(task.get("cache", ""))  # shared by the workers
         become_subreaper()
         with stop_on_signals():
             try:
@@ -84,6 +93,9 @@ def main(argv: list[str]) -> int:
 
 def _grade(item: dict, tmp: Path, settings: RunSettings) -> list:
     """The rows of one notebook of the task."""
+    from helpers.exercises.custom import register
+
+    register(Path(item["instructor"]).parent)  # the instructor's own checks, if any
     instructor = read_notebook(Path(item["instructor"]), "the instructor's notebook")
     instructor.metadata["nst_exercise"] = item["exercise"]
     return grade_notebook(item["student"], Path(item["notebook"]), instructor, tmp, settings,

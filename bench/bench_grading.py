@@ -1,0 +1,133 @@
+"""How long grading a class takes (notebooks/exercises, graded by ``python -m helpers exercises
+--grade``): a synthetic class of right, wrong, stub and one hanging submission graded through
+the command line, with seconds per student, and where the time goes: starting a grading
+kernel, importing TensorFlow in it, and judging the answers (this process, no kernel).
+
+    PYTHONPATH=. .venv/bin/python bench/bench_grading.py --students 20 --jobs 2
+
+Target (issue 32): at most 15 s per 7-notebook submission on 2 cores. Say the machine's load
+(``uptime``) with every figure: on a shared machine the figures mean little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from helpers.exercises import EXERCISES_DIR, student_version  # noqa: E402
+
+KINDS = ("right", "wrong", "stubs")
+#: A wrong answer per exercise (replaces the solution cell's body).
+WRONG = {"preprocess": "    return np.asarray(image, np.float32)[None]",
+         "gram_matrix": "    return tf.matmul(tf.reshape(features, (-1, features.shape[-1])), "
+                        "tf.reshape(features, (-1, features.shape[-1])))",
+         "content_loss": "    return tf.reduce_mean(tf.abs(features - target))",
+         "style_layer_loss": "    return tf.reduce_sum(features) * 0.0",
+         "total_variation_loss": "    return tf.reduce_mean(tf.abs(x))",
+         "my_settings": '    return {"style_weight": 1.0}'}
+
+
+def _right(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        cell.source = "\n".join(line for line in cell.source.splitlines() if "### " not in line)
+    return nb
+
+
+def _wrong(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb = _right(nb)
+    for cell in nb.cells:
+        for name, body in WRONG.items():
+            if cell.cell_type == "code" and f"def {name}(" in cell.source:
+                head = cell.source.split(f"def {name}(")[0]
+                sig = cell.source.split(f"def {name}(")[1].split("\n")[0]
+                cell.source = f"{head}def {name}({sig}\n{body}"
+    return nb
+
+
+def write_class(folder: Path, students: int, names: list[str], hang: bool = True) -> None:
+    """``students`` folders cycling through right, wrong and stubs; the last one hangs (a
+    cell of each of its notebooks sleeps for ever) unless ``hang`` is False."""
+    for number in range(students):
+        kind = KINDS[number % len(KINDS)]
+        mine = folder / f"s{number:02d}-{kind}"
+        mine.mkdir(parents=True)
+        for name in names:
+            nb = nbformat.read(EXERCISES_DIR / name, as_version=4)
+            nb = {"right": _right, "wrong": _wrong, "stubs": student_version}[kind](nb)
+            if hang and number == students - 1:
+                nb.cells.insert(3, nbformat.v4.new_code_cell(
+                    "import time\nwhile True:\n    time.sleep(1)", id="hang"))
+            nbformat.write(nb, mine / name)
+
+
+def kernel_costs() -> dict[str, float]:
+    """Seconds to start a grading kernel and answer one cell, and to import TensorFlow in
+    it (one of each, measured here)."""
+    from helpers.exercises.runner import RunSettings, _run_once, new_token
+
+    out = {}
+    for what, code in (("kernel start", "pass"), ("kernel start + TensorFlow import",
+                                                   "import tensorflow")):
+        with tempfile.TemporaryDirectory() as tmp:
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="c")])
+            started = time.perf_counter()
+            from helpers.exercises.runner import Outcome
+
+            _run_once(nb, Path(tmp), [(0, nb.cells[0])], RunSettings(token=new_token()),
+                      time.monotonic() + 300, Outcome())
+            out[what] = time.perf_counter() - started
+    return out
+
+
+def main() -> None:
+    """Grade the synthetic class and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--exercises", default="all",
+                        help="comma-separated notebook names, or all (the seven)")
+    parser.add_argument("--cell-timeout", default="30")
+    parser.add_argument("--no-hang", action="store_true", help="no hanging student")
+    args = parser.parse_args()
+    names = sorted(p.name for p in EXERCISES_DIR.glob("ex*.ipynb")) if args.exercises == "all" \
+        else args.exercises.split(",")
+    print(f"load before: {os.getloadavg()}")
+    costs = kernel_costs()
+    for what, seconds in costs.items():
+        print(f"{what}: {seconds:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        klass = Path(tmp) / "class"
+        write_class(klass, args.students, names, hang=not args.no_hang)
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "helpers", "exercises", "--grade",
+                               str(klass), "-o", str(Path(tmp) / "out" / "grades.csv"),
+                               "--jobs", str(args.jobs), "--cell-timeout", args.cell_timeout,
+                               "--memory-mb", "4000"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        seconds = time.perf_counter() - started
+        totals = [line for line in proc.stdout.splitlines() if " points" in line]
+    print(json.dumps({"students": args.students, "notebooks per student": len(names),
+                      "jobs": args.jobs, "status": proc.returncode,
+                      "seconds": round(seconds, 1),
+                      "seconds per student": round(seconds / args.students, 1),
+                      "seconds per notebook": round(seconds / args.students / len(names), 1)},
+                     indent=1))
+    print(f"load after: {os.getloadavg()}")
+    print("\n".join(totals))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Naming a wrong answer (the exercise checks of notebooks/exercises; no notebook of its
+own): a known mistake (``Spec.candidates``), a spec's own diagnosis, float16 or int32
+arithmetic, integer overflow on the large hidden input only, a minus sign, a factor
+k·Nᵃ·Mᵇ ("4·N²·M² times too large: you left out the 1/(4·N²·M²)"), then the mutation search
+of :mod:`helpers.exercises.mutations`. Pure NumPy on the results: the same whether the
+student's function ran here (practice) or in a kernel far away (grading)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from helpers.exercises.cases import Case, Spec
+from helpers.exercises.mutations import search
+
+
+def monomial(k: float, exps: dict[str, int]) -> str:
+    """'4·N²·M²' for k=4, {N: 2, M: 2}; '1' for k=1, {}. Exponents must be >= 0."""
+    sup = {1: "", 2: "²", 3: "³", 4: "⁴"}
+    parts = [] if k == 1 else [f"{k:g}"]
+    parts += [f"{d}{sup[e]}" for d, e in exps.items() if e > 0]
+    return "·".join(parts) or "1"
+
+
+def _fraction(k: float, exps: dict[str, int]) -> str:
+    num = (k if k >= 1 else 1.0, {d: e for d, e in exps.items() if e > 0})
+    den = (1 / k if k < 1 else 1.0, {d: -e for d, e in exps.items() if e < 0})
+    top, bottom = monomial(*num), monomial(*den)
+    return top if bottom == "1" else f"{top}/{bottom}" if top != "1" else f"1/{bottom}"
+
+
+def close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-3) -> bool:
+    """a ≈ b relative to b's size (float32 arithmetic on either side)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return False
+    scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-12)
+    return bool(np.max(np.abs(a - b)) <= rtol * scale) if a.size else True
+
+
+def _ratios(outs: list[np.ndarray], refs: list[np.ndarray]) -> list[float] | None:
+    """out / ref per case when every out is a positive multiple of its ref, else None."""
+    ratios = []
+    for out, ref in zip(outs, refs, strict=True):
+        denom = float(np.sum(ref * ref))
+        if out.shape != ref.shape or denom == 0:
+            return None
+        r = float(np.sum(out * ref)) / denom
+        if r <= 0 or not close(out, r * ref):
+            return None
+        ratios.append(r)
+    return ratios
+
+
+def factor_of(outs: list[np.ndarray], refs: list[np.ndarray], cases: list[Case]
+              ) -> tuple[float, dict[str, int]] | None:
+    """The simplest k · Π d^e (k in ¼..4, e in -2..2) with out = ref · factor on every case."""
+    ratios = _ratios(outs, refs)
+    if ratios is None:
+        return None
+    names = list(cases[0].dims)
+    options = []
+    for k in (1.0, 2.0, 0.5, 4.0, 0.25):
+        for es in itertools.product(range(-2, 3), repeat=len(names)):
+            exps = dict(zip(names, es, strict=True))
+            if k == 1 and not any(es):
+                continue
+            options.append((sum(map(abs, es)) + abs(math.log2(k)), k, exps))
+    for _, k, exps in sorted(options, key=lambda o: o[0]):
+        if all(math.isclose(r, k * math.prod(c.dims[d] ** e for d, e in exps.items()),
+                            rel_tol=2e-3) for r, c in zip(ratios, cases, strict=True)):
+            return k, exps
+    return None
+
+
+def _why(ref_k: float, ref_e: dict[str, int], k: float, exps: dict[str, int]
+         ) -> tuple[str, str | None]:
+    """Why the result is off by k·Π d^e when the right one divides by ref_k·Π d^ref_e:
+    (the reason, the student's own divisor as text or None)."""
+    mine_k = ref_k / k
+    mine_e = {d: ref_e.get(d, 0) - exps.get(d, 0) for d in [*ref_e, *exps]}
+    mine_e = {d: e for d, e in mine_e.items() if e}
+    ref_text = monomial(ref_k, ref_e)
+    mine = monomial(mine_k, mine_e) if mine_k >= 1 and all(
+        e > 0 for e in mine_e.values()) else None
+    if mine == "1":
+        return f"you left out the 1/({ref_text})", mine
+    if mine and ref_text == "1":
+        return f"you divided by {mine}, but nothing is divided here", mine
+    if mine:
+        only = mine_k <= ref_k and all(e <= ref_e.get(d, 0) for d, e in mine_e.items())
+        return f"you divided by {mine}{' only' if only else ''}, not by {ref_text}", mine
+    if k >= 1 and all(e >= 0 for e in exps.values()):  # a factor multiplied in
+        return f"an extra factor {monomial(k, exps)} is in your result", None
+    if ref_text == "1":
+        return "the right result has no such factor", None
+    return f"the right result divides by {ref_text}", None
+
+
+def factor_message(spec: Spec | None, k: float, exps: dict[str, int], dims: dict[str, int]) -> str:
+    """'your result is 4·N²·M² times too large: you left out the 1/(4·N²·M²)' and kin;
+    ``dims`` (one hidden input's sizes) tells "too large" from "too small"."""
+    inverse = {d: -e for d, e in exps.items()}
+    if k * math.prod(dims[d] ** e for d, e in exps.items()) >= 1:
+        text = f"your result is {_fraction(k, exps)} times too large"
+    else:
+        text = f"your result is {_fraction(1 / k, inverse)} times too small"
+    if spec is None or spec.divisor is None:
+        return text
+    why, mine = _why(*spec.divisor, k, exps)
+    hint = spec.factor_hints.get(mine or "")
+    return f"{text}: {why} ({spec.dim_names})" + (f". {hint}" if hint else "")
+
+
+OVERFLOW = ("right on the small hidden inputs, but {what} on a real-size one ({label}): "
+            "integer arithmetic overflowed. Sizes taken with tf.shape / tf.size (int32) or "
+            "np.int32 wrap around past 2³¹ once multiplied (4·N²·M² is about 4e12 for a "
+            "128×128×64 map); use Python ints (features.shape[1] * features.shape[2]) or "
+            "cast to float32 before multiplying")
+
+
+def _candidate(spec: Spec, index: int, case: Case) -> np.ndarray:
+    key = ("candidate", index)
+    if key not in case.memo:
+        with np.errstate(all="ignore"):
+            case.memo[key] = np.asarray(spec.candidates[index][1](*case.args), np.float64)
+    return case.memo[key]
+
+
+def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
+    """The message for a wrong answer: the first diagnosis that fits every hidden input:
+    a hand-written known mistake, the spec's own diagnosis, integer overflow on the large
+    input only, a sign or a factor k·Nᵃ·Mᵇ, then the mutation search."""
+    for index, (message, _) in enumerate(spec.candidates):
+        if all(_right(out, _candidate(spec, index, case), spec.exact)
+               for out, case in zip(outs, cases, strict=True)):
+            return message
+    special = spec.diagnose(outs, refs, cases) if spec.diagnose else None
+    if special:
+        return special
+    dtype = search(spec.mutations, outs, cases, spec.exact, family="dtype") if (
+        spec.mutations) else None
+    if dtype:  # float16 overflow on real features looks like integer overflow: named first
+        return dtype
+    wrong = [c for c, ok in zip(cases, right, strict=True) if not ok]
+    if all(c.large or c.real for c in wrong) and any(c.large for c in wrong):
+        finite = all(np.all(np.isfinite(o)) for o in outs)
+        biggest = max(wrong, key=lambda c: math.prod(c.dims.values()))
+        return OVERFLOW.format(what="wrong" if finite else "NaN or infinite",
+                               label=biggest.label)
+    if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
+        return ("your result is minus the right one: look for a stray minus sign (or a "
+                "subtraction the wrong way round)")
+    factor = factor_of(outs, refs, cases)
+    if factor is not None:
+        return factor_message(spec, *factor, cases[0].dims)
+    found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
+        spec.mutations) else None
+    return found or _unexplained(outs, cases, right)
+
+
+def _factor_text(outs: list, others: list, cases: list[Case]) -> str | None:
+    """'your result is 2·M times too large' between ``outs`` and ``others``, or None."""
+    factor = factor_of(outs, others, cases)
+    return None if factor is None else factor_message(None, *factor, cases[0].dims)
+
+
+def _unexplained(outs: list, cases: list[Case], right: list[bool]) -> str:
+    """What a wrong answer that no diagnosis fits is told."""
+    for out, case in zip(outs, cases, strict=True):
+        if not np.all(np.isfinite(out)):
+            return (f"your result holds NaN or infinite values ({case.label}), where the "
+                    "right one is finite: look for float16 (it stops at 65504), a division by "
+                    "something that can be 0, or a power below 1 of a negative number")
+    wrong = next(c for c, ok in zip(cases, right, strict=True) if not ok)
+    return (f"wrong values ({wrong.label}); {sum(right)} of {len(cases)} hidden inputs came "
+            "out right. It is none of the mistakes this check knows, so compare your code "
+            "with the formula step by step on a tiny example")
+
+
+def _right(out: np.ndarray, ref: np.ndarray, exact: bool, rtol: float = 1e-3) -> bool:
+    if out.shape != ref.shape:
+        return False
+    if exact:  # uint8 images: rounding ties may differ by one grey level, very rarely
+        diff = np.abs(out - ref)
+        return bool(diff.max(initial=0) <= 1 and np.mean(diff > 0) < 1e-3)
+    return close(out, ref, rtol)
+
+

@@ -1,0 +1,173 @@
+"""The verdict on one check (:func:`judge`, used by :mod:`helpers.exercises.grading`, where
+no student code runs), and on the two exercises that are runs rather than arrays: ex06's
+``make_loss_and_grad`` (notebooks/exercises/ex06_lbfgs.ipynb), from the trace of the
+student's function that the kernel recorded on the hidden bowl, and ex07's settings
+(ex07_match_the_look.ipynb), painted here and compared with the target painted with the
+instructor's hidden settings."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from helpers.exercises._engine import CheckFailed, close, raised_message
+from helpers.exercises.judge import (
+    SUBSTITUTE,
+    _bowl,
+    _substituted,
+    decode,
+    failure_of,
+    judge_arrays,
+)
+
+
+class Replay:
+    """The student's loss-and-gradient function as the kernel recorded it: called with one
+    of the points the harness used, it gives back what the student's function returned
+    there (or raises what it raised). Nothing is run."""
+
+    def __init__(self, check: str, result: dict, npz: Any, bowl: Any) -> None:
+        self.check, self.npz, self.calls = check, npz, result.get("calls", [])
+        others = [p * 0.5 + 3.0 for p in bowl.points]
+        self.order = [bowl.points[0], bowl.points[1], bowl.points[2], *others]
+
+    def __call__(self, x: np.ndarray) -> Any:
+        index = next((i for i, p in enumerate(self.order) if np.array_equal(p, x)), None)
+        if index is None or index >= len(self.calls) or not isinstance(self.calls[index], dict):
+            raise CheckFailed(self.check, "the grader got no answer from your function at "
+                                          "one of its points (it stopped early?)")
+        record = self.calls[index]
+        failure = failure_of(self.check, record)
+        if failure is not None:
+            raise failure
+        return decode(record.get("out", {}), self.npz)
+
+
+def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
+    """ex06 on the recorded trace: types, shapes and gradients at two points in turn, the
+    L-BFGS-B run the kernel made, then a point it did not visit (as the practice check)."""
+    from helpers.exercises.ex06_lbfgs import _values
+
+    made = result.get("make", {})
+    failure = failure_of(check, made)
+    if failure is not None:
+        raise failure
+    if not made.get("callable"):
+        raise CheckFailed(check, "make_loss_and_grad must return a function (the inner one)")
+    fn: Callable = Replay(check, result, npz, bowl)
+    first, second, third = bowl.points
+    _values(check, fn, bowl, first, None)
+    _values(check, fn, bowl, second, first)
+    run = result.get("fmin", {})
+    if run.get("status") != "ok":
+        raise CheckFailed(check, raised_message(str(run.get("type")), str(run.get("error"))),
+                          str(run.get("traceback", "")))
+    best = np.asarray(npz["best"], np.float64) if "best" in npz.files else np.zeros(0)
+    if run.get("warnflag") != 0 or not close(best, bowl.target.ravel(), rtol=1e-3):
+        raise CheckFailed(check, (
+            "loss and gradient look right on two inputs, but L-BFGS-B did not reach the "
+            f"minimum from another ({run.get('task')}); does your function depend on anything "
+            "but its argument?"))
+    _values(check, fn, bowl, third, best)
+    return (f"✓ {check}: (float loss, flat float64 gradient of the point passed); L-BFGS-B "
+            f"found the hidden minimum in {run.get('nit')} iterations")
+
+
+def look_target(source_dir: Path | None) -> dict[str, Any]:
+    """The hidden settings that paint ex07's target picture. For now the package's own
+    (``LOOK_TARGET``); owner of ex07 (branch ``klass``): read them from the instructor's
+    folder ``source_dir`` here, and only here."""
+    from helpers.exercises.ex07_match_the_look import LOOK_TARGET
+
+    return dict(LOOK_TARGET)
+
+
+def _target_picture(source: Path | None) -> np.ndarray:
+    """The target picture, painted once per grading run: kept in the run's cache folder
+    (``NST_GRADE_CACHE``, hidden from the kernels) for the other workers."""
+    import hashlib
+    import io
+    import json
+    import os
+
+    from helpers.exercises.ex07_match_the_look import look_paint, look_size
+    from helpers.files import write_bytes
+
+    settings, folder = look_target(source), os.environ.get("NST_GRADE_CACHE", "")
+    if not folder:
+        return look_paint(settings)
+    key = hashlib.sha256(json.dumps([settings, look_size()], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    path = Path(folder) / f"look-target-{key}.npy"
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        pass
+    picture = look_paint(settings)
+    buffer = io.BytesIO()
+    np.save(buffer, picture)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, buffer.getvalue())
+    return picture
+
+
+def judge_look(check: str, result: dict, source: Path | None) -> str:
+    """Paint with the student's settings (sent as JSON) and compare with the target."""
+    from helpers.errors import StyleTransferError
+    from helpers.exercises.ex07_match_the_look import (
+        LOOK_SETTINGS,
+        LOOK_THRESHOLDS,
+        _look_advice,
+        look_distances,
+        look_paint,
+    )
+
+    failure = failure_of(check, result)
+    if failure is not None:
+        raise failure
+    settings = result.get("settings")
+    if not isinstance(settings, dict):
+        raise CheckFailed(check, f"return a dict of settings, not a {result.get('type')}")
+    unknown = sorted(set(settings) - set(LOOK_SETTINGS))
+    if unknown:
+        raise CheckFailed(check, (f"unknown setting {unknown[0]!r}; choose from "
+                                  f"{', '.join(LOOK_SETTINGS)}"))
+    try:
+        mine = look_paint(dict(settings))
+    except StyleTransferError as exc:
+        raise CheckFailed(check, f"stylize refused your settings: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise CheckFailed(check, (
+            f"stylize could not use your settings ({type(exc).__name__}): weights are "
+            "numbers, content_layer a layer name, style_layers a list of layer names and "
+            "style_layer_weights a list of numbers, one per layer")) from None
+    target = _target_picture(source)
+    content, per_layer = look_distances(mine, target)
+    style = float(np.mean(list(per_layer.values())))
+    limit_c, limit_s = LOOK_THRESHOLDS["content"], LOOK_THRESHOLDS["style"]
+    if content < limit_c and style < limit_s and not math.isnan(content):
+        return (f"✓ {check}: content distance {content:.3f} < {limit_c} and style distance "
+                f"{style:.3f} < {limit_s}")
+    raise CheckFailed(check, (
+        f"not there yet: content distance {content:.3f} (pass < {limit_c}), style distance "
+        f"{style:.3f} (pass < {limit_s}). {_look_advice(mine, target).capitalize()}"))
+
+
+def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:
+    """The verdict on the kernel's answers to ``check``: its ✓ line, or CheckFailed."""
+    if not isinstance(result, dict):
+        raise CheckFailed(check, "the grader got no answer for this check from your notebook")
+    if result.get("missing"):
+        raise CheckFailed(check, (
+            "the function this check grades is not defined in your notebook (its cell did "
+            "not run, or it was renamed): keep the name the exercise gives"))
+    if check == "lbfgs":
+        return judge_lbfgs(check, result, npz, _bowl())
+    if check == "look":
+        return judge_look(check, result, source)
+    if check in SUBSTITUTE:
+        return _substituted(check, result, npz)
+    return judge_arrays(check, result.get("graded", []), npz)

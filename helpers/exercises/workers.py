@@ -1,0 +1,194 @@
+"""The worker processes of a class's grading (notebooks/exercises; used by
+:mod:`helpers.exercises.batch`): each student's notebooks are graded in turn by a process of
+their own (:mod:`helpers.exercises.worker`), started in its own session; a notebook that
+ends its worker (a cell killing it, a signal, a hang past every time limit) is reported and
+a new worker grades the student's next notebook. A stop ends every worker and its kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from helpers.errors import StyleTransferError
+from helpers.exercises.grading import NOTEBOOK_ROW, GradeRun, Row, _name, check_cells, run_settings
+from helpers.exercises.runner import _pythonpath, kill_group, kill_leftovers, new_token
+from helpers.files import read_bytes, write_text
+
+GRACE = 60             # seconds a worker may take beyond its notebook's time limit
+RESULT_BYTES = 20 * 2**20
+
+
+@dataclass
+class Task:
+    """One notebook to grade (a worker grades a student's notebooks in turn)."""
+
+    student: str
+    exercise: str
+    notebook: Path
+    instructor: str
+    shown: str = ""
+
+
+class Workers:
+    """The worker processes running now, so a stop can end them all."""
+
+    def __init__(self) -> None:
+        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+
+    def start(self, argv: list[str], folder: Path, err: IO[bytes]) -> subprocess.Popen | None:
+        """Start a worker in its own session, its stderr into ``err`` and its temporary
+        files in ``folder`` (removed with it, even if the worker is killed); None once
+        stopped."""
+        with self.lock:
+            if self.stopped:
+                return None
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True,
+                                    env={**os.environ, "PYTHONPATH": _pythonpath(),
+                                         "TMPDIR": str(folder)})
+            self.running.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        """Forget a worker that ended."""
+        with self.lock:
+            self.running.discard(proc)
+
+    def stop(self) -> None:
+        """SIGTERM every worker (each ends its kernel), SIGKILL those left after 5 s."""
+        with self.lock:
+            self.stopped = True
+            procs = list(self.running)
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid)
+
+
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except OSError:
+        pass
+
+
+def _failed(task: Task, instructor: Any, why: str) -> list[Row]:
+    """The rows of a notebook whose worker gave no result."""
+    rows = [Row(task.student, task.exercise, NOTEBOOK_ROW, 0.0, False, why)]
+    return rows + [Row(task.student, task.exercise, _name(c), 0.0, False, f"not run: {why}")
+                   for _, c in check_cells(instructor)]
+
+
+def _result(path: Path) -> list[Row] | None:
+    """The rows a worker wrote, or None (missing, too large, damaged)."""
+    try:
+        data = json.loads(read_bytes(path, RESULT_BYTES, "the worker's result"))
+        return [Row(**row) for row in data]
+    except (StyleTransferError, ValueError, TypeError):
+        return None
+
+
+def _tail(err: IO[bytes]) -> str:
+    """The last line the worker wrote to its stderr (read from the end, bounded)."""
+    try:
+        size = err.seek(0, os.SEEK_END)
+        err.seek(max(0, size - (1 << 16)))
+        text = err.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settings: GradeRun,
+            workers: Workers) -> list[list[Row]]:
+    """Grade one student's notebooks (``tasks``) in a worker process, in turn; the rows of
+    each. A notebook that ends its worker (killed, stopped, out of time) gets rows saying
+    so, and a new worker grades the notebooks after it."""
+    results: list[list[Row]] = []
+    while len(results) < len(tasks):
+        rest = tasks[len(results):]
+        try:
+            with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
+                done, why = _run_worker(rest, folder / f"run-{len(results)}", settings,
+                                        workers, err)
+        except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder removed
+            done, why = [], f"could not run its grading: {exc}"
+        results += done
+        if len(results) < len(tasks):
+            task = tasks[len(results)]
+            results.append(_failed(task, instructors[task.exercise], why))
+    return results
+
+
+def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Workers,
+                err: IO[bytes]) -> tuple[list[list[Row]], str]:
+    """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
+    why it stopped before the next one."""
+    token = new_token()
+    spec = {"tmp": str(folder), "cache": str(folder.parent.parent / "cache"),
+            "token": token, "timeout": settings.timeout,
+            "memory_mb": settings.memory_mb, "cell_timeout": settings.cell_timeout,
+            "seed": settings.seed, "hide": run_settings(settings, token, []).hide,
+            "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
+                           "notebook": str(t.notebook), "instructor": t.instructor}
+                          for t in tasks]}
+    folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
+    write_text(folder / "task.json", json.dumps(spec))
+    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
+                          str(folder / "task.json"), str(folder)], folder, err)
+    if proc is None:
+        return [], "not graded: the grading was stopped"
+    limit = len(tasks) * (settings.timeout + 12 * settings.cell_timeout) + GRACE  # 3 tries
+    try:
+        status = proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        status = None
+    finally:
+        kill_group(proc.pid)
+        workers.done(proc)
+        kill_leftovers(token)
+    done = []
+    for index in range(len(tasks)):
+        rows = _result(folder / f"result-{index}.json")
+        if rows is None:
+            break
+        done.append(rows)
+    return done, _why(status, limit, err)
+
+
+def _why(status: int | None, limit: int, err: IO[bytes]) -> str:
+    """Why a worker ended before its next notebook, from its exit status."""
+    if status is None:
+        return f"the grading of this notebook did not end within {limit} s"
+    if status < 0:
+        return (f"the grading process was killed ({_signal_name(-status)}): a cell may have "
+                "killed it")
+    if status in (129, 130, 143):
+        return (f"the grading process was stopped ({_signal_name(status - 128)}): a cell may "
+                "have signalled it")
+    return f"the grading process failed (status {status}): " + (
+        _tail(err) or "its temporary folder is gone (removed by a notebook?)")
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
