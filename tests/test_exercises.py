@@ -128,7 +128,7 @@ def test_cli_writes_the_student_versions(tmp_path):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--student", "{file}"], "it is a file, not a folder"),
+    (["--student", "{file}"], "is a file, not a folder"),
     (["--student", "{tmp}/out", "--source", "{tmp}/missing"], "exercise folder not found"),
     (["--student", "{tmp}/out", "--source", "{tmp}"], "no exercise notebooks"),
 ])
