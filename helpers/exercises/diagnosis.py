@@ -133,10 +133,9 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     """The message for a wrong answer: the first diagnosis that fits every hidden input:
     a hand-written known mistake, the spec's own diagnosis, integer overflow on the large
     input only, a sign or a factor k·Nᵃ·Mᵇ, then the mutation search."""
-    for index, (message, _) in enumerate(spec.candidates):
-        if all(_right(out, _candidate(spec, index, case), spec.exact)
-               for out, case in zip(outs, cases, strict=True)):
-            return message
+    known = _known_mistake(spec, outs, cases)
+    if known:
+        return known
     special = spec.diagnose(outs, refs, cases) if spec.diagnose else None
     if special:
         return special
@@ -144,12 +143,9 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         spec.mutations) else None
     if dtype:  # float16 overflow on real features looks like integer overflow: named first
         return dtype
-    wrong = [c for c, ok in zip(cases, right, strict=True) if not ok]
-    if all(c.large or c.real for c in wrong) and any(c.large for c in wrong):
-        finite = all(np.all(np.isfinite(o)) for o in outs)
-        biggest = max(wrong, key=lambda c: math.prod(c.dims.values()))
-        return OVERFLOW.format(what="wrong" if finite else "NaN or infinite",
-                               label=biggest.label)
+    overflow = _overflow(outs, cases, right)
+    if overflow:
+        return overflow
     if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
         return ("your result is minus the right one: look for a stray minus sign (or a "
                 "subtraction the wrong way round)")
@@ -159,6 +155,28 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
     return found or _unexplained(outs, cases, right)
+
+
+def _known_mistake(spec: Spec, outs: list, cases: list[Case]) -> str | None:
+    """The message of the first hand-written known mistake that gives ``outs`` on every
+    hidden input, or None."""
+    for index, (message, _) in enumerate(spec.candidates):
+        if all(_right(out, _candidate(spec, index, case), spec.exact)
+               for out, case in zip(outs, cases, strict=True)):
+            return message
+    return None
+
+
+def _overflow(outs: list, cases: list[Case], right: list[bool]) -> str | None:
+    """Integer (or float16) overflow: wrong on the large input only (real ones aside), named
+    with the largest wrong input; or None."""
+    wrong = [c for c, ok in zip(cases, right, strict=True) if not ok]
+    if all(c.large or c.real for c in wrong) and any(c.large for c in wrong):
+        finite = all(np.all(np.isfinite(o)) for o in outs)
+        biggest = max(wrong, key=lambda c: math.prod(c.dims.values()))
+        return OVERFLOW.format(what="wrong" if finite else "NaN or infinite",
+                               label=biggest.label)
+    return None
 
 
 def _factor_text(outs: list, others: list, cases: list[Case]) -> str | None:

@@ -218,22 +218,44 @@ def _repeat_is_right(fn: Callable, bowl: _Bowl, flat: np.ndarray) -> bool:
 def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat: np.ndarray,
                   previous: np.ndarray | None) -> str | None:
     """What is wrong with a loss that is not loss_fn's at ``flat`` (None if it is)."""
-    true_loss, true_grad = bowl.loss(flat), bowl.grad(flat)
+    true_loss = bowl.loss(flat)
     if math.isclose(float(loss), true_loss, rel_tol=1e-4):
         return None
     if previous is not None and math.isclose(float(loss), bowl.loss(previous), rel_tol=1e-4):
         stale_grad = close(grad, bowl.grad(previous))
         return STALE_LOSS.format(", and the gradient too" if stale_grad else "")
-    for text, move in _moves():
-        moved = move(flat)
-        if not np.array_equal(moved, flat) and math.isclose(float(loss), bowl.loss(moved),
-                                                            rel_tol=1e-4):
-            return text
+    moved = _moved_point(loss, bowl, flat)
+    if moved:
+        return moved
     if _repeat_is_right(fn, bowl, flat):
         return LATE
     if math.isclose(float(loss), math.sqrt(true_loss), rel_tol=1e-4):
         return ("your loss is the square root of loss_fn's (a norm where the loss is its "
                 "square?); return loss_fn's value itself, with its gradient")
+    scaled = _scaled_loss(fn, loss, grad, bowl, flat)
+    if scaled:
+        return scaled
+    return ("your loss is not loss_fn of the image: not of y reshaped to `shape` (nor of the "
+            "previous point, of y rounded or clipped, nor loss_fn's scaled); reshape y itself "
+            "to `shape`, call loss_fn on that, and return float(loss)")
+
+
+def _moved_point(loss: float, bowl: _Bowl, flat: np.ndarray) -> str | None:
+    """The mistake of a loss that is loss_fn's at ``flat`` rounded, clipped, ... (the
+    points of :func:`_moves`), or None."""
+    for text, move in _moves():
+        moved = move(flat)
+        if not np.array_equal(moved, flat) and math.isclose(float(loss), bowl.loss(moved),
+                                                            rel_tol=1e-4):
+            return text
+    return None
+
+
+def _scaled_loss(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl,
+                 flat: np.ndarray) -> str | None:
+    """What is wrong with a loss that is loss_fn's times a constant (and its gradient with
+    it, or not), or None."""
+    true_loss, true_grad = bowl.loss(flat), bowl.grad(flat)
     c = _ratio(loss, true_loss)
     c = c if c is not None and _same_scale(fn, bowl, flat, c) else None
     if c is not None and close(grad, c * true_grad):
@@ -244,9 +266,7 @@ def _loss_problem(fn: Callable, loss: float, grad: np.ndarray, bowl: _Bowl, flat
     if c is not None and c_grad is not None:
         return SCALED.format(f"loss is {c:.4g} times loss_fn's and your gradient {c_grad:.4g} "
                              "times its gradient")
-    return ("your loss is not loss_fn of the image: not of y reshaped to `shape` (nor of the "
-            "previous point, of y rounded or clipped, nor loss_fn's scaled); reshape y itself "
-            "to `shape`, call loss_fn on that, and return float(loss)")
+    return None
 
 
 def _values(name: str, fn: Callable, bowl: _Bowl, flat: np.ndarray,

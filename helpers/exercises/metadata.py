@@ -55,27 +55,40 @@ def metadata_problems(nb: Any) -> list[str]:
     """What nbgrader would refuse or we would grade wrongly, per its documented schema v3:
     grade/solution/locked/task booleans, a unique grade_id on every graded, solution or
     locked cell, points (a number >= 0) on grade cells, schema_version 3."""
-    problems, seen = [], set()
+    problems: list[str] = []
+    seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader")
         if meta is None:
             continue
         where = f"cell {index} ({cell.get('id')})"
-        for key in ("grade", "solution", "locked", "task"):
-            if not isinstance(meta.get(key), bool):
-                problems.append(f"{where}: '{key}' must be true or false")
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            problems.append(f"{where}: schema_version must be {SCHEMA_VERSION}")
-        if meta.get("grade") or meta.get("solution") or meta.get("locked"):
-            grade_id = meta.get("grade_id")
-            if not isinstance(grade_id, str) or not re.fullmatch(r"[\w-]+", grade_id):
-                problems.append(f"{where}: grade_id must be letters, digits, _ or -")
-            elif grade_id in seen:
-                problems.append(f"{where}: duplicate grade_id {grade_id!r}")
-            seen.add(grade_id)
-        if meta.get("grade") and not (isinstance(meta.get("points"), int | float)
-                                      and meta["points"] >= 0):
-            problems.append(f"{where}: a grade cell needs points >= 0")
-        if meta.get("solution") and cell.cell_type == "code" and BEGIN not in cell.source:
-            problems.append(f"{where}: a solution cell without {BEGIN}")
+        problems += [f"{where}: {problem}" for problem in _cell_problems(cell, meta, seen)]
+    return problems
+
+
+def _cell_problems(cell: Any, meta: dict[str, Any], seen: set[str]) -> list[str]:
+    """What is wrong with one cell's nbgrader metadata ``meta``; its grade_id is added to
+    ``seen``."""
+    problems = [f"'{key}' must be true or false" for key in ("grade", "solution", "locked", "task")
+                if not isinstance(meta.get(key), bool)]
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        problems.append(f"schema_version must be {SCHEMA_VERSION}")
+    if meta.get("grade") or meta.get("solution") or meta.get("locked"):
+        problems += _grade_id_problems(meta.get("grade_id"), seen)
+    if meta.get("grade") and not (isinstance(meta.get("points"), int | float)
+                                  and meta["points"] >= 0):
+        problems.append("a grade cell needs points >= 0")
+    if meta.get("solution") and cell.cell_type == "code" and BEGIN not in cell.source:
+        problems.append(f"a solution cell without {BEGIN}")
+    return problems
+
+
+def _grade_id_problems(grade_id: Any, seen: set[str]) -> list[str]:
+    """A grade_id that is not letters, digits, _ or -, or one already ``seen`` (then added)."""
+    problems = []
+    if not isinstance(grade_id, str) or not re.fullmatch(r"[\w-]+", grade_id):
+        problems.append("grade_id must be letters, digits, _ or -")
+    elif grade_id in seen:
+        problems.append(f"duplicate grade_id {grade_id!r}")
+    seen.add(grade_id)
     return problems
