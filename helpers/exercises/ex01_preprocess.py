@@ -1,4 +1,6 @@
-"""Checks ``preprocess`` and ``deprocess`` of notebooks/exercises/ex01_preprocess.ipynb."""
+"""Checks ``preprocess`` and ``deprocess`` of notebooks/exercises/ex01_preprocess.ipynb: the
+hidden inputs, the hand-written known mistakes, the shape hints and deprocess's own first
+steps; the mutation operators are in :mod:`helpers.exercises.ex01_mistakes`."""
 
 from __future__ import annotations
 
@@ -19,9 +21,20 @@ from helpers.exercises._engine import (
     rng,
     type_problem,
 )
-from helpers.exercises.mutations import Mutations, Op, float16
-
-_MEAN_TEXT = "[103.939, 116.779, 123.68] (B, G, R)"
+from helpers.exercises.ex01_mistakes import (  # noqa: F401  (importable from here, as before)
+    _MEAN_TEXT,
+    DEPROCESS_OPS,
+    PREPROCESS_OPS,
+    TORCH_MEAN,
+    TORCH_STD,
+    _as_image,
+    _batch,
+    _unbatched,
+    deprocess_program,
+    mean,
+    preprocess_program,
+)
+from helpers.exercises.mutations import Mutations
 
 
 def _image_cases() -> list[Case]:
@@ -53,16 +66,6 @@ def _library_preprocess() -> Callable:
 
     return preprocess
 
-
-def mean() -> np.ndarray:
-    """The ImageNet mean in B, G, R order, float64."""
-    from helpers.images import IMAGENET_MEAN_BGR
-
-    return IMAGENET_MEAN_BGR.astype(np.float64)
-
-
-def _batch(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, np.float64)[None]
 
 
 def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
@@ -127,105 +130,6 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
 
 
-#: torchvision's normalisation: RGB means and standard deviations of 0..1 images.
-TORCH_MEAN, TORCH_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-_ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [2, 0, 1],
-           "swap_rg": [1, 0, 2], "swap_gb": [0, 2, 1]}
-
-
-def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "imagenet",
-                       scale: str = "none", arith: str = "float", mean_order: str = "bgr",
-                       clip: str = "none") -> np.ndarray:
-    """Preprocessing with knobs (the reference: channels reversed, the ImageNet mean in
-    B, G, R order subtracted, 0..255 kept, float arithmetic). uint8 arithmetic wraps only
-    on a uint8 image (a float one only loses the mean's decimals)."""
-    wraps = np.asarray(img).dtype == np.uint8
-    x = np.asarray(img, np.float64)[..., _ORDERS[order]]
-    x = np.mod(x + 128, 256) - 128 if arith == "int8" else x  # 128 … 255 wrap to −128 … −1
-    if centre == "torch":  # the whole of torchvision's formula, RGB
-        return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
-    if centre == "tf":  # keras' "tf" mode: -1..1
-        return _batch(x / 127.5 - 1)
-    x = x / 255 if scale == "before" else x
-    bgr = mean() if mean_order == "bgr" else mean()[::-1]
-    mu = {"imagenet": bgr, "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
-          "none": 0.0, "added": -bgr}[centre]
-    if arith == "float16":  # image and mean rounded to float16, and their difference
-        x, mu = float16(x), float16(mu)
-    if arith in ("uint8", "uint8_round"):  # image minus a uint8 mean: uint8 wraps mod 256
-        y = x - (np.trunc(mu) if arith == "uint8" else np.round(mu))
-        return _batch(np.mod(y, 256) if wraps else y)
-    y = float16(x - mu) if arith in ("float16", "float16_result") else x - mu
-    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
-    y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
-    return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
-
-
-_IMAGENET = f"VGG subtracts the fixed ImageNet mean {_MEAN_TEXT} from every image"
-
-PREPROCESS_OPS = [
-    Op("order", "rgb", "channel order", "RGB kept", "your channels are still in RGB order: "
-       "reverse the last axis, x[..., ::-1]"),
-    Op("order", "roll", "channel order", "channels rotated", "you rotated the channels "
-       "(np.roll or x[..., [1, 2, 0]]) instead of reversing them: B, G, R is x[..., ::-1]"),
-    Op("order", "roll_back", "channel order", "channels rotated the other way", "you "
-       "rotated the channels (np.roll or x[..., [2, 0, 1]]) instead of reversing them: "
-       "B, G, R is x[..., ::-1]"),
-    Op("order", "swap_rg", "channel order", "R and G swapped", "you swapped R and G "
-       "(x[..., [1, 0, 2]]) instead of reversing all three channels: B, G, R is x[..., ::-1]"),
-    Op("order", "swap_gb", "channel order", "G and B swapped", "you swapped G and B "
-       "(x[..., [0, 2, 1]]) instead of reversing all three channels: B, G, R is x[..., ::-1]"),
-    Op("centre", "own", "normalisation", "the image's own mean per channel", "you subtracted "
-       f"the image's own mean per channel; {_IMAGENET}"),
-    Op("centre", "own_all", "normalisation", "the image's own mean (one number)", "you "
-       f"subtracted the image's own mean; {_IMAGENET}"),
-    Op("centre", "torch", "normalisation", "PyTorch's normalisation", "that is PyTorch's "
-       "(torchvision's) normalisation, (x/255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, "
-       "0.225] in RGB; this VGG is the caffe model: BGR order minus the ImageNet mean, "
-       "in 0..255"),
-    Op("centre", "tf", "normalisation", "'tf' mode, x/127.5 − 1", "that is the 'tf' "
-       "preprocessing (pixels scaled to −1..1); VGG wants 'caffe': BGR minus the ImageNet "
-       "mean, no scaling"),
-    Op("centre", "none", "normalisation", "no mean", "you did not subtract the ImageNet "
-       f"mean {_MEAN_TEXT}"),
-    Op("centre", "added", "normalisation", "mean added", "you added the mean; subtract it"),
-    Op("scale", "before", "scale", "÷255 first", "you scaled the pixels to 0..1; caffe "
-       "preprocessing keeps 0..255"),
-    Op("scale", "std", "scale", "÷ the image's standard deviation", "you divided by the "
-       "image's standard deviation; caffe preprocessing only subtracts the mean, in 0..255"),
-    Op("scale", "after", "scale", "÷255 after", "you divided by 255 after subtracting the "
-       "mean; caffe preprocessing keeps 0..255"),
-    Op("arith", "uint8", "dtype", "uint8 arithmetic (wraps)", "your subtraction ran in "
-       "uint8 arithmetic (a uint8 image minus a uint8 mean): results below 0 wrap around "
-       "(3 − 103 gives 156) and the mean lost its decimals; convert first, "
-       "x.astype(np.float32)"),
-    Op("arith", "uint8_round", "dtype", "uint8 arithmetic, mean rounded (wraps)", "your "
-       "subtraction ran in uint8 arithmetic (a uint8 image minus the mean rounded to uint8, "
-       "[104, 117, 124]): results below 0 wrap around (3 − 104 gives 155) and the mean lost "
-       "its decimals; convert the image first, x.astype(np.float32), and subtract the exact "
-       "mean"),
-    Op("mean_order", "rgb", "channel order", "mean in RGB order", "you subtracted the mean "
-       "in RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so subtract them "
-       "after reversing the channels"),
-    Op("clip", "0_255", "range", "clipped to 0..255", "you clipped the result to 0..255: a "
-       "preprocessed value is below 0 wherever a channel is darker than its mean (103.939 "
-       "for blue), and the network needs those values; clip only when deprocessing"),
-    Op("arith", "float16", "dtype", "float16 arithmetic", "you computed in float16: it keeps "
-       "about 3 significant digits (123.68 becomes 123.7, 151.06 becomes 151.0), so every "
-       "value is off by up to 0.06; compute in float32 and return float32", rtol=1e-6),
-    Op("arith", "float16_result", "dtype", "result rounded to float16", "your result is "
-       "float16, or was rounded to float16 on the way: it keeps about 3 significant digits "
-       "(123.68 becomes 123.7), so every value is off by up to 0.06; return float32 "
-       "(.astype(np.float32))", rtol=1e-6),
-    Op("arith", "int8", "dtype", "int8 image (wraps)", "you converted the image to int8, "
-       "which holds −128 … 127: grey levels from 128 up wrap around to negative values (200 "
-       "becomes −56); convert to float32, x.astype(np.float32)"),
-    Op("arith", "int", "dtype", "int cast (decimals cut)", "you converted to integers: the "
-       "mean's decimals are cut off (… − 103.939 must stay fractional); keep float32"),
-    Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
-       "the result to uint8: values below 0 wrap around (−3 becomes 253) and the decimals "
-       "are lost; the preprocessed image is float32, with values below 0"),
-]
 
 PREPROCESS = Spec(
     what="the preprocessed image",
@@ -286,13 +190,6 @@ def _library_deprocess() -> Callable:
     return deprocess
 
 
-def _unbatched(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, np.float64).reshape(np.shape(x)[-3:])
-
-
-def _as_image(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(rgb), 0, 255)
-
 
 def _deprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == (1, *expected):
@@ -352,60 +249,6 @@ def _mean_orders() -> list[tuple[str, Callable]]:
     return out
 
 
-def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet",
-                      order: str = "rgb", mean_order: str = "bgr", scale: str = "none"
-                      ) -> np.ndarray:
-    """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
-    reversed, rounded, clipped, converted to uint8 last)."""
-    x = _unbatched(x) * (255.0 if scale == "times255" else 1.0)
-    mu = mean() if mean_order == "bgr" else mean()[::-1]
-    x = np.mod(np.trunc(x), 256) if cast == "early" else x
-    if centre == "uint8":  # uint8 + uint8: wraps modulo 256
-        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mu), 256)
-    else:
-        v = {"imagenet": lambda: x + mu, "tf": lambda: (x + 1) * 127.5,
-             "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
-             "none": lambda: x, "subtracted": lambda: x - mu}[centre]()
-    rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
-    if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
-        return np.mod(np.trunc(rgb), 256)
-    return np.clip(np.ceil(rgb), 0, 255) if cast == "ceil" else _as_image(rgb)
-
-
-DEPROCESS_OPS = [
-    Op("order", "bgr", "channel order", "BGR kept", "your channels come out in BGR order: "
-       "reverse the last axis after adding the mean"),
-    Op("order", "roll", "channel order", "channels rotated", "you rotated the channels "
-       "(np.roll) instead of reversing them: R, G, B is x[..., ::-1]"),
-    Op("cast", "early", "dtype", "uint8 cast first (wraps)", "you converted to uint8 before "
-       "adding the mean: the network's values are centred on 0, so negative ones wrap "
-       "around (−20 becomes 236) and the decimals are lost; add the mean, round and clip, "
-       "and convert last"),
-    Op("cast", "wrap", "dtype", "uint8 without clipping (wraps)", "values outside 0..255 "
-       "wrap around (.astype(np.uint8) turns 300 into 44 and −20 into 236): clip with "
-       "np.clip(x, 0, 255) before converting"),
-    Op("cast", "ceil", "rounding", "rounded up (np.ceil)", "you rounded up (np.ceil); round "
-       "to the nearest grey level, np.rint"),
-    Op("centre", "uint8", "dtype", "uint8 arithmetic (wraps)", "you added the mean in "
-       "uint8 arithmetic: sums past 255 wrap around (200 + 104 gives 48); add in float, "
-       "then round, clip and convert"),
-    Op("centre", "tf", "normalisation", "'tf' undone, (x + 1)·127.5", "you undid the 'tf' "
-       "preprocessing, (x + 1) · 127.5; this VGG's is caffe: add the ImageNet mean "
-       f"{_MEAN_TEXT} back, then reverse the channels"),
-    Op("centre", "torch", "normalisation", "PyTorch's undone", "you undid PyTorch's "
-       "normalisation, (x · std + mean) · 255; this VGG's is caffe: add the ImageNet mean "
-       f"{_MEAN_TEXT} back, then reverse the channels"),
-    Op("centre", "none", "normalisation", "no mean", "you did not add the ImageNet mean "
-       "back"),
-    Op("centre", "subtracted", "normalisation", "mean subtracted again", "you subtracted "
-       "the mean again; deprocessing adds it back"),
-    Op("mean_order", "rgb", "channel order", "mean in RGB order", "you added the mean in "
-       "RGB order: [103.939, 116.779, 123.68] are the B, G, R means, so add them while the "
-       "channels are still B, G, R, then reverse the channels"),
-    Op("scale", "times255", "scale", "× 255 first", "you multiplied by 255 first: the "
-       "network's values are already in grey levels (0..255 minus the mean); add the mean "
-       "back without scaling"),
-]
 
 DEPROCESS = Spec(
     what="the deprocessed image",
