@@ -15,6 +15,7 @@ The package, one module per notebook of ``notebooks/exercises``:
 - :mod:`.mutations`  the search over mutants of each reference (operators as data)
 - :mod:`.real_inputs`  real-magnitude hidden inputs (VGG features of the bundled images)
 - :mod:`.ex01_preprocess` … :mod:`.ex07_match_the_look`  one check module per notebook
+- :mod:`.ex01_mistakes`, :mod:`.ex04_mistakes`  the mutation operators of ex01 and ex04
 - :mod:`.instructor`  the instructor's folder (``--source``; the ex07 target's settings)
 - :mod:`.student`  student versions (``python -m helpers exercises --student OUTDIR``)
 - :mod:`.metadata` the nbgrader cell metadata of the instructor notebooks, and its points

@@ -67,7 +67,6 @@ def _library_preprocess() -> Callable:
     return preprocess
 
 
-
 def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == expected[1:]:
         return (f"your result has shape {got}: the network takes a batch, so add the batch "
@@ -130,7 +129,6 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
 
 
-
 PREPROCESS = Spec(
     what="the preprocessed image",
     cases=_image_cases,
@@ -190,7 +188,6 @@ def _library_deprocess() -> Callable:
     return deprocess
 
 
-
 def _deprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == (1, *expected):
         return (f"your result has shape {got}: an image is (H, W, 3), so drop the batch axis "
@@ -247,7 +244,6 @@ def _mean_orders() -> list[tuple[str, Callable]]:
                     "reversing the channels",
                     lambda x, o=order: _as_image((_unbatched(x) + mean()[list(o)])[..., ::-1])))
     return out
-
 
 
 DEPROCESS = Spec(
