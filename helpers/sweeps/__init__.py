@@ -12,6 +12,8 @@ module                          what it does
                                 started and closed with signals held
 ``helpers.sweeps.engine``       :func:`sweep`: one task per run, ``OUT/index.csv`` written
                                 as runs finish, resume, the folder's lock
+``helpers.sweeps.folder``       the output folder: ``OUT/index.csv``, the runs already on
+                                disk, the lock (no Dask)
 ``helpers.sweeps.sheet``        the contact sheet ``OUT/sheet.png``
 ``helpers.sweeps.live``         the notebook's grid that fills in as runs finish
 ==============================  ==========================================================
