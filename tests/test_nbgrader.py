@@ -49,6 +49,14 @@ def test_broken_metadata_is_refused_by_both_validators():
         MetadataValidator().validate_nb(nb)
 
 
+def test_a_grade_id_that_is_a_list_is_one_problem_not_a_crash():
+    nb = nbformat.read(EXERCISES_DIR / "ex04_style.ipynb", as_version=4)
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    checks[0].metadata["nbgrader"]["grade_id"] = ["check", "style_layer"]
+    assert metadata_problems(nb) == [
+        "cell 6 (cell-06): grade_id must be letters, digits, _ or -"]
+
+
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     bin_dir = str(Path(sys.executable).parent)  # alembic, which nbgrader runs, lives there
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),

@@ -87,8 +87,8 @@ def _grade_id_problems(grade_id: Any, seen: set[str]) -> list[str]:
     """A grade_id that is not letters, digits, _ or -, or one already ``seen`` (then added)."""
     problems = []
     if not isinstance(grade_id, str) or not re.fullmatch(r"[\w-]+", grade_id):
-        problems.append("grade_id must be letters, digits, _ or -")
-    elif grade_id in seen:
+        return ["grade_id must be letters, digits, _ or -"]  # a list or dict cannot be seen
+    if grade_id in seen:
         problems.append(f"duplicate grade_id {grade_id!r}")
     seen.add(grade_id)
     return problems
