@@ -403,8 +403,9 @@ def test_lbfgs_is_judged_from_the_recorded_trace(tmp_path):
 
 @pytest.mark.slow
 def test_look_settings_are_painted_and_compared_here(monkeypatch, tmp_path):
-    from helpers.exercises.ex07_match_the_look import LOOK_TARGET
+    from helpers.exercises.instructor import checkout_source, look_target
 
+    LOOK_TARGET = look_target(checkout_source())
     monkeypatch.setenv("NST_FAST", "1")
     monkeypatch.setenv("NST_GRADE_CACHE", str(tmp_path))  # the target: painted once a run
     assert verdict("look", {"status": "ok", "settings": dict(LOOK_TARGET)}, {}).startswith(

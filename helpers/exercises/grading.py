@@ -267,6 +267,7 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
     import shutil
 
     from helpers.exercises.judge import write_job
+    from helpers.exercises.judge_runs import hand_out_look_picture
 
     exercise = instructor.metadata["nst_exercise"]
     cells = check_cells(instructor)
@@ -283,13 +284,15 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
     jobs = [Job(check, function, check) for _, c in cells
             for check, function in check_calls(c.source)]
     workdir = Path(tempfile.mkdtemp(prefix=f"{exercise}-", dir=tmp))
+    source = Path(instructor.metadata.get("nst_source", ".")).parent
     try:
+        if any(job.check == "look" for job in jobs):  # ex07's picture, as handed out
+            hand_out_look_picture(source, workdir)
         outcome = run_notebook(nb, workdir, jobs, settings,
                                lambda job: write_job(job.check, job.function, workdir, job.tag))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(workdir.parent / f"kernels-{workdir.name}", ignore_errors=True)
-    source = Path(instructor.metadata.get("nst_source", ".")).parent
     rows = [Row(student, exercise, NOTEBOOK_ROW, 0.0, False, note)
             for note in (outcome.status, _memory_note(nb, settings), *outcome.notes) if note]
     for _, cell in cells:

@@ -77,12 +77,27 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
 
 
 def look_target(source_dir: Path | None) -> dict[str, Any]:
-    """The hidden settings that paint ex07's target picture. For now the package's own
-    (``LOOK_TARGET``); owner of ex07 (branch ``klass``): read them from the instructor's
-    folder ``source_dir`` here, and only here."""
-    from helpers.exercises.ex07_match_the_look import LOOK_TARGET
+    """The hidden settings that paint ex07's target picture, read from the instructor's
+    folder ``source_dir`` (``look_target.json``; the repository's own folder when None), here
+    and only here: the package holds none."""
+    from helpers.errors import StyleTransferError
+    from helpers.exercises import instructor
 
-    return dict(LOOK_TARGET)
+    source = source_dir if source_dir is not None else instructor.checkout_source()
+    if source is None:
+        raise StyleTransferError("ex07's target settings are in the instructor's folder: pass "
+                                 "--source DIR (the folder with look_target.json)")
+    return instructor.look_target(source)
+
+
+def hand_out_look_picture(source: Path | None, folder: Path) -> None:
+    """Put ex07's small target picture (NST_FAST=1, as the grading kernels run) in the
+    kernel's working ``folder``, as a student has it beside the notebook: the kernel cannot
+    paint it (the instructor's folder is hidden from it)."""
+    from helpers.exercises.instructor import LOOK_PICTURES
+    from helpers.images import save_image
+
+    save_image(_target_picture(source), folder / LOOK_PICTURES[True])
 
 
 def _target_picture(source: Path | None) -> np.ndarray:
