@@ -146,21 +146,7 @@ def run_look(name: str, answer: Any) -> None:
     from helpers.images import image_grid
 
     settings = call(name, answer) if callable(answer) else answer
-    if not isinstance(settings, dict):
-        raise CheckFailed(name, f"return a dict of settings, not a {type(settings).__name__}")
-    unknown = sorted(set(settings) - set(LOOK_SETTINGS))
-    if unknown:
-        raise CheckFailed(name, (f"unknown setting {unknown[0]!r}; choose from "
-                                 f"{', '.join(LOOK_SETTINGS)}"))
-    try:
-        mine = look_paint(dict(settings))
-    except StyleTransferError as exc:
-        raise CheckFailed(name, f"stylize refused your settings: {exc}") from None
-    except (TypeError, ValueError) as exc:  # e.g. style_layers=5: not a clear refusal
-        raise CheckFailed(name, (
-            f"stylize could not use your settings ({type(exc).__name__}: {first_line(exc)}): "
-            "weights are numbers, content_layer a layer name, style_layers a list of layer "
-            "names and style_layer_weights a list of numbers, one per layer")) from None
+    mine = paint_settings(name, settings, type(settings).__name__)
     try:
         target = look_picture()
     except StyleTransferError as exc:
@@ -169,17 +155,50 @@ def run_look(name: str, answer: Any) -> None:
         raise CheckFailed(name, f"the target picture is {target.shape[1]}×{target.shape[0]} "
                                 f"px, yours {mine.shape[1]}×{mine.shape[0]}: use the picture "
                                 "handed out with this notebook")
-    content, per_layer = look_distances(mine, target)
-    style = float(np.mean(list(per_layer.values())))
+    content, style = look_scores(mine, target)
     limit_c, limit_s = LOOK_THRESHOLDS["content"], LOOK_THRESHOLDS["style"]
     fig = image_grid([target, mine], ["Target", "Yours"], ncols=2, panel_size=3.2,
                      suptitle=f"Distance to the target: content {content:.3f} (pass < {limit_c}), "
                               f"style {style:.3f} (pass < {limit_s})")
     _show(fig)
-    if content < limit_c and style < limit_s:
-        print(f"✓ {name}: content distance {content:.3f} < {limit_c} and style distance "
-              f"{style:.3f} < {limit_s}")
-        return
+    print(look_verdict(name, mine, target))
+
+
+def paint_settings(name: str, settings: Any, kind: str) -> np.ndarray:
+    """The student's ``settings`` (``kind``: their type's name) painted by
+    :func:`look_paint`, or CheckFailed saying what is wrong with them. Used by the practice
+    check and by the grader alike."""
+    if not isinstance(settings, dict):
+        raise CheckFailed(name, f"return a dict of settings, not a {kind}")
+    unknown = sorted(set(settings) - set(LOOK_SETTINGS))
+    if unknown:
+        raise CheckFailed(name, (f"unknown setting {unknown[0]!r}; choose from "
+                                 f"{', '.join(LOOK_SETTINGS)}"))
+    try:
+        return look_paint(dict(settings))
+    except StyleTransferError as exc:
+        raise CheckFailed(name, f"stylize refused your settings: {exc}") from None
+    except (TypeError, ValueError) as exc:  # e.g. style_layers=5: not a clear refusal
+        raise CheckFailed(name, (
+            f"stylize could not use your settings ({type(exc).__name__}: {first_line(exc)}): "
+            "weights are numbers, content_layer a layer name, style_layers a list of layer "
+            "names and style_layer_weights a list of numbers, one per layer")) from None
+
+
+def look_scores(mine: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """(content distance, mean style distance over the layers) of ``mine`` to ``target``."""
+    content, per_layer = look_distances(mine, target)
+    return content, float(np.mean(list(per_layer.values())))
+
+
+def look_verdict(name: str, mine: np.ndarray, target: np.ndarray) -> str:
+    """The ✓ line when both distances are under their thresholds; else CheckFailed with
+    advice on what to change."""
+    content, style = look_scores(mine, target)
+    limit_c, limit_s = LOOK_THRESHOLDS["content"], LOOK_THRESHOLDS["style"]
+    if content < limit_c and style < limit_s and not np.isnan(content):
+        return (f"✓ {name}: content distance {content:.3f} < {limit_c} and style distance "
+                f"{style:.3f} < {limit_s}")
     raise CheckFailed(name, (
         f"not there yet: content distance {content:.3f} (pass < {limit_c}), style distance "
         f"{style:.3f} (pass < {limit_s}). {_look_advice(mine, target).capitalize()}"))

@@ -7,7 +7,6 @@ instructor's hidden settings."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -130,45 +129,15 @@ def _target_picture(source: Path | None) -> np.ndarray:
 
 
 def judge_look(check: str, result: dict, source: Path | None) -> str:
-    """Paint with the student's settings (sent as JSON) and compare with the target."""
-    from helpers.errors import StyleTransferError
-    from helpers.exercises.ex07_match_the_look import (
-        LOOK_SETTINGS,
-        LOOK_THRESHOLDS,
-        _look_advice,
-        look_distances,
-        look_paint,
-    )
+    """Paint with the student's settings (sent as JSON) and compare with the target, as the
+    practice check does (:mod:`helpers.exercises.ex07_match_the_look`)."""
+    from helpers.exercises.ex07_match_the_look import look_verdict, paint_settings
 
     failure = failure_of(check, result)
     if failure is not None:
         raise failure
-    settings = result.get("settings")
-    if not isinstance(settings, dict):
-        raise CheckFailed(check, f"return a dict of settings, not a {result.get('type')}")
-    unknown = sorted(set(settings) - set(LOOK_SETTINGS))
-    if unknown:
-        raise CheckFailed(check, (f"unknown setting {unknown[0]!r}; choose from "
-                                  f"{', '.join(LOOK_SETTINGS)}"))
-    try:
-        mine = look_paint(dict(settings))
-    except StyleTransferError as exc:
-        raise CheckFailed(check, f"stylize refused your settings: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise CheckFailed(check, (
-            f"stylize could not use your settings ({type(exc).__name__}): weights are "
-            "numbers, content_layer a layer name, style_layers a list of layer names and "
-            "style_layer_weights a list of numbers, one per layer")) from None
-    target = _target_picture(source)
-    content, per_layer = look_distances(mine, target)
-    style = float(np.mean(list(per_layer.values())))
-    limit_c, limit_s = LOOK_THRESHOLDS["content"], LOOK_THRESHOLDS["style"]
-    if content < limit_c and style < limit_s and not math.isnan(content):
-        return (f"✓ {check}: content distance {content:.3f} < {limit_c} and style distance "
-                f"{style:.3f} < {limit_s}")
-    raise CheckFailed(check, (
-        f"not there yet: content distance {content:.3f} (pass < {limit_c}), style distance "
-        f"{style:.3f} (pass < {limit_s}). {_look_advice(mine, target).capitalize()}"))
+    mine = paint_settings(check, result.get("settings"), str(result.get("type")))
+    return look_verdict(check, mine, _target_picture(source))
 
 
 def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:
