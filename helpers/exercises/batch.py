@@ -24,9 +24,8 @@ from typing import Any, Iterator
 
 from helpers.errors import StyleTransferError
 from helpers.exercises import reports
-from helpers.exercises.collect import Submission, collect, file_name, fold, walk
+from helpers.exercises.collect import Submission, collect, walk
 from helpers.exercises.grading import (
-    NOTEBOOK_ROW,
     GradeRun,
     Row,
     _name,
@@ -35,7 +34,7 @@ from helpers.exercises.grading import (
 )
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
-from helpers.files import check_folder, check_output, read_bytes, same_file, write_text
+from helpers.files import check_folder, check_output, read_bytes, same_file
 from helpers.signals import ignored_signals
 
 
@@ -104,45 +103,6 @@ def check_outputs(output: Path, submissions: Path, inputs: Inputs) -> tuple[Path
     return summary, check_folder(feedback, "the feedback folder")
 
 
-class Report:
-    """The finished students' rows, written out as each one finishes."""
-
-    def __init__(self, output: Path, instructors: dict[str, Any], subs: list[Submission],
-                 inputs: Inputs) -> None:
-        self.output, self.inputs = output, inputs
-        self.maximum = reports.maximum(instructors)
-        self.order = [s.student for s in subs]
-        self.flags = {s.student: [*s.notes, *([s.problem] if s.problem else [])] for s in subs}
-        folded = [fold(s.student) for s in subs]
-        self.pages = {s.student: file_name(s.student, folded.count(fold(s.student)) > 1)
-                      for s in subs}
-        self.done: dict[str, list[Row]] = {}
-        for student in self.order:  # every page checked before the first notebook runs
-            self.page(student)
-
-    def page(self, student: str) -> Path:
-        """The student's feedback page, checked against every input."""
-        page = self.output.parent / "feedback" / f"{self.pages[student]}.md"
-        return check_output(page, self.inputs.near(page), "a feedback page")
-
-    def finish(self, student: str, rows: list[Row]) -> None:
-        """Keep a student's rows; rewrite grades.csv and write their feedback page."""
-        self.done[student] = rows
-        self.flags[student] += [r.message for r in rows if r.check == NOTEBOOK_ROW]
-        write_text(self.page(student), reports.feedback_page(student, rows, self.maximum))
-        reports.write_grades(self.rows(), self.output)
-
-    def rows(self) -> list[Row]:
-        """The finished students' rows, in the class's order."""
-        return [r for s in self.order if s in self.done for r in self.done[s]]
-
-    def write_summary(self, path: Path, general: list[str], state: str) -> None:
-        """Write summary.txt (finished students only)."""
-        totals = {s: sum(r.points for r in self.done[s]) for s in self.order if s in self.done}
-        write_text(path, reports.summary(totals, {s: self.flags[s] for s in totals},
-                                         sum(self.maximum.values()), general, state))
-
-
 def screen(subs: list[Submission], instructors: dict[str, Any]) -> None:
     """Drop (and note) a submitted notebook that is the instructor's own file (a link to
     it), and flag one byte-identical to the instructor's copy (the answer key)."""
@@ -188,7 +148,8 @@ def _plan(subs: list[Submission], instructors: dict[str, Any]
 
 
 def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
-         instructors: dict[str, Any], settings: GradeRun, report: Report, tmp: Path) -> None:
+         instructors: dict[str, Any], settings: GradeRun, report: reports.ClassReport,
+         tmp: Path) -> None:
     """Run the tasks, one worker per student, ``settings.jobs`` students at once; each
     student is written out as soon as all their notebooks are graded. Ctrl-C, SIGTERM and
     SIGHUP stop the workers and propagate."""
@@ -222,10 +183,11 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRun
-                ) -> list[Row]:
+def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRun,
+                roster: dict[str, str] | None = None) -> list[Row]:
     """Grade every student's notebooks in ``submissions``; write ``output`` (CSV),
-    ``feedback/STUDENT.md`` and ``summary.txt`` beside it; return the rows. Stopped by a
+    ``feedback/STUDENT.md``, ``grades_wide.csv`` (one row per student, names from the
+    ``roster``), ``summary.txt`` and ``summary.html`` beside it; return the rows. Stopped by a
     signal, it writes what is finished and re-raises (``exc.graded``, ``exc.students``)."""
     if not submissions.is_dir():  # before reading any notebook (nbformat loads slowly)
         raise StyleTransferError(f"submissions folder not found: {submissions}")
@@ -240,7 +202,7 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
                          str(output.parent / "feedback")]
         subs, general = collect(submissions, Path(unzipped), canonical)
         screen(subs, instructors)
-        report = Report(output, instructors, subs, inputs)
+        report = reports.ClassReport(output, instructors, subs, inputs, roster)
         general.append(f"hidden inputs drawn from seed {settings.seed} (--seed {settings.seed} "
                        "draws them again)")
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
