@@ -166,8 +166,10 @@ def image_grid(
     nrows = -(-n // ncols)
     first = np.asarray(images[0])
     aspect = first.shape[0] / first.shape[1]
+    lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles else 0
+    row = panel_size * aspect + 0.2 * lines + 0.1  # every row keeps room for its titles' lines
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel_size * ncols, panel_size * aspect * nrows + 0.6),
+        nrows, ncols, figsize=(panel_size * ncols, row * nrows + (0.5 if suptitle else 0.1)),
         squeeze=False,
     )
     for i, ax in enumerate(axes.flat):

@@ -304,3 +304,18 @@ def test_gradient_map_gives_dark_pixels_the_paintings_dark_colours(photo):
     assert np.all(np.diff(y_out[order]) >= -1.0)
     flat = images.gradient_mapped(np.full((4, 5, 3), 128, np.uint8), painting)
     assert len(np.unique(flat.reshape(-1, 3), axis=0)) == 1
+
+
+def test_image_grid_second_row_titles_clear_the_first_row():
+    """Two rows of wide panels with two-line titles: no title of the second row overlaps a
+    picture of the first (the title space is sized per row, not once for the figure)."""
+    wide = np.zeros((100, 300, 3), dtype=np.uint8)
+    fig = images.image_grid([wide] * 6, [f"panel {i}\nsecond line" for i in range(6)], ncols=3,
+                            suptitle="two rows")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = fig.axes
+    for top, below in zip(axes[:3], axes[3:]):
+        picture = top.get_images()[0].get_window_extent(renderer)
+        title = below.title.get_window_extent(renderer)
+        assert title.y1 <= picture.y0, (title, picture)
