@@ -20,6 +20,7 @@ sorts every layer's projections: its (c) is higher). Not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -28,10 +29,11 @@ import timeit
 
 import numpy as np
 from machine import cpu_model, load
+from scipy.optimize import fmin_l_bfgs_b
 
 import helpers
 from helpers import backbone as bb
-from helpers import data, fast_ops, images, losses, optimizers, stylizing
+from helpers import data, fast_ops, images, losses, optimizers, run_loop, stylizing
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines
 from helpers.settings import CHOICES
 
@@ -150,6 +152,57 @@ def measure(content, style, name: str, precision: str, evaluations: int,
                 restart_evals=restart[1]["evaluations"] - restart[0]["evaluations"])
 
 
+def lbfgsb_seconds(n: int, one_thread: bool, bounded: bool = True, m: int = 10,
+                   iterations: int = 24) -> float:
+    """Median seconds per iteration that scipy's L-BFGS-B spends outside the objective on
+    ``n`` values (a separable quadratic of spread curvatures, never converged in
+    ``iterations``; iterations after the first ``m`` + 2, its memory full): with the pixels'
+    bounds through ``optimizers.lbfgsb`` as ``stylize`` runs it, or without bounds through
+    ``fmin_l_bfgs_b``; its BLAS at one thread (``run_loop.one_blas_thread``, as ``stylize``
+    runs it) or at the library's default."""
+    rng = np.random.default_rng(0)
+    target, curvature = rng.normal(0.0, 1.0, n), np.exp(rng.uniform(-6.0, 6.0, n))
+    spent, ends = [0.0], []
+
+    def quadratic(v: np.ndarray) -> tuple[float, np.ndarray]:
+        started = time.perf_counter()
+        d = v - target
+        out = float(np.sum(curvature * d * d)), 2.0 * curvature * d
+        spent[0] += time.perf_counter() - started
+        return out
+
+    def step(_: np.ndarray) -> None:
+        ends.append((time.perf_counter(), spent[0]))
+
+    box = np.tile([[-1e3, 1e3]], (n, 1))
+    with run_loop.one_blas_thread() if one_thread else contextlib.nullcontext():
+        if bounded:
+            optimizers.lbfgsb(quadratic, np.zeros(n), box, iterations, 10 * iterations, step,
+                              m=m, factr=0.0)
+        else:
+            fmin_l_bfgs_b(quadratic, np.zeros(n), maxiter=iterations, maxfun=10 * iterations,
+                          m=m, factr=0.0, pgtol=0.0, callback=step)
+    full = ends[m + 2:]
+    return statistics.median((b[0] - a[0]) - (b[1] - a[1]) for a, b in
+                             zip(full, full[1:], strict=False))
+
+
+def where_the_rest_goes(m: dict, n: int) -> None:
+    """Print (g)'s rest per iteration split into scipy's arithmetic (timed on a trivial
+    objective with the same number of values) and our Python between evaluations, and what
+    scipy's part would be at BLAS's default threads, without bounds, and with m = 5."""
+    rest = m["evals_per_iter"] * (m["wall"] - m["per_eval"])
+    scipy_now = lbfgsb_seconds(n, one_thread=True)
+    others = {"BLAS at its default threads": lbfgsb_seconds(n, one_thread=False),
+              "without bounds": lbfgsb_seconds(n, one_thread=True, bounded=False),
+              "with m = 5": lbfgsb_seconds(n, one_thread=True, m=5)}
+    print(f"(g) the rest per iteration, {rest:.3f} s: scipy's L-BFGS-B arithmetic on the "
+          f"{n} values {scipy_now:.3f} s (one BLAS thread, bounds, m = 10, as stylize runs "
+          f"it; timed on a trivial objective), our Python between evaluations (copies, "
+          f"conversions, checks, the callback's picture) {rest - scipy_now:.3f} s; scipy's "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in others.items()) + f" (load {load()})")
+
+
 def sliced_iteration(content, style, name: str, precision: str, evaluations: int) -> None:
     """Print (h): (g) for the sliced loss, the iterations of one run taking turns on the sort
     before issue 35 and today's (the prepared bounds cost nothing per iteration)."""
@@ -259,6 +312,7 @@ def main() -> None:
               f"{m['evals_per_iter'] * m['per_eval']:.3f} s, scipy's L-BFGS-B arithmetic and "
               f"the Python between them {scipy_share:.3f} s ({scipy_share / m['bare']:.2f} of "
               f"a bare pass)")
+        where_the_rest_goes(m, content.size)
         sliced_iteration(content, style, name, precision, args.evaluations)
     peak_stylize = peak_rss_gib()
 
@@ -267,7 +321,7 @@ def main() -> None:
         print("\n(e), (f): float32 not measured (--precisions); skipped")
     else:
         original_and_memory(f32, b16, content, style, d, (h, w), peak_stylize, args)
-    if args.default_size:
+    if args.default_size and args.default_pairs > 0:
         print()
         default_runs(args.default_size, args.default_pairs)
 

@@ -7,6 +7,7 @@ a non-finite loss end the run with the best image so far.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -67,7 +68,8 @@ class Run:
             objective.eval_seconds = history[-1].get("eval_seconds", 0.0)
         self.backbone = net.description
         self.scale = Scale(self, objective, prepared, settings, history, label)
-        reason = self.scale.optimize(objective.to_y(x0))
+        with one_blas_thread():
+            reason = self.scale.optimize(objective.to_y(x0))
         self.keep(reason)
         return reason.startswith(("stopped", "interrupted", "the loss became"))
 
@@ -224,6 +226,21 @@ class Scale:
 
 class _Stop(Exception):
     """Raised between iterations to end a run (the callback asked)."""
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """While L-BFGS-B runs, NumPy's and SciPy's BLAS (OpenBLAS) use one thread.
+
+    Its vector operations over every pixel (n = 721 200 at 400x601) are too short for a
+    thread team to pay off, and its threads spin while TensorFlow needs the cores: on the
+    2-core machine L-BFGS-B's own arithmetic took 0.9 s per iteration with two threads and
+    0.3 s with one when other jobs ran, and TensorFlow's evaluations got slower beside the
+    spinning threads (docs/performance.md). Nothing changes where threadpoolctl is missing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _progress_bar(total: int, enabled: bool, label: str) -> Any:
