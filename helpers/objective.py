@@ -128,15 +128,18 @@ class Objective:
         """The vector scipy works on -> the (1, H, W, 3) preprocessed image."""
         return y.reshape(self.x_shape) * self.scale
 
+    def image32(self, y: np.ndarray) -> np.ndarray:
+        """``image(y)`` rounded to float32 (what the network and the pictures see), in one
+        pass: no float64 temporary of the whole image."""
+        return np.multiply(y.reshape(self.x_shape), self.scale, dtype=np.float64,
+                           out=np.empty(self.x_shape, np.float32), casting="same_kind")
+
     def __call__(self, y: np.ndarray) -> tuple[float, np.ndarray]:
         if self.last_y is not None and np.array_equal(self.last_y, y):
             return float(self.last_terms[0]) * self.f_scale, self.last_grad
         started = time.perf_counter()
-        # One pass each way, the same roundings as x = float32(y * scale) and
-        # g = float64(g32) * scale: no float64 temporaries of the whole image.
-        x = np.multiply(y.reshape(self.x_shape), self.scale, dtype=np.float64,
-                        out=np.empty(self.x_shape, np.float32), casting="same_kind")
-        terms, g32 = self.loss_and_grad(tf.constant(x), self.weights)
+        # g = float64(g32) * scale in one pass, as x = float32(y * scale): the same roundings
+        terms, g32 = self.loss_and_grad(tf.constant(self.image32(y)), self.weights)
         terms = terms.numpy().astype(np.float64)
         g32 = g32.numpy().ravel()
         grad = np.multiply(g32, self.scale, dtype=np.float64)

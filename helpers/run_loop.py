@@ -137,7 +137,7 @@ class Scale:
 
     def picture(self, y: np.ndarray) -> np.ndarray:
         """The (H, W, 3) uint8 picture the user sees of the point ``y``."""
-        return control.finished(images.deprocess(self.objective.image(y)),
+        return control.finished(images.deprocess(self.objective.image32(y)),
                                 self.prepared.content, self.settings.preserve_color)
 
     def record(self, y: np.ndarray) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def test_objective_gives_the_numbers_of_the_plain_formulas():
     loss, grad = objective(y)
     assert seen[0].dtype == np.float32
     assert np.array_equal(seen[0], (y.reshape(shape) * objective.scale).astype(np.float32))
+    assert np.array_equal(objective.image32(y), objective.image(y).astype(np.float32))
     plain = g32.astype(np.float64).ravel() * objective.scale
     f_scale = 8.0 / np.linalg.norm(plain)
     assert objective.f_scale == f_scale
