@@ -9,7 +9,10 @@ seconds of a bare forward+backward pass of the same truncated backbone, (c) thei
 timed as one ``fmin_l_bfgs_b`` call with ``maxfun=20``,
 (e) the per-evaluation time done the original way (content, style and generated image
 through the network together at every evaluation), (f) peak memory, (g) one L-BFGS iteration
-over a bare forward+backward, (h) the same for the sliced loss with its sort before issue 35
+over a bare forward+backward, then where its time beyond the evaluations goes (scipy's
+L-BFGS-B arithmetic, timed on a trivial objective with as many values: as ``stylize`` runs it,
+with one BLAS thread, and at BLAS's default threads, without bounds, with m = 5; and our
+Python between evaluations), (h) the same for the sliced loss with its sort before issue 35
 and now (the iterations of one run taking turns), (i) a ``--default-size`` px run with every
 default (coarse-to-fine, the sliced loss) before issue 35 and now (the code paths of the
 benches' switches, the same pictures). The style loss is the
@@ -20,7 +23,6 @@ sorts every layer's projections: its (c) is higher). Not a test.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import statistics
@@ -175,13 +177,15 @@ def lbfgsb_seconds(n: int, one_thread: bool, bounded: bool = True, m: int = 10,
         ends.append((time.perf_counter(), spent[0]))
 
     box = np.tile([[-1e3, 1e3]], (n, 1))
-    with run_loop.one_blas_thread() if one_thread else contextlib.nullcontext():
+    run_loop.ONE_BLAS_THREAD = one_thread
+    with run_loop.one_blas_thread():
         if bounded:
             optimizers.lbfgsb(quadratic, np.zeros(n), box, iterations, 10 * iterations, step,
                               m=m, factr=0.0)
         else:
             fmin_l_bfgs_b(quadratic, np.zeros(n), maxiter=iterations, maxfun=10 * iterations,
                           m=m, factr=0.0, pgtol=0.0, callback=step)
+    run_loop.ONE_BLAS_THREAD = True
     full = ends[m + 2:]
     return statistics.median((b[0] - a[0]) - (b[1] - a[1]) for a, b in
                              zip(full, full[1:], strict=False))
@@ -219,10 +223,11 @@ def sliced_iteration(content, style, name: str, precision: str, evaluations: int
 def use_path(path: str) -> None:
     """The bench-only switches: ``old`` is the code before issue 35 (scipy's own
     ``fmin_l_bfgs_b`` with its bounds loop, the sort as it was, the blank loss computed at
-    every run), ``new`` today's; the same pictures either way (tests/test_speed_paths.py)."""
+    every run, BLAS at its own threads), ``new`` today's; the same pictures either way
+    (tests/test_speed_paths.py; BLAS's threads only add in another order)."""
     from helpers.style_losses import sliced
 
-    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = path == "new"
+    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = run_loop.ONE_BLAS_THREAD = path == "new"
     if path == "old":
         sliced._BLANK.clear()
 

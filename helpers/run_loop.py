@@ -228,6 +228,11 @@ class _Stop(Exception):
     """Raised between iterations to end a run (the callback asked)."""
 
 
+#: Bench-only switch (not a setting): False leaves BLAS at its own threads, as before issue
+#: 35, so that the benches can time the old path beside the new one in one run.
+ONE_BLAS_THREAD = True
+
+
 def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     """While L-BFGS-B runs, NumPy's and SciPy's BLAS (OpenBLAS) use one thread.
 
@@ -239,6 +244,8 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
+        return contextlib.nullcontext()
+    if not ONE_BLAS_THREAD:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
