@@ -23,6 +23,7 @@ sorts every layer's projections: its (c) is higher). Not a test.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import statistics
@@ -154,6 +155,7 @@ def measure(content, style, name: str, precision: str, evaluations: int,
                 restart_evals=restart[1]["evaluations"] - restart[0]["evaluations"])
 
 
+@functools.cache
 def lbfgsb_seconds(n: int, one_thread: bool, bounded: bool = True, m: int = 10,
                    iterations: int = 24) -> float:
     """Median seconds per iteration that scipy's L-BFGS-B spends outside the objective on

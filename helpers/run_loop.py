@@ -8,6 +8,7 @@ a non-finite loss end the run with the best image so far.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import sys
 import time
@@ -241,13 +242,21 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     2-core machine L-BFGS-B's own arithmetic took 0.9 s per iteration with two threads and
     0.3 s with one when other jobs ran, and TensorFlow's evaluations got slower beside the
     spinning threads (docs/performance.md). Nothing changes where threadpoolctl is missing."""
+    controller = _blas_controller()
+    if controller is None or not ONE_BLAS_THREAD:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded thread pools, found once (15 ms; each limit then
+    takes microseconds instead of 1-5 ms per scale and slider change), or None without it."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
-        return contextlib.nullcontext()
-    if not ONE_BLAS_THREAD:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+        return None
+    return ThreadpoolController()
 
 
 def _progress_bar(total: int, enabled: bool, label: str) -> Any:
