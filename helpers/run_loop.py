@@ -235,13 +235,13 @@ ONE_BLAS_THREAD = True
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """While L-BFGS-B runs, NumPy's and SciPy's BLAS (OpenBLAS) use one thread.
+    """While a scale's optimizer runs (the callback included), NumPy's and SciPy's BLAS
+    (OpenBLAS) use one thread; TensorFlow's threads are not BLAS's and stay as they are.
 
-    Its vector operations over every pixel (n = 721 200 at 400x601) are too short for a
-    thread team to pay off, and its threads spin while TensorFlow needs the cores: on the
-    2-core machine L-BFGS-B's own arithmetic took 0.9 s per iteration with two threads and
-    0.3 s with one when other jobs ran, and TensorFlow's evaluations got slower beside the
-    spinning threads (docs/performance.md). Nothing changes where threadpoolctl is missing."""
+    SciPy >= 1.15's L-BFGS-B (C) calls BLAS for its vector operations over every value, and
+    OpenBLAS's thread team costs more than it gains there: on the shared 2-core machine its
+    arithmetic took 0.94 s per iteration at 400x601 px with two threads and 0.33 s with one
+    (docs/performance.md). Nothing changes where threadpoolctl is missing."""
     controller = _blas_controller()
     if controller is None or not ONE_BLAS_THREAD:
         return contextlib.nullcontext()
