@@ -4,25 +4,25 @@
                                 [--precisions float32,bfloat16] [--style-loss gram]
 
 Prints (a) median seconds per loss-and-gradient evaluation inside ``stylize``, (b) median
-seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio,
-(d) seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes),
-timed as one ``fmin_l_bfgs_b`` call with ``maxfun=20``,
-(e) the per-evaluation time done the original way (content, style and generated image
-through the network together at every evaluation), (f) peak memory, (g) one L-BFGS iteration
-over a bare forward+backward, then where its time beyond the evaluations goes (scipy's
-L-BFGS-B arithmetic, timed on a trivial objective with as many values: as ``stylize`` runs it,
-with one BLAS thread, and at BLAS's default threads, without bounds, with m = 5; and our
-Python between evaluations), (h) the same for the sliced loss with its sort before issue 35
-and now (the iterations of one run taking turns), (i) a ``--default-size`` px run with every
-default (coarse-to-fine, the sliced loss) before issue 35 and now (the code paths of the
-benches' switches, the same pictures). The style loss is the
-Gram loss unless ``--style-loss`` says otherwise (``sliced``, the offline backbone's default,
-sorts every layer's projections: its (c) is higher). Not a test.
+seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio, (d)
+seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes), timed as
+one ``fmin_l_bfgs_b`` call with ``maxfun=20``, (e) the per-evaluation time done the original
+way (content, style and generated image through the network together at every evaluation), (f)
+peak memory, (g) one L-BFGS iteration over a bare forward+backward, then where its time beyond
+the evaluations goes (scipy's compiled L-BFGS-B, timed in the same run, and our Python between
+evaluations) and what scipy's part is on a trivial objective with as many values as ``stylize``
+runs it (one BLAS thread) and at BLAS's default threads, without bounds, with m = 5, (h) the
+same for the sliced loss with its sort before issue 35 and now (the iterations of one run
+taking turns), (i) a ``--default-size`` px run with every default (coarse-to-fine, the sliced
+loss) before issue 35 and now (the code paths of the benches' switches, the same pictures). The
+style loss is the Gram loss unless ``--style-loss`` says otherwise (``sliced``, the offline
+backbone's default, sorts every layer's projections: its (c) is higher). Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import resource
@@ -51,6 +51,29 @@ def peak_rss_gib() -> float:
 def median_seconds(fn, repeats: int) -> float:
     fn()  # warm-up (tracing)
     return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
+
+
+@contextlib.contextmanager
+def timed_setulb(spent: list[float]):
+    """While it lasts, ``spent[0]`` adds up the seconds spent in scipy's compiled L-BFGS-B
+    (``_lbfgsb.setulb``, which ``optimizers.lbfgsb`` and ``fmin_l_bfgs_b`` look up at each
+    call)."""
+    from scipy.optimize import _lbfgsb
+
+    original = _lbfgsb.setulb
+
+    def setulb(*args):
+        started = time.perf_counter()
+        try:
+            return original(*args)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    _lbfgsb.setulb = setulb
+    try:
+        yield
+    finally:
+        _lbfgsb.setulb = original
 
 
 def bare_pass(extractor):
@@ -104,7 +127,7 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
     step = bare_pass(extractor)
     step(tf.constant(images.preprocess(content)))  # warm-up (tracing)
-    bare_times, callback_seconds = [], {}
+    bare_times, callback_seconds, setulb_seconds, in_setulb = [], {}, {}, [0.0]
 
     path = {}  # iteration -> the sort its next step runs with
 
@@ -116,12 +139,14 @@ def measure(content, style, name: str, precision: str, evaluations: int,
         step(x).numpy()
         bare_times.append(time.perf_counter() - t)
         callback_seconds[info["iteration"]] = time.perf_counter() - started
+        setulb_seconds[info["iteration"]] = in_setulb[0]
 
     fast_ops.LEAN_SORT = sorts[0]
-    result = stylizing.stylize(content, style, size=max(h, w),
-                              iterations=evaluations * len(sorts), backbone=name,
-                              precision=precision, scales=1, progress=False,
-                              style_loss=style_loss, callback=time_bare_pass)
+    with timed_setulb(in_setulb):
+        result = stylizing.stylize(content, style, size=max(h, w),
+                                  iterations=evaluations * len(sorts), backbone=name,
+                                  precision=precision, scales=1, progress=False,
+                                  style_loss=style_loss, callback=time_bare_pass)
     fast_ops.LEAN_SORT = True
     hist = result.history
     steps = list(zip(hist[1:], hist[2:], strict=False))  # skip 0->1: tracing, scipy set-up
@@ -141,7 +166,10 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     if len(sorts) == 1:
         per_eval, wall = per_eval[sorts[0]], wall[sorts[0]]
     evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    setulb = statistics.median(setulb_seconds[b["iteration"]] - setulb_seconds[a["iteration"]]
+                               for a, b in steps)
     figures_ = dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
+                    setulb=setulb,
                     bare=statistics.median(bare_times), bare_n=len(bare_times), net=net,
                     extractor=extractor)
     if not restart:
@@ -194,19 +222,22 @@ def lbfgsb_seconds(n: int, one_thread: bool, bounded: bool = True, m: int = 10,
 
 
 def where_the_rest_goes(m: dict, n: int) -> None:
-    """Print (g)'s rest per iteration split into scipy's arithmetic (timed on a trivial
-    objective with the same number of values) and our Python between evaluations, and what
-    scipy's part would be at BLAS's default threads, without bounds, and with m = 5."""
+    """Print (g)'s rest per iteration split into scipy's compiled L-BFGS-B (timed inside the
+    run) and our Python between evaluations, then scipy's arithmetic on a trivial objective
+    with the same number of values as ``stylize`` runs it and at BLAS's default threads,
+    without bounds, and with m = 5 (what those levers would give)."""
     rest = m["evals_per_iter"] * (m["wall"] - m["per_eval"])
-    scipy_now = lbfgsb_seconds(n, one_thread=True)
-    others = {"BLAS at its default threads": lbfgsb_seconds(n, one_thread=False),
+    print(f"(g) the rest per iteration, {rest:.3f} s: scipy's compiled L-BFGS-B "
+          f"{m['setulb']:.3f} s (timed in the same run), our Python between evaluations "
+          f"(the driver's and the objective's copies, conversions and checks, the callback's "
+          f"picture) {rest - m['setulb']:.3f} s")
+    levers = {"as stylize runs it (one BLAS thread, bounds, m = 10)":
+              lbfgsb_seconds(n, one_thread=True),
+              "BLAS at its default threads": lbfgsb_seconds(n, one_thread=False),
               "without bounds": lbfgsb_seconds(n, one_thread=True, bounded=False),
               "with m = 5": lbfgsb_seconds(n, one_thread=True, m=5)}
-    print(f"(g) the rest per iteration, {rest:.3f} s: scipy's L-BFGS-B arithmetic on the "
-          f"{n} values {scipy_now:.3f} s (one BLAS thread, bounds, m = 10, as stylize runs "
-          f"it; timed on a trivial objective), our Python between evaluations (copies, "
-          f"conversions, checks, the callback's picture) {rest - scipy_now:.3f} s; scipy's "
-          + ", ".join(f"{k} {v:.3f} s" for k, v in others.items()) + f" (load {load()})")
+    print(f"(g) scipy's L-BFGS-B per iteration on {n} values (a trivial objective): "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in levers.items()) + f" (load {load()})")
 
 
 def sliced_iteration(content, style, name: str, precision: str, evaluations: int) -> None:

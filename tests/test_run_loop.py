@@ -77,7 +77,7 @@ def test_lbfgsb_runs_with_one_blas_thread_and_gives_the_threads_back(photo, pain
         stylizing.stylize(photo, painting, callback=lambda info: during.append(blas_threads()),
                           **FAST)
         assert during and all(threads == [1] * len(before) for threads in during)
-        assert blas_threads() == before == [2] * len(before)
+        assert blas_threads() == before  # [2, 2] where OpenBLAS may use two threads
 
 
 def test_a_run_without_threadpoolctl_goes_on(monkeypatch, photo, painting):
