@@ -89,3 +89,16 @@ def test_a_run_without_threadpoolctl_goes_on(monkeypatch, photo, painting):
     finally:
         run_loop._blas_controller.cache_clear()  # found again with threadpoolctl importable
     assert [h["iteration"] for h in result.history] == [0, 1, 2]
+
+
+def test_the_threads_come_back_when_a_run_ends_in_an_error(photo, painting):
+    pytest.importorskip("threadpoolctl")
+    before = blas_threads()
+
+    def broken(info):
+        assert blas_threads() == [1] * len(before)
+        raise ValueError("a callback's own bug")
+
+    with pytest.raises(ValueError, match="own bug"):
+        stylizing.stylize(photo, painting, callback=broken, **FAST)
+    assert blas_threads() == before
