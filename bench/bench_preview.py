@@ -10,17 +10,17 @@ On the bundled images at the preview size, two ways a user changes a weight:
     iteration and restarts warm with the new weight; seconds until the new run's first
     picture is in the preview.
 The first run (building targets, tracing) is left out: weight changes hit the target cache.
-Each is timed on the old path (scipy's ``fmin_l_bfgs_b``, the sort as it was, the preview
-after the first iteration, the loss plot drawn at every iteration) and the new one (bounds
-prepared once per call, the leaner sort, the first step shown as soon as L-BFGS-B picks it,
-the loss plot at most once a second; the PNG and plot drawing are today's, faster, on both
-paths): the same pictures after each iteration, the paths
-taking turns change by change, so that other work on the machine weighs on both alike.
-Prints the CPU model, load, backbone and precision, the median of each per path, then (c)
-where a first preview's time goes: the network evaluations before it, the set-up of
-L-BFGS-B's bounds (timed on a trivial objective with the same number of values, with and
-without bounds), and the rest (the run's images and start image prepared, the picture made a
-PNG, the thread's hand-off). Not a test.
+Each is timed on the old path (scipy's ``fmin_l_bfgs_b``, the sort as it was, the preview after
+the first iteration, the loss plot drawn at every iteration, BLAS at its own threads) and the
+new one (bounds prepared once per call, L-BFGS-B's BLAS at one thread, the leaner sort, the
+first step shown as soon as L-BFGS-B picks it, the loss plot at most once a second; the PNG and
+plot drawing are today's, faster, on both paths): the same pictures after each iteration, the
+paths taking turns change by change, so that other work on the machine weighs on both alike.
+Prints the CPU model, load, backbone and precision, the median of each per path, then (c) where
+a first preview's time goes: the network evaluations before it, the set-up of L-BFGS-B's bounds
+(timed on a trivial objective with the same number of values, with and without bounds), and the
+rest (the run's images and start image prepared, the picture made a PNG, the thread's
+hand-off). Not a test.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from machine import cores, cpu_model, load
 from scipy.optimize import fmin_l_bfgs_b
 
 from helpers import backbone as bb
-from helpers import fast_ops, optimizers, stylizing, widgets
+from helpers import fast_ops, optimizers, run_loop, stylizing, widgets
 from helpers.app import painter
 from helpers.style_losses import sliced
 
@@ -114,11 +114,11 @@ PATHS = ("old", "new")
 
 def use_path(path: str) -> None:
     """Switch the bench-only speed paths: ``old`` is the code before issue 35 (scipy's own
-    ``fmin_l_bfgs_b`` with its bounds loop, the sort's keys built in new arrays, the blank
-    loss computed at every run, no preview of the first step, the loss plot at every
-    iteration), ``new`` today's. Both give the same pictures after each iteration to the bit
-    (tests/test_speed_paths.py)."""
-    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = path == "new"
+    ``fmin_l_bfgs_b`` with its bounds loop, the sort's keys built in new arrays, the blank loss
+    computed at every run, no preview of the first step, the loss plot at every iteration, BLAS
+    at its own threads), ``new`` today's. Both give the same pictures after each iteration to
+    the bit (tests/test_speed_paths.py; BLAS's threads only add in another order)."""
+    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = run_loop.ONE_BLAS_THREAD = path == "new"
     painter.PLOT_EVERY = 1.0 if path == "new" else 0.0
     if path == "old":
         sliced._BLANK.clear()
@@ -136,10 +136,11 @@ def bounds_setup_seconds(n: int, path: str, repeats: int = 5) -> float:
     def call(bounded: bool) -> float:
         use_path(path)
         start = time.perf_counter()
-        if bounded:
-            optimizers.lbfgsb(quadratic, y, box, 1, 20)
-        else:
-            fmin_l_bfgs_b(quadratic, y, maxiter=1)
+        with run_loop.one_blas_thread():  # as stylize runs it on this path
+            if bounded:
+                optimizers.lbfgsb(quadratic, y, box, 1, 20)
+            else:
+                fmin_l_bfgs_b(quadratic, y, maxiter=1)
         return time.perf_counter() - start
 
     return statistics.median(call(True) - call(False) for _ in range(repeats))

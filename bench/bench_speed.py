@@ -4,22 +4,26 @@
                                 [--precisions float32,bfloat16] [--style-loss gram]
 
 Prints (a) median seconds per loss-and-gradient evaluation inside ``stylize``, (b) median
-seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio,
-(d) seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes),
-timed as one ``fmin_l_bfgs_b`` call with ``maxfun=20``,
-(e) the per-evaluation time done the original way (content, style and generated image
-through the network together at every evaluation), (f) peak memory, (g) one L-BFGS iteration
-over a bare forward+backward, (h) the same for the sliced loss with its sort before issue 35
-and now (the iterations of one run taking turns), (i) a ``--default-size`` px run with every
-default (coarse-to-fine, the sliced loss) before issue 35 and now (the code paths of the
-benches' switches, the same pictures). The style loss is the
-Gram loss unless ``--style-loss`` says otherwise (``sliced``, the offline backbone's default,
-sorts every layer's projections: its (c) is higher). Not a test.
+seconds of a bare forward+backward pass of the same truncated backbone, (c) their ratio, (d)
+seconds per "iteration" of 20 evaluations (the old Keras example's unit, ~7 minutes), timed as
+one ``fmin_l_bfgs_b`` call with ``maxfun=20``, (e) the per-evaluation time done the original
+way (content, style and generated image through the network together at every evaluation), (f)
+peak memory, (g) one L-BFGS iteration over a bare forward+backward, then where its time beyond
+the evaluations goes (scipy's compiled L-BFGS-B, timed in the same run, and our Python between
+evaluations) and what scipy's part is on a trivial objective with as many values as ``stylize``
+runs it (one BLAS thread) and at BLAS's default threads, without bounds, with m = 5, (h) the
+same for the sliced loss with its sort before issue 35 and now (the iterations of one run
+taking turns), (i) a ``--default-size`` px run with every default (coarse-to-fine, the sliced
+loss) before issue 35 and now (the code paths of the benches' switches, the same pictures). The
+style loss is the Gram loss unless ``--style-loss`` says otherwise (``sliced``, the offline
+backbone's default, sorts every layer's projections: its (c) is higher). Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import resource
 import statistics
@@ -28,10 +32,11 @@ import timeit
 
 import numpy as np
 from machine import cpu_model, load
+from scipy.optimize import fmin_l_bfgs_b
 
 import helpers
 from helpers import backbone as bb
-from helpers import data, fast_ops, images, losses, optimizers, stylizing
+from helpers import data, fast_ops, images, losses, optimizers, run_loop, stylizing
 from helpers._tf import tf  # TensorFlow without its C++ start-up lines
 from helpers.settings import CHOICES
 
@@ -46,6 +51,29 @@ def peak_rss_gib() -> float:
 def median_seconds(fn, repeats: int) -> float:
     fn()  # warm-up (tracing)
     return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
+
+
+@contextlib.contextmanager
+def timed_setulb(spent: list[float]):
+    """While it lasts, ``spent[0]`` adds up the seconds spent in scipy's compiled L-BFGS-B
+    (``_lbfgsb.setulb``, which ``optimizers.lbfgsb`` and ``fmin_l_bfgs_b`` look up at each
+    call)."""
+    from scipy.optimize import _lbfgsb
+
+    original = _lbfgsb.setulb
+
+    def setulb(*args):
+        started = time.perf_counter()
+        try:
+            return original(*args)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    _lbfgsb.setulb = setulb
+    try:
+        yield
+    finally:
+        _lbfgsb.setulb = original
 
 
 def bare_pass(extractor):
@@ -99,7 +127,7 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     extractor = bb.feature_extractor(net, d["style_layers"], [d["content_layer"]])
     step = bare_pass(extractor)
     step(tf.constant(images.preprocess(content)))  # warm-up (tracing)
-    bare_times, callback_seconds = [], {}
+    bare_times, callback_seconds, setulb_seconds, in_setulb = [], {}, {}, [0.0]
 
     path = {}  # iteration -> the sort its next step runs with
 
@@ -111,12 +139,14 @@ def measure(content, style, name: str, precision: str, evaluations: int,
         step(x).numpy()
         bare_times.append(time.perf_counter() - t)
         callback_seconds[info["iteration"]] = time.perf_counter() - started
+        setulb_seconds[info["iteration"]] = in_setulb[0]
 
     fast_ops.LEAN_SORT = sorts[0]
-    result = stylizing.stylize(content, style, size=max(h, w),
-                              iterations=evaluations * len(sorts), backbone=name,
-                              precision=precision, scales=1, progress=False,
-                              style_loss=style_loss, callback=time_bare_pass)
+    with timed_setulb(in_setulb):
+        result = stylizing.stylize(content, style, size=max(h, w),
+                                  iterations=evaluations * len(sorts), backbone=name,
+                                  precision=precision, scales=1, progress=False,
+                                  style_loss=style_loss, callback=time_bare_pass)
     fast_ops.LEAN_SORT = True
     hist = result.history
     steps = list(zip(hist[1:], hist[2:], strict=False))  # skip 0->1: tracing, scipy set-up
@@ -136,7 +166,10 @@ def measure(content, style, name: str, precision: str, evaluations: int,
     if len(sorts) == 1:
         per_eval, wall = per_eval[sorts[0]], wall[sorts[0]]
     evals_per_iter = (hist[-1]["evaluations"] - hist[0]["evaluations"]) / (len(hist) - 1)
+    setulb = statistics.median(setulb_seconds[b["iteration"]] - setulb_seconds[a["iteration"]]
+                               for a, b in steps)
     figures_ = dict(result=result, per_eval=per_eval, wall=wall, evals_per_iter=evals_per_iter,
+                    setulb=setulb,
                     bare=statistics.median(bare_times), bare_n=len(bare_times), net=net,
                     extractor=extractor)
     if not restart:
@@ -148,6 +181,63 @@ def measure(content, style, name: str, precision: str, evaluations: int,
                                progress=False).history
     return dict(figures_, restart_seconds=restart[1]["seconds"] - restart[0]["seconds"],
                 restart_evals=restart[1]["evaluations"] - restart[0]["evaluations"])
+
+
+@functools.cache
+def lbfgsb_seconds(n: int, one_thread: bool, bounded: bool = True, m: int = 10,
+                   iterations: int = 24) -> float:
+    """Median seconds per iteration that scipy's L-BFGS-B spends outside the objective on
+    ``n`` values (a separable quadratic of spread curvatures, never converged in
+    ``iterations``; iterations after the first ``m`` + 2, its memory full): with the pixels'
+    bounds through ``optimizers.lbfgsb`` as ``stylize`` runs it, or without bounds through
+    ``fmin_l_bfgs_b``; its BLAS at one thread (``run_loop.one_blas_thread``, as ``stylize``
+    runs it) or at the library's default."""
+    rng = np.random.default_rng(0)
+    target, curvature = rng.normal(0.0, 1.0, n), np.exp(rng.uniform(-6.0, 6.0, n))
+    spent, ends = [0.0], []
+
+    def quadratic(v: np.ndarray) -> tuple[float, np.ndarray]:
+        started = time.perf_counter()
+        d = v - target
+        out = float(np.sum(curvature * d * d)), 2.0 * curvature * d
+        spent[0] += time.perf_counter() - started
+        return out
+
+    def step(_: np.ndarray) -> None:
+        ends.append((time.perf_counter(), spent[0]))
+
+    box = np.tile([[-1e3, 1e3]], (n, 1))
+    run_loop.ONE_BLAS_THREAD = one_thread
+    with run_loop.one_blas_thread():
+        if bounded:
+            optimizers.lbfgsb(quadratic, np.zeros(n), box, iterations, 10 * iterations, step,
+                              m=m, factr=0.0)
+        else:
+            fmin_l_bfgs_b(quadratic, np.zeros(n), maxiter=iterations, maxfun=10 * iterations,
+                          m=m, factr=0.0, pgtol=0.0, callback=step)
+    run_loop.ONE_BLAS_THREAD = True
+    full = ends[m + 2:]
+    return statistics.median((b[0] - a[0]) - (b[1] - a[1]) for a, b in
+                             zip(full, full[1:], strict=False))
+
+
+def where_the_rest_goes(m: dict, n: int) -> None:
+    """Print (g)'s rest per iteration split into scipy's compiled L-BFGS-B (timed inside the
+    run) and our Python between evaluations, then scipy's arithmetic on a trivial objective
+    with the same number of values as ``stylize`` runs it and at BLAS's default threads,
+    without bounds, and with m = 5 (what those levers would give)."""
+    rest = m["evals_per_iter"] * (m["wall"] - m["per_eval"])
+    print(f"(g) the rest per iteration, {rest:.3f} s: scipy's compiled L-BFGS-B "
+          f"{m['setulb']:.3f} s (timed in the same run), our Python between evaluations "
+          f"(the driver's and the objective's copies, conversions and checks, the callback's "
+          f"picture) {rest - m['setulb']:.3f} s")
+    levers = {"as stylize runs it (one BLAS thread, bounds, m = 10)":
+              lbfgsb_seconds(n, one_thread=True),
+              "BLAS at its default threads": lbfgsb_seconds(n, one_thread=False),
+              "without bounds": lbfgsb_seconds(n, one_thread=True, bounded=False),
+              "with m = 5": lbfgsb_seconds(n, one_thread=True, m=5)}
+    print(f"(g) scipy's L-BFGS-B per iteration on {n} values (a trivial objective): "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in levers.items()) + f" (load {load()})")
 
 
 def sliced_iteration(content, style, name: str, precision: str, evaluations: int) -> None:
@@ -166,10 +256,11 @@ def sliced_iteration(content, style, name: str, precision: str, evaluations: int
 def use_path(path: str) -> None:
     """The bench-only switches: ``old`` is the code before issue 35 (scipy's own
     ``fmin_l_bfgs_b`` with its bounds loop, the sort as it was, the blank loss computed at
-    every run), ``new`` today's; the same pictures either way (tests/test_speed_paths.py)."""
+    every run, BLAS at its own threads), ``new`` today's; the same pictures either way
+    (tests/test_speed_paths.py; BLAS's threads only add in another order)."""
     from helpers.style_losses import sliced
 
-    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = path == "new"
+    optimizers.PREPARED_BOUNDS = fast_ops.LEAN_SORT = run_loop.ONE_BLAS_THREAD = path == "new"
     if path == "old":
         sliced._BLANK.clear()
 
@@ -259,6 +350,7 @@ def main() -> None:
               f"{m['evals_per_iter'] * m['per_eval']:.3f} s, scipy's L-BFGS-B arithmetic and "
               f"the Python between them {scipy_share:.3f} s ({scipy_share / m['bare']:.2f} of "
               f"a bare pass)")
+        where_the_rest_goes(m, content.size)
         sliced_iteration(content, style, name, precision, args.evaluations)
     peak_stylize = peak_rss_gib()
 
@@ -267,7 +359,7 @@ def main() -> None:
         print("\n(e), (f): float32 not measured (--precisions); skipped")
     else:
         original_and_memory(f32, b16, content, style, d, (h, w), peak_stylize, args)
-    if args.default_size:
+    if args.default_size and args.default_pairs > 0:
         print()
         default_runs(args.default_size, args.default_pairs)
 

@@ -128,23 +128,31 @@ class Objective:
         """The vector scipy works on -> the (1, H, W, 3) preprocessed image."""
         return y.reshape(self.x_shape) * self.scale
 
+    def image32(self, y: np.ndarray) -> np.ndarray:
+        """``image(y)`` rounded to float32 (what the network and the pictures see), in one
+        pass: no float64 temporary of the whole image."""
+        return np.multiply(y.reshape(self.x_shape), self.scale, dtype=np.float64,
+                           out=np.empty(self.x_shape, np.float32), casting="same_kind")
+
     def __call__(self, y: np.ndarray) -> tuple[float, np.ndarray]:
         if self.last_y is not None and np.array_equal(self.last_y, y):
             return float(self.last_terms[0]) * self.f_scale, self.last_grad
         started = time.perf_counter()
-        terms, grad = self.loss_and_grad(tf.constant(self.image(y), tf.float32), self.weights)
+        # g = float64(g32) * scale in one pass, as x = float32(y * scale): the same roundings
+        terms, g32 = self.loss_and_grad(tf.constant(self.image32(y)), self.weights)
         terms = terms.numpy().astype(np.float64)
-        grad = grad.numpy().astype(np.float64).ravel() * self.scale
+        g32 = g32.numpy().ravel()
+        grad = np.multiply(g32, self.scale, dtype=np.float64)
         self.evaluations += 1
         self.eval_seconds += time.perf_counter() - started
         if not np.all(np.isfinite(terms)):
             raise NonFiniteLoss(f"the loss became {terms[0]}")
-        if not np.all(np.isfinite(grad)):
-            raise NonFiniteLoss(f"the gradient became {grad[~np.isfinite(grad)][0]}")
+        if not np.isfinite(g32).all():
+            raise NonFiniteLoss(f"the gradient became {g32[~np.isfinite(g32)][0]}")
         if self.f_scale is None:
             self.f_scale = (FIRST_STEP / max(float(np.linalg.norm(grad)), 1e-30)
                             if self.rescaled else 1.0)
-        grad = grad * self.f_scale
+        np.multiply(grad, self.f_scale, out=grad)
         y = y.copy()  # scipy may reuse its array; one copy serves both records below
         if terms[0] < self.best:
             self.best, self.best_y = terms[0], y

@@ -7,6 +7,8 @@ a non-finite loss end the run with the best image so far.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import signal
 import sys
 import time
@@ -67,7 +69,8 @@ class Run:
             objective.eval_seconds = history[-1].get("eval_seconds", 0.0)
         self.backbone = net.description
         self.scale = Scale(self, objective, prepared, settings, history, label)
-        reason = self.scale.optimize(objective.to_y(x0))
+        with one_blas_thread():
+            reason = self.scale.optimize(objective.to_y(x0))
         self.keep(reason)
         return reason.startswith(("stopped", "interrupted", "the loss became"))
 
@@ -135,7 +138,7 @@ class Scale:
 
     def picture(self, y: np.ndarray) -> np.ndarray:
         """The (H, W, 3) uint8 picture the user sees of the point ``y``."""
-        return control.finished(images.deprocess(self.objective.image(y)),
+        return control.finished(images.deprocess(self.objective.image32(y)),
                                 self.prepared.content, self.settings.preserve_color)
 
     def record(self, y: np.ndarray) -> dict[str, Any]:
@@ -224,6 +227,36 @@ class Scale:
 
 class _Stop(Exception):
     """Raised between iterations to end a run (the callback asked)."""
+
+
+#: Bench-only switch (not a setting): False leaves BLAS at its own threads, as before issue
+#: 35, so that the benches can time the old path beside the new one in one run.
+ONE_BLAS_THREAD = True
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """While a scale's optimizer runs (the callback included), NumPy's and SciPy's BLAS
+    (OpenBLAS) use one thread; TensorFlow's threads are not BLAS's and stay as they are.
+
+    SciPy >= 1.15's L-BFGS-B (C) calls BLAS for its vector operations over every value, and
+    OpenBLAS's thread team costs more than it gains there: on the shared 2-core machine its
+    arithmetic took 0.94 s per iteration at 400x601 px with two threads and 0.33 s with one
+    (docs/performance.md). Nothing changes where threadpoolctl is missing."""
+    controller = _blas_controller()
+    if controller is None or not ONE_BLAS_THREAD:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded thread pools, found once (15 ms; each limit then
+    takes microseconds instead of 1-5 ms per scale and slider change), or None without it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
 def _progress_bar(total: int, enabled: bool, label: str) -> Any:
