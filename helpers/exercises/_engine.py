@@ -45,6 +45,7 @@ from helpers.exercises.diagnosis import (  # noqa: F401
     factor_message,
     factor_of,
     monomial,
+    shape_text,
 )
 
 NOT_IMPLEMENTED = ("not implemented yet: replace the `raise NotImplementedError(...)` line in "
@@ -244,13 +245,19 @@ def judge_case(name: str, spec: Spec, case: Case, answer: Answer
     value = np.asarray(out, dtype=np.float64)
     finite = bool(np.all(np.isfinite(value)))  # if not: named by diagnosis() (float16 …)
     if value.shape != ref.shape:
-        hint = spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None
-        raise CheckFailed(name, hint or (
-            f"wrong shape: expected {ref.shape}, got {value.shape} ({case.label})"))
+        raise CheckFailed(name, shape_problem(spec, value, ref, case))
     problem = None
     if answer.gradient and finite and close(value, ref):
         problem = _gradient_problem(case, answer.gradient)
     return value, ref, problem or dtype_problem(spec, out)
+
+
+def shape_problem(spec: Spec, value: np.ndarray, ref: np.ndarray, case: Case) -> str:
+    """What a result of the wrong shape is told: the spec's own reading of the values or
+    the shape, else the two shapes with their axes named after the input's sizes."""
+    hint = spec.shape_values(value, ref, case) if spec.shape_values else None
+    hint = hint or (spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None)
+    return hint or shape_text(value.shape, ref.shape, case)
 
 
 def reference(spec: Spec, case: Case) -> np.ndarray:

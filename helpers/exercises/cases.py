@@ -51,6 +51,8 @@ class Spec:
     divisor: tuple[float, dict[str, int]] | None = None   # reference normalisation 1/divisor
     factor_hints: dict[str, str] = field(default_factory=dict)  # divisor text -> extra hint
     shape_hint: Callable[[tuple, tuple, Case], str | None] | None = None
+    # a wrong shape named from the values too: (student's result, reference, case)
+    shape_values: Callable[[np.ndarray, np.ndarray, Case], str | None] | None = None
     watch: Callable[[tuple], list] | None = None          # tensors the gradient must reach
     success: str = ""
     dim_names: str = "N = channels, M = H·W positions"
