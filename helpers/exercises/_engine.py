@@ -158,6 +158,11 @@ def raised_message(kind: str, first: str) -> str:
                 "watch the input (tape.watch(x)), and a function without `return` gives None")
     if kind == "MemoryError":
         hint = " — your code ran out of memory"
+    if re.search(r"reshape|Incompatible shapes|could not be broadcast", first):
+        hint = (" — the shape you asked for does not fit this input's values: take every "
+                "size from the input's own shape (features.shape, x.shape: H·W is "
+                "shape[1] * shape[2], not shape[1]², and nothing fixed), and keep the "
+                "shapes of the two operands the same")
     return f"your function raised {kind}: {first}{hint}"
 
 
@@ -206,9 +211,32 @@ class Answer:
     gradient: str = ""
 
 
+THIN = (" — on {}, after the ordinary hidden inputs went through: a map or image one "
+        "pixel high or wide is a valid input too. np.squeeze / tf.squeeze without axis= drop "
+        "that axis as well (squeeze only axis=0, or reshape with the sizes you mean), and a "
+        "division by H − 1 or W − 1 is a division by 0 there")
+
+
+def on_thin(case: Case, failure: CheckFailed) -> CheckFailed:
+    """``failure`` (the student's function raised) with a word on the input's shape when
+    that input is one pixel high or wide (the ordinary inputs come first, so only its
+    shape is new); unchanged otherwise."""
+    if not case.thin or not failure.message.startswith("your function raised"):
+        return failure
+    return CheckFailed(failure.name, failure.message + THIN.format(case.label),
+                       failure.student_traceback)
+
+
 def answer_here(name: str, spec: Spec, answer: Callable, case: Case) -> Answer:
     """Call the student's function on a copy of one hidden input, in this process (the
     in-notebook practice check). Their errors and library answers raise CheckFailed."""
+    try:
+        return _answer_here(name, spec, answer, case)
+    except CheckFailed as failure:
+        raise on_thin(case, failure) from None
+
+
+def _answer_here(name: str, spec: Spec, answer: Callable, case: Case) -> Answer:
     given = fresh(case.args)
     watched = spec.watch(given) if spec.watch else []
     library = spec.library() if spec.library else None

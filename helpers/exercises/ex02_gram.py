@@ -22,16 +22,41 @@ def _library() -> Callable:
     return gram_matrix
 
 
+def _gram_values(value: np.ndarray, ref: np.ndarray, case: Case) -> str | None:
+    """A vector where the N × N matrix belongs, read from its values."""
+    n = case.dims["N"]
+    if value.shape != (n,):
+        return None
+    flat = np.asarray(case.args[0], np.float64).reshape(-1, n)
+    head = (f"your result has shape {value.shape}, one number per channel, where the Gram "
+            f"matrix is ({n}, {n}), one for every PAIR of channels")
+    fix = ("G = Fᵀ F, a matrix product (tf.matmul(F, F, transpose_a=True)), not an "
+           "element-wise product")
+    if np.allclose(value, np.diag(ref), rtol=1e-3, atol=1e-6 * np.abs(ref).max()):
+        return (f"{head}: your values are its diagonal, Σ F², each channel with itself only "
+                f"(F * F summed over positions); {fix}")
+    if np.allclose(value, flat.sum(axis=0), rtol=1e-3, atol=1e-6):
+        return f"{head}: your values are each channel summed over the positions, Σ F; {fix}"
+    return f"{head}; {fix}"
+
+
 def _gram_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     n, m = case.dims["N"], case.dims["M"]
+    h, w = (int(s) for s in case.args[0].shape[1:3])
+    side = {h: ("H", "shape[1], the height"), w: ("W", "shape[2], the width")}
+    if len(got) == 2 and got[0] == got[1] and got[0] in side and got[0] not in (n, m):
+        letter, axis = side[got[0]]
+        return (f"your result has shape {got} = ({letter}, {letter}), not ({n}, {n}) = (N, N): "
+                f"your channel count came from {axis}; channels are the LAST axis, "
+                f"N = features.shape[-1], so F is (H·W, N) = ({m}, {n})")
     if got == (m, m):
         return (f"your result has shape {got}, positions × positions: you computed F Fᵀ; the "
                 f"Gram matrix is Fᵀ F, channels × channels, shape {expected} "
                 f"(F is (M, N) = ({m}, {n}))")
-    if len(got) > 2 or got[-2:] != expected:
-        if got == (1, n, n):
-            return (f"your result has shape {got}: drop the batch axis; flattening the map to "
-                    f"(H·W, C) = ({m}, {n}) first removes it")
+    if got == (1, n, n):
+        return (f"your result has shape {got}: drop the batch axis; flattening the map to "
+                f"(H·W, C) = ({m}, {n}) first removes it")
+    if len(got) > 2 and got[-2:] == expected:
         return (f"your result has shape {got}, not {expected}: flatten the spatial dimensions "
                 f"first, reshaping the (1, H, W, C) map to (H·W, C) = ({m}, {n}), then Fᵀ F")
     return None
@@ -80,6 +105,10 @@ def gram_program(f: Any, positions: str = "all", part: str = "full",
     left = flat.T
     if positions == "half_scrambled":  # reshape(f, (C, -1)) @ reshape(f, (-1, C))
         left = np.reshape(flat, (flat.shape[1], -1))
+    if positions == "channels_first":  # (1, C, H, W) memory reshaped to (H·W, C)
+        flat = np.transpose(np.asarray(f, np.float64), (0, 3, 1, 2)).reshape(flat.shape)
+        flat = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(flat)
+        left = flat.T
     g = left @ flat
     g = {"float16": float16, "int32": int32_wrap}.get(dtype, np.asarray)(g)
     return {"upper": np.triu(g), "lower": np.tril(g), "diag": np.diag(np.diag(g)),
@@ -97,6 +126,11 @@ GRAM_OPS = [
        "is not the transpose: channels are the LAST axis, so that mixes positions and "
        "channels. Reshape to (H·W, C) once and transpose it, tf.matmul(F, F, "
        "transpose_a=True)"),
+    Op("positions", "channels_first", "positions summed", "channels first, then "
+       "reshaped to (H·W, C)", "you moved the channels first (tf.transpose to (1, C, H, W)) "
+       "and then reshaped to (H·W, C): that reads the channels-first memory in rows of C, "
+       "which mixes positions and channels. Either reshape the channels-LAST map to "
+       "(H·W, C) directly, or, channels first, reshape to (C, H·W) and take F Fᵀ"),
     Op("positions", "first", "positions summed", "first position only", _ONE.format(
         "first", " (F[0]ᵀ F[0])")),
     Op("positions", "last", "positions summed", "last position only (G = … for G += …)",
@@ -113,7 +147,7 @@ GRAM_OPS = [
 
 GRAM = Spec(
     what="the Gram matrix",
-    cases=lambda: feature_cases(3, real=True),
+    cases=lambda: feature_cases(3, real=True, thin=True),
     reference=_gram_ref,
     returns="tensor",
     candidates=[
@@ -128,6 +162,7 @@ GRAM = Spec(
     factor_hints={"M": "The Gram matrix here is the plain sum Fᵀ F; the style loss "
                        "normalises later", "N·M": "The Gram matrix here is the plain sum Fᵀ F"},
     shape_hint=_gram_shape,
+    shape_values=_gram_values,
     watch=lambda args: [args[0]],
     success="G = Fᵀ F, shape (N, N), the gradient flows",
     library=_library,
