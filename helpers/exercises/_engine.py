@@ -323,14 +323,36 @@ def hidden_cases(name: str, spec: Spec) -> list[Case]:
     return _HIDDEN[name]
 
 
-def run_spec(name: str, spec: Spec, answer: Callable) -> None:
-    """Check ``answer`` on every hidden input of ``spec``; print ✓ or raise CheckFailed."""
+def run_spec(name: str, spec: Spec, answer: Callable,
+             first: Callable[[str, Case, Answer], None] | None = None) -> None:
+    """Check ``answer`` on every hidden input of ``spec``; print ✓ or raise CheckFailed.
+    ``first(name, case, answer)``: the check's own first steps on each answer."""
     cases = hidden_cases(name, spec)
-    answers = []
+    answers: list[Answer] = []
     for case in cases:  # in turn: an error on one input stops the check there
-        answers.append(answer_here(name, spec, answer, case))
-        judge_case(name, spec, case, answers[-1])
+        try:
+            answers.append(answer_here(name, spec, answer, case))
+            if first:
+                first(name, case, answers[-1])
+            judge_case(name, spec, case, answers[-1])
+        except CheckFailed as failure:
+            raise thin_failure(name, spec, cases, answers, case, failure) from None
     print(judge_spec(name, spec, cases, answers))
+
+
+def thin_failure(name: str, spec: Spec, cases: list[Case], answers: list[Answer], case: Case,
+                 failure: CheckFailed) -> CheckFailed:
+    """What to raise when the answer on ``case`` failed (raised, wrong shape …) after the
+    answers on the cases before it: when ``case`` is one pixel high or wide (only its
+    shape is new), a mistake in the values of the ordinary inputs is named first (a
+    reflect padding fails on a 1-pixel image, but is told it is a reflect padding)."""
+    if not case.thin or not answers:
+        return failure
+    try:
+        judge_spec(name, spec, cases[:len(answers)], answers)
+    except CheckFailed as earlier:
+        return earlier
+    return failure
 
 
 def judge_spec(name: str, spec: Spec, cases: list[Case], answers: list[Answer]) -> str:
@@ -349,7 +371,31 @@ def judge_spec(name: str, spec: Spec, cases: list[Case], answers: list[Answer]) 
     if all(right):
         return (f"✓ {name}: {spec.success or spec.what + ' is right'} "
                 f"(checked on {len(cases)} hidden inputs)")
-    message = diagnosis(spec, outs, refs, cases, right)
+    message = _diagnose(spec, outs, refs, cases, right)
     if message.startswith("wrong values") and problem:  # e.g. a float16 result
         message = problem
     raise CheckFailed(name, message, credit=sum(right) / len(cases))
+
+
+THIN_ONLY = ("right on every ordinary hidden input, but wrong on {} ({}): an input one pixel "
+             "high or wide is valid too. Look for what changes there: np.squeeze / "
+             "tf.squeeze without axis= (it drops that axis too), a division by H − 1 or "
+             "W − 1 (0 there), an index like x[1] or x[-2] that assumes at least two rows")
+
+
+def _diagnose(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
+    """The diagnosis of a wrong answer; when it is wrong on ordinary inputs too, those name
+    it (an input one pixel high or wide only adds NaN where a mean over no differences
+    is taken); wrong on those thin inputs only, the search runs on every input and, found
+    nothing, says so."""
+    ordinary = [i for i, c in enumerate(cases) if not c.thin]
+    if len(ordinary) < len(cases) and not all(right[i] for i in ordinary):
+        return diagnosis(spec, [outs[i] for i in ordinary], [refs[i] for i in ordinary],
+                         [cases[i] for i in ordinary], [right[i] for i in ordinary])
+    message = diagnosis(spec, outs, refs, cases, right)
+    if len(ordinary) < len(cases) and (message.startswith("wrong values")
+                                       or message.startswith("your result holds NaN")):
+        thin = next(c for c, ok in zip(cases, right, strict=True) if not ok)
+        finite = all(np.all(np.isfinite(o)) for o in outs)
+        return THIN_ONLY.format(thin.label, "wrong values" if finite else "NaN or infinite")
+    return message

@@ -14,11 +14,9 @@ from helpers.exercises._engine import (
     Case,
     CheckFailed,
     Spec,
-    answer_here,
     changed_input,
-    hidden_cases,
-    judge_spec,
     rng,
+    run_spec,
     type_problem,
 )
 from helpers.exercises.ex01_mistakes import (  # noqa: F401  (importable from here, as before)
@@ -59,7 +57,7 @@ def _image_cases() -> list[Case]:
         img = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
         img.reshape(-1)[:2] = 0, 255
         what = "one pixel high" if h == 1 else "one pixel wide"
-        cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image ({what})"))
+        cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image ({what})", thin=True))
     return cases
 
 
@@ -198,7 +196,7 @@ def _deprocess_cases() -> list[Case]:
     for shape in [(1, 1, 7, 3), (1, 6, 1, 3)]:  # one pixel high, one pixel wide
         x = gen.uniform(-160.0, 170.0, shape).astype(np.float32)
         cases.append(Case((x,), {}, f"a hidden preprocessed image of shape {shape}, one "
-                          f"pixel {'high' if shape[1] == 1 else 'wide'}"))
+                          f"pixel {'high' if shape[1] == 1 else 'wide'}", thin=True))
     return cases
 
 
@@ -281,12 +279,7 @@ def _far_outside(raw: np.ndarray, wrong: np.ndarray) -> str | None:
 
 def run_deprocess(name: str, answer: Callable) -> None:
     """Deprocess needs its own first steps (uint8, clipping), then the generic check."""
-    cases = hidden_cases(name, DEPROCESS)
-    answers = []
-    for case in cases:
-        answers.append(answer_here(name, DEPROCESS, answer, case))
-        deprocess_steps(name, case, answers[-1])
-    print(judge_spec(name, DEPROCESS, cases, answers))
+    run_spec(name, DEPROCESS, answer, first=deprocess_steps)
 
 
 def _deprocess_flip(x: Any, index: tuple) -> np.ndarray:

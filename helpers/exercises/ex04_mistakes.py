@@ -150,14 +150,19 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
           "normalised": given / given.sum(), "last": np.full_like(given, given[-1]),
           "last_listed": np.full_like(given, list(weights.values())[-1]),
           "first": np.full_like(given, given[0]),
-          "equal": np.full_like(given, 1 / len(names))}[weight]
+          "equal": np.full_like(given, 1 / len(names))}.get(weight, given)
     keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1]}[layers]
     first_m = _m(feats[names[0]])
     total = 0.0
+    inside = weight in ("in_target", "on_features")  # the weight goes into one operand
+    ws = given if inside else ws
     for w, name in zip(ws, names, strict=True):
         if name not in keep:
             continue
         f, a = feats[name], np.asarray(targets[name], np.float64)
+        if inside:
+            f, a = (f, a * w) if weight == "in_target" else (np.asarray(f) * w, a)
+            w = 1.0
         factor = WRONG_M[scale](np.shape(f)) if scale in WRONG_M else {
             "M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
             "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2}[scale]
@@ -187,6 +192,14 @@ STYLE_OPS = [
     Op("weight", "squared", "layer weights", "weight inside the square", "the layer weight "
        "is inside the square: (w·(G − A))² counts w²; multiply the layer's loss by w "
        "outside the sum"),
+    Op("weight", "in_target", "layer weights", "weight multiplies the target", "you "
+       "multiplied the TARGET by the layer weight (w · M · targets[layer] compared with G): "
+       "the weight multiplies the layer's loss, w · E_l(F, M · targets[layer]), after "
+       "style_layer_loss, not one of its inputs"),
+    Op("weight", "on_features", "layer weights", "weight multiplies the features", "you "
+       "multiplied the FEATURES by the layer weight before style_layer_loss (G grows like "
+       "w², E like w⁴): the weight multiplies the layer's loss, w · E_l, after "
+       "style_layer_loss, not one of its inputs"),
     Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
        "weights are in reverse order (the first layer got the last weight): multiply each "
        "layer's loss by layer_weights[name] of the same name"),

@@ -71,7 +71,7 @@ def _wrong_m_layer() -> list[tuple[str, Callable]]:
 
 STYLE_LAYER = Spec(
     what="one layer's style loss",
-    cases=lambda: feature_cases(5, with_target="gram", large=True, real=True),
+    cases=lambda: feature_cases(5, with_target="gram", large=True, real=True, thin=True),
     reference=_style_layer_ref,
     returns="tensor",
     candidates=[

@@ -22,7 +22,13 @@ def _tv_cases() -> list[Case]:
         x[0, 1:3, 1:3] = x[0, 1, 1]  # a flat patch: some differences are exactly 0
         cases.append(Case((tf.constant(x, tf.float32),), {"N": c, "M": h * w},
                           f"a hidden image of shape {x.shape}"))
-    return cases + [_real_tv_case()]
+    cases.append(_real_tv_case())
+    for h, w in [(1, 8), (7, 1)]:  # one pixel high, one pixel wide: after the others
+        x = gen.uniform(-120, 130, (1, h, w, 3))
+        what = "one pixel high" if h == 1 else "one pixel wide"
+        cases.append(Case((tf.constant(x, tf.float32),), {"N": 3, "M": h * w},
+                          f"a hidden image of shape {x.shape}, {what}", thin=True))
+    return cases
 
 
 def _real_tv_case() -> Case:
@@ -93,6 +99,10 @@ def _tv_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     return scalar_shape(got, expected, case)
 
 
+_ONE_WAY = ("only the differences between {} count in your loss ({}); those between {} "
+            "({}) are missing. If one of your differences is x[1:] − x[:-1], it runs along "
+            "the batch axis (empty for one image): rows are axis 1, columns axis 2")
+
 _MISALIGNED = ("your squared differences are misaligned: a is padded with its zero row at "
                "the {} and b with its zero column at the {}, so a[i, j] + b[i, j] adds "
                "differences of two different pixels. Pad both after the last row / column "
@@ -124,7 +134,7 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
 
 def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "after",
                combine: str = "sum", beta: float = 1.25, dtype: str = "float32",
-               scale: float = 1.0) -> np.ndarray:
+               scale: float = 1.0, count: str = "all") -> np.ndarray:
     """The total-variation loss with knobs (the reference: forward differences along rows
     and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
     x = np.asarray(x, np.float64)[0] * scale
@@ -149,6 +159,10 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
         return np.mean(s**5 / 4)
     power = beta / 2 if combine == "abs_sum_beta" else beta
     v = float16(float16(s) ** power) if dtype == "float16" else s**power
+    if count != "all":  # the padded sum over a count of the cropped differences
+        h, w, c = x.shape
+        return np.sum(v) / {"cropped": (h - 1) * (w - 1) * c, "rows_cropped": (h - 1) * w * c,
+                            "cols_cropped": h * (w - 1) * c}[count]
     return np.mean(v)
 
 
@@ -214,10 +228,16 @@ TV_OPS = [
     Op("diff", "roll", "padding", "wrap-around (roll by −1)", _WRAP.format("last", "first")),
     Op("diff", "roll_back", "padding", "wrap-around (roll by +1)", _WRAP.format("first",
                                                                                "last")),
-    Op("pad", "edge", "padding", "edge / symmetric padding", _PADDED.format(
-        "by repeating the last one (symmetric or edge mode)")),
-    Op("pad", "reflect", "padding", "reflect padding", _PADDED.format("by reflection "
-                                                                      "(reflect mode)")),
+    Op("pad", "edge", "padding", "last difference repeated (edge / symmetric, or the "
+       "image reflected)", "in your loss the last row's and the last column's difference "
+       "repeat the one before them (padding the differences in edge or symmetric mode does "
+       "that, and so does padding the IMAGE in reflect mode, which mirrors x[H−2] past the "
+       "last row): the last row and column have no neighbour, so their difference is 0 — "
+       "pad the differences with zeros (constant mode), or the image in symmetric mode"),
+    Op("pad", "reflect", "padding", "second-to-last difference repeated", "in your loss "
+       "the last row's and column's difference repeat the one two before them (padding the "
+       "differences in reflect mode does that): the last row and column have no neighbour, "
+       "so their difference is 0 — pad the differences with zeros (constant mode)"),
     Op("pad", "zero_image", "padding", "image padded with zeros", "you padded the image "
        "with zeros before taking the differences, so the last row and column are compared "
        "with 0 (their difference is −x): pad the differences with 0 instead, after taking "
@@ -263,6 +283,15 @@ TV_OPS = [
     Op("beta", "5/4", "operator precedence", "** 5/4 (no parentheses)", "you wrote "
        "`** 5/4` without parentheses: Python raises to the power 5, then divides by 4; "
        "write `** 1.25` or `** (5 / 4)`"),
+    Op("count", "cropped", "reduction", "÷ (H−1)(W−1)C, the cropped count", "you summed "
+       "over the padded H×W differences but divided by (H − 1)·(W − 1)·C, the count of the "
+       "cropped ones: the padding's zeros count as pixels, so divide by H·W·C (tf.reduce_mean)"),
+    Op("count", "rows_cropped", "reduction", "÷ (H−1)·W·C", "you summed over the padded "
+       "H×W differences but divided by (H − 1)·W·C: divide by every value, H·W·C "
+       "(tf.reduce_mean)"),
+    Op("count", "cols_cropped", "reduction", "÷ H·(W−1)·C", "you summed over the padded "
+       "H×W differences but divided by H·(W − 1)·C: divide by every value, H·W·C "
+       "(tf.reduce_mean)"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
     Op("scale", 1 / 255, "scale", "image ÷ 255 first", "you scaled the image to 0..1 (x / "
        "255) first: TV works on the image as it is given, in the network's units"),
@@ -296,10 +325,10 @@ TV = Spec(
         ("you raised a and b to 1.25 separately: add the two squared differences first, then "
          "raise the sum", lambda x: float(np.mean(np.sum(
              [s**1.25 for s in _squared_steps(x)], axis=0)))),
-        ("you only used the differences between rows (vertical); add those between columns",
-         lambda x: float(np.mean(_squared_steps(x)[0] ** 1.25))),
-        ("you only used the differences between columns (horizontal); add those between rows",
-         lambda x: float(np.mean(_squared_steps(x)[1] ** 1.25))),
+        (_ONE_WAY.format("rows", "x[:, 1:] − x[:, :-1]", "columns", "x[:, :, 1:] − "
+                         "x[:, :, :-1]"), lambda x: float(np.mean(_squared_steps(x)[0] ** 1.25))),
+        (_ONE_WAY.format("columns", "x[:, :, 1:] − x[:, :, :-1]", "rows", "x[:, 1:] − "
+                         "x[:, :-1]"), lambda x: float(np.mean(_squared_steps(x)[1] ** 1.25))),
         ("that is the 'abs' form, mean |Δx| + mean |Δy|; this exercise asks for the power "
          "form, mean((a + b)^1.25) with squared differences", _abs_form),
         ("that is tf.image.total_variation: the SUM of absolute differences. This exercise "
