@@ -149,6 +149,9 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
 
 # ------------------------------------------------------------------------- the generic check
 
+SHAPE_HINT = " — shapes:"
+
+
 def raised_message(kind: str, first: str) -> str:
     """What a check says when the student's function raised ``kind`` with ``first`` (the
     first line of its message)."""
@@ -159,8 +162,8 @@ def raised_message(kind: str, first: str) -> str:
     if kind == "MemoryError":
         hint = " — your code ran out of memory"
     if re.search(r"reshape|Incompatible shapes|could not be broadcast", first):
-        hint = (" — the shape you asked for does not fit this input's values: take every "
-                "size from the input's own shape (features.shape, x.shape: H·W is "
+        hint = (f"{SHAPE_HINT} the shape you asked for does not fit this input's values: "
+                "take every size from the input's own shape (features.shape, x.shape: H·W is "
                 "shape[1] * shape[2], not shape[1]², and nothing fixed), and keep the "
                 "shapes of the two operands the same")
     return f"your function raised {kind}: {first}{hint}"
