@@ -190,6 +190,32 @@ WRONG = [
     ("tv", lambda x: tf.reduce_sum((tf.add_n(tv_parts(x))) ** 1.25)
      / tf.cast(x.shape[1] * x.shape[2] * x.shape[3] - x.shape[1] * x.shape[3], tf.float32),
      "divided by H·(W − 1)·C"),
+    # found by probing as a class would: a normalisation from the values, a square root,
+    # other frameworks' statistics, a strip of the map, a diagonal difference, int images
+    ("preprocess", lambda i: ((np.float32(i)[..., ::-1] - MEAN)
+                              / np.float32([57.375, 57.12, 58.395]))[None],
+     "you divided by ImageNet's standard deviations"),
+    ("deprocess", lambda x: to_image((x[0] + x[0].mean(axis=(0, 1)))[..., ::-1]),
+     "you added the image's own mean per channel"),
+    ("deprocess", lambda x: to_image((x[0] / 255 + MEAN)[..., ::-1]), "you divided by 255 first"),
+    ("gram", lambda f: gram(f) / tf.linalg.trace(gram(f)),
+     "a number that changes from input to input"),
+    ("gram", lambda f: gram(f) / tf.norm(f), "a number that changes from input to input"),
+    ("gram", lambda f: tf.sqrt(gram(f)), "your result is the square root of the right one"),
+    ("gram", lambda f: gram(f[:, :1]), "sums over the first ROW of the map only"),
+    ("gram", lambda f: gram(f) - tf.linalg.diag(tf.linalg.diag_part(gram(f))),
+     "you left out the diagonal of G"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(f - tf.reduce_mean(p))),
+     "you compared F with the MEAN of the target"),
+    ("style_layer", lambda f, a: tf.sqrt(layer(f, a)), "the square root of the right one"),
+    ("style", style_with(lambda f, a, w: np.sqrt(w) * layer(f, a)),
+     "the square root of its weight"),
+    ("tv", lambda x: tf.reduce_mean((tf.pad(tf.square(x[:, 1:, 1:] - x[:, :-1, :-1]),
+                                            [[0, 0], [0, 1], [0, 1], [0, 0]])
+                                     + tv_parts(x)[1]) ** 1.25), "runs diagonally"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(tf.cast(tf.cast(x, tf.int32),
+                                                              tf.float32))) ** 1.25),
+     "you converted the image to integers"),
     # ex06 lbfgs: float64 handed to the float32 loss, Fortran order, no reshape
     ("lbfgs", wiring(lambda y, s: tf.constant(y.reshape(s))), "hands loss_fn a float64 tensor"),
     ("lbfgs", wiring(lambda y, s: tf.convert_to_tensor(y.reshape(s))),
@@ -268,6 +294,17 @@ RIGHT = [
     ("style", style_with(lambda f, a, w: w * layer(f, a))),
     ("tv", tv_concat),
     ("tv", image_padded("SYMMETRIC")),
+    ("tv", lambda x: tf.reduce_mean((tf.pad(tf.square(x[:, :-1] - x[:, 1:]),
+                                            [[0, 0], [0, 1], [0, 0], [0, 0]])
+                                     + tv_parts(x)[1]) ** 1.25)),
+    ("gram", lambda f: (lambda x: tf.matmul(x, x, transpose_a=True))(
+        tf.reshape(tf.transpose(f, (0, 2, 1, 3)), (-1, f.shape[-1])))),
+    ("gram", lambda f: tf.reduce_sum(tf.reshape(f, (-1, f.shape[-1]))[:, :, None]
+                                     * tf.reshape(f, (-1, f.shape[-1]))[:, None, :], axis=0)),
+    ("style_layer", lambda f, a: tf.norm(gram(f) - a, ord="fro", axis=(0, 1)) ** 2
+     / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2)),
+    ("deprocess", lambda x: np.clip(np.floor((x[0] + MEAN)[..., ::-1] + 0.5), 0, 255)
+     .astype(np.uint8)),
     ("tv", lambda x: tf.reduce_mean(tf.pow(tf.add_n([g**2 for g in
                                                      tf.image.image_gradients(x)]), 1.25))),
     ("lbfgs", lbfgs_float32_numpy),

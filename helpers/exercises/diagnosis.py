@@ -152,9 +152,40 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     factor = factor_of(outs, refs, cases)
     if factor is not None:
         return factor_message(spec, *factor, cases[0].dims)
+    power = _power_of_right(outs, refs)  # before the search: a norm ÷ 2·N·M is √E too
+    if power:
+        return power
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
-    return found or _unexplained(outs, cases, right)
+    return found or _value_scaled(outs, refs) or _unexplained(outs, cases, right)
+
+
+def _power_of_right(outs: list, refs: list) -> str | None:
+    """The square root or the square of the right result, on every input (an observation:
+    a sqrt or a norm where none belongs, or a square too many)."""
+    for what, fn, look in (("the square root", np.sqrt, "a tf.sqrt or a norm (tf.norm is "
+                            "the square root of a sum of squares)"),
+                           ("the square", np.square, "a square too many")):
+        with np.errstate(all="ignore"):
+            if all(np.all(r >= 0) and close(o, fn(r)) for o, r in zip(outs, refs, strict=True)):
+                return (f"your result is {what} of the right one on every hidden input: look "
+                        f"for {look} where the formula has none")
+    return None
+
+
+def _value_scaled(outs: list, refs: list) -> str | None:
+    """The right matrix times a number that differs between inputs and fits no product of
+    their sizes: a normalisation computed from the values (an observation)."""
+    if any(np.size(r) < 2 for r in refs):
+        return None  # one number is proportional to any other: nothing to observe
+    ratios = _ratios(outs, refs)
+    if ratios is None or any(abs(r - 1) < 1e-3 for r in ratios):  # right on some: not that
+        return None
+    shown = ", ".join(f"{r:.3g}" for r in ratios[:3])
+    return (f"your result is the right one times a number that changes from input to input "
+            f"({shown} …) and is no product of its sizes: you divided by something computed "
+            "from the values (a sum, a trace, a norm, a maximum or a mean of them); the "
+            "formula has no such normalisation")
 
 
 def _known_mistake(spec: Spec, outs: list, cases: list[Case]) -> str | None:

@@ -35,6 +35,8 @@ def _as_image(rgb: np.ndarray) -> np.ndarray:
 
 #: torchvision's normalisation: RGB means and standard deviations of 0..1 images.
 TORCH_MEAN, TORCH_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+#: ImageNet's standard deviations in 0..255, B, G, R (torchvision's × 255).
+STD = np.array([57.375, 57.12, 58.395])
 _ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [2, 0, 1],
            "swap_rg": [1, 0, 2], "swap_gb": [0, 2, 1]}
 
@@ -62,7 +64,8 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
         y = x - (np.trunc(mu) if arith == "uint8" else np.round(mu))
         return _batch(np.mod(y, 256) if wraps else y)
     y = float16(x - mu) if arith in ("float16", "float16_result") else x - mu
-    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
+    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x), "std_bgr": lambda: y / STD,
+         "std_rgb": lambda: y / STD[::-1]}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
     return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
 
@@ -98,6 +101,12 @@ PREPROCESS_OPS = [
        "preprocessing keeps 0..255"),
     Op("scale", "std", "scale", "÷ the image's standard deviation", "you divided by the "
        "image's standard deviation; caffe preprocessing only subtracts the mean, in 0..255"),
+    Op("scale", "std_bgr", "scale", "÷ ImageNet's standard deviations", "you divided by "
+       "ImageNet's standard deviations ([57.4, 57.1, 58.4], torchvision's std × 255): caffe "
+       "preprocessing only subtracts the mean, and keeps 0..255 scaled as it is"),
+    Op("scale", "std_rgb", "scale", "÷ ImageNet's standard deviations, RGB order", "you "
+       "divided by ImageNet's standard deviations ([58.4, 57.1, 57.4], torchvision's std × "
+       "255): caffe preprocessing only subtracts the mean, and keeps 0..255 scaled as it is"),
     Op("scale", "after", "scale", "÷255 after", "you divided by 255 after subtracting the "
        "mean; caffe preprocessing keeps 0..255"),
     Op("arith", "uint8", "dtype", "uint8 arithmetic (wraps)", "your subtraction ran in "
@@ -149,7 +158,7 @@ def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet
                       arith: str = "float", preclip: str = "none") -> np.ndarray:
     """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
     reversed, rounded, clipped, converted to uint8 last)."""
-    x = _unbatched(x) * (255.0 if scale == "times255" else 1.0)
+    x = _unbatched(x) * {"times255": 255.0, "over255": 1 / 255}.get(scale, 1.0)
     mu = mean() if mean_order == "bgr" else mean()[::-1]
     lo, hi = {"none": (-np.inf, np.inf), "int8": (-128, 127),
               "mean_rgb": (-mean()[::-1], 255 - mean()[::-1])}[preclip]
@@ -162,7 +171,8 @@ def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet
     else:
         v = {"imagenet": lambda: x + mu, "tf": lambda: (x + 1) * 127.5,
              "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
-             "none": lambda: x, "subtracted": lambda: x - mu}[centre]()
+             "none": lambda: x, "subtracted": lambda: x - mu,
+             "own": lambda: x + x.mean(axis=(0, 1))}[centre]()
     v = float16(v) if arith == "float16" else v
     rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
     if cast in ("int8", "int8_trunc"):  # .astype(np.int8) before clipping: wraps past 127
@@ -219,6 +229,12 @@ DEPROCESS_OPS = [
        f"{_MEAN_TEXT} back, then reverse the channels"),
     Op("centre", "none", "normalisation", "no mean", "you did not add the ImageNet mean "
        "back"),
+    Op("centre", "own", "normalisation", "the image's own mean added", "you added the "
+       "image's own mean per channel; deprocessing adds back the fixed ImageNet mean "
+       f"{_MEAN_TEXT}, the one preprocessing subtracted"),
+    Op("scale", "over255", "scale", "÷ 255 first", "you divided by 255 first: the network's "
+       "values are already in grey levels (0..255 minus the mean); add the mean back without "
+       "scaling"),
     Op("centre", "subtracted", "normalisation", "mean subtracted again", "you subtracted "
        "the mean again; deprocessing adds it back"),
     Op("mean_order", "rgb", "channel order", "mean in RGB order", "you added the mean in "

@@ -101,6 +101,11 @@ def gram_program(f: Any, positions: str = "all", part: str = "full",
     and the arithmetic's dtype (the reference: every position, all of G, float32)."""
     flat = np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1])
     flat = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(flat)
+    if positions in ("first_row", "first_column"):  # features[:, :1] or [:, :, :1]
+        f4 = np.asarray(f, np.float64)
+        strip = f4[:, :1] if positions == "first_row" else f4[:, :, :1]
+        flat = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(
+            strip.reshape(-1, flat.shape[1]))
     flat = {"first": flat[:1], "last": flat[-1:]}.get(positions, flat)
     left = flat.T
     if positions == "half_scrambled":  # reshape(f, (C, -1)) @ reshape(f, (-1, C))
@@ -112,7 +117,7 @@ def gram_program(f: Any, positions: str = "all", part: str = "full",
     g = left @ flat
     g = {"float16": float16, "int32": int32_wrap}.get(dtype, np.asarray)(g)
     return {"upper": np.triu(g), "lower": np.tril(g), "diag": np.diag(np.diag(g)),
-            "full": g}[part]
+            "offdiag": g - np.diag(np.diag(g)), "full": g}[part]
 
 
 _ONE = ("your Gram matrix holds one position only, the outer product of the {} position's "
@@ -136,6 +141,14 @@ GRAM_OPS = [
     Op("positions", "last", "positions summed", "last position only (G = … for G += …)",
        _ONE.format("last", "; in a loop over positions, did you write `G = …` instead of "
                    "`G += …`?")),
+    Op("positions", "first_row", "positions summed", "first row of the map only", "your "
+       "Gram matrix sums over the first ROW of the map only (features[:, :1] or "
+       "features[0, 0]): G sums over all H·W positions, every row"),
+    Op("positions", "first_column", "positions summed", "first column of the map only",
+       "your Gram matrix sums over the first COLUMN of the map only (features[:, :, :1]): "
+       "G sums over all H·W positions"),
+    Op("part", "offdiag", "part of G", "diagonal left out", "you left out the diagonal of "
+       "G (each channel with itself): it belongs to the Gram matrix too, G = Fᵀ F"),
     Op("part", "upper", "part of G", "upper triangle", _HALF.format("upper")),
     Op("part", "lower", "part of G", "lower triangle", _HALF.format("lower")),
     Op("part", "diag", "part of G", "diagonal only", "you kept only the diagonal of G (each "

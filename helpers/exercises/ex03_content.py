@@ -43,7 +43,7 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
     f, p = cast(f), cast(p)
     if diff == "pairs":
         return _pairs(f, p) if power == "square" else np.asarray(np.nan)
-    d = {"f-p": lambda: f - p, "f": lambda: f,
+    d = {"f-p": lambda: f - p, "f": lambda: f, "p_mean": lambda: f - np.mean(p),
          "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
     if reduce in ("norm", "norm_over_nm"):
         return np.sqrt(np.sum(d**2)) / (1 if reduce == "norm" else d.size)
@@ -71,6 +71,9 @@ CONTENT_OPS = [
     Op("diff", "pairs", "what is compared", "every pair (broadcasting)", "your difference "
        "compares every value of F with every value of P (broadcasting shapes like (K, 1) − "
        "(1, K)); subtract matching values, F − P, of the same shape"),
+    Op("diff", "p_mean", "what is compared", "F − mean(P)", "you compared F with the MEAN "
+       "of the target (one number): the content loss compares each value with the target's "
+       "value at the same place, mean((F − P)²)"),
     Op("diff", "gram", "what is compared", "Gram matrices compared", "you compared Gram "
        "matrices, as the style loss does; the content loss compares the features "
        "themselves, mean((F − P)²)"),

@@ -147,6 +147,7 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
     ws = {"given": given, "positional": np.array(list(weights.values()), np.float64),
           "next": np.roll(given, -1), "previous": np.roll(given, 1),
           "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
+          "sqrt": np.sqrt(given),
           "normalised": given / given.sum(), "last": np.full_like(given, given[-1]),
           "last_listed": np.full_like(given, list(weights.values())[-1]),
           "first": np.full_like(given, given[0]),
@@ -165,7 +166,7 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
             w = 1.0
         factor = WRONG_M[scale](np.shape(f)) if scale in WRONG_M else {
             "M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
-            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2}[scale]
+            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2, "M-1": _m(f) - 1}[scale]
         again = {"none": 1, "M": _m(f), "M2": _m(f) ** 2, "whole": _style_norm(f)}[twice]
         total += w * layer_program(f, a * factor, square=square, dtype=dtype) / again
     return np.asarray(total)
@@ -200,6 +201,8 @@ STYLE_OPS = [
        "multiplied the FEATURES by the layer weight before style_layer_loss (G grows like "
        "w², E like w⁴): the weight multiplies the layer's loss, w · E_l, after "
        "style_layer_loss, not one of its inputs"),
+    Op("weight", "sqrt", "layer weights", "√w", "you multiplied each layer by the square "
+       "root of its weight: multiply the layer's loss by layer_weights[name] itself"),
     Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
        "weights are in reverse order (the first layer got the last weight): multiply each "
        "layer's loss by layer_weights[name] of the same name"),
@@ -227,6 +230,8 @@ STYLE_OPS = [
     Op("scale", "first_M", "operand size", "target × the first layer's M",
        _SCALE.format("the first layer's M for every layer")),
     Op("scale", "M2", "operand size", "target × M²", _SCALE.format("M²")),
+    Op("scale", "M-1", "operand size", "target × (M − 1)", _SCALE.format("M − 1 (as a "
+                                                                         "covariance does)")),
     Op("scale", "NM", "operand size", "target × tf.size(features) = N·M", _SCALE.format(
         "tf.size(features) = N·M, which counts every channel too (M counts positions only, "
         "H·W = features.shape[1] * features.shape[2])")),

@@ -109,7 +109,7 @@ _MISALIGNED = ("your squared differences are misaligned: a is padded with its ze
                "([[0, 0], [0, 1], [0, 0], [0, 0]] for a, [[0, 0], [0, 0], [0, 1], [0, 0]] for "
                "b) so both belong to pixel (i, j)")
 
-_AXES = {"h": 0, "w": 1, "c": 2}
+_AXES = {"h": 0, "w": 1, "c": 2, "d": 0}
 
 
 def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.ndarray:
@@ -138,8 +138,11 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
     """The total-variation loss with knobs (the reference: forward differences along rows
     and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
     x = np.asarray(x, np.float64)[0] * scale
-    x = float16(x) if dtype == "float16" else x
+    x = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(x)
     dy = _delta(x, _AXES[axes[0]], diff, pad, True)
+    if axes[0] == "d":  # a diagonal difference, x[i+1, j+1] − x[i, j], zero-padded after
+        dy = np.zeros_like(x)
+        dy[:-1, :-1] = x[1:, 1:] - x[:-1, :-1]
     dx = _delta(x, _AXES[axes[1]], diff, pad, False)
     if combine == "separate":  # each direction unpadded, powered and averaged on its own
         return sum(np.mean(np.abs(np.diff(x, axis=_AXES[a])) ** (2 * beta)) for a in axes)
@@ -221,6 +224,10 @@ TV_OPS = [
     Op("axes", "hc", "axes", "channels for columns", _CHANNELS.format("second")),
     Op("axes", "cw", "axes", "channels for rows", _CHANNELS.format("first")),
     Op("axes", "hh", "axes", "rows twice", _SAME.format("rows")),
+    Op("axes", "dw", "axes", "a diagonal difference for the rows", "one of your differences "
+       "runs diagonally, x[:, 1:, 1:] − x[:, :-1, :-1] (both indices moved): TV compares "
+       "each pixel with the one below, x[:, 1:] − x[:, :-1], and with the one to its right, "
+       "x[:, :, 1:] − x[:, :, :-1]"),
     Op("axes", "ww", "axes", "columns twice", _SAME.format("columns")),
     Op("diff", "gradient", "differences", "np.gradient (central)", "you used np.gradient "
        "(central differences (x[i+1] − x[i−1]) / 2, one-sided at the border); TV takes each "
@@ -293,6 +300,9 @@ TV_OPS = [
        "H×W differences but divided by H·(W − 1)·C: divide by every value, H·W·C "
        "(tf.reduce_mean)"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
+    Op("dtype", "int32", "dtype", "image cast to integers", "you converted the image to "
+       "integers (tf.cast(x, tf.int32), .astype(int)): the decimals are cut off, so the "
+       "differences are off; keep the image float32"),
     Op("scale", 1 / 255, "scale", "image ÷ 255 first", "you scaled the image to 0..1 (x / "
        "255) first: TV works on the image as it is given, in the network's units"),
     Op("scale", 1 / 127.5, "scale", "image ÷ 127.5 first", "you scaled the image by 1/127.5 "
