@@ -268,6 +268,27 @@ def lbfgs_float32_numpy(loss_fn, shape):
     return loss_and_grad
 
 
+def lbfgs_assigned_variable(loss_fn, shape):
+    x = tf.Variable(tf.zeros(shape, tf.float32))  # made once, float32; y assigned each call
+
+    def loss_and_grad(y):
+        x.assign(y.reshape(shape))
+        with tf.GradientTape() as tape:
+            loss = loss_fn(x)
+        return float(loss), tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+    return loss_and_grad
+
+
+def lbfgs_cast_before_loss(loss_fn, shape):
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape))  # float64, watched; loss_fn gets float32
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(tf.cast(x, tf.float32))
+        return float(loss), tape.gradient(loss, x).numpy().ravel()
+    return loss_and_grad
+
+
 RIGHT = [
     ("deprocess", lambda x: np.clip(np.round(np.squeeze(x, axis=0) + MEAN)[..., ::-1], 0, 255)
      .astype(np.uint8)),
@@ -308,6 +329,8 @@ RIGHT = [
     ("tv", lambda x: tf.reduce_mean(tf.pow(tf.add_n([g**2 for g in
                                                      tf.image.image_gradients(x)]), 1.25))),
     ("lbfgs", lbfgs_float32_numpy),
+    ("lbfgs", lbfgs_assigned_variable),
+    ("lbfgs", lbfgs_cast_before_loss),
     ("lbfgs", wiring(lambda y, s: tf.cast(tf.constant(y.reshape(s)), tf.float32))),
 ]
 
