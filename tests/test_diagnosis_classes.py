@@ -216,6 +216,23 @@ WRONG = [
     ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(tf.cast(tf.cast(x, tf.int32),
                                                               tf.float32))) ** 1.25),
      "you converted the image to integers"),
+    # precision: bfloat16 or float16 on the way, cast back to float32
+    ("gram", lambda f: tf.cast(gram(tf.cast(f, tf.bfloat16)), tf.float32),
+     "every value of your result is a bfloat16 number"),
+    ("content", lambda f, p: tf.cast(tf.reduce_mean(tf.square(tf.cast(f - p, tf.bfloat16))),
+                                     tf.float32), "every value of your result is a bfloat16"),
+    ("content", lambda f, p: tf.cast(tf.cast(tf.reduce_mean(tf.square(f - p)), tf.float16),
+                                     tf.float32), "every value of your result is a float16"),
+    ("preprocess", lambda i: np.float32(np.float32(i)[None, ..., ::-1].astype(np.float16)
+                                        - MEAN.astype(np.float16)), "float16"),
+    ("style_layer", lambda f, a: tf.cast(tf.reduce_sum(tf.square(
+        gram(tf.cast(f, tf.bfloat16)) - tf.cast(a, tf.bfloat16))), tf.float32)
+     / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "close to the right ones but not equal"),
+    ("style", style_with(lambda f, a, w: w * tf.cast(tf.reduce_sum(tf.square(
+        gram(tf.cast(f, tf.bfloat16)) - tf.cast(a, tf.bfloat16))), tf.float32)
+        / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2)), "precision loss, such as bfloat16"),
+    ("gram", lambda f: tf.cast(gram(tf.cast(f, tf.int64)), tf.float32),
+     "or another integer type"),
     # ex06 lbfgs: float64 handed to the float32 loss, Fortran order, no reshape
     ("lbfgs", wiring(lambda y, s: tf.constant(y.reshape(s))), "hands loss_fn a float64 tensor"),
     ("lbfgs", wiring(lambda y, s: tf.convert_to_tensor(y.reshape(s))),

@@ -143,6 +143,9 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         spec.mutations) else None
     if dtype:  # float16 overflow on real features looks like integer overflow: named first
         return dtype
+    rounded = rounded_problem(outs, spec.exact)
+    if rounded:
+        return rounded
     overflow = _overflow(outs, cases, right)
     if overflow:
         return overflow
@@ -157,7 +160,8 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         return power
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
-    return found or _value_scaled(outs, refs) or _unexplained(outs, cases, right)
+    return found or _value_scaled(outs, refs) or _near(outs, refs, cases, right) or (
+        _unexplained(outs, cases, right))
 
 
 def _power_of_right(outs: list, refs: list) -> str | None:
@@ -186,6 +190,30 @@ def _value_scaled(outs: list, refs: list) -> str | None:
             f"({shown} …) and is no product of its sizes: you divided by something computed "
             "from the values (a sum, a trace, a norm, a maximum or a mean of them); the "
             "formula has no such normalisation")
+
+
+ROUNDED = ("every value of your result is a {} number (about {} significant digits): you "
+           "computed in {} on the way (a tf.cast or .astype to it) and cast back, so the "
+           "last digits are lost{}. Compute in float32 from start to end")
+
+
+def rounded_problem(outs: list, exact: bool = False) -> str | None:
+    """Results whose every value is a bfloat16 (or float16) number, though returned as
+    float32: computed in that small type and cast back (float32 results almost never are;
+    whole numbers and uint8 images aside). None otherwise."""
+    import ml_dtypes  # installed with TensorFlow: NumPy's bfloat16
+
+    values = np.concatenate([np.ravel(o) for o in outs]) if outs else np.zeros(0)
+    values = values[np.isfinite(values) & (values != 0)]
+    if exact or values.size < 4 or np.all(values == np.round(values)):
+        return None
+    for kind, digits, extra in ((ml_dtypes.bfloat16, "2 to 3", ""),
+                                (np.float16, "3", " (and float16 stops at 65504)")):
+        with np.errstate(all="ignore"):
+            if np.array_equal(values.astype(kind).astype(np.float64), values):
+                name = np.dtype(kind).name
+                return ROUNDED.format(name, digits, name, extra)
+    return None
 
 
 def _known_mistake(spec: Spec, outs: list, cases: list[Case]) -> str | None:
@@ -227,6 +255,25 @@ def _unexplained(outs: list, cases: list[Case], right: list[bool]) -> str:
     return (f"wrong values ({wrong.label}); {sum(right)} of {len(cases)} hidden inputs came "
             "out right. It is none of the mistakes this check knows, so compare your code "
             "with the formula step by step on a tiny example")
+
+
+def _near(outs: list, refs: list, cases: list[Case], right: list[bool]) -> str | None:
+    """Wrong, but within 2 % of the right result on every input: a precision loss, stated
+    as observed (bfloat16 or float16 on the way, or a tiny extra term)."""
+    errors = []
+    if not all(np.all(np.isfinite(o)) for o in outs):
+        return None
+    for out, ref in zip(outs, refs, strict=True):
+        scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-12)
+        errors.append(float(np.max(np.abs(out - ref))) / scale)
+    worst = max(errors)
+    if worst > 2e-2:
+        return None
+    return (f"your values are close to the right ones but not equal: off by up to "
+            f"{worst:.2%} of the result's size ({sum(right)} of {len(cases)} hidden inputs "
+            "came out right). That is a precision loss, such as bfloat16 or float16 on the way "
+            "(2–3 significant digits: a tf.cast to a smaller type), or a tiny extra term; "
+            "compute in float32 and compare your code with the formula")
 
 
 def _right(out: np.ndarray, ref: np.ndarray, exact: bool, rtol: float = 1e-3) -> bool:

@@ -91,8 +91,8 @@ def _covariance_candidates() -> list[tuple[str, Callable]]:
 FLOAT16 = ("you computed in float16 (tf.cast(…, tf.float16)): it stops at 65504, and on "
            "real VGG features, activations in the hundreds, {} overflow to inf. Keep the "
            "features float32")
-INT32 = ("you cast the features to int32: that cuts off their decimals (0.97 becomes 0), "
-         "and sums past 2³¹ wrap around; keep them float32")
+INT32 = ("you cast the features to int32 (or another integer type): that cuts off their "
+         "decimals (0.97 becomes 0), and int32 sums past 2³¹ wrap around; keep them float32")
 
 
 def gram_program(f: Any, positions: str = "all", part: str = "full",
