@@ -146,6 +146,7 @@ WRONG = [
      "your values are its diagonal, Σ F², each channel with itself only"),
     ("gram", lambda f: tf.reduce_sum(f * f, axis=(0, 1, 2)),
      "your values are its diagonal"),
+    ("gram", lambda f: tf.reshape(f, (-1, f.shape[-1])), "the flattened map (F itself)"),
     ("gram", lambda f: tf.reduce_sum(tf.reshape(f, (-1, f.shape[-1])), axis=0),
      "each channel summed over the positions"),
     ("gram", lambda f: (lambda x: tf.matmul(x, x, transpose_a=True))(

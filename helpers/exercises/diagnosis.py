@@ -143,9 +143,6 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         spec.mutations) else None
     if dtype:  # float16 overflow on real features looks like integer overflow: named first
         return dtype
-    rounded = rounded_problem(outs, spec.exact)
-    if rounded:
-        return rounded
     overflow = _overflow(outs, cases, right)
     if overflow:
         return overflow
@@ -160,8 +157,8 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         return power
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
-    return found or _value_scaled(outs, refs) or _near(outs, refs, cases, right) or (
-        _unexplained(outs, cases, right))
+    return found or rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
+        outs, refs, cases, right) or _unexplained(outs, cases, right)
 
 
 def _power_of_right(outs: list, refs: list) -> str | None:

@@ -53,6 +53,10 @@ def _gram_shape(got: tuple, expected: tuple, case: Case) -> str | None:
         return (f"your result has shape {got}, positions × positions: you computed F Fᵀ; the "
                 f"Gram matrix is Fᵀ F, channels × channels, shape {expected} "
                 f"(F is (M, N) = ({m}, {n}))")
+    if got in ((m, n), (n, m)):
+        what = "F itself" if got == (m, n) else "Fᵀ"
+        return (f"your result has shape {got}, the flattened map ({what}), not the ({n}, {n}) "
+                "Gram matrix: multiply, G = Fᵀ F (tf.matmul(F, F, transpose_a=True))")
     if got == (1, n, n):
         return (f"your result has shape {got}: drop the batch axis; flattening the map to "
                 f"(H·W, C) = ({m}, {n}) first removes it")
