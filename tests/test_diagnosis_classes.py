@@ -199,6 +199,8 @@ WRONG = [
     ("deprocess", lambda x: to_image((x[0] + x[0].mean(axis=(0, 1)))[..., ::-1]),
      "you added the image's own mean per channel"),
     ("deprocess", lambda x: to_image((x[0] / 255 + MEAN)[..., ::-1]), "you divided by 255 first"),
+    ("deprocess", lambda x: np.clip(np.around((x[0] + MEAN)[..., ::-1], 1), 0, 255)
+     .astype(np.uint8), "your grey levels are off by one at"),
     ("gram", lambda f: gram(f) / tf.linalg.trace(gram(f)),
      "a number that changes from input to input"),
     ("gram", lambda f: gram(f) / tf.norm(f), "a number that changes from input to input"),

@@ -158,7 +158,7 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
     return found or rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
-        outs, refs, cases, right) or _unexplained(outs, cases, right)
+        outs, refs, cases, right, spec.exact) or _unexplained(outs, cases, right)
 
 
 def _power_of_right(outs: list, refs: list) -> str | None:
@@ -254,12 +254,23 @@ def _unexplained(outs: list, cases: list[Case], right: list[bool]) -> str:
             "with the formula step by step on a tiny example")
 
 
-def _near(outs: list, refs: list, cases: list[Case], right: list[bool]) -> str | None:
+def _near(outs: list, refs: list, cases: list[Case], right: list[bool], exact: bool = False
+          ) -> str | None:
     """Wrong, but within 2 % of the right result on every input: a precision loss, stated
-    as observed (bfloat16 or float16 on the way, or a tiny extra term)."""
+    as observed (bfloat16 or float16 on the way, or a tiny extra term); for whole grey
+    levels (``exact``), off by one here and there: the rounding."""
     errors = []
     if not all(np.all(np.isfinite(o)) for o in outs):
         return None
+    if exact:
+        diffs = np.concatenate([np.ravel(o - r) for o, r in zip(outs, refs, strict=True)])
+        if not diffs.size or np.max(np.abs(diffs)) > 1:
+            return None
+        return (f"your grey levels are off by one at {np.mean(diffs != 0):.1%} of the pixels "
+                f"({int(np.sum(diffs < 0))} one too low, {int(np.sum(diffs > 0))} one too "
+                "high), the rest right: look at the rounding — .astype(np.uint8) cuts the "
+                "decimals (254.7 becomes 254), so round to whole numbers first with np.rint "
+                "(np.round(x, 1) keeps a decimal)")
     for out, ref in zip(outs, refs, strict=True):
         scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-12)
         errors.append(float(np.max(np.abs(out - ref))) / scale)
