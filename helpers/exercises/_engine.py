@@ -234,13 +234,7 @@ def on_thin(case: Case, failure: CheckFailed) -> CheckFailed:
 def answer_here(name: str, spec: Spec, answer: Callable, case: Case) -> Answer:
     """Call the student's function on a copy of one hidden input, in this process (the
     in-notebook practice check). Their errors and library answers raise CheckFailed."""
-    try:
-        return _answer_here(name, spec, answer, case)
-    except CheckFailed as failure:
-        raise on_thin(case, failure) from None
 
-
-def _answer_here(name: str, spec: Spec, answer: Callable, case: Case) -> Answer:
     given = fresh(case.args)
     watched = spec.watch(given) if spec.watch else []
     library = spec.library() if spec.library else None
@@ -332,25 +326,37 @@ def run_spec(name: str, spec: Spec, answer: Callable,
     """Check ``answer`` on every hidden input of ``spec``; print ✓ or raise CheckFailed.
     ``first(name, case, answer)``: the check's own first steps on each answer."""
     cases = hidden_cases(name, spec)
+    print(judge_in_order(name, spec, cases,
+                         lambda i, case: answer_here(name, spec, answer, case), first))
+
+
+def judge_in_order(name: str, spec: Spec, cases: list[Case],
+                   get: Callable[[int, Case], Answer],
+                   first: Callable[[str, Case, Answer], None] | None = None) -> str:
+    """The ✓ line, or CheckFailed: the answers ``get(i, case)`` (which raises CheckFailed
+    when the student's call failed: practice runs it here, the grader reads a kernel's
+    record) judged in turn, the first failing input ending the check; a failure on an input
+    one pixel high or wide (they come last) goes through :func:`thin_failure`."""
     answers: list[Answer] = []
-    for case in cases:  # in turn: an error on one input stops the check there
+    for i, case in enumerate(cases):
         try:
-            answers.append(answer_here(name, spec, answer, case))
+            answers.append(get(i, case))
             if first:
                 first(name, case, answers[-1])
             judge_case(name, spec, case, answers[-1])
         except CheckFailed as failure:
-            raise thin_failure(name, spec, cases, answers, case, failure) from None
-    print(judge_spec(name, spec, cases, answers))
+            raise thin_failure(name, spec, cases, answers[:i], on_thin(case, failure)) from None
+    return judge_spec(name, spec, cases, answers)
 
 
-def thin_failure(name: str, spec: Spec, cases: list[Case], answers: list[Answer], case: Case,
+def thin_failure(name: str, spec: Spec, cases: list[Case], answers: list[Answer],
                  failure: CheckFailed) -> CheckFailed:
-    """What to raise when the answer on ``case`` failed (raised, wrong shape …) after the
-    answers on the cases before it: when ``case`` is one pixel high or wide (only its
+    """What to raise when the answer on the input after ``answers`` (those of the inputs
+    before it) failed (raised, wrong shape …): when it is one pixel high or wide (only its
     shape is new), a mistake in the values of the ordinary inputs is named first (a
     reflect padding fails on a 1-pixel image, but is told it is a reflect padding)."""
-    if not case.thin or not answers:
+    case = cases[len(answers)] if len(answers) < len(cases) else None
+    if case is None or not case.thin or not answers:
         return failure
     try:
         judge_spec(name, spec, cases[:len(answers)], answers)
