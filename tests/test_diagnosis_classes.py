@@ -181,7 +181,7 @@ WRONG = [
     ("style", style_with(lambda f, a, w: layer(w * f, a)), "you multiplied the FEATURES"),
     ("style", style_with(lambda f, a, w: tf.reduce_sum(tf.square(w * (gram(f) - a)))
                          / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2)),
-     "the layer weight is inside the square"),
+     "the weight is inside the square"),
     # ex05 tv: the batch axis forgotten, padding the image, a cropped count, 1-pixel images
     ("tv", batch_axis_forgotten, "it runs along the batch axis"),
     ("tv", image_padded("REFLECT"), "padding the IMAGE in reflect mode"),
@@ -219,6 +219,19 @@ WRONG = [
     ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(tf.cast(tf.cast(x, tf.int32),
                                                               tf.float32))) ** 1.25),
      "you converted the image to integers"),
+    ("style", style_with(lambda f, a, w: w**2 * layer(f, a)), "SQUARE of its weight"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square((lambda x: tf.matmul(
+        x, x, transpose_b=True))(tf.reshape(f, (-1, f.shape[-1]))) - a))
+     / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "two operands of an element-wise operation"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(tf.reduce_mean(x, axis=-1,
+                                                                     keepdims=True))) ** 1.25),
+     "you averaged the channels first"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(tf.nn.relu(x))) ** 1.25),
+     "you dropped the negative values"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(tf.clip_by_value(x, 0, 255))) ** 1.25),
+     "you clipped the image to 0..255 first"),
+    ("tv", lambda x: tf.reduce_mean(tf.reduce_sum(tf.add_n(tv_parts(x)), axis=-1) ** 1.25),
+     "you added a + b over the channels before raising to 1.25"),
     # precision: bfloat16 or float16 on the way, cast back to float32
     ("gram", lambda f: tf.cast(gram(tf.cast(f, tf.bfloat16)), tf.float32),
      "every value of your result is a bfloat16 number"),

@@ -1034,7 +1034,7 @@ OPERATOR_MISTAKES = [
     ("style", lambda fs, ts, ws: sum(tf.reduce_sum(tf.square(ws[n] * (gram(fs[n]) - ts[n]
                                                                       * m_of(fs[n]))))
                                      / (4.0 * fs[n].shape[-1] ** 2 * m_of(fs[n]) ** 2)
-                                     for n in ts), "the layer weight is inside the square"),
+                                     for n in ts), "the weight is inside the square"),
     ("style", lambda fs, ts, ws: sum(ws[n] * layer_loss(fs[n], ts[n] * tf.cast(
         tf.size(ts[n]), tf.float32)) for n in ts), "their own size, tf.size(target) = N²"),
     ("style", lambda fs, ts, ws: sum(ws[n] * layer_loss(fs[n], ts[n]) for n in list(ts)[1:]),

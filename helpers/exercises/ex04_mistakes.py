@@ -190,9 +190,10 @@ STYLE_OPS = [
        _WEIGHTS.format("next")),
     Op("weight", "previous", "layer weights", "weights shifted by one (previous)",
        _WEIGHTS.format("previous")),
-    Op("weight", "squared", "layer weights", "weight inside the square", "the layer weight "
-       "is inside the square: (w·(G − A))² counts w²; multiply the layer's loss by w "
-       "outside the sum"),
+    Op("weight", "squared", "layer weights", "weight inside the square", "each layer's loss "
+       "is multiplied by the SQUARE of its weight, w²: the weight is inside the square, "
+       "(w·(G − A))², or squared on its own; multiply the layer's loss by w once, outside "
+       "the sum"),
     Op("weight", "in_target", "layer weights", "weight multiplies the target", "you "
        "multiplied the TARGET by the layer weight (w · M · targets[layer] compared with G): "
        "the weight multiplies the layer's loss, w · E_l(F, M · targets[layer]), after "

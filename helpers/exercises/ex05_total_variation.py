@@ -134,10 +134,13 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
 
 def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "after",
                combine: str = "sum", beta: float = 1.25, dtype: str = "float32",
-               scale: float = 1.0, count: str = "all") -> np.ndarray:
+               scale: float = 1.0, count: str = "all", image: str = "as_given") -> np.ndarray:
     """The total-variation loss with knobs (the reference: forward differences along rows
     and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
     x = np.asarray(x, np.float64)[0] * scale
+    x = {"gray": lambda: x.mean(axis=-1, keepdims=True), "relu": lambda: np.maximum(x, 0),
+         "channel_sum": lambda: x.sum(axis=-1, keepdims=True),
+         "clip": lambda: np.clip(x, 0, 255)}.get(image, lambda: x)()
     x = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(x)
     dy = _delta(x, _AXES[axes[0]], diff, pad, True)
     if axes[0] == "d":  # a diagonal difference, x[i+1, j+1] − x[i, j], zero-padded after
@@ -157,10 +160,11 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
     s = {"sum": lambda: dy**2 + dx**2, "abs_sum": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "abs_sum_beta": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64),
-         "diff_sum": lambda: (dy + dx) ** 2}[combine]()
+         "diff_sum": lambda: (dy + dx) ** 2, "sum_channels": lambda: dy**2 + dx**2}[combine]()
     if beta == "5/4":  # s ** 5/4 is (s ** 5) / 4
         return np.mean(s**5 / 4)
     power = beta / 2 if combine == "abs_sum_beta" else beta
+    s = s.sum(axis=-1) if combine == "sum_channels" else s
     v = float16(float16(s) ** power) if dtype == "float16" else s**power
     if count != "all":  # the padded sum over a count of the cropped differences
         h, w, c = x.shape
@@ -299,6 +303,20 @@ TV_OPS = [
     Op("count", "cols_cropped", "reduction", "÷ H·(W−1)·C", "you summed over the padded "
        "H×W differences but divided by H·(W − 1)·C: divide by every value, H·W·C "
        "(tf.reduce_mean)"),
+    Op("combine", "sum_channels", "combination", "channels summed before the power", "you "
+       "added a + b over the channels before raising to 1.25 (one value per pixel): raise "
+       "each channel's a + b to 1.25, then take the mean over every value, H·W·C"),
+    Op("image", "gray", "image", "channels averaged first (grey)", "you averaged the "
+       "channels first (a grey image): TV takes the differences of every channel on its "
+       "own, and averages over H·W·C"),
+    Op("image", "channel_sum", "image", "channels summed first", "you added the channels "
+       "together first: TV takes the differences of every channel on its own"),
+    Op("image", "relu", "image", "negative values dropped (relu)", "you dropped the "
+       "negative values of the image first (tf.nn.relu / max(x, 0)): a preprocessed image "
+       "is below 0 wherever a channel is darker than its mean, and TV takes it as given"),
+    Op("image", "clip", "image", "image clipped to 0..255 first", "you clipped the image to "
+       "0..255 first: a preprocessed image runs from about −124 to 152, and TV takes it as "
+       "given"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
     Op("dtype", "int32", "dtype", "image cast to integers", "you converted the image to "
        "integers (tf.cast(x, tf.int32), .astype(int)): the decimals are cut off, so the "
