@@ -341,3 +341,35 @@ def shape_text(got: tuple, expected: tuple, case: Case) -> str:
     if math.prod(got) == math.prod(expected):
         return text + ": the same number of values, arranged differently (a reshape)"
     return text
+
+
+def shape_problem(spec: Spec, value: np.ndarray, ref: np.ndarray, case: Case) -> str:
+    """What a result of the wrong shape is told: the spec's own reading of the values or
+    the shape, else the two shapes with their axes named after the input's sizes."""
+    hint = spec.shape_values(value, ref, case) if spec.shape_values else None
+    hint = hint or (spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None)
+    return hint or shape_text(value.shape, ref.shape, case)
+
+
+THIN_ONLY = ("right on every ordinary hidden input, but wrong on {} ({}): an input one pixel "
+             "high or wide is valid too. Look for what changes there: np.squeeze / "
+             "tf.squeeze without axis= (it drops that axis too), a division by H − 1 or "
+             "W − 1 (0 there), an index like x[1] or x[-2] that assumes at least two rows")
+
+
+def diagnose(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
+    """The diagnosis of a wrong answer; when it is wrong on ordinary inputs too, those name
+    it (an input one pixel high or wide only adds NaN where a mean over no differences
+    is taken); wrong on those thin inputs only, the search runs on every input and, found
+    nothing, says so."""
+    ordinary = [i for i, c in enumerate(cases) if not c.thin]
+    if len(ordinary) < len(cases) and not all(right[i] for i in ordinary):
+        return diagnosis(spec, [outs[i] for i in ordinary], [refs[i] for i in ordinary],
+                         [cases[i] for i in ordinary], [right[i] for i in ordinary])
+    message = diagnosis(spec, outs, refs, cases, right)
+    if len(ordinary) < len(cases) and (message.startswith("wrong values")
+                                       or message.startswith("your result holds NaN")):
+        thin = next(c for c, ok in zip(cases, right, strict=True) if not ok)
+        finite = all(np.all(np.isfinite(o)) for o in outs)
+        return THIN_ONLY.format(thin.label, "wrong values" if finite else "NaN or infinite")
+    return message

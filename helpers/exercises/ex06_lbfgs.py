@@ -21,16 +21,14 @@ FLAT = (" — scipy hands your function y, the FLAT vector of all {n} values (fl
 
 
 def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -> Any:
-    """The engine's call of the student's function; a shape error gets the hint of this
-    exercise (y is flat, reshape it with `shape`)."""
+    """The engine's call; a shape error is told that y is flat (reshape it with `shape`)."""
     try:
         return _call(name, fn, *args, library=library)
     except CheckFailed as failure:
         if SHAPE_HINT not in failure.message:
             raise
-        head = failure.message.split(SHAPE_HINT)[0]
-        raise CheckFailed(name, head + FLAT.format(n=math.prod(_SHAPE), shape=_SHAPE),
-                          failure.student_traceback) from None
+        raise CheckFailed(name, failure.message.split(SHAPE_HINT)[0] + FLAT.format(
+            n=math.prod(_SHAPE), shape=_SHAPE), failure.student_traceback) from None
 
 
 INPUT_DTYPE = ("your function hands loss_fn a {} tensor{}: the network, its features and "
