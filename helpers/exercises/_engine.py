@@ -41,10 +41,14 @@ from helpers.exercises.diagnosis import (  # noqa: F401
     OVERFLOW,
     _right,
     close,
+    diagnose,
     diagnosis,
     factor_message,
     factor_of,
     monomial,
+    rounded_problem,
+    shape_problem,
+    shape_text,
 )
 
 NOT_IMPLEMENTED = ("not implemented yet: replace the `raise NotImplementedError(...)` line in "
@@ -148,6 +152,9 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
 
 # ------------------------------------------------------------------------- the generic check
 
+SHAPE_HINT = " — shapes:"
+
+
 def raised_message(kind: str, first: str) -> str:
     """What a check says when the student's function raised ``kind`` with ``first`` (the
     first line of its message)."""
@@ -157,6 +164,15 @@ def raised_message(kind: str, first: str) -> str:
                 "watch the input (tape.watch(x)), and a function without `return` gives None")
     if kind == "MemoryError":
         hint = " — your code ran out of memory"
+    if re.search(r"Incompatible shapes|could not be broadcast", first):
+        hint = (f"{SHAPE_HINT} two operands of an element-wise operation (−, +, *) have "
+                "different shapes here: print each one's .shape and compare with the "
+                "formula's (a Gram matrix is N × N, Fᵀ F, not the M × M F Fᵀ)")
+    elif "reshape" in first:
+        hint = (f"{SHAPE_HINT} the shape you asked for does not fit this input's values: "
+                "take every size from the input's own shape (features.shape, x.shape: H·W is "
+                "shape[1] * shape[2], not shape[1]², and nothing fixed), and keep the "
+                "shapes of the two operands the same")
     return f"your function raised {kind}: {first}{hint}"
 
 
@@ -205,9 +221,26 @@ class Answer:
     gradient: str = ""
 
 
+THIN = (" — on {}, after the ordinary hidden inputs went through: a map or image one "
+        "pixel high or wide is a valid input too. np.squeeze / tf.squeeze without axis= drop "
+        "that axis as well (squeeze only axis=0, or reshape with the sizes you mean), and a "
+        "division by H − 1 or W − 1 is a division by 0 there")
+
+
+def on_thin(case: Case, failure: CheckFailed) -> CheckFailed:
+    """``failure`` (the student's function raised) with a word on the input's shape when
+    that input is one pixel high or wide (the ordinary inputs come first, so only its
+    shape is new); unchanged otherwise."""
+    if not case.thin or not failure.message.startswith("your function raised"):
+        return failure
+    return CheckFailed(failure.name, failure.message + THIN.format(case.label),
+                       failure.student_traceback)
+
+
 def answer_here(name: str, spec: Spec, answer: Callable, case: Case) -> Answer:
     """Call the student's function on a copy of one hidden input, in this process (the
     in-notebook practice check). Their errors and library answers raise CheckFailed."""
+
     given = fresh(case.args)
     watched = spec.watch(given) if spec.watch else []
     library = spec.library() if spec.library else None
@@ -244,9 +277,7 @@ def judge_case(name: str, spec: Spec, case: Case, answer: Answer
     value = np.asarray(out, dtype=np.float64)
     finite = bool(np.all(np.isfinite(value)))  # if not: named by diagnosis() (float16 …)
     if value.shape != ref.shape:
-        hint = spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None
-        raise CheckFailed(name, hint or (
-            f"wrong shape: expected {ref.shape}, got {value.shape} ({case.label})"))
+        raise CheckFailed(name, shape_problem(spec, value, ref, case))
     problem = None
     if answer.gradient and finite and close(value, ref):
         problem = _gradient_problem(case, answer.gradient)
@@ -283,19 +314,53 @@ _HIDDEN: dict[str, list[Case]] = {}
 def hidden_cases(name: str, spec: Spec) -> list[Case]:
     """The hidden inputs of check ``name``: made once per process (with their reference
     and mutant results cached on them), never handed to the student's function."""
-    if name not in _HIDDEN:
-        _HIDDEN[name] = spec.cases()
+    if name not in _HIDDEN:  # one pixel high or wide last: the others name a mistake first
+        _HIDDEN[name] = sorted(spec.cases(), key=lambda case: case.thin)
     return _HIDDEN[name]
 
 
-def run_spec(name: str, spec: Spec, answer: Callable) -> None:
-    """Check ``answer`` on every hidden input of ``spec``; print ✓ or raise CheckFailed."""
+def run_spec(name: str, spec: Spec, answer: Callable,
+             first: Callable[[str, Case, Answer], None] | None = None) -> None:
+    """Check ``answer`` on every hidden input of ``spec``; print ✓ or raise CheckFailed.
+    ``first(name, case, answer)``: the check's own first steps on each answer."""
     cases = hidden_cases(name, spec)
-    answers = []
-    for case in cases:  # in turn: an error on one input stops the check there
-        answers.append(answer_here(name, spec, answer, case))
-        judge_case(name, spec, case, answers[-1])
-    print(judge_spec(name, spec, cases, answers))
+    print(judge_in_order(name, spec, cases,
+                         lambda i, case: answer_here(name, spec, answer, case), first))
+
+
+def judge_in_order(name: str, spec: Spec, cases: list[Case],
+                   get: Callable[[int, Case], Answer],
+                   first: Callable[[str, Case, Answer], None] | None = None) -> str:
+    """The ✓ line, or CheckFailed: the answers ``get(i, case)`` (which raises CheckFailed
+    when the student's call failed: practice runs it here, the grader reads a kernel's
+    record) judged in turn, the first failing input ending the check; a failure on an input
+    one pixel high or wide (they come last) goes through :func:`thin_failure`."""
+    answers: list[Answer] = []
+    for i, case in enumerate(cases):
+        try:
+            answers.append(get(i, case))
+            if first:
+                first(name, case, answers[-1])
+            judge_case(name, spec, case, answers[-1])
+        except CheckFailed as failure:
+            raise thin_failure(name, spec, cases, answers[:i], on_thin(case, failure)) from None
+    return judge_spec(name, spec, cases, answers)
+
+
+def thin_failure(name: str, spec: Spec, cases: list[Case], answers: list[Answer],
+                 failure: CheckFailed) -> CheckFailed:
+    """What to raise when the answer on the input after ``answers`` (those of the inputs
+    before it) failed (raised, wrong shape …): when it is one pixel high or wide (only its
+    shape is new), a mistake in the values of the ordinary inputs is named first (a
+    reflect padding fails on a 1-pixel image, but is told it is a reflect padding)."""
+    case = cases[len(answers)] if len(answers) < len(cases) else None
+    if case is None or not case.thin or not answers:
+        return failure
+    try:
+        judge_spec(name, spec, cases[:len(answers)], answers)
+    except CheckFailed as earlier:
+        return earlier
+    return failure
 
 
 def judge_spec(name: str, spec: Spec, cases: list[Case], answers: list[Answer]) -> str:
@@ -309,12 +374,14 @@ def judge_spec(name: str, spec: Spec, cases: list[Case], answers: list[Answer]) 
         problems.append(problem)
     right = [_right(o, r, spec.exact, spec.rtol) for o, r in zip(outs, refs, strict=True)]
     problem = next((p for p in problems if p), None)
+    if all(right) and not problem and spec.returns in ("tensor", "array"):
+        problem = rounded_problem(outs, spec.exact)  # right to 3 digits: float16 on the way
     if all(right) and problem:
         raise CheckFailed(name, problem)
     if all(right):
         return (f"✓ {name}: {spec.success or spec.what + ' is right'} "
                 f"(checked on {len(cases)} hidden inputs)")
-    message = diagnosis(spec, outs, refs, cases, right)
-    if message.startswith("wrong values") and problem:  # e.g. a float16 result
+    message = diagnose(spec, outs, refs, cases, right)
+    if message.startswith(("wrong values", "every value of")) and problem:  # a float16 result
         message = problem
     raise CheckFailed(name, message, credit=sum(right) / len(cases))

@@ -36,6 +36,7 @@ class Case:
     label: str
     large: bool = False
     real: bool = False                                    # real-magnitude values (VGG, photo)
+    thin: bool = False                                    # one pixel high or wide
     memo: dict = field(default_factory=dict, repr=False)  # reference, mutants: computed once
 
 
@@ -51,6 +52,8 @@ class Spec:
     divisor: tuple[float, dict[str, int]] | None = None   # reference normalisation 1/divisor
     factor_hints: dict[str, str] = field(default_factory=dict)  # divisor text -> extra hint
     shape_hint: Callable[[tuple, tuple, Case], str | None] | None = None
+    # a wrong shape named from the values too: (student's result, reference, case)
+    shape_values: Callable[[np.ndarray, np.ndarray, Case], str | None] | None = None
     watch: Callable[[tuple], list] | None = None          # tensors the gradient must reach
     success: str = ""
     dim_names: str = "N = channels, M = H·W positions"
@@ -172,16 +175,24 @@ def rng(salt: int) -> np.random.Generator:
     return np.random.default_rng([_SEED[0], salt])
 
 
+#: Feature maps one pixel high and one pixel wide (``thin`` cases; a single pixel is left
+#: out: statistics over positions, as a covariance's M − 1, are undefined there).
+THIN_SHAPES = [(1, 6, 4), (7, 1, 3)]
+
+
 def feature_cases(salt: int, with_target: str | None = None, large: bool = False,
-                  real: bool = False) -> list[Case]:
+                  real: bool = False, thin: bool = False) -> list[Case]:
     """Post-ReLU-like feature maps (1, H, W, C), some zeros, non-square; optional target
     ("features": a second map, "gram": a Gram matrix); ``large`` adds a 128×128×64 map,
-    ``real`` VGG features of the bundled photo (targets from the bundled painting)."""
+    ``thin`` maps one pixel high, wide or both (after the others: a mistake every map shows
+    is named on an ordinary one), ``real`` VGG features of the bundled photo (targets from
+    the bundled painting)."""
     from helpers._tf import tf
 
     gen = rng(salt)
     cases = []
     shapes = [(5, 7, 3), (8, 6, 4), (6, 5, 8), (3, 9, 5)] + ([(128, 128, 64)] if large else [])
+    shapes += THIN_SHAPES if thin else []
     for h, w, c in shapes:
         f = np.maximum(gen.normal(0.5, 1.0, (1, h, w, c)), 0).astype(np.float32)
         args: tuple = (tf.constant(f),)
@@ -192,7 +203,10 @@ def feature_cases(salt: int, with_target: str | None = None, large: bool = False
             args += (tf.constant(other.T @ other, tf.float32),)
         big = h * w > 1000
         label = f"a {'large ' if big else ''}hidden feature map of shape {f.shape}"
-        cases.append(Case(args, {"N": c, "M": h * w}, label, large=big))
+        if min(h, w) == 1:
+            label += ", " + ("a single pixel" if h == w else "one pixel high" if h == 1
+                             else "one pixel wide")
+        cases.append(Case(args, {"N": c, "M": h * w}, label, large=big, thin=min(h, w) == 1))
     return cases + ([real_case(with_target)] if real else [])
 
 

@@ -152,9 +152,65 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     factor = factor_of(outs, refs, cases)
     if factor is not None:
         return factor_message(spec, *factor, cases[0].dims)
+    power = _power_of_right(outs, refs)  # before the search: a norm ÷ 2·N·M is √E too
+    if power:
+        return power
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
-    return found or _unexplained(outs, cases, right)
+    return found or rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
+        outs, refs, cases, right, spec.exact) or _unexplained(outs, cases, right)
+
+
+def _power_of_right(outs: list, refs: list) -> str | None:
+    """The square root or the square of the right result, on every input (an observation:
+    a sqrt or a norm where none belongs, or a square too many)."""
+    for what, fn, look in (("the square root", np.sqrt, "a tf.sqrt or a norm (tf.norm is "
+                            "the square root of a sum of squares)"),
+                           ("the square", np.square, "a square too many")):
+        with np.errstate(all="ignore"):
+            if all(np.all(r >= 0) and close(o, fn(r)) for o, r in zip(outs, refs, strict=True)):
+                return (f"your result is {what} of the right one on every hidden input: look "
+                        f"for {look} where the formula has none")
+    return None
+
+
+def _value_scaled(outs: list, refs: list) -> str | None:
+    """The right matrix times a number that differs between inputs and fits no product of
+    their sizes: a normalisation computed from the values (an observation)."""
+    if any(np.size(r) < 2 for r in refs):
+        return None  # one number is proportional to any other: nothing to observe
+    ratios = _ratios(outs, refs)
+    if ratios is None or any(abs(r - 1) < 1e-3 for r in ratios):  # right on some: not that
+        return None
+    shown = ", ".join(f"{r:.3g}" for r in ratios[:3])
+    return (f"your result is the right one times a number that changes from input to input "
+            f"({shown} …) and is no product of its sizes: you divided by something computed "
+            "from the values (a sum, a trace, a norm, a maximum or a mean of them); the "
+            "formula has no such normalisation")
+
+
+ROUNDED = ("every value of your result is a {} number (about {} significant digits): you "
+           "computed in {} on the way (a tf.cast or .astype to it) and cast back, so the "
+           "last digits are lost{}. Compute in float32 from start to end")
+
+
+def rounded_problem(outs: list, exact: bool = False) -> str | None:
+    """Results whose every value is a bfloat16 (or float16) number, though returned as
+    float32: computed in that small type and cast back (float32 results almost never are;
+    whole numbers and uint8 images aside). None otherwise."""
+    import ml_dtypes  # installed with TensorFlow: NumPy's bfloat16
+
+    values = np.concatenate([np.ravel(o) for o in outs]) if outs else np.zeros(0)
+    values = values[np.isfinite(values) & (values != 0)]
+    if exact or values.size < 4 or np.all(values == np.round(values)):
+        return None
+    for kind, digits, extra in ((ml_dtypes.bfloat16, "2 to 3", ""),
+                                (np.float16, "3", " (and float16 stops at 65504)")):
+        with np.errstate(all="ignore"):
+            if np.array_equal(values.astype(kind).astype(np.float64), values):
+                name = np.dtype(kind).name
+                return ROUNDED.format(name, digits, name, extra)
+    return None
 
 
 def _known_mistake(spec: Spec, outs: list, cases: list[Case]) -> str | None:
@@ -198,6 +254,36 @@ def _unexplained(outs: list, cases: list[Case], right: list[bool]) -> str:
             "with the formula step by step on a tiny example")
 
 
+def _near(outs: list, refs: list, cases: list[Case], right: list[bool], exact: bool = False
+          ) -> str | None:
+    """Wrong, but within 2 % of the right result on every input: a precision loss, stated
+    as observed (bfloat16 or float16 on the way, or a tiny extra term); for whole grey
+    levels (``exact``), off by one here and there: the rounding."""
+    errors = []
+    if not all(np.all(np.isfinite(o)) for o in outs):
+        return None
+    if exact:
+        diffs = np.concatenate([np.ravel(o - r) for o, r in zip(outs, refs, strict=True)])
+        if not diffs.size or np.max(np.abs(diffs)) > 1:
+            return None
+        return (f"your grey levels are off by one at {np.mean(diffs != 0):.1%} of the pixels "
+                f"({int(np.sum(diffs < 0))} one too low, {int(np.sum(diffs > 0))} one too "
+                "high), the rest right: look at the rounding — .astype(np.uint8) cuts the "
+                "decimals (254.7 becomes 254), so round to whole numbers first with np.rint "
+                "(np.round(x, 1) keeps a decimal)")
+    for out, ref in zip(outs, refs, strict=True):
+        scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-12)
+        errors.append(float(np.max(np.abs(out - ref))) / scale)
+    worst = max(errors)
+    if worst > 2e-2:
+        return None
+    return (f"your values are close to the right ones but not equal: off by up to "
+            f"{worst:.2%} of the result's size ({sum(right)} of {len(cases)} hidden inputs "
+            "came out right). That is a precision loss, such as bfloat16 or float16 on the way "
+            "(2–3 significant digits: a tf.cast to a smaller type), or a tiny extra term; "
+            "compute in float32 and compare your code with the formula")
+
+
 def _right(out: np.ndarray, ref: np.ndarray, exact: bool, rtol: float = 1e-3) -> bool:
     if out.shape != ref.shape:
         return False
@@ -207,3 +293,83 @@ def _right(out: np.ndarray, ref: np.ndarray, exact: bool, rtol: float = 1e-3) ->
     return close(out, ref, rtol)
 
 
+
+
+# ------------------------------------------------------------------------ wrong shapes
+
+def _size_names(case: Case) -> dict[int, str]:
+    """The sizes of a hidden input's first array, by name: H, W, the channels (N), H·W …
+    (a size two names share is shown as both, "H/N"; sizes of 1 keep their number)."""
+    first = next((a for a in case.args if hasattr(a, "shape") and len(a.shape) >= 3), None)
+    if first is None:
+        return {}
+    h, w, c = (int(s) for s in tuple(first.shape)[-3:])
+    chan = "N" if "N" in case.dims else "C"
+    table = [("H", h), ("W", w), (chan, c), ("H·W", h * w), (f"H·W·{chan}", h * w * c),
+             (f"W·{chan}", w * c), (f"H·{chan}", h * c), (f"{chan}²", c * c)]
+    names: dict[int, list[str]] = {}
+    for name, size in table:
+        if size > 1 and name not in names.setdefault(size, []):
+            names[size].append(name)
+    return {size: "/".join(n[:2]) for size, n in names.items()}
+
+
+def _read(shape: tuple, names: dict[int, str]) -> str:
+    """' = (H, W)' for a shape whose sizes are all named or 1, else ''."""
+    if not shape or not all(s in names or s == 1 for s in shape):
+        return ""
+    parts = [names.get(s, str(s)) for s in shape]
+    return " = (" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def shape_text(got: tuple, expected: tuple, case: Case) -> str:
+    """A wrong shape, stated: both shapes with their axes named after the input's sizes,
+    and what the difference looks like (axes reordered, an axis of 1 added or dropped)."""
+    names = _size_names(case)
+    text = (f"wrong shape: expected {expected}{_read(expected, names)}, got "
+            f"{got}{_read(got, names)} ({case.label})")
+    ones_got, ones_exp = [s for s in got if s != 1], [s for s in expected if s != 1]
+    if got != expected and sorted(got) == sorted(expected):
+        return text + ": the same axes in another order (a transpose, or a reshape that " \
+                      "moved them)"
+    if ones_got == ones_exp and len(got) < len(expected):
+        return text + (": an axis of length 1 is missing (np.squeeze / tf.squeeze drop "
+                       "EVERY axis of length 1, so an image or map 1 pixel high or wide "
+                       "loses one more; index the axis you mean, x[0], or reshape)")
+    if ones_got == ones_exp and len(got) > len(expected):
+        return text + ": an extra axis of length 1 (a batch axis kept, or one added)"
+    if math.prod(got) == math.prod(expected):
+        return text + ": the same number of values, arranged differently (a reshape)"
+    return text
+
+
+def shape_problem(spec: Spec, value: np.ndarray, ref: np.ndarray, case: Case) -> str:
+    """What a result of the wrong shape is told: the spec's own reading of the values or
+    the shape, else the two shapes with their axes named after the input's sizes."""
+    hint = spec.shape_values(value, ref, case) if spec.shape_values else None
+    hint = hint or (spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None)
+    return hint or shape_text(value.shape, ref.shape, case)
+
+
+THIN_ONLY = ("right on every ordinary hidden input, but wrong on {} ({}): an input one pixel "
+             "high or wide is valid too. Look for what changes there: np.squeeze / "
+             "tf.squeeze without axis= (it drops that axis too), a division by H − 1 or "
+             "W − 1 (0 there), an index like x[1] or x[-2] that assumes at least two rows")
+
+
+def diagnose(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
+    """The diagnosis of a wrong answer; when it is wrong on ordinary inputs too, those name
+    it (an input one pixel high or wide only adds NaN where a mean over no differences
+    is taken); wrong on those thin inputs only, the search runs on every input and, found
+    nothing, says so."""
+    ordinary = [i for i, c in enumerate(cases) if not c.thin]
+    if len(ordinary) < len(cases) and not all(right[i] for i in ordinary):
+        return diagnosis(spec, [outs[i] for i in ordinary], [refs[i] for i in ordinary],
+                         [cases[i] for i in ordinary], [right[i] for i in ordinary])
+    message = diagnosis(spec, outs, refs, cases, right)
+    if len(ordinary) < len(cases) and (message.startswith("wrong values")
+                                       or message.startswith("your result holds NaN")):
+        thin = next(c for c, ok in zip(cases, right, strict=True) if not ok)
+        finite = all(np.all(np.isfinite(o)) for o in outs)
+        return THIN_ONLY.format(thin.label, "wrong values" if finite else "NaN or infinite")
+    return message

@@ -35,6 +35,8 @@ def _as_image(rgb: np.ndarray) -> np.ndarray:
 
 #: torchvision's normalisation: RGB means and standard deviations of 0..1 images.
 TORCH_MEAN, TORCH_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+#: ImageNet's standard deviations in 0..255, B, G, R (torchvision's × 255).
+STD = np.array([57.375, 57.12, 58.395])
 _ORDERS = {"bgr": [2, 1, 0], "rgb": [0, 1, 2], "roll": [1, 2, 0], "roll_back": [2, 0, 1],
            "swap_rg": [1, 0, 2], "swap_gb": [0, 2, 1]}
 
@@ -62,7 +64,8 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
         y = x - (np.trunc(mu) if arith == "uint8" else np.round(mu))
         return _batch(np.mod(y, 256) if wraps else y)
     y = float16(x - mu) if arith in ("float16", "float16_result") else x - mu
-    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x)}.get(scale, lambda: y)()
+    y = {"after": lambda: y / 255, "std": lambda: y / np.std(x), "std_bgr": lambda: y / STD,
+         "std_rgb": lambda: y / STD[::-1]}.get(scale, lambda: y)()
     y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
     return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
 
@@ -98,6 +101,12 @@ PREPROCESS_OPS = [
        "preprocessing keeps 0..255"),
     Op("scale", "std", "scale", "÷ the image's standard deviation", "you divided by the "
        "image's standard deviation; caffe preprocessing only subtracts the mean, in 0..255"),
+    Op("scale", "std_bgr", "scale", "÷ ImageNet's standard deviations", "you divided by "
+       "ImageNet's standard deviations ([57.4, 57.1, 58.4], torchvision's std × 255): caffe "
+       "preprocessing only subtracts the mean, and keeps 0..255 scaled as it is"),
+    Op("scale", "std_rgb", "scale", "÷ ImageNet's standard deviations, RGB order", "you "
+       "divided by ImageNet's standard deviations ([58.4, 57.1, 57.4], torchvision's std × "
+       "255): caffe preprocessing only subtracts the mean, and keeps 0..255 scaled as it is"),
     Op("scale", "after", "scale", "÷255 after", "you divided by 255 after subtracting the "
        "mean; caffe preprocessing keeps 0..255"),
     Op("arith", "uint8", "dtype", "uint8 arithmetic (wraps)", "your subtraction ran in "
@@ -133,23 +142,44 @@ PREPROCESS_OPS = [
 ]
 
 
+def _int8(v: np.ndarray) -> np.ndarray:
+    """Whole numbers as int8 holds them: wrapped into −128 … 127 (past ±2³¹, 0)."""
+    return np.where(np.abs(v) < 2.0**31, np.mod(v + 128, 256) - 128, 0)
+
+
+def _wrap(v: np.ndarray) -> np.ndarray:
+    """``v.astype(np.uint8)`` as NumPy does it: the decimals cut, wrapped modulo 256, and 0
+    past ±2³¹ (the conversion goes through a 32-bit integer)."""
+    return np.where(np.abs(v) < 2.0**31, np.mod(np.trunc(v), 256), 0)
+
+
 def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet",
-                      order: str = "rgb", mean_order: str = "bgr", scale: str = "none"
-                      ) -> np.ndarray:
+                      order: str = "rgb", mean_order: str = "bgr", scale: str = "none",
+                      arith: str = "float", preclip: str = "none") -> np.ndarray:
     """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
     reversed, rounded, clipped, converted to uint8 last)."""
-    x = _unbatched(x) * (255.0 if scale == "times255" else 1.0)
+    x = _unbatched(x) * {"times255": 255.0, "over255": 1 / 255}.get(scale, 1.0)
     mu = mean() if mean_order == "bgr" else mean()[::-1]
-    x = np.mod(np.trunc(x), 256) if cast == "early" else x
+    lo, hi = {"none": (-np.inf, np.inf), "int8": (-128, 127),
+              "mean_rgb": (-mean()[::-1], 255 - mean()[::-1])}[preclip]
+    x = np.clip(x, lo, hi)  # clipped in network units, before the mean goes back
+    x = _wrap(x) if cast == "early" else x
+    if arith == "float16":  # image, mean and their sum rounded to float16
+        x, mu = float16(x), float16(mu)
     if centre == "uint8":  # uint8 + uint8: wraps modulo 256
-        v = np.mod(np.mod(np.trunc(x), 256) + np.trunc(mu), 256)
+        v = np.mod(_wrap(x) + np.trunc(mu), 256)
     else:
         v = {"imagenet": lambda: x + mu, "tf": lambda: (x + 1) * 127.5,
              "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
-             "none": lambda: x, "subtracted": lambda: x - mu}[centre]()
+             "none": lambda: x, "subtracted": lambda: x - mu,
+             "own": lambda: x + x.mean(axis=(0, 1))}[centre]()
+    v = float16(v) if arith == "float16" else v
     rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
+    if cast in ("int8", "int8_trunc"):  # .astype(np.int8) before clipping: wraps past 127
+        rgb = rgb.astype(np.float32)  # the sum as float32 holds it (3e9 + 124 is 3e9)
+        return np.clip(_int8(np.rint(rgb) if cast == "int8" else np.trunc(rgb)), 0, 255)
     if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
-        return np.mod(np.trunc(rgb), 256)
+        return _wrap(rgb)
     return np.clip(np.ceil(rgb), 0, 255) if cast == "ceil" else _as_image(rgb)
 
 
@@ -165,6 +195,27 @@ DEPROCESS_OPS = [
     Op("cast", "wrap", "dtype", "uint8 without clipping (wraps)", "values outside 0..255 "
        "wrap around (.astype(np.uint8) turns 300 into 44 and −20 into 236): clip with "
        "np.clip(x, 0, 255) before converting"),
+    Op("cast", "int8", "dtype", "int8 before clipping (wraps past 127)", "you converted "
+       "to int8 before clipping: int8 holds −128 … 127, so every grey level from 128 up "
+       "wraps around to a negative number and is then clipped to 0 (200 becomes −56, then "
+       "0); clip in float first, then convert to uint8"),
+    Op("cast", "int8_trunc", "dtype", "int8 before clipping, truncated", "you converted "
+       "to int8 before clipping: int8 holds −128 … 127, so every grey level from 128 up "
+       "wraps around to a negative number and is then clipped to 0 (200 becomes −56, then "
+       "0), and .astype cuts the decimals instead of rounding; np.rint, clip in float, "
+       "then convert to uint8"),
+    Op("arith", "float16", "dtype", "float16 arithmetic", "you computed in float16: it "
+       "keeps about 3 significant digits (between 128 and 256 its steps are 0.125, so "
+       "180.44 becomes 180.5 and rounds the other way); add the mean in float32, then "
+       "round, clip and convert"),
+    Op("preclip", "int8", "range", "clipped to −128 … 127 in network units", "you clipped "
+       "the network's values to −128 … 127 before adding the mean back: a preprocessed "
+       "value runs from −123.68 up to 151.06 (255 minus the blue mean), so bright blues "
+       "are cut; clip only at the end, to 0..255, after adding the mean"),
+    Op("preclip", "mean_rgb", "range", "clipped to −mean … 255 − mean, mean in RGB order",
+       "you clipped the network's values to −mean … 255 − mean with the mean in RGB order "
+       "(the bounds of the B and R channels swapped); simpler and right: add the mean back "
+       "first, then clip to 0..255"),
     Op("cast", "ceil", "rounding", "rounded up (np.ceil)", "you rounded up (np.ceil); round "
        "to the nearest grey level, np.rint"),
     Op("centre", "uint8", "dtype", "uint8 arithmetic (wraps)", "you added the mean in "
@@ -178,6 +229,12 @@ DEPROCESS_OPS = [
        f"{_MEAN_TEXT} back, then reverse the channels"),
     Op("centre", "none", "normalisation", "no mean", "you did not add the ImageNet mean "
        "back"),
+    Op("centre", "own", "normalisation", "the image's own mean added", "you added the "
+       "image's own mean per channel; deprocessing adds back the fixed ImageNet mean "
+       f"{_MEAN_TEXT}, the one preprocessing subtracted"),
+    Op("scale", "over255", "scale", "÷ 255 first", "you divided by 255 first: the network's "
+       "values are already in grey levels (0..255 minus the mean); add the mean back without "
+       "scaling"),
     Op("centre", "subtracted", "normalisation", "mean subtracted again", "you subtracted "
        "the mean again; deprocessing adds it back"),
     Op("mean_order", "rgb", "channel order", "mean in RGB order", "you added the mean in "

@@ -14,11 +14,9 @@ from helpers.exercises._engine import (
     Case,
     CheckFailed,
     Spec,
-    answer_here,
     changed_input,
-    hidden_cases,
-    judge_spec,
     rng,
+    run_spec,
     type_problem,
 )
 from helpers.exercises.ex01_mistakes import (  # noqa: F401  (importable from here, as before)
@@ -51,8 +49,16 @@ def _image_cases() -> list[Case]:
     from helpers.exercises.real_inputs import real
 
     photo = real("photo_image")
-    return [*cases, Case((photo,), {}, f"a crop of a real photo, {photo.shape[0]}x"
-                         f"{photo.shape[1]}", real=True)]
+    cases.append(Case((photo,), {}, f"a crop of a real photo, {photo.shape[0]}x"
+                      f"{photo.shape[1]}", real=True))
+    # degenerate shapes last (a shape mistake is named on an ordinary image first): one
+    # pixel high, one pixel wide, every grey level's extremes
+    for h, w in [(1, 7), (6, 1)]:
+        img = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img.reshape(-1)[:2] = 0, 255
+        what = "one pixel high" if h == 1 else "one pixel wide"
+        cases.append(Case((img,), {}, f"a hidden {h}x{w} RGB image ({what})", thin=True))
+    return cases
 
 
 def _preprocess_ref(img: np.ndarray) -> np.ndarray:
@@ -68,6 +74,12 @@ def _library_preprocess() -> Callable:
 
 
 def _preprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
+    if 1 in expected[1:3] and len(got) < len(expected) and [s for s in got if s != 1] == [
+            s for s in expected if s != 1]:  # ordinary images passed: a squeeze
+        return (f"your result has shape {got} for {case.label}, where it should be "
+                f"{expected}: np.squeeze / tf.squeeze drop EVERY axis of length 1, so an "
+                "image one pixel high or wide loses its own axis too; add only the batch "
+                "axis, x[None], and leave the image's own axes as they are")
     if got == expected[1:]:
         return (f"your result has shape {got}: the network takes a batch, so add the batch "
                 f"axis in front, {expected} (x[None] or np.expand_dims(x, 0))")
@@ -173,6 +185,18 @@ def _deprocess_cases() -> list[Case]:
     for h, w in [(6, 5), (4, 8), (7, 7)]:
         x = gen.uniform(-160.0, 170.0, (1, h, w, 3)).astype(np.float32)  # some out of range
         cases.append(Case((x,), {}, f"a hidden preprocessed image of shape {x.shape}"))
+    # an image after a long run without bounds: values far outside 0..255 (past int16's
+    # ±32767, one past int32's 2³¹), which only clipping in float survives
+    x = gen.uniform(-160.0, 170.0, (1, 5, 6, 3)).astype(np.float32)
+    far = x.reshape(-1)[::4]  # a view: every fourth value
+    far[:] = gen.choice([-1, 1], far.size) * gen.uniform(4e4, 2e5, far.size)
+    x[0, 0, 0], x[0, -1, -1] = 3e9, -3e9
+    cases.append(Case((x,), {}, "a hidden image in network units after a long run, shape "
+                      f"{x.shape}, values up to ±3e9"))
+    for shape in [(1, 1, 7, 3), (1, 6, 1, 3)]:  # one pixel high, one pixel wide
+        x = gen.uniform(-160.0, 170.0, shape).astype(np.float32)
+        cases.append(Case((x,), {}, f"a hidden preprocessed image of shape {shape}, one "
+                          f"pixel {'high' if shape[1] == 1 else 'wide'}", thin=True))
     return cases
 
 
@@ -192,6 +216,12 @@ def _deprocess_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     if got == (1, *expected):
         return (f"your result has shape {got}: an image is (H, W, 3), so drop the batch axis "
                 "(x[0] or x.reshape(x.shape[-3:]))")
+    if len(got) < len(expected) and [s for s in got if s != 1] == [
+            s for s in expected if s != 1]:
+        return (f"your result has shape {got} for {case.label}, where the image is "
+                f"{expected}: np.squeeze / tf.squeeze drop EVERY axis of length 1, so an "
+                "image one pixel high or wide loses its own axis too; drop only the batch "
+                "axis, x[0]")
     return None
 
 
@@ -211,20 +241,45 @@ def deprocess_steps(name: str, case: Case, given: Answer) -> None:
         outside = (raw < -0.5) | (raw > 255.5)
         wrong = np.abs(out.astype(np.int64) - ref.astype(np.int64)) > 1
         if wrong.any() and not (wrong & ~outside).any():
+            far = _far_outside(raw, wrong)
+            if far:
+                raise CheckFailed(name, far)
+            if not _wrapped(out, raw, wrong):
+                return  # some other treatment of those values: the search names it
             raise CheckFailed(name, (
                 "values outside 0..255 come out wrong (e.g. -20 should become 0, 300 "
                 "should become 255, but .astype(np.uint8) wraps them around): clip with "
                 "np.clip(x, 0, 255) before converting"))
 
 
+_SMALL_INT = ("values far outside 0..255 come out wrong (an image in network units after a "
+              "long run can hold {}), where those just outside come out right: you "
+              "converted to {} before clipping, and it wraps such values around; clip in "
+              "float first (np.clip(x, 0, 255)), then convert to uint8")
+
+
+def _wrapped(out: np.ndarray, raw: np.ndarray, wrong: np.ndarray) -> bool:
+    """Whether the wrong values are the right ones wrapped around modulo 256 (rounded or
+    cut), as a uint8 conversion without clipping leaves them."""
+    got = out.astype(np.float64)[wrong]
+    near = [np.mod(f(raw[wrong]), 256) for f in (np.rint, np.trunc, np.floor)]
+    return bool(np.all(np.min([np.abs(got - n) for n in near], axis=0) <= 1))
+
+
+def _far_outside(raw: np.ndarray, wrong: np.ndarray) -> str | None:
+    """A deprocess wrong only where the value is beyond int16's (or int32's) range: a
+    conversion to that type before clipping; None otherwise."""
+    for limit, shown, kind in ((2.0**31, "±3e9", "int32 (which stops at ±2³¹)"),
+                               (32767.5, "±40000", "int16 (which stops at ±32767) or "
+                                                   "another small integer type")):
+        if not (wrong & (np.abs(raw) < limit)).any():
+            return _SMALL_INT.format(shown, kind)
+    return None
+
+
 def run_deprocess(name: str, answer: Callable) -> None:
     """Deprocess needs its own first steps (uint8, clipping), then the generic check."""
-    cases = hidden_cases(name, DEPROCESS)
-    answers = []
-    for case in cases:
-        answers.append(answer_here(name, DEPROCESS, answer, case))
-        deprocess_steps(name, case, answers[-1])
-    print(judge_spec(name, DEPROCESS, cases, answers))
+    run_spec(name, DEPROCESS, answer, first=deprocess_steps)
 
 
 def _deprocess_flip(x: Any, index: tuple) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 
 from helpers.exercises._engine import Spec, feature_cases, gram_np, real_case, scalar_shape
 from helpers.exercises.ex02_gram import FLOAT16, INT32
+from helpers.exercises.ex04_mistakes import WRONG_M
 from helpers.exercises.mutations import Mutations, Op, float16, search
 
 
@@ -42,10 +43,10 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
     f, p = cast(f), cast(p)
     if diff == "pairs":
         return _pairs(f, p) if power == "square" else np.asarray(np.nan)
-    d = {"f-p": lambda: f - p, "f": lambda: f,
+    d = {"f-p": lambda: f - p, "f": lambda: f, "p_mean": lambda: f - np.mean(p),
          "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
-    if reduce == "norm":
-        return np.sqrt(np.sum(d**2))
+    if reduce in ("norm", "norm_over_nm"):
+        return np.sqrt(np.sum(d**2)) / (1 if reduce == "norm" else d.size)
     if reduce == "norm_per_position":  # tf.norm(…, axis=-1), then the mean
         return np.mean(np.sqrt(np.sum(d**2, axis=-1)))
     if reduce == "square_of_sum":  # (Σ F − Σ P)²
@@ -56,6 +57,8 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
          "huber": lambda: np.where(np.abs(d) <= 1, d**2 / 2, np.abs(d) - 0.5)}[power]()
     e = float16(e) if dtype == "float16" else e
     n, m = f.shape[-1], f.size // f.shape[-1]
+    if reduce.startswith("m:"):  # sum / (N · a mistyped M)
+        return np.sum(e) / (n * WRONG_M[reduce[2:]](f.shape))
     if reduce in ("n_times_m", "m_times_n"):  # sum / N * M, sum / M * N: no parentheses
         return np.sum(e) / n * m if reduce == "n_times_m" else np.sum(e) / m * n
     loss = float16(np.mean(e)) if dtype == "float16" else np.mean(e)
@@ -68,6 +71,9 @@ CONTENT_OPS = [
     Op("diff", "pairs", "what is compared", "every pair (broadcasting)", "your difference "
        "compares every value of F with every value of P (broadcasting shapes like (K, 1) − "
        "(1, K)); subtract matching values, F − P, of the same shape"),
+    Op("diff", "p_mean", "what is compared", "F − mean(P)", "you compared F with the MEAN "
+       "of the target (one number): the content loss compares each value with the target's "
+       "value at the same place, mean((F − P)²)"),
     Op("diff", "gram", "what is compared", "Gram matrices compared", "you compared Gram "
        "matrices, as the style loss does; the content loss compares the features "
        "themselves, mean((F − P)²)"),
@@ -81,6 +87,13 @@ CONTENT_OPS = [
     Op("reduce", "norm", "reduction", "unsquared norm ‖F − P‖", "you took the norm ‖F − P‖ "
        "(tf.norm) without squaring it: the loss is the mean of the SQUARED differences, "
        "‖F − P‖² / (N·M)"),
+    Op("reduce", "norm_over_nm", "reduction", "‖F − P‖ / (N·M)", "you divided the norm "
+       "‖F − P‖ (tf.norm) by N·M, but the norm is not squared: the loss is the mean of the "
+       "SQUARED differences, ‖F − P‖² / (N·M) = mean((F − P)²)"),
+    *[Op("reduce", f"m:{text}", "operand size", f"÷ N·({text.split(' (')[0]})", "you "
+         f"divided the sum by N times {text} where M is the number of positions H·W "
+         "(features.shape[1] * features.shape[2]; the hidden maps are not square), or take "
+         "tf.reduce_mean") for text in WRONG_M],
     Op("reduce", "norm_per_position", "reduction", "mean of the norms per position", "you took "
        "the norm over the channels at each position (tf.norm(…, axis=-1)) and averaged "
        "those: the loss is the mean of the SQUARED differences of every value, "
@@ -107,7 +120,7 @@ CONTENT_OPS = [
 
 CONTENT = Spec(
     what="the content loss",
-    cases=lambda: [*feature_cases(4, with_target="features"),
+    cases=lambda: [*feature_cases(4, with_target="features", thin=True),
                    real_case("features", "block2_conv1", crop=(6, 8))],
     reference=_content_ref,
     returns="tensor",

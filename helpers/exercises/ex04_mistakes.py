@@ -147,20 +147,26 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
     ws = {"given": given, "positional": np.array(list(weights.values()), np.float64),
           "next": np.roll(given, -1), "previous": np.roll(given, 1),
           "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
+          "sqrt": np.sqrt(given),
           "normalised": given / given.sum(), "last": np.full_like(given, given[-1]),
           "last_listed": np.full_like(given, list(weights.values())[-1]),
           "first": np.full_like(given, given[0]),
-          "equal": np.full_like(given, 1 / len(names))}[weight]
+          "equal": np.full_like(given, 1 / len(names))}.get(weight, given)
     keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1]}[layers]
     first_m = _m(feats[names[0]])
     total = 0.0
+    inside = weight in ("in_target", "on_features")  # the weight goes into one operand
+    ws = given if inside else ws
     for w, name in zip(ws, names, strict=True):
         if name not in keep:
             continue
         f, a = feats[name], np.asarray(targets[name], np.float64)
+        if inside:
+            f, a = (f, a * w) if weight == "in_target" else (np.asarray(f) * w, a)
+            w = 1.0
         factor = WRONG_M[scale](np.shape(f)) if scale in WRONG_M else {
             "M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
-            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2}[scale]
+            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2, "M-1": _m(f) - 1}[scale]
         again = {"none": 1, "M": _m(f), "M2": _m(f) ** 2, "whole": _style_norm(f)}[twice]
         total += w * layer_program(f, a * factor, square=square, dtype=dtype) / again
     return np.asarray(total)
@@ -184,9 +190,20 @@ STYLE_OPS = [
        _WEIGHTS.format("next")),
     Op("weight", "previous", "layer weights", "weights shifted by one (previous)",
        _WEIGHTS.format("previous")),
-    Op("weight", "squared", "layer weights", "weight inside the square", "the layer weight "
-       "is inside the square: (w·(G − A))² counts w²; multiply the layer's loss by w "
-       "outside the sum"),
+    Op("weight", "squared", "layer weights", "weight inside the square", "each layer's loss "
+       "is multiplied by the SQUARE of its weight, w²: the weight is inside the square, "
+       "(w·(G − A))², or squared on its own; multiply the layer's loss by w once, outside "
+       "the sum"),
+    Op("weight", "in_target", "layer weights", "weight multiplies the target", "you "
+       "multiplied the TARGET by the layer weight (w · M · targets[layer] compared with G): "
+       "the weight multiplies the layer's loss, w · E_l(F, M · targets[layer]), after "
+       "style_layer_loss, not one of its inputs"),
+    Op("weight", "on_features", "layer weights", "weight multiplies the features", "you "
+       "multiplied the FEATURES by the layer weight before style_layer_loss (G grows like "
+       "w², E like w⁴): the weight multiplies the layer's loss, w · E_l, after "
+       "style_layer_loss, not one of its inputs"),
+    Op("weight", "sqrt", "layer weights", "√w", "you multiplied each layer by the square "
+       "root of its weight: multiply the layer's loss by layer_weights[name] itself"),
     Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
        "weights are in reverse order (the first layer got the last weight): multiply each "
        "layer's loss by layer_weights[name] of the same name"),
@@ -214,6 +231,8 @@ STYLE_OPS = [
     Op("scale", "first_M", "operand size", "target × the first layer's M",
        _SCALE.format("the first layer's M for every layer")),
     Op("scale", "M2", "operand size", "target × M²", _SCALE.format("M²")),
+    Op("scale", "M-1", "operand size", "target × (M − 1)", _SCALE.format("M − 1 (as a "
+                                                                         "covariance does)")),
     Op("scale", "NM", "operand size", "target × tf.size(features) = N·M", _SCALE.format(
         "tf.size(features) = N·M, which counts every channel too (M counts positions only, "
         "H·W = features.shape[1] * features.shape[2])")),

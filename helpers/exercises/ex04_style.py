@@ -71,7 +71,7 @@ def _wrong_m_layer() -> list[tuple[str, Callable]]:
 
 STYLE_LAYER = Spec(
     what="one layer's style loss",
-    cases=lambda: feature_cases(5, with_target="gram", large=True, real=True),
+    cases=lambda: feature_cases(5, with_target="gram", large=True, real=True, thin=True),
     reference=_style_layer_ref,
     returns="tensor",
     candidates=[
@@ -88,6 +88,7 @@ STYLE_LAYER = Spec(
     success="E = 1/(4·N²·M²) Σ (G − A)², the gradient flows",
     library=_library_layer,
     mutations=Mutations(layer_program, LAYER_OPS),
+    rtol=1e-4,  # float32 in any order agrees to 1e-6; bfloat16 sums are off by 1e-4 … 1e-2
 )
 
 
@@ -223,4 +224,5 @@ STYLE = Spec(
     success="Σ_l w_l E_l with each target rescaled by M, the gradient flows",
     library=_library_style,
     mutations=Mutations(style_program, STYLE_OPS, scaled=False),
+    rtol=1e-4,  # float32 in any order agrees to 1e-6; bfloat16 sums are off by 1e-4 … 1e-3
 )

@@ -22,7 +22,13 @@ def _tv_cases() -> list[Case]:
         x[0, 1:3, 1:3] = x[0, 1, 1]  # a flat patch: some differences are exactly 0
         cases.append(Case((tf.constant(x, tf.float32),), {"N": c, "M": h * w},
                           f"a hidden image of shape {x.shape}"))
-    return cases + [_real_tv_case()]
+    cases.append(_real_tv_case())
+    for h, w in [(1, 8), (7, 1)]:  # one pixel high, one pixel wide: after the others
+        x = gen.uniform(-120, 130, (1, h, w, 3))
+        what = "one pixel high" if h == 1 else "one pixel wide"
+        cases.append(Case((tf.constant(x, tf.float32),), {"N": 3, "M": h * w},
+                          f"a hidden image of shape {x.shape}, {what}", thin=True))
+    return cases
 
 
 def _real_tv_case() -> Case:
@@ -93,13 +99,17 @@ def _tv_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     return scalar_shape(got, expected, case)
 
 
+_ONE_WAY = ("only the differences between {} count in your loss ({}); those between {} "
+            "({}) are missing. If one of your differences is x[1:] − x[:-1], it runs along "
+            "the batch axis (empty for one image): rows are axis 1, columns axis 2")
+
 _MISALIGNED = ("your squared differences are misaligned: a is padded with its zero row at "
                "the {} and b with its zero column at the {}, so a[i, j] + b[i, j] adds "
                "differences of two different pixels. Pad both after the last row / column "
                "([[0, 0], [0, 1], [0, 0], [0, 0]] for a, [[0, 0], [0, 0], [0, 1], [0, 0]] for "
                "b) so both belong to pixel (i, j)")
 
-_AXES = {"h": 0, "w": 1, "c": 2}
+_AXES = {"h": 0, "w": 1, "c": 2, "d": 0}
 
 
 def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.ndarray:
@@ -124,12 +134,18 @@ def _delta(x: np.ndarray, axis: int, diff: str, pad: str, first: bool) -> np.nda
 
 def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "after",
                combine: str = "sum", beta: float = 1.25, dtype: str = "float32",
-               scale: float = 1.0) -> np.ndarray:
+               scale: float = 1.0, count: str = "all", image: str = "as_given") -> np.ndarray:
     """The total-variation loss with knobs (the reference: forward differences along rows
     and columns, zero-padded after the last, mean((dy² + dx²)^1.25), float32)."""
     x = np.asarray(x, np.float64)[0] * scale
-    x = float16(x) if dtype == "float16" else x
+    x = {"gray": lambda: x.mean(axis=-1, keepdims=True), "relu": lambda: np.maximum(x, 0),
+         "channel_sum": lambda: x.sum(axis=-1, keepdims=True),
+         "clip": lambda: np.clip(x, 0, 255)}.get(image, lambda: x)()
+    x = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(x)
     dy = _delta(x, _AXES[axes[0]], diff, pad, True)
+    if axes[0] == "d":  # a diagonal difference, x[i+1, j+1] − x[i, j], zero-padded after
+        dy = np.zeros_like(x)
+        dy[:-1, :-1] = x[1:, 1:] - x[:-1, :-1]
     dx = _delta(x, _AXES[axes[1]], diff, pad, False)
     if combine == "separate":  # each direction unpadded, powered and averaged on its own
         return sum(np.mean(np.abs(np.diff(x, axis=_AXES[a])) ** (2 * beta)) for a in axes)
@@ -144,11 +160,16 @@ def tv_program(x: Any, axes: str = "hw", diff: str = "forward", pad: str = "afte
     s = {"sum": lambda: dy**2 + dx**2, "abs_sum": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "abs_sum_beta": lambda: (np.abs(dy) + np.abs(dx)) ** 2,
          "unit": lambda: (dy**2 + dx**2 > 0).astype(np.float64),
-         "diff_sum": lambda: (dy + dx) ** 2}[combine]()
+         "diff_sum": lambda: (dy + dx) ** 2, "sum_channels": lambda: dy**2 + dx**2}[combine]()
     if beta == "5/4":  # s ** 5/4 is (s ** 5) / 4
         return np.mean(s**5 / 4)
     power = beta / 2 if combine == "abs_sum_beta" else beta
+    s = s.sum(axis=-1) if combine == "sum_channels" else s
     v = float16(float16(s) ** power) if dtype == "float16" else s**power
+    if count != "all":  # the padded sum over a count of the cropped differences
+        h, w, c = x.shape
+        return np.sum(v) / {"cropped": (h - 1) * (w - 1) * c, "rows_cropped": (h - 1) * w * c,
+                            "cols_cropped": h * (w - 1) * c}[count]
     return np.mean(v)
 
 
@@ -207,6 +228,10 @@ TV_OPS = [
     Op("axes", "hc", "axes", "channels for columns", _CHANNELS.format("second")),
     Op("axes", "cw", "axes", "channels for rows", _CHANNELS.format("first")),
     Op("axes", "hh", "axes", "rows twice", _SAME.format("rows")),
+    Op("axes", "dw", "axes", "a diagonal difference for the rows", "one of your differences "
+       "runs diagonally, x[:, 1:, 1:] − x[:, :-1, :-1] (both indices moved): TV compares "
+       "each pixel with the one below, x[:, 1:] − x[:, :-1], and with the one to its right, "
+       "x[:, :, 1:] − x[:, :, :-1]"),
     Op("axes", "ww", "axes", "columns twice", _SAME.format("columns")),
     Op("diff", "gradient", "differences", "np.gradient (central)", "you used np.gradient "
        "(central differences (x[i+1] − x[i−1]) / 2, one-sided at the border); TV takes each "
@@ -214,10 +239,16 @@ TV_OPS = [
     Op("diff", "roll", "padding", "wrap-around (roll by −1)", _WRAP.format("last", "first")),
     Op("diff", "roll_back", "padding", "wrap-around (roll by +1)", _WRAP.format("first",
                                                                                "last")),
-    Op("pad", "edge", "padding", "edge / symmetric padding", _PADDED.format(
-        "by repeating the last one (symmetric or edge mode)")),
-    Op("pad", "reflect", "padding", "reflect padding", _PADDED.format("by reflection "
-                                                                      "(reflect mode)")),
+    Op("pad", "edge", "padding", "last difference repeated (edge / symmetric, or the "
+       "image reflected)", "in your loss the last row's and the last column's difference "
+       "repeat the one before them (padding the differences in edge or symmetric mode does "
+       "that, and so does padding the IMAGE in reflect mode, which mirrors x[H−2] past the "
+       "last row): the last row and column have no neighbour, so their difference is 0 — "
+       "pad the differences with zeros (constant mode), or the image in symmetric mode"),
+    Op("pad", "reflect", "padding", "second-to-last difference repeated", "in your loss "
+       "the last row's and column's difference repeat the one two before them (padding the "
+       "differences in reflect mode does that): the last row and column have no neighbour, "
+       "so their difference is 0 — pad the differences with zeros (constant mode)"),
     Op("pad", "zero_image", "padding", "image padded with zeros", "you padded the image "
        "with zeros before taking the differences, so the last row and column are compared "
        "with 0 (their difference is −x): pad the differences with 0 instead, after taking "
@@ -263,7 +294,33 @@ TV_OPS = [
     Op("beta", "5/4", "operator precedence", "** 5/4 (no parentheses)", "you wrote "
        "`** 5/4` without parentheses: Python raises to the power 5, then divides by 4; "
        "write `** 1.25` or `** (5 / 4)`"),
+    Op("count", "cropped", "reduction", "÷ (H−1)(W−1)C, the cropped count", "you summed "
+       "over the padded H×W differences but divided by (H − 1)·(W − 1)·C, the count of the "
+       "cropped ones: the padding's zeros count as pixels, so divide by H·W·C (tf.reduce_mean)"),
+    Op("count", "rows_cropped", "reduction", "÷ (H−1)·W·C", "you summed over the padded "
+       "H×W differences but divided by (H − 1)·W·C: divide by every value, H·W·C "
+       "(tf.reduce_mean)"),
+    Op("count", "cols_cropped", "reduction", "÷ H·(W−1)·C", "you summed over the padded "
+       "H×W differences but divided by H·(W − 1)·C: divide by every value, H·W·C "
+       "(tf.reduce_mean)"),
+    Op("combine", "sum_channels", "combination", "channels summed before the power", "you "
+       "added a + b over the channels before raising to 1.25 (one value per pixel): raise "
+       "each channel's a + b to 1.25, then take the mean over every value, H·W·C"),
+    Op("image", "gray", "image", "channels averaged first (grey)", "you averaged the "
+       "channels first (a grey image): TV takes the differences of every channel on its "
+       "own, and averages over H·W·C"),
+    Op("image", "channel_sum", "image", "channels summed first", "you added the channels "
+       "together first: TV takes the differences of every channel on its own"),
+    Op("image", "relu", "image", "negative values dropped (relu)", "you dropped the "
+       "negative values of the image first (tf.nn.relu / max(x, 0)): a preprocessed image "
+       "is below 0 wherever a channel is darker than its mean, and TV takes it as given"),
+    Op("image", "clip", "image", "image clipped to 0..255 first", "you clipped the image to "
+       "0..255 first: a preprocessed image runs from about −124 to 152, and TV takes it as "
+       "given"),
     Op("dtype", "float16", "dtype", "float16 arithmetic", _TV_F16, rtol=2e-2),
+    Op("dtype", "int32", "dtype", "image cast to integers", "you converted the image to "
+       "integers (tf.cast(x, tf.int32), .astype(int)): the decimals are cut off, so the "
+       "differences are off; keep the image float32"),
     Op("scale", 1 / 255, "scale", "image ÷ 255 first", "you scaled the image to 0..1 (x / "
        "255) first: TV works on the image as it is given, in the network's units"),
     Op("scale", 1 / 127.5, "scale", "image ÷ 127.5 first", "you scaled the image by 1/127.5 "
@@ -296,10 +353,10 @@ TV = Spec(
         ("you raised a and b to 1.25 separately: add the two squared differences first, then "
          "raise the sum", lambda x: float(np.mean(np.sum(
              [s**1.25 for s in _squared_steps(x)], axis=0)))),
-        ("you only used the differences between rows (vertical); add those between columns",
-         lambda x: float(np.mean(_squared_steps(x)[0] ** 1.25))),
-        ("you only used the differences between columns (horizontal); add those between rows",
-         lambda x: float(np.mean(_squared_steps(x)[1] ** 1.25))),
+        (_ONE_WAY.format("rows", "x[:, 1:] − x[:, :-1]", "columns", "x[:, :, 1:] − "
+                         "x[:, :, :-1]"), lambda x: float(np.mean(_squared_steps(x)[0] ** 1.25))),
+        (_ONE_WAY.format("columns", "x[:, :, 1:] − x[:, :, :-1]", "rows", "x[:, 1:] − "
+                         "x[:, :-1]"), lambda x: float(np.mean(_squared_steps(x)[1] ** 1.25))),
         ("that is the 'abs' form, mean |Δx| + mean |Δy|; this exercise asks for the power "
          "form, mean((a + b)^1.25) with squared differences", _abs_form),
         ("that is tf.image.total_variation: the SUM of absolute differences. This exercise "

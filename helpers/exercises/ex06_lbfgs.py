@@ -8,9 +8,46 @@ from typing import Any, Callable
 
 import numpy as np
 
-from helpers.exercises._engine import CheckFailed, call, close, is_tensor, rng
+from helpers.exercises._engine import SHAPE_HINT, CheckFailed, close, is_tensor, rng
+from helpers.exercises._engine import call as _call
 
 _SHAPE = (1, 5, 7, 3)
+
+
+FLAT = (" — scipy hands your function y, the FLAT vector of all {n} values (float64); "
+        "reshape it with the `shape` make_loss_and_grad was given, y.reshape(shape) (the "
+        "check's is {shape}: never a shape of your own), before loss_fn, and flatten the "
+        "gradient back, .ravel()")
+
+
+def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -> Any:
+    """The engine's call; a shape error is told that y is flat (reshape it with `shape`)."""
+    try:
+        return _call(name, fn, *args, library=library)
+    except CheckFailed as failure:
+        if SHAPE_HINT not in failure.message:
+            raise
+        raise CheckFailed(name, failure.message.split(SHAPE_HINT)[0] + FLAT.format(
+            n=math.prod(_SHAPE), shape=_SHAPE), failure.student_traceback) from None
+
+
+INPUT_DTYPE = ("your function hands loss_fn a {} tensor{}: the network, its features and "
+               "every loss of the notebook are float32, and TensorFlow does not mix the two "
+               "(the notebook's nst_loss raises InvalidArgumentError there, adding a float64 "
+               "TV term to float32 ones). Convert as you reshape, tf.constant(y.reshape(shape), "
+               "tf.float32) (tf.cast(…, tf.float32)); scipy's float64 comes back with the "
+               "gradient, .numpy().astype(np.float64)")
+
+
+def input_dtype_problem(dtype: str) -> str | None:
+    """What is wrong with the dtype of the image handed to loss_fn (None: float32, or a
+    rounding dtype the loss values name)."""
+    if dtype in ("float64", "double"):
+        return INPUT_DTYPE.format("float64", " (tf.constant(y) and tf.Variable(y) keep "
+                                             "scipy's float64)")
+    if dtype.startswith(("int", "uint", "complex")):
+        return INPUT_DTYPE.format(dtype, "")
+    return None
 
 
 class _Bowl:
@@ -43,6 +80,10 @@ class _Bowl:
         """The TensorFlow loss handed to the student's make_loss_and_grad."""
         from helpers._tf import tf
 
+        dtype = getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", "")))
+        problem = input_dtype_problem(str(dtype))
+        if problem:  # the notebook's network and losses would refuse it
+            raise CheckFailed("lbfgs", problem)
         return tf.reduce_sum(tf.constant(self.weight, tf.float32) * tf.square(
             tf.cast(x, tf.float32) - tf.constant(self.target, tf.float32)))
 
@@ -178,6 +219,11 @@ def _rounded(flat: np.ndarray, dtype: str) -> np.ndarray:
     return flat.astype(kind).astype(np.float64)
 
 
+def _fortran(y: np.ndarray) -> np.ndarray:
+    """The flat point whose C-order image is ``y`` reshaped in Fortran order."""
+    return y.reshape(_SHAPE, order="F").ravel()
+
+
 def _moves() -> list[tuple[str, Callable[[np.ndarray], np.ndarray]]]:
     """What a function may evaluate instead of y itself: y rounded, or clipped."""
     out = [(ROUNDED.format("float16", "tf.float16 / np.float16 keep about 3 significant "
@@ -188,7 +234,9 @@ def _moves() -> list[tuple[str, Callable[[np.ndarray], np.ndarray]]]:
         out.append((CLIPPED.format(lo, hi), lambda y, lo=lo, hi=hi: np.clip(y, lo, hi)))
     for how, move in (("rounded to whole numbers (np.round)", np.round),
                       ("cut to whole numbers (.astype(int), np.trunc)", np.trunc),
-                      ("divided by 255", lambda y: y / 255), ("times 255", lambda y: y * 255)):
+                      ("divided by 255", lambda y: y / 255), ("times 255", lambda y: y * 255),
+                      ("reshaped in column-major order (order='F'), which puts the values "
+                       "in other places of the image", _fortran)):
         out.append((MOVED.format(how), move))
     return out
 
