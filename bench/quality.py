@@ -1,6 +1,6 @@
 """Output quality on photo x painting pairs, beside reference outputs: ``make quality``.
 
-    python bench/quality.py [FOLDER] [--size 512] [-o build/quality] [--init ...] [key=value ...]
+    python bench/quality.py [FOLDER] [--size 512] [-o build/quality] [--portraits] [key=value ...]
 
 Renders every pair at ``--size`` px with the defaults (plus any ``key=value`` settings, values
 as JSON: ``style_weight=100``) and writes, per pair, ``OUT/PHOTO_PAINTING.png`` (ours) and
@@ -224,6 +224,31 @@ def find_pairs(folder: Path) -> list[tuple[Path, Path, Path | None]]:
     return out
 
 
+#: Portraits scikit-image ships (the astronaut: NASA, public domain; the cameraman: CC0) and
+#: the box around each face (top, left, bottom, right as fractions of the picture, chosen by
+#: looking): ``--portraits`` paints each with every painting and reports **face**, the edge
+#: agreement inside the box (docs/paintings.md).
+FACE_BOXES = {"astronaut": (0.10, 0.31, 0.37, 0.57), "camera": (0.14, 0.31, 0.35, 0.50)}
+
+
+def portrait_pairs(paintings: list, out: Path) -> list[tuple[Path, object, None]]:
+    """(portrait, painting, None) for each of :data:`FACE_BOXES`' portraits (saved as PNG
+    files in ``out/portraits``, so they are named) with every one of ``paintings``."""
+    from skimage import data
+
+    from helpers import images
+
+    folder = out / "portraits"
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for name in FACE_BOXES:
+        image = getattr(data, name)()
+        path = folder / f"{name}.png"
+        images.save_image(np.stack([image] * 3, -1) if image.ndim == 2 else image, path)
+        pairs += [(path, painting, None) for painting in paintings]
+    return pairs
+
+
 def bundled_pairs() -> list[tuple[object, object, None]]:
     """The bundled photo with each bundled painting (no references)."""
     from helpers import data
@@ -232,22 +257,28 @@ def bundled_pairs() -> list[tuple[object, object, None]]:
             (data.default_content(), data.second_style(), None)]
 
 
-def measure(result: np.ndarray, photo: np.ndarray, painting: np.ndarray) -> dict[str, float]:
+def measure(result: np.ndarray, photo: np.ndarray, painting: np.ndarray,
+            face: tuple[float, float, float, float] | None = None) -> dict[str, float]:
     """``palette`` (distance to ``painting``), ``edges`` (agreement with ``photo``), ``marks``
     (distance of the marks to the painting's) and ``flat`` (the same inside the photo's flat
-    regions, :func:`flat_mask`) of ``result``; the painting is resized to the result's longest
+    regions, :func:`flat_mask`) of ``result``, and with a ``face`` box (:data:`FACE_BOXES`)
+    ``face``, the edge agreement inside it; the painting is resized to the result's longest
     side first."""
     from helpers import images
 
     painting = images.resize(painting, size=max(np.shape(result)[:2]))
     flat = flat_mask(photo, np.shape(result)[:2])
-    return {"palette": palette_distance(result, painting), "edges": edge_agreement(result, photo),
-            "marks": marks_distance(result, painting),
-            "flat": marks_distance(result, painting, flat)}
+    scores = {"palette": palette_distance(result, painting),
+              "edges": edge_agreement(result, photo), "marks": marks_distance(result, painting),
+              "flat": marks_distance(result, painting, flat)}
+    if face is not None:
+        scores["face"] = edge_agreement(result, photo, face)
+    return scores
 
 
 def _scores(row: dict, prefix: str = "") -> str:
-    return ", ".join(f"{k} {row[prefix + k]:.{3 if k == 'edges' else 2}f}" for k in SCORES)
+    return ", ".join(f"{k} {row[prefix + k]:.{3 if k == 'edges' else 2}f}"
+                     for k in (*SCORES, "face") if prefix + k in row)
 
 
 def side_by_side(panels: list[np.ndarray], titles: list[str], path: Path, title: str) -> None:
@@ -275,7 +306,7 @@ def render_pair(photo_src: object, painting_src: object, reference: Path | None,
     seconds = time.perf_counter() - start
     result.save(out / f"{name}.png")
     row = {"pair": name, "seconds": seconds, "backbone": result.backbone.split(" (")[0]}
-    row.update(measure(result.image, photo, painting))
+    row.update(measure(result.image, photo, painting, FACE_BOXES.get(_stem(photo_src))))
     panels = [images.resize_to(photo, result.image.shape[:2]), painting, result.image]
     titles = ["photo", "painting", f"ours: {_scores(row)}"]
     if reference is not None:
@@ -296,13 +327,17 @@ def table(rows: list[dict]) -> str:
     """The rows as a Markdown table: each score for ours and, where there is one, the
     reference (``-`` where not)."""
     head = " | ".join(f"{k} ours | {k} ref" for k in SCORES)
-    lines = [f"| pair | {head} | s |", "| --- " * (2 * len(SCORES) + 2) + "|"]
+    faces = any("face" in r for r in rows)
+    lines = [f"| pair | {head} |{' face |' if faces else ''} s |",
+             "| --- " * (2 * len(SCORES) + 2 + faces) + "|"]
     for r in rows:
         cells = []
         for k in SCORES:
             digits = 3 if k == "edges" else 2
             ref = f"{r['ref_' + k]:.{digits}f}" if "ref_" + k in r else "-"
             cells += [f"{r[k]:.{digits}f}", ref]
+        if faces:
+            cells.append(f"{r['face']:.2f}" if "face" in r else "-")
         lines.append(f"| {r['pair']} | {' | '.join(cells)} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -312,6 +347,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", nargs="?", help="pairs (see the module docstring)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("-o", "--output", default="build/quality", help="output folder")
+    parser.add_argument("--portraits", action="store_true",
+                        help="also paint scikit-image's portraits with every painting and "
+                             "report the edges inside the face (face)")
     parser.add_argument("settings", nargs="*", help="extra settings, key=value (JSON values)")
     args = parser.parse_intermixed_args(argv)  # settings may come before or after options
     if args.folder and "=" in args.folder:  # no folder, only settings
@@ -327,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     pairs = find_pairs(Path(args.folder)) if args.folder else bundled_pairs()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    if args.portraits:
+        paintings = list(dict.fromkeys(painting for _, painting, _ in pairs))
+        pairs += portrait_pairs(paintings, out)
     rows = []
     for photo, painting, reference in pairs:
         rows.append(render_pair(photo, painting, reference, out, args.size, options))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers import backbone as bb
-from helpers import checkpoints, control, images, optimizers
+from helpers import checkpoints, control, images, optimizers, redrawn
 from helpers.errors import StyleTransferError
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
 from helpers.result import Result, interrupted_text, settings_record
@@ -47,6 +47,7 @@ class Run:
         self.scale: Scale | None = None  # the scale being painted, until its result is kept
         self.signum: int | None = None
         self.warned = False
+        self.redraw: Callable[[int], None] | None = None  # issue 36: sliced_redraw
 
     def paint(self, net: bb.Backbone, prepared: Prepared, settings: Settings,
               start: np.ndarray | None, label: str) -> bool:
@@ -62,7 +63,10 @@ class Run:
             x0, history = self.resumed.x, list(self.resumed.history)
         else:
             x0 = start_image(settings, prepared, start)
-        objective = Objective(targets.loss_and_grad, weights, x0.shape,
+        loss_and_grad, self.redraw = targets.loss_and_grad, None
+        if settings.sliced_redraw:  # issue 36 (helpers.redrawn), s16-paint's lines
+            loss_and_grad, self.redraw = redrawn.redrawing(targets, prepared, settings)
+        objective = Objective(loss_and_grad, weights, x0.shape,
                               rescaled=settings.optimizer == "lbfgs")
         if history:  # a resumed run counts on
             objective.evaluations = history[-1].get("evaluations", 0)
@@ -184,6 +188,14 @@ class Scale:
             self.run.preview(self.picture(y))
         return objective(y)
 
+    def chunked(self, optimize: Callable[..., str]) -> Callable[..., str]:
+        """``optimize`` itself, or run in chunks with the sliced loss's directions redrawn
+        between them (``sliced_redraw``, :mod:`helpers.redrawn`; issue 36, s16-paint's lines)."""
+        if self.run.redraw is None:
+            return optimize
+        return redrawn.in_chunks(optimize, self.settings.sliced_redraw, self.run.redraw,
+                                 self.objective)
+
     def optimize(self, y0: np.ndarray) -> str:
         """Run the optimizer from ``y0``; return why it stopped."""
         s = self.settings
@@ -191,21 +203,23 @@ class Scale:
         box = images.pixel_bounds(self.prepared.shape) / self.objective.scale
         reason = "finished"
         objective = self.objective if self.run.preview is None else self.peeking
+        chunked = self.chunked
         try:
             if not self.history:
                 self.record(y0)  # iteration 0: the starting image
             if remaining <= 0:
                 reason = "the checkpoint already has all iterations"
             elif s.optimizer == "adam":
-                reason = optimizers.adam(objective, y0, remaining, self.after_iteration,
-                                         box, s.learning_rate)
+                reason = chunked(optimizers.adam)(objective, y0, remaining,
+                                                  self.after_iteration, box, s.learning_rate)
             elif s.pyramid_levels > 1 and s.lbfgs_mode == "single":
-                reason = optimizers.lbfgs_pyramid(
+                reason = chunked(optimizers.lbfgs_pyramid)(
                     objective, y0, remaining, self.after_iteration, box, s.maxfun,
                     s.pyramid_levels, (*self.prepared.shape, 3))
             else:
                 run = optimizers.lbfgs if s.lbfgs_mode == "single" else optimizers.lbfgs_restart
-                reason = run(objective, y0, remaining, self.after_iteration, box, s.maxfun)
+                reason = chunked(run)(objective, y0, remaining, self.after_iteration, box,
+                                      s.maxfun)
         except _Stop as stop:
             reason = str(stop)
         except NonFiniteLoss as bad:

@@ -86,6 +86,7 @@ class Settings:
     learning_rate: float = 5.0
     tv_form: str = "power"
     content_detail: float = 0.0
+    sliced_redraw: int = 0
     checkpoint_every: int = 0
     scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
@@ -121,12 +122,15 @@ class Settings:
         return out
 
     def _checked_counts(self) -> dict[str, Any]:
-        """The whole numbers: size, iterations, seed, evaluations, checkpoints, scales, the
-        pyramid's levels and each scale's iterations."""
+        """The whole numbers: size, iterations, seed, evaluations, the iterations between
+        redraws of the sliced loss's directions, checkpoints, scales, the pyramid's levels and
+        each scale's iterations."""
         out = {"size": check_whole("size", self.size, 1),
                "iterations": check_whole("iterations", self.iterations, 1),
                "seed": check_whole("seed", self.seed, 0),
                "maxfun": check_whole("maxfun", self.maxfun, 1),
+               "sliced_redraw": check_whole("sliced_redraw", self.sliced_redraw, 0,
+                                            " (0: the directions are drawn once)"),
                "checkpoint_every": check_whole("checkpoint_every", self.checkpoint_every, 0,
                                                " (0: never)")}
         for name in ("pyramid_levels", "scales"):
@@ -213,6 +217,10 @@ class Settings:
             raise StyleTransferError(
                 "every style layer weight is 0, so the style would do nothing; give at least "
                 "one above 0, or set style_weight=0")
+        if self.sliced_redraw and self.style_loss != "sliced":
+            raise StyleTransferError(
+                f"sliced_redraw redraws the sliced loss's directions, but style_loss is "
+                f"{self.style_loss!r}; set style_loss='sliced', or sliced_redraw=0")
         if self.scale_iterations is not None and len(self.scale_iterations) != self.scales:
             raise StyleTransferError(
                 f"{len(self.scale_iterations)} scale_iterations for {self.scales} scales; give "

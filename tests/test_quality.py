@@ -250,3 +250,31 @@ def test_content_detail_weighs_the_content_loss_per_position(hed, photo):
     got = float(weighted.loss_and_grad(x, w)[0][1])
     assert abs(got - expected) <= 0.02 * expected, (got, expected)
     assert abs(got - float(plain.loss_and_grad(x, w)[0][1])) > 0.01 * expected
+
+
+def test_portraits_are_named_pairs_and_get_a_face_score(tmp_path, photo, painting):
+    """``--portraits``: scikit-image's astronaut and cameraman, saved as named colour PNGs, each
+    with every painting; ``measure`` gives ``face`` (the edges inside the face box, where a
+    picture that keeps only the face still agrees) only when given a box, and the table
+    shows it."""
+    from helpers import images
+
+    q = _bench_quality()
+    pairs = q.portrait_pairs(["a.png", "b.png"], tmp_path)
+    assert [(p.name, s) for p, s, _ in pairs] == [
+        ("astronaut.png", "a.png"), ("astronaut.png", "b.png"),
+        ("camera.png", "a.png"), ("camera.png", "b.png")]
+    portrait = images.load_image(pairs[2][0])
+    assert portrait.ndim == 3 and portrait.shape[2] == 3
+    box = q.FACE_BOXES["camera"]
+    h, w = portrait.shape[:2]
+    face_only = np.full_like(portrait, 128)
+    rows = slice(round(box[0] * h) - 2, round(box[2] * h) + 2)  # 2 px more: Sobel's reach
+    cols = slice(round(box[1] * w) - 2, round(box[3] * w) + 2)
+    face_only[rows, cols] = portrait[rows, cols]
+    scores = q.measure(face_only, portrait, painting, box)
+    assert scores["face"] > 0.999 > scores["edges"]
+    assert "face" not in q.measure(face_only, portrait, painting)
+    row = {"pair": "camera_a", "seconds": 1.0, **scores}
+    assert q.table([row]).splitlines()[0].endswith("| face | s |")
+    assert f"| {scores['face']:.2f} | 1 |" in q.table([row])

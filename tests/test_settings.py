@@ -203,7 +203,8 @@ def _example(name):
                 "weights": None, "pooling": "avg", "precision": "float32",
                 "padding": "reflect", "init": "noise", "seed": 3, "optimizer": "adam",
                 "lbfgs_mode": "restart", "maxfun": 9, "learning_rate": 2.0,
-                "tv_form": "abs", "content_detail": 0.5, "checkpoint_every": 4, "scales": 2,
+                "tv_form": "abs", "content_detail": 0.5, "sliced_redraw": 5,
+                "checkpoint_every": 4, "scales": 2,
                 "scale_iterations": (5, 2), "pyramid_levels": 3}
     return examples[name]
 

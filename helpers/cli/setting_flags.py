@@ -69,6 +69,8 @@ SETTING_HELP = {
     "learning_rate": "Adam's step size, in grey levels",
     "content_detail": "weigh the content term per position by the photo's detail (edge "
                       "density): 0 off (the default), 1 full; see docs/paintings.md",
+    "sliced_redraw": "draw the sliced loss's directions anew every K iterations (0: once per "
+                     "scale); see docs/paintings.md",
     "tv_form": "total variation: power (the Keras example's) or abs (mean absolute difference)",
     "checkpoint_every": "save a checkpoint every K iterations into --checkpoint-dir (0: never)",
     "scales": "coarse to fine: paint at size/2^(K-1) first, doubling up to --size",

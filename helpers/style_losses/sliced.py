@@ -1,8 +1,13 @@
 """The sliced Wasserstein loss of Heitz et al. 2021 (notebook 07) as a style loss of
-:mod:`helpers.style_losses`: along fixed random directions per layer, the painting's sorted
+:mod:`helpers.style_losses`: along random directions per layer, the painting's sorted
 projections are the target, and a layer's loss is :func:`helpers.losses.sliced_layer_loss`.
 Several paintings blend as the weighted mean of their quantile functions (the Wasserstein
 barycentre, independent of their order).
+
+The directions are drawn once per run, unless ``sliced_redraw`` (a setting) asks for new ones
+every so many iterations, as Heitz et al.'s own code does after every L-BFGS call
+(:mod:`helpers.redrawn`: the targets held in variables, a new ``draw`` of
+:func:`painting_stats` put in them; docs/paintings.md measures what it paints).
 
 TensorFlow is imported inside the functions (see the package's docstring).
 """
@@ -36,16 +41,17 @@ def default_layer_weights(layers: Sequence[str], channels: Callable[[str], int]
     return tuple(1.0 / len(layers) for _ in layers)
 
 
-def painting_stats(features: Mapping[str, Any], layers: Sequence[str]
+def painting_stats(features: Mapping[str, Any], layers: Sequence[str], draw: int = 0
                    ) -> dict[str, tuple[Any, Any]]:
     """Per layer, (the painting's sorted projections (K, Mₛ), the directions (N, K)): K = N
-    directions fixed by the layer's place in ``layers`` (:func:`helpers.losses.
-    sliced_directions`, :func:`helpers.losses.sliced_target`)."""
+    directions fixed by the layer's place in ``layers`` and the ``draw`` (0: the run's first;
+    :func:`helpers.losses.sliced_directions`, :func:`helpers.losses.sliced_target`)."""
     from helpers import losses
 
     out = {}
     for i, name in enumerate(layers):
-        directions = losses.sliced_directions(int(features[name].shape[-1]), seed=i)
+        seed = i if draw == 0 else [draw, i]
+        directions = losses.sliced_directions(int(features[name].shape[-1]), seed=seed)
         out[name] = (losses.sliced_target(features[name], directions), directions)
     return out
 
@@ -66,10 +72,15 @@ def blended_targets(stats: Sequence[Mapping[str, tuple[Any, Any]]], blend: Seque
 
 
 def layer_loss(features: Any, target: tuple[Any, Any], mask: Any) -> Any:
-    """SW (:func:`helpers.losses.sliced_layer_loss`)."""
+    """SW (:func:`helpers.losses.sliced_layer_loss`). Targets held in variables
+    (:mod:`helpers.redrawn`) are read at every evaluation, so a redraw reaches the traced graph."""
     from helpers import losses
+    from helpers._tf import tf
 
-    return losses.sliced_layer_loss(features, *target, mask)
+    sorted_, directions = target
+    if isinstance(sorted_, tf.Variable):  # resampled in the graph, not once while tracing
+        sorted_ = tf.identity(sorted_)
+    return losses.sliced_layer_loss(features, sorted_, directions, mask)
 
 
 #: :func:`blank_loss` of the targets alive, by ``id``: (a weak reference to the sorted
@@ -94,3 +105,4 @@ def blank_loss(target: tuple[Any, Any]) -> float:
     except TypeError:  # not weakly referable (a list): not kept
         pass
     return value
+

@@ -1,0 +1,171 @@
+"""The sliced loss's redrawn directions (``sliced_redraw``, issue 36, docs/paintings.md):
+the draws, the variables that carry a redraw into the traced graph, the chunked optimizer, and
+the setting's checks (CLI and Python)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import images, redrawn, stylizing
+from helpers.errors import StyleTransferError
+from helpers.settings import Settings
+from helpers.style_losses import sliced
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1"]
+FAST = dict(backbone="vgg16-hed", size=64, progress=False)
+
+
+def test_draw_zero_is_the_runs_first_draw_and_others_differ(hed, painting):
+    from helpers.backbone import feature_extractor
+    from helpers.targets import style_features
+
+    feats = style_features(feature_extractor(hed, LAYERS, []), painting)
+    first, again, other = (sliced.painting_stats(feats, LAYERS, d) for d in (0, 0, 1))
+    plain = sliced.painting_stats(feats, LAYERS)
+    for name in LAYERS:
+        np.testing.assert_array_equal(first[name][1].numpy(), plain[name][1].numpy())
+        np.testing.assert_array_equal(first[name][1].numpy(), again[name][1].numpy())
+        d0, d1 = first[name][1].numpy(), other[name][1].numpy()
+        assert d0.shape == d1.shape
+        np.testing.assert_allclose(np.linalg.norm(d1, axis=0), 1.0, rtol=1e-5)
+        assert np.abs(d0 - d1).max() > 0.1  # new directions, not the old ones
+        assert not np.allclose(first[name][0].numpy(), other[name][0].numpy())
+
+
+def _run_parts(hed, photo, painting, settings):
+    """(targets, prepared, resolved settings) of a 64 px run, as the run loop has them."""
+    from helpers.run_images import Inputs
+    from helpers.targets import cached_targets
+
+    settings = settings.resolved("vgg16-hed")
+    prepared = Inputs(photo, [painting], None).prepared(64, settings)
+    targets = cached_targets(hed, prepared.net_content, prepared.net_styles, prepared.blend,
+                             None, settings.content_layer, settings.style_layers, "sliced",
+                             settings.tv_form, settings.content_detail)
+    return targets, prepared, settings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("detail", [0.0, 1.0])
+def test_a_redraw_reaches_the_traced_graph(hed, photo, painting, detail):
+    """Before any redraw the redrawing objective is the run's own (content detail included);
+    after ``redraw(1)`` it is the loss along the new directions, in the same traced graph."""
+    from helpers._tf import tf
+    from helpers.objective import compile_loss_and_grad, loss_weights
+    from helpers.targets import StyleTerm, detail_map
+
+    targets, prepared, settings = _run_parts(hed, photo, painting,
+                                             Settings(content_detail=detail))
+    weights = loss_weights(settings, targets, prepared.blend, None)
+    x = tf.constant(images.preprocess(prepared.content), tf.float32)
+    loss_and_grad, redraw = redrawn.redrawing(targets, prepared, settings)
+    before, _ = loss_and_grad(x + 3.0, weights)
+    plain, _ = targets.loss_and_grad(x + 3.0, weights)
+    np.testing.assert_allclose(before.numpy(), plain.numpy(), rtol=1e-4)
+    redraw(1)
+    after, grad = loss_and_grad(x + 3.0, weights)
+    assert abs(float(after[2]) - float(before[2])) > 1e-3 * abs(float(before[2]))
+    np.testing.assert_allclose(after[1].numpy(), before[1].numpy(), rtol=1e-5)  # content
+    feats = targets.extractor(tf.constant(images.preprocess(prepared.net_styles[0])),
+                              training=False)
+    fresh = [StyleTerm(sliced.blended_targets([sliced.painting_stats(
+        feats, list(settings.style_layers), 1)], [1.0]))]
+    content_map = None if detail == 0 else tf.constant(detail_map(
+        prepared.net_content, targets.content_target.shape[1:3], detail)[None, ..., None],
+        tf.float32)
+    expected = compile_loss_and_grad(targets.extractor, settings.content_layer,
+                                     targets.content_target, fresh, list(settings.style_layers),
+                                     "sliced", settings.tv_form, content_map)
+    want, want_grad = expected(x + 3.0, weights)
+    np.testing.assert_allclose(after.numpy(), want.numpy(), rtol=1e-3)
+    assert np.isfinite(grad.numpy()).all() and float(tf.norm(grad)) > 0
+
+
+class FakeObjective:
+    best, last_y, best_y = 1.0, "last", None
+
+
+def test_in_chunks_redraws_between_chunks_and_restarts_from_the_best_point():
+    calls, draws = [], []
+    objective = FakeObjective()
+
+    def optimize(function, y, n, after_iteration, box, *args):
+        calls.append((y, n, args, objective.best, objective.last_y))
+        for _ in range(n):
+            after_iteration(y)
+        objective.best_y = y + n
+        return f"chunk of {n}"
+
+    seen = []
+    run = redrawn.in_chunks(optimize, 10, draws.append, objective)
+    reason = run(lambda y: y, 0, 25, seen.append, "box", 20, "extra")
+    assert [c[1] for c in calls] == [10, 10, 5]
+    assert [c[0] for c in calls] == [0, 10, 20]  # each chunk from the last one's best point
+    assert all(c[2] == (20, "extra") for c in calls)
+    assert draws == [1, 2]
+    assert calls[0][3:] == (1.0, "last") and calls[1][3:] == (math.inf, None)
+    assert len(seen) == 25
+    assert "chunk of 5" in reason and "3 chunks" in reason
+
+
+@pytest.mark.slow
+def test_stylize_with_redrawn_directions_runs_and_records_the_setting(photo, painting):
+    plain = stylizing.stylize(photo, painting, iterations=6, **FAST)
+    redrawn = stylizing.stylize(photo, painting, iterations=6, sliced_redraw=2, **FAST)
+    assert redrawn.settings["sliced_redraw"] == 2 and plain.settings["sliced_redraw"] == 0
+    assert len(redrawn.history) == len(plain.history) == 7
+    np.testing.assert_array_equal(redrawn.history[0]["total"], plain.history[0]["total"])
+    assert not np.array_equal(redrawn.image, plain.image)
+    assert np.isfinite([h["total"] for h in redrawn.history]).all()
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "3"])
+def test_sliced_redraw_must_be_a_whole_number(value):
+    with pytest.raises(StyleTransferError, match="sliced_redraw must be a whole number >= 0"):
+        Settings(sliced_redraw=value)
+
+
+def test_sliced_redraw_needs_the_sliced_loss():
+    Settings(sliced_redraw=5, style_loss="sliced").resolved("vgg16-hed")
+    with pytest.raises(StyleTransferError, match="style_loss='sliced', or sliced_redraw=0"):
+        Settings(sliced_redraw=5, style_loss="gram").resolved("vgg16-hed")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--sliced-redraw", "-3"], "sliced_redraw must be a whole number >= 0"),
+    (["--sliced-redraw", "two"], "sliced_redraw must be a whole number"),
+    (["--sliced-redraw", "4", "--style-loss", "gram"], "set style_loss='sliced'"),
+])
+def test_the_command_line_refuses_a_bad_sliced_redraw_in_one_line(tmp_path, photo, painting,
+                                                                   flags, words):
+    from helpers.images import save_image
+
+    content, style = tmp_path / "photo.png", tmp_path / "painting.png"
+    save_image(photo, content)
+    save_image(painting, style)
+    hashes = {p: _digest(p) for p in (content, style)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "stylize", str(content), str(style),
+         "-o", str(tmp_path / "out.png"), "--size", "64", "--iterations", "2",
+         "--backbone", "vgg16-hed", *flags],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out.png").exists()
+    assert {p: _digest(p) for p in hashes} == hashes
