@@ -34,7 +34,8 @@ def make_book(out: Path, *flags: str) -> subprocess.CompletedProcess:
     env["NST_FAST"] = "1"
     notebooks = " ".join(str(p) for p in BOOK_NOTEBOOKS)
     return subprocess.run(
-        ["make", "-s", "-o", ".venv/.installed", *flags, "book", f"NOTEBOOKS={notebooks}", f"BOOK_OUT={out / 'book'}",
+        ["make", "-s", "-o", ".venv/.installed", *flags, "book", f"NOTEBOOKS={notebooks}",
+         f"BOOK_OUT={out / 'book'}",
          f"BOOK_EXECUTED={out / 'executed'}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 

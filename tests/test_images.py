@@ -315,7 +315,7 @@ def test_image_grid_second_row_titles_clear_the_first_row():
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     axes = fig.axes
-    for top, below in zip(axes[:3], axes[3:]):
+    for top, below in zip(axes[:3], axes[3:], strict=True):
         picture = top.get_images()[0].get_window_extent(renderer)
         title = below.title.get_window_extent(renderer)
         assert title.y1 <= picture.y0, (title, picture)

@@ -56,7 +56,8 @@ def make_notebooks(path: Path, out: Path) -> nbformat.NotebookNode:
     # -o: the .venv running this test is set up; do not let make reinstall it (from a worktree
     # whose pyproject.toml is newer, that would re-point the shared editable install)
     proc = subprocess.run(
-        ["make", "-s", "-o", ".venv/.installed", "notebooks", f"NOTEBOOKS={path}", "NB_FORMAT=notebook", f"NB_OUT={out}"],
+        ["make", "-s", "-o", ".venv/.installed", "notebooks", f"NOTEBOOKS={path}",
+         "NB_FORMAT=notebook", f"NB_OUT={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stderr[-4000:]}"

@@ -23,8 +23,9 @@ from helpers.files import check_input, check_name
 from helpers.run_plan import check_layers
 from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes
 
-#: Gatys et al.'s Fig. 3 rows (the 2015 arXiv paper): style matched on conv1_1 only, then conv1_1 + conv2_1, ... up to
-#: all five ``blockN_conv1`` layers. Name one in a grid: ``{"style_layers": ["conv1", "conv1-5"]}``.
+#: Gatys et al.'s Fig. 3 rows (the 2015 arXiv paper): style matched on conv1_1 only, then
+#: conv1_1 + conv2_1, ... up to all five ``blockN_conv1`` layers. Name one in a grid:
+#: ``{"style_layers": ["conv1", "conv1-5"]}``.
 LAYER_SETS: dict[str, tuple[str, ...]] = {
     "conv1" if n == 1 else f"conv1-{n}": tuple(f"block{k}_conv1" for k in range(1, n + 1))
     for n in range(1, 6)
