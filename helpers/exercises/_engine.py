@@ -167,7 +167,7 @@ def raised_message(kind: str, first: str) -> str:
     if re.search(r"Incompatible shapes|could not be broadcast", first):
         hint = (f"{SHAPE_HINT} two operands of an element-wise operation (−, +, *) have "
                 "different shapes here: print each one's .shape and compare with the "
-                "formula's (a Gram matrix is N × N, Fᵀ F, not the M × M F Fᵀ)")
+                "formula's (for a Gram matrix: N × N, Fᵀ F, not the M × M F Fᵀ)")
     elif "reshape" in first:
         hint = (f"{SHAPE_HINT} the shape you asked for does not fit this input's values: "
                 "take every size from the input's own shape (features.shape, x.shape: H·W is "

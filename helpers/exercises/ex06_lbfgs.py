@@ -131,7 +131,9 @@ def _types(name: str, out: Any, n: int) -> tuple[float, np.ndarray]:
             f"your {which} is a TensorFlow tensor; scipy works with NumPy: return float(loss) "
             "and the gradient as a NumPy array (.numpy())"))
     if not isinstance(loss, float | np.floating) or isinstance(loss, np.ndarray):
-        raise CheckFailed(name, (f"your loss is a {type(loss).__name__}; return a plain "
+        kind = type(loss).__name__
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise CheckFailed(name, (f"your loss is {article} {kind}; return a plain "
                                  "number: float(loss)"))
     grad = np.asarray(grad)
     if grad.shape != (n,):
@@ -148,12 +150,15 @@ def _types(name: str, out: Any, n: int) -> tuple[float, np.ndarray]:
     return loss, grad
 
 
-STALE = ("your gradient is the one of the PREVIOUS call, not of the point scipy just passed "
-         "(a cached gradient, the classic `Evaluator` bug): L-BFGS-B then steps with a "
+STALE = ("your gradient is the one of the PREVIOUS call (or an earlier one), not of the point "
+         "scipy just passed (a cached gradient, the classic `Evaluator` bug, or a tf.function "
+         "that traced the first point in as a constant): L-BFGS-B then steps with a "
          "gradient that belongs elsewhere and needs several times more iterations, or stalls. "
          "Compute loss and gradient together from the same y on every call")
-STALE_LOSS = ("your loss is the one of the PREVIOUS call, not of the point scipy just passed "
-              "(a cached loss{}): L-BFGS-B's line search compares losses of different points "
+STALE_LOSS = ("your loss is the one of the PREVIOUS call (or an earlier one), not of the "
+              "point scipy just passed (a cached loss{}, or a tf.function that traced the "
+              "first point in as a constant): L-BFGS-B's line search compares losses of "
+              "different points "
               "and stops early or goes astray. Compute loss and gradient together from the "
               "same y on every call")
 SCALED = ("your {}: the two are scaled differently. L-BFGS-B needs the gradient OF the "
