@@ -1112,7 +1112,7 @@ def _loss_grad(loss_fn, shape, y):
 
 @pytest.mark.parametrize("answer,fragment", [
     (lbfgs_with(lambda lo, g: (lo, g), stale="l"), "your loss is the one of the PREVIOUS call"),
-    (lbfgs_with(lambda lo, g: (lo, g), stale="lg"), "(a cached loss, and the gradient too)"),
+    (lbfgs_with(lambda lo, g: (lo, g), stale="lg"), "(a cached loss, and the gradient too;"),
     (lbfgs_with(lambda lo, g: (lo / 1000, g)), "your loss is 0.001 times loss_fn's, but your "
                                                "gradient is not: the two are scaled differently"),
     (lbfgs_with(lambda lo, g: (lo, g * 8)), "your gradient is 8 times the gradient of loss_fn, "

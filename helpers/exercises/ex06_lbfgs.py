@@ -156,7 +156,7 @@ STALE = ("your gradient is the one of the PREVIOUS call (or an earlier one), not
          "gradient that belongs elsewhere and needs several times more iterations, or stalls. "
          "Compute loss and gradient together from the same y on every call")
 STALE_LOSS = ("your loss is the one of the PREVIOUS call (or an earlier one), not of the "
-              "point scipy just passed (a cached loss{}, or a tf.function that traced the "
+              "point scipy just passed (a cached loss{}; or a tf.function that traced the "
               "first point in as a constant): L-BFGS-B's line search compares losses of "
               "different points "
               "and stops early or goes astray. Compute loss and gradient together from the "
