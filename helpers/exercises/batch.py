@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -26,10 +27,12 @@ from helpers.errors import StyleTransferError
 from helpers.exercises import reports
 from helpers.exercises.collect import Submission, collect, walk
 from helpers.exercises.grading import (
+    NOT_HIDDEN,
     GradeRun,
     Row,
     _name,
     check_cells,
+    hiding_works,
     instructor_notebooks,
 )
 from helpers.exercises.nbio import NOTEBOOK_BYTES
@@ -181,6 +184,7 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        workers.close()
 
 
 def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRun,
@@ -205,6 +209,9 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
         report = reports.ClassReport(output, instructors, subs, inputs, roster)
         general.append(f"hidden inputs drawn from seed {settings.seed} (--seed {settings.seed} "
                        "draws them again)")
+        if not hiding_works():
+            print(f"warning: {NOT_HIDDEN}", file=sys.stderr, flush=True)
+            general.insert(0, NOT_HIDDEN)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
             print(f"note: {line}", flush=True)

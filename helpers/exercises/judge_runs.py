@@ -102,6 +102,7 @@ def hand_out_look_picture(source: Path | None, folder: Path) -> None:
 def _target_picture(source: Path | None) -> np.ndarray:
     """The target picture, painted once per grading run: kept in the run's cache folder
     (``NST_GRADE_CACHE``, hidden from the kernels) for the other workers."""
+    import fcntl
     import hashlib
     import io
     import json
@@ -116,15 +117,20 @@ def _target_picture(source: Path | None) -> np.ndarray:
     key = hashlib.sha256(json.dumps([settings, look_size()], sort_keys=True,
                                     default=str).encode()).hexdigest()[:16]
     path = Path(folder) / f"look-target-{key}.npy"
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        pass
-    picture = look_paint(settings)
-    buffer = io.BytesIO()
-    np.save(buffer, picture)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, buffer.getvalue())
+    lock = os.open(path.with_suffix(".lock"), os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker paints it, the others wait for it
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            pass
+        picture = look_paint(settings)
+        buffer = io.BytesIO()
+        np.save(buffer, picture)
+        write_bytes(path, buffer.getvalue())
+    finally:
+        os.close(lock)
     return picture
 
 

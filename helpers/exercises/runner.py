@@ -54,6 +54,7 @@ class RunSettings:
     cell_timeout: int = 60
     hide: list[str] = field(default_factory=list)
     seed: int = 0
+    template: Any = None  # a forking.Template: kernels forked from it (None: from scratch)
 
 
 @dataclass
@@ -139,6 +140,10 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
                  str(settings.memory_mb), *hide, "--private", str(private),
                  "-f", "{connection_file}"],
         "display_name": "nst grading", "language": "python"}))
+    if settings.template is not None:
+        from helpers.exercises.forking import manager_class
+
+        AsyncKernelManager = manager_class(settings.template)  # noqa: N806
     km = AsyncKernelManager(kernel_name="nst-grade", kernel_spec_manager=KernelSpecManager(
         kernel_dirs=[str(kernel_dir)]), connection_file=str(private / "kernel.json"))
     km.client_factory = _client_class()
@@ -173,6 +178,13 @@ class Outcome:
     current: int | None = None  # the cell running now
     prepare: dict[str, Any] = field(default_factory=dict, repr=False)  # tag -> its cell's code
     late: dict[str, str] = field(default_factory=dict)  # job tag -> why it gave no answer
+    times: dict[str, float] = field(default_factory=dict)  # seconds by step (the bench's)
+
+    def took(self, step: str, since: float) -> float:
+        """Add the seconds since ``since`` to ``step``'s time; return the time now."""
+        now = time.perf_counter()
+        self.times[step] = self.times.get(step, 0.0) + now - since
+        return now
 
 
 def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
@@ -214,18 +226,17 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
 
     from nbclient.exceptions import DeadKernelError
 
-    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: settings.token}
-    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG"):
-        env.pop(name, None)
+    env = kernel_env(settings.token)
     km = kernel_manager(workdir.parent / f"kernels-{workdir.name}", settings)
     client = _notebook_client(nb, km, workdir, settings.cell_timeout)
-    pid, outcome.current = None, None
+    pid, outcome.current, started = None, None, time.perf_counter()
     try:  # cleanup_kc: the kernel is shut down (its process group killed) however it ends
         with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             pid = _kernel_pid(km)
+            outcome.took("kernel start", started)
             _run_cells(client, km, cells, deadline, settings, outcome)
+            started = time.perf_counter()
     except DeadKernelError:
         outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
                           f"the {settings.memory_mb} MiB limit)")
@@ -236,7 +247,19 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         kill_group(pid)
         kill_leftovers(settings.token)
         shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+        outcome.took("kernel stop", started)
     return None
+
+
+def kernel_env(token: str) -> dict[str, str]:
+    """The environment of a grading kernel (with the run's ``token``; without it for the
+    template kernels are forked from)."""
+    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: token}
+    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG", "NST_GRADE_TIMES",
+                 *([] if token else [TOKEN_ENV])):
+        env.pop(name, None)
+    return env
 
 
 def _new_cell(source: str, cell_id: str) -> Any:
@@ -260,9 +283,11 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
                               f"{settings.timeout} s; the rest of its cells were not run")
             continue
         client.timeout = max(1, int(min(settings.cell_timeout, left)))
-        outcome.current = index
+        outcome.current, started = index, time.perf_counter()
         if answer:
             cell.source = outcome.prepare[cell.id[len("nst-answer-"):]]()
+            started = outcome.took("hidden inputs", started)
+        step = "answers" if answer else "first cell" if index == cells[0][0] else "cells"
         try:
             client.execute_cell(cell, index)
             cell.metadata["nst_ran"] = True
@@ -275,6 +300,8 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
             if not _interrupted(client, km):
                 outcome.status = "the kernel did not answer after an interrupt; stopped"
                 return
+        finally:
+            outcome.took(step, started)
 
 
 def _interrupted(client: Any, km: Any) -> bool:
