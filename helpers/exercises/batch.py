@@ -27,14 +27,13 @@ from helpers.errors import StyleTransferError
 from helpers.exercises import reports
 from helpers.exercises.collect import Submission, collect, walk
 from helpers.exercises.grading import (
-    NOT_HIDDEN,
     GradeRun,
     Row,
     _name,
     check_cells,
-    hiding_works,
     instructor_notebooks,
 )
+from helpers.exercises.hiding import NOT_HIDDEN, hiding_works
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
 from helpers.files import check_folder, check_output, read_bytes, same_file

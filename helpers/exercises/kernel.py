@@ -85,7 +85,12 @@ def hide(folders: list[str], private: str = "", keep: str = "") -> bool:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    hidden = all(libc.mount(b"tmpfs", f.encode(), b"tmpfs", flags, b"size=4k") == 0
+    covered: list[str] = []
+    for folder in sorted(folders):  # a folder before those inside it (covered with it)
+        if not any(folder.startswith(c.rstrip("/") + "/") for c in covered) and libc.mount(
+                b"tmpfs", folder.encode(), b"tmpfs", flags, b"size=4k") == 0:
+            covered.append(folder)
+    hidden = all(any(f == c or f.startswith(c.rstrip("/") + "/") for c in covered)
                  for f in folders)
     if private and libc.mount(b"tmpfs", private.encode(), b"tmpfs", flags & ~_MS_RDONLY,
                               b"size=64k,mode=0700") == 0 and keep:
