@@ -1,12 +1,18 @@
 """How long grading a class takes (notebooks/exercises, graded by ``python -m helpers exercises
 --grade``): a synthetic class of right, wrong, stub and one hanging submission graded through
-the command line, with seconds per student, and where the time goes: starting a grading
-kernel, importing TensorFlow in it, and judging the answers (this process, no kernel).
+the command line, with seconds per student, and where the time goes, step by step, as the
+workers measured it (``NST_GRADE_TIMES``): the worker's start and reading the notebooks, the
+ex07 target picture (painted once per run), the kernel's start (forked from a template that
+imported TensorFlow once: :mod:`helpers.exercises.forking`), the notebook's first cell (its
+imports: TensorFlow's is already done), its other cells, writing the hidden inputs, the
+answering cells, stopping the kernel, and judging the answers (this side, no kernel).
 
     PYTHONPATH=. .venv/bin/python bench/bench_grading.py --students 20 --jobs 2
 
 Target (issue 32): at most 15 s per 7-notebook submission on 2 cores. Say the machine's load
-(``uptime``) with every figure: on a shared machine the figures mean little.
+(``uptime``) with every figure: on a shared machine the figures mean little. The hanging
+student costs ``--cell-timeout`` per notebook (7 x 30 s by default): ``--no-hang`` leaves it
+out.
 """
 
 from __future__ import annotations

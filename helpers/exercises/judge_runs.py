@@ -7,8 +7,10 @@ instructor's hidden settings."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -96,7 +98,8 @@ def hand_out_look_picture(source: Path | None, folder: Path) -> None:
     from helpers.exercises.instructor import LOOK_PICTURES
     from helpers.images import save_image
 
-    save_image(_target_picture(source), folder / LOOK_PICTURES[True])
+    with fast_mode():
+        save_image(_target_picture(source), folder / LOOK_PICTURES[True])
 
 
 def _target_picture(source: Path | None) -> np.ndarray:
@@ -106,7 +109,6 @@ def _target_picture(source: Path | None) -> np.ndarray:
     import hashlib
     import io
     import json
-    import os
 
     from helpers.exercises.ex07_match_the_look import look_paint, look_size
     from helpers.files import write_bytes
@@ -142,8 +144,25 @@ def judge_look(check: str, result: dict, source: Path | None) -> str:
     failure = failure_of(check, result)
     if failure is not None:
         raise failure
-    mine = paint_settings(check, result.get("settings"), str(result.get("type")))
-    return look_verdict(check, mine, _target_picture(source))
+    with fast_mode():
+        mine = paint_settings(check, result.get("settings"), str(result.get("type")))
+        return look_verdict(check, mine, _target_picture(source))
+
+
+@contextlib.contextmanager
+def fast_mode() -> Iterator[None]:
+    """While inside, NST_FAST=1, as in the grading kernels: the target handed to the kernel
+    (``look_target_fast.png``) and both paintings judged here are the small ones, whatever
+    the grader's own environment says."""
+    old = os.environ.get("NST_FAST")
+    os.environ["NST_FAST"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("NST_FAST", None)
+        else:
+            os.environ["NST_FAST"] = old
 
 
 def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:

@@ -1,8 +1,11 @@
 """The worker processes of a class's grading (notebooks/exercises; used by
-:mod:`helpers.exercises.batch`): each student's notebooks are graded in turn by a process of
-their own (:mod:`helpers.exercises.worker`), started in its own session; a notebook that
-ends its worker (a cell killing it, a signal, a hang past every time limit) is reported and
-a new worker grades the student's next notebook. A stop ends every worker and its kernels.
+:mod:`helpers.exercises.batch`): each student's notebooks are graded in turn by a worker
+process (:mod:`helpers.exercises.worker`, started in its own session), which then waits
+for the next student (about ``--jobs`` workers for the whole class: each one's start, the
+judge's imports, the run's hidden inputs and the template kernels are forked from are paid
+once per worker, not per student). A notebook that ends its worker (a cell killing it, a
+signal, a hang past every time limit) is reported and a new worker grades the student's next
+notebook. A stop ends every worker and its kernels.
 """
 
 from __future__ import annotations
@@ -220,14 +223,11 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
         finished = worker.done(folder / "task.json", limit)
     except OSError:
         pass
-    status = None
+    why = ""
     if finished:
         workers.give_back(worker)
     else:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            status = worker.proc.wait(timeout=1)
-        kill_group(worker.proc.pid)
-        worker.proc.wait()
+        why = _ended(worker, limit)
         workers.done(worker)
     kill_leftovers(token)
     done = []
@@ -236,7 +236,18 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
         if rows is None:
             break
         done.append(rows)
-    return done, "" if finished else _why(status, limit, worker.err)
+    return done, why
+
+
+def _ended(worker: Worker, limit: int) -> str:
+    """End a worker that did not finish its task (its process group killed); why it did
+    not, from its exit status and stderr."""
+    status = None
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        status = worker.proc.wait(timeout=1)
+    kill_group(worker.proc.pid)
+    worker.proc.wait()
+    return _why(status, limit, worker.err)
 
 
 def _why(status: int | None, limit: int, err: IO[bytes]) -> str:
