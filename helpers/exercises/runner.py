@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import signal
@@ -72,19 +73,25 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def read_answer(workdir: Path, name: str) -> tuple[dict | None, bytes]:
-    """What the kernel wrote as ``name`` (.json, .npz): its JSON record (None when missing or
-    not JSON)
-    and its arrays (npz bytes, read later with allow_pickle=False). Regular files only, each
-    read with a bound: a pipe or a sparse giant in their place is no answer."""
+def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None, bytes]:
+    """What the kernel answered as ``name``: its JSON record (the one its answering cell
+    ``sent`` as output, else the .json file; None when missing or not JSON) and its arrays
+    (the .npz file's bytes, read later with allow_pickle=False; when their SHA-256 is not the
+    one the record names, the files were changed after the harness wrote them: no answer).
+    Regular files only, each read with a bound: a pipe or a sparse giant is no answer."""
     try:
-        record = json.loads(read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
+        record = sent if isinstance(sent, dict) else json.loads(
+            read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
         data = read_bytes(workdir / f"{name}.npz", ANSWER_BYTES + 1, "an answer")
     except (StyleTransferError, ValueError, OSError):
         return None, b""
     if len(data) > ANSWER_BYTES:
         return {"status": "too_large"}, b""
-    return (record if isinstance(record, dict) else None), data
+    if not isinstance(record, dict):
+        return None, b""
+    if record.get("npz_sha256") != hashlib.sha256(data).hexdigest():
+        return {"status": "changed"}, b""
+    return record, data
 
 
 def _client_class() -> type:
@@ -108,7 +115,14 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
     from nbclient import NotebookClient
 
     class ErrorsOnly(NotebookClient):
+        sent: dict[str, Any] = {}  # output name -> the record an answering cell sent
+
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
+            if msg["msg_type"] == "display_data" and str(self.nb.cells[cell_index].get(
+                    "id", "")).startswith("nst-answer-"):
+                answer = msg["content"].get("data", {}).get("application/json")
+                if isinstance(answer, dict):  # the last one: the harness's, as the cell ends
+                    self.sent[str(answer.get("nst_answer"))] = answer.get("record")
             if msg["msg_type"] != "error":
                 return None
             content = msg["content"]
@@ -117,9 +131,11 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
                                     for t in content.get("traceback", [])[-20:]]
             return super().output(outs, msg, display_id, cell_index)
 
-    return ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
-                      shutdown_kernel="immediate", iopub_timeout=4,
-                      resources={"metadata": {"path": str(workdir)}})
+    client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
+                        shutdown_kernel="immediate", iopub_timeout=4,
+                        resources={"metadata": {"path": str(workdir)}})
+    client.sent = {}
+    return client
 
 
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
@@ -179,6 +195,7 @@ class Outcome:
     prepare: dict[str, Any] = field(default_factory=dict, repr=False)  # tag -> its cell's code
     late: dict[str, str] = field(default_factory=dict)  # job tag -> why it gave no answer
     times: dict[str, float] = field(default_factory=dict)  # seconds by step (the bench's)
+    sent: dict[str, Any] = field(default_factory=dict)  # output name -> record sent as output
 
     def took(self, step: str, since: float) -> float:
         """Add the seconds since ``since`` to ``step``'s time; return the time now."""
@@ -215,7 +232,9 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
         outcome.notes.append(f"the kernel died in cell {died} ({cell_id}); the notebook was "
                              "run again without it")
         outcome.status = ""
-    outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag]) for job in jobs}
+    outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag],
+                                            outcome.sent.get(outputs[job.tag]))
+                       for job in jobs}
     return outcome
 
 
@@ -235,7 +254,10 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             pid = _kernel_pid(km)
             outcome.took("kernel start", started)
-            _run_cells(client, km, cells, deadline, settings, outcome)
+            try:
+                _run_cells(client, km, cells, deadline, settings, outcome)
+            finally:
+                outcome.sent.update(client.sent)
             started = time.perf_counter()
     except DeadKernelError:
         outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
