@@ -173,6 +173,8 @@ def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str
         raise CheckFailed(check, (
             "the function this check grades is not defined in your notebook (its cell did "
             "not run, or it was renamed): keep the name the exercise gives"))
+    if result.get("status") in ("changed", "too_large"):  # the answer files, not the calls
+        raise failure_of(check, result) or CheckFailed(check, "no answer")
     if check == "lbfgs":
         return judge_lbfgs(check, result, npz, _bowl())
     if check == "look":
