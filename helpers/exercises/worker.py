@@ -43,7 +43,7 @@ TASK_BYTES = 2**20
 #: When set (by bench/bench_grading.py), a folder where each notebook's seconds per step go
 #: (``TIMES_ENV/<token>-N.json``: kernel start, cells, answers, judging, the worker's start).
 TIMES_ENV = "NST_GRADE_TIMES"
-_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 36, 4
 
 
 def become_subreaper() -> bool:
@@ -51,6 +51,16 @@ def become_subreaper() -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def not_dumpable() -> bool:
+    """Make this process not dumpable (Linux): no kernel (same user, in a user namespace of
+    its own) may trace it or read its memory, where a student graded earlier left the
+    run's references. False where it cannot."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
@@ -87,6 +97,7 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     become_subreaper()
+    not_dumpable()
     state: dict = {}
     try:
         with stop_on_signals():
