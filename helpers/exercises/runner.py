@@ -267,7 +267,8 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
         kill_group(pid)
-        kill_leftovers(settings.token)
+        kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
+                                               None))
         shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
         outcome.took("kernel stop", started)
     return None
@@ -359,19 +360,20 @@ def kill_group(pid: int | None) -> None:
             pass
 
 
-def kill_leftovers(token: str) -> int:
+def kill_leftovers(token: str, keep: int | None = None) -> int:
     """SIGKILL every process of this user whose environment carries ``token`` (processes a
-    graded notebook started, detached or not); return how many."""
+    graded notebook started, detached or not; a forked kernel shows its template's) but
+    ``keep`` (the template, alive for the next notebook); return how many."""
     import psutil
 
     if not token:
         return 0
-    me, killed = os.getpid(), 0
+    me, killed = (os.getpid(), keep), 0
     for _ in range(3):  # a process may fork while the others are killed
         found = 0
         for proc in psutil.process_iter(["pid", "uids"]):
             try:
-                if proc.pid == me or proc.info["uids"].real != os.getuid():
+                if proc.pid in me or proc.info["uids"].real != os.getuid():
                     continue
                 if proc.environ().get(TOKEN_ENV) == token:
                     proc.kill()

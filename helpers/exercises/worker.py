@@ -132,7 +132,8 @@ def _task(path: Path, folder: Path, state: dict) -> None:
     if "template" not in state or not state["template"].alive():  # a kernel may end it
         if "template" in state:
             state["template"].close()
-        state["template"] = Template(kernel_env(""))  # imports while a notebook is read
+        # with this worker's token: the kernels it forks show it (killed if the worker dies)
+        state["template"] = Template(kernel_env(settings.token))
     settings.template = state["template"]
     try:
         for index, item in enumerate(task["notebooks"]):

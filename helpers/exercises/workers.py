@@ -50,6 +50,7 @@ class Worker:
 
     def __init__(self, proc: subprocess.Popen, err: IO[bytes]) -> None:
         self.proc, self.err, self.buffer = proc, err, b""
+        self.token = new_token()  # its kernels' (and its template's): killed if it dies
 
     def send(self, task: Path, folder: Path) -> None:
         """Give it a task (OSError when it is gone)."""
@@ -202,20 +203,23 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
                 ) -> tuple[list[list[Row]], str]:
     """Have a worker grade ``tasks``; the rows of the notebooks it finished (in order), and
     why it stopped before the next one."""
-    token = new_token()
+    worker = workers.take(folder.parent.parent)
+    if worker is None:
+        return [], "not graded: the grading was stopped"
     spec = {"tmp": str(folder), "cache": str(folder.parent.parent / "cache"),
-            "token": token, "timeout": settings.timeout,
+            "token": worker.token, "timeout": settings.timeout,
             "memory_mb": settings.memory_mb, "cell_timeout": settings.cell_timeout,
-            "seed": settings.seed, "hide": run_settings(settings, token, []).hide,
+            "seed": settings.seed, "hide": run_settings(settings, worker.token, []).hide,
             "sent": time.time(),
             "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
                            "notebook": str(t.notebook), "instructor": t.instructor}
                           for t in tasks]}
-    folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
-    write_text(folder / "task.json", json.dumps(spec))
-    worker = workers.take(folder.parent.parent)
-    if worker is None:
-        return [], "not graded: the grading was stopped"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
+        write_text(folder / "task.json", json.dumps(spec))
+    except (OSError, StyleTransferError):
+        workers.give_back(worker)
+        raise
     limit = len(tasks) * (settings.timeout + 12 * settings.cell_timeout) + GRACE  # 3 tries
     finished = False
     try:
@@ -224,12 +228,12 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
     except OSError:
         pass
     why = ""
-    if finished:
+    if finished:  # it killed what its notebooks left (all but its template)
         workers.give_back(worker)
     else:
         why = _ended(worker, limit)
         workers.done(worker)
-    kill_leftovers(token)
+        kill_leftovers(worker.token)  # its kernels, their processes, its template
     done = []
     for index in range(len(tasks)):
         rows = _result(folder / f"result-{index}.json")
