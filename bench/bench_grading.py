@@ -1,12 +1,18 @@
 """How long grading a class takes (notebooks/exercises, graded by ``python -m helpers exercises
 --grade``): a synthetic class of right, wrong, stub and one hanging submission graded through
-the command line, with seconds per student, and where the time goes: starting a grading
-kernel, importing TensorFlow in it, and judging the answers (this process, no kernel).
+the command line, with seconds per student, and where the time goes, step by step, as the
+workers measured it (``NST_GRADE_TIMES``): the worker's start and reading the notebooks, the
+ex07 target picture (painted once per run), the kernel's start (forked from a template that
+imported TensorFlow once: :mod:`helpers.exercises.forking`), the notebook's first cell (its
+imports: TensorFlow's is already done), its other cells, writing the hidden inputs, the
+answering cells, stopping the kernel, and judging the answers (this side, no kernel).
 
     PYTHONPATH=. .venv/bin/python bench/bench_grading.py --students 20 --jobs 2
 
 Target (issue 32): at most 15 s per 7-notebook submission on 2 cores. Say the machine's load
-(``uptime``) with every figure: on a shared machine the figures mean little.
+(``uptime``) with every figure: on a shared machine the figures mean little. The hanging
+student costs ``--cell-timeout`` per notebook (7 x 30 s by default): ``--no-hang`` leaves it
+out.
 """
 
 from __future__ import annotations
@@ -92,6 +98,33 @@ def kernel_costs() -> dict[str, float]:
     return out
 
 
+STEPS = ("worker start", "reading", "look picture", "kernel start", "first cell", "cells",
+         "hidden inputs", "answers", "kernel stop", "judging")
+
+
+def breakdown(folder: Path, students: int) -> str:
+    """Seconds per student by step (summed over the workers, so with --jobs N they add up
+    to about N times the wall time), and per exercise, from the workers' timing files."""
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    by_exercise: dict[str, dict[str, float]] = {}
+    for record in records:
+        mine = by_exercise.setdefault(record["exercise"], {})
+        for step, seconds in record["times"].items():
+            mine[step] = mine.get(step, 0.0) + seconds
+    steps = [s for s in STEPS if any(s in t for t in by_exercise.values())]
+    lines = ["seconds per student (summed over workers), by exercise and step:",
+             "exercise".ljust(24) + "".join(s[:12].rjust(13) for s in [*steps, "total"])]
+    totals = dict.fromkeys([*steps, "total"], 0.0)
+    for exercise, times in sorted(by_exercise.items()):
+        row = [times.get(s, 0.0) / students for s in steps]
+        row.append(sum(row))
+        for step, value in zip([*steps, "total"], row, strict=True):
+            totals[step] += value
+        lines.append(exercise[:23].ljust(24) + "".join(f"{v:13.2f}" for v in row))
+    lines.append("all".ljust(24) + "".join(f"{totals[s]:13.2f}" for s in [*steps, "total"]))
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Grade the synthetic class and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -101,24 +134,30 @@ def main() -> None:
                         help="comma-separated notebook names, or all (the seven)")
     parser.add_argument("--cell-timeout", default="30")
     parser.add_argument("--no-hang", action="store_true", help="no hanging student")
+    parser.add_argument("--no-costs", action="store_true",
+                        help="skip measuring one kernel's start and TensorFlow import alone")
     args = parser.parse_args()
     names = sorted(p.name for p in EXERCISES_DIR.glob("ex*.ipynb")) if args.exercises == "all" \
         else args.exercises.split(",")
     print(f"load before: {os.getloadavg()}")
-    costs = kernel_costs()
+    costs = {} if args.no_costs else kernel_costs()
     for what, seconds in costs.items():
         print(f"{what}: {seconds:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
         klass = Path(tmp) / "class"
         write_class(klass, args.students, names, hang=not args.no_hang)
+        times = Path(tmp) / "times"
+        times.mkdir()
         started = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "helpers", "exercises", "--grade",
                                str(klass), "-o", str(Path(tmp) / "out" / "grades.csv"),
                                "--jobs", str(args.jobs), "--cell-timeout", args.cell_timeout,
                                "--memory-mb", "4000"], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              env={**os.environ, "PYTHONPATH": str(ROOT),
+                                   "NST_GRADE_TIMES": str(times)})
         seconds = time.perf_counter() - started
         totals = [line for line in proc.stdout.splitlines() if " points" in line]
+        steps = breakdown(times, args.students)
     print(json.dumps({"students": args.students, "notebooks per student": len(names),
                       "jobs": args.jobs, "status": proc.returncode,
                       "seconds": round(seconds, 1),
@@ -126,7 +165,10 @@ def main() -> None:
                       "seconds per notebook": round(seconds / args.students / len(names), 1)},
                      indent=1))
     print(f"load after: {os.getloadavg()}")
+    print(steps)
     print("\n".join(totals))
+    if proc.returncode:
+        print(proc.stderr[-3000:])
 
 
 if __name__ == "__main__":

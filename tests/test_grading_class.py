@@ -417,3 +417,27 @@ def test_look_settings_are_painted_and_compared_here(monkeypatch, tmp_path):
         verdict("look", {"status": "ok", "settings": {"size": 5}}, {})
     with pytest.raises(CheckFailed, match="not there yet"):
         verdict("look", {"status": "ok", "settings": {"style_weight": 1.0}}, {})
+
+
+def test_answer_files_changed_after_the_harness_wrote_them_are_no_answer(tmp_path):
+    """The record the answering cell sends (or its file) names the SHA-256 of the arrays'
+    file: arrays rewritten afterwards (a thread the notebook left running) are no answer,
+    and the verdict says so; a record rewritten on disk loses to the one sent."""
+    from helpers.exercises.runner import read_answer
+
+    job = judge.write_job("preprocess", "p", tmp_path, "t")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        harness.main(job, {"p": _preprocess}, "answer-t")
+    finally:
+        os.chdir(cwd)
+    record, data = read_answer(tmp_path, "answer-t")
+    assert record["graded"][0]["status"] == "ok" and data
+    (tmp_path / "answer-t.json").write_text(json.dumps({"graded": []}))
+    assert read_answer(tmp_path, "answer-t", record)[0] == record
+    (tmp_path / "answer-t.npz").write_bytes(data[:-1] + b"x")
+    changed, _ = read_answer(tmp_path, "answer-t", record)
+    assert changed == {"status": "changed"}
+    with pytest.raises(CheckFailed, match="changed the answer files after the grader"):
+        verdict("preprocess", changed, {})

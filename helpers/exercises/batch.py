@@ -1,7 +1,7 @@
-"""Grading a whole class of notebooks/exercises submissions, ``--jobs`` students at once,
-each student's notebooks in a worker process of their own (:mod:`helpers.exercises.workers`;
-a notebook that ends its worker is reported and a new worker grades the next), with nothing
-lost:
+"""Grading a whole class of notebooks/exercises submissions, ``--jobs`` notebooks at once,
+each in a worker process (:mod:`helpers.exercises.workers`, kept for the next notebook; a
+notebook that ends its worker is reported and a new worker grades the next), each notebook
+in a fresh kernel of its own, with nothing lost:
 
 - every output (grades.csv, summary.txt, feedback pages) is checked against every file the
   grader reads (submissions, zips, the instructor's notebooks) before the first notebook
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -32,6 +33,7 @@ from helpers.exercises.grading import (
     check_cells,
     instructor_notebooks,
 )
+from helpers.exercises.hiding import NOT_HIDDEN, hiding_works
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
 from helpers.files import check_folder, check_output, read_bytes, same_file
@@ -150,9 +152,10 @@ def _plan(subs: list[Submission], instructors: dict[str, Any]
 def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
          instructors: dict[str, Any], settings: GradeRun, report: reports.ClassReport,
          tmp: Path) -> None:
-    """Run the tasks, one worker per student, ``settings.jobs`` students at once; each
-    student is written out as soon as all their notebooks are graded. Ctrl-C, SIGTERM and
-    SIGHUP stop the workers and propagate."""
+    """Run the tasks, one notebook per worker at a time, ``settings.jobs`` at once (a
+    student's notebooks spread over the workers: one who hangs everywhere does not hold the
+    run's end); each student is written out as soon as all their notebooks are graded.
+    Ctrl-C, SIGTERM and SIGHUP stop the workers and propagate."""
     by_exercise = {nb.metadata["nst_exercise"]: nb for nb in instructors.values()}
     order = list(by_exercise)
     jobs: dict[str, list[Task]] = {s: [t for t in tasks if t.student == s] for s in known}
@@ -162,25 +165,38 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
     workers = Workers()
     pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
     try:
-        futures = {pool.submit(run_job, mine, tmp / f"student-{number}", by_exercise, settings,
-                               workers): student
-                   for number, (student, mine) in enumerate(jobs.items()) if mine}
+        futures = {pool.submit(run_job, [task], tmp / f"student-{number}-{k}", by_exercise,
+                               settings, workers): (student, task)
+                   for number, (student, mine) in enumerate(jobs.items())
+                   for k, task in enumerate(mine)}
+        left = {student: len(mine) for student, mine in jobs.items()}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
-                student = futures[future]
-                for task, rows in zip(jobs[student], future.result(), strict=True):
-                    known[student][task.exercise] = rows
-                    print(f"{shown(student)} {task.exercise}: {sum(r.points for r in rows):g}"
-                          f" / {report.maximum[task.exercise]:g} points", flush=True)
-                report.finish(student, [r for e in order for r in known[student].get(e, [])])
+                student, task = futures[future]
+                known[student][task.exercise] = future.result()[0]
+                left[student] -= 1
+                if not left[student]:
+                    _finish(student, jobs[student], known[student], order, report)
     except BaseException:
         with deaf():
             workers.stop()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        workers.close()
+
+
+def _finish(student: str, tasks: list[Task], known: dict[str, list[Row]], order: list[str],
+            report: reports.ClassReport) -> None:
+    """A student whose notebooks are all graded: one line per notebook, then their rows
+    written out."""
+    for task in tasks:
+        rows = known[task.exercise]
+        print(f"{shown(student)} {task.exercise}: {sum(r.points for r in rows):g}"
+              f" / {report.maximum[task.exercise]:g} points", flush=True)
+    report.finish(student, [r for e in order for r in known.get(e, [])])
 
 
 def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRun,
@@ -205,6 +221,9 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
         report = reports.ClassReport(output, instructors, subs, inputs, roster)
         general.append(f"hidden inputs drawn from seed {settings.seed} (--seed {settings.seed} "
                        "draws them again)")
+        if not hiding_works():
+            print(f"warning: {NOT_HIDDEN}", file=sys.stderr, flush=True)
+            general.insert(0, NOT_HIDDEN)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
             print(f"note: {line}", flush=True)

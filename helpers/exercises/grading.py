@@ -44,6 +44,7 @@ from typing import Any
 from helpers.errors import StyleTransferError
 from helpers.exercises.collect import EXERCISE
 from helpers.exercises.custom import points, register
+from helpers.exercises.hiding import NOT_HIDDEN, git_dirs, hiding_works, needed
 from helpers.exercises.judge import new_seed
 from helpers.exercises.metadata import checks_in
 from helpers.exercises.nbio import read_notebook
@@ -261,10 +262,13 @@ def _memory_note(nb: Any, settings: RunSettings) -> str:
 
 
 def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
-                   settings: RunSettings, shown: str | None = None) -> list[Row]:
+                   settings: RunSettings, shown: str | None = None,
+                   times: dict[str, float] | None = None) -> list[Row]:
     """The rows of one student's notebook for one exercise (``path`` None: not submitted);
-    ``shown``: the notebook's name in messages (default: its path)."""
+    ``shown``: the notebook's name in messages (default: its path); ``times`` gets the
+    seconds each step took (kernel start, cells, answers, judging: the bench's breakdown)."""
     import shutil
+    import time
 
     from helpers.exercises.judge import write_job
     from helpers.exercises.judge_runs import hand_out_look_picture
@@ -285,14 +289,19 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
             for check, function in check_calls(c.source)]
     workdir = Path(tempfile.mkdtemp(prefix=f"{exercise}-", dir=tmp))
     source = Path(instructor.metadata.get("nst_source", ".")).parent
+    times = {} if times is None else times
     try:
+        started = time.perf_counter()
         if any(job.check == "look" for job in jobs):  # ex07's picture, as handed out
             hand_out_look_picture(source, workdir)
+        times["look picture"] = time.perf_counter() - started
         outcome = run_notebook(nb, workdir, jobs, settings,
                                lambda job: write_job(job.check, job.function, workdir, job.tag))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(workdir.parent / f"kernels-{workdir.name}", ignore_errors=True)
+    times.update(outcome.times)
+    started = time.perf_counter()
     rows = [Row(student, exercise, NOTEBOOK_ROW, 0.0, False, note)
             for note in (outcome.status, _memory_note(nb, settings), *outcome.notes) if note]
     for _, cell in cells:
@@ -301,6 +310,7 @@ def grade_notebook(student: str, path: Path | None, instructor: Any, tmp: Path,
             if cell.id in notes:
                 message = f"{message}; {notes[cell.id]}" if message else notes[cell.id]
             rows.append(Row(student, exercise, check, got, passed, message))
+    times["judging"] = time.perf_counter() - started
     return rows
 
 
@@ -333,6 +343,10 @@ def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = N
     from helpers.exercises.judge import start_run
 
     start_run(settings.seed)
+    if not hiding_works():
+        import sys
+
+        print(f"warning: {NOT_HIDDEN}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
         run = run_settings(settings, new_token(), [tmp, source, path.parent])
         rows = grade_notebook(path.parent.name or "student", path, instructor, Path(tmp), run)
@@ -341,22 +355,11 @@ def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = N
 
 def run_settings(settings: GradeRun, token: str, hide: list) -> RunSettings:
     """How each notebook runs: the run's limits, and the folders its kernel must not see
-    (``hide``, plus the package's own instructor notebooks and the repository's history)."""
+    (``hide``, plus the package's own instructor notebooks, and the git folder of every
+    checkout holding one of them: the solutions live in its history)."""
     from helpers.exercises import EXERCISES_DIR
 
-    hidden = [Path(p).resolve() for p in [*settings.hide, *hide, EXERCISES_DIR,
-                                          EXERCISES_DIR.parent.parent / ".git"]]
+    hidden = [Path(p).resolve() for p in [*settings.hide, *hide, EXERCISES_DIR]]
+    hidden += [git for folder in hidden for git in git_dirs(folder)]
     return RunSettings(settings.timeout, settings.memory_mb, token, settings.cell_timeout,
-                       sorted({str(p) for p in hidden if not _needed(p)}), settings.seed)
-
-
-def _needed(folder: Path) -> bool:
-    """Whether the kernel needs what lies in ``folder`` (the project, Python, the Jupyter
-    runtime folder): such a folder is never hidden (e.g. ``--source .``)."""
-    import sys
-
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    needs = [Path(__file__).resolve().parent.parent.parent, Path(sys.prefix).resolve(),
-             Path(sys.executable).resolve(), Path(jupyter_runtime_dir()).resolve()]
-    return any(need.is_relative_to(folder) for need in needs)
+                       sorted({str(p) for p in hidden if not needed(p)}), settings.seed)

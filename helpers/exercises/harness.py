@@ -20,6 +20,7 @@ source pasted and edited is not caught.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -362,7 +363,23 @@ def main(job_file: str, user: dict, output: str) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _put(output + ".npz", buffer.getvalue())
-    _put(output + ".json", json.dumps(result, default=_plain).encode())  # last: done
+    result = json.loads(json.dumps(result, default=_plain))
+    result["npz_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    _put(output + ".json", json.dumps(result).encode())  # last: done
+    _show({"nst_answer": output, "record": result})
+
+
+def _show(answer: dict) -> None:
+    """Send the record to the grader as this cell's output too (JSON, in the kernel's own
+    message, as the cell ends): a file in the working folder could be rewritten afterwards by
+    something the notebook left running; the grader prefers this copy."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # not in a kernel (the tests call this directly)
+        return
+    if get_ipython() is not None:
+        display({"application/json": answer}, raw=True)
 
 
 def _put(name: str, data: bytes) -> None:

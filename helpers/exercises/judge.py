@@ -221,6 +221,10 @@ def failure_of(check: str, record: dict) -> CheckFailed | None:
         return CheckFailed(check, raised_message(str(record.get("type")),
                                                  str(record.get("error", ""))),
                            str(record.get("traceback", "")))
+    if status == "changed":
+        return CheckFailed(check, "your notebook changed the answer files after the grader's "
+                                  "harness wrote them (something left running in it?): no "
+                                  "answer was graded")
     if status != "ok":
         return CheckFailed(check, "the grader got no answer for this check from your notebook")
     return None

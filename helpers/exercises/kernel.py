@@ -10,7 +10,8 @@ and mount namespace of its own where the folders the grader names with ``--hide`
 instructor's notebooks, the submissions, the grader's own files) are covered by an empty
 read-only tmpfs: a student's notebook cannot read the solutions or another student's work,
 nor touch the grader's answers (:func:`hide`). Where the system refuses user namespaces the
-folders stay visible (the run says so). Not a sandbox otherwise: see the README.
+folders stay visible: the grader probes first (``--probe``, :func:`probe`) and says so on
+stderr and in summary.html. Not a sandbox otherwise: see the README.
 
 ``python helpers/exercises/kernel.py --memory-mb 8192 [--hide DIR]... -f CONNECTION_FILE``
 (run as a script, so no package and no thread is loaded first).
@@ -84,7 +85,12 @@ def hide(folders: list[str], private: str = "", keep: str = "") -> bool:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    hidden = all(libc.mount(b"tmpfs", f.encode(), b"tmpfs", flags, b"size=4k") == 0
+    covered: list[str] = []
+    for folder in sorted(folders):  # a folder before those inside it (covered with it)
+        if not any(folder.startswith(c.rstrip("/") + "/") for c in covered) and libc.mount(
+                b"tmpfs", folder.encode(), b"tmpfs", flags, b"size=4k") == 0:
+            covered.append(folder)
+    hidden = all(any(f == c or f.startswith(c.rstrip("/") + "/") for c in covered)
                  for f in folders)
     if private and libc.mount(b"tmpfs", private.encode(), b"tmpfs", flags & ~_MS_RDONLY,
                               b"size=64k,mode=0700") == 0 and keep:
@@ -110,9 +116,101 @@ def _unshare() -> bool:
     return libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
 
 
+#: What a template kernel imports before it forks kernels (no module of the project: nothing
+#: that reads the kernel's own environment when imported).
+PRELOAD = ("numpy", "tensorflow", "ipykernel.kernelapp")
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
+
+
+def template(fd: int) -> None:
+    """Serve as a template kernel (``--template FD``): import :data:`PRELOAD` once, then for
+    each request read from the socket ``fd`` (a JSON line: argv, env, cwd) start a fresh
+    kernel as a copy of this process (fork, twice: the kernel is adopted by the grading
+    process, a child subreaper) and answer its process id. Each kernel runs :func:`main`
+    with the request's arguments in a session of its own; no kernel is ever reused. The
+    template is not dumpable: a kernel cannot trace it or read its memory."""
+    import importlib
+    import json
+    import signal
+    import socket
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no kernel may trace it (or read its memory)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    sock = socket.socket(fileno=fd)
+    lines = sock.makefile("rb")
+    sock.sendall(b"ready\n")
+    for line in lines:
+        request = json.loads(line)
+        sock.sendall(f"{_fork_kernel(request, fd)}\n".encode())
+
+
+def _fork_kernel(request: dict, fd: int) -> int:
+    """Fork a kernel for ``request`` through a short-lived middle process; its pid."""
+    read, write = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(read)
+            pid = os.fork()
+            if pid == 0:
+                os.close(write)
+                _become_kernel(request, fd)
+            os.write(write, str(pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(middle, 0)
+    return int(answer or b"0")
+
+
+def _become_kernel(request: dict, fd: int) -> None:
+    """In the forked kernel: a session, working folder, environment and standard streams of
+    its own, then :func:`main`; never returns."""
+    status = 1
+    try:
+        os.close(fd)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc
+        os.setsid()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        null = os.open(os.devnull, os.O_RDWR)
+        for stream in (0, 1, 2):
+            os.dup2(null, stream)
+        main(request["argv"])
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def probe(folder: str) -> int:
+    """Whether this system lets a kernel hide folders: cover ``folder`` (holding a file) as
+    :func:`hide` does, then look; 0 when it came out empty, 1 when it did not."""
+    if not hide([folder]):
+        return 1
+    try:
+        return 0 if not os.listdir(folder) else 1
+    except OSError:
+        return 1
+
+
 def main(argv: list[str]) -> None:
     """Set the limit given by ``--memory-mb N``, hide every ``--hide DIR``, then start
-    ipykernel with the rest, its stdout and stderr capped (:func:`cap_stream`)."""
+    ipykernel with the rest, its stdout and stderr capped (:func:`cap_stream`).
+    ``--probe DIR`` only says (exit status 0) whether hiding works here."""
+    if len(argv) == 2 and argv[0] == "--probe":
+        raise SystemExit(probe(argv[1]))
+    if len(argv) == 2 and argv[0] == "--template":
+        template(int(argv[1]))
+        return
     hidden: list[str] = []
     private = ""
     while len(argv) >= 2 and argv[0] in ("--memory-mb", "--hide", "--private"):
@@ -125,8 +223,6 @@ def main(argv: list[str]) -> None:
         argv = argv[2:]
     keep = argv[argv.index("-f") + 1] if "-f" in argv[:-1] and private else ""
     os.environ["NST_HIDDEN"] = "yes" if hide(hidden, private, keep) else "no"
-    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-        sys.path.pop(0)  # run as a script: this folder must not shadow other modules
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
@@ -137,4 +233,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path.pop(0)  # run as a script: this folder must not shadow other modules
     main(sys.argv[1:])

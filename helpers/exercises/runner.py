@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import signal
@@ -54,6 +55,7 @@ class RunSettings:
     cell_timeout: int = 60
     hide: list[str] = field(default_factory=list)
     seed: int = 0
+    template: Any = None  # a forking.Template: kernels forked from it (None: from scratch)
 
 
 @dataclass
@@ -71,19 +73,25 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def read_answer(workdir: Path, name: str) -> tuple[dict | None, bytes]:
-    """What the kernel wrote as ``name`` (.json, .npz): its JSON record (None when missing or
-    not JSON)
-    and its arrays (npz bytes, read later with allow_pickle=False). Regular files only, each
-    read with a bound: a pipe or a sparse giant in their place is no answer."""
+def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None, bytes]:
+    """What the kernel answered as ``name``: its JSON record (the one its answering cell
+    ``sent`` as output, else the .json file; None when missing or not JSON) and its arrays
+    (the .npz file's bytes, read later with allow_pickle=False; when their SHA-256 is not the
+    one the record names, the files were changed after the harness wrote them: no answer).
+    Regular files only, each read with a bound: a pipe or a sparse giant is no answer."""
     try:
-        record = json.loads(read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
+        record = sent if isinstance(sent, dict) else json.loads(
+            read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
         data = read_bytes(workdir / f"{name}.npz", ANSWER_BYTES + 1, "an answer")
     except (StyleTransferError, ValueError, OSError):
         return None, b""
     if len(data) > ANSWER_BYTES:
         return {"status": "too_large"}, b""
-    return (record if isinstance(record, dict) else None), data
+    if not isinstance(record, dict):
+        return None, b""
+    if record.get("npz_sha256") != hashlib.sha256(data).hexdigest():
+        return {"status": "changed"}, b""
+    return record, data
 
 
 def _client_class() -> type:
@@ -107,7 +115,14 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
     from nbclient import NotebookClient
 
     class ErrorsOnly(NotebookClient):
+        sent: dict[str, Any] = {}  # output name -> the record an answering cell sent
+
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
+            if msg["msg_type"] == "display_data" and str(self.nb.cells[cell_index].get(
+                    "id", "")).startswith("nst-answer-"):
+                answer = msg["content"].get("data", {}).get("application/json")
+                if isinstance(answer, dict):  # the last one: the harness's, as the cell ends
+                    self.sent[str(answer.get("nst_answer"))] = answer.get("record")
             if msg["msg_type"] != "error":
                 return None
             content = msg["content"]
@@ -116,9 +131,11 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
                                     for t in content.get("traceback", [])[-20:]]
             return super().output(outs, msg, display_id, cell_index)
 
-    return ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
-                      shutdown_kernel="immediate", iopub_timeout=4,
-                      resources={"metadata": {"path": str(workdir)}})
+    client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
+                        shutdown_kernel="immediate", iopub_timeout=4,
+                        resources={"metadata": {"path": str(workdir)}})
+    client.sent = {}
+    return client
 
 
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
@@ -139,6 +156,10 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
                  str(settings.memory_mb), *hide, "--private", str(private),
                  "-f", "{connection_file}"],
         "display_name": "nst grading", "language": "python"}))
+    if settings.template is not None:
+        from helpers.exercises.forking import manager_class
+
+        AsyncKernelManager = manager_class(settings.template)  # noqa: N806
     km = AsyncKernelManager(kernel_name="nst-grade", kernel_spec_manager=KernelSpecManager(
         kernel_dirs=[str(kernel_dir)]), connection_file=str(private / "kernel.json"))
     km.client_factory = _client_class()
@@ -173,6 +194,14 @@ class Outcome:
     current: int | None = None  # the cell running now
     prepare: dict[str, Any] = field(default_factory=dict, repr=False)  # tag -> its cell's code
     late: dict[str, str] = field(default_factory=dict)  # job tag -> why it gave no answer
+    times: dict[str, float] = field(default_factory=dict)  # seconds by step (the bench's)
+    sent: dict[str, Any] = field(default_factory=dict)  # output name -> record sent as output
+
+    def took(self, step: str, since: float) -> float:
+        """Add the seconds since ``since`` to ``step``'s time; return the time now."""
+        now = time.perf_counter()
+        self.times[step] = self.times.get(step, 0.0) + now - since
+        return now
 
 
 def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
@@ -203,7 +232,9 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
         outcome.notes.append(f"the kernel died in cell {died} ({cell_id}); the notebook was "
                              "run again without it")
         outcome.status = ""
-    outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag]) for job in jobs}
+    outcome.answers = {job.tag: read_answer(workdir, outputs[job.tag],
+                                            outcome.sent.get(outputs[job.tag]))
+                       for job in jobs}
     return outcome
 
 
@@ -214,18 +245,20 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
 
     from nbclient.exceptions import DeadKernelError
 
-    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: settings.token}
-    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG"):
-        env.pop(name, None)
+    env = kernel_env(settings.token)
     km = kernel_manager(workdir.parent / f"kernels-{workdir.name}", settings)
     client = _notebook_client(nb, km, workdir, settings.cell_timeout)
-    pid, outcome.current = None, None
+    pid, outcome.current, started = None, None, time.perf_counter()
     try:  # cleanup_kc: the kernel is shut down (its process group killed) however it ends
         with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             pid = _kernel_pid(km)
-            _run_cells(client, km, cells, deadline, settings, outcome)
+            outcome.took("kernel start", started)
+            try:
+                _run_cells(client, km, cells, deadline, settings, outcome)
+            finally:
+                outcome.sent.update(client.sent)
+            started = time.perf_counter()
     except DeadKernelError:
         outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
                           f"the {settings.memory_mb} MiB limit)")
@@ -234,9 +267,22 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
         kill_group(pid)
-        kill_leftovers(settings.token)
+        kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
+                                               None))
         shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+        outcome.took("kernel stop", started)
     return None
+
+
+def kernel_env(token: str) -> dict[str, str]:
+    """The environment of a grading kernel (with the run's ``token``; without it for the
+    template kernels are forked from)."""
+    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: token}
+    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG", "NST_GRADE_TIMES",
+                 *([] if token else [TOKEN_ENV])):
+        env.pop(name, None)
+    return env
 
 
 def _new_cell(source: str, cell_id: str) -> Any:
@@ -260,9 +306,11 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
                               f"{settings.timeout} s; the rest of its cells were not run")
             continue
         client.timeout = max(1, int(min(settings.cell_timeout, left)))
-        outcome.current = index
+        outcome.current, started = index, time.perf_counter()
         if answer:
             cell.source = outcome.prepare[cell.id[len("nst-answer-"):]]()
+            started = outcome.took("hidden inputs", started)
+        step = "answers" if answer else "first cell" if index == cells[0][0] else "cells"
         try:
             client.execute_cell(cell, index)
             cell.metadata["nst_ran"] = True
@@ -275,6 +323,8 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
             if not _interrupted(client, km):
                 outcome.status = "the kernel did not answer after an interrupt; stopped"
                 return
+        finally:
+            outcome.took(step, started)
 
 
 def _interrupted(client: Any, km: Any) -> bool:
@@ -310,19 +360,20 @@ def kill_group(pid: int | None) -> None:
             pass
 
 
-def kill_leftovers(token: str) -> int:
+def kill_leftovers(token: str, keep: int | None = None) -> int:
     """SIGKILL every process of this user whose environment carries ``token`` (processes a
-    graded notebook started, detached or not); return how many."""
+    graded notebook started, detached or not; a forked kernel shows its template's) but
+    ``keep`` (the template, alive for the next notebook); return how many."""
     import psutil
 
     if not token:
         return 0
-    me, killed = os.getpid(), 0
+    me, killed = (os.getpid(), keep), 0
     for _ in range(3):  # a process may fork while the others are killed
         found = 0
         for proc in psutil.process_iter(["pid", "uids"]):
             try:
-                if proc.pid == me or proc.info["uids"].real != os.getuid():
+                if proc.pid in me or proc.info["uids"].real != os.getuid():
                     continue
                 if proc.environ().get(TOKEN_ENV) == token:
                     proc.kill()

@@ -1,14 +1,19 @@
 """The worker processes of a class's grading (notebooks/exercises; used by
-:mod:`helpers.exercises.batch`): each student's notebooks are graded in turn by a process of
-their own (:mod:`helpers.exercises.worker`), started in its own session; a notebook that
-ends its worker (a cell killing it, a signal, a hang past every time limit) is reported and
-a new worker grades the student's next notebook. A stop ends every worker and its kernels.
+:mod:`helpers.exercises.batch`): each student's notebooks are graded in turn by a worker
+process (:mod:`helpers.exercises.worker`, started in its own session), which then waits
+for the next student (about ``--jobs`` workers for the whole class: each one's start, the
+judge's imports, the run's hidden inputs and the template kernels are forked from are paid
+once per worker, not per student). A notebook that ends its worker (a cell killing it, a
+signal, a hang past every time limit) is reported and a new worker grades the student's next
+notebook. A stop ends every worker and its kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -39,30 +44,76 @@ class Task:
     shown: str = ""
 
 
+class Worker:
+    """One worker process: its stdin takes tasks, its stdout says when each is done, its
+    stderr goes to a temporary file (read when it fails)."""
+
+    def __init__(self, proc: subprocess.Popen, err: IO[bytes]) -> None:
+        self.proc, self.err, self.buffer = proc, err, b""
+        self.token = new_token()  # its kernels' (and its template's): killed if it dies
+
+    def send(self, task: Path, folder: Path) -> None:
+        """Give it a task (OSError when it is gone)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{task}\t{folder}\n".encode())
+        self.proc.stdin.flush()
+
+    def done(self, task: Path, limit: float) -> bool:
+        """Whether it said it finished ``task`` within ``limit`` seconds (False: it ended
+        or is still busy)."""
+        assert self.proc.stdout is not None
+        deadline, want = time.monotonic() + limit, f"done {task}".encode()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.proc.stdout, selectors.EVENT_READ)
+            while True:
+                lines = self.buffer.split(b"\n")
+                if any(line == want for line in lines[:-1]):
+                    self.buffer = b""
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(timeout=left):
+                    return False
+                data = os.read(self.proc.stdout.fileno(), 1 << 16)
+                if not data:
+                    return False
+                self.buffer = (self.buffer + data)[-(1 << 16):]
+
+
 class Workers:
-    """The worker processes running now, so a stop can end them all."""
+    """The worker processes of a run: idle ones wait for the next student (each keeps what
+    no student touches: the judge's imports, the hidden inputs, the template kernel), and a
+    stop ends them all."""
 
     def __init__(self) -> None:
-        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+        self.lock, self.running, self.idle, self.stopped = threading.Lock(), set(), [], False
 
-    def start(self, argv: list[str], folder: Path, err: IO[bytes]) -> subprocess.Popen | None:
-        """Start a worker in its own session, its stderr into ``err`` and its temporary
-        files in ``folder`` (removed with it, even if the worker is killed); None once
-        stopped."""
+    def take(self, folder: Path) -> Worker | None:
+        """An idle worker, else a new one in its own session (its temporary files in
+        ``folder``); None once stopped."""
         with self.lock:
             if self.stopped:
                 return None
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            if self.idle:
+                return self.idle.pop()
+            err = tempfile.TemporaryFile(dir=folder)
+            proc = subprocess.Popen([sys.executable, "-m", "helpers.exercises.worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, start_new_session=True,
                                     env={**os.environ, "PYTHONPATH": _pythonpath(),
                                          "TMPDIR": str(folder)})
             self.running.add(proc)
-            return proc
+            return Worker(proc, err)
 
-    def done(self, proc: subprocess.Popen) -> None:
+    def give_back(self, worker: Worker) -> None:
+        """A worker that finished its task waits for the next."""
+        with self.lock:
+            self.idle.append(worker)
+
+    def done(self, worker: Worker) -> None:
         """Forget a worker that ended."""
         with self.lock:
-            self.running.discard(proc)
+            self.running.discard(worker.proc)
+        worker.err.close()
 
     def stop(self) -> None:
         """SIGTERM every worker (each ends its kernel), SIGKILL those left after 5 s."""
@@ -78,7 +129,20 @@ class Workers:
             except subprocess.TimeoutExpired:
                 kill_group(proc.pid)
 
-
+    def close(self) -> None:
+        """End the idle workers at the end of the run (their input closed: they exit)."""
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for worker in idle:
+            with contextlib.suppress(OSError):
+                assert worker.proc.stdin is not None
+                worker.proc.stdin.close()
+            try:
+                worker.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            kill_group(worker.proc.pid)
+            self.done(worker)
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -125,9 +189,7 @@ def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settin
     while len(results) < len(tasks):
         rest = tasks[len(results):]
         try:
-            with tempfile.TemporaryFile() as err:  # the worker's stderr, read if it fails
-                done, why = _run_worker(rest, folder / f"run-{len(results)}", settings,
-                                        workers, err)
+            done, why = _run_worker(rest, folder / f"run-{len(results)}", settings, workers)
         except (OSError, StyleTransferError) as exc:  # e.g. the temporary folder removed
             done, why = [], f"could not run its grading: {exc}"
         results += done
@@ -137,40 +199,59 @@ def run_job(tasks: list[Task], folder: Path, instructors: dict[str, Any], settin
     return results
 
 
-def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Workers,
-                err: IO[bytes]) -> tuple[list[list[Row]], str]:
-    """Run one worker over ``tasks``; the rows of the notebooks it finished (in order), and
+def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Workers
+                ) -> tuple[list[list[Row]], str]:
+    """Have a worker grade ``tasks``; the rows of the notebooks it finished (in order), and
     why it stopped before the next one."""
-    token = new_token()
+    worker = workers.take(folder.parent.parent)
+    if worker is None:
+        return [], "not graded: the grading was stopped"
     spec = {"tmp": str(folder), "cache": str(folder.parent.parent / "cache"),
-            "token": token, "timeout": settings.timeout,
+            "token": worker.token, "timeout": settings.timeout,
             "memory_mb": settings.memory_mb, "cell_timeout": settings.cell_timeout,
-            "seed": settings.seed, "hide": run_settings(settings, token, []).hide,
+            "seed": settings.seed, "hide": run_settings(settings, worker.token, []).hide,
+            "sent": time.time(),
             "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
                            "notebook": str(t.notebook), "instructor": t.instructor}
                           for t in tasks]}
-    folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
-    write_text(folder / "task.json", json.dumps(spec))
-    proc = workers.start([sys.executable, "-m", "helpers.exercises.worker",
-                          str(folder / "task.json"), str(folder)], folder, err)
-    if proc is None:
-        return [], "not graded: the grading was stopped"
-    limit = len(tasks) * (settings.timeout + 12 * settings.cell_timeout) + GRACE  # 3 tries
     try:
-        status = proc.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
-        status = None
-    finally:
-        kill_group(proc.pid)
-        workers.done(proc)
-        kill_leftovers(token)
+        folder.mkdir(parents=True, exist_ok=True)  # a notebook may have removed it
+        write_text(folder / "task.json", json.dumps(spec))
+    except (OSError, StyleTransferError):
+        workers.give_back(worker)
+        raise
+    limit = len(tasks) * (settings.timeout + 12 * settings.cell_timeout) + GRACE  # 3 tries
+    finished = False
+    try:
+        worker.send(folder / "task.json", folder)
+        finished = worker.done(folder / "task.json", limit)
+    except OSError:
+        pass
+    why = ""
+    if finished:  # it killed what its notebooks left (all but its template)
+        workers.give_back(worker)
+    else:
+        why = _ended(worker, limit)
+        workers.done(worker)
+        kill_leftovers(worker.token)  # its kernels, their processes, its template
     done = []
     for index in range(len(tasks)):
         rows = _result(folder / f"result-{index}.json")
         if rows is None:
             break
         done.append(rows)
-    return done, _why(status, limit, err)
+    return done, why
+
+
+def _ended(worker: Worker, limit: int) -> str:
+    """End a worker that did not finish its task (its process group killed); why it did
+    not, from its exit status and stderr."""
+    status = None
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        status = worker.proc.wait(timeout=1)
+    kill_group(worker.proc.pid)
+    worker.proc.wait()
+    return _why(status, limit, worker.err)
 
 
 def _why(status: int | None, limit: int, err: IO[bytes]) -> str:
