@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from helpers.exercises import EXERCISES_DIR, harness, judge, student_version
+from helpers.exercises import check as ex_check
 from helpers.exercises._engine import SEED, CheckFailed
 from helpers.exercises.judge_runs import judge as verdict
 
@@ -389,7 +390,48 @@ def cached(loss_fn, shape):
         last["grad"] = grad
         return loss, stale
     return loss_and_grad
+
+
+def float64_into_loss(loss_fn, shape):
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape))  # scipy's float64 kept: the notebook's loss refuses it
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        return float(loss), tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+    return loss_and_grad
 '''
+
+TV_REFLECT = '''import tensorflow as tf
+
+
+def total_variation_loss(x, beta=2.0):
+    # reflect padding of the image: wrong (the last difference repeats), and it raises on
+    # an image one pixel high, which must still be told it is a reflect padding
+    p = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]], mode="REFLECT")
+    a = tf.square(p[:, 1:, :-1] - p[:, :-1, :-1])
+    b = tf.square(p[:, :-1, 1:] - p[:, :-1, :-1])
+    return tf.reduce_mean(tf.pow(a + b, beta / 2))
+'''
+
+
+def test_the_grader_names_float64_handed_to_the_loss_as_practice_does(tmp_path):
+    user: dict = {}
+    exec(NOTEBOOK_LBFGS, user)
+    told = answered("lbfgs", "float64_into_loss", user, tmp_path)
+    with pytest.raises(CheckFailed) as practice:
+        ex_check("lbfgs", user["float64_into_loss"])
+    assert "float64" in told and told == f"✗ {practice.value.message}", (told, practice.value)
+
+
+def test_the_grader_judges_thin_inputs_last_as_practice_does(tmp_path):
+    user: dict = {}
+    exec(TV_REFLECT, user)
+    told = answered("tv", "total_variation_loss", user, tmp_path)
+    with pytest.raises(CheckFailed) as practice:
+        ex_check("tv", user["total_variation_loss"])
+    assert told.startswith("✗") and "InvalidArgument" not in told, told
+    assert told == f"✗ {practice.value.message}", (told, practice.value.message)
 
 
 def test_lbfgs_is_judged_from_the_recorded_trace(tmp_path):

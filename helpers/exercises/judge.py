@@ -32,7 +32,6 @@ from helpers.exercises._engine import (
     Spec,
     hidden_cases,
     is_tensor,
-    judge_spec,
     library_message,
     raised_message,
 )
@@ -254,21 +253,19 @@ def judge_arrays(check: str, records: list, npz: Any, tag: str = "graded") -> st
     spec = specs()[check]
     cases = hidden_cases(check, spec)
     layouts = _inputs(check)[1]
-    answers = []
-    for i, case in enumerate(cases):
+
+    def get(i: int, case: Any) -> Answer:
         if i >= len(records) or not isinstance(records[i], dict):
             raise CheckFailed(check, "the grader got no answer for every hidden input")
         failure = failure_of(check, records[i])
         if failure is not None:
             raise failure
-        answer = Answer(decode(records[i].get("out", {}), npz),
-                        _after(case, layouts[i], records[i], npz, f"{tag}/c{i}"),
-                        str(records[i].get("gradient", "")))
-        if check == "deprocess":
-            deprocess_steps(check, case, answer)
-        _engine.judge_case(check, spec, case, answer)
-        answers.append(answer)
-    return judge_spec(check, spec, cases, answers)
+        return Answer(decode(records[i].get("out", {}), npz),
+                      _after(case, layouts[i], records[i], npz, f"{tag}/c{i}"),
+                      str(records[i].get("gradient", "")))
+
+    return _engine.judge_in_order(check, spec, cases, get,
+                                  deprocess_steps if check == "deprocess" else None)
 
 
 def _substituted(check: str, result: dict, npz: Any) -> str:

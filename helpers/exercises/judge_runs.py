@@ -50,7 +50,7 @@ class Replay:
 def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
     """ex06 on the recorded trace: types, shapes and gradients at two points in turn, the
     L-BFGS-B run the kernel made, then a point it did not visit (as the practice check)."""
-    from helpers.exercises.ex06_lbfgs import _values
+    from helpers.exercises.ex06_lbfgs import _values, input_dtype_problem
 
     made = result.get("make", {})
     failure = failure_of(check, made)
@@ -58,6 +58,10 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
         raise failure
     if not made.get("callable"):
         raise CheckFailed(check, "make_loss_and_grad must return a function (the inner one)")
+    for dtype in result.get("input_dtypes", [])[:8]:
+        problem = input_dtype_problem(str(dtype)[:40])
+        if problem:  # the notebook's network and losses would refuse it (as practice says)
+            raise CheckFailed(check, problem)
     fn: Callable = Replay(check, result, npz, bowl)
     first, second, third = bowl.points
     _values(check, fn, bowl, first, None)
