@@ -415,23 +415,26 @@ def total_variation_loss(x, beta=2.0):
 '''
 
 
-def test_the_grader_names_float64_handed_to_the_loss_as_practice_does(tmp_path):
+def graded_and_practised(code: str, check: str, name: str, tmp_path: Path) -> tuple[str, str]:
+    """What the grader told ``name`` (defined by ``code``) and what practice's check() says."""
     user: dict = {}
-    exec(NOTEBOOK_LBFGS, user)
-    told = answered("lbfgs", "float64_into_loss", user, tmp_path)
+    exec(code, user)
+    told = answered(check, name, user, tmp_path)
     with pytest.raises(CheckFailed) as practice:
-        ex_check("lbfgs", user["float64_into_loss"])
-    assert "float64" in told and told == f"✗ {practice.value.message}", (told, practice.value)
+        ex_check(check, user[name])
+    return told, f"✗ {practice.value.message}"
+
+
+def test_the_grader_names_float64_handed_to_the_loss_as_practice_does(tmp_path):
+    told, practice = graded_and_practised(NOTEBOOK_LBFGS, "lbfgs", "float64_into_loss",
+                                          tmp_path)
+    assert "float64" in told and told == practice, (told, practice)
 
 
 def test_the_grader_judges_thin_inputs_last_as_practice_does(tmp_path):
-    user: dict = {}
-    exec(TV_REFLECT, user)
-    told = answered("tv", "total_variation_loss", user, tmp_path)
-    with pytest.raises(CheckFailed) as practice:
-        ex_check("tv", user["total_variation_loss"])
+    told, practice = graded_and_practised(TV_REFLECT, "tv", "total_variation_loss", tmp_path)
     assert told.startswith("✗") and "InvalidArgument" not in told, told
-    assert told == f"✗ {practice.value.message}", (told, practice.value.message)
+    assert told == practice, (told, practice)
 
 
 def test_lbfgs_is_judged_from_the_recorded_trace(tmp_path):
