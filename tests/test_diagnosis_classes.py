@@ -262,7 +262,7 @@ WRONG = [
      "hands loss_fn a float64 tensor"),
     ("lbfgs", variable_wiring, "hands loss_fn a float64 tensor"),
     ("lbfgs", wiring(lambda y, s: tf.constant(y.reshape(s), tf.int32)),
-     "hands loss_fn a int32 tensor"),
+     "hands loss_fn an int32 tensor"),
     ("lbfgs", wiring(lambda y, s: tf.constant(y.reshape(s, order="F"), tf.float32),
                      lambda g: g.numpy().astype(np.float64).ravel(order="F")),
      "reshaped in column-major order (order='F')"),

@@ -31,7 +31,7 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
             n=math.prod(_SHAPE), shape=_SHAPE), failure.student_traceback) from None
 
 
-INPUT_DTYPE = ("your function hands loss_fn a {} tensor{}: the network, its features and "
+INPUT_DTYPE = ("your function hands loss_fn {} tensor{}: the network, its features and "
                "every loss of the notebook are float32, and TensorFlow does not mix the two "
                "(the notebook's nst_loss raises InvalidArgumentError there, adding a float64 "
                "TV term to float32 ones). Convert as you reshape, tf.constant(y.reshape(shape), "
@@ -43,10 +43,10 @@ def input_dtype_problem(dtype: str) -> str | None:
     """What is wrong with the dtype of the image handed to loss_fn (None: float32, or a
     rounding dtype the loss values name)."""
     if dtype in ("float64", "double"):
-        return INPUT_DTYPE.format("float64", " (tf.constant(y) and tf.Variable(y) keep "
+        return INPUT_DTYPE.format("a float64", " (tf.constant(y) and tf.Variable(y) keep "
                                              "scipy's float64)")
     if dtype.startswith(("int", "uint", "complex")):
-        return INPUT_DTYPE.format(dtype, "")
+        return INPUT_DTYPE.format(f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype}", "")
     return None
 
 

@@ -58,7 +58,8 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
         raise failure
     if not made.get("callable"):
         raise CheckFailed(check, "make_loss_and_grad must return a function (the inner one)")
-    for dtype in result.get("input_dtypes", [])[:8]:
+    dtypes = result.get("input_dtypes")  # from the kernel: a forged record may send anything
+    for dtype in dtypes[:8] if isinstance(dtypes, list) else []:
         problem = input_dtype_problem(str(dtype)[:40])
         if problem:  # the notebook's network and losses would refuse it (as practice says)
             raise CheckFailed(check, problem)
