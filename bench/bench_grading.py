@@ -138,7 +138,10 @@ def main() -> None:
                         help="skip measuring one kernel's start and TensorFlow import alone")
     args = parser.parse_args()
     names = sorted(p.name for p in EXERCISES_DIR.glob("ex*.ipynb")) if args.exercises == "all" \
-        else args.exercises.split(",")
+        else [n if n.endswith(".ipynb") else f"{n}.ipynb" for n in args.exercises.split(",")]
+    missing = [n for n in names if not (EXERCISES_DIR / n).is_file()]
+    if missing:
+        parser.error(f"no exercise notebook {', '.join(missing)} in {EXERCISES_DIR}")
     print(f"load before: {os.getloadavg()}")
     costs = {} if args.no_costs else kernel_costs()
     for what, seconds in costs.items():

@@ -41,7 +41,8 @@ from helpers.signals import exit_status, stop_on_signals
 
 TASK_BYTES = 2**20
 #: When set (by bench/bench_grading.py), a folder where each notebook's seconds per step go
-#: (``TIMES_ENV/<token>-N.json``: kernel start, cells, answers, judging, the worker's start).
+#: (``TIMES_ENV/<token>-<pid>-<ns>-N.json``, one per notebook: kernel start, cells,
+#: answers, judging, the worker's start).
 TIMES_ENV = "NST_GRADE_TIMES"
 _PR_SET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 36, 4
 
@@ -164,7 +165,9 @@ def _write_times(token: str, index: int, item: dict, times: dict[str, float]) ->
     """One notebook's seconds per step, for the bench (only when :data:`TIMES_ENV` is set)."""
     folder = os.environ.get(TIMES_ENV)
     if folder:
-        write_text(Path(folder) / f"{token}-{index}.json", json.dumps(
+        # one file per notebook graded (a task holds one notebook: index alone would repeat)
+        name = f"{token}-{os.getpid()}-{time.monotonic_ns()}-{index}.json"
+        write_text(Path(folder) / name, json.dumps(
             {"student": item["student"], "exercise": item["exercise"], "times": times}))
 
 
