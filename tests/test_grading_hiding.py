@@ -118,3 +118,37 @@ def test_refused_user_namespaces_are_said_on_stderr_and_in_the_summary(tmp_path)
         plain = _grade(klass, source, tmp_path / "plain", refuse=False)
         assert plain.returncode == 0 and "warning:" not in plain.stderr, plain.stderr
         assert "not hidden" not in (tmp_path / "plain" / "summary.html").read_text()
+
+
+@pytest.mark.notebooks  # two forked kernels
+def test_kernels_forked_from_a_template_start_as_fresh_ones(tmp_path):
+    """A kernel forked from the template (which imported TensorFlow, caching its temporary
+    folder, and NumPy, with its random state) can write temporary files, and two kernels of
+    one template draw different random numbers, as kernels started from scratch do."""
+    from helpers.exercises.forking import Template
+    from helpers.exercises.runner import kernel_env
+
+    token = new_token()
+    hidden = tmp_path / "instructor"  # the template's TMPDIR (a worker's first task's folder)
+    hidden.mkdir()
+    template = Template({**kernel_env(token), "TMPDIR": str(hidden)})
+    try:
+        draws = []
+        for n in range(2):
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+                "import tempfile, numpy as np\n"
+                "with tempfile.NamedTemporaryFile() as f:\n    f.write(b'x')\n"
+                "open('draw.txt', 'w').write(str(np.random.randint(1 << 30)))", id="fresh")])
+            work = tmp_path / f"work{n}" / "ex01"
+            work.mkdir(parents=True)
+            settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
+                                    token, [hidden])
+            settings.template = template
+            run_notebook(nb, work, [], settings)
+            outputs = nb.cells[0].get("outputs", [])
+            errors = [o.get("evalue") for o in outputs if o.get("output_type") == "error"]
+            assert nb.cells[0].metadata.get("nst_ran") and errors == [], errors
+            draws.append((work / "draw.txt").read_text())
+        assert draws[0] and draws[0] != draws[1], draws
+    finally:
+        template.close()

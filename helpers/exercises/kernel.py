@@ -182,6 +182,7 @@ def _become_kernel(request: dict, fd: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        _fresh_state()
         null = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1, 2):
             os.dup2(null, stream)
@@ -189,6 +190,19 @@ def _become_kernel(request: dict, fd: int) -> None:
         status = 0
     finally:
         os._exit(status)
+
+
+def _fresh_state() -> None:
+    """What a kernel started from scratch would have that a fork of the template does not:
+    the temporary folder found anew from this kernel's environment (TensorFlow's import
+    cached the template's; it may lie in a covered folder) and NumPy's global random state
+    drawn afresh (a fork copies it: every kernel of a template would draw the same)."""
+    import tempfile
+
+    tempfile.tempdir = None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
 
 
 def probe(folder: str) -> int:
