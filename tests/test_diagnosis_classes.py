@@ -249,13 +249,6 @@ WRONG = [
         / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2)), "precision loss, such as bfloat16"),
     ("gram", lambda f: tf.cast(gram(tf.cast(f, tf.int64)), tf.float32),
      "or another integer type"),
-    # a float64 tensor where the other loss terms are float32 (added later: a dtype error)
-    ("gram", lambda f: gram(tf.cast(f, tf.float64)), "your result is float64"),
-    ("content", lambda f, p: tf.reduce_sum(tf.square(tf.cast(f - p, tf.float64)))
-     / float(np.prod(f.shape)), "your result is float64"),
-    ("style_layer", lambda f, a: tf.cast(layer(f, a), tf.float64), "your result is float64"),
-    ("tv", lambda x: tf.reduce_mean(tf.square(tf.cast(x[:, 1:, :-1] - x[:, :-1, :-1],
-                                                      tf.float64))), "your result is float64"),
     # ex06 lbfgs: float64 handed to the float32 loss, Fortran order, no reshape
     ("lbfgs", wiring(lambda y, s: tf.constant(y.reshape(s))), "hands loss_fn a float64 tensor"),
     ("lbfgs", wiring(lambda y, s: tf.convert_to_tensor(y.reshape(s))),

@@ -367,7 +367,6 @@ def variable_assigned_first(loss_fn, shape, y, state):
     ("preprocess", lambda i: (i[..., ::-1].astype(np.float32) - MEAN32)[np.newaxis]),
     ("style", style_sorted),
     ("style", style_normalised_grams),
-    ("lbfgs", wiring(float64_wiring)),
     ("lbfgs", wiring(variable_assigned_first)),
 ], ids=lambda v: getattr(v, "__name__", str(v))[:30])
 def test_right_answers_written_unusually_still_pass(name, answer, capsys):

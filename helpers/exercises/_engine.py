@@ -299,10 +299,6 @@ def dtype_problem(spec: Spec, out: Any) -> str | None:
         return (f"your result is {dtype}, which keeps about 3 significant digits"
                 f"{' and stops at 65504' if dtype == 'float16' else ''}: compute in float32 "
                 "(leave out the tf.cast to a smaller type)")
-    if dtype == "float64" and spec.returns == "tensor" and not spec.dtypes:
-        return ("your result is float64, the network's features are float32: TensorFlow will "
-                "not add it to the other loss terms (a float32 + float64 error later); compute "
-                "in float32, or cast back (tf.cast(..., tf.float32))")
     if not spec.dtypes or dtype in spec.dtypes:
         return None
     want = spec.dtypes[0]

@@ -31,20 +31,17 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
             n=math.prod(_SHAPE), shape=_SHAPE), failure.student_traceback) from None
 
 
-INPUT_DTYPE = ("your function hands loss_fn {} tensor{}: the network, its features and "
-               "every loss of the notebook are float32, and TensorFlow does not mix the two "
-               "(the notebook's nst_loss raises InvalidArgumentError there, adding a float64 "
-               "TV term to float32 ones). Convert as you reshape, tf.constant(y.reshape(shape), "
-               "tf.float32) (tf.cast(…, tf.float32)); scipy's float64 comes back with the "
-               "gradient, .numpy().astype(np.float64)")
+INPUT_DTYPE = ("your function hands loss_fn {} tensor{}: the network, its features and every "
+               "loss of the notebook are float32, and TensorFlow does not mix them (the "
+               "notebook's nst_loss raises InvalidArgumentError). Convert as you reshape, "
+               "tf.constant(y.reshape(shape), tf.float32) (tf.cast(…, tf.float32)); scipy's "
+               "float64 comes back with the gradient, .numpy().astype(np.float64)")
 
 
 def input_dtype_problem(dtype: str) -> str | None:
-    """What is wrong with the dtype of the image handed to loss_fn (None: float32, or a
-    rounding dtype the loss values name)."""
+    """What is wrong with the dtype handed to loss_fn (None: float32, or a rounding one)."""
     if dtype in ("float64", "double"):
-        return INPUT_DTYPE.format("a float64", " (tf.constant(y) and tf.Variable(y) keep "
-                                             "scipy's float64)")
+        return INPUT_DTYPE.format("a float64", " (tf.constant(y), tf.Variable(y) keep it)")
     if dtype.startswith(("int", "uint", "complex")):
         return INPUT_DTYPE.format(f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype}", "")
     return None
@@ -131,9 +128,8 @@ def _types(name: str, out: Any, n: int) -> tuple[float, np.ndarray]:
             f"your {which} is a TensorFlow tensor; scipy works with NumPy: return float(loss) "
             "and the gradient as a NumPy array (.numpy())"))
     if not isinstance(loss, float | np.floating) or isinstance(loss, np.ndarray):
-        kind = type(loss).__name__
-        article = "an" if kind[0] in "aeiou" else "a"
-        raise CheckFailed(name, (f"your loss is {article} {kind}; return a plain "
+        kind = f"{'an' if type(loss).__name__[0] in 'aeiou' else 'a'} {type(loss).__name__}"
+        raise CheckFailed(name, (f"your loss is {kind}; return a plain "
                                  "number: float(loss)"))
     grad = np.asarray(grad)
     if grad.shape != (n,):
@@ -158,9 +154,8 @@ STALE = ("your gradient is the one of the PREVIOUS call (or an earlier one), not
 STALE_LOSS = ("your loss is the one of the PREVIOUS call (or an earlier one), not of the "
               "point scipy just passed (a cached loss{}; or a tf.function that traced the "
               "first point in as a constant): L-BFGS-B's line search compares losses of "
-              "different points "
-              "and stops early or goes astray. Compute loss and gradient together from the "
-              "same y on every call")
+              "different points and stops early or goes astray. Compute loss and gradient "
+              "together from the same y on every call")
 SCALED = ("your {}: the two are scaled differently. L-BFGS-B needs the gradient OF the "
           "loss it is given, or its line search fails. Scale both by the same factor, or "
           "(here) neither")

@@ -303,9 +303,7 @@ def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
     seen: list[str] = []  # the dtypes loss_fn was handed (the notebook's losses take float32)
 
     def loss_fn(x: Any) -> Any:
-        dtype = getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", "")))
-        if dtype not in seen:
-            seen.append(dtype)
+        seen.append(getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", ""))))
         return tf.reduce_sum(w * tf.square(tf.cast(x, tf.float32) - t))
 
     made = attempt(maker, (loss_fn, tuple(weight.shape)), job["library"], [])
@@ -328,7 +326,7 @@ def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
     calls.append(_probe(fn, points[2], "p2", arrays))
     for i, x in enumerate(others):
         calls.append(_probe(fn, x, f"o{i}", arrays))
-    result["input_dtypes"] = seen[:8]
+    result["input_dtypes"] = sorted(set(seen))[:8]
     return result
 
 
