@@ -300,10 +300,10 @@ def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
         weight, target = npz["weight"], npz["target"]
         points, others = list(npz["points"]), list(npz["others"])
     w, t = tf.constant(weight, tf.float32), tf.constant(target, tf.float32)
-    seen: list[str] = []  # the dtypes loss_fn was handed (the notebook's losses take float32)
+    seen: set[str] = set()  # the dtypes loss_fn was handed (the notebook's losses take float32)
 
     def loss_fn(x: Any) -> Any:
-        seen.append(getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", ""))))
+        seen.add(getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", ""))))
         return tf.reduce_sum(w * tf.square(tf.cast(x, tf.float32) - t))
 
     made = attempt(maker, (loss_fn, tuple(weight.shape)), job["library"], [])
@@ -326,7 +326,7 @@ def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
     calls.append(_probe(fn, points[2], "p2", arrays))
     for i, x in enumerate(others):
         calls.append(_probe(fn, x, f"o{i}", arrays))
-    result["input_dtypes"] = sorted(set(seen))[:8]
+    result["input_dtypes"] = sorted(seen)[:8]
     return result
 
 
