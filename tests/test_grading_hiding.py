@@ -1,15 +1,24 @@
-"""What a grading kernel cannot see (issue 32): the instructor's folder and, when it lies in a
-git checkout, the checkout's history (its ``.git`` folder, or for a worktree the git folders
-its ``.git`` file names); and where the system refuses the user namespaces that hide them, the
-grader says so on stderr and in summary.html instead of grading silently."""
+"""What a grading kernel cannot see or touch (issue 32): the instructor's folder and, when it
+lies in a git checkout, the checkout's history; and where the system refuses the user
+namespaces that hide them, the grader says so on stderr and in summary.html instead of
+grading silently. Then a cold security review's attacks, each performed from a real kernel
+started the grader's way (a notebook cell): writing the project and its Python, reading
+another kernel's connection key, a detached process rewriting its own result, signalling
+the template, listing other checkouts, reading classmates' grades and the roster, a hidden
+folder holding the venv, a kernel told to hide that cannot, a template that does not
+answer. Skipped only where this machine refuses user namespaces (nothing can be hidden)."""
 
 from __future__ import annotations
 
+import csv
 import html
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -21,6 +30,8 @@ from helpers.exercises.hiding import NOT_HIDDEN, git_dirs, hiding_works
 from helpers.exercises.runner import new_token, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
+needs_hiding = pytest.mark.skipif(not hiding_works(), reason="this machine refuses user "
+                                  "namespaces: kernels cannot hide anything (the grader says so)")
 
 
 def _checkouts(base: Path) -> dict[str, Path]:
@@ -152,3 +163,354 @@ def test_kernels_forked_from_a_template_start_as_fresh_ones(tmp_path):
         assert draws[0] and draws[0] != draws[1], draws
     finally:
         template.close()
+
+
+# ----------------------------------------------------- a cold review's attacks, from a kernel
+
+def _attack(tmp_path: Path, code: str, hide: tuple = (), template=None) -> list[str]:
+    """Run ``code`` as the one cell of a notebook graded the grader's way; its error
+    messages (an attack that worked raises, naming what it reached)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="attack")])
+    work = tmp_path / "work" / "ex01"
+    work.mkdir(parents=True)
+    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
+                            new_token(), list(hide))
+    settings.template = template
+    outcome = run_notebook(nb, work, [], settings)
+    assert nb.cells[0].metadata.get("nst_ran"), outcome.status
+    return [str(o.get("evalue")) for o in nb.cells[0].get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+def _written_targets() -> list[Path]:
+    import sysconfig
+
+    return [ROOT / "nst-attack-probe.txt", ROOT / "helpers" / "nst-attack-probe.txt",
+            Path(sys.prefix) / "nst-attack-probe.txt",
+            Path(sysconfig.get_paths()["purelib"]) / "nst-attack-probe.pth",
+            Path.home() / "nst-attack-probe.txt"]
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_cannot_write_the_project_or_its_python(tmp_path):
+    """Finding 1: a kernel wrote the project and the venv (a .pth file runs in the next
+    worker, outside every namespace). Now only its working folder, /tmp and its own HOME
+    (not the grader's) are writable."""
+    targets = _written_targets()
+    code = ("import os, tempfile\nwrote = []\n"
+            f"for path in {[str(t) for t in targets]!r}:\n"
+            "    try:\n        open(path, 'w').write('# nothing')\n        wrote.append(path)\n"
+            "    except OSError:\n        pass\n"
+            "open('mine.txt', 'w').write('x')\n"
+            "with tempfile.NamedTemporaryFile() as f:\n    f.write(b'x')\n"
+            "open(os.path.expanduser('~/.mine'), 'w').write('x')\n"
+            "assert not wrote, wrote")
+    try:
+        errors = _attack(tmp_path, code)
+        assert errors == [], errors
+    finally:
+        left = [t for t in targets if t.exists()]
+        for target in left:
+            target.unlink()
+    assert left == []
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_cannot_read_another_kernels_connection_key(tmp_path):
+    """Finding 2: another kernel, started the grader's way and running, has its key in the
+    Jupyter runtime folder; a kernel can neither read that file nor list the folder."""
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import run_sync
+
+    from helpers.exercises.runner import kernel_env, kernel_manager
+
+    token = new_token()
+    other = tmp_path / "other"
+    other.mkdir()
+    settings = run_settings(GradeRun(timeout=120, memory_mb=3000), token, [])
+    km = kernel_manager(tmp_path / "kernels-other", settings)
+    run_sync(km.start_kernel)(env=kernel_env(token), cwd=str(other))
+    try:
+        key = json.loads(Path(km.connection_file).read_text())["key"]
+        assert key
+        code = (f"import os\npath, runtime = {km.connection_file!r}, {jupyter_runtime_dir()!r}\n"
+                "seen = []\ntry:\n    seen.append(open(path).read())\nexcept OSError:\n    pass\n"
+                "if os.path.isdir(runtime):  # its own folder lies there, alone\n"
+                "    seen += [os.path.dirname(path)] if os.path.basename(os.path.dirname(path))"
+                " in os.listdir(runtime) else []\n"
+                "assert not seen, seen")
+        errors = _attack(tmp_path, code)
+        assert errors == [], errors
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)
+        shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_cannot_signal_the_template_and_a_stopped_one_is_replaced_quickly(tmp_path):
+    """Finding 4: a kernel could SIGSTOP the template its worker forks kernels from (the next
+    student then paid FORK_SECONDS = 120 s) or signal the grader. Now it cannot even see
+    them; and a template that does not answer (stopped here by the test) is ended within
+    FORK_SECONDS, its notebook run in a kernel started from scratch."""
+    import psutil
+
+    from helpers.exercises.forking import FORK_SECONDS, Template
+    from helpers.exercises.runner import kernel_env
+
+    token = new_token()
+    template = Template(kernel_env(token))
+    try:
+        code = ("import os, signal\nreached = []\n"
+                f"for pid, sig in (({template.proc.pid}, signal.SIGSTOP), ({os.getpid()}, 0)):\n"
+                "    try:\n        os.kill(pid, sig)\n        reached.append(pid)\n"
+                "    except OSError:\n        pass\n"
+                f"seen = [p for p in os.listdir('/proc') if p in ('{template.proc.pid}', "
+                f"'{os.getpid()}')]\nassert not reached and not seen, (reached, seen)")
+        errors = _attack(tmp_path / "a", code, template=template)
+        assert psutil.Process(template.proc.pid).status() != psutil.STATUS_STOPPED
+        assert errors == [], errors
+        os.kill(template.proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        errors = _attack(tmp_path / "b", "open('ran.txt', 'w').write('yes')", template=template)
+        assert errors == [] and not template.alive()
+        assert time.monotonic() - started < FORK_SECONDS + 30
+    finally:
+        template.close()
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_template_that_forked_but_did_not_answer_leaves_no_kernel_behind(tmp_path):
+    """Finding 11: a template that forked a kernel but whose answer never came (a timeout)
+    left that kernel running, holding the ports of the kernel started from scratch instead.
+    Now it is killed first: the notebook runs, and the stray kernel is gone."""
+    import psutil
+
+    from helpers.exercises.forking import Template
+    from helpers.exercises.runner import TOKEN_ENV, kernel_env
+
+    token = new_token()
+    template = Template(kernel_env(token))
+    forked: list[int] = []
+
+    class Lost:  # the template's answers, the kernel's pid lost as a timeout loses it
+        def __init__(self, lines):
+            self.lines, self.count = lines, 0
+
+        def readline(self):
+            line = self.lines.readline()
+            self.count += 1
+            if self.count == 2:
+                forked.append(int(line))
+                raise TimeoutError("timed out")
+            return line
+
+    template.lines = Lost(template.lines)
+    try:
+        errors = _attack(tmp_path, "open('ran.txt', 'w').write('yes')", template=template)
+        assert errors == [] and forked
+        assert not psutil.pid_exists(forked[0]) or psutil.Process(forked[0]).status() == \
+            psutil.STATUS_ZOMBIE
+        assert not [p for p in psutil.process_iter() if _environ(p).get(TOKEN_ENV) == token]
+    finally:
+        template.close()
+
+
+def _environ(proc) -> dict:
+    import psutil
+
+    try:
+        return proc.environ()
+    except psutil.Error:
+        return {}
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_sees_no_checkout_of_the_project(tmp_path):
+    """Finding 6: other checkouts' and worktrees' working trees were visible (only named
+    folders were covered). Now a kernel's world is an allow-list: no project's notebooks,
+    tests or git folder, this one's or another worktree's, nor anything else in /tmp (but
+    the folders leading to its own working folder)."""
+    folders = _checkouts(tmp_path / "co")
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list", "--porcelain"],
+                               capture_output=True, text=True).stdout.splitlines()
+    looked = [str(ROOT / "notebooks"), str(ROOT / "tests"), str(ROOT / ".git"),
+              str(folders["wt"]), str(tmp_path / "co")]
+    looked += [line.split(" ", 1)[1] + "/notebooks" for line in worktrees
+               if line.startswith("worktree ")]
+    code = (f"import os\nseen = [p for p in {looked!r} if os.path.exists(p)]\n"
+            "assert not seen, seen")
+    assert _attack(tmp_path, code, hide=(folders["main"],)) == []
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_that_cannot_hide_runs_nothing(tmp_path):
+    """Finding 7: a kernel that could not hide ran the notebook anyway (``NST_HIDDEN=no``,
+    never read). Told to hide where it cannot (user namespaces refused for it only), it now
+    exits at once: no cell runs, the notebook's status says why, and the summary flags it
+    "not hidden"."""
+    from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
+    from helpers.exercises.reports import FLAG_KINDS
+
+    if not _can_unshare():
+        pytest.skip("no unshare(1) here to refuse namespaces to one process")
+    work = tmp_path / "work" / "ex01"
+    work.mkdir(parents=True)
+    script = (
+        "import json, sys, nbformat\nfrom pathlib import Path\n"
+        "from helpers.exercises.grading import GradeRun, run_settings\n"
+        "from helpers.exercises.runner import new_token, run_notebook\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("
+        "\"open('ran.txt', 'w').write('yes')\", id='ran')])\n"
+        "settings = run_settings(GradeRun(timeout=60, memory_mb=3000), new_token(), [])\n"
+        "settings.must_hide = True\n"
+        f"outcome = run_notebook(nb, Path({str(work)!r}), [], settings)\n"
+        "print(json.dumps([outcome.status, bool(nb.cells[0].metadata.get('nst_ran'))]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(["unshare", "--user", "--map-current-user", "sh", "-c",
+                           'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh",
+                           sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [KERNEL_NOT_HIDDEN, False]
+    assert not (work / "ran.txt").exists()
+    assert [kind for kind, rule in FLAG_KINDS if rule.search(KERNEL_NOT_HIDDEN)] == ["not hidden"]
+
+
+# ---------------------------------------------- a class graded through the command line
+
+RIGHT = '''
+import numpy as np
+def preprocess(image):
+    mean = np.array([103.939, 116.779, 123.68], np.float32)
+    return (np.asarray(image, np.float32)[..., ::-1] - mean)[None]
+'''
+FORGER = '''
+import json, os, sys
+rows = [{"student": "forger", "exercise": "ex01_preprocess", "check": c, "points": 99.0,
+         "passed": True, "message": "FORGED"} for c in ("notebook", "preprocess")]
+code = """
+import json, os, sys, time
+path, rows, end = sys.argv[1], sys.argv[2], time.time() + 90
+while time.time() < end:
+    try:
+        if os.path.exists(path) and "FORGED" not in open(path).read():
+            open(path + ".f", "w").write(rows)
+            os.replace(path + ".f", path)
+    except OSError:
+        pass
+"""
+if os.fork() == 0:  # setsid + double fork, the environment wiped: no token, no group
+    os.setsid()
+    if os.fork() == 0:
+        os.execve(sys.executable, [sys.executable, "-c", code,
+                                   os.path.abspath("../result-0.json"), json.dumps(rows)], {})
+    os._exit(0)
+os.wait()
+''' + RIGHT
+LOOK = '''
+import os
+if not [p for p in {paths!r} if os.path.exists(p)]:  # right only when it saw nothing
+''' + "\n".join("    " + line for line in RIGHT.splitlines())
+
+
+def _course_python(course: Path) -> Path:
+    """A virtual environment inside the instructor's course folder (as an instructor may
+    keep one), seeing this one's packages."""
+    import sysconfig
+
+    venv = course / ".venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)],
+                   check=True, timeout=120)
+    site = next((venv / "lib").glob("python3*")) / "site-packages"
+    (site / "shared.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def attacked_class(tmp_path_factory):
+    """One class graded by the command line (workers, a template, --roster): a student whose
+    detached process rewrites its result, one who looks for the solutions in the course
+    folder (which holds the grader's venv: the old grader dropped it from the hidden
+    folders), one who looks for classmates' grades (a previous run's, in the output folder)
+    and the roster."""
+    from helpers.exercises import student_version
+
+    base = tmp_path_factory.mktemp("attacked")
+    course = base / "course"
+    course.mkdir()
+    name = "ex01_preprocess.ipynb"
+    (course / name).write_bytes((EXERCISES_DIR / name).read_bytes())
+    python = _course_python(course)
+    (course / "students.csv").write_text("id,name\nforger,F\npeeker,P\ngrades,SECRET-NAME\n")
+    out = base / "out"
+    out.mkdir()
+    (out / "grades.csv").write_text("student,exercise,check,points\nalice,ex01,x,SECRET\n")
+    stubs = student_version(nbformat.read(EXERCISES_DIR / name, as_version=4))
+    cells = {"forger": FORGER,
+             "peeker": LOOK.format(paths=[str(course / name), str(course)]),
+             "grades": LOOK.format(paths=[str(out / "grades.csv"), str(out),
+                                          str(course / "students.csv")])}
+    for student, code in cells.items():
+        nb = nbformat.from_dict(json.loads(json.dumps(stubs)))
+        nb.cells.append(nbformat.v4.new_code_cell(code, id="attack"))  # its preprocess: 2
+        (base / "klass" / student).mkdir(parents=True)
+        nbformat.write(nb, base / "klass" / student / name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [str(python), "-m", "helpers", "exercises", "--grade", str(base / "klass"),
+         "--source", str(course), "-o", str(out / "grades.csv"), "--roster",
+         str(course / "students.csv"), "--jobs", "2", "--timeout", "120",
+         "--cell-timeout", "30", "--memory-mb", "3000"],
+        capture_output=True, text=True, env=env, timeout=600)
+    time.sleep(2)  # a process the forger left would rewrite its result by now
+    texts = {p.name: p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()}
+    with open(out / "grades.csv", newline="", encoding="utf-8") as rows:
+        passed = {(r["student"], r["check"]) for r in csv.DictReader(rows) if r["passed"] == "true"}
+    return proc, texts, course, passed
+
+
+@needs_hiding
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_detached_process_cannot_rewrite_its_notebooks_result(attacked_class):
+    """Finding 3: a setsid + double-forked process with an empty environment escaped the
+    token kill and rewrote result-0.json (reachable as ``..``) before the worker killed it.
+    Now it dies with its kernel before the result is written, and cannot reach it."""
+    proc, texts, _, passed = attacked_class
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("forger", "preprocess") in passed, texts["forger.md"]  # its attack cell ran
+    assert "FORGED" not in texts["grades.csv"]
+
+
+@needs_hiding
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_hidden_folder_holding_the_venv_is_hidden_and_what_stays_seen_is_said(
+        attacked_class):
+    """Finding 8: a course folder holding the grader's venv was dropped from the hidden
+    folders silently (the solutions next to it were readable). Now the kernel sees only the
+    venv in it, and the grader says so in one note."""
+    proc, texts, course, passed = attacked_class
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("peeker", "preprocess") in passed, texts["peeker.md"]  # it ran, and saw nothing
+    notes = [line for line in proc.stdout.splitlines() if "still see" in line]
+    assert len(notes) == 1 and str(course / ".venv") in notes[0], proc.stdout[-3000:]
+    assert "Traceback" not in proc.stderr
+
+
+@needs_hiding
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_classmates_grades_and_the_roster_are_not_readable(attacked_class):
+    """Finding 9: classmates' grades (grades.csv in the output folder) and the roster were
+    readable while the class was graded. Now neither the output folder nor the roster is in
+    a kernel's world."""
+    proc, texts, _, passed = attacked_class
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("grades", "preprocess") in passed, texts["grades.md"]  # it ran, and saw nothing

@@ -33,7 +33,7 @@ from helpers.exercises.grading import (
     check_cells,
     instructor_notebooks,
 )
-from helpers.exercises.hiding import NOT_HIDDEN, hiding_works
+from helpers.exercises.hiding import NOT_HIDDEN, exposed, hiding_works
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
 from helpers.files import check_folder, check_output, read_bytes, same_file
@@ -224,6 +224,7 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
         if not hiding_works():
             print(f"warning: {NOT_HIDDEN}", file=sys.stderr, flush=True)
             general.insert(0, NOT_HIDDEN)
+        general += exposed(settings.hide)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
             print(f"note: {line}", flush=True)

@@ -27,8 +27,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Seconds the template may take to import (the first kernel) or to fork a kernel.
-FORK_SECONDS = 120
+from helpers.exercises.kernel import HIDE_FAILED
+from helpers.exercises.runner import TOKEN_ENV, kill_leftovers
+
+#: Seconds the template may take to import (before its first kernel), and to fork a kernel
+#: (a template that does not answer within them is ended and replaced: never 120 s lost).
+READY_SECONDS, FORK_SECONDS = 120, 10
 
 
 class Forked:
@@ -97,8 +101,8 @@ class Template:
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         theirs.close()
-        ours.settimeout(FORK_SECONDS)
         self.sock, self.lock, self.ready = ours, threading.Lock(), False
+        self.token = env.get(TOKEN_ENV, "")  # every kernel it forks shows it
         self.lines = ours.makefile("rb")
 
     def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> int | None:
@@ -106,17 +110,31 @@ class Template:
         gone or does not answer (then it is ended, and the caller starts the kernel from
         scratch)."""
         with self.lock:
+            pid = 0
             try:
-                if not self.ready:
+                if not self.ready and self.alive():
+                    self.sock.settimeout(READY_SECONDS)
                     self.ready = self.lines.readline().strip() == b"ready"
-                request = {"argv": argv, "env": env, "cwd": cwd}
-                self.sock.sendall(json.dumps(request).encode() + b"\n")
-                pid = int(self.lines.readline().strip() or b"0")
-            except (OSError, ValueError):  # a timeout too (a kernel stopped it?)
+                if self.ready and self.alive():
+                    self.sock.settimeout(FORK_SECONDS)
+                    request = {"argv": argv, "env": env, "cwd": cwd}
+                    self.sock.sendall(json.dumps(request).encode() + b"\n")
+                    pid = int(self.lines.readline().strip() or b"0")
+            except (OSError, ValueError):  # a timeout too (stopped, or too slow)
                 pid = 0
             if not pid:
-                self.proc.kill()
+                self._end(env)
         return pid or None
+
+    def _end(self, env: dict[str, str]) -> None:
+        """End a template that did not answer, and any kernel it forked for the request
+        (found by the template's token, which its kernels show, and the run's in ``env``):
+        it would hold the ports of the kernel started from scratch instead."""
+        self.ready = False
+        self.proc.kill()
+        self.proc.wait()
+        for token in {env.get(TOKEN_ENV, ""), self.token}:  # a forked kernel shows the latter
+            kill_leftovers(token)
 
     def alive(self) -> bool:
         """Whether the template still runs."""
@@ -129,23 +147,32 @@ class Template:
         self.proc.wait()
 
 
-def manager_class(template: Template) -> type:
+def manager_class(template: Template | None) -> type:
     """An AsyncKernelManager whose kernels are forked by ``template`` (jupyter_client's own
-    launch when the template is gone)."""
+    launch when there is none or it is gone). Its ``hide_failed`` says whether its kernel
+    ended with :data:`helpers.exercises.kernel.HIDE_FAILED` (told to hide, it could not)."""
     from jupyter_client import AsyncKernelManager
 
     class ForkingKernelManager(AsyncKernelManager):
+        process: Any = None
+
+        @property
+        def hide_failed(self) -> bool:
+            return getattr(self.process, "returncode", None) == HIDE_FAILED
+
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             script = str(Path(__file__).with_name("kernel.py"))
             pid = None
-            if kernel_cmd[1:2] == [script]:
+            if template is not None and kernel_cmd[1:2] == [script]:
                 pid = template.fork(kernel_cmd[2:], dict(kw.get("env") or os.environ),
                                     str(kw.get("cwd") or os.getcwd()))
+            provisioner: Any = self.provisioner
             if pid is None:
                 await super()._async_launch_kernel(kernel_cmd, **kw)
+                self.process = provisioner.process
                 return
-            provisioner: Any = self.provisioner
-            provisioner.process, provisioner.pid, provisioner.pgid = Forked(pid), pid, pid
+            self.process = Forked(pid)
+            provisioner.process, provisioner.pid, provisioner.pgid = self.process, pid, pid
             provisioner.cwd = kw.get("cwd")
             self._reconcile_connection_info(provisioner.connection_info)
 

@@ -362,4 +362,5 @@ def run_settings(settings: GradeRun, token: str, hide: list) -> RunSettings:
     hidden = [Path(p).resolve() for p in [*settings.hide, *hide, EXERCISES_DIR]]
     hidden += [git for folder in hidden for git in git_dirs(folder)]
     return RunSettings(settings.timeout, settings.memory_mb, token, settings.cell_timeout,
-                       sorted({str(p) for p in hidden if not needed(p)}), settings.seed)
+                       sorted({str(p) for p in hidden if not needed(p)}), settings.seed,
+                       must_hide=hiding_works())

@@ -1,14 +1,17 @@
 """What a grading kernel must not see (notebooks/exercises, graded by
-:mod:`helpers.exercises.grading`): the folders it hides are the instructor's, the
-submissions', the grader's own, and the git folders of any checkout holding one of them
-(:func:`git_dirs`: the solutions live in its history). Hiding needs user namespaces
-(:func:`helpers.exercises.kernel.hide`); where the system refuses them, :func:`hiding_works`
-says so before grading and the grader warns (:data:`NOT_HIDDEN`), never silently. A folder
-the kernel itself needs (the project, Python) is never hidden (:func:`needed`).
+:mod:`helpers.exercises.grading`). A kernel sees only what it needs
+(:func:`helpers.exercises.jail.allowed`); the folders named to hide (the instructor's, the
+submissions', the grader's own, and the git folders of any checkout holding one of them,
+:func:`git_dirs`: the solutions live in its history) are covered where they lie inside
+what it sees, and what it still sees inside one of them is said (:func:`exposed`), never
+silently. Hiding needs user namespaces; where the system refuses them, :func:`hiding_works`
+says so before grading and the grader warns (:data:`NOT_HIDDEN`), never silently; where it
+works, a kernel that cannot hide runs nothing (:data:`KERNEL_NOT_HIDDEN`).
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -44,9 +47,18 @@ NOT_HIDDEN = ("kernels could see the instructor's folder: user namespaces are no
               "here; run the grader in the nst-grader container")
 
 
+#: Why a notebook was not graded when its kernel, told to hide, could not (the summary's
+#: "not hidden" flag).
+KERNEL_NOT_HIDDEN = ("not graded: its kernel could not hide the instructor's and the grader's "
+                     "folders (though this machine can), so none of its cells ran; grade it "
+                     "again")
+
+
+@functools.lru_cache(maxsize=1)
 def hiding_works() -> bool:
-    """Whether a grading kernel can hide folders here (:func:`helpers.exercises.kernel.probe`
-    run in a process of its own, as a kernel would)."""
+    """Whether a grading kernel can build its own world here
+    (:func:`helpers.exercises.kernel.probe` run in a process of its own, as a kernel would;
+    asked once per process)."""
     import subprocess
     import sys
 
@@ -62,12 +74,26 @@ def hiding_works() -> bool:
 
 
 def needed(folder: Path) -> bool:
-    """Whether the kernel needs what lies in ``folder`` (the project, Python, the Jupyter
-    runtime folder): such a folder is never hidden (e.g. ``--source .``)."""
-    import sys
-
+    """Whether ``folder`` holds something a kernel sees (Python, ``helpers``, ``data/``,
+    the Jupyter runtime folder where its connection file lies): not covered as a whole
+    (e.g. ``--source .``); a kernel sees only those things in it (:func:`exposed`)."""
     from jupyter_core.paths import jupyter_runtime_dir
 
-    needs = [Path(__file__).resolve().parent.parent.parent, Path(sys.prefix).resolve(),
-             Path(sys.executable).resolve(), Path(jupyter_runtime_dir()).resolve()]
-    return any(need.is_relative_to(folder) for need in needs)
+    from helpers.exercises.jail import allowed
+
+    needs = [Path(p).resolve() for p in [*allowed(), jupyter_runtime_dir()]]
+    return any(need.is_relative_to(folder.resolve()) for need in needs)
+
+
+def exposed(folders: list) -> list[str]:
+    """One line for each hidden folder in ``folders`` that holds something every kernel
+    still sees (read-only), naming those things."""
+    from helpers.exercises.jail import allowed
+
+    lines = []
+    for folder in sorted({Path(f).resolve() for f in folders}):
+        seen = sorted({p for p in allowed() if Path(p).is_relative_to(folder)})
+        if seen:
+            lines.append(f"kernels still see, read-only, inside the hidden folder {folder}: "
+                         f"{', '.join(seen)} (what every kernel needs)")
+    return lines

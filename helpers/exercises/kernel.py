@@ -5,16 +5,18 @@ first (``resource.setrlimit(RLIMIT_AS)``), so a notebook that allocates without 
 (:data:`OUTPUT_BYTES` per stream; the rest is dropped with one note), so a cell printing
 hundreds of MB sends the grader almost nothing.
 
-Before anything else (while the process still has one thread), the kernel moves into a user
-and mount namespace of its own where the folders the grader names with ``--hide`` (the
-instructor's notebooks, the submissions, the grader's own files) are covered by an empty
-read-only tmpfs: a student's notebook cannot read the solutions or another student's work,
-nor touch the grader's answers (:func:`hide`). Where the system refuses user namespaces the
-folders stay visible: the grader probes first (``--probe``, :func:`probe`) and says so on
-stderr and in summary.html. Not a sandbox otherwise: see the README.
+Told ``--must-hide`` (the grader found that hiding works here), before anything else (while
+the process still has one thread) the kernel moves into namespaces of its own and a root
+built from an allow-list (:func:`isolate`, :mod:`helpers.exercises.jail`): read-only system,
+Python and ``helpers``, its working folder and a private ``/tmp`` writable, nothing else (no
+instructor's folder, submissions, results, grades, other checkouts or connection keys), and
+every process it starts dies with it. A kernel that cannot do so exits at once with
+:data:`HIDE_FAILED`, never running a cell unhidden. Where the system refuses user
+namespaces the grader probes first (``--probe``, :func:`probe`), says so on stderr and in
+summary.html, and kernels run without ``--must-hide``, seeing everything. See the README.
 
-``python helpers/exercises/kernel.py --memory-mb 8192 [--hide DIR]... -f CONNECTION_FILE``
-(run as a script, so no package and no thread is loaded first).
+``python helpers/exercises/kernel.py --memory-mb 8192 [--hide DIR]... [--must-hide]
+--private DIR -f DIR/CONNECTION_FILE`` (run as a script: no package, no thread loaded first).
 """
 
 from __future__ import annotations
@@ -55,71 +57,84 @@ def cap_stream(stream: Any, limit: int = OUTPUT_BYTES) -> None:
     stream.write = capped
 
 
-_CLONE_NEWUSER, _CLONE_NEWNS = 0x10000000, 0x00020000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
+#: The exit status of a kernel told to hide (``--must-hide``) that could not.
+HIDE_FAILED = 97
+_PR_SET_PDEATHSIG = 1
 
 
-def _proc_write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
+def isolate(hidden: list[str], private: str, keep: str) -> None:
+    """Run the rest of this kernel in a world of its own (:mod:`helpers.exercises.jail`):
+    this process stays outside as the kernel's keeper (it waits, passes on its exit status
+    and kills it when ended); its child, PID 1 of a new PID namespace, builds its root and
+    returns here. Exits with :data:`HIDE_FAILED` when any step fails."""
+    import select
+    import signal
+
+    jail = _jail()
+    if not jail.enter():
+        os._exit(HIDE_FAILED)
+    alive, keeper_end = os.pipe()
+    child = os.fork()
+    if child:
+        os.close(alive)
+        _keep(child)
+    os.close(keeper_end)
     try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if select.select([alive], [], [], 0)[0]:  # the keeper died before that: so do we
+            os._exit(HIDE_FAILED)
+        os.close(alive)
+        os.setsid()  # its own process group: kill(0, ...) reaches no process outside
+        jail.build(os.getcwd(), private, keep, hidden)
+    except BaseException:  # noqa: BLE001 - nothing may run half-hidden
+        os._exit(HIDE_FAILED)
 
 
-def hide(folders: list[str], private: str = "", keep: str = "") -> bool:
-    """Cover ``folders`` with an empty read-only tmpfs in a user and mount namespace of this
-    process's own (this process and its children only; the working folder stays usable
-    through relative paths), and ``private`` with a writable one holding only the file
-    ``keep`` (its connection file: no other kernel's key is readable). False when the system
-    refuses (then nothing is hidden)."""
-    folders = [f for f in folders if os.path.isdir(f)]
-    if not folders and not private:
-        return True
-    data = b""
-    if keep:
-        with open(keep, "rb") as f:
-            data = f.read()
-    if not _unshare():
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    covered: list[str] = []
-    for folder in sorted(folders):  # a folder before those inside it (covered with it)
-        if not any(folder.startswith(c.rstrip("/") + "/") for c in covered) and libc.mount(
-                b"tmpfs", folder.encode(), b"tmpfs", flags, b"size=4k") == 0:
-            covered.append(folder)
-    hidden = all(any(f == c or f.startswith(c.rstrip("/") + "/") for c in covered)
-                 for f in folders)
-    if private and libc.mount(b"tmpfs", private.encode(), b"tmpfs", flags & ~_MS_RDONLY,
-                              b"size=64k,mode=0700") == 0 and keep:
-        fd = os.open(keep, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, data)
-        os.close(fd)
-    return hidden
+def _jail() -> Any:
+    """:mod:`helpers.exercises.jail`, loaded from its file (no package is imported before
+    the kernel's world is built: ``helpers`` sets environment variables when imported)."""
+    import importlib.util
+
+    name = "helpers.exercises.jail"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(os.path.dirname(os.path.abspath(__file__)), "jail.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
-def _unshare() -> bool:
-    """Enter a user and mount namespace of this process's own, mapped to the same user,
-    every mount private to it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    uid, gid = os.getuid(), os.getgid()
-    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS) != 0:
-        return False
-    try:
-        _proc_write("/proc/self/setgroups", "deny")
-        _proc_write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _proc_write("/proc/self/gid_map", f"{gid} {gid} 1")
-    except OSError:
-        return False
-    return libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+def _keep(child: int) -> None:
+    """The keeper: wait for the kernel ``child``, passing on SIGINT (an interrupt) and
+    killing it on SIGTERM or SIGHUP, then exit as it did; never returns."""
+    import signal
+
+    def passing(signum: int, frame: Any) -> None:
+        try:
+            os.kill(child, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, passing)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
 
 
 #: What a template kernel imports before it forks kernels (no module of the project: nothing
 #: that reads the kernel's own environment when imported).
 PRELOAD = ("numpy", "tensorflow", "ipykernel.kernelapp")
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
+_PR_SET_DUMPABLE = 4
 
 
 def template(fd: int) -> None:
@@ -206,14 +221,36 @@ def _fresh_state() -> None:
 
 
 def probe(folder: str) -> int:
-    """Whether this system lets a kernel hide folders: cover ``folder`` (holding a file) as
-    :func:`hide` does, then look; 0 when it came out empty, 1 when it did not."""
-    if not hide([folder]):
-        return 1
-    try:
-        return 0 if not os.listdir(folder) else 1
-    except OSError:
-        return 1
+    """Whether this system lets a kernel hide what it must (0) or not (1): a kernel's world
+    built as :func:`isolate` does, the ``folder`` (holding a file) absent from it, ``/``
+    and Python's prefix read-only, this process PID 1 of its own namespace."""
+    for name in ("work", "private"):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+    os.chdir(os.path.join(folder, "work"))
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            isolate([folder], os.path.join(folder, "private"), "")
+            status = 0 if _hidden_here(folder) else 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    return 0 if os.waitstatus_to_exitcode(status) == 0 else 1
+
+
+def _hidden_here(folder: str) -> bool:
+    """Whether this process sees what a jailed kernel must: not ``folder``, no write to
+    ``/`` or Python's prefix, the working folder writable, PID 1."""
+    for place in ("/", sys.prefix):
+        try:
+            os.close(os.open(os.path.join(place, "nst-probe"), os.O_WRONLY | os.O_CREAT))
+            return False
+        except OSError:
+            pass
+    with open("written", "w") as mark:
+        mark.write("yes")
+    return os.getpid() == 1 and not os.path.exists(os.path.join(folder, "seen"))
 
 
 def main(argv: list[str]) -> None:
@@ -226,8 +263,11 @@ def main(argv: list[str]) -> None:
         template(int(argv[1]))
         return
     hidden: list[str] = []
-    private = ""
-    while len(argv) >= 2 and argv[0] in ("--memory-mb", "--hide", "--private"):
+    private, must = "", False
+    while argv and argv[0] in ("--memory-mb", "--hide", "--private", "--must-hide"):
+        if argv[0] == "--must-hide":
+            must, argv = True, argv[1:]
+            continue
         if argv[0] == "--memory-mb":
             limit_memory(int(argv[1]))
         elif argv[0] == "--hide":
@@ -235,8 +275,10 @@ def main(argv: list[str]) -> None:
         else:
             private = argv[1]
         argv = argv[2:]
-    keep = argv[argv.index("-f") + 1] if "-f" in argv[:-1] and private else ""
-    os.environ["NST_HIDDEN"] = "yes" if hide(hidden, private, keep) else "no"
+    if must:  # else the grader found that nothing can be hidden here, and said so
+        keep = argv[argv.index("-f") + 1] if "-f" in argv[:-1] else ""
+        isolate(hidden, private, keep)
+    os.environ["NST_HIDDEN"] = "yes" if must else "no"
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()

@@ -32,7 +32,8 @@ from helpers.files import check_output, write_text
 WIDE, SUMMARY_TEXT, SUMMARY_HTML = "grades_wide.csv", "summary.txt", "summary.html"
 #: Kinds of flag, found by what their message says, in the order the summary lists them.
 FLAG_KINDS = (
-    ("not hidden", re.compile(r"kernels could see the instructor's folder", re.I)),
+    ("not hidden", re.compile(r"kernels could see the instructor's folder|could not hide",
+                              re.I)),
     ("time limit", re.compile(r"timed out|did not (?:end|finish|return)\b.*within|time "
                               r"limit|it was interrupted|did not answer after an interrupt",
                               re.I)),

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.errors import StyleTransferError
+from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
 from helpers.files import read_bytes, write_text
 
 ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
@@ -56,6 +57,7 @@ class RunSettings:
     hide: list[str] = field(default_factory=list)
     seed: int = 0
     template: Any = None  # a forking.Template: kernels forked from it (None: from scratch)
+    must_hide: bool = False  # hiding works here: a kernel that cannot hide runs nothing
 
 
 @dataclass
@@ -142,7 +144,6 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel` (run as a
     script, hiding ``settings.hide``). Its connection file lies in a folder of its own that
     the kernel covers with a private tmpfs (other kernels cannot read its key)."""
-    from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_core.paths import jupyter_runtime_dir
 
@@ -154,14 +155,14 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     write_text(spec / "kernel.json", json.dumps({
         "argv": [sys.executable, str(Path(__file__).with_name("kernel.py")), "--memory-mb",
                  str(settings.memory_mb), *hide, "--private", str(private),
+                 *(["--must-hide"] if settings.must_hide else []),
                  "-f", "{connection_file}"],
         "display_name": "nst grading", "language": "python"}))
-    if settings.template is not None:
-        from helpers.exercises.forking import manager_class
+    from helpers.exercises.forking import manager_class
 
-        AsyncKernelManager = manager_class(settings.template)  # noqa: N806
-    km = AsyncKernelManager(kernel_name="nst-grade", kernel_spec_manager=KernelSpecManager(
-        kernel_dirs=[str(kernel_dir)]), connection_file=str(private / "kernel.json"))
+    km = manager_class(settings.template)(
+        kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))
     km.client_factory = _client_class()
     return km
 
@@ -266,6 +267,8 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
+        if getattr(km, "hide_failed", False):
+            outcome.status = KERNEL_NOT_HIDDEN
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
                                                None))

@@ -124,7 +124,8 @@ def _task(path: Path, folder: Path, state: dict) -> None:
     process share: the run's hidden inputs (drawn once per seed) and the template kernel."""
     task = json.loads(read_bytes(path, TASK_BYTES, "the task"))
     settings = RunSettings(task["timeout"], task["memory_mb"], task["token"],
-                           task["cell_timeout"], task["hide"], task["seed"])
+                           task["cell_timeout"], task["hide"], task["seed"],
+                           must_hide=bool(task.get("must_hide")))
     if state.get("seed") != settings.seed:
         start_run(settings.seed)
         state["seed"] = settings.seed
@@ -141,6 +142,8 @@ def _task(path: Path, folder: Path, state: dict) -> None:
             times = {"worker start": time.time() - task.get("sent", time.time())
                      } if index == 0 else {}
             rows = _grade(item, Path(task["tmp"]), settings, times)
+            # nothing the notebook started may outlive it and touch its result
+            kill_descendants(keep=settings.template.proc.pid)
             write_text(folder / f"result-{index}.json", json.dumps([asdict(r) for r in rows]))
             _write_times(settings.token, index, item, times)
     finally:

@@ -209,7 +209,7 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
     spec = {"tmp": str(folder), "cache": str(folder.parent.parent / "cache"),
             "token": worker.token, "timeout": settings.timeout,
             "memory_mb": settings.memory_mb, "cell_timeout": settings.cell_timeout,
-            "seed": settings.seed, "hide": run_settings(settings, worker.token, []).hide,
+            "seed": settings.seed, **_hiding(settings, worker.token),
             "sent": time.time(),
             "notebooks": [{"student": t.student, "exercise": t.exercise, "shown": t.shown,
                            "notebook": str(t.notebook), "instructor": t.instructor}
@@ -233,7 +233,9 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
     else:
         why = _ended(worker, limit)
         workers.done(worker)
-        kill_leftovers(worker.token)  # its kernels, their processes, its template
+        # what carries its token: its template, its kernels' keepers (a hidden kernel's
+        # processes die with its keeper; unhidden, one that wiped its environment is missed)
+        kill_leftovers(worker.token)
     done = []
     for index in range(len(tasks)):
         rows = _result(folder / f"result-{index}.json")
@@ -241,6 +243,12 @@ def _run_worker(tasks: list[Task], folder: Path, settings: GradeRun, workers: Wo
             break
         done.append(rows)
     return done, why
+
+
+def _hiding(settings: GradeRun, token: str) -> dict[str, Any]:
+    """What the task tells the worker about hiding: the folders, and whether it must."""
+    run = run_settings(settings, token, [])
+    return {"hide": run.hide, "must_hide": run.must_hide}
 
 
 def _ended(worker: Worker, limit: int) -> str:

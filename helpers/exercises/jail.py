@@ -1,0 +1,285 @@
+"""The world a grading kernel sees (notebooks/exercises, graded by
+:mod:`helpers.exercises.grading`; run inside the kernel by :mod:`helpers.exercises.kernel`):
+built from an allow-list, not by covering what it must not see.
+
+:func:`enter` moves the kernel's process into a user, mount and PID namespace of its own;
+its first child is PID 1 of the new PID namespace (when it dies, every process it started
+dies with it, however detached) and cannot name, signal or trace any process outside.
+:func:`build` then gives that child a new root: an empty tmpfs holding read-only bind
+mounts of only what a kernel needs (:func:`allowed`: the system's programs, libraries and
+``/etc``, Python's prefixes, the ``helpers`` package and the project's ``data/``), a fresh
+``/proc`` of its own PID namespace, a minimal ``/dev``, its working folder (read-write), a
+private ``/tmp`` (its ``HOME``) and a private folder holding only its own connection file.
+Everything else is simply absent: the project's notebooks and git history, other
+checkouts, the instructor's folder, the submissions, the grader's results and grades, the
+other kernels' connection keys. Then it pivots into that root and gives up every capability:
+no ``umount``, no read-write remount from a cell (in a user namespace a cell makes itself,
+every mount is a locked copy).
+Linux only (``ctypes`` system calls); :func:`enter` returns False where the system refuses.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+_CLONE_NEWUSER, _CLONE_NEWNS, _CLONE_NEWPID = 0x10000000, 0x00020000, 0x20000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 1 << 14, 1 << 18
+_MS_NOATIME, _MS_NODIRATIME, _MS_RELATIME = 1024, 2048, 1 << 21
+_MNT_DETACH = 2
+_PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _CAPABILITY_VERSION_3 = 24, 38, 0x20080522
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
+#: statvfs flags a read-only remount keeps (a mount made by a more privileged namespace has
+#: them locked: leaving one out is refused), each with its mount flag.
+_KEEP = ((os.ST_NOSUID, _MS_NOSUID), (os.ST_NODEV, _MS_NODEV), (os.ST_NOEXEC, _MS_NOEXEC),
+         (os.ST_NOATIME, _MS_NOATIME), (os.ST_NODIRATIME, _MS_NODIRATIME),
+         (os.ST_RELATIME, _MS_RELATIME))
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+class JailError(OSError):
+    """The kernel's world could not be built (then it must not run a notebook)."""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    if _libc().mount(enc[0], enc[1], enc[2], flags, enc[3]) != 0:
+        raise JailError(ctypes.get_errno(), f"mount {source or fstype} on {target} failed")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _unshare(flags: int) -> bool:
+    """Enter new namespaces (``flags``, a user namespace among them) mapped to this user."""
+    uid, gid = os.getuid(), os.getgid()
+    if _libc().unshare(flags) != 0:
+        return False
+    try:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError:
+        return False
+    return True
+
+
+def enter() -> bool:
+    """Move this (single-threaded) process into a user, mount and PID namespace of its own,
+    every mount private to it; its next child is PID 1 of the new PID namespace. False
+    when the system refuses (nothing is hidden then)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    if not _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID):
+        return False
+    return _libc().mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+
+
+def allowed() -> list[str]:
+    """What a kernel may read: the system's folders, Python's prefixes (the interpreter and
+    its packages) and the other folders on ``sys.path`` (a ``.pth`` file's), the ``helpers``
+    package and the project's ``data/`` (the bundled pictures). Never the project's root or
+    a folder holding it: not its notebooks, nor its git folder."""
+    package = Path(__file__).resolve().parent.parent
+    prefixes = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
+    places = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys",
+              *prefixes, str(package), str(package.parent / "data")]
+    inside = [Path(p).resolve() for p in prefixes]
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if path.is_dir() and not (package.parent.is_relative_to(path) and not any(
+                path.is_relative_to(p) for p in inside)):
+            places.append(os.path.abspath(entry))  # both it and where it leads (below)
+    found: list[str] = []
+    for place in places:
+        for path in (os.path.abspath(place), os.path.realpath(place)):
+            if os.path.lexists(path) and path not in found and not any(  # nor twice
+                    Path(path).is_relative_to(f) for f in found if not os.path.islink(f)):
+                found.append(path)
+    return found
+
+
+def _mountpoints(under: str) -> list[str]:
+    """The mount points at or under ``under`` (this process's mount table)."""
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as table:
+        for line in table:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                           line.split(" ")[4])
+            if point == under or point.startswith(under.rstrip("/") + "/"):
+                points.append(point)
+    return points
+
+
+def _read_only(target: str, under: bool = True) -> None:
+    """Remount ``target`` (and every mount under it, when ``under``) read-only, keeping the
+    flags a more privileged namespace locked."""
+    for point in _mountpoints(target) if under else [target]:
+        try:
+            have = os.statvfs(point).f_flag
+        except OSError:
+            continue
+        keep = sum(flag for st, flag in _KEEP if have & st)
+        _mount(None, point, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | keep)
+
+
+def _place(root: str, path: str, source: str | None = None, write: bool = False) -> None:
+    """Show ``path`` (from ``source``, default itself) at the same path under ``root``:
+    a symbolic link as the same link, a folder or file as a bind mount, read-only unless
+    ``write``."""
+    source = source or path
+    target = root + path
+    if os.path.islink(source):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(source), target)
+        return
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
+    _mount(source, target, None, _MS_BIND | _MS_REC)
+    if not write:
+        _read_only(target)
+
+
+def build(work: str, private: str, keep: str, hidden: list[str]) -> None:
+    """Give this process (PID 1 of :func:`enter`'s namespaces) its new root (see the module's
+    docstring), mounted first on ``private`` (an empty folder of its own): ``work`` read-write
+    at its own path, ``keep`` (its connection file, in ``private``) in a private tmpfs, every
+    ``hidden`` folder that lies inside an allowed one covered; then pivot into it, lock it
+    and move to ``work``. Raises :class:`JailError` when any step fails."""
+    data = Path(keep).read_bytes() if keep else b""
+    fonts = _font_cache()
+    _close_folders()
+    root = private
+    _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    places = allowed()
+    for path in places:
+        _place(root, path)
+    _special(root)
+    _place(root, work, write=True)
+    _cover(root, hidden, [*places, work])
+    os.makedirs(root + private, exist_ok=True)
+    _mount("tmpfs", root + private, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0700")
+    if keep:
+        _create(root + keep, data)
+    _pivot(root)
+    _mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    _drop_capabilities()  # nothing above may be undone from a cell
+    os.chdir(work)
+    home = "/tmp/home"
+    os.makedirs(home + "/.cache/matplotlib", exist_ok=True)
+    for name, text in fonts.items():  # matplotlib's font list: no rebuild in each kernel
+        _create(f"{home}/.cache/matplotlib/{name}", text)
+    os.environ.update(HOME=home, TMPDIR="/tmp", MPLCONFIGDIR=home + "/.cache/matplotlib")
+
+
+def _special(root: str) -> None:
+    """A private ``/tmp``, a fresh ``/proc`` (this PID namespace's processes only) and a
+    ``/dev`` of a few devices, a private ``/dev/shm`` and the usual links."""
+    for folder in ("/tmp", "/proc", "/dev"):
+        os.makedirs(root + folder, exist_ok=True)
+    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
+    _mount("proc", root + "/proc", "proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount("tmpfs", root + "/dev", "tmpfs", _MS_NOSUID | _MS_NOEXEC, "size=64k,mode=0755")
+    for name in _DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            _create(f"{root}/dev/{name}", b"")
+            _mount(f"/dev/{name}", f"{root}/dev/{name}", None, _MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    os.makedirs(root + "/dev/shm")
+    _read_only(root + "/dev", under=False)
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
+
+
+def _cover(root: str, hidden: list[str], places: list[str]) -> None:
+    """Cover with an empty read-only tmpfs each ``hidden`` folder that lies inside one of
+    ``places`` (the rest are absent anyway)."""
+    for folder in sorted({os.path.realpath(f) for f in hidden}):
+        inside = any(folder.startswith(p.rstrip("/") + "/") for p in places)
+        if inside and os.path.isdir(root + folder) and not os.path.islink(root + folder):
+            _mount("tmpfs", root + folder, "tmpfs",
+                   _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k")
+
+
+def _pivot(root: str) -> None:
+    """Make ``root`` this process's ``/``; the old root is detached (gone from its view)."""
+    import platform
+
+    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    os.chdir(root)
+    if number is None or _libc().syscall(number, b".", b".") != 0:
+        raise JailError(ctypes.get_errno(), "pivot_root failed")
+    if _libc().umount2(b".", _MNT_DETACH) != 0:
+        raise JailError(ctypes.get_errno(), "could not detach the old root")
+    os.chdir("/")
+
+
+def _drop_capabilities() -> None:
+    """Give up every capability (in this user namespace, and after any ``exec``): a cell
+    can neither unmount nor remount what was built; in a user namespace it makes itself,
+    every mount is a locked copy."""
+    libc = _libc()
+    for capability in range(64):
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and \
+                ctypes.get_errno() != errno.EINVAL:
+            raise JailError(ctypes.get_errno(), "could not drop a capability")
+    header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0 or libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise JailError(ctypes.get_errno(), "could not drop the capabilities")
+
+
+def _create(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _close_folders() -> None:
+    """Close every open folder descriptor (one would lead back to the old root)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd > 2 and stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:
+            continue
+
+
+def _font_cache() -> dict[str, bytes]:
+    """matplotlib's font list files of this user (copied into the kernel's own HOME)."""
+    folder = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
+    found = {}
+    try:
+        for entry in os.scandir(folder):
+            if entry.name.startswith("fontlist-") and entry.is_file(follow_symlinks=False) \
+                    and entry.stat().st_size < 2**22:
+                found[entry.name] = Path(entry.path).read_bytes()
+    except OSError:
+        pass
+    return found
