@@ -396,20 +396,20 @@ rows = [{"student": "forger", "exercise": "ex01_preprocess", "check": c, "points
          "passed": True, "message": "FORGED"} for c in ("notebook", "preprocess")]
 code = """
 import json, os, sys, time
-path, rows, end = sys.argv[1], sys.argv[2], time.time() + 90
+folder, rows, end = os.open("..", os.O_RDONLY), sys.argv[1], time.time() + 90
+opener = lambda name, flags: os.open(name, flags, dir_fd=folder)  # its cwd will be removed
 while time.time() < end:
     try:
-        if os.path.exists(path) and "FORGED" not in open(path).read():
-            open(path + ".f", "w").write(rows)
-            os.replace(path + ".f", path)
+        if "FORGED" not in open("result-0.json", opener=opener).read():
+            open("forged", "w", opener=opener).write(rows)
+            os.replace("forged", "result-0.json", src_dir_fd=folder, dst_dir_fd=folder)
     except OSError:
         pass
 """
 if os.fork() == 0:  # setsid + double fork, the environment wiped: no token, no group
     os.setsid()
     if os.fork() == 0:
-        os.execve(sys.executable, [sys.executable, "-c", code,
-                                   os.path.abspath("../result-0.json"), json.dumps(rows)], {})
+        os.execve(sys.executable, [sys.executable, "-c", code, json.dumps(rows)], {})
     os._exit(0)
 os.wait()
 ''' + RIGHT
