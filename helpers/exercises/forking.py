@@ -25,10 +25,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from helpers.exercises.kernel import HIDE_FAILED
-from helpers.exercises.runner import TOKEN_ENV, kill_leftovers
+
+Leftovers = Callable[[dict], Any]  # kills the processes carrying the token of an environment
 
 #: Seconds the template may take to import (before its first kernel), and to fork a kernel
 #: (a template that does not answer within them is ended and replaced: never 120 s lost).
@@ -102,13 +103,14 @@ class Template:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         theirs.close()
         self.sock, self.lock, self.ready = ours, threading.Lock(), False
-        self.token = env.get(TOKEN_ENV, "")  # every kernel it forks shows it
+        self.env = env  # its token: every kernel it forks shows it
         self.lines = ours.makefile("rb")
 
-    def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> int | None:
+    def fork(self, argv: list[str], env: dict[str, str], cwd: str,
+             leftovers: Leftovers | None = None) -> int | None:
         """A new kernel running ``kernel.py ARGV`` (its pid), or None when the template is
-        gone or does not answer (then it is ended, and the caller starts the kernel from
-        scratch)."""
+        gone or does not answer (then it is ended, with any kernel it forked for the
+        request, found by ``leftovers``; the caller starts the kernel from scratch)."""
         with self.lock:
             pid = 0
             try:
@@ -123,18 +125,19 @@ class Template:
             except (OSError, ValueError):  # a timeout too (stopped, or too slow)
                 pid = 0
             if not pid:
-                self._end(env)
+                self._end([env, self.env], leftovers)
         return pid or None
 
-    def _end(self, env: dict[str, str]) -> None:
+    def _end(self, envs: list[dict], leftovers: Leftovers | None) -> None:
         """End a template that did not answer, and any kernel it forked for the request
-        (found by the template's token, which its kernels show, and the run's in ``env``):
-        it would hold the ports of the kernel started from scratch instead."""
+        (``leftovers`` of each of ``envs``: its kernels show the template's token, their
+        requests the run's): it would hold the ports of the kernel started from scratch
+        instead."""
         self.ready = False
         self.proc.kill()
         self.proc.wait()
-        for token in {env.get(TOKEN_ENV, ""), self.token}:  # a forked kernel shows the latter
-            kill_leftovers(token)
+        for env in envs if leftovers else []:
+            leftovers(env)
 
     def alive(self) -> bool:
         """Whether the template still runs."""
@@ -147,10 +150,11 @@ class Template:
         self.proc.wait()
 
 
-def manager_class(template: Template | None) -> type:
+def manager_class(template: Template | None, leftovers: Leftovers | None = None) -> type:
     """An AsyncKernelManager whose kernels are forked by ``template`` (jupyter_client's own
-    launch when there is none or it is gone). Its ``hide_failed`` says whether its kernel
-    ended with :data:`helpers.exercises.kernel.HIDE_FAILED` (told to hide, it could not)."""
+    launch when there is none or it is gone; ``leftovers`` as :meth:`Template.fork`). Its
+    ``hide_failed`` says whether its kernel ended with
+    :data:`helpers.exercises.kernel.HIDE_FAILED` (told to hide, it could not)."""
     from jupyter_client import AsyncKernelManager
 
     class ForkingKernelManager(AsyncKernelManager):
@@ -165,7 +169,7 @@ def manager_class(template: Template | None) -> type:
             pid = None
             if template is not None and kernel_cmd[1:2] == [script]:
                 pid = template.fork(kernel_cmd[2:], dict(kw.get("env") or os.environ),
-                                    str(kw.get("cwd") or os.getcwd()))
+                                    str(kw.get("cwd") or os.getcwd()), leftovers)
             provisioner: Any = self.provisioner
             if pid is None:
                 await super()._async_launch_kernel(kernel_cmd, **kw)

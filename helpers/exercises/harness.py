@@ -386,8 +386,8 @@ def _show(answer: dict) -> None:
 
 
 def _put(name: str, data: bytes) -> None:
-    """Write a new file in the working folder, by a name relative to it: the folder's own
-    path is covered in the kernel's namespace (:func:`helpers.exercises.kernel.hide`)."""
+    """Write a new file in the working folder, by a name relative to it (the kernel's
+    working folder, :func:`helpers.exercises.jail.build`)."""
     try:  # whatever the notebook put there first (a pipe, a link, a forged answer) goes
         os.unlink(name)
     except FileNotFoundError:

@@ -198,7 +198,7 @@ def _special(root: str) -> None:
     ``/dev`` of a few devices, a private ``/dev/shm`` and the usual links."""
     for folder in ("/tmp", "/proc", "/dev"):
         os.makedirs(root + folder, exist_ok=True)
-    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
+    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
     _mount("proc", root + "/proc", "proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     _mount("tmpfs", root + "/dev", "tmpfs", _MS_NOSUID | _MS_NOEXEC, "size=64k,mode=0755")
     for name in _DEVICES:
@@ -210,7 +210,7 @@ def _special(root: str) -> None:
         os.symlink(target, f"{root}/dev/{name}")
     os.makedirs(root + "/dev/shm")
     _read_only(root + "/dev", under=False)
-    _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
 
 
 def _cover(root: str, hidden: list[str], places: list[str]) -> None:

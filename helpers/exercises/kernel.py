@@ -248,8 +248,7 @@ def _hidden_here(folder: str) -> bool:
             return False
         except OSError:
             pass
-    with open("written", "w") as mark:
-        mark.write("yes")
+    os.close(os.open("written", os.O_WRONLY | os.O_CREAT, 0o600))  # its own folder: writable
     return os.getpid() == 1 and not os.path.exists(os.path.join(folder, "seen"))
 
 

@@ -160,7 +160,7 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
         "display_name": "nst grading", "language": "python"}))
     from helpers.exercises.forking import manager_class
 
-    km = manager_class(settings.template)(
+    km = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))(
         kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))
     km.client_factory = _client_class()

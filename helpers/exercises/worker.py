@@ -11,13 +11,15 @@ This process never runs student code: the kernel runs it and only sends answers 
 are judged here (:mod:`helpers.exercises.judge`) on the hidden inputs drawn from the run's
 seed (the task's ``seed``: the same for every student of the run).
 
-A cell that kills its kernel's parent (``os.kill(os.getppid(), 9)``) ends this worker only:
-the grader reports that notebook, starts a new worker for the student's notebooks after it,
-and the class's grading goes on. SIGTERM and SIGHUP (sent by the grader when it is stopped)
-end the notebook's kernel and its process group before the worker exits. On Linux the
-worker is a child subreaper: a process the notebook detached (a double fork, a new
-session, its environment wiped) is re-parented to the worker when its parent dies, and
-killed with every other descendant (but the template) after each student.
+A hidden kernel (:mod:`helpers.exercises.jail`) cannot see or signal this worker. Where
+kernels cannot hide, a cell that kills its kernel's parent (``os.kill(os.getppid(), 9)``)
+ends this worker only: the grader reports that notebook, starts a new worker for the
+student's notebooks after it, and the class's grading goes on. SIGTERM and SIGHUP (sent by
+the grader when it is stopped) end the notebook's kernel and its process group before the
+worker exits. On Linux the worker is a child subreaper: a process the notebook detached (a
+double fork, a new session, its environment wiped) is re-parented to the worker (or, hidden,
+dies with its kernel's PID namespace), and every descendant but the template is killed
+before each notebook's result is written.
 """
 
 from __future__ import annotations
