@@ -9,7 +9,8 @@ dies with it, however detached) and cannot name, signal or trace any process out
 mounts of only what a kernel needs (:func:`allowed`: the system's programs, libraries and
 ``/etc``, Python's prefixes, the ``helpers`` package and the project's ``data/``), a fresh
 ``/proc`` of its own PID namespace, a minimal ``/dev``, its working folder (read-write), a
-private ``/tmp`` (its ``HOME``) and a private folder holding only its own connection file.
+private ``/tmp`` (its ``HOME``, where the grader's cached Keras weights are shown read-only)
+and a private folder holding only its own connection file.
 Everything else is simply absent: the project's notebooks and git history, other
 checkouts, the instructor's folder, the submissions, the grader's results and grades, the
 other kernels' connection keys. Then it pivots into that root and gives up every capability:
@@ -41,6 +42,10 @@ _KEEP = ((os.ST_NOSUID, _MS_NOSUID), (os.ST_NODEV, _MS_NODEV), (os.ST_NOEXEC, _M
          (os.ST_NOATIME, _MS_NOATIME), (os.ST_NODIRATIME, _MS_NODIRATIME),
          (os.ST_RELATIME, _MS_RELATIME))
 _DEVICES = ("null", "zero", "full", "random", "urandom")
+#: Environment variables naming folders of the grader's (a kernel uses its own HOME's).
+_ELSEWHERE = ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+              "XDG_RUNTIME_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR",
+              "JUPYTER_CONFIG_DIR", "IPYTHONDIR", "KERAS_HOME", "MPLCONFIGDIR")
 
 
 class JailError(OSError):
@@ -169,6 +174,8 @@ def build(work: str, private: str, keep: str, hidden: list[str]) -> None:
     and move to ``work``. Raises :class:`JailError` when any step fails."""
     data = Path(keep).read_bytes() if keep else b""
     fonts = _font_cache()
+    models = os.path.join(os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras"),
+                          "models")
     _close_folders()
     root = private
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
@@ -177,7 +184,11 @@ def build(work: str, private: str, keep: str, hidden: list[str]) -> None:
         _place(root, path)
     _special(root)
     _place(root, work, write=True)
-    _cover(root, hidden, [*places, work])
+    _cover(root, hidden, [*places, work], work)
+    home = "/tmp/home"
+    os.makedirs(root + home + "/.cache/matplotlib")
+    if os.path.isdir(models):  # cached network weights, where Keras looks in its HOME
+        _place(root, home + "/.keras/models", source=models)
     os.makedirs(root + private, exist_ok=True)
     _mount("tmpfs", root + private, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0700")
     if keep:
@@ -186,10 +197,10 @@ def build(work: str, private: str, keep: str, hidden: list[str]) -> None:
     _mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     _drop_capabilities()  # nothing above may be undone from a cell
     os.chdir(work)
-    home = "/tmp/home"
-    os.makedirs(home + "/.cache/matplotlib", exist_ok=True)
     for name, text in fonts.items():  # matplotlib's font list: no rebuild in each kernel
         _create(f"{home}/.cache/matplotlib/{name}", text)
+    for name in _ELSEWHERE:  # folders of the grader's, absent here: their defaults in HOME
+        os.environ.pop(name, None)
     os.environ.update(HOME=home, TMPDIR="/tmp", MPLCONFIGDIR=home + "/.cache/matplotlib")
 
 
@@ -213,11 +224,12 @@ def _special(root: str) -> None:
     _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
 
 
-def _cover(root: str, hidden: list[str], places: list[str]) -> None:
+def _cover(root: str, hidden: list[str], places: list[str], work: str) -> None:
     """Cover with an empty read-only tmpfs each ``hidden`` folder that lies inside one of
-    ``places`` (the rest are absent anyway)."""
+    ``places`` (the rest are absent anyway) but holds no ``work``."""
     for folder in sorted({os.path.realpath(f) for f in hidden}):
-        inside = any(folder.startswith(p.rstrip("/") + "/") for p in places)
+        inside = any(folder.startswith(p.rstrip("/") + "/") for p in places) and not (
+            work.startswith(folder.rstrip("/") + "/"))
         if inside and os.path.isdir(root + folder) and not os.path.islink(root + folder):
             _mount("tmpfs", root + folder, "tmpfs",
                    _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k")
