@@ -249,6 +249,7 @@ def test_a_kernel_cannot_read_another_kernels_connection_key(tmp_path):
 
 
 @needs_hiding
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_a_kernel_cannot_signal_the_template_and_a_stopped_one_is_replaced_quickly(tmp_path):
     """Finding 4: a kernel could SIGSTOP the template its worker forks kernels from (the next
