@@ -121,6 +121,12 @@ OVERFLOW = ("right on the small hidden inputs, but {what} on a real-size one ({l
             "cast to float32 before multiplying")
 
 
+ZERO = ("your result is exactly 0 on every hidden input, where the right one is not: a "
+        "factor of yours became 0. An integer division such as 1 // (4 * N**2 * M**2) (// "
+        "rounds down, to 0 here), an int() of a small number, or an operand compared with "
+        "itself (x − x) does that: divide with /, in floats")
+
+
 def _candidate(spec: Spec, index: int, case: Case) -> np.ndarray:
     key = ("candidate", index)
     if key not in case.memo:
@@ -146,9 +152,9 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     overflow = _overflow(outs, cases, right)
     if overflow:
         return overflow
-    if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
-        return ("your result is minus the right one: look for a stray minus sign (or a "
-                "subtraction the wrong way round)")
+    sign = _zero_or_minus(outs, refs)
+    if sign:
+        return sign
     factor = factor_of(outs, refs, cases)
     if factor is not None:
         return factor_message(spec, *factor, cases[0].dims)
@@ -159,6 +165,16 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         spec.mutations) else None
     return found or rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
         outs, refs, cases, right, spec.exact) or _unexplained(outs, cases, right)
+
+
+def _zero_or_minus(outs: list, refs: list) -> str | None:
+    """A result that is 0 everywhere, or minus the right one (an observation), or None."""
+    if all(not np.any(out) for out in outs) and any(np.any(ref) for ref in refs):
+        return ZERO
+    if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
+        return ("your result is minus the right one: look for a stray minus sign (or a "
+                "subtraction the wrong way round)")
+    return None
 
 
 def _power_of_right(outs: list, refs: list) -> str | None:
@@ -316,7 +332,7 @@ def _size_names(case: Case) -> dict[int, str]:
 
 def _read(shape: tuple, names: dict[int, str]) -> str:
     """' = (H, W)' for a shape whose sizes are all named or 1, else ''."""
-    if not shape or not all(s in names or s == 1 for s in shape):
+    if not shape or not all(s in names or s == 1 for s in shape) or all(s == 1 for s in shape):
         return ""
     parts = [names.get(s, str(s)) for s in shape]
     return " = (" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"

@@ -133,10 +133,15 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
         return (f"you subtracted the right three means in the wrong order (the B, G, R "
                 f"channels got the {order[0]}, {order[1]}, {order[2]} means): subtract "
                 f"{_MEAN_TEXT} after reversing the channels")
+    if np.all(np.abs(shift) <= 1.0) and np.allclose(used, np.round(used), atol=1e-3):
+        return (f"your values are whole numbers: each is the right one rounded (off by "
+                f"[{', '.join(f'{v:g}' for v in np.round(shift, 3))}] in B, G, R "
+                f"everywhere). Either your mean is not exact: you subtracted [{shown}], a "
+                "rounded mean; or you rounded the result (np.round, np.rint, an integer "
+                "cast): for whole-number pixels the two give the same numbers. A preprocessed "
+                f"image keeps its decimals: subtract {_MEAN_TEXT} exactly and do not round")
     if np.all(np.abs(shift) <= 1.0):
-        how = (" (a rounded mean, or the result rounded to whole numbers: the same numbers "
-               "here)" if np.allclose(used, np.round(used), atol=1e-3) else "")
-        return (f"your mean is not exact: you subtracted [{shown}]{how}; use {_MEAN_TEXT} to "
+        return (f"your mean is not exact: you subtracted [{shown}]; use {_MEAN_TEXT} to "
                 "the last digit (a rounded mean shifts every pixel of every image)")
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
 

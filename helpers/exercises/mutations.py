@@ -218,9 +218,18 @@ def search(muts: Mutations, outs: list, cases: Sequence[Any], exact: bool = Fals
                 return found
     if muts.doubles:
         for a, b in _pairs(muts.ops):
-            if _fits(muts, (a, b), outs, cases, order, exact):
+            if _fits(muts, (a, b), outs, cases, order, exact) and not _equivalent(
+                    muts, (a, b), cases, order):
                 return pair_message(a, b)
     return None
+
+
+def _equivalent(muts: Mutations, ops: tuple[Op, ...], cases: Sequence[Any],
+                order: list[int]) -> bool:
+    """Whether the mutant of ``ops`` equals the reference on every hidden input (two
+    mistakes that cancel, such as × M and ÷ M: they name nothing)."""
+    return all(agrees(_value(muts, cases[i], ()), _value(muts, cases[i], ops), 1e-9)
+               for i in order)
 
 
 def _pairs(ops: Iterable[Op]) -> Iterable[tuple[Op, Op]]:
