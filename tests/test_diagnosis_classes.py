@@ -573,6 +573,14 @@ CLASSES = [
     ("preprocess", lambda i: (np.float32(i)[..., ::-1] * 255 - MEAN)[None],
      "you multiplied the pixels by 255 first"),
     ("style", style_int_start, "start it at 0.0"),
+    ("gram", lambda f: (lambda u: u + tf.transpose(u))(tf.linalg.band_part(gram(f), 0, -1)),
+     "adds the diagonal twice"),
+    ("gram", lambda f: gram(f) + tf.eye(f.shape[-1]), "the diagonal is not"),
+    ("deprocess", lambda x: np.stack([np.clip(np.rint(x[0, ..., 2] + MEAN[2]), 0, 255),
+                                      np.clip(np.rint(x[0, ..., 1] + MEAN[1]), 0, 255),
+                                      np.clip(np.rint(x[0, ..., 0] + MEAN[1]), 0, 255)],
+                                     -1).astype(np.uint8),
+     "your R and G channels come out right, your B channel not"),
 ]
 
 
@@ -595,7 +603,24 @@ def test_a_shape_error_outside_the_gram_checks_says_nothing_of_gram_matrices():
     assert "different shapes here" in text and "Gram" not in text, text
 
 
+def lbfgs_one_buffer(loss_fn, shape):
+    """Every call returns the same gradient array, refilled: right for scipy and for the
+    notebook (ex06 asks for "(float, (n,) float64)" per call and rescales it into a new
+    array; nothing keeps a gradient across calls), so it passes, as it did before."""
+    buffer = np.zeros(int(np.prod(shape)))
+
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        buffer[:] = tape.gradient(loss, x).numpy().ravel()
+        return float(loss), buffer
+    return loss_and_grad
+
+
 UNUSUAL_RIGHT = [
+    ("lbfgs", lbfgs_one_buffer),
     ("preprocess", lambda i: np.take(np.asarray(i, np.float32), [2, 1, 0], axis=-1)[None] - MEAN),
     ("preprocess", lambda i: (np.einsum("hwc,cd->hwd", np.float32(i),
                                         np.eye(3, dtype=np.float32)[::-1]) - MEAN)[None]),

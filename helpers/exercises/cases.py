@@ -60,6 +60,9 @@ class Spec:
     exact: bool = False                                   # integers: compare almost exactly
     library: Callable[[], Callable] | None = None         # the library's own answer
     diagnose: Callable[[list, list, list], str | None] | None = None  # (outs, refs, cases)
+    # the last word before "none of the mistakes this check knows": where the result is
+    # wrong, as observed (outs, refs, cases)
+    observe: Callable[[list, list, list], str | None] | None = None
     mutations: Mutations | None = None                    # the mutation search (mutations.py)
     dtypes: tuple[str, ...] = ()                          # result dtypes allowed (all if empty)
     rtol: float = 1e-3                                    # how close a right result must be

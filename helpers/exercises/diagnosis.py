@@ -163,8 +163,16 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         return power
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
-    return found or rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
-        outs, refs, cases, right, spec.exact) or _unexplained(outs, cases, right)
+    return found or _observed(spec, outs, refs, cases, right)
+
+
+def _observed(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
+    """What a wrong answer no mutant explains is told: what its values show (rounded to a
+    small type, scaled by a number from the values, close, the spec's own observation of
+    where it is wrong), else the generic message."""
+    seen = spec.observe(outs, refs, cases) if spec.observe else None
+    return rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
+        outs, refs, cases, right, spec.exact) or seen or _unexplained(outs, cases, right)
 
 
 def _zero_or_minus(outs: list, refs: list) -> str | None:

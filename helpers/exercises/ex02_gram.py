@@ -263,4 +263,36 @@ GRAM = Spec(
     success="G = Fᵀ F, shape (N, N), the gradient flows",
     library=_library,
     mutations=Mutations(gram_program, GRAM_OPS),
+    observe=lambda outs, refs, cases: _where_wrong(outs, refs, cases),
 )
+
+
+def _where_wrong(outs: list, refs: list, cases: list) -> str | None:
+    """Where a wrong Gram matrix is wrong, as observed: not symmetric, or right on the
+    diagonal only, or right off it only (the diagonal counted twice)."""
+    pairs = [(np.asarray(o), np.asarray(r)) for o, r in zip(outs, refs, strict=True)
+             if np.shape(o) == np.shape(r) and np.ndim(r) == 2]
+    if len(pairs) < len(outs) or not all(np.all(np.isfinite(o)) for o, _ in pairs):
+        return None
+
+    def ok(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(np.allclose(a, b, rtol=1e-3, atol=1e-4 * max(np.abs(b).max(), 1e-12)))
+
+    if not all(ok(o, o.T) for o, _ in pairs):
+        return ("your matrix is not symmetric, and G = Fᵀ F always is (G_ij = G_ji): the "
+                "two operands of your product are not the same F — one is reshaped, "
+                "transposed or sliced differently from the other")
+    off = [~np.eye(len(r), dtype=bool) for _, r in pairs]
+    diag_ok = all(ok(np.diag(o), np.diag(r)) for o, r in pairs)
+    off_ok = all(ok(o[m], r[m]) for (o, r), m in zip(pairs, off, strict=True))
+    if diag_ok and not off_ok:
+        return ("the diagonal of your G (each channel with itself) is right, the entries "
+                "between two different channels are not: look at how your code pairs "
+                "channel i with channel j")
+    if off_ok and not diag_ok:
+        twice = all(ok(np.diag(o), 2 * np.diag(r)) for o, r in pairs)
+        return ("your entries between two different channels are right, the diagonal is "
+                + ("twice what it should be: mirroring one triangle onto the other (G + Gᵀ of "
+                   "a triangle) adds the diagonal twice" if twice else "not (each channel "
+                   "with itself): look at what your code does where i = j"))
+    return None
