@@ -500,7 +500,8 @@ CLASSES = [
     ("gram", lambda f: gram(standardised(f, [0, 1, 2])), "its standard deviation"),
     ("gram", lambda f: gram(tf.reshape(f, (-1, f.shape[0]))),
      "the sum of ALL squared features"),
-    ("gram", lambda f: tf.einsum("bhwi,bwhj->ij", f, f), "your einsum's subscripts"),
+    ("gram", lambda f: tf.einsum("bhwi,bwhj->ij", f, f),  # the traceback shows this line
+     "your einsum's subscripts"),
     # ex03: rescaled maps, a sign slip, relative errors, other reductions
     ("content", lambda f, p: tf.reduce_mean(tf.square(
         (f - tf.reduce_mean(f, axis=[1, 2], keepdims=True))
