@@ -577,6 +577,12 @@ CLASSES = [
     ("gram", lambda f: (lambda u: u + tf.transpose(u))(tf.linalg.band_part(gram(f), 0, -1)),
      "adds the diagonal twice"),
     ("gram", lambda f: gram(f) + tf.eye(f.shape[-1]), "the diagonal is not"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(x)) ** 1.25) / 255.0,
+     "times the same number, 1/255, on every hidden input"),
+    ("style", lambda fs, ts, ws: tf.add_n([layer(fs[n], ts[n] * m_of(fs[n])) / ws[n]
+                                           for n in ts]), "you DIVIDED each layer's loss"),
+    ("style", lambda fs, ts, ws: tf.add_n([layer(fs[n], ts[n] * m_of(fs[n])) for n in ts])
+     * np.mean(list(ws.values())), "the mean of layer_weights"),
     ("deprocess", lambda x: np.stack([np.clip(np.rint(x[0, ..., 2] + MEAN[2]), 0, 255),
                                       np.clip(np.rint(x[0, ..., 1] + MEAN[1]), 0, 255),
                                       np.clip(np.rint(x[0, ..., 0] + MEAN[1]), 0, 255)],

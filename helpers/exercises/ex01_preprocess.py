@@ -133,7 +133,7 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
         return (f"you subtracted the right three means in the wrong order (the B, G, R "
                 f"channels got the {order[0]}, {order[1]}, {order[2]} means): subtract "
                 f"{_MEAN_TEXT} after reversing the channels")
-    if np.all(np.abs(shift) <= 1.0) and np.allclose(used, np.round(used), atol=1e-3):
+    if np.allclose(used, np.round(mean()), atol=1e-3):  # the result rounded, or the mean
         return (f"your values are whole numbers: each is the right one rounded (off by "
                 f"[{', '.join(f'{v:g}' for v in np.round(shift, 3))}] in B, G, R "
                 f"everywhere). Either your mean is not exact: you subtracted [{shown}], a "

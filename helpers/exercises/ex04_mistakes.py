@@ -201,7 +201,8 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
     ws = {"given": given, "positional": np.array(list(weights.values()), np.float64),
           "next": np.roll(given, -1), "previous": np.roll(given, 1),
           "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
-          "sqrt": np.sqrt(given),
+          "sqrt": np.sqrt(given), "inverse": 1 / given,
+          "mean": np.full_like(given, given.mean()),
           "normalised": given / given.sum(), "last": np.full_like(given, given[-1]),
           "last_listed": np.full_like(given, list(weights.values())[-1]),
           "first": np.full_like(given, given[0]),
@@ -272,6 +273,11 @@ STYLE_OPS = [
        "style_layer_loss, not one of its inputs"),
     Op("weight", "sqrt", "layer weights", "√w", "you multiplied each layer by the square "
        "root of its weight: multiply the layer's loss by layer_weights[name] itself"),
+    Op("weight", "inverse", "layer weights", "divided by the weight", "you DIVIDED each "
+       "layer's loss by its weight: multiply it, layer_weights[name] · E_l"),
+    Op("weight", "mean", "layer weights", "the mean weight for all", "every layer got the "
+       "same weight, the mean of layer_weights: multiply each layer's loss by its own "
+       "layer_weights[name]"),
     Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
        "weights are in reverse order (the first layer got the last weight): multiply each "
        "layer's loss by layer_weights[name] of the same name"),
