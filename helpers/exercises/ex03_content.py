@@ -115,12 +115,8 @@ SIZES: dict[str, tuple[str, Callable]] = {
     "‖P‖": ("‖P‖, the target's norm (tf.norm(target))", lambda f, p: np.sqrt(np.sum(p**2))),
     "mean P²": ("mean(P²), the target's mean square", lambda f, p: np.mean(p**2)),
     "Σ|P|": ("Σ |P|, the sum of the target's values", lambda f, p: np.sum(np.abs(p))),
-    "max P²": ("max P², the target's largest square", lambda f, p: np.max(p**2)),
-    "max|P|": ("max |P|, the target's largest value", lambda f, p: np.max(np.abs(p))),
     "ΣF²": ("Σ F², the features' own energy", lambda f, p: np.sum(f**2)),
     "‖F‖": ("‖F‖, the features' own norm (tf.norm(features))", lambda f, p: np.sqrt(np.sum(f**2))),
-    "‖F‖‖P‖": ("‖F‖·‖P‖, the product of the two norms", lambda f, p: np.sqrt(
-        np.sum(f**2) * np.sum(p**2))),
 }
 _TOPS = {"sum": "the sum of the squared differences", "mean": "the mean squared difference",
          "norm": "the norm ‖F − P‖"}
@@ -250,7 +246,7 @@ CONTENT = Spec(
     watch=lambda args: [args[0]],
     success="the mean squared difference 1/(N·M) Σ (F − P)², the gradient flows",
     library=_library,
-    mutations=Mutations(content_program, CONTENT_OPS),
+    mutations=Mutations(content_program, CONTENT_OPS, unpaired=("relative",)),
     # `/ N * M` is the right result times M²: named before the factor (which reads "an extra
     # factor M²")
     diagnose=lambda outs, refs, cases: search(CONTENT.mutations, outs, cases,

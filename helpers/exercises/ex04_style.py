@@ -89,7 +89,7 @@ STYLE_LAYER = Spec(
     watch=lambda args: [args[0]],
     success="E = 1/(4·N²·M²) Σ (G − A)², the gradient flows",
     library=_library_layer,
-    mutations=Mutations(layer_program, LAYER_OPS),
+    mutations=Mutations(layer_program, LAYER_OPS, unpaired=("relative",)),
     rtol=1e-4,  # float32 in any order agrees to 1e-6; bfloat16 sums are off by 1e-4 … 1e-2
 )
 
