@@ -407,3 +407,265 @@ def test_a_mistake_only_on_a_thin_input_is_told_so():
         return g * 0.5 if f.shape[2] == 1 else g
     text = failure_of("gram", answer)
     assert "right on every ordinary hidden input, but wrong on" in text and "one pixel" in text
+
+
+# ------------------------------------------------- classes of held-out set 3 and beyond (round 4)
+
+def unit_columns(f):
+    return tf.math.l2_normalize(tf.reshape(f, (-1, f.shape[-1])), axis=0)
+
+
+def standardised(x, axes):
+    mean, var = tf.nn.moments(x, axes=axes, keepdims=True)
+    return (x - mean) / tf.sqrt(var)
+
+
+def cosine_gram(f):
+    g = gram(f)
+    d = tf.sqrt(tf.linalg.diag_part(g))
+    return g / (d[:, None] * d[None, :])
+
+
+def tv_with_columns(diff):
+    def loss(x):
+        a = tf.pad(tf.square(x[:, 1:] - x[:, :-1]), [[0, 0], [0, 1], [0, 0], [0, 0]])
+        return tf.reduce_mean((a + tf.pad(tf.square(diff(x)), [[0, 0], [0, 1], [0, 1],
+                                                               [0, 0]])) ** 1.25)
+    return loss
+
+
+def lbfgs_float_in_tape(loss_fn, shape):
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = float(loss_fn(x))
+        return loss, tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+    return loss_and_grad
+
+
+def lbfgs_view(loss_fn, shape):
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        g = tape.gradient(loss, x).numpy().ravel()
+        return float(loss), g.view(np.float64)
+    return loss_and_grad
+
+
+def lbfgs_watches_x_calls_numpy(loss_fn, shape):
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(y.reshape(shape).astype(np.float32))
+        return float(loss), tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+    return loss_and_grad
+
+
+def style_int_start(fs, ts, ws):
+    total = tf.constant(0)  # an int32 tensor
+    for n in ts:
+        total = total + ws[n] * layer(fs[n], ts[n] * m_of(fs[n]))
+    return total
+
+
+def style_m_on_loss(fs, ts, ws):
+    return tf.add_n([ws[n] * m_of(fs[n]) * layer(fs[n], ts[n]) for n in ts])
+
+
+CLASSES = [
+    # ex01: clipping limits off by one, the mean twice, a rounded result
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN)[..., ::-1]), 0, 256).astype(np.uint8),
+     "256 does not fit in uint8"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN)[..., ::-1]), 0, 254).astype(np.uint8),
+     "you clipped to 0..254"),
+    ("deprocess", lambda x: np.clip(np.rint((x[0] + MEAN)[..., ::-1]), -1, 255).astype(np.uint8),
+     "-1 does not fit in uint8"),
+    ("deprocess", lambda x: to_image((x[0] + 2 * MEAN)[..., ::-1]),
+     "you added the ImageNet mean twice"),
+    ("preprocess", lambda i: np.round(np.float32(i)[..., ::-1] - MEAN)[None],
+     "your values are whole numbers: each is the right one rounded"),
+    # ex02: normalisations by norms, outer product of sums, one column
+    ("gram", lambda f: (lambda u: tf.matmul(u, u, transpose_a=True))(unit_columns(f)),
+     "so G holds cosines"),
+    ("gram", cosine_gram, "that is a cosine-similarity matrix"),
+    ("gram", lambda f: gram(f) / tf.norm(gram(f)), "its own norm ‖G‖"),
+    ("gram", lambda f: (lambda s: s[:, None] * s[None, :])(
+        tf.reduce_sum(tf.reshape(f, (-1, f.shape[-1])), axis=0)), "the outer product"),
+    ("gram", lambda f: gram(tf.math.l2_normalize(f, axis=-1)),
+     "each position's feature vector divided by its length"),
+    ("gram", lambda f: gram(standardised(f, [0, 1, 2])), "its standard deviation"),
+    ("gram", lambda f: gram(tf.reshape(f, (-1, f.shape[0]))),
+     "the sum of ALL squared features"),
+    ("gram", lambda f: tf.einsum("bhwi,bwhj->ij", f, f),  # the traceback shows this line
+     "your einsum's subscripts"),
+    # ex03: rescaled maps, a sign slip, relative errors, other reductions
+    ("content", lambda f, p: tf.reduce_mean(tf.square(
+        (f - tf.reduce_mean(f, axis=[1, 2], keepdims=True))
+        - (p - tf.reduce_mean(p, axis=[1, 2], keepdims=True)))),
+     "each channel's mean over the positions subtracted"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(f + p)), "a sign slip"),
+    ("content", lambda f, p: tf.reduce_sum(tf.square(f - p)) / tf.reduce_sum(tf.square(p)),
+     "relative to the target's size"),
+    ("content", lambda f, p: tf.norm(f - p) / tf.norm(p), "relative to the target's size"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(tf.math.l2_normalize(f, axis=-1)
+                                                      - tf.math.l2_normalize(p, axis=-1))),
+     "each position's feature vector divided by its length"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(standardised(f, [1, 2])
+                                                      - standardised(p, [1, 2]))),
+     "its standard deviation"),
+    ("content", lambda f, p: tf.reduce_max(tf.square(f - p)), "the LARGEST squared difference"),
+    ("content", lambda f, p: 1 - tf.reduce_sum(f * p) / (tf.norm(f) * tf.norm(p)),
+     "the cosine distance"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(f[..., 0] - p[..., 0])),
+     "you compared the first channel only"),
+    ("content", lambda f, p: tf.reduce_mean(tf.square(f - p), keepdims=True),
+     "the right number, with 4 axes of length 1 kept"),
+    ("content", lambda f, p: tf.stop_gradient(tf.reduce_mean(tf.square(f - p))),
+     "a tf.stop_gradient"),
+    ("content", lambda f, p: tf.reduce_sum(tf.square(f - p)) / tf.size(f),
+     "TensorFlow never converts on its own"),
+    # ex04: the target's own Gram matrix, relative errors, M on the loss, a maximum
+    ("style_layer", lambda f, a: layer(f, gram(a[None, None])),
+     "you took the Gram matrix of target_gram"),
+    ("style_layer", lambda f, a: layer(f, -a), "a sign slip"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a))
+     / tf.reduce_sum(tf.square(a)), "relative to the target's size"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(cosine_gram(f) - a))
+     / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "by the lengths of its channels"),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f)) - tf.square(a))
+     / (4.0 * f.shape[-1] ** 2 * m_of(f) ** 2), "you squared G and A separately"),
+    ("style_layer", lambda f, a: 1 - tf.reduce_sum(gram(f) * a) / (tf.norm(gram(f))
+                                                                   * tf.norm(a)),
+     "the cosine distance"),
+    ("style_layer", lambda f, a: (1 // (4 * f.shape[-1] ** 2 * m_of(f) ** 2))
+     * tf.reduce_sum(tf.square(gram(f) - a)), "exactly 0 on every hidden input"),
+    ("style", style_m_on_loss, "you multiplied each layer's LOSS by M"),
+    ("style", lambda fs, ts, ws: tf.reduce_max(tf.stack(
+        [ws[n] * layer(fs[n], ts[n] * m_of(fs[n])) for n in ts])),
+     "the LARGEST weighted layer loss"),
+    ("style", lambda fs, ts, ws: {n: ws[n] * layer(fs[n], ts[n] * m_of(fs[n])) for n in ts},
+     "returns a dict (3 entries)"),
+    # ex05: slanted neighbours, a plus, the channel sum, precedence, scale, the batch axis
+    ("tv", tv_with_columns(lambda x: x[:, 1:, 1:] - x[:, :-1, :-1]),
+     "runs to the diagonal neighbour"),
+    ("tv", tv_with_columns(lambda x: x[:, 1:, :-1] - x[:, :-1, 1:]), "the other diagonal"),
+    ("tv", lambda x: tf.reduce_mean((tf.pad(tf.square(x[:, 1:] + x[:, :-1]),
+                                            [[0, 0], [0, 1], [0, 0], [0, 0]])
+                                     + tf.pad(tf.square(x[:, :, 1:] + x[:, :, :-1]),
+                                              [[0, 0], [0, 0], [0, 1], [0, 0]])) ** 1.25),
+     "a sign slip"),
+    ("tv", lambda x: tf.reduce_sum(tf.reduce_sum(tf.add_n(tv_parts(x)), axis=-1) ** 1.25)
+     / float(np.prod(x.shape)), "your divisor H·W·C is right"),
+    ("tv", lambda x: tf.reduce_mean(tv_parts(x)[0] ** 1.25 + tv_parts(x)[1]),
+     "only your first squared difference is raised to 1.25"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(x * 255.0)) ** 1.25),
+     "you multiplied the image by 255 first"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(x)) ** 1.25, axis=[1, 2, 3]),
+     "keeps the batch axis"),
+    # ex06: errors read for their cause
+    ("lbfgs", lbfgs_float_in_tape, "tape.gradient got a plain number"),
+    ("lbfgs", lbfgs_view, ".view(np.float64) reinterprets the array's bytes"),
+    ("lbfgs", lbfgs_watches_x_calls_numpy, "loss_fn given another object than the x watched"),
+    # found by probing further, as a new writer might
+    ("preprocess", lambda i: (np.float32(i)[..., ::-1] * 255 - MEAN)[None],
+     "you multiplied the pixels by 255 first"),
+    ("style", style_int_start, "start it at 0.0"),
+    ("gram", lambda f: (lambda u: u + tf.transpose(u))(tf.linalg.band_part(gram(f), 0, -1)),
+     "adds the diagonal twice"),
+    ("gram", lambda f: gram(f) + tf.eye(f.shape[-1]), "the diagonal is not"),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(x)) ** 1.25) / 255.0,
+     "times the same number, 1/255, on every hidden input"),
+    ("style", lambda fs, ts, ws: tf.add_n([layer(fs[n], ts[n] * m_of(fs[n])) / ws[n]
+                                           for n in ts]), "you DIVIDED each layer's loss"),
+    ("style", lambda fs, ts, ws: tf.add_n([layer(fs[n], ts[n] * m_of(fs[n])) for n in ts])
+     * np.mean(list(ws.values())), "the mean of layer_weights"),
+    ("deprocess", lambda x: np.stack([np.clip(np.rint(x[0, ..., 2] + MEAN[2]), 0, 255),
+                                      np.clip(np.rint(x[0, ..., 1] + MEAN[1]), 0, 255),
+                                      np.clip(np.rint(x[0, ..., 0] + MEAN[1]), 0, 255)],
+                                     -1).astype(np.uint8),
+     "your R and G channels come out right, your B channel not"),
+]
+
+
+@pytest.mark.parametrize("name,answer,fragment", CLASSES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CLASSES)])
+def test_a_further_class_of_mistake_is_named(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text, text
+
+
+def test_a_shape_error_outside_the_gram_checks_says_nothing_of_gram_matrices():
+    def padded_on_the_wrong_axis(x):
+        a = tf.pad(tf.square(x[:, 1:] - x[:, :-1]), [[0, 0], [0, 0], [0, 1], [0, 0]])
+        b = tf.pad(tf.square(x[:, :, 1:] - x[:, :, :-1]), [[0, 0], [0, 1], [0, 0], [0, 0]])
+        return tf.reduce_mean((a + b) ** 1.25)
+    text = failure_of("tv", padded_on_the_wrong_axis)
+    assert "different shapes here" in text and "Gram" not in text, text
+    text = failure_of("preprocess", lambda i: (np.float32(i)[..., ::-1]
+                                               - MEAN.reshape(1, 3, 1, 1)))
+    assert "different shapes here" in text and "Gram" not in text, text
+
+
+def lbfgs_one_buffer(loss_fn, shape):
+    """Every call returns the same gradient array, refilled: right for scipy and for the
+    notebook (ex06 asks for "(float, (n,) float64)" per call and rescales it into a new
+    array; nothing keeps a gradient across calls), so it passes, as it did before."""
+    buffer = np.zeros(int(np.prod(shape)))
+
+    def loss_and_grad(y):
+        x = tf.constant(y.reshape(shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        buffer[:] = tape.gradient(loss, x).numpy().ravel()
+        return float(loss), buffer
+    return loss_and_grad
+
+
+UNUSUAL_RIGHT = [
+    ("lbfgs", lbfgs_one_buffer),
+    ("preprocess", lambda i: np.take(np.asarray(i, np.float32), [2, 1, 0], axis=-1)[None] - MEAN),
+    ("preprocess", lambda i: (np.einsum("hwc,cd->hwd", np.float32(i),
+                                        np.eye(3, dtype=np.float32)[::-1]) - MEAN)[None]),
+    ("preprocess", lambda i: np.concatenate([np.float32(i)[..., k:k + 1] - MEAN[2 - k]
+                                             for k in (2, 1, 0)], -1)[None]),
+    ("deprocess", lambda x: (lambda y: np.where(y > 255, 255, np.where(y < 0, 0, y)))(
+        np.rint((x[0] + MEAN)[..., ::-1])).astype(np.uint8)),
+    ("deprocess", lambda x: tf.image.convert_image_dtype(tf.clip_by_value(tf.round(
+        (x[0] + MEAN)[..., ::-1]), 0, 255) / 255.0, tf.uint8, saturate=True).numpy()),
+    ("gram", lambda f: tf.stack([tf.reduce_sum(f * f[..., i:i + 1], axis=(0, 1, 2))
+                                 for i in range(f.shape[-1])])),
+    ("gram", lambda f: tf.squeeze(tf.einsum("bijc,bijd->bcd", f, f), 0)),
+    ("content", lambda f, p: tf.reduce_mean(tf.math.squared_difference(f, p))),
+    ("content", lambda f, p: tf.norm(f - p) ** 2 / tf.cast(tf.reduce_prod(tf.shape(f)),
+                                                           tf.float32)),
+    ("content", lambda f, p: tf.tensordot(tf.reshape(f - p, [-1]), tf.reshape(f - p, [-1]), 1)
+     / float(np.prod(f.shape))),
+    ("style_layer", lambda f, a: tf.reduce_mean(tf.square(gram(f) - a)) / (4.0 * m_of(f) ** 2)),
+    ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) / m_of(f) - a / m_of(f)))
+     / (4.0 * f.shape[-1] ** 2)),
+    ("style", lambda fs, ts, ws: sum(ws[n] * layer(fs[n], ts[n] * m_of(fs[n]))
+                                     for n in sorted(ts))),
+    ("style", lambda fs, ts, ws: tf.reduce_sum(tf.stack(
+        [ws[n] * layer(fs[n], float(m_of(fs[n])) * ts[n]) for n in ts]))),
+    ("tv", lambda x: tf.reduce_mean(tf.add_n(tv_parts(x - tf.reduce_mean(x))) ** 1.25)),
+    ("tv", lambda x: tf.reduce_mean(tf.where(
+        tf.add_n(tv_parts(x)) > 0,
+        tf.exp(1.25 * tf.math.log(tf.maximum(tf.add_n(tv_parts(x)), 1e-30))), 0.0))),
+    ("tv", lambda x: tf.reduce_mean(
+        (tf.square(tf.roll(x, -1, 1) - x) * tf.reshape(tf.cast(
+            tf.range(x.shape[1]) < x.shape[1] - 1, tf.float32), (1, -1, 1, 1))
+         + tf.square(tf.roll(x, -1, 2) - x) * tf.reshape(tf.cast(
+             tf.range(x.shape[2]) < x.shape[2] - 1, tf.float32), (1, 1, -1, 1))) ** 1.25)),
+]
+
+
+@pytest.mark.parametrize("name,answer", UNUSUAL_RIGHT,
+                         ids=[f"{r[0]}-{i}" for i, r in enumerate(UNUSUAL_RIGHT)])
+def test_a_further_unusual_right_answer_passes(name, answer, capsys):
+    ex.check(name, answer)
+    assert capsys.readouterr().out.startswith(f"✓ {name}:")

@@ -302,7 +302,7 @@ def tv_power_five_quarters(x):
     ("preprocess", lambda i: np.clip(i[..., ::-1].astype(np.float32) - MEAN32, 0, 255)[None],
      "you clipped the result to 0..255"),
     ("preprocess", lambda i: np.rint(i[..., ::-1].astype(np.float32) - MEAN32)[None],
-     "or the result rounded to whole numbers"),
+     "or you rounded the result"),
     ("preprocess", lambda i: (i[..., ::-1].astype(np.float32) - MEAN32)[..., None],
      "you added the new axis at the end"),
     ("style_layer", lambda f, a: tf.reduce_sum(tf.square(gram(f) - a)) / (4.0 * sizes(f)[0] ** 2)

@@ -36,6 +36,7 @@ from helpers.exercises.cases import (  # noqa: F401  (the spec modules import th
     real_case,
     rng,
     scalar_shape,
+    scalar_values,
 )
 from helpers.exercises.diagnosis import (  # noqa: F401
     OVERFLOW,
@@ -49,6 +50,11 @@ from helpers.exercises.diagnosis import (  # noqa: F401
     rounded_problem,
     shape_problem,
     shape_text,
+)
+from helpers.exercises.raised import (  # noqa: F401  (importable from here, as before)
+    RAISED_HINTS,
+    SHAPE_HINT,
+    raised_message,
 )
 
 NOT_IMPLEMENTED = ("not implemented yet: replace the `raise NotImplementedError(...)` line in "
@@ -143,7 +149,7 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
     except CheckFailed:
         raise
     except Exception as exc:  # the student's own error: one line plus their traceback
-        raise CheckFailed(name, raised_message(type(exc).__name__, first_line(exc)),
+        raise CheckFailed(name, raised_message(type(exc).__name__, first_line(exc), name),
                           _student_frames(exc)) from None
     if library is not None and watch.seen:
         raise CheckFailed(name, library_message(library))
@@ -151,30 +157,6 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
 
 
 # ------------------------------------------------------------------------- the generic check
-
-SHAPE_HINT = " — shapes:"
-
-
-def raised_message(kind: str, first: str) -> str:
-    """What a check says when the student's function raised ``kind`` with ``first`` (the
-    first line of its message)."""
-    hint = ""
-    if kind == "AttributeError" and "NoneType" in first:
-        hint = (" — something is None; tape.gradient returns None when the tape did not "
-                "watch the input (tape.watch(x)), and a function without `return` gives None")
-    if kind == "MemoryError":
-        hint = " — your code ran out of memory"
-    if re.search(r"Incompatible shapes|could not be broadcast", first):
-        hint = (f"{SHAPE_HINT} two operands of an element-wise operation (−, +, *) have "
-                "different shapes here: print each one's .shape and compare with the "
-                "formula's (for a Gram matrix: N × N, Fᵀ F, not the M × M F Fᵀ)")
-    elif "reshape" in first:
-        hint = (f"{SHAPE_HINT} the shape you asked for does not fit this input's values: "
-                "take every size from the input's own shape (features.shape, x.shape: H·W is "
-                "shape[1] * shape[2], not shape[1]², and nothing fixed), and keep the "
-                "shapes of the two operands the same")
-    return f"your function raised {kind}: {first}{hint}"
-
 
 def type_problem(spec: Spec, out: Any) -> str | None:
     """What is wrong with the type of the student's result, or None."""
@@ -185,6 +167,10 @@ def type_problem(spec: Spec, out: Any) -> str | None:
     if isinstance(out, tuple | list):
         return (f"your function returned a {type(out).__name__} of {len(out)} items; return "
                 f"{spec.what} itself")
+    if isinstance(out, dict):
+        entries = f"{len(out)} entr{'y' if len(out) == 1 else 'ies'}"
+        return (f"your function returns a dict ({entries}); return {spec.what} itself, one "
+                "tensor (losses kept per layer are added up: tf.add_n)")
     if spec.returns == "tensor" and not is_tensor(out):
         return (f"your function returns a {type(out).__name__}, but the optimiser needs a "
                 "TensorFlow tensor so the gradient can flow back to the image: use tf.* "
@@ -201,8 +187,11 @@ def _gradient_problem(case: Case, gradient: str) -> str | None:
     """What is wrong with the gradient of a right value: ``gradient`` is "none" (no gradient
     reached an input), "nonfinite" or "ok"."""
     if gradient == "none":
-        return ("right value, but no gradient flows back through your function: did you "
-                "convert to NumPy on the way (.numpy(), np.*, float())? Keep it in tf.*")
+        return ("right value, but no gradient flows back from your result to the input: "
+                "something on the way cuts it off — a tf.stop_gradient, a trip through NumPy "
+                "(.numpy(), np.*, float(), then tf.constant), or a new tf.Variable made from "
+                "the input. The optimiser needs that gradient: keep every step in tf.* "
+                "operations on the input itself")
     if gradient == "nonfinite":
         return (f"right value, but its gradient holds NaN or infinite values ({case.label}); "
                 "look for a power below 1 (sqrt, u ** 0.25) or a log of something that can "

@@ -60,6 +60,9 @@ class Spec:
     exact: bool = False                                   # integers: compare almost exactly
     library: Callable[[], Callable] | None = None         # the library's own answer
     diagnose: Callable[[list, list, list], str | None] | None = None  # (outs, refs, cases)
+    # the last word before "none of the mistakes this check knows": where the result is
+    # wrong, as observed (outs, refs, cases)
+    observe: Callable[[list, list, list], str | None] | None = None
     mutations: Mutations | None = None                    # the mutation search (mutations.py)
     dtypes: tuple[str, ...] = ()                          # result dtypes allowed (all if empty)
     rtol: float = 1e-3                                    # how close a right result must be
@@ -245,3 +248,18 @@ def scalar_shape(got: tuple, expected: tuple, case: Case) -> str | None:
     """Shape hint for losses: one number."""
     return (f"your result has shape {got}; a loss is one number, shape (): reduce over every "
             "axis (tf.reduce_mean / tf.reduce_sum without axis=)")
+
+
+def scalar_values(value: np.ndarray, ref: np.ndarray, case: Case) -> str | None:
+    """A loss of the right value with axes of length 1 kept (keepdims=True), read from its
+    values; None otherwise (the shape hint speaks)."""
+    if ref.shape != () or value.size != 1 or not value.ndim:
+        return None
+    got = float(value.ravel()[0])
+    if not np.isclose(got, float(ref), rtol=1e-3, atol=0):
+        return None
+    return (f"your result has shape {value.shape}: the right number, with {value.ndim} "
+            f"ax{'is' if value.ndim == 1 else 'es'} of length 1 kept: a reduction with "
+            "keepdims=True keeps one per axis, and one over some axes only (axis=[1, 2, 3]) "
+            "keeps the batch axis. Reduce over every axis without keepdims, so a loss is one "
+            "number, shape ()")

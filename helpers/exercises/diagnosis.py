@@ -14,6 +14,7 @@ import numpy as np
 
 from helpers.exercises.cases import Case, Spec
 from helpers.exercises.mutations import search
+from helpers.exercises.shapes import shape_problem, shape_text  # noqa: F401  (as before)
 
 
 def monomial(k: float, exps: dict[str, int]) -> str:
@@ -121,6 +122,12 @@ OVERFLOW = ("right on the small hidden inputs, but {what} on a real-size one ({l
             "cast to float32 before multiplying")
 
 
+ZERO = ("your result is exactly 0 on every hidden input, where the right one is not: a "
+        "factor of yours became 0. An integer division such as 1 // (4 * N**2 * M**2) (// "
+        "rounds down, to 0 here), an int() of a small number, or an operand compared with "
+        "itself (x − x) does that: divide with /, in floats")
+
+
 def _candidate(spec: Spec, index: int, case: Case) -> np.ndarray:
     key = ("candidate", index)
     if key not in case.memo:
@@ -146,9 +153,9 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
     overflow = _overflow(outs, cases, right)
     if overflow:
         return overflow
-    if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
-        return ("your result is minus the right one: look for a stray minus sign (or a "
-                "subtraction the wrong way round)")
+    sign = _zero_or_minus(outs, refs)
+    if sign:
+        return sign
     factor = factor_of(outs, refs, cases)
     if factor is not None:
         return factor_message(spec, *factor, cases[0].dims)
@@ -157,8 +164,27 @@ def diagnosis(spec: Spec, outs: list, refs: list, cases: list[Case], right: list
         return power
     found = search(spec.mutations, outs, cases, spec.exact, _factor_text) if (
         spec.mutations) else None
-    return found or rounded_problem(outs, spec.exact) or _value_scaled(outs, refs) or _near(
-        outs, refs, cases, right, spec.exact) or _unexplained(outs, cases, right)
+    return found or _observed(spec, outs, refs, cases, right)
+
+
+def _observed(spec: Spec, outs: list, refs: list, cases: list[Case], right: list[bool]) -> str:
+    """What a wrong answer no mutant explains is told: what its values show (rounded to a
+    small type, scaled by a number from the values, close, the spec's own observation of
+    where it is wrong), else the generic message."""
+    seen = spec.observe(outs, refs, cases) if spec.observe else None
+    return rounded_problem(outs, spec.exact) or _constant(outs, refs) or _value_scaled(
+        outs, refs) or _near(
+        outs, refs, cases, right, spec.exact) or seen or _unexplained(outs, cases, right)
+
+
+def _zero_or_minus(outs: list, refs: list) -> str | None:
+    """A result that is 0 everywhere, or minus the right one (an observation), or None."""
+    if all(not np.any(out) for out in outs) and any(np.any(ref) for ref in refs):
+        return ZERO
+    if all(close(out, -ref) for out, ref in zip(outs, refs, strict=True)):
+        return ("your result is minus the right one: look for a stray minus sign (or a "
+                "subtraction the wrong way round)")
+    return None
 
 
 def _power_of_right(outs: list, refs: list) -> str | None:
@@ -172,6 +198,29 @@ def _power_of_right(outs: list, refs: list) -> str | None:
                 return (f"your result is {what} of the right one on every hidden input: look "
                         f"for {look} where the formula has none")
     return None
+
+
+#: Constants a student may multiply or divide by, by name.
+CONSTANTS = {"255": 255.0, "127.5": 127.5, "255²": 255.0**2, "255^2.5 (the image ÷ 255 "
+             "first)": 255.0**2.5, "100": 100.0, "1000": 1000.0, "10": 10.0, "3": 3.0}
+
+
+def _constant(outs: list, refs: list) -> str | None:
+    """The right result times the same number on every hidden input (no size of it): a
+    constant factor, named when it is a familiar one (an observation)."""
+    ratios = _ratios(outs, refs)
+    if ratios is None or len(ratios) < 2 or not all(
+            math.isclose(r, ratios[0], rel_tol=1e-3) for r in ratios):
+        return None
+    c = ratios[0]
+    big = c >= 1
+    shown = f"{c:.4g}" if big else f"1/{1 / c:.4g}"
+    named = next((f" (= {'' if big else '1/'}{name})" for name, v in CONSTANTS.items()
+                  if math.isclose(c if big else 1 / c, v, rel_tol=1e-3)
+                  and f"{v:.4g}" != name), "")
+    return (f"your result is the right one times the same number, {shown}{named}, on every "
+            f"hidden input: a constant factor {'multiplied in' if big else 'divided by'} that "
+            "the formula does not have; look for a scale or normalisation of yours")
 
 
 def _value_scaled(outs: list, refs: list) -> str | None:
@@ -293,62 +342,6 @@ def _right(out: np.ndarray, ref: np.ndarray, exact: bool, rtol: float = 1e-3) ->
     return close(out, ref, rtol)
 
 
-
-
-# ------------------------------------------------------------------------ wrong shapes
-
-def _size_names(case: Case) -> dict[int, str]:
-    """The sizes of a hidden input's first array, by name: H, W, the channels (N), H·W …
-    (a size two names share is shown as both, "H/N"; sizes of 1 keep their number)."""
-    first = next((a for a in case.args if hasattr(a, "shape") and len(a.shape) >= 3), None)
-    if first is None:
-        return {}
-    h, w, c = (int(s) for s in tuple(first.shape)[-3:])
-    chan = "N" if "N" in case.dims else "C"
-    table = [("H", h), ("W", w), (chan, c), ("H·W", h * w), (f"H·W·{chan}", h * w * c),
-             (f"W·{chan}", w * c), (f"H·{chan}", h * c), (f"{chan}²", c * c)]
-    names: dict[int, list[str]] = {}
-    for name, size in table:
-        if size > 1 and name not in names.setdefault(size, []):
-            names[size].append(name)
-    return {size: "/".join(n[:2]) for size, n in names.items()}
-
-
-def _read(shape: tuple, names: dict[int, str]) -> str:
-    """' = (H, W)' for a shape whose sizes are all named or 1, else ''."""
-    if not shape or not all(s in names or s == 1 for s in shape):
-        return ""
-    parts = [names.get(s, str(s)) for s in shape]
-    return " = (" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
-
-def shape_text(got: tuple, expected: tuple, case: Case) -> str:
-    """A wrong shape, stated: both shapes with their axes named after the input's sizes,
-    and what the difference looks like (axes reordered, an axis of 1 added or dropped)."""
-    names = _size_names(case)
-    text = (f"wrong shape: expected {expected}{_read(expected, names)}, got "
-            f"{got}{_read(got, names)} ({case.label})")
-    ones_got, ones_exp = [s for s in got if s != 1], [s for s in expected if s != 1]
-    if got != expected and sorted(got) == sorted(expected):
-        return text + ": the same axes in another order (a transpose, or a reshape that " \
-                      "moved them)"
-    if ones_got == ones_exp and len(got) < len(expected):
-        return text + (": an axis of length 1 is missing (np.squeeze / tf.squeeze drop "
-                       "EVERY axis of length 1, so an image or map 1 pixel high or wide "
-                       "loses one more; index the axis you mean, x[0], or reshape)")
-    if ones_got == ones_exp and len(got) > len(expected):
-        return text + ": an extra axis of length 1 (a batch axis kept, or one added)"
-    if math.prod(got) == math.prod(expected):
-        return text + ": the same number of values, arranged differently (a reshape)"
-    return text
-
-
-def shape_problem(spec: Spec, value: np.ndarray, ref: np.ndarray, case: Case) -> str:
-    """What a result of the wrong shape is told: the spec's own reading of the values or
-    the shape, else the two shapes with their axes named after the input's sizes."""
-    hint = spec.shape_values(value, ref, case) if spec.shape_values else None
-    hint = hint or (spec.shape_hint(value.shape, ref.shape, case) if spec.shape_hint else None)
-    return hint or shape_text(value.shape, ref.shape, case)
 
 
 THIN_ONLY = ("right on every ordinary hidden input, but wrong on {} ({}): an input one pixel "

@@ -54,7 +54,7 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
         return _batch((np.asarray(img, np.float64) / 255 - TORCH_MEAN) / TORCH_STD)
     if centre == "tf":  # keras' "tf" mode: -1..1
         return _batch(x / 127.5 - 1)
-    x = x / 255 if scale == "before" else x
+    x = x / 255 if scale == "before" else x * 255 if scale == "times255" else x
     bgr = mean() if mean_order == "bgr" else mean()[::-1]
     mu = {"imagenet": bgr, "own": x.mean(axis=(0, 1)), "own_all": x.mean(),
           "none": 0.0, "added": -bgr}[centre]
@@ -99,6 +99,9 @@ PREPROCESS_OPS = [
     Op("centre", "added", "normalisation", "mean added", "you added the mean; subtract it"),
     Op("scale", "before", "scale", "÷255 first", "you scaled the pixels to 0..1; caffe "
        "preprocessing keeps 0..255"),
+    Op("scale", "times255", "scale", "×255 first", "you multiplied the pixels by 255 first (as "
+       "if the image ran 0..1): load_image gives grey levels 0..255 already, and caffe "
+       "preprocessing keeps them as they are"),
     Op("scale", "std", "scale", "÷ the image's standard deviation", "you divided by the "
        "image's standard deviation; caffe preprocessing only subtracts the mean, in 0..255"),
     Op("scale", "std_bgr", "scale", "÷ ImageNet's standard deviations", "you divided by "
@@ -155,9 +158,10 @@ def _wrap(v: np.ndarray) -> np.ndarray:
 
 def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet",
                       order: str = "rgb", mean_order: str = "bgr", scale: str = "none",
-                      arith: str = "float", preclip: str = "none") -> np.ndarray:
+                      arith: str = "float", preclip: str = "none", bounds: str = "0_255"
+                      ) -> np.ndarray:
     """Deprocessing with knobs (the reference: the ImageNet mean added in float, channels
-    reversed, rounded, clipped, converted to uint8 last)."""
+    reversed, rounded, clipped to ``bounds`` 0..255, converted to uint8 last)."""
     x = _unbatched(x) * {"times255": 255.0, "over255": 1 / 255}.get(scale, 1.0)
     mu = mean() if mean_order == "bgr" else mean()[::-1]
     lo, hi = {"none": (-np.inf, np.inf), "int8": (-128, 127),
@@ -172,7 +176,8 @@ def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet
         v = {"imagenet": lambda: x + mu, "tf": lambda: (x + 1) * 127.5,
              "torch": lambda: (x * TORCH_STD + TORCH_MEAN) * 255,
              "none": lambda: x, "subtracted": lambda: x - mu,
-             "own": lambda: x + x.mean(axis=(0, 1))}[centre]()
+             "own": lambda: x + x.mean(axis=(0, 1)), "twice": lambda: x + 2 * mu,
+             "grey": lambda: x + mu.mean()}[centre]()
     v = float16(v) if arith == "float16" else v
     rgb = v[..., {"rgb": [2, 1, 0], "bgr": [0, 1, 2], "roll": [1, 2, 0]}[order]]
     if cast in ("int8", "int8_trunc"):  # .astype(np.int8) before clipping: wraps past 127
@@ -180,6 +185,9 @@ def deprocess_program(x: np.ndarray, cast: str = "late", centre: str = "imagenet
         return np.clip(_int8(np.rint(rgb) if cast == "int8" else np.trunc(rgb)), 0, 255)
     if cast == "wrap":  # .astype(np.uint8) without clipping: wraps modulo 256
         return _wrap(rgb)
+    if bounds != "0_255":  # other limits, then .astype(np.uint8): 256 wraps to 0, −1 to 255
+        lo, hi = (float(b) for b in bounds.split("_"))
+        return _wrap(np.clip(np.rint(rgb), lo, hi))
     return np.clip(np.ceil(rgb), 0, 255) if cast == "ceil" else _as_image(rgb)
 
 
@@ -232,6 +240,12 @@ DEPROCESS_OPS = [
     Op("centre", "own", "normalisation", "the image's own mean added", "you added the "
        "image's own mean per channel; deprocessing adds back the fixed ImageNet mean "
        f"{_MEAN_TEXT}, the one preprocessing subtracted"),
+    Op("centre", "twice", "normalisation", "mean added twice", "you added the ImageNet mean "
+       "twice (x + 2·mean, or += in a loop that runs twice): deprocessing adds it back once, "
+       f"{_MEAN_TEXT}"),
+    Op("centre", "grey", "normalisation", "one grey mean for all channels", "you added one "
+       "number to every channel, the average of the three means (114.8): each channel gets "
+       f"its own mean back, {_MEAN_TEXT}"),
     Op("scale", "over255", "scale", "÷ 255 first", "you divided by 255 first: the network's "
        "values are already in grey levels (0..255 minus the mean); add the mean back without "
        "scaling"),
@@ -244,3 +258,29 @@ DEPROCESS_OPS = [
        "network's values are already in grey levels (0..255 minus the mean); add the mean "
        "back without scaling"),
 ]
+
+
+def _bound_says(lo: int, hi: int) -> str:
+    """What a student who clipped to lo..hi before the uint8 conversion is told."""
+    wrong = []
+    if hi > 255:
+        wrong.append(f"{hi} does not fit in uint8: .astype(np.uint8) wraps it around to "
+                     f"{hi % 256}, so the brightest pixels turn black")
+    elif hi < 255:
+        wrong.append(f"every grey level above {hi} is cut (255, the brightest, is a grey "
+                     "level too)")
+    if lo < 0:
+        wrong.append(f"{lo} does not fit in uint8: it wraps around to {lo % 256}, so the "
+                     "darkest pixels turn bright")
+    elif lo > 0:
+        wrong.append(f"every grey level below {lo} is lifted (0, black, is a grey level too)")
+    return (f"you clipped to {lo}..{hi}, not 0..255: " + "; and ".join(wrong)
+            + ". uint8 holds exactly 0 … 255: np.clip(x, 0, 255), then .astype(np.uint8)")
+
+
+#: Clipping limits off by one (or more) before the uint8 conversion.
+BOUNDS = [(0, 256), (0, 254), (1, 255), (-1, 255), (-1, 256), (1, 256), (1, 254), (0, 250),
+          (0, 1), (0, 127), (0, 128), (-128, 127)]
+
+DEPROCESS_OPS += [Op("bounds", f"{lo}_{hi}", "range", f"clipped to {lo}..{hi}",
+                     _bound_says(lo, hi)) for lo, hi in BOUNDS]

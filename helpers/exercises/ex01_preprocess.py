@@ -133,12 +133,40 @@ def _mean_offset(outs: list, refs: list, cases: list) -> str | None:
         return (f"you subtracted the right three means in the wrong order (the B, G, R "
                 f"channels got the {order[0]}, {order[1]}, {order[2]} means): subtract "
                 f"{_MEAN_TEXT} after reversing the channels")
+    if np.allclose(used, np.round(mean()), atol=1e-3):  # the result rounded, or the mean
+        return (f"your values are whole numbers: each is the right one rounded (off by "
+                f"[{', '.join(f'{v:g}' for v in np.round(shift, 3))}] in B, G, R "
+                f"everywhere). Either your mean is not exact: you subtracted [{shown}], a "
+                "rounded mean; or you rounded the result (np.round, np.rint, an integer "
+                "cast): for whole-number pixels the two give the same numbers. A preprocessed "
+                f"image keeps its decimals: subtract {_MEAN_TEXT} exactly and do not round")
     if np.all(np.abs(shift) <= 1.0):
-        how = (" (a rounded mean, or the result rounded to whole numbers: the same numbers "
-               "here)" if np.allclose(used, np.round(used), atol=1e-3) else "")
-        return (f"your mean is not exact: you subtracted [{shown}]{how}; use {_MEAN_TEXT} to "
+        return (f"your mean is not exact: you subtracted [{shown}]; use {_MEAN_TEXT} to "
                 "the last digit (a rounded mean shifts every pixel of every image)")
     return f"you subtracted [{shown}] from the B, G, R channels; the ImageNet mean is {_MEAN_TEXT}"
+
+
+def _channels(names: str) -> Callable[[list, list, list], str | None]:
+    """An observation for images: which of the three channels (``names``, in the result's
+    order) come out right on every hidden input, when some do and some do not."""
+    def observe(outs: list, refs: list, cases: list) -> str | None:
+        good = [True, True, True]
+        for out, ref in zip(outs, refs, strict=True):
+            if np.shape(out) != np.shape(ref) or np.shape(ref)[-1] != 3:
+                return None
+            o, r = np.asarray(out, np.float64), np.asarray(ref, np.float64)
+            off = np.abs(o - r).reshape(-1, 3).max(axis=0, initial=0)
+            good = [g and bool(e <= max(1e-3 * np.abs(r).max(), 1.0)) for g, e in
+                    zip(good, off, strict=True)]
+        right = [n for n, g in zip(names.split(", "), good, strict=True) if g]
+        wrong = [n for n, g in zip(names.split(", "), good, strict=True) if not g]
+        if not right or not wrong:
+            return None
+        return (f"your {' and '.join(right)} channel{'s' if len(right) > 1 else ''} come out "
+                f"right, your {' and '.join(wrong)} channel{'s' if len(wrong) > 1 else ''} "
+                "not: look at what your code does per channel — an index, the order of the "
+                "three means, a channel swapped or left out")
+    return observe
 
 
 PREPROCESS = Spec(
@@ -172,6 +200,7 @@ PREPROCESS = Spec(
     library=_library_preprocess,
     diagnose=_mean_offset,
     mutations=Mutations(preprocess_program, PREPROCESS_OPS, scaled=False),
+    observe=_channels("B, G, R"),
     dtypes=("float32",),  # the notebook asks for float32
     rtol=1e-5,  # float32 arithmetic is exact to 1e-7 here; float16's 3 digits are not
 )
@@ -330,4 +359,5 @@ DEPROCESS = Spec(
     exact=True,
     library=_library_deprocess,
     mutations=Mutations(deprocess_program, DEPROCESS_OPS, scaled=False),
+    observe=_channels("R, G, B"),
 )

@@ -25,6 +25,13 @@ def _library() -> Callable:
 def _gram_values(value: np.ndarray, ref: np.ndarray, case: Case) -> str | None:
     """A vector where the N × N matrix belongs, read from its values."""
     n = case.dims["N"]
+    if value.size == 1 and n > 1 and np.isclose(float(value.ravel()[0]), float(np.trace(ref)),
+                                                 rtol=1e-3):
+        return (f"your result has shape {value.shape}, one number, where the Gram matrix is "
+                f"({n}, {n}): its value is the sum of ALL squared features, so your F has a "
+                "single column — N taken from shape[0] (the batch size, 1), or the whole map "
+                "flattened into one row (batch_flatten) and F Fᵀ. Channels are the last axis: "
+                f"N = features.shape[-1], F = tf.reshape(features, (-1, N)), G = Fᵀ F")
     if value.shape != (n,):
         return None
     flat = np.asarray(case.args[0], np.float64).reshape(-1, n)
@@ -99,11 +106,38 @@ INT32 = ("you cast the features to int32 (or another integer type): that cuts of
          "decimals (0.97 becomes 0), and int32 sums past 2³¹ wrap around; keep them float32")
 
 
+def unit(flat: np.ndarray, how: str) -> np.ndarray:
+    """(M, N) features rescaled as ``how`` says: "columns" each channel to length 1 over the
+    positions (tf.math.l2_normalize(F, axis=0)), "rows" each position's vector to length 1,
+    "all" the whole map to length 1, "centred" / "centred_all" minus each channel's / the
+    map's mean, "standardised" each channel to mean 0 and standard deviation 1."""
+    with np.errstate(all="ignore"):
+        if how == "columns":
+            return flat / np.maximum(np.linalg.norm(flat, axis=0, keepdims=True), 1e-12)
+        if how == "rows":
+            return flat / np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-12)
+        if how == "all":
+            return flat / np.linalg.norm(flat)
+        if how == "centred":
+            return flat - flat.mean(axis=0)
+        if how == "centred_all":
+            return flat - flat.mean()
+        if how == "standardised":
+            return (flat - flat.mean(axis=0)) / flat.std(axis=0)
+    return flat
+
+
 def gram_program(f: Any, positions: str = "all", part: str = "full",
-                 dtype: str = "float32") -> np.ndarray:
+                 dtype: str = "float32", features: str = "raw", norm: str = "none"
+                 ) -> np.ndarray:
     """The Gram matrix with knobs: which positions are summed, which part of G is kept,
-    and the arithmetic's dtype (the reference: every position, all of G, float32)."""
-    flat = np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1])
+    the arithmetic's dtype, the features rescaled first (:func:`unit`) and G divided by a
+    number from its values (the reference: every position, all of G, float32, raw
+    features, no normalisation)."""
+    flat = unit(np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1]), features)
+    if positions in ("sums", "means"):  # one channel statistic, then the outer product
+        s = flat.sum(axis=0) if positions == "sums" else flat.mean(axis=0)
+        return np.outer(s, s)
     flat = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)(flat)
     if positions in ("first_row", "first_column"):  # features[:, :1] or [:, :, :1]
         f4 = np.asarray(f, np.float64)
@@ -120,6 +154,9 @@ def gram_program(f: Any, positions: str = "all", part: str = "full",
         left = flat.T
     g = left @ flat
     g = {"float16": float16, "int32": int32_wrap}.get(dtype, np.asarray)(g)
+    g = g / {"none": 1.0, "trace": np.trace(g), "fro_g": np.linalg.norm(g),
+             "max": np.max(np.abs(g)), "sum": np.sum(g), "fro_f": np.linalg.norm(flat),
+             "diag": np.sqrt(np.outer(np.diag(g), np.diag(g)))}[norm]
     return {"upper": np.triu(g), "lower": np.tril(g), "diag": np.diag(np.diag(g)),
             "offdiag": g - np.diag(np.diag(g)), "full": g}[part]
 
@@ -129,7 +166,49 @@ _ONE = ("your Gram matrix holds one position only, the outer product of the {} p
 _HALF = ("you kept only the {} triangle of G (tf.linalg.band_part): the Gram matrix is "
          "symmetric and both halves count, G = Fᵀ F")
 
+_SCALAR = ("your result is the right one divided by a number that changes from input to "
+           "input: {}. The Gram matrix here is the plain sum G = Fᵀ F, no normalisation "
+           "(the style loss normalises later)")
+_RESCALED = ("you rescaled the features before the product: {}. The Gram matrix uses the "
+             "raw features, G = Fᵀ F: no normalisation, no centring")
+
+#: Normalisations computed from the values: (features, norm) knob values, label, sentence.
+NORMALISED = [
+    ("features", "columns", "channels normalised to length 1 (cosine)", _RESCALED.format(
+        "each channel divided by its length over the positions (tf.math.l2_normalize(F, "
+        "axis=0)), so G holds cosines, 1 on the diagonal")),
+    ("norm", "diag", "G ÷ √(G_ii G_jj) (cosine)", "you divided each entry G_ij by "
+     "√(G_ii · G_jj), the lengths of channels i and j: that is a cosine-similarity matrix "
+     "(1 on the diagonal). The Gram matrix here is the plain sum G = Fᵀ F, no normalisation"),
+    ("features", "rows", "positions normalised to length 1", _RESCALED.format(
+        "each position's feature vector divided by its length (tf.math.l2_normalize(F, "
+        "axis=-1))")),
+    ("features", "centred_all", "the map's mean subtracted", _RESCALED.format(
+        "the mean of the whole map subtracted from every value")),
+    ("features", "standardised", "channels standardised", _RESCALED.format(
+        "each channel centred and divided by its standard deviation (a correlation "
+        "matrix times M)")),
+    ("norm", "trace", "G ÷ trace(G) = ‖F‖² (or F ÷ ‖F‖ first)", _SCALAR.format(
+        "‖F‖², the sum of all squared features — G divided by its trace "
+        "(tf.linalg.trace(G)), or the features divided by their norm ‖F‖ before the "
+        "product: the same numbers")),
+    ("norm", "fro_g", "G ÷ ‖G‖", _SCALAR.format("its own norm ‖G‖ (tf.norm(G))")),
+    ("norm", "fro_f", "G ÷ ‖F‖", _SCALAR.format("the norm of the features ‖F‖ "
+                                               "(tf.norm(features))")),
+    ("norm", "max", "G ÷ max |G|", _SCALAR.format("its largest entry (tf.reduce_max)")),
+    ("norm", "sum", "G ÷ Σ G", _SCALAR.format("the sum of its entries (tf.reduce_sum(G))")),
+]
+
 GRAM_OPS = [
+    Op("positions", "sums", "positions summed", "outer product of the channel sums", "you "
+       "summed each channel over the positions first and then took the outer product, "
+       "(Σ_k F_ki)(Σ_k F_kj): the Gram matrix sums the products, G_ij = Σ_k F_ki F_kj = "
+       "Fᵀ F — multiply first, then sum (tf.matmul(F, F, transpose_a=True))"),
+    Op("positions", "means", "positions summed", "outer product of the channel means",
+       "you averaged each channel over the positions first and then took the outer product "
+       "of the means: the Gram matrix sums the products, G_ij = Σ_k F_ki F_kj = Fᵀ F — "
+       "multiply first, then sum (tf.matmul(F, F, transpose_a=True))"),
+    *[Op(knob, value, "normalised", label, says) for knob, value, label, says in NORMALISED],
     Op("positions", "half_scrambled", "positions summed", "reshape to (C, H·W) for Fᵀ",
        "your Fᵀ is the map reshaped straight to (C, H·W) (tf.reshape(f, (C, -1))), which "
        "is not the transpose: channels are the LAST axis, so that mixes positions and "
@@ -184,4 +263,36 @@ GRAM = Spec(
     success="G = Fᵀ F, shape (N, N), the gradient flows",
     library=_library,
     mutations=Mutations(gram_program, GRAM_OPS),
+    observe=lambda outs, refs, cases: _where_wrong(outs, refs, cases),
 )
+
+
+def _where_wrong(outs: list, refs: list, cases: list) -> str | None:
+    """Where a wrong Gram matrix is wrong, as observed: not symmetric, or right on the
+    diagonal only, or right off it only (the diagonal counted twice)."""
+    pairs = [(np.asarray(o), np.asarray(r)) for o, r in zip(outs, refs, strict=True)
+             if np.shape(o) == np.shape(r) and np.ndim(r) == 2]
+    if len(pairs) < len(outs) or not all(np.all(np.isfinite(o)) for o, _ in pairs):
+        return None
+
+    def ok(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(np.allclose(a, b, rtol=1e-3, atol=1e-4 * max(np.abs(b).max(), 1e-12)))
+
+    if not all(ok(o, o.T) for o, _ in pairs):
+        return ("your matrix is not symmetric, and G = Fᵀ F always is (G_ij = G_ji): the "
+                "two operands of your product are not the same F — one is reshaped, "
+                "transposed or sliced differently from the other")
+    off = [~np.eye(len(r), dtype=bool) for _, r in pairs]
+    diag_ok = all(ok(np.diag(o), np.diag(r)) for o, r in pairs)
+    off_ok = all(ok(o[m], r[m]) for (o, r), m in zip(pairs, off, strict=True))
+    if diag_ok and not off_ok:
+        return ("the diagonal of your G (each channel with itself) is right, the entries "
+                "between two different channels are not: look at how your code pairs "
+                "channel i with channel j")
+    if off_ok and not diag_ok:
+        twice = all(ok(np.diag(o), 2 * np.diag(r)) for o, r in pairs)
+        return ("your entries between two different channels are right, the diagonal is "
+                + ("twice what it should be: mirroring one triangle onto the other (G + Gᵀ of "
+                   "a triangle) adds the diagonal twice" if twice else "not (each channel "
+                   "with itself): look at what your code does where i = j"))
+    return None

@@ -6,8 +6,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from helpers.exercises._engine import Spec, feature_cases, gram_np, real_case, scalar_shape
-from helpers.exercises.ex02_gram import FLOAT16, INT32
+from helpers.exercises._engine import (
+    Spec,
+    feature_cases,
+    gram_np,
+    real_case,
+    scalar_shape,
+    scalar_values,
+)
+from helpers.exercises.ex02_gram import FLOAT16, INT32, unit
 from helpers.exercises.ex04_mistakes import WRONG_M
 from helpers.exercises.mutations import Mutations, Op, float16, search
 
@@ -34,25 +41,35 @@ def _pairs(f: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.mean(f**2) - 2 * np.mean(f) * np.mean(p) + np.mean(p**2)
 
 
+def _rescaled(x: np.ndarray, how: str) -> np.ndarray:
+    if how == "raw":
+        return x
+    flat = x.reshape(-1, x.shape[-1])
+    return unit(flat, how).reshape(x.shape)
+
+
 def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
-                    reduce: str = "mean", dtype: str = "float32") -> np.ndarray:
+                    reduce: str = "mean", dtype: str = "float32", features: str = "raw",
+                    relative: str = "none") -> np.ndarray:
     """The content loss with knobs: what is compared, the power of the difference, the
-    reduction and the arithmetic's dtype (the reference: F − P, squared, mean, float32)."""
-    f, p = np.asarray(f, np.float64), np.asarray(p, np.float64)
+    reduction, the arithmetic's dtype, both maps rescaled first (:func:`unit`) and a
+    division by a size of the target (the reference: F − P, squared, mean, float32, raw
+    maps, no such division)."""
+    f, p = _rescaled(np.asarray(f, np.float64), features), _rescaled(
+        np.asarray(p, np.float64), features)
+    if relative != "none":  # Σ (F − P)² or its mean over a size of P (or F): "relative"
+        return _relative(f, p, relative)
     cast = {"float16": float16, "int32": np.trunc}.get(dtype, np.asarray)
     f, p = cast(f), cast(p)
     if diff == "pairs":
         return _pairs(f, p) if power == "square" else np.asarray(np.nan)
-    d = {"f-p": lambda: f - p, "f": lambda: f, "p_mean": lambda: f - np.mean(p),
+    d = {"f-p": lambda: f - p, "f": lambda: f, "f+p": lambda: f + p,
+         "p_mean": lambda: f - np.mean(p), "first_channel": lambda: f[..., :1] - p[..., :1],
+         "last_channel": lambda: f[..., -1:] - p[..., -1:],
          "gram": lambda: gram_np(f) - gram_np(p)}[diff]()
-    if reduce in ("norm", "norm_over_nm"):
-        return np.sqrt(np.sum(d**2)) / (1 if reduce == "norm" else d.size)
-    if reduce == "norm_per_position":  # tf.norm(…, axis=-1), then the mean
-        return np.mean(np.sqrt(np.sum(d**2, axis=-1)))
-    if reduce == "square_of_sum":  # (Σ F − Σ P)²
-        return np.sum({"abs": np.abs(d)}.get(power, d)) ** 2
-    if reduce == "square_of_mean":  # mean first, squared after
-        return np.mean({"abs": np.abs(d)}.get(power, d)) ** 2
+    whole = _whole(d, f, p, power, reduce)
+    if whole is not None:
+        return whole
     e = {"square": lambda: d**2, "abs": lambda: np.abs(d), "none": lambda: d,
          "huber": lambda: np.where(np.abs(d) <= 1, d**2 / 2, np.abs(d) - 0.5)}[power]()
     e = float16(e) if dtype == "float16" else e
@@ -65,7 +82,92 @@ def content_program(f: Any, p: Any, diff: str = "f-p", power: str = "square",
     return np.floor(loss) if reduce == "floor" or dtype == "int32" else loss  # int mean: floor
 
 
+def _whole(d: np.ndarray, f: np.ndarray, p: np.ndarray, power: str, reduce: str
+           ) -> Any:
+    """The reductions that do not sum a power of each difference (a norm, a maximum, a
+    cosine distance, a square of the sum or mean), or None."""
+    signed = np.abs(d) if power == "abs" else d
+    ways = {"norm": lambda: np.sqrt(np.sum(d**2)),
+            "norm_over_nm": lambda: np.sqrt(np.sum(d**2)) / d.size,
+            "norm_per_position": lambda: np.mean(np.sqrt(np.sum(d**2, axis=-1))),
+            "square_of_sum": lambda: np.sum(signed) ** 2,
+            "square_of_mean": lambda: np.mean(signed) ** 2,
+            "max": lambda: np.max(d**2),
+            "cosine": lambda: 1 - np.sum(f * p) / np.sqrt(np.sum(f**2) * np.sum(p**2))}
+    return ways[reduce]() if reduce in ways else None
+
+
+def _relative(f: np.ndarray, p: np.ndarray, how: str) -> np.ndarray:
+    """The squared difference relative to a size of the target (or of F): ``how`` is
+    "top/bottom", top "sum" or "mean" of (F − P)² or "norm" ‖F − P‖, bottom one of
+    :data:`SIZES`."""
+    top, bottom = how.split("/")
+    d2 = (f - p) ** 2
+    num = {"sum": np.sum(d2), "mean": np.mean(d2), "norm": np.sqrt(np.sum(d2))}[top]
+    with np.errstate(all="ignore"):
+        return num / SIZES[bottom][1](f, p)
+
+
+#: Sizes of the target (or of F) a student may divide by: label, value.
+SIZES: dict[str, tuple[str, Callable]] = {
+    "ΣP²": ("Σ P², the target's energy (tf.reduce_sum(tf.square(target)))",
+            lambda f, p: np.sum(p**2)),
+    "‖P‖": ("‖P‖, the target's norm (tf.norm(target))", lambda f, p: np.sqrt(np.sum(p**2))),
+    "mean P²": ("mean(P²), the target's mean square", lambda f, p: np.mean(p**2)),
+    "Σ|P|": ("Σ |P|, the sum of the target's values", lambda f, p: np.sum(np.abs(p))),
+    "ΣF²": ("Σ F², the features' own energy", lambda f, p: np.sum(f**2)),
+    "‖F‖": ("‖F‖, the features' own norm (tf.norm(features))", lambda f, p: np.sqrt(np.sum(f**2))),
+}
+_TOPS = {"sum": "the sum of the squared differences", "mean": "the mean squared difference",
+         "norm": "the norm ‖F − P‖"}
+
+
+def _relative_ops() -> list[Op]:
+    ops = []
+    for top, text in _TOPS.items():
+        for bottom, (label, _) in SIZES.items():
+            if (top, bottom) == ("mean", "mean P²"):  # the same numbers as sum ÷ Σ P²
+                continue
+            ops.append(Op("relative", f"{top}/{bottom}", "relative to the target",
+                          f"{top} ÷ {bottom}", f"you divided {text} by {label}: an error "
+                          "relative to the target's size. The content loss divides by the "
+                          "number of values only, N·M: mean((F − P)²) (tf.reduce_mean)"))
+    return ops
+
+
+_FEATURES = ("you rescaled both maps before comparing them: {}. The content loss compares "
+             "the features as they are, mean((F − P)²), so a change of brightness or "
+             "contrast in a channel counts too")
+
 CONTENT_OPS = [
+    Op("diff", "f+p", "what is compared", "F + P for F − P", "you added the maps, (F + P)², "
+       "where the loss takes their difference, (F − P)²: a sign slip (features + target)"),
+    Op("reduce", "max", "reduction", "maximum, not the mean", "you took the LARGEST squared "
+       "difference (tf.reduce_max): the loss is the mean over every value, "
+       "tf.reduce_mean(tf.square(F − P))"),
+    Op("reduce", "cosine", "reduction", "cosine distance 1 − cos(F, P)", "you took the "
+       "cosine distance 1 − ⟨F, P⟩ / (‖F‖·‖P‖), which ignores how strong the features are: "
+       "the content loss is the mean squared difference, mean((F − P)²)"),
+    *[Op("diff", f"{which}_channel", "what is compared", f"{which} channel only", "you "
+         f"compared the {which} channel only (F[..., {0 if which == 'first' else -1}] − "
+         "P[…]: an index where a slice of every channel belongs): every channel counts, "
+         "mean((F − P)²) over the whole map") for which in ("first", "last")],
+    Op("features", "centred", "rescaled maps", "each channel's mean subtracted",
+       _FEATURES.format("each channel's mean over the positions subtracted (tf.reduce_mean("
+                        "…, axis=[1, 2], keepdims=True))")),
+    Op("features", "centred_all", "rescaled maps", "the map's mean subtracted",
+       _FEATURES.format("the mean of the whole map subtracted")),
+    Op("features", "rows", "rescaled maps", "positions normalised to length 1",
+       _FEATURES.format("each position's feature vector divided by its length "
+                        "(tf.math.l2_normalize(…, axis=-1))")),
+    Op("features", "columns", "rescaled maps", "channels normalised to length 1",
+       _FEATURES.format("each channel divided by its length over the positions "
+                        "(tf.math.l2_normalize over axes 1 and 2)")),
+    Op("features", "all", "rescaled maps", "maps ÷ their norm", _FEATURES.format(
+        "each map divided by its own norm (tf.math.l2_normalize without an axis, x / tf.norm(x))")),
+    Op("features", "standardised", "rescaled maps", "channels standardised",
+       _FEATURES.format("each channel centred and divided by its standard deviation")),
+    *_relative_ops(),
     Op("diff", "f", "what is compared", "target ignored", "your loss ignores the target: it "
        "is the mean of F², not of (F − P)²"),
     Op("diff", "pairs", "what is compared", "every pair (broadcasting)", "your difference "
@@ -140,10 +242,11 @@ CONTENT = Spec(
                   "2": "Gatys et al. write ½ Σ (F − P)²; our convention is the mean, "
                        "1/(N·M) Σ (F − P)²"},
     shape_hint=scalar_shape,
+    shape_values=scalar_values,
     watch=lambda args: [args[0]],
     success="the mean squared difference 1/(N·M) Σ (F − P)², the gradient flows",
     library=_library,
-    mutations=Mutations(content_program, CONTENT_OPS),
+    mutations=Mutations(content_program, CONTENT_OPS, unpaired=("relative",)),
     # `/ N * M` is the right result times M²: named before the factor (which reads "an extra
     # factor M²")
     diagnose=lambda outs, refs, cases: search(CONTENT.mutations, outs, cases,

@@ -37,7 +37,8 @@ def _style_norm(f: Any) -> float:
 
 def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
                   target: str = "a", m: str = "hw", reduce: str = "plain",
-                  dtype: str = "float32", gram: str = "plain") -> np.ndarray:
+                  dtype: str = "float32", gram: str = "plain", relative: str = "none"
+                  ) -> np.ndarray:
     """One layer's style loss with knobs (the reference: Σ (G − A)² / (4·N²·M²) over all of
     G − A, the plain G = Fᵀ F, float32, M = H·W)."""
     f, a = np.asarray(f, np.float64), np.asarray(a, np.float64)
@@ -49,18 +50,20 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     if gram == "scrambled":  # reshaped straight to (C, H·W): positions and channels mixed
         h = cast(f.reshape(n, -1).T)
     g = cast(h.T @ h)  # one operand twice: NumPy's fast path for Fᵀ F
-    g = g / {"plain": 1, "over_m": flat.shape[0], "over_nm": n * flat.shape[0],
-             "over_n": n, "scrambled": 1}[gram]
+    with np.errstate(all="ignore"):
+        g = g / {"plain": 1, "over_m": flat.shape[0], "over_nm": n * flat.shape[0],
+                 "over_n": n, "scrambled": 1, "trace": np.trace(g), "fro": np.linalg.norm(g),
+                 "cosine": np.sqrt(np.outer(np.diag(g), np.diag(g)))}[gram]
     cast = np.asarray if dtype == "float16_gram" else cast  # only G in float16
-    d = g - cast({"a": a, "zero": 0 * a, "aM": a * size, "a/M": a / size}[target])
+    d = g - cast({"a": a, "zero": 0 * a, "aM": a * size, "a/M": a / size, "neg": -a,
+                  "aTa": a.T @ a, "aTa/M": a.T @ a / size}[target])
     d = {"upper": np.triu(d), "diag": np.diag(np.diag(d)), "full": d}[part]
-    if square == "norm":
-        total = np.sqrt(np.sum(d**2))
-    elif square == "square_of_sum":
-        total = np.sum(d) ** 2
-    else:
-        total = np.sum(cast({"square": d**2, "abs": np.abs(d), "none": d}[square]))
+    if square == "cosine":  # 1 − cos(G, A), no divisor
+        return 1 - np.sum(g * a) / np.sqrt(np.sum(g**2) * np.sum(a**2))
+    total = _summed(d, g, a, square, cast)
     divisor = 4.0 * n**2 * size**2  # in float16 too when everything is (65504 at most)
+    if relative != "none":  # Σ (G − A)² over the target's energy or norm, ÷ 4·N²·M² or not
+        return _relative(total, a, divisor, relative)
     loss = cast(total) / (float16(divisor) if dtype == "float16" else divisor)
     if reduce == "precedence":  # total / 4 * N**2 * M**2: divided by 4, times N²·M²
         return loss * divisor**2 / 16
@@ -69,6 +72,25 @@ def layer_program(f: Any, a: Any, square: str = "square", part: str = "full",
     if reduce in ("by_4", "by_4n2"):  # part of the divisor only
         return loss * (size**2 if reduce == "by_4n2" else n**2 * size**2)
     return np.floor(loss) if reduce == "floor" else loss
+
+
+def _summed(d: np.ndarray, g: np.ndarray, a: np.ndarray, square: str, cast: Any) -> Any:
+    """Σ (G − A)² and its mutants: a norm, the square of the sum, squares taken apart,
+    |G − A| or no square."""
+    if square == "norm":
+        return np.sqrt(np.sum(d**2))
+    if square == "square_of_sum":
+        return np.sum(d) ** 2
+    if square == "separately":  # Σ (G² − A²)
+        return np.sum(g**2 - a**2)
+    return np.sum(cast({"square": d**2, "abs": np.abs(d), "none": d}[square]))
+
+
+def _relative(total: Any, a: np.ndarray, divisor: float, how: str) -> Any:
+    """Σ (G − A)² over the target's energy Σ A² or norm ‖A‖ (``how``), and over 4·N²·M²
+    too when ``how`` ends in '+'."""
+    energy = np.sum(a**2) if how.startswith("ΣA²") else np.sqrt(np.sum(a**2))
+    return total / energy / (divisor if how.endswith("+") else 1.0)
 
 
 _NORM = ("you took the norm ‖G − A‖ (tf.norm) without squaring it: E sums the SQUARED "
@@ -81,7 +103,34 @@ _GRAM_NORMALISED = ("you normalised your Gram matrix by {} ({}) before comparing
                     "target_gram: style_layer_loss compares the plain sum G = Fᵀ F with "
                     "target_gram as given, and its 1/(4·N²·M²) does all the normalising")
 
+_RELATIVE = ("you divided Σ (G − A)² by {}{}: an error relative to the target's size. "
+             "The style layer loss divides by 4·N²·M² only: Σ (G − A)² / (4·N²·M²)")
+_COSINE = ("you normalised your Gram matrix by {} before comparing it with target_gram: "
+           "style_layer_loss compares the plain sum G = Fᵀ F with target_gram as given, and "
+           "its 1/(4·N²·M²) does all the normalising")
+
 LAYER_OPS = [
+    Op("target", "neg", "target", "G + A for G − A", "you added the target, (G + A)², where "
+       "the loss takes the difference, (G − A)²: a sign slip"),
+    Op("target", "aTa", "target", "Gram matrix of the target", "you took the Gram matrix of "
+       "target_gram (gram_matrix(target_gram…), Aᵀ A): target_gram already IS a Gram matrix "
+       "(N × N), so compare G with it as it is, G − A"),
+    Op("target", "aTa/M", "target", "Gram matrix of the target ÷ M", "you took the Gram "
+       "matrix of target_gram and divided it by M: target_gram already IS a Gram matrix "
+       "(N × N), so compare G with it as it is, G − A"),
+    *[Op("relative", f"{what}{plus}", "relative to the target", f"÷ {label}{plus}",
+         _RELATIVE.format(label, " as well as by 4·N²·M²" if plus else " in place of "
+                          "4·N²·M²")) for what, label in (("ΣA²", "Σ A², the target's "
+                                                           "energy"), ("‖A‖", "‖A‖, the "
+                                                           "target's norm"))
+      for plus in ("", "+")],
+    Op("gram", "cosine", "normalised Gram matrix", "G_ij ÷ √(G_ii G_jj) (cosine)",
+       _COSINE.format("the lengths of its channels (G_ij / √(G_ii·G_jj), or F's columns "
+                      "normalised to length 1: a cosine-similarity matrix)")),
+    Op("gram", "trace", "normalised Gram matrix", "G ÷ trace(G)", _COSINE.format(
+        "its trace (tf.linalg.trace(G) = ‖F‖²)")),
+    Op("gram", "fro", "normalised Gram matrix", "G ÷ ‖G‖", _COSINE.format(
+        "its own norm ‖G‖ (tf.norm(G))")),
     Op("gram", "over_m", "normalised Gram matrix", "G / M", _GRAM_NORMALISED.format(
         "M", "G / M, as the style targets are stored")),
     Op("gram", "over_nm", "normalised Gram matrix", "G / (N·M)", _GRAM_NORMALISED.format(
@@ -96,6 +145,11 @@ LAYER_OPS = [
     Op("square", "abs", "power", "|G − A|", "you used |G − A|; square it: (G − A)²"),
     Op("square", "square_of_sum", "power", "(Σ (G − A))²", "you squared the SUM of the "
        "differences, (Σ (G − A))²: square each difference first, then sum, Σ (G − A)²"),
+    Op("square", "separately", "power", "G² − A² (squared apart)", "you squared G and A "
+       "separately, Σ (G² − A²): square their difference, Σ (G − A)²"),
+    Op("square", "cosine", "power", "cosine distance 1 − cos(G, A)", "you took the cosine "
+       "distance 1 − ⟨G, A⟩ / (‖G‖·‖A‖), which ignores how strong the features are: the "
+       "style layer loss is Σ (G − A)² / (4·N²·M²)"),
     Op("square", "none", "power", "no square", "you forgot to square (G − A): positive and "
        "negative differences cancel"),
     Op("part", "upper", "part of G − A", "upper triangle", "you summed over the upper "
@@ -147,14 +201,15 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
     ws = {"given": given, "positional": np.array(list(weights.values()), np.float64),
           "next": np.roll(given, -1), "previous": np.roll(given, 1),
           "squared": given**2, "ones": np.ones_like(given), "reversed": given[::-1],
-          "sqrt": np.sqrt(given),
+          "sqrt": np.sqrt(given), "inverse": 1 / given,
+          "mean": np.full_like(given, given.mean()),
           "normalised": given / given.sum(), "last": np.full_like(given, given[-1]),
           "last_listed": np.full_like(given, list(weights.values())[-1]),
           "first": np.full_like(given, given[0]),
           "equal": np.full_like(given, 1 / len(names))}.get(weight, given)
-    keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1]}[layers]
+    keep = {"all": names, "drop_first": names[1:], "drop_last": names[:-1], "max": names}[layers]
     first_m = _m(feats[names[0]])
-    total = 0.0
+    total, largest = 0.0, -np.inf
     inside = weight in ("in_target", "on_features")  # the weight goes into one operand
     ws = given if inside else ws
     for w, name in zip(ws, names, strict=True):
@@ -166,10 +221,14 @@ def style_program(feats: dict, targets: dict, weights: dict, weight: str = "give
             w = 1.0
         factor = WRONG_M[scale](np.shape(f)) if scale in WRONG_M else {
             "M": _m(f), "1": 1, "1/M": 1 / _m(f), "N2": a.size, "first_M": first_m,
-            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2, "M-1": _m(f) - 1}[scale]
+            "NM": np.size(f), "N": a.shape[0], "M2": _m(f) ** 2, "M-1": _m(f) - 1,
+            "loss_M": 1, "loss_M2": 1, "loss_1/M": 1}[scale]
         again = {"none": 1, "M": _m(f), "M2": _m(f) ** 2, "whole": _style_norm(f)}[twice]
-        total += w * layer_program(f, a * factor, square=square, dtype=dtype) / again
-    return np.asarray(total)
+        again /= {"loss_M": _m(f), "loss_M2": _m(f) ** 2,
+                  "loss_1/M": 1 / _m(f)}.get(scale, 1)  # the M put on the layer's loss
+        term = w * layer_program(f, a * factor, square=square, dtype=dtype) / again
+        total, largest = total + term, max(largest, float(term))
+    return np.asarray(largest if layers == "max" else total)
 
 
 _WEIGHTS = ("your layer weights are shifted by one: each layer got the weight of the {} "
@@ -180,7 +239,17 @@ _TWICE = ("each layer's loss is divided by {} once more than style_layer_loss al
           "the normalisation 1/(4·N²·M²) belongs to style_layer_loss alone; style_loss only "
           "rescales the targets by M and adds w_l · E_l")
 
+_ON_LOSS = ("you multiplied each layer's LOSS by {} {}: the M belongs on the target, "
+            "style_layer_loss(F, M · targets[layer]) (targets are stored as Fᵀ F / M, and "
+            "G − M·A is not the same as M·(G − A)); then multiply by layer_weights[name] only")
+
 STYLE_OPS = [
+    Op("scale", "loss_M", "operand size", "M on the loss, not on the target",
+       _ON_LOSS.format("M", "and compared G with targets[layer] as given")),
+    Op("scale", "loss_M2", "operand size", "M² on the loss, not M on the target",
+       _ON_LOSS.format("M²", "and compared G with targets[layer] as given")),
+    Op("scale", "loss_1/M", "operand size", "loss ÷ M, target as given", _ON_LOSS.format(
+        "1/M", "and compared G with targets[layer] as given")),
     Op("weight", "positional", "layer weights", "weights matched by position, not by name",
        "you matched the layer weights to the layers by position (zip(…, "
        "layer_weights.values()) or list(layer_weights.values())[i]), but a dict may list its "
@@ -204,6 +273,11 @@ STYLE_OPS = [
        "style_layer_loss, not one of its inputs"),
     Op("weight", "sqrt", "layer weights", "√w", "you multiplied each layer by the square "
        "root of its weight: multiply the layer's loss by layer_weights[name] itself"),
+    Op("weight", "inverse", "layer weights", "divided by the weight", "you DIVIDED each "
+       "layer's loss by its weight: multiply it, layer_weights[name] · E_l"),
+    Op("weight", "mean", "layer weights", "the mean weight for all", "every layer got the "
+       "same weight, the mean of layer_weights: multiply each layer's loss by its own "
+       "layer_weights[name]"),
     Op("weight", "reversed", "layer weights", "weights in reverse order", "your layer "
        "weights are in reverse order (the first layer got the last weight): multiply each "
        "layer's loss by layer_weights[name] of the same name"),
@@ -222,6 +296,9 @@ STYLE_OPS = [
        "multiply each layer's loss by layer_weights[layer]"),
     Op("weight", "equal", "layer weights", "equal weights 1/L", "you used equal weights 1/L; "
        "use layer_weights[layer]"),
+    Op("layers", "max", "layers summed", "the largest layer only (tf.reduce_max)", "your "
+       "loss is the LARGEST weighted layer loss (tf.reduce_max over the layers): the style "
+       "loss adds every layer's, Σ w_l E_l (tf.add_n)"),
     Op("layers", "drop_first", "layers summed", "first layer left out", "your sum leaves out "
        "the first layer (a loop from index 1?); every layer in targets counts"),
     Op("layers", "drop_last", "layers summed", "last layer left out", "your sum leaves out "

@@ -17,6 +17,7 @@ from helpers.exercises._engine import (
     monomial,
     rng,
     scalar_shape,
+    scalar_values,
 )
 from helpers.exercises.ex04_mistakes import (  # noqa: F401  (importable from here, as before)
     LAYER_OPS,
@@ -84,10 +85,11 @@ STYLE_LAYER = Spec(
     divisor=(4.0, {"N": 2, "M": 2}),
     factor_hints=_STYLE_HINTS,
     shape_hint=scalar_shape,
+    shape_values=scalar_values,
     watch=lambda args: [args[0]],
     success="E = 1/(4·N²·M²) Σ (G − A)², the gradient flows",
     library=_library_layer,
-    mutations=Mutations(layer_program, LAYER_OPS),
+    mutations=Mutations(layer_program, LAYER_OPS, unpaired=("relative",)),
     rtol=1e-4,  # float32 in any order agrees to 1e-6; bfloat16 sums are off by 1e-4 … 1e-2
 )
 
@@ -220,6 +222,7 @@ STYLE = Spec(
     returns="tensor",
     candidates=_style_candidates(),
     shape_hint=scalar_shape,
+    shape_values=scalar_values,
     watch=lambda args: list(args[0].values()),
     success="Σ_l w_l E_l with each target rescaled by M, the gradient flows",
     library=_library_style,

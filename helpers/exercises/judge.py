@@ -218,7 +218,7 @@ def failure_of(check: str, record: dict) -> CheckFailed | None:
         return CheckFailed(check, NOT_IMPLEMENTED)
     if status == "raised":
         return CheckFailed(check, raised_message(str(record.get("type")),
-                                                 str(record.get("error", ""))),
+                                                 str(record.get("error", "")), check),
                            str(record.get("traceback", "")))
     if status == "changed":
         return CheckFailed(check, "your notebook changed the answer files after the grader's "

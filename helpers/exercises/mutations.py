@@ -52,12 +52,14 @@ class Mutations:
     """An exercise's reference as a program of knobs, and its mutation operators.
     ``program(*args, **{knob: value})`` returns the result in float64; with no knobs it is
     the reference. ``doubles``: also try pairs of operators; ``scaled``: also a single
-    operator times k·Nᵃ·Mᵇ (cases with named sizes only)."""
+    operator times k·Nᵃ·Mᵇ (cases with named sizes only); ``unpaired``: knobs that replace
+    the whole computation (a pair with them is that operator alone), never paired."""
 
     program: Callable[..., Any]
     ops: Sequence[Op]
     doubles: bool = True
     scaled: bool = True
+    unpaired: tuple[str, ...] = ()  # knobs whose operators are tried alone, never in pairs
 
     def families(self) -> dict[str, list[str]]:
         """family -> the short labels of its operators, in order (for the notes)."""
@@ -216,11 +218,26 @@ def search(muts: Mutations, outs: list, cases: Sequence[Any], exact: bool = Fals
             found = _scaled(muts, op, outs, cases, order, factor)
             if found:
                 return found
-    if muts.doubles:
-        for a, b in _pairs(muts.ops):
-            if _fits(muts, (a, b), outs, cases, order, exact):
-                return pair_message(a, b)
+    return _pair_search(muts, outs, cases, order, exact) if muts.doubles else None
+
+
+def _pair_search(muts: Mutations, outs: list, cases: Sequence[Any], order: list[int],
+                 exact: bool) -> str | None:
+    """The sentence of the first pair of operators (of different knobs, none unpaired) whose
+    mutant matches ``outs`` and is not the reference itself."""
+    for a, b in _pairs([op for op in muts.ops if op.knob not in muts.unpaired]):
+        if _fits(muts, (a, b), outs, cases, order, exact) and not _equivalent(
+                muts, (a, b), cases, order):
+            return pair_message(a, b)
     return None
+
+
+def _equivalent(muts: Mutations, ops: tuple[Op, ...], cases: Sequence[Any],
+                order: list[int]) -> bool:
+    """Whether the mutant of ``ops`` equals the reference on every hidden input (two
+    mistakes that cancel, such as × M and ÷ M: they name nothing)."""
+    return all(agrees(_value(muts, cases[i], ()), _value(muts, cases[i], ops), 1e-9)
+               for i in order)
 
 
 def _pairs(ops: Iterable[Op]) -> Iterable[tuple[Op, Op]]:
@@ -265,6 +282,8 @@ def operator_table(checks: dict[str, Mutations]) -> str:
     for name, muts in checks.items():
         how = "single operators" + (", a single operator times k·Nᵃ·Mᵇ" if muts.scaled else "")
         how += ", and every pair of operators of different knobs" if muts.doubles else ""
+        alone = sorted({op.family for op in muts.ops if op.knob in muts.unpaired})
+        how += f" ({', '.join(alone)}: alone only)" if muts.doubles and alone else ""
         lines += [f"**`{name}`** ({len(muts.ops)} operators; {how}):", ""]
         lines += [f"- {family}: {'; '.join(names)}" for family, names in muts.families().items()]
         lines.append("")
