@@ -53,20 +53,24 @@ PREPARED_BOUNDS = True
 
 def lbfgsb(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: int, maxfun: int,
            callback: AfterIteration | None = None, m: int = 10, factr: float = 1e5,
-           pgtol: float = 0.0) -> dict[str, Any]:
+           pgtol: float = 0.0, renew: fast_lbfgsb.Renew | None = None) -> dict[str, Any]:
     """The ``info`` of ``fmin_l_bfgs_b(objective, y, bounds=box, ...)``, computed the same
     way (the same compiled L-BFGS-B, the same points to the bit) with the (n, 2) ``box`` made
     scipy's bound arrays by NumPy in one go: ``fmin_l_bfgs_b`` converts them value by value in
     Python at every call (0.4 s at 256 px, 2 s at 400x600, on every slider change and scale).
     Where this SciPy's compiled routine does not answer as the one it was written against
     (1.15-1.17; checked once per process on a small problem,
-    :func:`helpers.fast_lbfgsb.same_as_scipy`) it runs ``fmin_l_bfgs_b`` itself."""
-    if not (PREPARED_BOUNDS and fast_lbfgsb.same_as_scipy()):
+    :func:`helpers.fast_lbfgsb.same_as_scipy`) it runs ``fmin_l_bfgs_b`` itself. ``renew``
+    (:func:`helpers.fast_lbfgsb.setulb_loop`: a new objective value at an iterate) needs the
+    prepared routine; without it, ``renew`` is refused with ValueError."""
+    if renew is not None and not fast_lbfgsb.same_as_scipy():
+        raise ValueError("renew needs helpers.fast_lbfgsb's routine, which this SciPy lacks")
+    if not (PREPARED_BOUNDS and fast_lbfgsb.same_as_scipy()) and renew is None:
         x, f, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=maxiter, maxfun=maxfun,
                                    m=m, factr=factr, pgtol=pgtol, callback=callback)
         return {**info, "x": x, "f": f}
     return fast_lbfgsb.setulb_loop(objective, y, box, maxiter, maxfun, callback, m, factr,
-                                   pgtol)
+                                   pgtol, renew=renew)
 
 
 class Pyramid:
