@@ -126,11 +126,13 @@ class Pyramid:
 
 def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
                   after_iteration: AfterIteration, box: np.ndarray, maxfun: int = 20,
-                  levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3)) -> str:
+                  levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3),
+                  redraws: Any = None) -> str:
     """:func:`lbfgs` over the levels of a :class:`Pyramid` of the (H, W, C) ``shape`` instead
     of the pixels (docs/choosing_defaults.md). The levels have no bounds; the image they sum
     to is clipped to ``box``, so the network only ever sees valid pixels, and a clipped pixel
-    passes no gradient back (the exact gradient of the clipped image)."""
+    passes no gradient back (the exact gradient of the clipped image). ``redraws``
+    (:class:`helpers.redrawn.InRun`) redraws the sliced directions inside the one run."""
     pyramid = Pyramid(shape, levels)
     low, high = box[:, 0], box[:, 1]
 
@@ -139,10 +141,17 @@ def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
         loss, gradient = objective(np.clip(x, low, high))
         return loss, pyramid.gradient(np.where((x >= low) & (x <= high), gradient, 0.0))
 
+    def callback(z: np.ndarray) -> None:
+        after_iteration(np.clip(pyramid.image(z), low, high))
+
+    if redraws is not None:
+        return stop_reason(fast_lbfgsb.setulb_loop(
+            redraws.shifted(on_levels), pyramid.levels(y), None, iterations,
+            iterations * maxfun, callback, 10, 1e5, 0.0,
+            renew=lambda z: redraws.renew(on_levels, z)))
     _, _, info = fmin_l_bfgs_b(
         on_levels, pyramid.levels(y), maxiter=iterations, maxfun=iterations * maxfun, m=10,
-        factr=1e5, pgtol=0.0,
-        callback=lambda z: after_iteration(np.clip(pyramid.image(z), low, high)))
+        factr=1e5, pgtol=0.0, callback=callback)
     return stop_reason(info)
 
 

@@ -133,7 +133,18 @@ class InRun:
         info = optimizers.lbfgsb(self.shifted(function), y, box, iterations,
                                  iterations * maxfun, after_iteration,
                                  renew=lambda x: self.renew(function, x))
-        reason = optimizers.stop_reason(info)
+        return self.said(optimizers.stop_reason(info))
+
+    def lbfgs_pyramid(self, function: Any, y: Any, iterations: int, after_iteration: Callable,
+                      box: Any, maxfun: int, levels: int, shape: Any) -> str:
+        """:func:`helpers.optimizers.lbfgs_pyramid` with the redraws (its arguments)."""
+        from helpers import optimizers
+
+        return self.said(optimizers.lbfgs_pyramid(function, y, iterations, after_iteration,
+                                                  box, maxfun, levels, shape, redraws=self))
+
+    def said(self, reason: str) -> str:
+        """The optimizer's stop ``reason`` and how many redraws the run had."""
         return reason if not self.draws else (
             f"{reason} ({self.draws} redraws of the directions, every {self.every} "
             "iterations, in one L-BFGS-B run)")

@@ -193,9 +193,10 @@ class Scale:
         between them (``sliced_redraw``, :mod:`helpers.redrawn`; issue 36, s16-paint's lines)."""
         if self.run.redraw is None:
             return optimize
-        if optimize is optimizers.lbfgs and redrawn.KEEP_MEMORY and fast_lbfgsb.same_as_scipy():
-            return redrawn.InRun(self.settings.sliced_redraw, self.run.redraw,
-                                 self.objective).lbfgs
+        if (optimize in (optimizers.lbfgs, optimizers.lbfgs_pyramid) and redrawn.KEEP_MEMORY
+                and fast_lbfgsb.same_as_scipy()):
+            in_run = redrawn.InRun(self.settings.sliced_redraw, self.run.redraw, self.objective)
+            return in_run.lbfgs if optimize is optimizers.lbfgs else in_run.lbfgs_pyramid
         return redrawn.in_chunks(optimize, self.settings.sliced_redraw, self.run.redraw,
                                  self.objective)
 

@@ -167,6 +167,26 @@ def test_a_redraw_that_changes_nothing_keeps_the_lbfgs_path():
     assert f"{in_run.draws} redraws" in reason and "one L-BFGS-B run" in reason
 
 
+def test_the_pyramids_redraws_keep_its_path_too():
+    """The same over the image pyramid (the first of several scales, unbounded levels): a
+    no-change redraw leaves the points of scipy's own run unchanged."""
+    from helpers import optimizers
+
+    same = [np.full(8, 0.7)] * 3
+    plain, redrawn_run = Quadratic(same), Quadratic(same)
+    args = (np.zeros(8), 12)
+    shape = dict(levels=2, shape=(2, 2, 2))
+    a, _ = _points(lambda after: optimizers.lbfgs_pyramid(plain, *args, after, BOX, 20,
+                                                          **shape))
+    in_run = redrawn.InRun(3, redrawn_run.redraw, redrawn_run)
+    b, reason = _points(lambda after: in_run.lbfgs_pyramid(redrawn_run, *args, after, BOX, 20,
+                                                           **shape))
+    assert len(a) == len(b) >= 6 and in_run.draws >= 1
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert "redraws of the directions" in reason
+
+
 def test_a_redraw_moves_the_minimum_and_the_run_follows_it():
     """After each redraw L-BFGS-B goes on towards the new draw's minimum; the loss it sees is
     shifted to equal the old one at the redraw point, and the objective forgets its best."""
