@@ -245,19 +245,15 @@ class Settings:
 
 
 def _checked_scale_steps(step: Any, content: Any) -> dict[str, float]:
-    """``scale_step`` (1.1 to 4: each scale's size over the one before) and
-    ``scale_content_weight`` (above 0, at most 4: each finer scale's content weight over the
-    one before) checked (docs/paintings.md)."""
-    out = {"scale_step": check_weight("scale_step", step),
-           "scale_content_weight": check_weight("scale_content_weight", content)}
-    if not 1.1 <= out["scale_step"] <= 4:
-        raise StyleTransferError("scale_step must be from 1.1 to 4 (each scale's size over the "
-                                 f"one before; 2 is the default), not {out['scale_step']}")
-    if not 0 < out["scale_content_weight"] <= 4:
-        raise StyleTransferError("scale_content_weight must be above 0 and at most 4 (1: the "
-                                 "same content weight at every scale; 0.5 halves it at each "
-                                 f"finer one), not {out['scale_content_weight']}")
-    return out
+    """``scale_step`` (each scale's size over the one before) and ``scale_content_weight``
+    (each finer scale's content weight over the one before) checked (docs/paintings.md)."""
+    step, content = check_weight("scale_step", step), check_weight("scale_content_weight", content)
+    if not 1.1 <= step <= 4:
+        raise StyleTransferError(f"scale_step must be from 1.1 to 4 (2 is the default), not {step}")
+    if not 0 < content <= 4:
+        raise StyleTransferError("scale_content_weight must be above 0 and at most 4 (1, the "
+                                 f"default, keeps it; 0.5 halves it per scale), not {content}")
+    return {"scale_step": step, "scale_content_weight": content}
 
 
 def _check_up_to_max_scales(name: str, value: Any) -> int:
