@@ -2,9 +2,11 @@
 the sliced Wasserstein loss, :mod:`helpers.style_losses.sliced`). Heitz et al.'s own code
 draws new directions after every L-BFGS call, so that over a run the loss sees many more than
 the K directions of one draw. Here :func:`redrawing` builds a run's loss with the targets
-held in variables (traced once) and a function that puts a new draw in them, and
-:func:`in_chunks` runs an optimizer ``sliced_redraw`` iterations at a time with a redraw
-before each chunk. docs/paintings.md measures what it paints.
+held in variables (traced once) and a function that puts a new draw in them; :class:`InRun`
+redraws every ``sliced_redraw`` iterations inside one L-BFGS-B run, keeping its curvature
+memory (over the pixels or the first scale's pyramid), and :func:`in_chunks` runs any other
+optimizer (Adam, the restart loop) that many iterations at a time with a redraw before each
+chunk. docs/paintings.md measures what they paint.
 """
 
 from __future__ import annotations
