@@ -20,24 +20,35 @@ import numpy as np
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 AfterIteration = Callable[[np.ndarray], None]
+Renew = Callable[[np.ndarray], "tuple[float, np.ndarray] | None"]
 
 
-def setulb_loop(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: int,
+def setulb_loop(objective: Objective, y: np.ndarray, box: np.ndarray | None, maxiter: int,
                  maxfun: int, callback: AfterIteration | None, m: int, factr: float,
-                 pgtol: float, maxls: int = 20) -> dict[str, Any]:
+                 pgtol: float, maxls: int = 20, renew: Renew | None = None) -> dict[str, Any]:
     """SciPy 1.15-1.17's ``_minimize_lbfgsb`` loop around its compiled ``setulb``, every
-    value bounded on both sides (``nbd`` = 2); like its ``ScalarFunction`` it evaluates the
-    start first and then only points it has not just evaluated."""
+    value bounded on both sides (``nbd`` = 2; ``box`` None: no value bounded, ``nbd`` = 0);
+    like its ``ScalarFunction`` it evaluates the start first and then only points it has not
+    just evaluated.
+
+    ``renew(x)``, called at each new iterate after ``callback`` (unless the run stops there),
+    may return a new (f, g) at ``x`` (the objective has changed: issue 36's redrawn sliced
+    directions, :mod:`helpers.redrawn`): the routine goes on from there with its curvature
+    memory, as PyTorch's L-BFGS does across ``step()`` calls; None changes nothing."""
     from scipy.optimize import _lbfgsb
     from scipy.optimize._lbfgsb_py import status_messages, task_messages
 
     factr = factr * np.finfo(float).eps / np.finfo(float).eps  # scipy's rounding, to the bit
-    low, high = (np.ascontiguousarray(box[:, i], dtype=np.float64) for i in (0, 1))
+    if box is None:
+        low = high = np.zeros(np.size(y))
+        x = np.array(y, dtype=np.float64)
+    else:
+        low, high = (np.ascontiguousarray(box[:, i], dtype=np.float64) for i in (0, 1))
+        x = np.array(np.clip(np.asarray(y, dtype=np.float64), low, high))
     n = low.size
-    x = np.array(np.clip(np.asarray(y, dtype=np.float64), low, high))
     last, (f_last, g_last), nfev = x.copy(), objective(x.copy()), 1
     f, g = np.array(0.0), np.zeros(n)
-    nbd = np.full(n, 2, np.int32)
+    nbd = np.full(n, 0 if box is None else 2, np.int32)
     wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m)
     iwa, task, ln_task = np.zeros(3 * n, np.int32), np.zeros(2, np.int32), np.zeros(2, np.int32)
     lsave, isave, dsave = np.zeros(4, np.int32), np.zeros(44, np.int32), np.zeros(29)
@@ -59,6 +70,9 @@ def setulb_loop(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: i
                 task[:] = 5, 504
             elif nfev > maxfun:
                 task[:] = 5, 502
+            elif renew is not None and (fresh := renew(x)) is not None:
+                last, (f_last, g_last), nfev = x.copy(), fresh, nfev + 1
+                f, g = float(f_last), np.array(g_last, np.float64)
         else:
             break
     warnflag = 0 if task[0] == 4 else 1 if nfev > maxfun or iterations >= maxiter else 2

@@ -53,20 +53,24 @@ PREPARED_BOUNDS = True
 
 def lbfgsb(objective: Objective, y: np.ndarray, box: np.ndarray, maxiter: int, maxfun: int,
            callback: AfterIteration | None = None, m: int = 10, factr: float = 1e5,
-           pgtol: float = 0.0) -> dict[str, Any]:
+           pgtol: float = 0.0, renew: fast_lbfgsb.Renew | None = None) -> dict[str, Any]:
     """The ``info`` of ``fmin_l_bfgs_b(objective, y, bounds=box, ...)``, computed the same
     way (the same compiled L-BFGS-B, the same points to the bit) with the (n, 2) ``box`` made
     scipy's bound arrays by NumPy in one go: ``fmin_l_bfgs_b`` converts them value by value in
     Python at every call (0.4 s at 256 px, 2 s at 400x600, on every slider change and scale).
     Where this SciPy's compiled routine does not answer as the one it was written against
     (1.15-1.17; checked once per process on a small problem,
-    :func:`helpers.fast_lbfgsb.same_as_scipy`) it runs ``fmin_l_bfgs_b`` itself."""
-    if not (PREPARED_BOUNDS and fast_lbfgsb.same_as_scipy()):
+    :func:`helpers.fast_lbfgsb.same_as_scipy`) it runs ``fmin_l_bfgs_b`` itself. ``renew``
+    (:func:`helpers.fast_lbfgsb.setulb_loop`: a new objective value at an iterate) needs the
+    prepared routine; without it, ``renew`` is refused with ValueError."""
+    if renew is not None and not fast_lbfgsb.same_as_scipy():
+        raise ValueError("renew needs helpers.fast_lbfgsb's routine, which this SciPy lacks")
+    if not (PREPARED_BOUNDS and fast_lbfgsb.same_as_scipy()) and renew is None:
         x, f, info = fmin_l_bfgs_b(objective, y, bounds=box, maxiter=maxiter, maxfun=maxfun,
                                    m=m, factr=factr, pgtol=pgtol, callback=callback)
         return {**info, "x": x, "f": f}
     return fast_lbfgsb.setulb_loop(objective, y, box, maxiter, maxfun, callback, m, factr,
-                                   pgtol)
+                                   pgtol, renew=renew)
 
 
 class Pyramid:
@@ -122,11 +126,13 @@ class Pyramid:
 
 def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
                   after_iteration: AfterIteration, box: np.ndarray, maxfun: int = 20,
-                  levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3)) -> str:
+                  levels: int = 4, shape: tuple[int, int, int] = (1, 1, 3),
+                  redraws: Any = None) -> str:
     """:func:`lbfgs` over the levels of a :class:`Pyramid` of the (H, W, C) ``shape`` instead
     of the pixels (docs/choosing_defaults.md). The levels have no bounds; the image they sum
     to is clipped to ``box``, so the network only ever sees valid pixels, and a clipped pixel
-    passes no gradient back (the exact gradient of the clipped image)."""
+    passes no gradient back (the exact gradient of the clipped image). ``redraws``
+    (:class:`helpers.redrawn.InRun`) redraws the sliced directions inside the one run."""
     pyramid = Pyramid(shape, levels)
     low, high = box[:, 0], box[:, 1]
 
@@ -135,10 +141,17 @@ def lbfgs_pyramid(objective: Objective, y: np.ndarray, iterations: int,
         loss, gradient = objective(np.clip(x, low, high))
         return loss, pyramid.gradient(np.where((x >= low) & (x <= high), gradient, 0.0))
 
+    def callback(z: np.ndarray) -> None:
+        after_iteration(np.clip(pyramid.image(z), low, high))
+
+    if redraws is not None:
+        return stop_reason(fast_lbfgsb.setulb_loop(
+            redraws.shifted(on_levels), pyramid.levels(y), None, iterations,
+            iterations * maxfun, callback, 10, 1e5, 0.0,
+            renew=lambda z: redraws.renew(on_levels, z)))
     _, _, info = fmin_l_bfgs_b(
         on_levels, pyramid.levels(y), maxiter=iterations, maxfun=iterations * maxfun, m=10,
-        factr=1e5, pgtol=0.0,
-        callback=lambda z: after_iteration(np.clip(pyramid.image(z), low, high)))
+        factr=1e5, pgtol=0.0, callback=callback)
     return stop_reason(info)
 
 

@@ -2,9 +2,11 @@
 the sliced Wasserstein loss, :mod:`helpers.style_losses.sliced`). Heitz et al.'s own code
 draws new directions after every L-BFGS call, so that over a run the loss sees many more than
 the K directions of one draw. Here :func:`redrawing` builds a run's loss with the targets
-held in variables (traced once) and a function that puts a new draw in them, and
-:func:`in_chunks` runs an optimizer ``sliced_redraw`` iterations at a time with a redraw
-before each chunk. docs/paintings.md measures what it paints.
+held in variables (traced once) and a function that puts a new draw in them; :class:`InRun`
+redraws every ``sliced_redraw`` iterations inside one L-BFGS-B run, keeping its curvature
+memory (over the pixels or the first scale's pyramid), and :func:`in_chunks` runs any other
+optimizer (Adam, the restart loop) that many iterations at a time with a redraw before each
+chunk. docs/paintings.md measures what they paint.
 """
 
 from __future__ import annotations
@@ -83,3 +85,68 @@ def in_chunks(optimize: Callable[..., str], every: int, redraw: Callable[[int], 
                                          f"{every} iterations, each with new directions)")
 
     return run
+
+
+#: Bench-only switch (not a setting): False runs every L-BFGS redraw in restarted chunks
+#: (:func:`in_chunks`, session 16's mechanism), so that the benches can compare the two.
+KEEP_MEMORY = True
+
+
+class InRun:
+    """One L-BFGS-B run whose sliced directions are redrawn every ``every`` iterations without
+    losing its curvature memory (:func:`helpers.fast_lbfgsb.setulb_loop`'s ``renew``): at the
+    iterate x where a redraw falls, the loss along the new directions is evaluated at x, and
+    from then on it is shifted by a constant so that it equals the old loss at x. L-BFGS-B
+    then sees one continuous objective whose gradient has changed (its next direction follows
+    the new gradient, its line search and convergence test compare like with like), as
+    PyTorch's L-BFGS in Heitz et al.'s code goes on across ``step()`` calls. The
+    ``objective`` (:class:`helpers.objective.Objective`) forgets its best loss at each
+    redraw: the run's best image is the best since the last one."""
+
+    def __init__(self, every: int, redraw: Callable[[int], None], objective: Any) -> None:
+        self.every, self.redraw, self.objective = every, redraw, objective
+        self.offset, self.iterations, self.draws = 0.0, 0, 0
+
+    def shifted(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` (the objective, or a wrapper of it) with the current shift added."""
+        def value(y: Any) -> tuple[float, Any]:
+            f, g = function(y)
+            return f + self.offset, g
+        return value
+
+    def renew(self, function: Callable[..., Any], y: Any) -> tuple[float, Any] | None:
+        """At a new iterate: None, or after a redraw the shifted (loss, gradient) at ``y``."""
+        self.iterations += 1
+        if self.iterations % self.every:
+            return None
+        before, _ = self.shifted(function)(y)  # answered from the objective's last point
+        self.draws += 1
+        self.redraw(self.draws)
+        self.objective.best, self.objective.last_y = math.inf, None
+        after, gradient = function(y)
+        self.offset = before - after
+        return before, gradient
+
+    def lbfgs(self, function: Any, y: Any, iterations: int, after_iteration: Callable,
+              box: Any, maxfun: int = 20) -> str:
+        """:func:`helpers.optimizers.lbfgs` with the redraws (its arguments)."""
+        from helpers import optimizers
+
+        info = optimizers.lbfgsb(self.shifted(function), y, box, iterations,
+                                 iterations * maxfun, after_iteration,
+                                 renew=lambda x: self.renew(function, x))
+        return self.said(optimizers.stop_reason(info))
+
+    def lbfgs_pyramid(self, function: Any, y: Any, iterations: int, after_iteration: Callable,
+                      box: Any, maxfun: int, levels: int, shape: Any) -> str:
+        """:func:`helpers.optimizers.lbfgs_pyramid` with the redraws (its arguments)."""
+        from helpers import optimizers
+
+        return self.said(optimizers.lbfgs_pyramid(function, y, iterations, after_iteration,
+                                                  box, maxfun, levels, shape, redraws=self))
+
+    def said(self, reason: str) -> str:
+        """The optimizer's stop ``reason`` and how many redraws the run had."""
+        return reason if not self.draws else (
+            f"{reason} ({self.draws} redraws of the directions, every {self.every} "
+            "iterations, in one L-BFGS-B run)")

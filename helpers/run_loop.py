@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from helpers import backbone as bb
-from helpers import checkpoints, control, images, optimizers, redrawn
+from helpers import checkpoints, control, fast_lbfgsb, images, optimizers, redrawn
 from helpers.errors import StyleTransferError
 from helpers.objective import NonFiniteLoss, Objective, loss_weights
 from helpers.result import Result, interrupted_text, settings_record
@@ -193,6 +193,10 @@ class Scale:
         between them (``sliced_redraw``, :mod:`helpers.redrawn`; issue 36, s16-paint's lines)."""
         if self.run.redraw is None:
             return optimize
+        if (optimize in (optimizers.lbfgs, optimizers.lbfgs_pyramid) and redrawn.KEEP_MEMORY
+                and fast_lbfgsb.same_as_scipy()):
+            in_run = redrawn.InRun(self.settings.sliced_redraw, self.run.redraw, self.objective)
+            return in_run.lbfgs if optimize is optimizers.lbfgs else in_run.lbfgs_pyramid
         return redrawn.in_chunks(optimize, self.settings.sliced_redraw, self.run.redraw,
                                  self.objective)
 

@@ -63,11 +63,12 @@ def for_images(settings: Settings, backbone: str, content_shape: tuple[int, int]
     check_layers(out, backbone)
     if settings.scales is None and not resume:
         scales = out.scales
-        while scales > 1 and not _fits(content_shape, coarse_to_fine_sizes(out.size, scales)[0]):
+        while scales > 1 and not _fits(content_shape, coarse_to_fine_sizes(out.size, scales,
+                                                                    out.scale_step)[0]):
             scales -= 1
         out = dataclasses.replace(out, scales=scales)
         out.check_together()
-    for size in coarse_to_fine_sizes(out.size, out.scales):
+    for size in coarse_to_fine_sizes(out.size, out.scales, out.scale_step):
         target_shape(content_shape, size=size)
         for shape in style_shapes:
             try:
@@ -112,7 +113,8 @@ def planned_settings(settings: Settings, content_shape: tuple[int, int],
 
 def scale_settings(settings: Settings, index: int) -> Settings:
     """The settings of scale ``index`` (0: the coarsest) of a run with resolved ``settings``:
-    its size and iterations from :meth:`~helpers.settings.Settings.scale_schedule`; the pyramid
+    its size and iterations from :meth:`~helpers.settings.Settings.scale_schedule`, its content
+    weight ``content_weight`` times ``scale_content_weight`` ** ``index``; the pyramid
     (``pyramid_levels``) paints only the first of several scales (a single scale, or a finer
     one, refines the pixels themselves); checkpoints are saved at the last scale only."""
     schedule = settings.scale_schedule()
@@ -120,6 +122,7 @@ def scale_settings(settings: Settings, index: int) -> Settings:
     first, last = index == 0, index == len(schedule) - 1
     return dataclasses.replace(
         settings, size=size, iterations=iterations,
+        content_weight=settings.content_weight * settings.scale_content_weight ** index,
         pyramid_levels=settings.pyramid_levels if first and not last else 1,
         checkpoint_every=settings.checkpoint_every if last else 0)
 

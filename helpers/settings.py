@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ class Settings:
     checkpoint_every: int = 0
     scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
+    scale_step: float = 2.0
+    scale_content_weight: float = 1.0
     pyramid_levels: int | None = None
 
     def __post_init__(self) -> None:
@@ -144,8 +147,9 @@ class Settings:
         return out
 
     def _checked_numbers(self) -> dict[str, Any]:
-        """The weights, the style scale (0.1 to 4), Adam's learning rate (above 0) and the
-        content term's detail weighting (0 to 1)."""
+        """The weights, the style scale (0.1 to 4), Adam's learning rate (above 0), the
+        content term's detail weighting (0 to 1) and the coarse-to-fine scales' size ratio
+        (1.1 to 4) and content weight factor (above 0, at most 4)."""
         out = {name: check_weight(name, getattr(self, name))
                for name in ("content_weight", "style_weight", "tv_weight", "style_scale")
                if getattr(self, name) is not None}
@@ -154,6 +158,7 @@ class Settings:
         if out["content_detail"] > 1:
             raise StyleTransferError("content_detail must be from 0 (off) to 1, not "
                                      f"{out['content_detail']}")
+        out.update(_checked_scale_steps(self.scale_step, self.scale_content_weight))
         if out["learning_rate"] == 0:
             raise StyleTransferError("learning_rate must be above 0 (Adam's step, in grey "
                                      "levels; 5 is the default), not 0")
@@ -233,10 +238,22 @@ class Settings:
 
     def scale_schedule(self) -> list[tuple[int, int]]:
         """(size, iterations) of each coarse-to-fine scale, smallest first (resolved settings)."""
-        sizes = coarse_to_fine_sizes(self.size, self.scales)
-        iterations = self.scale_iterations or default_scale_iterations(self.iterations,
-                                                                       len(sizes))
+        sizes = coarse_to_fine_sizes(self.size, self.scales, self.scale_step)
+        iterations = self.scale_iterations or default_scale_iterations(
+            self.iterations, len(sizes), self.scale_step)
         return list(zip(sizes, iterations, strict=True))
+
+
+def _checked_scale_steps(step: Any, content: Any) -> dict[str, float]:
+    """``scale_step`` (each scale's size over the one before) and ``scale_content_weight``
+    (each finer scale's content weight over the one before) checked (docs/paintings.md)."""
+    step, content = check_weight("scale_step", step), check_weight("scale_content_weight", content)
+    if not 1.1 <= step <= 4:
+        raise StyleTransferError(f"scale_step must be from 1.1 to 4 (2 is the default), not {step}")
+    if not 0 < content <= 4:
+        raise StyleTransferError("scale_content_weight must be above 0 and at most 4 (1, the "
+                                 f"default, keeps it; 0.5 halves it per scale), not {content}")
+    return {"scale_step": step, "scale_content_weight": content}
 
 
 def _check_up_to_max_scales(name: str, value: Any) -> int:
@@ -296,23 +313,27 @@ def default_scales(size: int, backbone: str) -> int:
     return max([1] + [scales for scales, start in SCALE_STEPS.items() if size >= start])
 
 
-def default_scale_iterations(iterations: int, scales: int) -> tuple[int, ...]:
+def default_scale_iterations(iterations: int, scales: int, step: float = 2.0
+                             ) -> tuple[int, ...]:
     """The iterations of each scale where ``scale_iterations`` is not given, smallest first.
 
     One scale runs ``iterations``. Coarse-to-fine, the coarsest scale, which paints the large
     marks, runs 3/5 of them and each finer scale a sixth of the one before (at least 1): a
     finer scale costs four times as much per iteration and only adds detail to a picture that
     is already painted (docs/choosing_defaults.md). 100 iterations at 512 px: 60 at 256 px,
-    then 10 at 512 px."""
+    then 10 at 512 px. With scales ``step`` apart in size (``scale_step``, 2 by default) the
+    factor is 6 ** log2(step): √2 steps divide by √6."""
     if scales == 1:
         return (iterations,)
     first = max(1, round(iterations * 3 / 5))
-    return tuple(max(1, round(first / 6**k)) for k in range(scales))
+    factor = 6 ** math.log2(step)
+    return tuple(max(1, round(first / factor**k)) for k in range(scales))
 
 
-def coarse_to_fine_sizes(size: int, scales: int) -> list[int]:
-    """The sizes of a coarse-to-fine schedule, smallest first: size / 2**(scales-1) ... size."""
-    return [max(1, round(size / 2**k)) for k in range(scales - 1, -1, -1)]
+def coarse_to_fine_sizes(size: int, scales: int, step: float = 2.0) -> list[int]:
+    """The sizes of a coarse-to-fine schedule, smallest first: size / step**(scales-1) ...
+    size (``step`` 2 by default: each scale twice the size of the one before)."""
+    return [max(1, round(size / step**k)) for k in range(scales - 1, -1, -1)]
 
 
 def field_kind(name: str) -> tuple[type, bool, bool]:

@@ -26,7 +26,7 @@ TEXTS = {"size": "200", "iterations": "7", "content_weight": "2.5", "style_weigh
          "padding": "reflect", "init": "noise", "seed": "3", "optimizer": "adam",
          "lbfgs_mode": "restart", "maxfun": "9", "learning_rate": "2", "tv_form": "abs",
          "content_detail": "0.5", "sliced_redraw": "5", "checkpoint_every": "4", "scales": "2",
-         "scale_iterations": "5,2",
+         "scale_iterations": "5,2", "scale_step": "1.5", "scale_content_weight": "0.5",
          "pyramid_levels": "3"}
 FIELDS = [f.name for f in dataclasses.fields(Settings)]
 

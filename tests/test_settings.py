@@ -205,7 +205,8 @@ def _example(name):
                 "lbfgs_mode": "restart", "maxfun": 9, "learning_rate": 2.0,
                 "tv_form": "abs", "content_detail": 0.5, "sliced_redraw": 5,
                 "checkpoint_every": 4, "scales": 2,
-                "scale_iterations": (5, 2), "pyramid_levels": 3}
+                "scale_iterations": (5, 2), "scale_step": 1.5, "scale_content_weight": 0.5,
+                "pyramid_levels": 3}
     return examples[name]
 
 

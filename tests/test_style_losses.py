@@ -117,8 +117,107 @@ def test_in_chunks_redraws_between_chunks_and_restarts_from_the_best_point():
     assert "chunk of 5" in reason and "3 chunks" in reason
 
 
+class Quadratic:
+    """An ill-conditioned quadratic whose minimum moves at each redraw (draw k: target k), with
+    the attributes :class:`helpers.redrawn.InRun` resets (an Objective's best and last point)."""
+
+    def __init__(self, targets):
+        self.targets, self.target = targets, targets[0]
+        self.weights = np.linspace(1.0, 50.0, targets[0].size)
+        self.best, self.last_y, self.evaluations = math.inf, None, 0
+
+    def redraw(self, draw):
+        self.target = self.targets[min(draw, len(self.targets) - 1)]
+
+    def __call__(self, y):
+        """The loss and gradient; the last point's answered again without an evaluation."""
+        if self.last_y is None or not np.array_equal(self.last_y, y):
+            self.evaluations += 1
+            self.last_y, d = y.copy(), y - self.target
+            self.last = float(np.sum(self.weights * d * d)), 2 * self.weights * d
+        return self.last
+
+
+BOX = np.tile([[-5.0, 5.0]], (8, 1))
+
+
+def _points(run):
+    seen = []
+    reason = run(lambda y: seen.append(y.copy()))
+    return seen, reason
+
+
+def test_a_redraw_that_changes_nothing_keeps_the_lbfgs_path():
+    """Redraws inside one L-BFGS-B run keep its curvature memory: where the new draw is the old
+    one, the run walks through the same points as a run without redraws (a restart would not:
+    its first step is the gradient's again), evaluating each redraw point once more."""
+    from helpers import optimizers
+
+    same = [np.full(8, 1.5)] * 3
+    plain, redrawn_run = Quadratic(same), Quadratic(same)
+    y0 = np.zeros(8)
+    a, _ = _points(lambda after: optimizers.lbfgs(plain, y0, 12, after, BOX))
+    in_run = redrawn.InRun(3, redrawn_run.redraw, redrawn_run)
+    b, reason = _points(lambda after: in_run.lbfgs(redrawn_run, y0, 12, after, BOX))
+    assert len(a) == len(b) >= 6
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert in_run.draws == (len(b) - 1) // 3 >= 1 and in_run.offset == 0.0
+    assert redrawn_run.evaluations == plain.evaluations + in_run.draws
+    assert f"{in_run.draws} redraws" in reason and "one L-BFGS-B run" in reason
+
+
+def test_the_pyramids_redraws_keep_its_path_too():
+    """The same over the image pyramid (the first of several scales, unbounded levels): a
+    no-change redraw leaves the points of scipy's own run unchanged."""
+    from helpers import optimizers
+
+    same = [np.full(8, 0.7)] * 3
+    plain, redrawn_run = Quadratic(same), Quadratic(same)
+    args = (np.zeros(8), 12)
+    shape = dict(levels=2, shape=(2, 2, 2))
+    a, _ = _points(lambda after: optimizers.lbfgs_pyramid(plain, *args, after, BOX, 20,
+                                                          **shape))
+    in_run = redrawn.InRun(3, redrawn_run.redraw, redrawn_run)
+    b, reason = _points(lambda after: in_run.lbfgs_pyramid(redrawn_run, *args, after, BOX, 20,
+                                                           **shape))
+    assert len(a) == len(b) >= 6 and in_run.draws >= 1
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert "redraws of the directions" in reason
+
+
+def test_a_redraw_moves_the_minimum_and_the_run_follows_it():
+    """After each redraw L-BFGS-B goes on towards the new draw's minimum; the loss it sees is
+    shifted to equal the old one at the redraw point, and the objective forgets its best."""
+    targets = [np.full(8, 1.0), np.full(8, -2.0), np.linspace(-1, 1, 8)]
+    quadratic = Quadratic(targets)
+    in_run = redrawn.InRun(10, quadratic.redraw, quadratic)
+    bests = []
+
+    def after(y):
+        bests.append(quadratic.best)
+        quadratic.best = min(quadratic.best, quadratic(y)[0])
+
+    in_run.lbfgs(quadratic, np.zeros(8), 40, after, BOX)
+    assert in_run.draws == 3 and quadratic.target is targets[2]
+    assert bests[10] == math.inf and bests[20] == math.inf  # forgotten at each redraw
+    np.testing.assert_allclose(quadratic.last_y, targets[2], atol=1e-3)
+
+
+def test_renew_needs_the_prepared_routine(monkeypatch):
+    from helpers import fast_lbfgsb, optimizers
+
+    monkeypatch.setattr(fast_lbfgsb, "same_as_scipy", lambda: False)
+    with pytest.raises(ValueError, match="renew needs"):
+        optimizers.lbfgsb(Quadratic([np.zeros(8)]), np.zeros(8), BOX, 5, 100,
+                          renew=lambda x: None)
+
+
 @pytest.mark.slow
-def test_stylize_with_redrawn_directions_runs_and_records_the_setting(photo, painting):
+def test_stylize_with_redrawn_directions_runs_and_records_the_setting(photo, painting,
+                                                                      monkeypatch):
+    redrawn_module = sys.modules["helpers.redrawn"]
     plain = stylizing.stylize(photo, painting, iterations=6, **FAST)
     redrawn = stylizing.stylize(photo, painting, iterations=6, sliced_redraw=2, **FAST)
     assert redrawn.settings["sliced_redraw"] == 2 and plain.settings["sliced_redraw"] == 0
@@ -126,6 +225,11 @@ def test_stylize_with_redrawn_directions_runs_and_records_the_setting(photo, pai
     np.testing.assert_array_equal(redrawn.history[0]["total"], plain.history[0]["total"])
     assert not np.array_equal(redrawn.image, plain.image)
     assert np.isfinite([h["total"] for h in redrawn.history]).all()
+    assert "redraws of the directions" in redrawn.stop_reason  # one L-BFGS-B run, redrawn
+    monkeypatch.setattr(redrawn_module, "KEEP_MEMORY", False)
+    chunked = stylizing.stylize(photo, painting, iterations=6, sliced_redraw=2, **FAST)
+    assert "3 chunks" in chunked.stop_reason and not np.array_equal(chunked.image,
+                                                                    redrawn.image)
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, True, "3"])

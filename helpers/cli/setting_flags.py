@@ -76,6 +76,10 @@ SETTING_HELP = {
     "scales": "coarse to fine: paint at size/2^(K-1) first, doubling up to --size",
     "scale_iterations": ("comma-separated iterations per scale (default: 3/5 of --iterations "
                          "at the coarsest scale, a sixth of the one before at each finer one)"),
+    "scale_step": "each coarse-to-fine scale's size over the one before (2: doubling; 1.414: "
+                  "√2 steps); see docs/paintings.md",
+    "scale_content_weight": "each finer scale's content weight over the one before (1: the "
+                            "same; 0.5 halves it, as STROTSS); see docs/paintings.md",
 }
 
 
