@@ -245,15 +245,15 @@ class Settings:
 
 
 def _checked_scale_steps(step: Any, content: Any) -> dict[str, float]:
-    """``scale_step`` (each scale's size over the one before) and ``scale_content_weight``
-    (each finer scale's content weight over the one before) checked (docs/paintings.md)."""
-    step, content = check_weight("scale_step", step), check_weight("scale_content_weight", content)
-    if not 1.1 <= step <= 4:
-        raise StyleTransferError(f"scale_step must be from 1.1 to 4 (2 is the default), not {step}")
-    if not 0 < content <= 4:
-        raise StyleTransferError("scale_content_weight must be above 0 and at most 4 (1, the "
-                                 f"default, keeps it; 0.5 halves it per scale), not {content}")
-    return {"scale_step": step, "scale_content_weight": content}
+    """``scale_step`` and ``scale_content_weight`` checked (docs/paintings.md), one message each."""
+    ranges = {"scale_step": (step, 1.1, "from 1.1 to 4 (2 is the default)"),
+              "scale_content_weight": (content, 0, "above 0, at most 4 (0.5 halves it per scale)")}
+    for name, (value, low, said) in ranges.items():
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (real and low <= value <= 4 and value > 0):
+            what = said if real else 'a number'
+            raise StyleTransferError(f"{name} must be {what}, not {value!r}")
+    return {"scale_step": float(step), "scale_content_weight": float(content)}
 
 
 def _check_up_to_max_scales(name: str, value: Any) -> int:

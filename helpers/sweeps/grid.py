@@ -195,7 +195,8 @@ def check_sizes(settings: Settings, shapes: dict[Source, tuple[int, int]],
 
     sizes = [settings.size]
     if scales_given:
-        sizes.insert(0, coarse_to_fine_sizes(settings.size, settings.scales)[0])
+        coarsest = coarse_to_fine_sizes(settings.size, settings.scales, settings.scale_step)[0]
+        sizes.insert(0, coarsest)
     side = min(max(MIN_SIDE * 2, round(settings.size * settings.style_scale)), MAX_SIDE)
     for source, size in [(content, s) for s in sizes] + [(style, side)]:
         try:
