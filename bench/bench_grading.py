@@ -159,7 +159,8 @@ def main() -> None:
                               env={**os.environ, "PYTHONPATH": str(ROOT),
                                    "NST_GRADE_TIMES": str(times)})
         seconds = time.perf_counter() - started
-        totals = [line for line in proc.stdout.splitlines() if " points" in line]
+        totals = [line for line in proc.stdout.splitlines()
+                  if " points" in line or "sleeping one" in line]
         steps = breakdown(times, args.students)
     print(json.dumps({"students": args.students, "notebooks per student": len(names),
                       "jobs": args.jobs, "status": proc.returncode,
