@@ -223,3 +223,22 @@ def test_a_sleeping_notebook_lends_its_core_a_spinning_one_does_not(tmp_path, ha
     assert ("started on the core of a sleeping one" in proc.stdout) == lends, proc.stdout
     grades = (tmp_path / "out" / "grades.csv").read_text()
     assert f"did not finish within {limit} s; it was interrupted" in grades
+
+
+def test_the_cells_after_one_that_timed_out_keep_their_own_errors(tmp_path):
+    """nbclient leaves the output reader of a timed-out cell running; it took the next
+    cells' messages (each then waited 4 s for its own, and an nbgrader test cell's failed
+    assert was lost: scored as passed). Every later cell's error is recorded."""
+    from helpers.exercises.runner import RunSettings, new_token, run_notebook
+
+    cells = [nbformat.v4.new_code_cell("while True:\n    pass", id="spin")]
+    cells += [nbformat.v4.new_code_cell(f"assert False, 'cell {n}'", id=f"test{n}")
+              for n in range(5)]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    (tmp_path / "ex01").mkdir()
+    outcome = run_notebook(nb, tmp_path / "ex01", [], RunSettings(
+        timeout=300, memory_mb=4000, token=new_token(), cell_timeout=3))
+    assert outcome.notes == ["cell 0 (spin) did not finish within 3 s; it was interrupted"]
+    errors = {c.id: [o.get("evalue") for o in c.get("outputs", [])
+                     if o.get("output_type") == "error"] for c in nb.cells[1:6]}
+    assert errors == {f"test{n}": [f"cell {n}"] for n in range(5)}, errors

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -116,6 +117,21 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 
     class ErrorsOnly(NotebookClient):
         sent: dict[str, Any] = {}  # output name -> the record an answering cell sent
+        pollers: list[Any] = []  # the tasks reading each cell's output messages
+
+        async def _async_poll_output_msg(self, parent_msg_id: str, cell: Any,
+                                         cell_index: int) -> None:
+            self.pollers = [t for t in self.pollers if not t.done()]
+            self.pollers.append(asyncio.current_task())
+            await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+
+        def drop_pollers(self) -> None:
+            """Cancel the output reader of a cell that timed out: nbclient leaves it
+            running, and it would take the next cells' messages (each of them then waits
+            ``iopub_timeout`` for its own, 4 s a cell after a cell that spun the CPU)."""
+            for task in self.pollers:
+                task.cancel()
+            self.pollers = []
 
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
             if msg["msg_type"] == "display_data" and str(self.nb.cells[cell_index].get(
@@ -134,7 +150,7 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
     client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
                         shutdown_kernel="immediate", iopub_timeout=4,
                         resources={"metadata": {"path": str(workdir)}})
-    client.sent = {}
+    client.sent, client.pollers = {}, []
     return client
 
 
@@ -332,12 +348,14 @@ def _interrupted(client: Any, km: Any) -> bool:
     from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellTimeoutError
 
+    client.drop_pollers()
     run_sync(km.interrupt_kernel)()
     client.timeout = 10
     client.nb.cells.append(_new_cell("pass", "nst-probe"))
     try:
         client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1)
     except CellTimeoutError:
+        client.drop_pollers()
         return False
     finally:
         client.nb.cells.pop()
