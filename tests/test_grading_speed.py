@@ -187,6 +187,36 @@ def test_the_lender_lends_only_while_a_slot_is_idle(monkeypatch):
             proc.wait()
 
 
+def test_the_lender_lends_only_with_memory_to_spare(monkeypatch):
+    monkeypatch.setattr(lending, "IDLE_SECONDS", 1.0)
+    lender = lending.Lender(jobs=1, lend=1)
+    sleeper = _process("import time; time.sleep(60)")
+    release = threading.Event()
+
+    def first() -> None:
+        with lender.slot():
+            lender.attach(sleeper.pid)
+            release.wait(60)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert _until(lambda: len(lender.slots) == 1, 10)
+        slot = next(iter(lender.slots.values()))
+        assert _until(lambda: slot.idle(time.monotonic()), 20)
+        monkeypatch.setattr(lending, "LEND_FREE_MB", 2**40)  # more than any machine has
+        with lender.cond:
+            assert not lender._room()
+        monkeypatch.setattr(lending, "LEND_FREE_MB", 0)
+        with lender.cond:
+            assert lender._room()
+    finally:
+        release.set()
+        thread.join(30)
+        sleeper.kill()
+        sleeper.wait()
+
+
 def _class(folder: Path, hang: str) -> None:
     """Two students with ex01 only: s0 hangs in a cell (``hang``), s1 is right."""
     nb = nbformat.read(EXERCISES_DIR / "ex01_preprocess.ipynb", as_version=4)

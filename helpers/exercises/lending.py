@@ -6,13 +6,14 @@ notebook starts, up to ``lend`` extra notebooks at once (default: as many as ``-
 a class's hanging notebooks wait for their cell timeout side by side instead of in turn.
 
 Nothing a notebook is given changes: the same per-cell and per-notebook time limits, its own
-fresh kernel, the same memory cap. What it costs: up to ``jobs + lend`` kernels in memory at
-once; and a sleeping notebook that wakes up (after its timeout, or a cell that slept a while
-on purpose) shares the CPU with the notebook that borrowed its slot until one of them ends
-(no new notebook starts while ``jobs`` of them are busy). A notebook counts as idle only
-when its worker, its kernel and every process they started used less than :data:`IDLE_CPU`
-seconds of CPU in the last :data:`IDLE_SECONDS` seconds and none of them was seen runnable
-(``psutil``: the process tree of its worker, the template included).
+fresh kernel, the same memory cap. What it costs: up to ``jobs + lend`` kernels (and
+workers) in memory at once (a slot is lent only while :data:`LEND_FREE_MB` MiB are
+available); and a sleeping notebook that wakes up (after its timeout, or a cell that slept
+a while on purpose) shares the CPU with the notebook that borrowed its slot until one of
+them ends (no new notebook starts while ``jobs`` of them are busy). A notebook counts as
+idle only when its worker, its kernel and every process they started used less than
+:data:`IDLE_CPU` seconds of CPU in the last :data:`IDLE_SECONDS` seconds and none of them
+was seen runnable (``psutil``: the process tree of its worker, the template included).
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from typing import Iterator
 IDLE_SECONDS = 5.0   # a notebook idle this long lends its slot
 IDLE_CPU = 0.1       # seconds of CPU in that time that still count as idle (2 % of a core)
 POLL_SECONDS = 0.5   # how often a waiting notebook looks again
+#: Memory the machine must have available for a lent slot to be used: a lent notebook may
+#: need a worker of its own (its template and judge: about 1.5 GiB) and its kernel.
+LEND_FREE_MB = 3072
+
+
+def memory_to_lend() -> bool:
+    """Whether the machine has :data:`LEND_FREE_MB` MiB available (``psutil``)."""
+    import psutil
+
+    return psutil.virtual_memory().available >= LEND_FREE_MB * 2**20
 
 
 def tree_usage(pid: int) -> tuple[float, bool] | None:
@@ -96,7 +107,8 @@ class Lender:
         if running >= self.jobs + self.lend:
             return False
         now = time.monotonic()
-        return sum(not slot.idle(now) for slot in self.slots.values()) < self.jobs
+        busy = sum(not slot.idle(now) for slot in self.slots.values())
+        return busy < self.jobs and memory_to_lend()
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
