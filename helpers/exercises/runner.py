@@ -119,19 +119,15 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
         sent: dict[str, Any] = {}  # output name -> the record an answering cell sent
         pollers: list[Any] = []  # the tasks reading each cell's output messages
 
-        async def _async_poll_output_msg(self, parent_msg_id: str, cell: Any,
-                                         cell_index: int) -> None:
-            self.pollers = [t for t in self.pollers if not t.done()]
-            self.pollers.append(asyncio.current_task())
-            await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        async def _async_poll_output_msg(self, *args: Any) -> None:
+            self.pollers = [t for t in self.pollers if not t.done()] + [asyncio.current_task()]
+            await super()._async_poll_output_msg(*args)
 
         def drop_pollers(self) -> None:
-            """Cancel the output reader of a cell that timed out: nbclient leaves it
-            running, and it would take the next cells' messages (each of them then waits
-            ``iopub_timeout`` for its own, 4 s a cell after a cell that spun the CPU)."""
-            for task in self.pollers:
-                task.cancel()
-            self.pollers = []
+            """Cancel the output reader of a cell that timed out (nbclient leaves it running:
+            it took the next cells' messages, their errors lost, each waiting 4 s)."""
+            while self.pollers:
+                self.pollers.pop().cancel()
 
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
             if msg["msg_type"] == "display_data" and str(self.nb.cells[cell_index].get(
@@ -355,7 +351,6 @@ def _interrupted(client: Any, km: Any) -> bool:
     try:
         client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1)
     except CellTimeoutError:
-        client.drop_pollers()
         return False
     finally:
         client.nb.cells.pop()
