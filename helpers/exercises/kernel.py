@@ -117,10 +117,8 @@ def _unshare() -> bool:
 
 
 #: What a template kernel imports before it forks kernels (no module of the project: nothing
-#: that reads the kernel's own environment when imported). TensorFlow brings Keras and
-#: Matplotlib (read KERAS_*, MPL*: the template's environment is the kernels' one, TMPDIR
-#: aside); SciPy's ndimage and optimize (notebooks ex03-ex06) read none at all.
-PRELOAD = ("numpy", "tensorflow", "ipykernel.kernelapp", "scipy.ndimage", "scipy.optimize")
+#: that reads the kernel's own environment when imported).
+PRELOAD = ("numpy", "tensorflow", "ipykernel.kernelapp")
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
 
 
