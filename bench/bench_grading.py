@@ -11,8 +11,9 @@ answering cells, stopping the kernel, and judging the answers (this side, no ker
 
 Target (issue 32): at most 15 s per 7-notebook submission on 2 cores. Say the machine's load
 (``uptime``) with every figure: on a shared machine the figures mean little. The hanging
-student costs ``--cell-timeout`` per notebook (7 x 30 s by default): ``--no-hang`` leaves it
-out.
+student's cell sleeps for ever: each of its 7 notebooks waits its full ``--cell-timeout``
+(30 s here), while its core is lent to the next notebook (:mod:`helpers.exercises.lending`;
+the grader's note says how many started so); ``--no-hang`` leaves the student out.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def main() -> None:
                               env={**os.environ, "PYTHONPATH": str(ROOT),
                                    "NST_GRADE_TIMES": str(times)})
         seconds = time.perf_counter() - started
-        totals = [line for line in proc.stdout.splitlines() if " points" in line]
+        totals = [line for line in proc.stdout.splitlines()
+                  if " points" in line or "sleeping one" in line]
         steps = breakdown(times, args.students)
     print(json.dumps({"students": args.students, "notebooks per student": len(names),
                       "jobs": args.jobs, "status": proc.returncode,

@@ -34,6 +34,7 @@ from helpers.exercises.grading import (
     instructor_notebooks,
 )
 from helpers.exercises.hiding import NOT_HIDDEN, exposed, hiding_works
+from helpers.exercises.lending import Lender
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
 from helpers.files import check_folder, check_output, read_bytes, same_file
@@ -149,10 +150,38 @@ def _plan(subs: list[Submission], instructors: dict[str, Any]
     return tasks, known
 
 
+class LentWorkers(Workers):
+    """The run's workers, each one's process named to the :class:`Lender` slot of the
+    notebook it grades (its CPU tells whether that notebook is idle)."""
+
+    def __init__(self, lender: Lender) -> None:
+        super().__init__()
+        self.lender = lender
+
+    def take(self, folder: Path) -> Any:
+        """An idle worker or a new one (:meth:`Workers.take`), named to the caller's slot."""
+        worker = super().take(folder)
+        if worker is not None:
+            self.lender.attach(worker.proc.pid)
+        return worker
+
+    def stop(self) -> None:
+        """Stop the workers, and let the notebooks waiting for a slot go (to nothing)."""
+        self.lender.stop()
+        super().stop()
+
+
+def _job(lender: Lender, *args: Any) -> list[list[Row]]:
+    """:func:`run_job` in a slot of ``lender`` (waiting for one first)."""
+    with lender.slot():
+        return run_job(*args)
+
+
 def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
          instructors: dict[str, Any], settings: GradeRun, report: reports.ClassReport,
          tmp: Path) -> None:
-    """Run the tasks, one notebook per worker at a time, ``settings.jobs`` at once (a
+    """Run the tasks, one notebook per worker at a time, ``settings.jobs`` busy at once and
+    up to ``settings.lend`` more while as many sleep (:mod:`helpers.exercises.lending`; a
     student's notebooks spread over the workers: one who hangs everywhere does not hold the
     run's end); each student is written out as soon as all their notebooks are graded.
     Ctrl-C, SIGTERM and SIGHUP stop the workers and propagate."""
@@ -162,11 +191,13 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
     for student, mine in jobs.items():
         if not mine:
             report.finish(student, [r for e in order for r in known[student].get(e, [])])
-    workers = Workers()
-    pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+    jobs_at_once = max(1, settings.jobs)
+    lender = Lender(jobs_at_once, jobs_at_once if settings.lend is None else settings.lend)
+    workers = LentWorkers(lender)
+    pool = ThreadPoolExecutor(max_workers=lender.jobs + lender.lend)
     try:
-        futures = {pool.submit(run_job, [task], tmp / f"student-{number}-{k}", by_exercise,
-                               settings, workers): (student, task)
+        futures = {pool.submit(_job, lender, [task], tmp / f"student-{number}-{k}",
+                               by_exercise, settings, workers): (student, task)
                    for number, (student, mine) in enumerate(jobs.items())
                    for k, task in enumerate(mine)}
         left = {student: len(mine) for student, mine in jobs.items()}
@@ -179,6 +210,9 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
                 left[student] -= 1
                 if not left[student]:
                     _finish(student, jobs[student], known[student], order, report)
+        if lender.lent:
+            print(f"note: {lender.lent} notebook(s) started on the core of a sleeping one "
+                  "(--jobs counts the notebooks using the CPU)", flush=True)
     except BaseException:
         with deaf():
             workers.stop()

@@ -77,8 +77,10 @@ MIN_MEMORY_MB = 1536
 @dataclass
 class GradeRun:
     """How to grade: seconds per notebook and per cell, memory cap of each kernel in MiB,
-    students graded at once (default: the number of cores), and the seed of this run's
-    hidden inputs (default: a fresh one, :func:`helpers.exercises.judge.new_seed`)."""
+    notebooks graded at once (default: the number of cores), the seed of this run's hidden
+    inputs (default: a fresh one, :func:`helpers.exercises.judge.new_seed`), and how many
+    more notebooks may start while as many sleep (``lend``, default: as many as ``jobs``;
+    0: never; :mod:`helpers.exercises.lending`)."""
 
     timeout: int = 600
     memory_mb: int = 8192
@@ -86,6 +88,7 @@ class GradeRun:
     cell_timeout: int = 60
     seed: int = field(default_factory=lambda: new_seed())
     hide: list[str] = field(default_factory=list)  # folders no kernel may see
+    lend: int | None = None
 
 
 def cores() -> int:

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -118,6 +119,17 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 
     class ErrorsOnly(NotebookClient):
         sent: dict[str, Any] = {}  # output name -> the record an answering cell sent
+        pollers: list[Any] = []  # the tasks reading each cell's output messages
+
+        async def _async_poll_output_msg(self, *args: Any) -> None:
+            self.pollers = [t for t in self.pollers if not t.done()] + [asyncio.current_task()]
+            await super()._async_poll_output_msg(*args)
+
+        def drop_pollers(self) -> None:
+            """Cancel the output reader of a cell that timed out (nbclient leaves it running:
+            it took the next cells' messages, their errors lost, each waiting 4 s)."""
+            while self.pollers:
+                self.pollers.pop().cancel()
 
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
             if msg["msg_type"] == "display_data" and str(self.nb.cells[cell_index].get(
@@ -136,7 +148,7 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
     client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
                         shutdown_kernel="immediate", iopub_timeout=4,
                         resources={"metadata": {"path": str(workdir)}})
-    client.sent = {}
+    client.sent, client.pollers = {}, []
     return client
 
 
@@ -335,6 +347,7 @@ def _interrupted(client: Any, km: Any) -> bool:
     from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellTimeoutError
 
+    client.drop_pollers()
     run_sync(km.interrupt_kernel)()
     client.timeout = 10
     client.nb.cells.append(_new_cell("pass", "nst-probe"))
