@@ -321,6 +321,10 @@ def write_into(folder: PathLike, name: str, data: bytes, mode: int = 0o644) -> P
             _write_all(fd, data)
             os.fsync(fd)
             os.fchmod(fd, mode & 0o777)
+            if not os.path.samestat(os.fstat(fd), os.stat(tmp, dir_fd=dir_fd,
+                                                          follow_symlinks=False)):
+                raise OSError(errno.EPERM, "its temporary file was replaced while it was "
+                                           "written")
         finally:
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
