@@ -222,6 +222,17 @@ def test_a_forged_npz_member_is_refused_before_it_is_read(count: int, data: byte
     assert peak < 32 * 2**20, f"{peak / 2**20:.0f} MiB traced"
 
 
+def test_a_damaged_member_is_refused_as_forged() -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.arange(1000.0))
+    data = bytearray(buffer.getvalue())
+    data[data.index(b"\x00\x00\x00\x00\x00\x00\xf0?")] ^= 1  # 1.0 -> another: bad CRC
+    record = {"graded": [{"status": "ok", "out": {"k": "ndarray", "key": "x"}}]}
+    credit, message, _ = _verdict_and_peak(record, bytes(data))
+    assert credit == 0.0 and message.startswith("a forged answer"), message
+    assert "damaged" in message and "\n" not in message
+
+
 def test_an_honest_answer_reads_through_the_checks() -> None:
     buffer = io.BytesIO()
     np.savez(buffer, x=np.arange(6.0).reshape(2, 3), y=np.float32(2.5))

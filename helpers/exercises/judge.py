@@ -18,6 +18,8 @@ import importlib.util
 import io
 import json
 import secrets
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -229,9 +231,13 @@ class Answers:
     def __getitem__(self, key: str) -> Any:
         if self.forged:
             self.refuse(self.forged)
-        if self.zip is not None and key in self.files:
-            self._check_member(key)
-        return self.npz[key]
+        try:
+            if self.zip is not None and key in self.files:
+                self._check_member(key)
+            return self.npz[key]
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as exc:
+            self.refuse(f"the array {key!r} is damaged ({type(exc).__name__}: "
+                        f"{str(exc)[:60]})")
 
     def _check_member(self, key: str) -> None:
         name = f"{key}.npy" if f"{key}.npy" in self.zip.namelist() else key
