@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 import tempfile
 from collections.abc import Iterable
@@ -102,13 +103,26 @@ def check_input(path: PathLike, what: str = "input") -> Path:
     return path
 
 
-def read_bytes(path: PathLike, limit: int, what: str = "input") -> bytes:
-    """At most ``limit`` bytes of the regular file ``path`` (checked by :func:`check_input`),
-    read in bounded chunks: a file that grows or lies about its size cannot exhaust memory."""
-    path = check_input(path, what)
+def read_bytes(path: PathLike, limit: int, what: str = "input", *,
+               follow_links: bool = True) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``, read in bounded chunks: a file
+    that grows or lies about its size cannot exhaust memory. What is checked is the file
+    opened (``fstat``), not the name before it: a pipe swapped in after a check cannot make
+    the read wait forever. ``follow_links=False`` is for a folder another process can write
+    (a grading kernel's): a symbolic link at ``path`` is refused, never followed."""
+    path = check_input(path, what) if follow_links else check_name(path, what)
+    try:
+        fd = _open_regular(path, follow_links, what)
+    except FileNotFoundError:
+        raise StyleTransferError(f"{what} not found: {path} (check the path and spelling)"
+                                 ) from None
+    except OSError as exc:
+        why = ("is a symbolic link; it is not followed here" if exc.errno == errno.ELOOP
+               else f"cannot be read: {exc.strerror or exc}")
+        raise StyleTransferError(f"{what} {path} {why}") from None
     out = bytearray()
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fd, "rb") as f:
             while len(out) < limit:
                 chunk = f.read(min(1 << 20, limit - len(out)))
                 if not chunk:
@@ -117,6 +131,28 @@ def read_bytes(path: PathLike, limit: int, what: str = "input") -> bytes:
     except OSError as exc:
         raise StyleTransferError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return bytes(out)
+
+
+def _open_regular(path: Path, follow_links: bool, what: str) -> int:
+    """A read-only descriptor of the regular file ``path`` (opened without waiting on a
+    pipe; ``follow_links=False``: the last part of the name relative to its folder's
+    descriptor, never through a link: OSError ELOOP), else one line saying what it is."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    if follow_links:
+        fd = os.open(path, flags)
+    else:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open(path.name, flags, dir_fd=folder)
+        finally:
+            os.close(folder)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise StyleTransferError(f"{what} {path} is {_describe(mode)}, not a regular file; "
+                                 "give a file")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
@@ -181,12 +217,25 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
     ``path`` is left as it was; an ``OSError`` (a full disk, a folder gone) becomes one
     StyleTransferError line. A kill at any moment leaves either the old file or the new one at
     ``path`` (at worst a stray ``.<name>.*.tmp<suffix>`` file beside it). The new file gets the
-    old one's permissions, or the usual ones (0o666 less the umask). A target that is a folder,
-    a pipe or a device is refused (renaming over ``/dev/null`` would replace the device)::
+    old one's read/write/execute permissions (never a setuid, setgid or sticky bit), or the
+    usual ones (0o666 less the umask), set on the file opened, never through a link put in
+    the temporary file's place. A target that is a folder, a pipe or a device is refused
+    (renaming over ``/dev/null`` would replace the device)::
 
         with atomic_write("out.png") as tmp:
             Image.fromarray(img).save(tmp)
+
+    The body writes by name; for a folder another process can write (a grading kernel's),
+    use :func:`write_into`, which never reopens a name.
     """
+    with _atomic(path) as (tmp, _):
+        yield tmp
+
+
+@contextlib.contextmanager
+def _atomic(path: PathLike) -> Iterator[tuple[Path, int]]:
+    """:func:`atomic_write`'s work: the temporary path and its open descriptor (write
+    through it to be safe from a link swapped in for the name)."""
     path = check_name(path, "the file to write")
     mode = _mode(path, "cannot write")
     if mode is not None and not stat.S_ISREG(mode):
@@ -197,18 +246,19 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
                                     suffix=f".tmp{path.suffix}")
     except OSError as exc:
         raise StyleTransferError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
-        _commit(tmp, path)
+        yield tmp, fd
+        _commit(tmp, path, mode)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # a link put there: the link goes, never its target
         raise StyleTransferError(f"cannot write {path}: {exc.strerror or exc}; "
                                  "the previous file (if any) is kept") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -221,27 +271,84 @@ def atomic_together(*paths: PathLike) -> Iterator[list[Path]]:
         tmps = [stack.enter_context(atomic_write(path)) for path in paths]
         yield tmps
         for tmp in tmps:  # a full disk shows here (atomic_write says it), before any file
-            with open(tmp, "rb+") as f:  # is replaced
-                os.fsync(f.fileno())
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # is replaced
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         with held_signals() as arrived:  # the renames happen together, or none of them
             stack.close()
     if arrived:
         raise_for(arrived[0])
 
 
-def _commit(tmp: Path, path: Path) -> None:
-    """Flush ``tmp`` to disk, give it ``path``'s permissions and rename it over ``path``."""
-    with open(tmp, "rb+") as f:  # on disk before the rename, so a crash cannot leave
-        os.fsync(f.fileno())      # the new name pointing at an empty file
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK
-    os.chmod(tmp, mode)  # mkstemp makes it 0o600, readable by its owner only
+def _commit(tmp: Path, path: Path, mode: int | None) -> None:
+    """Flush ``tmp`` to disk, give it ``path``'s permissions (``mode``, its ``st_mode`` or
+    None) less any setuid, setgid or sticky bit, and rename it over ``path``. ``tmp`` is
+    opened without following a link and must be a regular file with one name: a link or a
+    hard link put in its place is refused (nothing is written or changed through it)."""
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise OSError(errno.EPERM, "its temporary file was replaced while it was written")
+        os.fsync(fd)  # on disk before the rename: a crash cannot leave an empty new file
+        os.fchmod(fd, (mode & 0o777) if mode is not None else 0o666 & ~_UMASK)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
+
+
+def write_into(folder: PathLike, name: str, data: bytes, mode: int = 0o644) -> Path:
+    """Write ``data`` as ``name`` in ``folder`` atomically, for a folder another, untrusted
+    process can write (a grading kernel's working folder): every step goes through the
+    folder's descriptor and the new file's own (``O_CREAT | O_EXCL | O_NOFOLLOW``, write,
+    fsync and ``fchmod`` to ``mode``, then a rename within the folder), so no link or file
+    put there is followed, reopened or given its permissions. One StyleTransferError line
+    when it cannot be done (the previous file is kept); returns ``folder / name``."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise StyleTransferError(f"cannot write {name!r}: give a plain file name")
+    where = Path(folder) / name
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StyleTransferError(f"cannot write {where}: {exc.strerror or exc}") from None
+    tmp = f".{name[:NAME_MAX - TEMP_EXTRA]}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dir_fd)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            os.fchmod(fd, mode & 0o777)
+            if not os.path.samestat(os.fstat(fd), os.stat(tmp, dir_fd=dir_fd,
+                                                          follow_symlinks=False)):
+                raise OSError(errno.EPERM, "its temporary file was replaced while it was "
+                                           "written")
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # a name, never what a link there points to
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise StyleTransferError(f"cannot write {where}: {exc.strerror or exc}; the previous "
+                                 "file (if any) is kept") from None
+    finally:
+        os.close(dir_fd)
+    return where
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to the descriptor ``fd``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (:func:`atomic_write`); return the path."""
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(data)
+    with _atomic(path) as (_, fd):
+        _write_all(fd, data)  # through the descriptor: a link put at the name is not followed
     return Path(path)
 
 

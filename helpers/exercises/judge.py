@@ -18,8 +18,10 @@ import importlib.util
 import io
 import json
 import secrets
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -155,20 +157,22 @@ def _inputs(check: str) -> tuple[bytes, list]:
 
 def write_job(check: str, function: str, folder: Path, tag: str) -> str:
     """Write the job of ``check`` (the student's function ``function``) into the kernel's
-    working folder; return the job file's name there (the harness's argument)."""
-    from helpers.files import write_bytes, write_text
+    working folder; return the job file's name there (the harness's argument). The kernel
+    can write that folder, so nothing there is followed or reopened by name
+    (:func:`helpers.files.write_into`) and the files get fixed permissions (0o644)."""
+    from helpers.files import write_into
 
     kind = "lbfgs" if check == "lbfgs" else "look" if check == "look" else "spec"
     job: dict = {"kind": kind, "function": function,
                  "library": _library(check), "inputs": f"inputs-{tag}.npz"}
     if kind != "look":
         data, layouts = _inputs(check)
-        write_bytes(folder / job["inputs"], data)
+        write_into(folder, job["inputs"], data)
         spec = specs().get(check)
         job.update(cases=layouts, tensors=any(lay["t"] in ("tensor", "dict")
                                               for case in layouts for lay in case),
                    watch=bool(spec and spec.watch), substitute=SUBSTITUTE.get(check, {}))
-    write_text(folder / f"job-{tag}.json", json.dumps(job))
+    write_into(folder, f"job-{tag}.json", json.dumps(job).encode("utf-8"))
     return f"job-{tag}.json"
 
 
@@ -186,17 +190,106 @@ class _Other:
     """Stands for a value the kernel described but did not send (its type's name only)."""
 
 
-def decode(meta: dict, npz: Any) -> Any:
+#: The most bytes of arrays one answer holds once read (the harness writes them
+#: uncompressed, so no more than the answer file the runner reads back).
+ANSWER_BYTES = 64 * 2**20
+#: The longest list or tuple an answer may describe (only its first items are sent), and
+#: how deep lists may nest: a longer or deeper one is a forged answer.
+MAX_ITEMS = 1 << 20
+MAX_DEPTH = 16
+FORGED = ("a forged answer: {why}; the grader reads what its own harness writes, so nothing "
+          "is credited for this check")
+
+
+class ForgedAnswer(CheckFailed):
+    """The kernel's answer is not one the harness writes (too long, too deep, an array
+    larger than the answer could hold): refused before anything large is made."""
+
+
+class Answers:
+    """The arrays of one answer (an ``np.load`` npz, or a dict in tests), each checked before
+    it is read: its ``.npy`` header must declare no more bytes than the zip says the member
+    holds, and the members together no more than :data:`ANSWER_BYTES`. ``forged`` keeps the
+    first refusal (a check that catches the failure still ends forged)."""
+
+    def __init__(self, npz: Any) -> None:
+        self.npz, self.forged = npz, ""
+        self.files = list(npz.files if hasattr(npz, "files") else npz)
+        self.zip = getattr(npz, "zip", None)
+        sizes = [i.file_size for i in self.zip.infolist()] if self.zip is not None else []
+        if sum(sizes) > ANSWER_BYTES:  # noted here, raised when judged
+            self.forged = f"its arrays would take {sum(sizes):,} bytes (at most {ANSWER_BYTES:,})"
+
+    def refuse(self, why: str) -> NoReturn:
+        """Note ``why`` and raise it as :class:`ForgedAnswer`."""
+        self.forged = self.forged or why
+        raise ForgedAnswer("answer", FORGED.format(why=self.forged))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.files
+
+    def __getitem__(self, key: str) -> Any:
+        if self.forged:
+            self.refuse(self.forged)
+        try:
+            if self.zip is not None and key in self.files:
+                self._check_member(key)
+            return self.npz[key]
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as exc:
+            self.refuse(f"the array {key!r} is damaged ({type(exc).__name__}: "
+                        f"{str(exc)[:60]})")
+
+    def _check_member(self, key: str) -> None:
+        name = f"{key}.npy" if f"{key}.npy" in self.zip.namelist() else key
+        info = self.zip.getinfo(name)
+        if not name.endswith(".npy"):
+            return  # raw bytes: np.load reads exactly file_size, counted above
+        with self.zip.open(info) as member:
+            try:
+                version = np.lib.format.read_magic(member)
+                reader = {(1, 0): np.lib.format.read_array_header_1_0,
+                          (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                if reader is None:
+                    raise ValueError(f"format version {version} (the harness writes 1.0)")
+                shape, _, dtype = reader(member, max_header_size=10_000)
+            except (ValueError, EOFError) as exc:
+                self.refuse(f"the array {key!r} has no valid header ({str(exc)[:80]})")
+        count = 1
+        for n in shape:
+            count *= n
+        if dtype.hasobject or count * dtype.itemsize > info.file_size:
+            self.refuse(f"the array {key!r} declares shape {tuple(shape)[:8]} of {dtype}, "
+                        f"more than its {info.file_size:,} bytes")
+
+
+def _refuse(npz: Any, why: str) -> NoReturn:
+    if isinstance(npz, Answers):
+        npz.refuse(why)
+    raise ForgedAnswer("answer", FORGED.format(why=why))
+
+
+def decode(meta: dict, npz: Any, depth: int = 0) -> Any:
     """A value the kernel described (:func:`harness.encode`): arrays from ``npz``, a list or
-    tuple by its length, anything else by its type's name."""
+    tuple by its length, anything else by its type's name. A list longer than
+    :data:`MAX_ITEMS` or nested deeper than :data:`MAX_DEPTH` is :class:`ForgedAnswer`."""
+    if not isinstance(meta, dict):
+        _refuse(npz, f"a value described as {type(meta).__name__}, not as the harness does")
     kind = meta.get("k")
     if kind == "none":
         return None
     if kind == "py":
-        return {"int": int, "bool": bool}.get(meta.get("type"), float)(meta.get("v", 0))
+        try:
+            return {"int": int, "bool": bool}.get(meta.get("type"), float)(meta.get("v", 0))
+        except (TypeError, ValueError, OverflowError):
+            _refuse(npz, f"a number that is not one ({str(meta.get('v'))[:40]})")
     if kind in ("list", "tuple"):
-        items = [decode(m, npz) for m in meta.get("items", [])][: int(meta.get("len", 0))]
-        items += [None] * (int(meta.get("len", 0)) - len(items))
+        length, sent = meta.get("len", 0), meta.get("items", [])
+        if (not isinstance(length, int) or not 0 <= length <= MAX_ITEMS
+                or depth >= MAX_DEPTH or not isinstance(sent, list)):
+            _refuse(npz, f"a {kind} of {str(length)[:20]} items at depth {depth} (at most "
+                         f"{MAX_ITEMS:,} items, {MAX_DEPTH} deep)")
+        items = [decode(m, npz, depth + 1) for m in sent[:length]]
+        items += [None] * (length - len(items))
         return items if kind == "list" else tuple(items)
     if kind in ("tensor", "ndarray", "scalar"):
         array = np.asarray(npz[str(meta["key"])])
@@ -233,12 +326,18 @@ def _after(case: Case, layouts: list, record: dict, npz: Any, tag: str) -> tuple
     after = []
     for j, (arg, meta) in enumerate(zip(case.args, record.get("after", []), strict=False)):
         key = f"{tag}/after{j}"
+        if not isinstance(meta, dict):
+            _refuse(npz, "an input's state after the call not described as the harness does")
         if meta.get("t") == "array":
             after.append(np.asarray(npz[key]))
         elif meta.get("t") == "dict":
-            after.append({name: (np.full(1, np.nan) if i in meta.get("bad", []) else
+            names, bad = meta.get("keys", []), meta.get("bad", [])
+            if len(names) > MAX_ITEMS or len(bad) > MAX_ITEMS:
+                _refuse(npz, f"a dictionary of {len(names)} entries (at most {MAX_ITEMS:,})")
+            bad = {i for i in bad if isinstance(i, int)}
+            after.append({name: (np.full(1, np.nan) if i in bad else
                                  np.asarray(npz[f"{key}/{i}"]))
-                          for i, name in enumerate(meta.get("keys", []))})
+                          for i, name in enumerate(names)})
         else:
             after.append(arg)
     return tuple(after) if len(after) == len(case.args) else case.args

@@ -16,7 +16,10 @@ import numpy as np
 
 from helpers.exercises._engine import CheckFailed, close, raised_message
 from helpers.exercises.judge import (
+    FORGED,
     SUBSTITUTE,
+    Answers,
+    ForgedAnswer,
     _bowl,
     _substituted,
     decode,
@@ -53,6 +56,7 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
     from helpers.exercises.ex06_lbfgs import _values, input_dtype_problem
 
     made = result.get("make", {})
+    made = made if isinstance(made, dict) else {}
     failure = failure_of(check, made)
     if failure is not None:
         raise failure
@@ -68,6 +72,7 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
     _values(check, fn, bowl, first, None)
     _values(check, fn, bowl, second, first)
     run = result.get("fmin", {})
+    run = run if isinstance(run, dict) else {}
     if run.get("status") != "ok":
         raise CheckFailed(check, raised_message(str(run.get("type")), str(run.get("error"))),
                           str(run.get("traceback", "")))
@@ -171,7 +176,22 @@ def fast_mode() -> Iterator[None]:
 
 
 def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:
-    """The verdict on the kernel's answers to ``check``: its ✓ line, or CheckFailed."""
+    """The verdict on the kernel's answers to ``check``: its ✓ line, or CheckFailed (a
+    forged answer, :class:`~helpers.exercises.judge.Answers`, earns nothing: one line)."""
+    answers = Answers(npz)  # the arrays, each checked before it is read
+    try:
+        if answers.forged:
+            answers.refuse(answers.forged)
+        return _judge(check, result, answers, source)
+    except CheckFailed as failure:  # a forged part ends the check, however it was caught
+        if answers.forged:
+            raise CheckFailed(check, FORGED.format(why=answers.forged)) from None
+        if isinstance(failure, ForgedAnswer):
+            raise CheckFailed(check, failure.message) from None
+        raise
+
+
+def _judge(check: str, result: dict, npz: Any, source: Path | None) -> str:
     if not isinstance(result, dict):
         raise CheckFailed(check, "the grader got no answer for this check from your notebook")
     if result.get("missing"):
