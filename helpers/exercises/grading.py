@@ -37,6 +37,7 @@ import io
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ def _verdict(check: str, answer: tuple[dict | None, bytes], source: Path) -> tup
         text = failure.message + (f"\n{failure.student_traceback}"
                                   if failure.student_traceback else "")
         return failure.credit, text
-    except (ValueError, KeyError, TypeError, OSError) as exc:  # a damaged or forged answer
+    except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:  # forged
         return 0.0, f"the answer from your notebook could not be read ({type(exc).__name__})"
     return 1.0, ""
 

@@ -242,13 +242,15 @@ def probe(folder: str) -> int:
 def _hidden_here(folder: str) -> bool:
     """Whether this process sees what a jailed kernel must: not ``folder``, no write to
     ``/`` or Python's prefix, the working folder writable, PID 1."""
+    import tempfile
+
     for place in ("/", sys.prefix):
         try:
             os.close(os.open(os.path.join(place, "nst-probe"), os.O_WRONLY | os.O_CREAT))
             return False
         except OSError:
             pass
-    os.close(os.open("written", os.O_WRONLY | os.O_CREAT, 0o600))  # its own folder: writable
+    tempfile.TemporaryFile(dir=os.getcwd()).close()  # its own folder: writable (or OSError)
     return os.getpid() == 1 and not os.path.exists(os.path.join(folder, "seen"))
 
 
