@@ -66,7 +66,9 @@ def preprocess_program(img: np.ndarray, order: str = "bgr", centre: str = "image
     y = float16(x - mu) if arith in ("float16", "float16_result") else x - mu
     y = {"after": lambda: y / 255, "std": lambda: y / np.std(x), "std_bgr": lambda: y / STD,
          "std_rgb": lambda: y / STD[::-1]}.get(scale, lambda: y)()
-    y = {"int": np.trunc(y), "cast_uint8": np.mod(np.trunc(y), 256)}.get(arith, y)
+    wrapped = np.mod(np.trunc(y), 256)
+    y = {"int": np.trunc(y), "cast_uint8": wrapped,
+         "like_input": wrapped if wraps else y}.get(arith, y)
     return _batch(np.clip(y, 0, 255) if clip == "0_255" else y)
 
 _IMAGENET = f"VGG subtracts the fixed ImageNet mean {_MEAN_TEXT} from every image"
@@ -142,6 +144,11 @@ PREPROCESS_OPS = [
     Op("arith", "cast_uint8", "dtype", "uint8 cast of the result (wraps)", "you converted "
        "the result to uint8: values below 0 wrap around (−3 becomes 253) and the decimals "
        "are lost; the preprocessed image is float32, with values below 0"),
+    Op("arith", "like_input", "dtype", "a buffer of the image's dtype (wraps)", "your result "
+       "went through an array of the image's own dtype (np.empty_like(image), "
+       "np.zeros_like(image) or image.copy() filled in): for a uint8 image values below 0 "
+       "wrap around (−3 becomes 253) and the decimals are lost; make it float32, "
+       "np.empty(image.shape, np.float32)"),
 ]
 
 
