@@ -820,5 +820,51 @@ def test_the_grader_agrees_on_kernel_errors_and_shapes_handed_to_loss_fn(grading
     text = graded(judge, "tv", lambda x: tf.reduce_mean(_with_broken_gradient(
         tv_concat(x))), tmp_path)
     assert "computing its gradient" in text, text
-    text = graded(judge, "lbfgs", lbfgs_reshaped(SHAPE_SLIPS[0][0]), tmp_path)
-    assert "loss_fn with a tensor of shape (5, 7, 3)" in text, text
+    for make_x, shape, why in SHAPE_SLIPS:
+        text = graded(judge, "lbfgs", lbfgs_reshaped(make_x), tmp_path)
+        assert f"loss_fn with a tensor of shape {shape}" in text and why in text, text
+    assert graded(judge, "lbfgs", lbfgs_traced_without_a_rank, tmp_path).startswith("✓")
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("gram", lambda f: tf.cast(gram(f), tf.complex64), "your result is complex64"),
+    ("tv", lambda x: tf.RaggedTensor.from_row_lengths([1.0, 2.0], [1, 1]),
+     "your result (RaggedTensor) is not an array of numbers"),
+    ("preprocess", lambda i: np.array([object()]), "is not an array of numbers"),
+    ("tv", lambda x: tf.constant("a string"), "Cast string to float is not supported"),
+])
+def test_a_result_that_is_no_array_of_real_numbers_is_one_line(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text and len(text.splitlines()) == 1, text
+
+
+def lbfgs_traced_without_a_rank(loss_fn, shape):
+    """Right: a tf.function whose signature leaves the rank unknown while it traces."""
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+    def loss_and_grad_of(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        return loss, tape.gradient(loss, x)
+
+    def loss_and_grad(y):
+        loss, grad = loss_and_grad_of(tf.constant(y.reshape(shape), tf.float32))
+        return float(loss), grad.numpy().astype(np.float64).ravel()
+    return loss_and_grad
+
+
+def test_lbfgs_traced_without_a_rank_passes_and_a_late_error_is_one_line(capsys):
+    ex.check("lbfgs", lbfgs_traced_without_a_rank)
+    assert capsys.readouterr().out.startswith("✓ lbfgs:")
+    calls = []
+
+    def make(loss_fn, shape):
+        right = lbfgs_reshaped(lambda y, s: tf.constant(y.reshape(s), tf.float32))(loss_fn, shape)
+
+        def loss_and_grad(y):  # right at the check's own points, raises in the L-BFGS-B run
+            calls.append(1)
+            if len(calls) > 5:
+                raise KeyError("late")
+            return right(y)
+        return loss_and_grad
+    assert "your function raised KeyError: 'late'" in failure_of("lbfgs", make)

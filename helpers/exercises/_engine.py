@@ -174,7 +174,7 @@ def judge_case(name: str, spec: Spec, case: Case, answer: Answer
     if problem:
         raise CheckFailed(name, problem)
     ref = reference(spec, case)
-    value = np.asarray(out, dtype=np.float64)
+    value = as_numbers(name, spec, out)
     finite = bool(np.all(np.isfinite(value)))  # if not: named by diagnosis() (float16 …)
     if value.shape != ref.shape:
         raise CheckFailed(name, shape_problem(spec, value, ref, case))
@@ -182,6 +182,22 @@ def judge_case(name: str, spec: Spec, case: Case, answer: Answer
     if answer.gradient and finite and close(value, ref):
         problem = _gradient_problem(case, answer.gradient)
     return value, ref, problem or dtype_problem(spec, out)
+
+
+def as_numbers(name: str, spec: Spec, out: Any) -> np.ndarray:
+    """The student's result as float64 values; CheckFailed for complex numbers, or anything
+    that is no array of numbers (a ragged tensor, an object array, strings)."""
+    dtype = getattr(getattr(out, "dtype", None), "name", str(getattr(out, "dtype", "")))
+    if "complex" in str(dtype):
+        raise CheckFailed(name, f"your result is {dtype}: return real numbers (no tf.complex, "
+                                "no complex dtype on the way)")
+    try:
+        return np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CheckFailed(name, f"your result ({type(out).__name__}) is not an array of "
+                                f"numbers ({first_line(exc, 120)}): return {spec.what} as a "
+                                f"{'tensor' if spec.returns == 'tensor' else 'NumPy array'} "
+                                "of floats") from None
 
 
 def reference(spec: Spec, case: Case) -> np.ndarray:

@@ -5,6 +5,7 @@ grader's records what it was handed and :mod:`helpers.exercises.judge_runs` says
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 INPUT_DTYPE = ("your function hands loss_fn {} tensor{}: the network, its features and every "
@@ -31,7 +32,11 @@ INPUT_SHAPE = ("your function called loss_fn with a tensor of shape {}; loss_fn 
 
 def input_shape_problem(shape: Any, want: tuple) -> str | None:
     """What is wrong with the shape of what was handed to loss_fn (None: ``want``; a size
-    unknown while a tf.function traces, None, matches any)."""
+    unknown while a tf.function traces, None, matches any, and so does an unknown rank)."""
+    if shape is None or str(shape) == "<unknown>":
+        return None
+    if isinstance(shape, str):  # from the grader's record, as str(np.shape(x)) wrote it
+        shape = [None if d == "None" else d for d in re.findall(r"None|\d+", shape)]
     try:
         got = tuple(None if d is None else int(d) for d in shape)
     except (TypeError, ValueError):  # from a grader's record: not a shape at all

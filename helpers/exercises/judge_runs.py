@@ -66,7 +66,7 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
             raise CheckFailed(check, problem)
     shapes = result.get("input_shapes")  # (the kernel's loss_fn saw them; practice refuses)
     for shape in shapes[:8] if isinstance(shapes, list) else []:
-        problem = input_shape_problem(shape if isinstance(shape, list) else "?", _SHAPE)
+        problem = input_shape_problem(str(shape)[:80], _SHAPE)
         if problem:
             raise CheckFailed(check, problem)
     fn: Callable = Replay(check, result, npz, bowl)
