@@ -711,15 +711,21 @@ def _with_broken_gradient(u):
     return tf.identity(u), grad
 
 
-@pytest.mark.parametrize("answer", [tv_depthwise, tv_conv2d,
-                                    tv_raising_on_thin(tf.errors.UnimplementedError(
-                                        None, None, "not for this size"))])
+@pytest.mark.parametrize("answer", [tv_depthwise, tv_conv2d])
 def test_a_right_answer_is_not_failed_for_tensorflows_own_kernel_errors(answer, capsys):
+    """With oneDNN (TensorFlow's default on x86 CPUs) the 1-pixel inputs raise in the
+    gradient and are named as not counted; elsewhere they pass as they are."""
     ex.check("tv", answer)
     out = capsys.readouterr().out
     assert out.startswith("✓ tv:") and "Traceback" not in out, out
-    if answer is not tv_concat:
-        assert "not counted: a hidden image of shape" in out and "Error" in out, out
+
+
+def test_a_kernel_error_on_a_thin_input_is_named_as_not_counted(capsys):
+    ex.check("tv", tv_raising_on_thin(tf.errors.UnimplementedError(None, None, "not here")))
+    out = capsys.readouterr().out
+    assert out.startswith("✓ tv:") and "checked on 4 hidden inputs; not counted: a hidden " \
+        "image of shape (1, 1, 8, 3), one pixel high (your function raised " \
+        "UnimplementedError); a hidden image of shape (1, 7, 1, 3)" in out, out
 
 
 @pytest.mark.parametrize("answer,fragment", [
@@ -868,3 +874,11 @@ def test_lbfgs_traced_without_a_rank_passes_and_a_late_error_is_one_line(capsys)
             return right(y)
         return loss_and_grad
     assert "your function raised KeyError: 'late'" in failure_of("lbfgs", make)
+
+
+def test_a_kernel_error_on_a_thin_input_excuses_nothing_else():
+    def no_power(x):
+        if 1 in x.shape[1:3]:
+            raise tf.errors.AbortedError(None, None, "could not create a primitive")
+        return tf.reduce_mean(tf.add_n(tv_parts(x)))
+    assert "you left out the power" in failure_of("tv", no_power)
