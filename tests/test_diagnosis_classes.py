@@ -260,7 +260,8 @@ WRONG = [
                      lambda g: g.numpy().astype(np.float64).ravel(order="F")),
      "reshaped in column-major order (order='F')"),
     ("lbfgs", wiring(lambda y, s: tf.constant(y, tf.float32)),
-     "scipy hands your function y, the FLAT vector of all 105 values"),
+     "called loss_fn with a tensor of shape (105,); loss_fn takes the image's shape "
+     "(1, 5, 7, 3): reshape the flat vector to `shape`"),
     ("lbfgs", wiring(lambda y, s: tf.constant(y.reshape((1, 64, 64, 3)), tf.float32)),
      "reshape it with the `shape` make_loss_and_grad was given"),
 ]
@@ -361,6 +362,7 @@ RIGHT = [
      .astype(np.uint8)),
     ("tv", lambda x: tf.reduce_mean(tf.pow(tf.add_n([g**2 for g in
                                                      tf.image.image_gradients(x)]), 1.25))),
+    ("tv", lambda x: tv_depthwise(x)),  # oneDNN's kernel errors on 1-pixel inputs excused
     ("lbfgs", lbfgs_float32_numpy),
     ("lbfgs", lbfgs_assigned_variable),
     ("lbfgs", lbfgs_cast_before_loss),
@@ -669,3 +671,214 @@ UNUSUAL_RIGHT = [
 def test_a_further_unusual_right_answer_passes(name, answer, capsys):
     ex.check(name, answer)
     assert capsys.readouterr().out.startswith(f"✓ {name}:")
+
+
+# ------------------------------------------- what TensorFlow raises, and what loss_fn is handed
+
+def tv_depthwise(x):
+    """Right: differences by a depthwise convolution, VALID, padded back. oneDNN's kernels
+    fail on an image one pixel high or wide (AbortedError in the gradient, garbage values)."""
+    c = x.shape[-1]
+    ky = tf.tile(tf.constant([[-1.0], [1.0]])[:, :, None, None], [1, 1, c, 1])
+    kx = tf.tile(tf.constant([[-1.0, 1.0]])[:, :, None, None], [1, 1, c, 1])
+    a = tf.pad(tf.square(tf.nn.depthwise_conv2d(x, ky, [1, 1, 1, 1], padding="VALID")),
+               [[0, 0], [0, 1], [0, 0], [0, 0]])
+    b = tf.pad(tf.square(tf.nn.depthwise_conv2d(x, kx, [1, 1, 1, 1], padding="VALID")),
+               [[0, 0], [0, 0], [0, 1], [0, 0]])
+    return tf.reduce_sum(tf.pow(a + b, 1.25)) / tf.cast(tf.size(x), x.dtype)
+
+
+def tv_conv2d(x):
+    eye = tf.eye(x.shape[-1])
+    dy = tf.nn.conv2d(x, tf.stack([-eye, eye])[:, None], 1, "VALID")
+    dx = tf.nn.conv2d(x, tf.stack([-eye, eye])[None], 1, "VALID")
+    return tf.reduce_mean(tf.pow(tf.pad(tf.square(dy), [[0, 0], [0, 1], [0, 0], [0, 0]])
+                                 + tf.pad(tf.square(dx), [[0, 0], [0, 0], [0, 1], [0, 0]]), 1.25))
+
+
+def tv_raising_on_thin(error):
+    def loss(x):
+        if 1 in x.shape[1:3]:
+            raise error
+        return tv_concat(x)
+    return loss
+
+
+@tf.custom_gradient
+def _with_broken_gradient(u):
+    def grad(dy):
+        raise ValueError("my gradient is not written yet")
+    return tf.identity(u), grad
+
+
+@pytest.mark.parametrize("answer", [tv_depthwise, tv_conv2d])
+def test_a_right_answer_is_not_failed_for_tensorflows_own_kernel_errors(answer, capsys):
+    """With oneDNN (TensorFlow's default on x86 CPUs) the 1-pixel inputs raise in the
+    gradient and are named as not counted; elsewhere they pass as they are."""
+    ex.check("tv", answer)
+    out = capsys.readouterr().out
+    assert out.startswith("✓ tv:") and "Traceback" not in out, out
+
+
+def test_a_kernel_error_on_a_thin_input_is_named_as_not_counted(capsys):
+    ex.check("tv", tv_raising_on_thin(tf.errors.UnimplementedError(None, None, "not here")))
+    out = capsys.readouterr().out
+    assert out.startswith("✓ tv:") and "checked on 4 hidden inputs; not counted: a hidden " \
+        "image of shape (1, 1, 8, 3), one pixel high (your function raised " \
+        "UnimplementedError); a hidden image of shape (1, 7, 1, 3)" in out, out
+
+
+@pytest.mark.parametrize("answer,fragment", [
+    (tv_raising_on_thin(ValueError("my own bug")), "your function raised ValueError: my own bug"),
+    (tv_raising_on_thin(tf.errors.InvalidArgumentError(None, None, "Incompatible shapes")),
+     "your function raised InvalidArgumentError: Incompatible shapes"),
+    (lambda x: tf.reduce_mean(_with_broken_gradient(tv_concat(x))),
+     "right value, but computing its gradient"),
+    (lambda x: tf.constant("a string"), "your function"),
+])
+def test_anything_else_the_function_or_its_gradient_raises_is_one_line(answer, fragment):
+    text = failure_of("tv", answer)
+    assert fragment in text, text
+    assert text.splitlines()[0].startswith("✗ tv: ") and "Traceback (most" not in text, text
+
+
+def test_a_kernel_error_on_an_ordinary_input_still_fails():
+    def answer(x):
+        raise tf.errors.AbortedError(None, None, "could not create a primitive")
+    assert "your function raised AbortedError" in failure_of("tv", answer)
+
+
+def lbfgs_reshaped(make_x):
+    def make(loss_fn, shape):
+        def loss_and_grad(y):
+            x = make_x(y, shape)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = loss_fn(x)
+            return float(loss), tape.gradient(loss, x).numpy().astype(np.float64).ravel()
+        return loss_and_grad
+    return make
+
+
+SHAPE_SLIPS = [
+    (lambda y, s: tf.constant(y.reshape(s[1:]), tf.float32), "(5, 7, 3)", "batch axis"),
+    (lambda y, s: tf.constant(y.reshape((1, s[2], s[1], s[3])), tf.float32), "(1, 7, 5, 3)",
+     "another order"),
+    (lambda y, s: tf.transpose(tf.constant(y.reshape(s[1:]), tf.float32), (1, 0, 2)),
+     "(7, 5, 3)", "another order"),
+    (lambda y, s: tf.constant(y, tf.float32), "(105,)", "FLAT vector"),
+]
+
+
+@pytest.mark.parametrize("make_x,shape,why", SHAPE_SLIPS)
+def test_lbfgs_names_the_shape_handed_to_loss_fn(make_x, shape, why):
+    text = failure_of("lbfgs", lbfgs_reshaped(make_x))
+    assert (f"your function called loss_fn with a tensor of shape {shape}; loss_fn takes the "
+            "image's shape (1, 5, 7, 3)") in text and why in text, text
+
+
+@pytest.fixture()
+def grading_run():
+    from helpers.exercises import judge
+    from helpers.exercises._engine import SEED
+
+    judge.start_run(20240607)
+    judge._INPUTS.clear()
+    yield judge
+    judge.start_run(SEED)
+    judge._INPUTS.clear()
+
+
+def graded(judge, check, fn, tmp_path):
+    """The grader's verdict on ``fn``: the harness run here, then judged."""
+    import json
+    import os
+
+    from helpers.exercises import harness
+    from helpers.exercises.judge_runs import judge as verdict
+
+    job = judge.write_job(check, "answer", tmp_path, check)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        harness.main(job, {"answer": fn}, f"answer-{check}")
+    finally:
+        os.chdir(cwd)
+    record = json.loads((tmp_path / f"answer-{check}.json").read_text())
+    with np.load(tmp_path / f"answer-{check}.npz", allow_pickle=False) as npz:
+        try:
+            return verdict(check, record, npz)
+        except ex.CheckFailed as failure:
+            return f"✗ {failure.message}"
+
+
+def test_the_grader_agrees_on_kernel_errors_and_shapes_handed_to_loss_fn(grading_run, tmp_path):
+    judge = grading_run
+    assert graded(judge, "tv", tv_depthwise, tmp_path).startswith("✓")
+    assert graded(judge, "tv", tv_raising_on_thin(tf.errors.UnimplementedError(
+        None, None, "no")), tmp_path).startswith("✓")
+
+    class AbortedError(Exception):  # the student's own, named as TensorFlow's
+        pass
+
+    text = graded(judge, "tv", tv_raising_on_thin(AbortedError("mine")), tmp_path)
+    assert "raised" in text and "AbortedError: mine" in text, text
+    text = graded(judge, "tv", lambda x: tf.reduce_mean(_with_broken_gradient(
+        tv_concat(x))), tmp_path)
+    assert "computing its gradient" in text, text
+    for make_x, shape, why in SHAPE_SLIPS:
+        text = graded(judge, "lbfgs", lbfgs_reshaped(make_x), tmp_path)
+        assert f"loss_fn with a tensor of shape {shape}" in text and why in text, text
+    assert graded(judge, "lbfgs", lbfgs_traced_without_a_rank, tmp_path).startswith("✓")
+
+
+@pytest.mark.parametrize("name,answer,fragment", [
+    ("gram", lambda f: tf.cast(gram(f), tf.complex64), "your result is complex64"),
+    ("tv", lambda x: tf.RaggedTensor.from_row_lengths([1.0, 2.0], [1, 1]),
+     "your result (RaggedTensor) is not an array of numbers"),
+    ("preprocess", lambda i: np.array([object()]), "is not an array of numbers"),
+    ("tv", lambda x: tf.constant("a string"), "Cast string to float is not supported"),
+])
+def test_a_result_that_is_no_array_of_real_numbers_is_one_line(name, answer, fragment):
+    text = failure_of(name, answer)
+    assert fragment in text and len(text.splitlines()) == 1, text
+
+
+def lbfgs_traced_without_a_rank(loss_fn, shape):
+    """Right: a tf.function whose signature leaves the rank unknown while it traces."""
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+    def loss_and_grad_of(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(x)
+        return loss, tape.gradient(loss, x)
+
+    def loss_and_grad(y):
+        loss, grad = loss_and_grad_of(tf.constant(y.reshape(shape), tf.float32))
+        return float(loss), grad.numpy().astype(np.float64).ravel()
+    return loss_and_grad
+
+
+def test_lbfgs_traced_without_a_rank_passes_and_a_late_error_is_one_line(capsys):
+    ex.check("lbfgs", lbfgs_traced_without_a_rank)
+    assert capsys.readouterr().out.startswith("✓ lbfgs:")
+    calls = []
+
+    def make(loss_fn, shape):
+        right = lbfgs_reshaped(lambda y, s: tf.constant(y.reshape(s), tf.float32))(loss_fn, shape)
+
+        def loss_and_grad(y):  # right at the check's own points, raises in the L-BFGS-B run
+            calls.append(1)
+            if len(calls) > 5:
+                raise KeyError("late")
+            return right(y)
+        return loss_and_grad
+    assert "your function raised KeyError: 'late'" in failure_of("lbfgs", make)
+
+
+def test_a_kernel_error_on_a_thin_input_excuses_nothing_else():
+    def no_power(x):
+        if 1 in x.shape[1:3]:
+            raise tf.errors.AbortedError(None, None, "could not create a primitive")
+        return tf.reduce_mean(tf.add_n(tv_parts(x)))
+    assert "you left out the power" in failure_of("tv", no_power)

@@ -10,6 +10,7 @@ import numpy as np
 
 from helpers.exercises._engine import SHAPE_HINT, CheckFailed, close, is_tensor, rng
 from helpers.exercises._engine import call as _call
+from helpers.exercises.ex06_inputs import input_dtype_problem, input_shape_problem
 
 _SHAPE = (1, 5, 7, 3)
 
@@ -29,22 +30,6 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
             raise
         raise CheckFailed(name, failure.message.split(SHAPE_HINT)[0] + FLAT.format(
             n=math.prod(_SHAPE), shape=_SHAPE), failure.student_traceback) from None
-
-
-INPUT_DTYPE = ("your function hands loss_fn {} tensor{}: the network, its features and every "
-               "loss of the notebook are float32, and TensorFlow does not mix them (the "
-               "notebook's nst_loss raises InvalidArgumentError). Convert as you reshape, "
-               "tf.constant(y.reshape(shape), tf.float32) (tf.cast(…, tf.float32)); scipy's "
-               "float64 comes back with the gradient, .numpy().astype(np.float64)")
-
-
-def input_dtype_problem(dtype: str) -> str | None:
-    """What is wrong with the dtype handed to loss_fn (None: float32, or a rounding one)."""
-    if dtype in ("float64", "double"):
-        return INPUT_DTYPE.format("a float64", " (tf.constant(y), tf.Variable(y) keep it)")
-    if dtype.startswith(("int", "uint", "complex")):
-        return INPUT_DTYPE.format(f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype}", "")
-    return None
 
 
 class _Bowl:
@@ -78,7 +63,7 @@ class _Bowl:
         from helpers._tf import tf
 
         dtype = getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", "")))
-        problem = input_dtype_problem(str(dtype))
+        problem = input_dtype_problem(str(dtype)) or input_shape_problem(np.shape(x), _SHAPE)
         if problem:  # the notebook's network and losses would refuse it
             raise CheckFailed("lbfgs", problem)
         return tf.reduce_sum(tf.constant(self.weight, tf.float32) * tf.square(
@@ -396,5 +381,6 @@ def run_lbfgs(name: str, make_loss_and_grad: Callable) -> None:
     if not callable(fn):
         raise CheckFailed(name, "make_loss_and_grad must return a function (the inner one)")
     check_points(name, fn, bowl)
-    best, _, info = fmin_l_bfgs_b(fn, np.zeros(math.prod(_SHAPE)), maxiter=200)
+    best, _, info = fmin_l_bfgs_b(lambda y: call(name, fn, y), np.zeros(math.prod(_SHAPE)),
+                                  maxiter=200)  # what fn raises in the run: one line too
     print(check_run(name, fn, bowl, best, info))

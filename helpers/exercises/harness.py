@@ -1,19 +1,17 @@
 """What runs in a student's kernel when the grader asks it for answers (notebooks/exercises,
 graded by :mod:`helpers.exercises.grading`). Nothing here decides a grade: it calls the
 student's named function on the hidden inputs the grader wrote (``np.savez``), and writes
-back what came out (arrays with ``np.savez``, everything else as JSON), what the inputs
-looked like afterwards, whether a gradient flowed, a library function that answers the
-exercise if one ran while the student's function did, and the student's own traceback.
+back what came out (arrays with ``np.savez``, the rest as JSON), the inputs afterwards,
+whether a gradient flowed (or what computing it raised), a library answer that ran while
+the student's function did, and the student's own traceback.
 
 The grader sends this file's text to the kernel and runs it in a namespace of its own
-(``exec``), so a student who patched ``helpers`` in their notebook changes at most their own
-outputs. It imports TensorFlow only when the exercise's inputs are tensors, and nothing of
-``helpers``.
+(``exec``), so a student who patched ``helpers`` changes at most their own outputs. It
+imports TensorFlow only for tensor inputs, and nothing of ``helpers``.
 
 While the student's function runs, a profile hook (``sys.setprofile``) notes any call of a
 library answer: by its code's name and file (any alias, a later import), by its
-instructions (:func:`fingerprint`: ``exec`` of ``inspect.getsource``), or, for a
-``tf.function`` object, by identity; the
+instructions (:func:`fingerprint`), or, for a ``tf.function`` object, by identity; the
 modules already imported have those functions wrapped as well. A copy of the library's
 source pasted and edited is not caught.
 """
@@ -33,8 +31,6 @@ import numpy as np
 HARNESS_FILE = "<nst-harness>"
 BIG = 20_000_000  # values: a result larger than this is described, not sent
 
-
-# --------------------------------------------------------------------------- values out
 
 def encode(value: Any, key: str, arrays: dict) -> dict:
     """A JSON description of ``value`` (arrays go into ``arrays`` under ``key``)."""
@@ -64,8 +60,6 @@ def _array(value: Any, key: str, arrays: dict, tensor: bool) -> dict:
     return {"k": kind, "dtype": dtype, "key": key}
 
 
-# --------------------------------------------------------------------------- values in
-
 def decode_input(layout: dict, key: str, npz: Any, tensors: bool) -> Any:
     """A hidden input as the student's function gets it (a fresh copy each time)."""
     if layout["t"] == "float":
@@ -82,8 +76,7 @@ def decode_input(layout: dict, key: str, npz: Any, tensors: bool) -> Any:
 
 
 def encode_after(value: Any, layout: dict, key: str, arrays: dict) -> dict:
-    """What an input looked like after the call: arrays and dicts (tensors cannot change).
-    A dict's entries that are no longer arrays are listed in ``bad``."""
+    """An input after the call: arrays, dicts (entries no longer arrays listed in ``bad``)."""
     if isinstance(value, dict) and layout["t"] == "dict":
         names, bad = [str(name) for name in value], []
         for i, name in enumerate(value):
@@ -98,11 +91,8 @@ def encode_after(value: Any, layout: dict, key: str, arrays: dict) -> dict:
     return {"t": "same"}
 
 
-# ----------------------------------------------------------------------- library answers
-
 class Watch:
-    """Notes a library answer running while the student's function does (see the module
-    docstring), by file and name, bytecode, or ``tf.function`` identity."""
+    """Notes a library answer running while the student's function does (module docstring)."""
 
     def __init__(self, library: list[dict]) -> None:
         self.by_name = {(item["name"], item["file"]): item["shown"] for item in library}
@@ -157,11 +147,9 @@ class Watch:
 
 
 def fingerprint(code: Any) -> str:
-    """A function's instructions and their arguments, jumps and caches left out, hashed:
-    the same for a copy of its source compiled anywhere (``exec(inspect.getsource(f))``),
-    whatever the compiler flags in force there."""
+    """A function's instructions and arguments (no jumps, caches) hashed: the same for a copy
+    of its source compiled anywhere, whatever the compiler flags there."""
     import dis
-    import hashlib
 
     ops = []
     for ins in dis.get_instructions(code):
@@ -174,11 +162,8 @@ def fingerprint(code: Any) -> str:
     return hashlib.sha256("\n".join(ops).encode()).hexdigest()
 
 
-# ------------------------------------------------------------------------ calling it
-
 def student_frames(exc: BaseException) -> str:
-    """The student's own frames of a traceback (never this file's, the library's or the
-    installed packages')."""
+    """The student's own frames of a traceback (not this file's, the library's, packages')."""
     package = os.sep + "helpers" + os.sep
     kept = [f for f in traceback.extract_tb(exc.__traceback__)
             if f.filename != HARNESS_FILE and package not in f.filename
@@ -191,8 +176,7 @@ def student_frames(exc: BaseException) -> str:
 
 
 def attempt(fn: Callable, args: tuple, library: list[dict], watched: list) -> dict:
-    """Call ``fn(*args)`` (a tape on ``watched`` when given): its result, or what it raised,
-    and any library answer that ran."""
+    """``fn(*args)`` (taped on ``watched``): its result or error, any library answer run."""
     watch, tape, total = Watch(library), None, None
     try:
         with watch:
@@ -209,9 +193,9 @@ def attempt(fn: Callable, args: tuple, library: list[dict], watched: list) -> di
     except NotImplementedError:
         return {"status": "not_implemented", "library": watch.found}
     except Exception as exc:  # the student's own error: reported, never raised here
-        return {"status": "raised", "type": type(exc).__name__,
-                "error": (str(exc).strip().splitlines() or [""])[0][:300],
-                "traceback": student_frames(exc)[:4000], "library": watch.found}
+        return {"status": "raised", "type": error_name(exc), "error": _line(exc),
+                "traceback": student_frames(exc)[:4000], "library": watch.found,
+                "kernel": _kernel(exc)}
     record = {"status": "ok", "library": watch.found, "out": out}
     if total is not None:
         record["gradient"] = _gradient(tape, total, watched)
@@ -220,19 +204,41 @@ def attempt(fn: Callable, args: tuple, library: list[dict], watched: list) -> di
     return record
 
 
+def _line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+def _kernel(exc: BaseException) -> bool:
+    """Whether TensorFlow's own kernels raised it (not InvalidArgumentError: a shape slip)."""
+    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    return errors is not None and isinstance(exc, errors.OpError) and not isinstance(
+        exc, errors.InvalidArgumentError)
+
+
+def error_name(exc: BaseException) -> str:
+    """The error's class name (module-qualified if named as a TensorFlow error it is not)."""
+    tf, kind = sys.modules.get("tensorflow"), type(exc).__name__
+    if tf is not None and hasattr(tf.errors, kind) and not isinstance(exc, tf.errors.OpError):
+        return f"{type(exc).__module__}.{kind}"
+    return kind
+
+
 def _gradient(tape: Any, total: Any, watched: list) -> str:
+    """As the practice check's ``gradient_of`` (kernel: an error of TensorFlow's kernels)."""
     try:
         grads = tape.gradient(total, watched)
-    except Exception:  # e.g. a py_function: no gradient
+    except LookupError:  # an operation without a gradient: none flows
         return "none"
+    except Exception as exc:  # the student's custom gradient, or TensorFlow's kernels
+        return f"{'kernel' if _kernel(exc) else 'raised'}:{error_name(exc)}: {_line(exc)[:200]}"
     if any(g is None for g in grads):
         return "none"
     return "ok" if all(np.all(np.isfinite(np.asarray(g))) for g in grads) else "nonfinite"
 
 
 def reference_style_layer_loss(features: Any, target_gram: Any) -> Any:
-    """One layer's style loss, 1/(4·N²·M²) Σ (G − A)², put in place of the student's own
-    while their ``style_loss`` is graded (so one mistake costs once)."""
+    """One layer's style loss, 1/(4·N²·M²) Σ (G − A)², in place of the student's own while
+    their ``style_loss`` is graded (so one mistake costs once)."""
     import tensorflow as tf
 
     f = tf.cast(features, tf.float32)
@@ -246,11 +252,8 @@ def reference_style_layer_loss(features: Any, target_gram: Any) -> Any:
 SUBSTITUTES = {"style_layer": reference_style_layer_loss}
 
 
-# ------------------------------------------------------------------------ the three kinds
-
 def _spec(job: dict, fn: Callable, user: dict, arrays: dict) -> dict:
-    """Every hidden input in turn (again with the student's own helpers when some were
-    substituted): what came out."""
+    """Every hidden input in turn (again with the student's own helpers if substituted)."""
     passes = [("graded", job.get("substitute", {}))]
     if passes[0][1]:
         passes.append(("own", {}))
@@ -276,8 +279,8 @@ def _cases(job: dict, fn: Callable, user: dict, arrays: dict, npz: Any, tag: str
             record["after"] = [encode_after(a, lay, f"{tag}/c{i}/after{j}", arrays)
                                for j, (a, lay) in enumerate(zip(args, layouts, strict=True))]
             records.append(record)
-            if record["status"] != "ok":
-                break
+            if record["status"] != "ok" and not record.get("kernel"):  # judged on 1-pixel
+                break  # inputs: a kernel's error there is excused, the next input judged
     finally:
         user.update({name: value for name, value in old.items() if value is not None})
     return records
@@ -291,8 +294,8 @@ def _probe(fn: Callable, x: np.ndarray, tag: str, arrays: dict) -> dict:
 
 
 def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
-    """make_loss_and_grad on the hidden bowl: its function at the grader's points in order,
-    an L-BFGS-B run from zero, then the points that test a fixed scale."""
+    """make_loss_and_grad on the hidden bowl: its function at the grader's points, an L-BFGS-B
+    run from zero, the points that test a fixed scale; what loss_fn was handed."""
     import tensorflow as tf
     from scipy.optimize import fmin_l_bfgs_b
 
@@ -301,9 +304,11 @@ def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
         points, others = list(npz["points"]), list(npz["others"])
     w, t = tf.constant(weight, tf.float32), tf.constant(target, tf.float32)
     seen: set[str] = set()  # the dtypes loss_fn was handed (the notebook's losses take float32)
+    shapes: dict = {}  # and the shapes (the notebook's network takes `shape`, batch axis first)
 
     def loss_fn(x: Any) -> Any:
         seen.add(getattr(getattr(x, "dtype", None), "name", str(getattr(x, "dtype", ""))))
+        shapes[str(np.shape(x))[:80]] = None  # "(1, 5, 7, 3)", "(None, 5, 7, 3)", "<unknown>"
         return tf.reduce_sum(w * tf.square(tf.cast(x, tf.float32) - t))
 
     made = attempt(maker, (loss_fn, tuple(weight.shape)), job["library"], [])
@@ -320,20 +325,19 @@ def _lbfgs(job: dict, maker: Callable, user: dict, arrays: dict) -> dict:
         result["fmin"] = {"status": "ok", "warnflag": int(info["warnflag"]),
                           "task": str(info["task"])[:200], "nit": int(info["nit"])}
     except Exception as exc:
-        result["fmin"] = {"status": "raised", "type": type(exc).__name__,
-                          "error": (str(exc).strip().splitlines() or [""])[0][:300],
+        result["fmin"] = {"status": "raised", "type": error_name(exc), "error": _line(exc),
                           "traceback": student_frames(exc)[:4000]}
     calls.append(_probe(fn, points[2], "p2", arrays))
     for i, x in enumerate(others):
         calls.append(_probe(fn, x, f"o{i}", arrays))
     result["input_dtypes"] = sorted(seen)[:8]
+    result["input_shapes"] = list(shapes)[:8]
     return result
 
 
 def _look(job: dict, fn: Any, user: dict, arrays: dict) -> dict:
     """The student's settings (their function's result, or the value itself) as JSON."""
-    record = attempt(fn, (), [], []) if callable(fn) else {"status": "ok", "out": fn,
-                                                           "library": ""}
+    record = attempt(fn, (), [], []) if callable(fn) else {"status": "ok", "out": fn}
     value = record.pop("out", None)
     if record["status"] == "ok":
         if isinstance(value, dict):
@@ -352,9 +356,8 @@ KINDS = {"spec": _spec, "lbfgs": _lbfgs, "look": _look}
 
 
 def main(job_file: str, user: dict, output: str) -> None:
-    """Answer the grader's job (a JSON file): call the student's function named there, found
-    in the notebook's namespace ``user``, and write ``OUTPUT.npz`` then ``OUTPUT.json``
-    (``output``: a name the grader makes up for this cell only)."""
+    """Answer the grader's job (a JSON file): call the student's function named there, in
+    namespace ``user``; write ``output``.npz, then ``output``.json (a name for this cell)."""
     with open(job_file, "rb") as f:
         job = json.loads(f.read())
     arrays: dict = {}
@@ -373,9 +376,7 @@ def main(job_file: str, user: dict, output: str) -> None:
 
 
 def _show(answer: dict) -> None:
-    """Send the record to the grader as this cell's output too (JSON, in the kernel's own
-    message, as the cell ends): a file in the working folder could be rewritten afterwards by
-    something the notebook left running; the grader prefers this copy."""
+    """The record as this cell's output too: the grader prefers it to a file (rewritable)."""
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -386,8 +387,7 @@ def _show(answer: dict) -> None:
 
 
 def _put(name: str, data: bytes) -> None:
-    """Write a new file in the working folder, by a name relative to it (the kernel's
-    working folder, :func:`helpers.exercises.jail.build`)."""
+    """Write a new file in the (kernel's, :func:`helpers.exercises.jail.build`) folder."""
     try:  # whatever the notebook put there first (a pipe, a link, a forged answer) goes
         os.unlink(name)
     except FileNotFoundError:

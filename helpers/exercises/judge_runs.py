@@ -53,7 +53,8 @@ class Replay:
 def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
     """ex06 on the recorded trace: types, shapes and gradients at two points in turn, the
     L-BFGS-B run the kernel made, then a point it did not visit (as the practice check)."""
-    from helpers.exercises.ex06_lbfgs import _values, input_dtype_problem
+    from helpers.exercises.ex06_inputs import input_dtype_problem, input_shape_problem
+    from helpers.exercises.ex06_lbfgs import _SHAPE, _values
 
     made = result.get("make", {})
     made = made if isinstance(made, dict) else {}
@@ -66,6 +67,11 @@ def judge_lbfgs(check: str, result: dict, npz: Any, bowl: Any) -> str:
     for dtype in dtypes[:8] if isinstance(dtypes, list) else []:
         problem = input_dtype_problem(str(dtype)[:40])
         if problem:  # the notebook's network and losses would refuse it (as practice says)
+            raise CheckFailed(check, problem)
+    shapes = result.get("input_shapes")  # (the kernel's loss_fn saw them; practice refuses)
+    for shape in shapes[:8] if isinstance(shapes, list) else []:
+        problem = input_shape_problem(str(shape)[:80], _SHAPE)
+        if problem:
             raise CheckFailed(check, problem)
     fn: Callable = Replay(check, result, npz, bowl)
     first, second, third = bowl.points
