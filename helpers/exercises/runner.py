@@ -142,8 +142,10 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel` (run as a
-    script, hiding ``settings.hide``). Its connection file lies in a folder of its own that
-    the kernel covers with a private tmpfs (other kernels cannot read its key)."""
+    script, hiding ``settings.hide``). Its connection file lies in a folder of its own
+    (0700) that only this kernel sees; hidden (``settings.must_hide``: a network namespace
+    of its own, no other kernel reachable), the kernel is reached over ZeroMQ's ``ipc``
+    transport, its socket files in that folder too."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_core.paths import jupyter_runtime_dir
 
@@ -162,7 +164,8 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
 
     km = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))(
         kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
+        transport="ipc" if settings.must_hide else "tcp")
     km.client_factory = _client_class()
     return km
 
@@ -267,7 +270,7 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
-        if getattr(km, "hide_failed", False):
+        if settings.must_hide and getattr(km, "hide_failed", False):
             outcome.status = KERNEL_NOT_HIDDEN
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
@@ -277,14 +280,32 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
     return None
 
 
+#: The grader's environment variables a kernel gets (nothing else: no cloud token, no
+#: secret of the grader's): by name, and by prefix (locale, threads, TensorFlow's own
+#: settings, not every ``TF_``: Terraform's tokens are ``TF_TOKEN_…``, ``TF_VAR_…``).
+KERNEL_VARIABLES = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED",
+                    "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING", "KERAS_BACKEND",
+                    "LD_LIBRARY_PATH", "HOME", "TMPDIR", "USER", "LOGNAME",
+                    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "KERAS_HOME",
+                    "MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+                    "JUPYTER_RUNTIME_DIR")
+KERNEL_PREFIXES = ("LC_", "TF_CPP_", "TF_NUM_", "TF_ENABLE_", "TF_FORCE_", "TF_GPU_",
+                   "TF_XLA_", "TF_USE_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "NUMEXPR_",
+                   "CUDA_", "XLA_")
+
+
 def kernel_env(token: str) -> dict[str, str]:
     """The environment of a grading kernel (with the run's ``token``; without it for the
-    template kernels are forked from)."""
-    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: token}
-    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG", "NST_GRADE_TIMES",
-                 *([] if token else [TOKEN_ENV])):
-        env.pop(name, None)
+    template kernels are forked from): only :data:`KERNEL_VARIABLES` and
+    :data:`KERNEL_PREFIXES` of the grader's (a hidden kernel's HOME, TMPDIR and folder
+    variables are then its own: :func:`helpers.exercises.jail.build`), and the grading
+    settings."""
+    env = {name: value for name, value in os.environ.items()
+           if name in KERNEL_VARIABLES or name.startswith(KERNEL_PREFIXES)}
+    env.update({"NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
+                "NST_GRADING": "1", "PYTHONPATH": _pythonpath()})
+    if token:
+        env[TOKEN_ENV] = token
     return env
 
 
