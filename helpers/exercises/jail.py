@@ -2,15 +2,18 @@
 :mod:`helpers.exercises.grading`; run inside the kernel by :mod:`helpers.exercises.kernel`):
 built from an allow-list, not by covering what it must not see.
 
-:func:`enter` moves the kernel's process into a user, mount and PID namespace of its own;
-its first child is PID 1 of the new PID namespace (when it dies, every process it started
-dies with it, however detached) and cannot name, signal or trace any process outside.
+:func:`enter` moves the kernel's process into a user, mount, PID, network and IPC namespace
+of its own; its first child is PID 1 of the new PID namespace (when it dies, every process
+it started dies with it, however detached) and cannot name, signal or trace any process
+outside, reach another kernel's sockets (the grader talks to it over ``ipc://`` socket
+files in its own folder), share System V memory with one, or make a user namespace.
 :func:`build` then gives that child a new root: an empty tmpfs holding read-only bind
 mounts of only what a kernel needs (:func:`allowed`: the system's programs, libraries and
 ``/etc``, Python's prefixes, the ``helpers`` package and the project's ``data/``), a fresh
 ``/proc`` of its own PID namespace, a minimal ``/dev``, its working folder (read-write), a
 private ``/tmp`` (its ``HOME``, where the grader's cached Keras weights are shown read-only)
-and a private folder holding only its own connection file.
+and ``/dev/shm``, both capped by its memory budget, and its own folder (its connection
+file and socket files).
 Everything else is simply absent: the project's notebooks and git history, other
 checkouts, the instructor's folder, the submissions, the grader's results and grades, the
 other kernels' connection keys. Then it pivots into that root and gives up every capability:
