@@ -303,7 +303,11 @@ def kernel_env(token: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items()
            if name in KERNEL_VARIABLES or name.startswith(KERNEL_PREFIXES)}
     env.update({"NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-                "NST_GRADING": "1", "PYTHONPATH": _pythonpath()})
+                "NST_GRADING": "1", "PYTHONPATH": _pythonpath(),
+                # glibc's malloc reserves 64 MiB of address space per thread's arena: under
+                # the kernel's RLIMIT_AS, a kernel forked from the template (TensorFlow
+                # mapped) then crashed on a small allocation with --memory-mb 2000
+                "MALLOC_ARENA_MAX": "2"})
     if token:
         env[TOKEN_ENV] = token
     return env
