@@ -280,34 +280,17 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
     return None
 
 
-#: The grader's environment variables a kernel gets (nothing else: no cloud token, no
-#: secret of the grader's): by name, and by prefix (locale, threads, TensorFlow's own
-#: settings, not every ``TF_``: Terraform's tokens are ``TF_TOKEN_…``, ``TF_VAR_…``).
-KERNEL_VARIABLES = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED",
-                    "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING", "KERAS_BACKEND",
-                    "LD_LIBRARY_PATH", "HOME", "TMPDIR", "USER", "LOGNAME",
-                    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "KERAS_HOME",
-                    "MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
-                    "JUPYTER_RUNTIME_DIR")
-KERNEL_PREFIXES = ("LC_", "TF_CPP_", "TF_NUM_", "TF_ENABLE_", "TF_FORCE_", "TF_GPU_",
-                   "TF_XLA_", "TF_USE_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "NUMEXPR_",
-                   "CUDA_", "XLA_")
-
-
 def kernel_env(token: str) -> dict[str, str]:
     """The environment of a grading kernel (with the run's ``token``; without it for the
-    template kernels are forked from): only :data:`KERNEL_VARIABLES` and
-    :data:`KERNEL_PREFIXES` of the grader's (a hidden kernel's HOME, TMPDIR and folder
-    variables are then its own: :func:`helpers.exercises.jail.build`), and the grading
-    settings."""
-    env = {name: value for name, value in os.environ.items()
-           if name in KERNEL_VARIABLES or name.startswith(KERNEL_PREFIXES)}
-    env.update({"NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-                "NST_GRADING": "1", "PYTHONPATH": _pythonpath(),
-                # glibc's malloc reserves 64 MiB of address space per thread's arena: under
-                # the kernel's RLIMIT_AS, a kernel forked from the template (TensorFlow
-                # mapped) then crashed on a small allocation with --memory-mb 2000
-                "MALLOC_ARENA_MAX": "2"})
+    template kernels are forked from): the grader's allowed variables only
+    (:func:`helpers.exercises.hiding.kernel_variables`) and the grading settings."""
+    from helpers.exercises.hiding import kernel_variables
+
+    env = {**kernel_variables(), "NST_FAST": "1", "MPLBACKEND": "Agg", "NST_GRADING": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _pythonpath(),
+           # per-thread malloc arenas (64 MiB of address space each) crashed a kernel
+           # forked from the template under its RLIMIT_AS (--memory-mb 2000)
+           "MALLOC_ARENA_MAX": "2"}
     if token:
         env[TOKEN_ENV] = token
     return env
