@@ -9,9 +9,11 @@ Told ``--must-hide`` (the grader found that hiding works here), before anything 
 the process still has one thread) the kernel moves into namespaces of its own and a root
 built from an allow-list (:func:`isolate`, :mod:`helpers.exercises.jail`): read-only system,
 Python and ``helpers``, its working folder and a private ``/tmp`` writable, nothing else (no
-instructor's folder, submissions, results, grades, other checkouts or connection keys), and
-every process it starts dies with it. A kernel that cannot do so exits at once with
-:data:`HIDE_FAILED`, never running a cell unhidden. Where the system refuses user
+instructor's folder, submissions, results, grades, other checkouts or connection keys), a
+network and IPC namespace of its own (the grader reaches it over ``ipc://`` socket files in
+its own folder; no other kernel can), and every process it starts dies with it, as it dies
+with its keeper, and the keeper with the grading process. A kernel that cannot do so exits
+at once with :data:`HIDE_FAILED`, never running a cell unhidden. Where the system refuses user
 namespaces the grader probes first (``--probe``, :func:`probe`), says so on stderr and in
 summary.html, and kernels run without ``--must-hide``, seeing everything. See the README.
 
