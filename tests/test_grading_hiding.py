@@ -10,7 +10,9 @@ answer. Skipped only where this machine refuses user namespaces (nothing can be 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
 import html
 import json
 import os
@@ -515,3 +517,231 @@ def test_classmates_grades_and_the_roster_are_not_readable(attacked_class):
     proc, texts, _, passed = attacked_class
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("grades", "preprocess") in passed, texts["grades.md"]  # it ran, and saw nothing
+
+
+# ------------------------------------- a second review's attacks: kernels reaching each other
+
+@contextlib.contextmanager
+def _running_kernel(tmp_path: Path, code: str):
+    """A kernel started the grader's way (a classmate's), running ``code`` (which writes
+    ``ready`` in its working folder) until the block ends; its kernel manager."""
+    from jupyter_core.utils import run_sync
+
+    from helpers.exercises.runner import kernel_env, kernel_manager
+
+    token = new_token()
+    work = tmp_path / "classmate"
+    work.mkdir()
+    km = kernel_manager(tmp_path / "kernels-classmate",
+                        run_settings(GradeRun(timeout=120, memory_mb=3000), token, []))
+    run_sync(km.start_kernel)(env=kernel_env(token), cwd=str(work))
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+        client.execute(code)
+        deadline = time.monotonic() + 60
+        while not (work / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (work / "ready").exists()
+        yield km
+    finally:
+        client.stop_channels()
+        run_sync(km.shutdown_kernel)(now=True)
+        shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+
+
+@needs_hiding
+@pytest.mark.notebooks  # two kernels
+def test_a_kernel_cannot_read_a_classmates_cells_as_they_run(tmp_path):
+    """Second review, finding 2: every kernel's iopub was a ZeroMQ PUB socket on 127.0.0.1
+    taking any subscriber (no key needed): a cell read a classmate's code and outputs as
+    they ran and handed in the stolen solution. Now each kernel has a network namespace of
+    its own and is reached over ``ipc`` socket files only it sees: told the very address
+    of the running classmate's iopub, the attacker receives nothing."""
+    victim = ("import time\nopen('ready', 'w').write('1')\nfor _ in range(900):\n"
+              "    print('SECRET-7f3a', flush=True)\n    time.sleep(0.1)")
+    with _running_kernel(tmp_path, victim) as km:
+        address = (f"tcp://{km.ip}:{km.iopub_port}" if km.transport == "tcp" else
+                   f"ipc://{km.ip}-{km.iopub_port}")
+        code = ("import time, zmq\nsub = zmq.Context().socket(zmq.SUB)\n"
+                "sub.setsockopt(zmq.SUBSCRIBE, b'')\nsub.setsockopt(zmq.LINGER, 0)\n"
+                f"sub.connect({address!r})\ngot, end = [], time.time() + 5\n"
+                "while time.time() < end:\n    if sub.poll(200):\n"
+                "        got.append(b''.join(sub.recv_multipart()))\n"
+                "stolen = [m[:200] for m in got if b'SECRET-7f3a' in m]\n"
+                "assert not stolen, stolen")
+        errors = _attack(tmp_path, code)
+    assert errors == [], errors
+
+
+def _segments() -> set[int]:
+    """The keys of this machine's System V shared memory segments (seen from here)."""
+    with open("/proc/sysvipc/shm", encoding="utf-8") as table:
+        return {int(line.split()[0]) for line in list(table)[1:] if line.strip()}
+
+
+@needs_hiding
+@pytest.mark.notebooks  # two kernels
+def test_shared_memory_is_neither_shared_nor_left_behind_and_tmpfs_is_capped(tmp_path):
+    """Second review, finding 4: System V segments (mode 666) outlived the kernel and were
+    shared between kernels, and /tmp and /dev/shm took 1 GiB each whatever the memory cap.
+    Now each kernel has an IPC namespace of its own (its segments die with it, no other
+    kernel sees them) and its /tmp and /dev/shm are capped by its --memory-mb."""
+    key = 0x5EC0FFEE
+    victim = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+              f"assert libc.shmget({key}, 1 << 20, 0o1666) >= 0\n"
+              "open('ready', 'w').write('1')\nimport time\ntime.sleep(90)")
+    tmp, shm = 3000 // 4, 3000 // 8  # a quarter and an eighth of its 3000 MiB
+    try:
+        with _running_kernel(tmp_path, victim):
+            code = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                    f"seen = libc.shmget({key}, 0, 0)\n"
+                    "size = lambda p: os.statvfs(p).f_blocks * os.statvfs(p).f_frsize >> 20\n"
+                    "sizes = (size('/tmp'), size('/dev/shm'))\n"
+                    f"assert seen < 0 and sizes[0] <= {tmp} and sizes[1] <= {shm}, "
+                    "(seen, sizes)")
+            errors = _attack(tmp_path, code)
+        time.sleep(1)
+        left = key in _segments()
+    finally:
+        libc = ctypes.CDLL(None, use_errno=True)
+        segment = libc.shmget(key, 0, 0)
+        if segment >= 0:
+            libc.shmctl(segment, 0, None)  # IPC_RMID: never leave one on this machine
+    assert errors == [], errors
+    assert not left
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_cannot_make_user_namespaces(tmp_path):
+    """Second review, finding 5: a kernel could make nested user namespaces until the
+    grader's user hit max_user_namespaces (later kernels then could not hide). Now its own
+    user namespace allows none: unshare(CLONE_NEWUSER) fails in a process it starts."""
+    code = ("import subprocess, sys\n"
+            "probe = 'import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x10000000) != 0)'\n"
+            "made = subprocess.run([sys.executable, '-c', probe]).returncode == 0\n"
+            "limit = open('/proc/sys/user/max_user_namespaces').read().strip()\n"
+            "assert not made and limit == '0', (made, limit)")
+    assert _attack(tmp_path, code) == []
+
+
+def test_a_kernel_gets_none_of_the_graders_secrets(tmp_path, monkeypatch):
+    """Second review, finding 6: the grader's whole environment (cloud tokens and all) went
+    into every kernel. Now only an allow-list of it does (and the grading settings)."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SECRET-aws")
+    monkeypatch.setenv("TF_TOKEN_app_terraform_io", "SECRET-tf")
+    monkeypatch.setenv("GITHUB_TOKEN", "SECRET-gh")
+    code = ("import os\nleaked = sorted(k for k, v in os.environ.items() if 'SECRET-' in v)\n"
+            "assert not leaked and os.environ.get('NST_FAST') == '1', leaked")
+    assert _attack(tmp_path, code) == []
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_late_exit_97_is_no_failure_to_hide(tmp_path):
+    """Second review, finding 8: a cell exiting with 97 (the status of a kernel that could
+    not hide) was reported "not graded: could not hide", a free regrade. Now only a kernel
+    that never reported its world built is; a cell's exit 97 is an ordinary death."""
+    from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
+
+    end = time.monotonic() + 20  # the notebook's time: a death 2.5 s before it is the last
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import os, time\nwhile time.monotonic() < {end - 2.5}:\n    time.sleep(0.1)\n"
+        "os._exit(97)", id="exit")])
+    work = tmp_path / "work" / "ex01"
+    work.mkdir(parents=True)
+    settings = run_settings(GradeRun(timeout=20, memory_mb=3000, cell_timeout=60),
+                            new_token(), [])
+    outcome = run_notebook(nb, work, [], settings)
+    assert outcome.status != KERNEL_NOT_HIDDEN
+    assert "kernel died" in outcome.status, outcome.status
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+@needs_hiding
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_a_killed_grader_leaves_no_kernel_running(tmp_path):
+    """Second review, finding 9: jailed kernels (keeper and kernel) ran on for 50 minutes
+    with parent PID 1 after a grading run was interrupted. Now the worker dies with the
+    grader, each keeper with its parent, each kernel with its keeper: SIGKILL the grader in
+    the middle of a notebook, and within seconds none of its processes is left."""
+    import psutil
+
+    from helpers.exercises import student_version
+
+    name = "ex01_preprocess.ipynb"
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / name).write_bytes((EXERCISES_DIR / name).read_bytes())
+    nb = student_version(nbformat.read(EXERCISES_DIR / name, as_version=4))
+    nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(300)", id="sleep"))
+    (tmp_path / "klass" / "sleeper").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "klass" / "sleeper" / name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "helpers", "exercises", "--grade", str(tmp_path / "klass"),
+         "--source", str(course), "-o", str(tmp_path / "out" / "grades.csv"), "--jobs", "1",
+         "--timeout", "400", "--cell-timeout", "350", "--memory-mb", "3000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    seen: list = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and grader.poll() is None:
+            seen = _descendants(grader.pid)
+            jailed = [p for p in seen if _namespace(p.pid) not in ("", _namespace(os.getpid()))]
+            if jailed:  # a kernel in its jail (PID 1 of a PID namespace of its own)
+                break
+            time.sleep(0.5)
+        assert grader.poll() is None and jailed, "no jailed kernel started"
+        time.sleep(5)  # its cells are running: the last one sleeps
+        seen = _descendants(grader.pid)
+        grader.kill()
+        grader.wait()
+        end, alive = time.monotonic() + 30, seen
+        while alive and time.monotonic() < end:
+            time.sleep(0.5)
+            alive = [p for p in alive if _running(p)]
+        assert not alive, [(p.pid, _cmdline(p)) for p in alive]
+    finally:
+        for proc in _descendants(grader.pid) + seen:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        if grader.poll() is None:
+            grader.kill()
+            grader.wait()
+
+
+def _namespace(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
+
+
+def _running(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _cmdline(proc) -> list[str]:
+    import psutil
+
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []

@@ -6,14 +6,37 @@ submissions', the grader's own, and the git folders of any checkout holding one 
 what it sees, and what it still sees inside one of them is said (:func:`exposed`), never
 silently. Hiding needs user namespaces; where the system refuses them, :func:`hiding_works`
 says so before grading and the grader warns (:data:`NOT_HIDDEN`), never silently; where it
-works, a kernel that cannot hide runs nothing (:data:`KERNEL_NOT_HIDDEN`).
+works, a kernel that cannot hide runs nothing (:data:`KERNEL_NOT_HIDDEN`). A kernel gets
+only an allow-list of the grader's environment (:func:`kernel_variables`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 from pathlib import Path
+
+#: The grader's environment variables a kernel gets (nothing else: no cloud token, no
+#: secret of the grader's): by name, and by prefix (locale, threads, TensorFlow's own
+#: settings, not every ``TF_``: Terraform's tokens are ``TF_TOKEN_…``, ``TF_VAR_…``).
+KERNEL_VARIABLES = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED",
+                    "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING", "KERAS_BACKEND",
+                    "LD_LIBRARY_PATH", "HOME", "TMPDIR", "USER", "LOGNAME",
+                    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "KERAS_HOME",
+                    "MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+                    "JUPYTER_RUNTIME_DIR")
+KERNEL_PREFIXES = ("LC_", "TF_CPP_", "TF_NUM_", "TF_ENABLE_", "TF_FORCE_", "TF_GPU_",
+                   "TF_XLA_", "TF_USE_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "NUMEXPR_",
+                   "CUDA_", "XLA_")
+
+
+def kernel_variables() -> dict[str, str]:
+    """The grader's environment variables a grading kernel may get (:data:`KERNEL_VARIABLES`,
+    :data:`KERNEL_PREFIXES`); a hidden kernel's ``HOME``, ``TMPDIR`` and folder variables
+    are then its own (:func:`helpers.exercises.jail.build`)."""
+    return {name: value for name, value in os.environ.items()
+            if name in KERNEL_VARIABLES or name.startswith(KERNEL_PREFIXES)}
 
 
 def git_dirs(folder: Path) -> list[Path]:

@@ -2,15 +2,18 @@
 :mod:`helpers.exercises.grading`; run inside the kernel by :mod:`helpers.exercises.kernel`):
 built from an allow-list, not by covering what it must not see.
 
-:func:`enter` moves the kernel's process into a user, mount and PID namespace of its own;
-its first child is PID 1 of the new PID namespace (when it dies, every process it started
-dies with it, however detached) and cannot name, signal or trace any process outside.
+:func:`enter` moves the kernel's process into a user, mount, PID, network and IPC namespace
+of its own; its first child is PID 1 of the new PID namespace (when it dies, every process
+it started dies with it, however detached) and cannot name, signal or trace any process
+outside, reach another kernel's sockets (the grader talks to it over ``ipc://`` socket
+files in its own folder), share System V memory with one, or make a user namespace.
 :func:`build` then gives that child a new root: an empty tmpfs holding read-only bind
 mounts of only what a kernel needs (:func:`allowed`: the system's programs, libraries and
 ``/etc``, Python's prefixes, the ``helpers`` package and the project's ``data/``), a fresh
 ``/proc`` of its own PID namespace, a minimal ``/dev``, its working folder (read-write), a
 private ``/tmp`` (its ``HOME``, where the grader's cached Keras weights are shown read-only)
-and a private folder holding only its own connection file.
+and ``/dev/shm``, both capped by its memory budget, and its own folder (its connection
+file and socket files).
 Everything else is simply absent: the project's notebooks and git history, other
 checkouts, the instructor's folder, the submissions, the grader's results and grades, the
 other kernels' connection keys. Then it pivots into that root and gives up every capability:
@@ -30,6 +33,7 @@ import sys
 from pathlib import Path
 
 _CLONE_NEWUSER, _CLONE_NEWNS, _CLONE_NEWPID = 0x10000000, 0x00020000, 0x20000000
+_CLONE_NEWNET, _CLONE_NEWIPC = 0x40000000, 0x08000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 1 << 14, 1 << 18
 _MS_NOATIME, _MS_NODIRATIME, _MS_RELATIME = 1024, 2048, 1 << 21
@@ -86,14 +90,41 @@ def _unshare(flags: int) -> bool:
 
 
 def enter() -> bool:
-    """Move this (single-threaded) process into a user, mount and PID namespace of its own,
-    every mount private to it; its next child is PID 1 of the new PID namespace. False
-    when the system refuses (nothing is hidden then)."""
+    """Move this (single-threaded) process into a user, mount, PID, network and IPC
+    namespace of its own (:func:`_apart`), every mount private to it; its next child is
+    PID 1 of the new PID namespace. False when the system refuses (nothing is hidden then)."""
     if not sys.platform.startswith("linux"):
         return False
-    if not _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID):
+    if not _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWNET
+                    | _CLONE_NEWIPC) or not _apart():
         return False
     return _libc().mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+
+
+def _apart() -> bool:
+    """What the network, IPC and user namespaces just entered need: no further user
+    namespace may be made inside this one (``max_user_namespaces`` 0, per user namespace:
+    a cell cannot use up the grader's own limit), and the loopback interface up (this
+    namespace's own, reaching no other kernel nor the grader). The IPC namespace holds
+    the System V shared memory and message queues a cell makes; they die with the kernel.
+    False when the limit cannot be set."""
+    try:
+        _write("/proc/sys/user/max_user_namespaces", "0")
+    except OSError:
+        return False
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 1
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            flags = struct.unpack("16sH", fcntl.ioctl(sock, siocgifflags,
+                                                      struct.pack("16sH", b"lo", 0)))[1]
+            fcntl.ioctl(sock, siocsifflags, struct.pack("16sH", b"lo", flags | iff_up))
+    except OSError:
+        pass  # no loopback: a cell cannot reach even its own sockets; grading works
+    return True
 
 
 def allowed() -> list[str]:
@@ -166,33 +197,32 @@ def _place(root: str, path: str, source: str | None = None, write: bool = False)
         _read_only(target)
 
 
-def build(work: str, private: str, keep: str, hidden: list[str]) -> None:
+def build(work: str, private: str, hidden: list[str], memory_mb: int = 0) -> None:
     """Give this process (PID 1 of :func:`enter`'s namespaces) its new root (see the module's
-    docstring), mounted first on ``private`` (an empty folder of its own): ``work`` read-write
-    at its own path, ``keep`` (its connection file, in ``private``) in a private tmpfs, every
-    ``hidden`` folder that lies inside an allowed one covered; then pivot into it, lock it
-    and move to ``work``. Raises :class:`JailError` when any step fails."""
-    data = Path(keep).read_bytes() if keep else b""
+    docstring), mounted first on a folder in ``private`` (the kernel's own folder, holding
+    its connection file and socket files): ``work`` read-write at its own path, ``private``
+    too (:func:`_connection_folder`), every ``hidden`` folder that lies inside an allowed
+    one covered, ``/tmp`` and ``/dev/shm`` capped by ``memory_mb`` (:func:`tmpfs_mb`); then
+    pivot into it, lock it and move to ``work``. Raises :class:`JailError` when any step
+    fails."""
     fonts = _font_cache()
     models = os.path.join(os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras"),
                           "models")
     _close_folders()
-    root = private
+    root = os.path.join(private, ".root")
+    os.makedirs(root, exist_ok=True)
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
     places = allowed()
     for path in places:
         _place(root, path)
-    _special(root)
+    _special(root, *tmpfs_mb(memory_mb))
     _place(root, work, write=True)
     _cover(root, hidden, [*places, work], work)
     home = "/tmp/home"
     os.makedirs(root + home + "/.cache/matplotlib")
     if os.path.isdir(models):  # cached network weights, where Keras looks in its HOME
         _place(root, home + "/.keras/models", source=models)
-    os.makedirs(root + private, exist_ok=True)
-    _mount("tmpfs", root + private, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0700")
-    if keep:
-        _create(root + keep, data)
+    _connection_folder(root, private)
     _pivot(root)
     _mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     _drop_capabilities()  # nothing above may be undone from a cell
@@ -204,12 +234,30 @@ def build(work: str, private: str, keep: str, hidden: list[str]) -> None:
     os.environ.update(HOME=home, TMPDIR="/tmp", MPLCONFIGDIR=home + "/.cache/matplotlib")
 
 
-def _special(root: str) -> None:
-    """A private ``/tmp``, a fresh ``/proc`` (this PID namespace's processes only) and a
-    ``/dev`` of a few devices, a private ``/dev/shm`` and the usual links."""
+def _connection_folder(root: str, private: str) -> None:
+    """Show the kernel's own folder ``private`` (its connection file; with the ``ipc``
+    transport its socket files, the grader's only way in: the network namespace has no
+    other) read-write at its own path: not recursively (the new root is mounted in it)."""
+    os.makedirs(root + private, exist_ok=True)
+    _mount(private, root + private, None, _MS_BIND)
+
+
+def tmpfs_mb(memory_mb: int) -> tuple[int, int]:
+    """The sizes in MiB of a kernel's private ``/tmp`` and ``/dev/shm`` (memory they hold is
+    not counted by its ``RLIMIT_AS``): a quarter and an eighth of its ``memory_mb`` (at least
+    64 and 16), 1024 and 1024 when no cap is given."""
+    if memory_mb <= 0:
+        return 1024, 1024
+    return max(64, memory_mb // 4), max(16, memory_mb // 8)
+
+
+def _special(root: str, tmp_mb: int = 1024, shm_mb: int = 1024) -> None:
+    """A private ``/tmp`` of ``tmp_mb`` MiB, a fresh ``/proc`` (this PID namespace's
+    processes only) and a ``/dev`` of a few devices, a private ``/dev/shm`` of ``shm_mb``
+    MiB and the usual links."""
     for folder in ("/tmp", "/proc", "/dev"):
         os.makedirs(root + folder, exist_ok=True)
-    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
+    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmp_mb}m,mode=1777")
     _mount("proc", root + "/proc", "proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     _mount("tmpfs", root + "/dev", "tmpfs", _MS_NOSUID | _MS_NOEXEC, "size=64k,mode=0755")
     for name in _DEVICES:
@@ -221,7 +269,8 @@ def _special(root: str) -> None:
         os.symlink(target, f"{root}/dev/{name}")
     os.makedirs(root + "/dev/shm")
     _read_only(root + "/dev", under=False)
-    _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"size={shm_mb}m,mode=1777")
 
 
 def _cover(root: str, hidden: list[str], places: list[str], work: str) -> None:

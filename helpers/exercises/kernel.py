@@ -9,9 +9,11 @@ Told ``--must-hide`` (the grader found that hiding works here), before anything 
 the process still has one thread) the kernel moves into namespaces of its own and a root
 built from an allow-list (:func:`isolate`, :mod:`helpers.exercises.jail`): read-only system,
 Python and ``helpers``, its working folder and a private ``/tmp`` writable, nothing else (no
-instructor's folder, submissions, results, grades, other checkouts or connection keys), and
-every process it starts dies with it. A kernel that cannot do so exits at once with
-:data:`HIDE_FAILED`, never running a cell unhidden. Where the system refuses user
+instructor's folder, submissions, results, grades, other checkouts or connection keys), a
+network and IPC namespace of its own (the grader reaches it over ``ipc://`` socket files in
+its own folder; no other kernel can), and every process it starts dies with it, as it dies
+with its keeper, and the keeper with the grading process. A kernel that cannot do so exits
+at once with :data:`HIDE_FAILED`, never running a cell unhidden. Where the system refuses user
 namespaces the grader probes first (``--probe``, :func:`probe`), says so on stderr and in
 summary.html, and kernels run without ``--must-hide``, seeing everything. See the README.
 
@@ -62,30 +64,37 @@ HIDE_FAILED = 97
 _PR_SET_PDEATHSIG = 1
 
 
-def isolate(hidden: list[str], private: str, keep: str) -> None:
+def isolate(hidden: list[str], private: str, memory_mb: int = 0) -> None:
     """Run the rest of this kernel in a world of its own (:mod:`helpers.exercises.jail`):
     this process stays outside as the kernel's keeper (it waits, passes on its exit status
-    and kills it when ended); its child, PID 1 of a new PID namespace, builds its root and
+    and kills it when ended or when its own parent is gone: :func:`_keep`); its child, PID 1
+    of a new PID namespace, builds its root, tells the keeper so (a byte on a pipe) and
     returns here. Exits with :data:`HIDE_FAILED` when any step fails."""
     import select
     import signal
 
     jail = _jail()
+    parent = os.getppid()
     if not jail.enter():
         os._exit(HIDE_FAILED)
     alive, keeper_end = os.pipe()
+    built, built_end = os.pipe()
     child = os.fork()
     if child:
         os.close(alive)
-        _keep(child)
+        os.close(built_end)
+        _keep(child, built, parent)
     os.close(keeper_end)
+    os.close(built)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if select.select([alive], [], [], 0)[0]:  # the keeper died before that: so do we
             os._exit(HIDE_FAILED)
         os.close(alive)
         os.setsid()  # its own process group: kill(0, ...) reaches no process outside
-        jail.build(os.getcwd(), private, keep, hidden)
+        jail.build(os.getcwd(), private, hidden, memory_mb)
+        os.write(built_end, b"1")  # before any cell: a later exit is no failure to hide
+        os.close(built_end)
     except BaseException:  # noqa: BLE001 - nothing may run half-hidden
         os._exit(HIDE_FAILED)
 
@@ -106,9 +115,13 @@ def _jail() -> Any:
     return sys.modules[name]
 
 
-def _keep(child: int) -> None:
+def _keep(child: int, built: int, parent: int) -> None:
     """The keeper: wait for the kernel ``child``, passing on SIGINT (an interrupt) and
-    killing it on SIGTERM or SIGHUP, then exit as it did; never returns."""
+    killing it on SIGTERM or SIGHUP or once this process's ``parent`` is gone (the grader
+    killed: no kernel left running), then exit as it did, but with :data:`HIDE_FAILED` only
+    when it never reported its world built on the pipe ``built`` (a cell's ``os._exit(97)``
+    is an ordinary death); never returns."""
+    import select
     import signal
 
     def passing(signum: int, frame: Any) -> None:
@@ -117,18 +130,40 @@ def _keep(child: int) -> None:
         except ProcessLookupError:
             pass
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, passing)
+    code = 1
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, passing)
+        code = os.waitstatus_to_exitcode(_wait(child, parent, passing))
+        code = code if code >= 0 else 128 - code
+        if code == HIDE_FAILED and select.select([built], [], [], 0)[0] and os.read(built, 1):
+            code = 1
+    except BaseException:  # noqa: BLE001 - the keeper never runs anything else
+        passing(signal.SIGKILL, None)
+    finally:
+        os._exit(code)
+
+
+def _wait(child: int, parent: int, kill: Any) -> int:
+    """The wait status of ``child``, calling ``kill(SIGKILL, None)`` every half second
+    once this process's ``parent`` is gone (it was adopted)."""
+    import select
+    import signal
+
+    try:
+        ended: int | None = os.pidfd_open(child)
+    except (AttributeError, OSError):  # before Linux 5.3: polled
+        ended = None
     while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            os._exit(1)
-    code = os.waitstatus_to_exitcode(status)
-    os._exit(code if code >= 0 else 128 - code)
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            return status
+        if ended is None:
+            select.select([], [], [], 0.5)
+        else:
+            select.select([ended], [], [], 0.5)
+        if os.getppid() != parent:
+            kill(signal.SIGKILL, None)
 
 
 #: What a template kernel imports before it forks kernels (no module of the project: nothing
@@ -172,9 +207,11 @@ def _fork_kernel(request: dict, fd: int) -> int:
     if middle == 0:
         try:
             os.close(read)
+            middle = os.getpid()
             pid = os.fork()
             if pid == 0:
                 os.close(write)
+                _adopted(middle)
                 _become_kernel(request, fd)
             os.write(write, str(pid).encode())
         finally:
@@ -184,6 +221,16 @@ def _fork_kernel(request: dict, fd: int) -> int:
         answer = pipe.read()
     os.waitpid(middle, 0)
     return int(answer or b"0")
+
+
+def _adopted(middle: int) -> None:
+    """Wait (5 s at most) until the ``middle`` process has exited and this kernel has its
+    lasting parent (the grading process, a subreaper), whose end its keeper watches."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while os.getppid() == middle and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def _become_kernel(request: dict, fd: int) -> None:
@@ -231,7 +278,7 @@ def probe(folder: str) -> int:
     if pid == 0:
         status = 1
         try:
-            isolate([folder], os.path.join(folder, "private"), "")
+            isolate([folder], os.path.join(folder, "private"))
             status = 0 if _hidden_here(folder) else 1
         finally:
             os._exit(status)
@@ -264,21 +311,21 @@ def main(argv: list[str]) -> None:
         template(int(argv[1]))
         return
     hidden: list[str] = []
-    private, must = "", False
+    private, must, memory_mb = "", False, 0
     while argv and argv[0] in ("--memory-mb", "--hide", "--private", "--must-hide"):
         if argv[0] == "--must-hide":
             must, argv = True, argv[1:]
             continue
         if argv[0] == "--memory-mb":
-            limit_memory(int(argv[1]))
+            memory_mb = int(argv[1])
+            limit_memory(memory_mb)
         elif argv[0] == "--hide":
             hidden.append(argv[1])
         else:
             private = argv[1]
         argv = argv[2:]
     if must:  # else the grader found that nothing can be hidden here, and said so
-        keep = argv[argv.index("-f") + 1] if "-f" in argv[:-1] else ""
-        isolate(hidden, private, keep)
+        isolate(hidden, private, memory_mb)
     os.environ["NST_HIDDEN"] = "yes" if must else "no"
     from ipykernel.kernelapp import IPKernelApp
 

@@ -154,8 +154,10 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel` (run as a
-    script, hiding ``settings.hide``). Its connection file lies in a folder of its own that
-    the kernel covers with a private tmpfs (other kernels cannot read its key)."""
+    script, hiding ``settings.hide``). Its connection file lies in a folder of its own
+    (0700) that only this kernel sees; hidden (``settings.must_hide``: a network namespace
+    of its own, no other kernel reachable), the kernel is reached over ZeroMQ's ``ipc``
+    transport, its socket files in that folder too."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_core.paths import jupyter_runtime_dir
 
@@ -174,7 +176,8 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
 
     km = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))(
         kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
+        transport="ipc" if settings.must_hide else "tcp")
     km.client_factory = _client_class()
     return km
 
@@ -279,7 +282,7 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
-        if getattr(km, "hide_failed", False):
+        if settings.must_hide and getattr(km, "hide_failed", False):
             outcome.status = KERNEL_NOT_HIDDEN
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
@@ -291,12 +294,17 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
 
 def kernel_env(token: str) -> dict[str, str]:
     """The environment of a grading kernel (with the run's ``token``; without it for the
-    template kernels are forked from)."""
-    env = {**os.environ, "NST_FAST": "1", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "NST_GRADING": "1", "PYTHONPATH": _pythonpath(), TOKEN_ENV: token}
-    for name in ("NST_PARTIAL_CREDIT", "NST_GRADE_LOG", "NST_GRADE_TIMES",
-                 *([] if token else [TOKEN_ENV])):
-        env.pop(name, None)
+    template kernels are forked from): the grader's allowed variables only
+    (:func:`helpers.exercises.hiding.kernel_variables`) and the grading settings."""
+    from helpers.exercises.hiding import kernel_variables
+
+    env = {**kernel_variables(), "NST_FAST": "1", "MPLBACKEND": "Agg", "NST_GRADING": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _pythonpath(),
+           # per-thread malloc arenas (64 MiB of address space each) crashed a kernel
+           # forked from the template under its RLIMIT_AS (--memory-mb 2000)
+           "MALLOC_ARENA_MAX": "2"}
+    if token:
+        env[TOKEN_ENV] = token
     return env
 
 

@@ -90,6 +90,27 @@ def kill_descendants(keep: int | None = None) -> None:
         psutil.wait_procs(children, timeout=2)
 
 
+def die_with_parent() -> None:
+    """Once this process's parent (the grader) is gone, killed or not, stop (SIGTERM to
+    itself: its template and kernels are ended as on any stop), and after 10 s more end
+    anyway: a killed grader leaves no worker or kernel running (a thread watches)."""
+    import signal
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        kill_descendants()
+        os._exit(143)
+
+    if parent > 1:
+        threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
 def main(argv: list[str]) -> int:
     """Grade the tasks named on standard input, one a line (``TASK.json<TAB>FOLDER``): the
     notebooks each task file lists, in turn, each one's rows (JSON) written to
@@ -101,6 +122,7 @@ def main(argv: list[str]) -> int:
         return 2
     become_subreaper()
     not_dumpable()
+    die_with_parent()
     state: dict = {}
     try:
         with stop_on_signals():
