@@ -122,10 +122,11 @@ def start_image(settings: Settings, prepared: Prepared, start: np.ndarray | None
                  ) -> np.ndarray:
     """The (1, H, W, 3) preprocessed starting image: ``start`` (an image: a warm start or the
     last scale's result), else the photo, the photo repainted in the painting's colours (in
-    order of brightness, ``"gradient_map"``, :func:`helpers.images.gradient_mapped`; or to its
-    colour mean and covariance, ``"color_matched"``, :func:`helpers.images.color_matched`: the
-    run starts with the painting's palette, docs/choosing_defaults.md), the painting or seeded
-    noise."""
+    order of brightness, ``"gradient_map"``, :func:`helpers.images.gradient_mapped`; to its
+    colour mean and covariance, ``"color_matched"``, :func:`helpers.images.color_matched`; or
+    the second where the photo has detail and the first elsewhere, ``"detail_matched"``,
+    :func:`detail_matched`: the run starts with the painting's palette,
+    docs/choosing_defaults.md), the painting or seeded noise."""
     if start is not None:
         start = images.resize_to(start, prepared.shape)
         return images.preprocess(images.luminance_image(start)
@@ -140,9 +141,38 @@ def start_image(settings: Settings, prepared: Prepared, start: np.ndarray | None
     return images.preprocess(rng.uniform(0, 255, (*prepared.shape, 3)))
 
 
+#: The blur of :func:`detail_matched`'s detail map, as a fraction of the photo's longest side.
+DETAIL_BLUR = 0.03
+
+
+def detail_weight(image: np.ndarray) -> np.ndarray:
+    """(H, W) weights in 0..1 where ``image`` has detail: w = min(1, d / 2), d the photo's
+    :func:`helpers.targets.detail_map` at full strength (its Sobel edge magnitude blurred by
+    :data:`DETAIL_BLUR` of its longest side, over its mean), so regions of twice the mean
+    detail or more (a face's features, windows) weigh 1 and a flat sky about 0."""
+    from helpers.targets import detail_map
+
+    shape = np.shape(image)[:2]
+    return np.clip(detail_map(image, shape, 1.0, DETAIL_BLUR * max(shape)) / 2, 0.0, 1.0)
+
+
+def detail_matched(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``image`` recoloured with :func:`helpers.images.color_matched` where it has detail
+    and :func:`helpers.images.gradient_mapped` elsewhere, x' = w · matched + (1 - w) ·
+    mapped with w = :func:`detail_weight`: a face keeps its own light and dark (the
+    gradient map would give a light face the painting's lightest colour, The Scream's orange
+    sky), the flat regions start in the painting's palette (docs/paintings.md). ``reference``
+    is an image or (N, 3) pixels. Returns (H, W, 3) uint8."""
+    w = detail_weight(image)[..., None]
+    out = w * images.color_matched(image, reference) + (1 - w) * images.gradient_mapped(
+        image, reference)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 #: The starts that repaint the photo in the painting's colours, by ``init`` name.
 RECOLORINGS = {"gradient_map": fast_ops.remembered(images.gradient_mapped),
-               "color_matched": fast_ops.remembered(images.color_matched)}
+               "color_matched": fast_ops.remembered(images.color_matched),
+               "detail_matched": fast_ops.remembered(detail_matched)}
 
 #: images.resize_to and images.resize, each answer kept for the same image and size (the tuning
 #: app's runs resize the same photo and painting again and again).

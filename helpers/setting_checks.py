@@ -24,7 +24,7 @@ CHOICES: dict[str, Sequence[str]] = {
     "pooling": ("avg", "max"),
     "precision": ("auto", "float32", "bfloat16"),
     "padding": ("zero", "reflect"),
-    "init": ("content", "gradient_map", "color_matched", "noise", "style"),
+    "init": ("content", "gradient_map", "color_matched", "detail_matched", "noise", "style"),
     "optimizer": ("lbfgs", "adam"),
     "lbfgs_mode": ("single", "restart"),
     "preserve_color": ("none", "luminance", "histogram", "swap"),

@@ -58,7 +58,10 @@ SETTING_HELP = {
     "precision": "network arithmetic: auto = bfloat16 where the CPU/GPU computes it natively, "
                  "else float32",
     "padding": "how the network's convolutions pad the image's borders",
-    "init": "starting image",
+    "init": "starting image: the photo as it is (content), in the painting's colours by "
+            "brightness (gradient_map) or matched to their mean and spread (color_matched), "
+            "the second where the photo has detail and the first elsewhere (detail_matched: "
+            "clean faces, see docs/paintings.md), noise, or the painting (style)",
     "seed": "random seed for --init noise",
     "optimizer": "the optimizer",
     "lbfgs_mode": "single: one L-BFGS run; restart: the old Keras example's loop of short runs",
