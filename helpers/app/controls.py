@@ -40,10 +40,12 @@ _ROW = {"description_width": "120px"}
 #: The start images (``init``) in the user's words, as the status line names them ...
 START_LABELS = {"gradient_map": "the photo in the painting's colours",
                 "content": "the photo as it is", "color_matched": "the photo, colours matched",
+                "detail_matched": "the photo, colours matched where it has detail",
                 "noise": "noise", "style": "the painting"}
 #: ... and as the start control lists them (short enough for its box).
 START_CHOICES = {"gradient_map": "photo in painting's colours", "content": "photo as it is",
-                 "color_matched": "photo, colours matched", "noise": "noise",
+                 "color_matched": "photo, colours matched",
+                 "detail_matched": "photo, detail colours matched", "noise": "noise",
                  "style": "the painting"}
 
 

@@ -25,7 +25,6 @@ import functools
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,12 +35,12 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
+from helpers.exercises.leftovers import TOKEN_ENV, kill_group, kill_leftovers  # noqa: F401
 from helpers.files import read_bytes, write_text
 
 ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
 MESSAGE_BYTES = 32 * 2**20      # the largest message accepted from a student's kernel
 TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
-TOKEN_ENV = "NST_GRADE_RUN"     # marks every process a graded notebook starts
 
 
 @dataclass
@@ -83,10 +82,11 @@ def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None
     one the record names, the files were changed after the harness wrote them: no answer).
     Regular files only, each read with a bound: a pipe or a sparse giant is no answer."""
     try:
-        record = sent if isinstance(sent, dict) else json.loads(
-            read_bytes(workdir / f"{name}.json", 4 * 2**20, "an answer"))
-        data = read_bytes(workdir / f"{name}.npz", ANSWER_BYTES + 1, "an answer")
-    except (StyleTransferError, ValueError, OSError):
+        record = sent if isinstance(sent, dict) else json.loads(read_bytes(
+            workdir / f"{name}.json", 4 * 2**20, "an answer", follow_links=False))
+        data = read_bytes(workdir / f"{name}.npz", ANSWER_BYTES + 1, "an answer",
+                          follow_links=False)
+    except (StyleTransferError, ValueError, OSError, RecursionError):
         return None, b""
     if len(data) > ANSWER_BYTES:
         return {"status": "too_large"}, b""
@@ -373,38 +373,3 @@ def _pythonpath() -> str:
     root = str(Path(__file__).resolve().parent.parent.parent)
     rest = os.environ.get("PYTHONPATH", "")
     return os.pathsep.join([root, *([rest] if rest else [])])
-
-
-def kill_group(pid: int | None) -> None:
-    """SIGKILL the process group (the kernel's own session) led by ``pid``."""
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass
-
-
-def kill_leftovers(token: str, keep: int | None = None) -> int:
-    """SIGKILL every process of this user whose environment carries ``token`` (processes a
-    graded notebook started, detached or not; a forked kernel shows its template's) but
-    ``keep`` (the template, alive for the next notebook); return how many."""
-    import psutil
-
-    if not token:
-        return 0
-    me, killed = (os.getpid(), keep), 0
-    for _ in range(3):  # a process may fork while the others are killed
-        found = 0
-        for proc in psutil.process_iter(["pid", "uids"]):
-            try:
-                if proc.pid in me or proc.info["uids"].real != os.getuid():
-                    continue
-                if proc.environ().get(TOKEN_ENV) == token:
-                    proc.kill()
-                    found += 1
-            except (psutil.Error, OSError, AttributeError):
-                continue
-        killed += found
-        if not found:
-            break
-    return killed

@@ -21,6 +21,7 @@ from typing import Any
 from helpers.errors import StyleTransferError
 from helpers.files import check_input, check_name
 from helpers.run_plan import check_layers
+from helpers.setting_checks import CHOICES
 from helpers.settings import DEFAULTS, Settings, coarse_to_fine_sizes
 
 #: Gatys et al.'s Fig. 3 rows (the 2015 arXiv paper): style matched on conv1_1 only, then
@@ -177,9 +178,9 @@ def checked(options: dict[str, Any]) -> Settings:
         raise StyleTransferError("checkpoint_every is not for sweeps: each run is saved when "
                                  "it finishes, and a rerun skips the finished ones")
     if settings.init == "image":
+        others = ", ".join(c for c in CHOICES["init"] if c != "image")
         raise StyleTransferError("init 'image' needs an image to start from, which a sweep "
-                                 "does not take; choose one of content, gradient_map, "
-                                 "color_matched, noise, style")
+                                 f"does not take; choose one of {others}")
     backbone = settings.backbone if settings.backbone in DEFAULTS else "vgg19"
     resolved = settings.resolved(backbone)
     check_layers(resolved, backbone)  # before TensorFlow loads (the backbone's table)
