@@ -245,3 +245,20 @@ def test_an_honest_answer_reads_through_the_checks() -> None:
     assert isinstance(got, tuple) and len(got) == 3 and got[2] is None
     np.testing.assert_array_equal(got[0], np.arange(6.0).reshape(2, 3))
     assert got[1] == np.float32(2.5)
+
+
+def test_the_runner_reads_no_answer_through_a_link_nor_a_forged_deep_record(tmp_path):
+    """A link the kernel plants at an answer's name is no answer (its target is never
+    read), and a record nested past Python's recursion limit is no answer, not a crash."""
+    from helpers.exercises.runner import read_answer
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"npz_sha256": "x"}')
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a.json").symlink_to(secret)
+    (work / "a.npz").write_bytes(b"PK")
+    assert read_answer(work, "a") == (None, b"")
+    (work / "b.json").write_text("[" * 100_000 + "]" * 100_000)
+    (work / "b.npz").write_bytes(b"PK")
+    assert read_answer(work, "b") == (None, b"")
