@@ -497,13 +497,13 @@ def test_index_and_sheet_are_replaced_whole(client, tmp_path, monkeypatch):
     from helpers import files
 
     written = []
-    real = files.atomic_write
+    real = files._atomic  # atomic_write's work, and write_text's and write_bytes'
 
     def spy(path):
         written.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(files, "atomic_write", spy)
+    monkeypatch.setattr(files, "_atomic", spy)
     engine.sweep(GRID, PAIR, tmp_path, client=client, task=fake_paint_task(), progress=False,
                  **FIXED)
     assert written.count("index.csv") == 2 and written.count("sheet.png") == 1
