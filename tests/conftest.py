@@ -61,6 +61,43 @@ def server(tmp_path):
     httpd.shutdown()
 
 
+@pytest.fixture
+def refused_by_stylize(tmp_path, photo, painting):
+    """``run(flags, words)``: ``stylize`` the photo and painting (64 px, 2 iterations,
+    vgg16-hed) with ``flags`` and assert it is refused as the brief asks: exit 2, one
+    ``error:`` line holding ``words``, no traceback, no output, inputs byte-identical."""
+    import hashlib
+    import subprocess
+    from pathlib import Path
+
+    from helpers.images import save_image
+
+    content, style = tmp_path / "photo.png", tmp_path / "painting.png"
+    save_image(photo, content)
+    save_image(painting, style)
+    root = Path(__file__).resolve().parents[1]
+
+    def digests() -> dict:
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (content, style)}
+
+    def run(flags: list[str], words: str) -> None:
+        before = digests()
+        proc = subprocess.run(
+            [sys.executable, "-m", "helpers", "stylize", str(content), str(style),
+             "-o", str(tmp_path / "out.png"), "--size", "64", "--iterations", "2",
+             "--backbone", "vgg16-hed", *flags],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(root)})
+        assert proc.returncode == 2, proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and words in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
+        assert not (tmp_path / "out.png").exists()
+        assert digests() == before
+
+    return run
+
+
 def pytest_configure(config):
     """Under pytest-xdist (`make test-fast` runs `-n 2`), one TensorFlow thread per worker.
 
