@@ -28,7 +28,7 @@ facts = {"backend": keras.config.backend(), "floatx": keras.config.floatx(),
          "keras_home": keras_home(),
          "mpl_backend": matplotlib.get_backend().lower(),
          "mpl_config": matplotlib.get_configdir(), "tmp": tempfile.gettempdir(),
-         "mark": os.environ.get("NST_TEST_MARK"), "fast": os.environ.get("NST_FAST")}
+         "mark": os.environ.get("LANGUAGE"), "fast": os.environ.get("NST_FAST")}
 import scipy.ndimage, scipy.optimize
 facts["lbfgs"] = round(float(scipy.optimize.fmin_l_bfgs_b(
     lambda x: ((x - 3.0) ** 2).sum(), [0.0], approx_grad=True)[0][0]), 3)
@@ -51,7 +51,8 @@ def test_a_forked_kernel_reads_its_environment_as_a_fresh_one(tmp_path, monkeypa
     token = new_token()
     (tmp_path / "first").mkdir()
     template = Template({**kernel_env(token), "TMPDIR": str(tmp_path / "first")})
-    monkeypatch.setenv("NST_TEST_MARK", "the kernel's own")  # after the template started
+    # after the template started; LANGUAGE: a variable on the kernels' allow-list
+    monkeypatch.setenv("LANGUAGE", "the kernel's own")
     facts = {}
     try:
         for how, tpl in (("forked", template), ("fresh", None)):
