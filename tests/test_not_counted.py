@@ -183,3 +183,11 @@ def test_a_passed_check_with_inputs_not_counted_is_flagged_for_the_instructor():
     assert "not counted" in reports.summary_html({"ann": 2.0}, {"ann": flags}, 2.0, [], "done")
     failed = [Row("bob", "ex05_total_variation", "tv", 0.0, False, passed.message)]
     assert reports.row_flags(failed) == []  # a failed check's text is the student's own
+
+
+def test_a_kernel_error_on_an_ordinary_input_is_never_excused(grading_run, tmp_path):
+    """Even the probed class excuses only an input one pixel high or wide."""
+    record, npz = kernel_record(tv, tmp_path)
+    record["graded"][0]["gradient"] = "kernel:AbortedError: could not create a primitive"
+    kind, message = grader_says(record, npz)
+    assert kind == "fail" and "raised AbortedError: could not create a primitive" in message
