@@ -17,7 +17,6 @@ from helpers import images
 from helpers.exercises import ex01_preprocess as ex01
 from helpers.exercises._engine import hidden_cases
 from helpers.exercises.calling import tensorflow_limits
-from helpers.exercises.judge_runs import NotCounted
 
 MEAN = images.IMAGENET_MEAN_BGR.astype(np.float32)
 GENERIC = "none of the mistakes this check knows"
@@ -821,8 +820,6 @@ def graded(judge, check, fn, tmp_path):
     with np.load(tmp_path / f"answer-{check}.npz", allow_pickle=False) as npz:
         try:
             return verdict(check, record, npz)
-        except NotCounted as passed:  # full credit, its note for the instructor's flags
-            return f"✓ {check}: {passed.message}"
         except ex.CheckFailed as failure:
             return f"✗ {failure.message}"
 

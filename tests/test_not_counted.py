@@ -3,7 +3,7 @@ class that this very TensorFlow raises on a one-pixel convolution's GRADIENT exc
 (oneDNN, TensorFlow's default on x86 CPUs: AbortedError), in practice and in the grader
 alike; whatever the student's function or its custom gradient raises otherwise, and any
 class a forged record names, is judged as the student's. An excused input is always shown:
-in the ✓ line, in grades.csv and the feedback page (the grader's :class:`NotCounted`), and
+in the ✓ line, in grades.csv and the feedback page (:func:`judge_runs.not_counted`), and
 as a flag in the summary."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from helpers import exercises as ex
 from helpers.exercises import calling, harness, judge, reports
 from helpers.exercises._engine import SEED, CheckFailed
 from helpers.exercises.grading import Row
-from helpers.exercises.judge_runs import NotCounted
 from helpers.exercises.judge_runs import judge as verdict
+from helpers.exercises.judge_runs import not_counted
 
 
 def tv(x):
@@ -67,12 +67,11 @@ def grader_says(record, npz_path):
     """The grader's verdict: ("pass", ✓ line), ("not counted", message) or ("fail", …)."""
     with np.load(npz_path, allow_pickle=False) as npz:
         try:
-            return "pass", verdict("tv", record, npz)
-        except NotCounted as passed:
-            assert passed.credit == 1.0
-            return "not counted", passed.message
+            line = verdict("tv", record, npz)
         except CheckFailed as failure:
             return "fail", failure.message
+    note = not_counted("tv", line)
+    return ("not counted", note) if note else ("pass", line)
 
 
 def practice_says(fn, capsys):
@@ -172,8 +171,8 @@ def test_a_passed_check_with_inputs_not_counted_is_flagged_for_the_instructor():
             "of shape (1, 1, 8, 3), one pixel high (its gradient raised AbortedError): this "
             "TensorFlow raises that on a one-pixel convolution's gradient, its own limit and "
             "not your mistake)")
-    passed = NotCounted("tv", line)
-    rows = [Row("ann", "ex05_total_variation", "tv", 2.0, True, passed.message)]
+    note = not_counted("tv", line)
+    rows = [Row("ann", "ex05_total_variation", "tv", 2.0, True, note)]
     flags = reports.row_flags(rows)
     assert flags == ["ex05_total_variation tv: a hidden input not counted: a hidden image of "
                      "shape (1, 1, 8, 3), one pixel high (its gradient raised AbortedError) "
@@ -181,7 +180,7 @@ def test_a_passed_check_with_inputs_not_counted_is_flagged_for_the_instructor():
                      "raising it: read it)"]
     assert reports.flag_kind(flags[0]) == "not counted"
     assert "not counted" in reports.summary_html({"ann": 2.0}, {"ann": flags}, 2.0, [], "done")
-    failed = [Row("bob", "ex05_total_variation", "tv", 0.0, False, passed.message)]
+    failed = [Row("bob", "ex05_total_variation", "tv", 0.0, False, note)]
     assert reports.row_flags(failed) == []  # a failed check's text is the student's own
 
 

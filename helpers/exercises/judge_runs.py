@@ -181,36 +181,29 @@ def fast_mode() -> Iterator[None]:
             os.environ["NST_FAST"] = old
 
 
-class NotCounted(CheckFailed):
-    """The grader's verdict on a right answer some of whose hidden inputs were not counted
-    (:func:`~helpers.exercises._engine.judge_in_order`): full credit, and the ✓ line (less
-    its "✓ check: ") as the message. Grading takes a check's credit and message from a
-    CheckFailed only, and a pass's message is what the instructor must see here: in
-    grades.csv, the feedback page, and the summary's flags (the student's own code may
-    have raised the excused error). Practice never raises it: it prints the ✓ line."""
-
-    def __init__(self, check: str, line: str) -> None:
-        super().__init__(check, line.removeprefix(f"✓ {check}: "), credit=1.0)
+def not_counted(check: str, line: str) -> str:
+    """A pass's message for grades.csv, the feedback page and the summary's flags: its ✓
+    line (less "✓ check: ") when that names hidden inputs not counted (the excused error
+    may be the student's own code raising it: the instructor must see it), else ""."""
+    if NOT_COUNTED in line.split("; graded with the reference")[0]:  # not the student's text
+        return line.removeprefix(f"✓ {check}: ")
+    return ""
 
 
 def judge(check: str, result: dict, npz: Any, source: Path | None = None) -> str:
-    """The verdict on the kernel's answers to ``check``: its ✓ line, :class:`NotCounted`
-    when that line names inputs not counted, or CheckFailed (a forged answer,
-    :class:`~helpers.exercises.judge.Answers`, earns nothing: one line)."""
+    """The verdict on the kernel's answers to ``check``: its ✓ line, or CheckFailed (a
+    forged answer, :class:`~helpers.exercises.judge.Answers`, earns nothing: one line)."""
     answers = Answers(npz)  # the arrays, each checked before it is read
     try:
         if answers.forged:
             answers.refuse(answers.forged)
-        line = _judge(check, result, answers, source)
+        return _judge(check, result, answers, source)
     except CheckFailed as failure:  # a forged part ends the check, however it was caught
         if answers.forged:
             raise CheckFailed(check, FORGED.format(why=answers.forged)) from None
         if isinstance(failure, ForgedAnswer):
             raise CheckFailed(check, failure.message) from None
         raise
-    if NOT_COUNTED in line.split("; graded with the reference")[0]:  # not the student's text
-        raise NotCounted(check, line)
-    return line
 
 
 def _judge(check: str, result: dict, npz: Any, source: Path | None) -> str:

@@ -210,7 +210,7 @@ def flag_kind(note: str) -> str:
 
 
 #: The flag of a passed check whose ✓ line names hidden inputs not counted (judge_runs'
-#: NotCounted): the excused error may be the student's own code raising it.
+#: not_counted): the excused error may be the student's own code raising it.
 NOT_COUNTED_FLAG = ("{exercise} {check}: a hidden input not counted: {what} (TensorFlow's own "
                     "limit on 1-pixel convolutions — or the student's code raising it: read it)")
 _NOT_COUNTED = re.compile(f"{re.escape(NOT_COUNTED)}(.*?){re.escape(LIMIT)}")
