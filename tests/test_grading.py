@@ -208,3 +208,70 @@ def test_collect_reads_folders_zips_and_flat_files(tmp_path):
     assert [n for n in ben.notes if "unsafe name" in n] == [
         "'../../evil_ex05.ipynb': an unsafe name in the zip; not extracted",
         "'/abs/ex06.ipynb': an unsafe name in the zip; not extracted"]
+
+
+# ------------------------------------- hidden inputs not counted (issue 32 finding A), for real
+
+TV = "ex05_total_variation.ipynb"
+TV_DEPTHWISE = '''def total_variation_loss(x):
+    """Right: differences by depthwise convolutions, VALID, padded back (oneDNN's gradient
+    raises AbortedError on an image one pixel high or wide)."""
+    c = x.shape[-1]
+    ky = tf.tile(tf.constant([[-1.0], [1.0]])[:, :, None, None], [1, 1, c, 1])
+    kx = tf.tile(tf.constant([[-1.0, 1.0]])[:, :, None, None], [1, 1, c, 1])
+    a = tf.pad(tf.square(tf.nn.depthwise_conv2d(x, ky, [1, 1, 1, 1], padding="VALID")),
+               [[0, 0], [0, 1], [0, 0], [0, 0]])
+    b = tf.pad(tf.square(tf.nn.depthwise_conv2d(x, kx, [1, 1, 1, 1], padding="VALID")),
+               [[0, 0], [0, 0], [0, 1], [0, 0]])
+    return tf.reduce_mean(tf.pow(a + b, 1.25))'''
+TV_RAISING = '''def total_variation_loss(x):
+    """Right on ordinary images; on 1-pixel ones, where a slip would show, it raises
+    TensorFlow's own error class itself."""
+    if 1 in x.shape[1:3]:
+        raise tf.errors.UnimplementedError(None, None, "not on one pixel")
+    a = tf.pad(tf.square(x[:, 1:] - x[:, :-1]), [[0, 0], [0, 1], [0, 0], [0, 0]])
+    b = tf.pad(tf.square(x[:, :, 1:] - x[:, :, :-1]), [[0, 0], [0, 0], [0, 1], [0, 0]])
+    return tf.reduce_mean(tf.pow(a + b, 1.25))'''
+
+
+@pytest.mark.slow
+def test_hidden_inputs_not_counted_are_shown_and_flagged_in_a_real_grading_run(tmp_path):
+    """Exercise 5 graded in real kernels: oneDNN's own gradient error on the 1-pixel inputs
+    (where this TensorFlow raises it) is named in grades.csv and the feedback page and
+    flagged in the summary; the function raising TensorFlow's error itself fails."""
+    from helpers.exercises.calling import tensorflow_limits
+
+    source, klass, out = tmp_path / "source", tmp_path / "class", tmp_path / "out"
+    source.mkdir()
+    (source / TV).write_bytes((EXERCISES_DIR / TV).read_bytes())
+    for student, code in (("conv", TV_DEPTHWISE), ("raiser", TV_RAISING)):
+        nb = nbformat.read(EXERCISES_DIR / TV, as_version=4)
+        next(c for c in nb.cells if c.id == "cell-04").source = code
+        (klass / student).mkdir(parents=True)
+        nbformat.write(nb, klass / student / TV)
+    proc = run_cli("--grade", str(klass), "--source", str(source), "-o",
+                   str(out / "grades.csv"), "--timeout", "120", "--cell-timeout", "60",
+                   "--memory-mb", "3000", "--jobs", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert table(rows) == [("conv", "tv", 2, "true"), ("raiser", "tv", 0, "false")], rows
+    assert message(rows, "raiser", "tv").startswith(
+        "your function raised UnimplementedError: not on one pixel — on a hidden image of "
+        "shape (1, 1, 8, 3), one pixel high")
+    summary = (out / "summary.txt").read_text()
+    page = (out / "feedback" / "conv.md").read_text()
+    if "AbortedError" not in tensorflow_limits():  # a GPU, oneDNN off: nothing to excuse
+        assert message(rows, "conv", "tv") == "" and "not counted" not in summary
+        return
+    note = ("not counted: a hidden image of shape (1, 1, 8, 3), one pixel high (its gradient "
+            "raised AbortedError); a hidden image of shape (1, 7, 1, 3), one pixel wide (its "
+            "gradient raised AbortedError)")
+    assert note in message(rows, "conv", "tv") and note in page
+    flag = (f"'conv': ex05_total_variation tv: a hidden input {note} (TensorFlow's own limit "
+            "on 1-pixel convolutions — or the student's code raising it: read it)")
+    flags = summary.split("Flags")[1].splitlines()[1:]
+    assert [line.strip() for line in flags if "'conv'" in line or "'raiser'" in line] == [
+        flag], summary
+    html = (out / "summary.html").read_text()
+    assert "<td>not counted</td><td>conv</td>" in html and "read it" in html

@@ -1,10 +1,13 @@
 """Calling the student's function in an exercise check (no notebook of its own; used by
 :mod:`helpers.exercises._engine` and the checks of notebooks/exercises): whatever it raises,
 or its gradient raises, becomes one :class:`CheckFailed` line, and a call of the library's
-own answer is refused. TensorFlow's own kernel errors are told apart (:func:`kernel_error`)."""
+own answer is refused. What a gradient raised is recorded as the grader's harness does, and
+an input one pixel high or wide is excused only for an error class this very TensorFlow
+raises on a one-pixel convolution's gradient (:func:`tensorflow_limit`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import traceback
@@ -13,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from helpers.exercises.harness import error_name, kernel_raised
 from helpers.exercises.raised import raised_message
 
 NOT_IMPLEMENTED = ("not implemented yet: replace the `raise NotImplementedError(...)` line in "
@@ -114,26 +118,59 @@ def call(name: str, fn: Callable, *args: Any, library: Callable | None = None) -
     return result
 
 
-def kernel_error(kind: str) -> bool:
-    """Whether ``kind`` names an error of TensorFlow's own op kernels that a valid input may
-    meet (oneDNN's AbortedError on a 1-pixel convolution's gradient, UnimplementedError …):
-    any tf.errors.OpError but InvalidArgumentError, which a shape slip raises."""
-    tf = sys.modules.get("tensorflow")
-    error = getattr(getattr(tf, "errors", None), kind, None) if kind.endswith("Error") else None
-    return (isinstance(error, type) and issubclass(error, tf.errors.OpError)
-            and error not in (tf.errors.OpError, tf.errors.InvalidArgumentError))
+@functools.cache
+def tensorflow_limits() -> frozenset[str]:
+    """The error classes this process's TensorFlow raises computing the gradient of a VALID
+    convolution (tf.nn.conv2d, tf.nn.depthwise_conv2d) of an image one pixel high: oneDNN,
+    TensorFlow's default on x86 CPUs, raises AbortedError; elsewhere nothing (no excuse at
+    all). Probed once per process, in the process that judges: the student's own for the
+    practice check, the grader's worker (the same TensorFlow, the same settings) when
+    grading. An error the forward pass raises is never excused (oneDNN's bug is in the
+    gradient), nor InvalidArgumentError (a shape slip's)."""
+    from helpers._tf import tf
+
+    x = tf.zeros((1, 1, 8, 3))
+    convolutions = (lambda: tf.nn.conv2d(x, tf.ones((2, 1, 3, 3)), 1, "VALID"),
+                    lambda: tf.nn.depthwise_conv2d(x, tf.ones((2, 1, 3, 1)), [1, 1, 1, 1],
+                                                   "VALID"))
+    found = set()
+    for convolution in convolutions:
+        try:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                total = tf.reduce_sum(convolution())
+        except tf.errors.OpError:  # the forward pass raised: never excused
+            continue
+        try:
+            tape.gradient(total, x)
+        except tf.errors.OpError as exc:
+            if kernel_raised(exc):
+                found.add(type(exc).__name__)
+    return frozenset(found)
+
+
+def tensorflow_limit(gradient: str) -> str | None:
+    """The error class by which an input one pixel high or wide is not counted, or None:
+    ``gradient`` (:func:`gradient_of`, or a grading kernel's record, which the student's
+    code could forge) names an error of TensorFlow's kernels that :func:`tensorflow_limits`
+    found in this process. The one rule of the practice check and of the grader."""
+    if not gradient.startswith("kernel:"):
+        return None
+    kind = gradient[len("kernel:"):].split(":", 1)[0]
+    return kind if kind in tensorflow_limits() else None
 
 
 def gradient_of(tape: Any, total: Any, watched: list) -> str:
-    """"none", "nonfinite", "ok", or what computing the gradient raised ("kernel:" or
-    "raised:", then the error's name and first line); the grader's harness does the same."""
+    """"none", "nonfinite", "ok", or what computing the gradient raised ("kernel:" for an
+    error of TensorFlow's op kernels, else "raised:", then the error's name and first line),
+    classed and named as the grader's harness does (:mod:`helpers.exercises.harness`)."""
     try:
         grads = tape.gradient(total, watched)
     except LookupError:  # an operation without a gradient: none flows
         return "none"
     except Exception as exc:  # noqa: BLE001 - the student's code, or TensorFlow's kernels
-        kind = type(exc).__name__
-        return f"{'kernel' if kernel_error(kind) else 'raised'}:{kind}: {first_line(exc)}"
+        kind = "kernel" if kernel_raised(exc) else "raised"
+        return f"{kind}:{error_name(exc)}: {first_line(exc)}"
     if any(g is None for g in grads):
         return "none"
     return "ok" if all(np.all(np.isfinite(np.asarray(g))) for g in grads) else "nonfinite"

@@ -206,21 +206,21 @@ def _verdict(check: str, answer: tuple[dict | None, bytes], source: Path) -> tup
     import numpy as np
 
     from helpers.exercises._engine import CheckFailed
-    from helpers.exercises.judge_runs import judge
+    from helpers.exercises.judge_runs import judge, not_counted
 
     record, data = answer
     if record is None:
         return 0.0, "no answer from your notebook for this check (the kernel stopped first?)"
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) if data else _Empty() as npz:
-            judge(check, record, npz, source)
+            line = judge(check, record, npz, source)
     except CheckFailed as failure:
         text = failure.message + (f"\n{failure.student_traceback}"
                                   if failure.student_traceback else "")
         return failure.credit, text
     except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:  # forged
         return 0.0, f"the answer from your notebook could not be read ({type(exc).__name__})"
-    return 1.0, ""
+    return 1.0, not_counted(check, line)
 
 
 class _Empty(dict):

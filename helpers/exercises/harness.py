@@ -194,13 +194,10 @@ def attempt(fn: Callable, args: tuple, library: list[dict], watched: list) -> di
         return {"status": "not_implemented", "library": watch.found}
     except Exception as exc:  # the student's own error: reported, never raised here
         return {"status": "raised", "type": error_name(exc), "error": _line(exc),
-                "traceback": student_frames(exc)[:4000], "library": watch.found,
-                "kernel": _kernel(exc)}
+                "traceback": student_frames(exc)[:4000], "library": watch.found}
     record = {"status": "ok", "library": watch.found, "out": out}
-    if total is not None:
-        record["gradient"] = _gradient(tape, total, watched)
-    elif watched:
-        record["gradient"] = "none"
+    if watched:
+        record["gradient"] = "none" if total is None else _gradient(tape, total, watched)
     return record
 
 
@@ -208,8 +205,10 @@ def _line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:300]
 
 
-def _kernel(exc: BaseException) -> bool:
-    """Whether TensorFlow's own kernels raised it (not InvalidArgumentError: a shape slip)."""
+def kernel_raised(exc: BaseException) -> bool:
+    """An error of TensorFlow's op kernels (OpError, not a shape slip's InvalidArgumentError),
+    raised by TensorFlow or by the student: the judge excuses only what its own TensorFlow
+    raises on a one-pixel convolution's gradient (``calling.tensorflow_limits``)."""
     errors = getattr(sys.modules.get("tensorflow"), "errors", None)
     return errors is not None and isinstance(exc, errors.OpError) and not isinstance(
         exc, errors.InvalidArgumentError)
@@ -230,7 +229,8 @@ def _gradient(tape: Any, total: Any, watched: list) -> str:
     except LookupError:  # an operation without a gradient: none flows
         return "none"
     except Exception as exc:  # the student's custom gradient, or TensorFlow's kernels
-        return f"{'kernel' if _kernel(exc) else 'raised'}:{error_name(exc)}: {_line(exc)[:200]}"
+        kind = "kernel" if kernel_raised(exc) else "raised"
+        return f"{kind}:{error_name(exc)}: {_line(exc)[:200]}"
     if any(g is None for g in grads):
         return "none"
     return "ok" if all(np.all(np.isfinite(np.asarray(g))) for g in grads) else "nonfinite"
@@ -279,8 +279,8 @@ def _cases(job: dict, fn: Callable, user: dict, arrays: dict, npz: Any, tag: str
             record["after"] = [encode_after(a, lay, f"{tag}/c{i}/after{j}", arrays)
                                for j, (a, lay) in enumerate(zip(args, layouts, strict=True))]
             records.append(record)
-            if record["status"] != "ok" and not record.get("kernel"):  # judged on 1-pixel
-                break  # inputs: a kernel's error there is excused, the next input judged
+            if record["status"] != "ok":  # the judge stops at the first failing input
+                break
     finally:
         user.update({name: value for name, value in old.items() if value is not None})
     return records

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.errors import StyleTransferError
+from helpers.exercises._engine import LIMIT, NOT_COUNTED
 from helpers.exercises.grading import FIELDS, NOTEBOOK_ROW, Row, _points, check_cells
 from helpers.files import check_output, write_text
 
@@ -42,6 +43,7 @@ FLAG_KINDS = (
     ("check cell edited", re.compile(r"check cell was changed", re.I)),
     ("check cell deleted", re.compile(r"check cell was deleted", re.I)),
     ("library answer", re.compile(r"library's own answer", re.I)),
+    ("not counted", re.compile(r"hidden input not counted")),
     ("duplicate or copy", re.compile(r"more than once|several notebooks|not the handed-out|"
                                      r"differing only in case|byte for byte|instructor's "
                                      r"notebook", re.I)),
@@ -207,15 +209,27 @@ def flag_kind(note: str) -> str:
     return next((kind for kind, pattern in FLAG_KINDS if pattern.search(note)), "other")
 
 
+#: The flag of a passed check whose ✓ line names hidden inputs not counted (judge_runs'
+#: not_counted): the excused error may be the student's own code raising it.
+NOT_COUNTED_FLAG = ("{exercise} {check}: a hidden input not counted: {what} (TensorFlow's own "
+                    "limit on 1-pixel convolutions — or the student's code raising it: read it)")
+_NOT_COUNTED = re.compile(f"{re.escape(NOT_COUNTED)}(.*?){re.escape(LIMIT)}")
+
+
 def row_flags(rows: list[Row]) -> list[str]:
-    """The flags in a student's rows: notebook events, and checks that name an edited or
-    deleted check cell or a library answer."""
+    """The flags in a student's rows: notebook events, checks that name an edited or
+    deleted check cell or a library answer, and passed checks with hidden inputs not
+    counted (:data:`NOT_COUNTED_FLAG`)."""
     flags = []
     for row in rows:
         first = _first(row.message)
         shown = f"{row.exercise}: {first}" if row.check == NOTEBOOK_ROW else (
             f"{row.exercise} {row.check}: {first}")
-        if row.message and (row.check == NOTEBOOK_ROW or flag_kind(row.message) in (
+        uncounted = _NOT_COUNTED.search(first) if row.passed else None
+        if uncounted:
+            flags.append(NOT_COUNTED_FLAG.format(exercise=row.exercise, check=row.check,
+                                                 what=uncounted[1]))
+        elif row.message and (row.check == NOTEBOOK_ROW or flag_kind(row.message) in (
                 "check cell edited", "check cell deleted", "library answer")):
             flags.append(shown)
     return flags
