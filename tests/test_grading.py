@@ -234,17 +234,26 @@ TV_RAISING = '''def total_variation_loss(x):
     return tf.reduce_mean(tf.pow(a + b, 1.25))'''
 
 
-@pytest.mark.slow
-def test_hidden_inputs_not_counted_are_shown_and_flagged_in_a_real_grading_run(tmp_path):
-    """Exercise 5 graded in real kernels: oneDNN's own gradient error on the 1-pixel inputs
-    (where this TensorFlow raises it) is named in grades.csv and the feedback page and
-    flagged in the summary; the function raising TensorFlow's error itself fails."""
-    from helpers.exercises.calling import tensorflow_limits
+TV_CHEAT = '''def total_variation_loss(x):
+    """Wrong on 1-pixel images only (twice the loss), with a zero-weighted VALID convolution
+    whose gradient oneDNN cannot take there: a cheat an excuse for oneDNN would let pass."""
+    a = tf.pad(tf.square(x[:, 1:] - x[:, :-1]), [[0, 0], [0, 1], [0, 0], [0, 0]])
+    b = tf.pad(tf.square(x[:, :, 1:] - x[:, :, :-1]), [[0, 0], [0, 0], [0, 1], [0, 0]])
+    loss = tf.reduce_mean(tf.pow(a + b, 1.25)) * (2.0 if 1 in x.shape[1:3] else 1.0)
+    k = tf.ones([2, 2, x.shape[-1], 1])
+    return loss + 0.0 * tf.reduce_sum(tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], "VALID"))'''
 
+
+@pytest.mark.slow
+def test_one_pixel_convolutions_are_graded_exactly_in_a_real_grading_run(tmp_path):
+    """Exercise 5 graded in real kernels, where oneDNN is off (grading.EXACT_TENSORFLOW): a
+    right answer written with VALID convolutions passes on every hidden input with nothing
+    excused; a slip shown only on 1-pixel inputs loses credit even when it hides behind a
+    convolution oneDNN would fail on; a function raising TensorFlow's error itself fails."""
     source, klass, out = tmp_path / "source", tmp_path / "class", tmp_path / "out"
     source.mkdir()
     (source / TV).write_bytes((EXERCISES_DIR / TV).read_bytes())
-    for student, code in (("conv", TV_DEPTHWISE), ("raiser", TV_RAISING)):
+    for student, code in (("cheat", TV_CHEAT), ("conv", TV_DEPTHWISE), ("raiser", TV_RAISING)):
         nb = nbformat.read(EXERCISES_DIR / TV, as_version=4)
         next(c for c in nb.cells if c.id == "cell-04").source = code
         (klass / student).mkdir(parents=True)
@@ -255,23 +264,11 @@ def test_hidden_inputs_not_counted_are_shown_and_flagged_in_a_real_grading_run(t
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert table(rows) == [("conv", "tv", 2, "true"), ("raiser", "tv", 0, "false")], rows
+    got = {(r["student"], r["check"]): (float(r["points"]), r["passed"]) for r in rows}
+    assert got[("conv", "tv")] == (2.0, "true") and message(rows, "conv", "tv") == "", rows
+    assert got[("cheat", "tv")][1] == "false" and 0 < got[("cheat", "tv")][0] < 2, rows
+    assert got[("raiser", "tv")] == (0.0, "false"), rows
     assert message(rows, "raiser", "tv").startswith(
         "your function raised UnimplementedError: not on one pixel — on a hidden image of "
         "shape (1, 1, 8, 3), one pixel high")
-    summary = (out / "summary.txt").read_text()
-    page = (out / "feedback" / "conv.md").read_text()
-    if "AbortedError" not in tensorflow_limits():  # a GPU, oneDNN off: nothing to excuse
-        assert message(rows, "conv", "tv") == "" and "not counted" not in summary
-        return
-    note = ("not counted: a hidden image of shape (1, 1, 8, 3), one pixel high (its gradient "
-            "raised AbortedError); a hidden image of shape (1, 7, 1, 3), one pixel wide (its "
-            "gradient raised AbortedError)")
-    assert note in message(rows, "conv", "tv") and note in page
-    flag = (f"'conv': ex05_total_variation tv: a hidden input {note} (TensorFlow's own limit "
-            "on 1-pixel convolutions — or the student's code raising it: read it)")
-    flags = summary.split("Flags")[1].splitlines()[1:]
-    assert [line.strip() for line in flags if "'conv'" in line or "'raiser'" in line] == [
-        flag], summary
-    html = (out / "summary.html").read_text()
-    assert "<td>not counted</td><td>conv</td>" in html and "read it" in html
+    assert "not counted" not in (out / "summary.txt").read_text()

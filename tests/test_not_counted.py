@@ -18,7 +18,7 @@ import tensorflow as tf
 from helpers import exercises as ex
 from helpers.exercises import calling, harness, judge, reports
 from helpers.exercises._engine import SEED, CheckFailed
-from helpers.exercises.grading import Row
+from helpers.exercises.grading import Row, printable
 from helpers.exercises.judge_runs import judge as verdict
 from helpers.exercises.judge_runs import not_counted
 
@@ -51,26 +51,27 @@ def grading_run():
     judge._INPUTS.clear()
 
 
-def kernel_record(fn, tmp_path):
-    """The record the grader's harness writes for ``fn`` on check tv, and its arrays."""
-    job = judge.write_job("tv", "answer", tmp_path, "tv")
+def kernel_record(fn, tmp_path, check="tv"):
+    """The record the grader's harness writes for ``fn`` on ``check``, and its arrays."""
+    job = judge.write_job(check, "answer", tmp_path, check)
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        harness.main(job, {"answer": fn}, "answer-tv")
+        harness.main(job, {"answer": fn}, f"answer-{check}")
     finally:
         os.chdir(cwd)
-    return json.loads((tmp_path / "answer-tv.json").read_text()), tmp_path / "answer-tv.npz"
+    return (json.loads((tmp_path / f"answer-{check}.json").read_text()),
+            tmp_path / f"answer-{check}.npz")
 
 
-def grader_says(record, npz_path):
+def grader_says(record, npz_path, check="tv"):
     """The grader's verdict: ("pass", ✓ line), ("not counted", message) or ("fail", …)."""
     with np.load(npz_path, allow_pickle=False) as npz:
         try:
-            line = verdict("tv", record, npz)
+            line = verdict(check, record, npz)
         except CheckFailed as failure:
             return "fail", failure.message
-    note = not_counted("tv", line)
+    note = not_counted(check, line)
     return ("not counted", note) if note else ("pass", line)
 
 
@@ -190,3 +191,48 @@ def test_a_kernel_error_on_an_ordinary_input_is_never_excused(grading_run, tmp_p
     record["graded"][0]["gradient"] = "kernel:AbortedError: could not create a primitive"
     kind, message = grader_says(record, npz)
     assert kind == "fail" and "raised AbortedError: could not create a primitive" in message
+
+
+def preprocess_wrong_on_thin(image):
+    """Right on ordinary images; on one pixel high or wide ones the mean is left in."""
+    x = np.asarray(image, dtype=np.float32)[..., ::-1]
+    if 1 in x.shape[:2]:
+        return x[None]
+    return x[None] - np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def test_a_forged_gradient_error_on_a_check_without_gradient_is_not_excused(grading_run,
+                                                                              tmp_path):
+    """preprocess asks for no gradient: a "kernel:" gradient the student's kernel adds to its
+    record excuses nothing (the review's forger scored 4/4 on ex01 that way)."""
+    record, npz = kernel_record(preprocess_wrong_on_thin, tmp_path, "preprocess")
+    honest = grader_says(record, npz, "preprocess")
+    for entry in record["graded"]:
+        entry["gradient"] = "kernel:AbortedError: could not create a primitive"
+    forged = grader_says(record, npz, "preprocess")
+    assert honest[0] == forged[0] == "fail" and forged == honest, (honest, forged)
+
+
+def test_an_edited_check_cell_is_flagged_beside_inputs_not_counted():
+    """Both flags of one passed check reach the summary (the not-counted one hid the other)."""
+    note = ("mean((a + b)^1.25) (checked on 4 hidden inputs; not counted: a hidden image of "
+            "shape (1, 1, 8, 3), one pixel high (its gradient raised AbortedError): this "
+            "TensorFlow raises that on a one-pixel convolution's gradient, its own limit and "
+            "not your mistake)")
+    edited = "the check cell was changed; the instructor's version was run"  # as grading joins
+    rows = [Row("ann", "ex05_total_variation", "tv", 2.0, True, f"{note}; {edited}")]
+    kinds = [reports.flag_kind(flag) for flag in reports.row_flags(rows)]
+    assert kinds == ["not counted", "check cell edited"], reports.row_flags(rows)
+
+
+def test_a_students_control_characters_never_reach_the_instructors_screen(tmp_path):
+    """A cell id or error message holding terminal escapes or bidi controls is written as
+    escapes in grades.csv, the feedback page, summary.txt and the CLI's lines."""
+    hidden = "the kernel died in cell 5 (x\x1b[8m) \u202eevil\x00"
+    row = Row("ann\x1b[2J", "ex05_total_variation", "(notebook)", 0.0, False, hidden)
+    assert row.message == "the kernel died in cell 5 (x\\x1b[8m) \\u202eevil\\x00"
+    assert row.student == "ann\\x1b[2J"
+    assert printable("line one\n\tline two") == "line one\n\tline two"
+    text = reports.summary({"ann": 0.0}, {"ann": [hidden]}, 2.0, [hidden], "done")
+    written = printable(text)
+    assert "\x1b" not in written and "\u202e" not in written and "\\x1b[8m" in written

@@ -27,11 +27,13 @@ from helpers.errors import StyleTransferError
 from helpers.exercises import reports
 from helpers.exercises.collect import Submission, collect, walk
 from helpers.exercises.grading import (
+    EXACT_TENSORFLOW,
     GradeRun,
     Row,
     _name,
     check_cells,
     instructor_notebooks,
+    printable,
 )
 from helpers.exercises.hiding import NOT_HIDDEN, exposed, hiding_works
 from helpers.exercises.lending import Lender
@@ -241,6 +243,7 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
     signal, it writes what is finished and re-raises (``exc.graded``, ``exc.students``)."""
     if not submissions.is_dir():  # before reading any notebook (nbformat loads slowly)
         raise StyleTransferError(f"submissions folder not found: {submissions}")
+    os.environ.update(EXACT_TENSORFLOW)
     instructors = instructor_notebooks(source)
     inputs = inputs_of(submissions, instructors)
     summary_path, _ = check_outputs(output, submissions, inputs)
@@ -261,7 +264,7 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
         general += exposed(settings.hide)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
-            print(f"note: {line}", flush=True)
+            print(f"note: {printable(line)}", flush=True)
         tasks, known = _plan(subs, instructors)
         try:
             _run(tasks, known, instructors, settings, report, Path(tmp))

@@ -159,6 +159,10 @@ def _run(args: argparse.Namespace) -> int:
             mark = "✓" if row.passed else "✗"
             print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
                   + (f" — {row.message}" if row.message else ""))
+        from helpers.exercises.reports import row_flags
+
+        for flag in row_flags(rows):
+            print(f"flag: {flag}")
         print(f"(hidden inputs drawn from seed {settings.seed}: --seed {settings.seed} draws "
               "them again)")
         return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK

@@ -59,7 +59,8 @@ NOTEBOOK_ROW = "(notebook)"   # the check column of a row about the whole notebo
 
 @dataclass
 class Row:
-    """One line of grades.csv."""
+    """One line of grades.csv (its text fields :func:`printable`: it is shown in a terminal,
+    summary.txt and the feedback pages)."""
 
     student: str
     exercise: str
@@ -68,6 +69,27 @@ class Row:
     passed: bool
     message: str
 
+    def __post_init__(self) -> None:
+        for name in ("student", "exercise", "check", "message"):
+            setattr(self, name, printable(getattr(self, name)))
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or format character but newline and tab written as an
+    escape (``\\x1b``, ``\\u202e``): a student's text (a cell id, an error message) cannot
+    send a terminal's escape sequences or reorder the instructor's view (bidi controls)."""
+    import unicodedata
+
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+                   else ascii(ch)[1:-1] for ch in str(text))
+
+
+#: TensorFlow's settings while grading (set before it loads in the grader, its workers and the
+#: kernels, which inherit them): oneDNN's CPU kernels off, so a convolution of an image one
+#: pixel high or wide is computed right. With them on (TensorFlow's default on x86), its
+#: values are garbage and its gradient raises AbortedError, which practice must excuse and
+#: the grader could not tell from a student raising it; graded with them off, nothing is.
+EXACT_TENSORFLOW = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 #: The smallest ``--memory-mb`` accepted. Measured (RLIMIT_AS, Python 3.11, this venv): under
 #: a 1024 MiB cap TensorFlow cannot even be loaded ("failed to map segment"); 1536 MiB loads
@@ -331,6 +353,7 @@ def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = N
     rows of one check (plus notebook-level events). For GitHub Classroom, one test each."""
     if not path.is_file():
         check_input(path, "notebook")  # says what it is: missing, a pipe, a device
+    os.environ.update(EXACT_TENSORFLOW)
     match = EXERCISE.search(path.name)
     instructors = instructor_notebooks(source)
     if not match or match.group(0) not in instructors:

@@ -26,7 +26,7 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises._engine import LIMIT, NOT_COUNTED
-from helpers.exercises.grading import FIELDS, NOTEBOOK_ROW, Row, _points, check_cells
+from helpers.exercises.grading import FIELDS, NOTEBOOK_ROW, Row, _points, check_cells, printable
 from helpers.files import check_output, write_text
 
 #: The files the grader writes beside ``-o grades.csv`` (an ``-o`` of one of these is refused).
@@ -229,7 +229,7 @@ def row_flags(rows: list[Row]) -> list[str]:
         if uncounted:
             flags.append(NOT_COUNTED_FLAG.format(exercise=row.exercise, check=row.check,
                                                  what=uncounted[1]))
-        elif row.message and (row.check == NOTEBOOK_ROW or flag_kind(row.message) in (
+        if row.message and (row.check == NOTEBOOK_ROW or flag_kind(row.message) in (
                 "check cell edited", "check cell deleted", "library answer")):
             flags.append(shown)
     return flags
@@ -326,7 +326,8 @@ class ClassReport:
         """Keep a student's rows; write their feedback page, grades.csv and grades_wide.csv."""
         self.done[student] = rows
         self.flags[student] += row_flags(rows)
-        write_text(self.page(student), feedback_page(student, rows, self.maximum, tracebacks))
+        write_text(self.page(student), printable(
+            feedback_page(student, rows, self.maximum, tracebacks)))
         write_grades(self.rows(), self.output)
         finished = {s: self.done[s] for s in self.order if s in self.done}
         write_text(self.paths[WIDE], grades_wide(finished, self.maximum, self.roster,
@@ -344,6 +345,7 @@ class ClassReport:
         flags = {s: self.flags[s] for s in totals}
         notes, most = [*general, *self.general], sum(self.maximum.values())
         names = {s: (self.roster or {}).get(sid, "") for s, sid in self.matched.items()}
-        write_text(path or self.paths[SUMMARY_TEXT], summary(totals, flags, most, notes, state))
+        write_text(path or self.paths[SUMMARY_TEXT],
+                   printable(summary(totals, flags, most, notes, state)))
         write_text(self.paths[SUMMARY_HTML], summary_html(totals, flags, most, notes, state,
                                                           names))
