@@ -101,6 +101,55 @@ def enter() -> bool:
     return _libc().mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
 
 
+def refused() -> str:
+    """What this system refuses of what :func:`enter` needs, in words (tried step by step
+    in a child process): "user namespaces (…)", "network namespaces (…)", …; "" when
+    it refuses nothing of it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.write(write, _first_refused().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    return said
+
+
+def _first_refused() -> str:
+    """The first step of :func:`enter` this (forked, expendable) process is refused."""
+    libc = _libc()
+    if libc.unshare(_CLONE_NEWUSER) != 0:
+        code = ctypes.get_errno()
+        why = {errno.ENOSPC: "max_user_namespaces is 0 or used up",
+               errno.EPERM: "not permitted, e.g. by a container's seccomp profile or "
+                            "kernel.unprivileged_userns_clone=0"}.get(code, os.strerror(code))
+        return f"user namespaces ({why})"
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError as exc:
+        return f"user namespaces (mapping this user: {exc.strerror})"
+    for what, flag in (("mount namespaces", _CLONE_NEWNS), ("PID namespaces", _CLONE_NEWPID),
+                       ("network namespaces", _CLONE_NEWNET),
+                       ("IPC namespaces", _CLONE_NEWIPC)):
+        if libc.unshare(flag) != 0:
+            return f"{what} ({os.strerror(ctypes.get_errno())})"
+    try:
+        _write("/proc/sys/user/max_user_namespaces", "0")
+    except OSError as exc:
+        return f"a limit on nested user namespaces ({exc.strerror})"
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return f"private mounts ({os.strerror(ctypes.get_errno())})"
+    return ""
+
+
 def _apart() -> bool:
     """What the network, IPC and user namespaces just entered need: no further user
     namespace may be made inside this one (``max_user_namespaces`` 0, per user namespace:
