@@ -118,9 +118,9 @@ def unhidden_limits(memory_mb: int) -> list[str]:
 
 
 def _load(name: str) -> Any:
-    """``helpers.exercises.<name>`` (the jail or the limits), loaded from its file (no
-    package is imported before the kernel's world is built: ``helpers`` sets environment
-    variables when imported)."""
+    """``helpers.exercises.<name>`` (jail, limits, refused), loaded from its file (no package
+    is imported before the kernel's world is built: ``helpers`` sets environment variables
+    when imported)."""
     import importlib.util
 
     module = f"helpers.exercises.{name}"
@@ -316,7 +316,7 @@ def probe(folder: str) -> int:
         said = pipe.read()
     _, status = os.waitpid(pid, 0)
     hidden = os.waitstatus_to_exitcode(status) == 0
-    print(said.decode() if hidden else json.dumps({"refused": _load("jail").refused()}),
+    print(said.decode() if hidden else json.dumps({"refused": _load("refused").refused()}),
           flush=True)
     return 0 if hidden else 1
 

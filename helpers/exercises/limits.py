@@ -180,7 +180,8 @@ class Group:
     """A kernel's own cgroup in each hierarchy where one can be made (:func:`_places`):
     made by the kernel's process before it enters its namespaces (:meth:`make`), joined by
     the kernel (:meth:`join`), removed by its keeper once it ended (:meth:`remove`); one a
-    keeper killed before that left is removed by the next kernel made there."""
+    keeper killed before that left (the grader kills with SIGKILL) is removed by the next
+    kernel made there, or by :func:`sweep`."""
 
     def __init__(self, made: dict[str, list[str]]) -> None:
         self.made = made  # folder -> what it limits, in words
@@ -302,6 +303,13 @@ def _delegated(mountpoint: str, folder: str | None, controllers: list[str]) -> s
         folder = None if folder.rstrip("/") == mountpoint.rstrip("/") else os.path.dirname(
             folder.rstrip("/"))
     return None
+
+
+def sweep() -> None:
+    """Remove the kernels' groups whose keeper is gone (killed before it could: the grader
+    ends kernels with SIGKILL), in every place this process would make one."""
+    for base, _, _ in _places():
+        _sweep(base)
 
 
 def _sweep(base: str) -> None:

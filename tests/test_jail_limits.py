@@ -1,0 +1,190 @@
+"""What a grading kernel may use beyond its address space (issue 32, review findings B and C):
+memory no ``RLIMIT_AS`` counts (a ``memfd``'s pages, System V shared memory), processes
+(a fork bomb), the size of one file, the memory of many processes together (where a cgroup
+can be made), and what it sees of ``/sys`` and ``/etc``; each tried from a real kernel
+started the grader's way (a notebook cell), every attack bounded so that on a machine
+without the limits it still ends (this machine is shared). Skipped only where the system
+refuses the namespaces a kernel hides in (then the grader says so, and which)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.exercises.grading import GradeRun, run_settings
+from helpers.exercises.hiding import hiding_works
+from helpers.exercises.runner import new_token, run_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_hiding = pytest.mark.skipif(not hiding_works(), reason="this machine refuses user "
+                                  "namespaces: kernels cannot hide anything (the grader says so)")
+
+
+def _limits():
+    """helpers/exercises/limits.py, loaded as the kernel loads it."""
+    spec = importlib.util.spec_from_file_location(
+        "nst_test_limits", ROOT / "helpers" / "exercises" / "limits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cells(tmp_path: Path, *codes: str, memory_mb: int = 600) -> list[list[str]]:
+    """Run ``codes`` as the cells of a notebook graded the grader's way (kernel capped at
+    ``memory_mb``); each cell's error messages."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id=f"c{n}")
+                                         for n, code in enumerate(codes)])
+    work = tmp_path / "work" / "ex01"
+    work.mkdir(parents=True)
+    settings = run_settings(GradeRun(timeout=120, memory_mb=memory_mb, cell_timeout=60),
+                            new_token(), [])
+    outcome = run_notebook(nb, work, [], settings)
+    assert all(c.metadata.get("nst_ran") for c in nb.cells), outcome.status
+    return [[f"{o.get('ename')}: {o.get('evalue')}" for o in c.get("outputs", [])
+             if o.get("output_type") == "error"] for c in nb.cells]
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_memfd_memory_beyond_the_budget_is_refused(tmp_path):
+    """Finding B: pages written to a memfd (never mapped) were outside RLIMIT_AS: a cell held
+    3.2 GB under a 3000 MiB cap. Now memfd_create fails (ENOSYS, as on a kernel without
+    it) and the cell's error is what the grader reports; the next cell still runs."""
+    hog = ("import os\nfd = os.memfd_create('hog')\nchunk = b'x' * (16 << 20)\n"
+           "for _ in range(50):  # 800 MiB, beyond the kernel's 600\n    os.write(fd, chunk)\n")
+    errors = _cells(tmp_path, hog, "open('after.txt', 'w').write('ran')")
+    assert len(errors[0]) == 1 and "[Errno 38]" in errors[0][0], errors
+    assert errors[1] == [] and (tmp_path / "work" / "ex01" / "after.txt").exists()
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_system_v_shared_memory_beyond_the_budget_is_refused(tmp_path):
+    """Finding B: System V segments (shmget) are counted by no RLIMIT_AS while unattached.
+    Now a kernel's IPC namespace holds at most an eighth of its budget (or System V IPC
+    is refused, where its limits cannot be set): asking for 700 MiB in 32 MiB segments
+    under a 600 MiB cap stops at 75 MiB; one segment over it is refused at once."""
+    cap = _limits().shm_mb(600) << 20
+    code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nheld = 0\n"
+            "for _ in range(22):\n    if libc.shmget(0, 32 << 20, 0o1600) < 0:\n        break\n"
+            "    held += 32 << 20\n"
+            f"big = libc.shmget(0, {cap + (1 << 20)}, 0o1600)\n"
+            f"assert held <= {cap} and big < 0, (held, big)")
+    assert _cells(tmp_path, code) == [[]]
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_fork_bomb_stops_at_the_cap_and_the_kernel_goes_on(tmp_path):
+    """Finding C: the processes a kernel starts were not limited (RLIMIT_NPROC does not bind
+    a kernel mapped to root). Now at most limits.processes() (256 on a small machine) run
+    at once (PID namespace, pids cgroup or RLIMIT_NPROC): a cell starting up to 2000
+    sleeping processes is stopped near the cap, and the next cell still runs. The bomb is
+    bounded (2000, each killed at the end of its cell) should a limit be missing."""
+    cap = _limits().processes()
+    bomb = ("import subprocess\nkids = []\ntry:\n    for _ in range(2000):\n"
+            "        kids.append(subprocess.Popen(['sleep', '120']))\nexcept OSError:\n"
+            "    pass\nfinally:\n    for kid in kids:\n        kid.kill()\n        kid.wait()\n"
+            f"assert 0 < len(kids) <= {cap}, len(kids)\nopen('started.txt', 'w').write("
+            "str(len(kids)))")
+    errors = _cells(tmp_path, bomb, "import subprocess\nsubprocess.run(['true'], check=True)")
+    assert errors == [[], []], errors
+    started = int((tmp_path / "work" / "ex01" / "started.txt").read_text())
+    assert cap // 2 < started <= cap, started
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_files_cores_and_open_files_are_limited(tmp_path):
+    """Finding C: RLIMIT_FSIZE was unlimited. Now one file holds at most a quarter of the
+    kernel's budget (150 MiB under 600, at least 128): writing a (sparse) byte at 200 MiB
+    fails with EFBIG; no core files; 1024 open files; the cell sees the same limits."""
+    limit = _limits().file_mb(600) << 20
+    code = ("import errno, os, resource\nfd = os.open('big.bin', os.O_WRONLY | os.O_CREAT)\n"
+            "try:\n    wrote = os.pwrite(fd, b'x', 200 << 20) > 0\nexcept OSError as exc:\n"
+            "    wrote = exc.errno != errno.EFBIG\n"
+            "got = [resource.getrlimit(r) for r in (resource.RLIMIT_FSIZE, "
+            "resource.RLIMIT_CORE, resource.RLIMIT_NOFILE)]\n"
+            f"assert not wrote and got == [({limit}, {limit}), (0, 0), (1024, 1024)], "
+            "(wrote, got)")
+    assert _cells(tmp_path, code) == [[]]
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_kernel_sees_no_network_interface_and_little_of_etc(tmp_path):
+    """Minor findings: the host's whole /sys (its network interfaces, devices) and /etc
+    (shadow, private keys, every account) were shown. Now /sys holds only the CPUs and
+    memory nodes, /etc only what Python and its libraries read, passwd and group only the
+    kernel's own user (who still has a name and HOME); NumPy still finds its CPUs."""
+    code = ("import getpass, os, pwd, numpy\nnet = os.listdir('/sys/class/net') if "
+            "os.path.isdir('/sys/class/net') else []\n"
+            "seen = [p for p in ('/etc/shadow', '/etc/ssl/private', '/etc/machine-id', "
+            "'/sys/block', '/sys/fs/cgroup') if os.path.exists(p)]\n"
+            "users = [p.pw_name for p in pwd.getpwall()]\n"
+            "me = pwd.getpwuid(os.getuid())\n"
+            "assert set(net) <= {'lo'} and not seen and len(users) <= 2, (net, seen, users)\n"
+            "assert me.pw_dir == '/tmp/home' and os.cpu_count() >= 1\n"
+            "assert os.path.exists('/sys/devices/system/cpu/online')\n"
+            "numpy.dot(numpy.ones((64, 64)), numpy.ones((64, 64)))")
+    assert _cells(tmp_path, code) == [[]]
+
+
+def _groups_left() -> list[str]:
+    """The kernels' cgroups in the places a kernel's group is made here."""
+    return [os.path.join(base, name) for base, _, _ in _limits()._places()
+            for name in os.listdir(base) if name.startswith("nst-kernel-")]
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_many_processes_share_one_memory_budget_where_a_cgroup_can_be_made(tmp_path):
+    """Finding B/C: RLIMIT_AS caps each process, so four children of a cell could hold four
+    budgets. Where a cgroup can be made, a kernel's processes share one: four children each
+    touching 300 MiB under a 600 MiB kernel do not all live (the kernel's group is out of
+    memory: a child is killed). Its group is gone once the kernel is and the next kernel
+    started (the grader kills kernels with SIGKILL: their keeper cannot remove it)."""
+    if not [place for place in _limits()._places() if "memory" in place[2]]:
+        pytest.skip("no cgroup can be made here (not root, no delegated cgroup v2 subtree): "
+                    "the instructor's notes say kernels then share no memory budget")
+    code = ("import os\nkids = []\nfor _ in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        block = bytearray(300 << 20)\n        for i in range(0, len(block), 4096):\n"
+            "            block[i] = 1\n        os._exit(0)\n    kids.append(pid)\n"
+            "codes = [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]\n"
+            "groups = open('/proc/self/cgroup').read()\n"
+            "open('groups.txt', 'w').write(groups)\nassert 'nst-kernel-' in groups, groups\n"
+            "assert any(c != 0 for c in codes), codes")
+    assert _cells(tmp_path / "a", code) == [[]]
+    text = (tmp_path / "a" / "work" / "ex01" / "groups.txt").read_text()
+    first = set(re.findall(r"nst-kernel-[0-9a-f-]+", text))
+    assert first, text
+    assert _cells(tmp_path / "b", "pass") == [[]]
+    assert not first & {Path(p).name for p in _groups_left()}
+
+
+def test_the_filter_refuses_only_what_it_names():
+    """The seccomp filter, in a process of its own: memfd_create fails with ENOSYS, System V
+    shared memory only when told (its limits could not be set); the rest works."""
+    code = ("import ctypes, errno, importlib.util, os, sys\n"
+            "spec = importlib.util.spec_from_file_location('l', sys.argv[2])\n"
+            "lim = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(lim)\n"
+            "assert lim.refuse_calls(sys.argv[1] == 'keep')\n"
+            "try:\n    os.memfd_create('x')\n    memfd = 0\nexcept OSError as exc:\n"
+            "    memfd = exc.errno\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "shm = libc.shmget(0, 4096, 0o1600)\nif shm >= 0:\n    libc.shmctl(shm, 0, None)\n"
+            "os.pipe()\nprint(memfd, shm >= 0 or ctypes.get_errno())")
+    said = {}
+    for sysv in ("keep", "refuse"):
+        proc = subprocess.run([sys.executable, "-c", code, sysv,
+                               str(ROOT / "helpers" / "exercises" / "limits.py")],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        said[sysv] = proc.stdout.split()
+    assert said == {"keep": ["38", "True"], "refuse": ["38", "38"]}, said
