@@ -250,13 +250,8 @@ def _places() -> list[tuple[str, str, list[str]]]:
     (for controllers v1 does not hold): the nearest group at or above its own, inside the
     same mount, that is writable and hands both memory and pids down to its children (a
     delegated subtree; a group holding processes cannot)."""
-    own = {}
     try:
-        with open("/proc/self/cgroup", encoding="utf-8") as table:
-            for line in table:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                for controller in controllers.split(",") if controllers else ["(v2)"]:
-                    own[controller] = path
+        own = _own_groups()
         with open("/proc/self/mountinfo", encoding="utf-8") as table:
             mounts = [line.split() for line in table]
     except (OSError, ValueError):
@@ -278,6 +273,17 @@ def _places() -> list[tuple[str, str, list[str]]]:
                 places.append((folder, "v2", wanted))
                 wanted = []
     return places
+
+
+def _own_groups() -> dict[str, str]:
+    """This process's cgroup in each hierarchy, by controller ("(v2)": cgroup v2's)."""
+    own = {}
+    with open("/proc/self/cgroup", encoding="utf-8") as table:
+        for line in table:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else ["(v2)"]:
+                own[controller] = path
+    return own
 
 
 def _inside(mountpoint: str, root: str, path: str | None) -> str | None:
