@@ -188,3 +188,45 @@ def test_the_filter_refuses_only_what_it_names():
         assert proc.returncode == 0, proc.stderr
         said[sysv] = proc.stdout.split()
     assert said == {"keep": ["38", "True"], "refuse": ["38", "38"]}, said
+
+
+def _can_unshare() -> bool:
+    import shutil
+
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "--user", "--map-current-user", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("limit,said", [
+    ("max_user_namespaces", "user namespaces (max_user_namespaces is 0 or used up)"),
+    ("max_net_namespaces", "network namespaces (max_net_namespaces is 0 or used up)")])
+def test_the_grader_names_what_the_system_refused(limit, said):
+    """Minor finding: the warning said "user namespaces are not available" whatever the
+    system refused. Now the grader's probe names it: run where no further user namespace,
+    or no network namespace, may be made (a user namespace whose limit is 0), it says
+    which."""
+    if not _can_unshare():
+        pytest.skip("no unshare(1) here to refuse namespaces to one process")
+    script = ("from helpers.exercises.hiding import hiding_works, not_hidden\n"
+              "print(hiding_works())\nprint(not_hidden())")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(["unshare", "--user", "--map-current-user", "sh", "-c",
+                           f'echo 0 > /proc/sys/user/{limit} && exec "$@"', "sh",
+                           sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        "False", f"kernels could see the instructor's folder: this system refuses {said}; "
+                 "run the grader in the nst-grader container"], proc.stdout
+
+
+@needs_hiding
+def test_the_grader_says_what_limits_a_kernel_here():
+    """The instructor's line: what limits each kernel on this machine (the probe's kernel
+    says what applied): at least the process cap, file size and memfd here."""
+    from helpers.exercises.hiding import kernel_limits
+
+    line = kernel_limits()
+    assert line.startswith("kernel limits: address space (--memory-mb), "), line
+    assert "memfd_create refused" in line and "files of at most" in line, line
+    assert f"{_limits().processes()} processes and threads" in line, line

@@ -15,9 +15,11 @@ import os
 _CLONE_NEWUSER, _CLONE_NEWNS, _CLONE_NEWPID = 0x10000000, 0x00020000, 0x20000000
 _CLONE_NEWNET, _CLONE_NEWIPC = 0x40000000, 0x08000000
 _MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
-_WHY = {errno.ENOSPC: "max_user_namespaces is 0 or used up",
-        errno.EPERM: "not permitted, e.g. by a container's seccomp profile or "
-                     "kernel.unprivileged_userns_clone=0"}
+#: Each namespace a kernel enters (with a user namespace of its own), in words, with its
+#: flag and the name of the limit on it (``/proc/sys/user/max_NAME_namespaces``).
+_KINDS = (("user namespaces", 0, "user"), ("mount namespaces", _CLONE_NEWNS, "mnt"),
+          ("PID namespaces", _CLONE_NEWPID, "pid"), ("network namespaces", _CLONE_NEWNET, "net"),
+          ("IPC namespaces", _CLONE_NEWIPC, "ipc"))
 
 
 def refused() -> str:
@@ -47,13 +49,36 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
+def _attempt(flags: int) -> int:
+    """0 when a new process may enter new namespaces ``flags`` (one made to try), else the
+    error number it was refused with."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            if ctypes.CDLL(None, use_errno=True).unshare(flags) != 0:
+                code = ctypes.get_errno() or 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def _first_refused() -> str:
     """The first step of entering a kernel's namespaces this (forked, expendable) process
-    is refused, in words; "" when none is."""
+    is refused, in words (each namespace tried alone with a user namespace, in a process of
+    its own, then all of them here as a kernel enters them); "" when none is."""
+    for what, flag, limit in _KINDS:
+        code = _attempt(_CLONE_NEWUSER | flag)
+        if code:
+            why = {errno.ENOSPC: f"max_{limit}_namespaces is 0 or used up",
+                   errno.EPERM: "not permitted, e.g. by a container's seccomp profile or "
+                                "kernel.unprivileged_userns_clone=0"}.get(code)
+            return f"{what} ({why or os.strerror(code)})"
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWUSER) != 0:
-        code = ctypes.get_errno()
-        return f"user namespaces ({_WHY.get(code, os.strerror(code))})"
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWNET
+                    | _CLONE_NEWIPC) != 0:
+        return f"these namespaces together ({os.strerror(ctypes.get_errno())})"
     uid, gid = os.getuid(), os.getgid()
     try:
         _write("/proc/self/setgroups", "deny")
@@ -61,11 +86,6 @@ def _first_refused() -> str:
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
     except OSError as exc:
         return f"user namespaces (mapping this user: {exc.strerror})"
-    for what, flag in (("mount namespaces", _CLONE_NEWNS), ("PID namespaces", _CLONE_NEWPID),
-                       ("network namespaces", _CLONE_NEWNET),
-                       ("IPC namespaces", _CLONE_NEWIPC)):
-        if libc.unshare(flag) != 0:
-            return f"{what} ({os.strerror(ctypes.get_errno())})"
     try:
         _write("/proc/sys/user/max_user_namespaces", "0")
     except OSError as exc:
