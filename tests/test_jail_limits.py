@@ -233,3 +233,52 @@ def test_the_grader_says_what_limits_a_kernel_here():
     assert line.startswith("kernel limits: address space (--memory-mb), "), line
     assert "memfd_create refused" in line and "files of at most" in line, line
     assert f"{_limits().processes()} processes and threads" in line, line
+
+
+I386_MEMFD = ("import ctypes, mmap\n"  # memfd_create(NULL, 0) through int 0x80 (i386 calls)
+              "code = bytes([0x53, 0xB8, 0x64, 0x01, 0, 0, 0x31, 0xDB, 0x31, 0xC9, 0xCD, 0x80, "
+              "0x5B, 0xC3])  # push rbx; mov eax, 356; xor ebx/ecx; int 0x80; pop rbx; ret\n"
+              "buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | "
+              "mmap.PROT_EXEC)\nbuf.write(code)\n"
+              "call = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof("
+              "ctypes.c_char.from_buffer(buf)))\nprint(call())\n")
+
+
+def test_the_filter_also_refuses_the_32_bit_calls():
+    """A hostile cell may make the i386 system call (int 0x80) instead, whose number differs:
+    memfd_create(NULL) through it fails with EFAULT unfiltered (it ran), ENOSYS filtered."""
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the i386 calls of an x86_64 kernel only")
+    plain = subprocess.run([sys.executable, "-c", I386_MEMFD], capture_output=True, text=True,
+                           timeout=60)
+    if plain.returncode != 0:
+        pytest.skip("this kernel makes no i386 system calls: nothing to refuse")
+    load = ("import importlib.util\nspec = importlib.util.spec_from_file_location('l', "
+            f"{str(ROOT / 'helpers' / 'exercises' / 'limits.py')!r})\n"
+            "lim = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(lim)\n"
+            "assert lim.refuse_calls(True)\n")
+    filtered = subprocess.run([sys.executable, "-c", load + I386_MEMFD], capture_output=True,
+                              text=True, timeout=60)
+    assert (plain.stdout.strip(), filtered.stdout.strip()) == ("-14", "-38"), filtered.stderr
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_a_cell_cannot_raise_its_limits(tmp_path):
+    """A hostile cell tries to undo its limits: raise its rlimits, rewrite its namespaces'
+    System V and pid_max settings, leave its cgroup, or make a memfd through the i386 call.
+    Each fails."""
+    code = ("import errno, os, resource\nraised = []\n"
+            "for r in (resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, "
+            "resource.RLIMIT_AS):\n    try:\n"
+            "        resource.setrlimit(r, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+            "        raised.append(r)\n    except (OSError, ValueError):\n        pass\n"
+            "for name in ('kernel/shmall', 'kernel/msgmni', 'kernel/pid_max'):\n    try:\n"
+            "        open('/proc/sys/' + name, 'w').write('99999999')\n"
+            "        raised.append(name)\n    except OSError:\n        pass\n"
+            "seen = [p for p in ('/sys/fs/cgroup',) if os.path.exists(p)]\n"
+            "assert not raised and not seen, (raised, seen)\n" + I386_MEMFD.replace(
+                "print(call())", "result = call()\nassert result in (-38, -14), result"))
+    assert _cells(tmp_path, code) == [[]]

@@ -34,12 +34,13 @@ OUTPUT_BYTES = 2**20
 
 
 def limit_memory(megabytes: int) -> None:
-    """Cap this process's virtual memory at ``megabytes`` (its children inherit the cap)."""
+    """Cap this process's virtual memory at ``megabytes`` (its children inherit the cap), the
+    hard limit too: a cell cannot raise it."""
     limit = megabytes * 2**20
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def cap_stream(stream: Any, limit: int = OUTPUT_BYTES) -> None:
