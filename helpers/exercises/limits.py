@@ -16,8 +16,9 @@ and semaphores) nor the number of processes; this module closes those gaps:
   never for a kernel mapped to root), and a seccomp filter refusing ``memfd_create`` and
   ``memfd_secret`` (and System V IPC where its limits could not be set) with ``ENOSYS``.
 
-Each step returns what it applied, in words (:func:`describe`), for the instructor's notes.
-Loaded from its file, like the jail (no package is imported before the kernel's world is built).
+Each step returns what it applied, in words, for the instructor
+(:func:`helpers.exercises.hiding.kernel_limits`). Loaded from its file, like the jail (no
+package is imported before the kernel's world is built).
 """
 
 from __future__ import annotations
