@@ -45,7 +45,7 @@ from typing import Any
 from helpers.errors import StyleTransferError
 from helpers.exercises.collect import EXERCISE
 from helpers.exercises.custom import points, register
-from helpers.exercises.hiding import NOT_HIDDEN, git_dirs, hiding_works, needed
+from helpers.exercises.hiding import git_dirs, hiding_works, needed, not_hidden
 from helpers.exercises.judge import new_seed
 from helpers.exercises.metadata import checks_in
 from helpers.exercises.nbio import read_notebook
@@ -373,7 +373,7 @@ def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = N
     if not hiding_works():
         import sys
 
-        print(f"warning: {NOT_HIDDEN}", file=sys.stderr, flush=True)
+        print(f"warning: {not_hidden()}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
         run = run_settings(settings, new_token(), [tmp, source, path.parent])
         rows = grade_notebook(path.parent.name or "student", path, instructor, Path(tmp), run)

@@ -65,9 +65,10 @@ def git_dirs(folder: Path) -> list[Path]:
     return []
 
 
-#: What the grader says (stderr, summary.html) when kernels cannot be kept from the folders.
-NOT_HIDDEN = ("kernels could see the instructor's folder: user namespaces are not available "
-              "here; run the grader in the nst-grader container")
+#: What the grader says (stderr, summary.html) when kernels cannot be kept from the folders
+#: (:func:`not_hidden` adds what the system refused).
+NOT_HIDDEN = ("kernels could see the instructor's folder: this system refuses the namespaces a "
+              "kernel hides in; run the grader in the nst-grader container")
 
 
 #: Why a notebook was not graded when its kernel, told to hide, could not (the summary's
@@ -78,10 +79,12 @@ KERNEL_NOT_HIDDEN = ("not graded: its kernel could not hide the instructor's and
 
 
 @functools.lru_cache(maxsize=1)
-def hiding_works() -> bool:
-    """Whether a grading kernel can build its own world here
+def probe() -> tuple[bool, str, tuple[str, ...]]:
+    """Whether a grading kernel can build its own world here, what the system refused when
+    it cannot (in words, "" when unknown), and what limits a kernel gets
     (:func:`helpers.exercises.kernel.probe` run in a process of its own, as a kernel would;
     asked once per process)."""
+    import json
     import subprocess
     import sys
 
@@ -89,11 +92,41 @@ def hiding_works() -> bool:
     with tempfile.TemporaryDirectory(prefix="nst-probe-") as folder:
         Path(folder, "seen").touch()
         try:
-            return subprocess.run([sys.executable, str(kernel), "--probe", folder],
+            proc = subprocess.run([sys.executable, str(kernel), "--probe", folder],
                                   stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=60).returncode == 0
+                                  timeout=60, text=True)
         except (OSError, subprocess.TimeoutExpired):
-            return False
+            return False, "", ()
+    try:
+        said = json.loads((proc.stdout.strip().splitlines() or ["{}"])[-1])
+    except ValueError:
+        said = {}
+    return (proc.returncode == 0, str(said.get("refused", "")),
+            tuple(str(line) for line in said.get("limits", ())))
+
+
+def hiding_works() -> bool:
+    """Whether a grading kernel can build its own world here (:func:`probe`)."""
+    return probe()[0]
+
+
+def not_hidden() -> str:
+    """:data:`NOT_HIDDEN`, naming what this system refused (:func:`probe`)."""
+    refused = probe()[1]
+    if not refused:
+        return NOT_HIDDEN
+    return (f"kernels could see the instructor's folder: this system refuses {refused}; run "
+            "the grader in the nst-grader container")
+
+
+def kernel_limits() -> str:
+    """One line for the instructor: what limits each grading kernel here (:func:`probe`),
+    besides its address space (``--memory-mb``) and its ``/tmp`` and ``/dev/shm``."""
+    found = probe()[2]
+    if not found:
+        return ("kernel limits: only its address space (--memory-mb) and output; no cgroup, "
+                "no cap on processes, System V IPC or memfd could be set here")
+    return "kernel limits: address space (--memory-mb), " + "; ".join(found)
 
 
 def needed(folder: Path) -> bool:

@@ -8,9 +8,11 @@ it started dies with it, however detached) and cannot name, signal or trace any 
 outside, reach another kernel's sockets (the grader talks to it over ``ipc://`` socket
 files in its own folder), share System V memory with one, or make a user namespace.
 :func:`build` then gives that child a new root: an empty tmpfs holding read-only bind
-mounts of only what a kernel needs (:func:`allowed`: the system's programs, libraries and
-``/etc``, Python's prefixes, the ``helpers`` package and the project's ``data/``), a fresh
-``/proc`` of its own PID namespace, a minimal ``/dev``, its working folder (read-write), a
+mounts of only what a kernel needs (:func:`allowed`: the system's programs and libraries,
+the few files of ``/etc`` they read (:data:`ETC`; its ``passwd`` and ``group`` name only
+itself), Python's prefixes, the ``helpers`` package and the project's ``data/``), a fresh
+``/proc`` of its own PID namespace, of ``/sys`` only its CPUs and memory nodes (:data:`SYS`:
+no device, no network interface), a minimal ``/dev``, its working folder (read-write), a
 private ``/tmp`` (its ``HOME``, where the grader's cached Keras weights are shown read-only)
 and ``/dev/shm``, both capped by its memory budget, and its own folder (its connection
 file and socket files).
@@ -46,6 +48,15 @@ _KEEP = ((os.ST_NOSUID, _MS_NOSUID), (os.ST_NODEV, _MS_NODEV), (os.ST_NOEXEC, _M
          (os.ST_NOATIME, _MS_NOATIME), (os.ST_NODIRATIME, _MS_NODIRATIME),
          (os.ST_RELATIME, _MS_RELATIME))
 _DEVICES = ("null", "zero", "full", "random", "urandom")
+#: What a kernel sees of ``/etc`` (loader, time zone, name service, certificates, fonts...):
+#: no ``shadow``, no keys; its ``passwd`` and ``group`` name only itself (:func:`_accounts`).
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "nsswitch.conf",
+       "hosts", "host.conf", "gai.conf", "protocols", "services", "mime.types", "locale.alias",
+       "alternatives", "fonts", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
+       "pki/tls/certs", "pki/ca-trust/extracted", "os-release", "matplotlibrc", "terminfo",
+       "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
+#: What a kernel sees of ``/sys`` (CPUs, memory nodes): no device, no network interface.
+SYS = ("devices/system/cpu", "devices/system/node", "kernel/mm/transparent_hugepage")
 #: Environment variables naming folders of the grader's (a kernel uses its own HOME's).
 _ELSEWHERE = ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
               "XDG_RUNTIME_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR",
@@ -134,8 +145,9 @@ def allowed() -> list[str]:
     a folder holding it: not its notebooks, nor its git folder."""
     package = Path(__file__).resolve().parent.parent
     prefixes = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
-    places = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys",
-              *prefixes, str(package), str(package.parent / "data")]
+    places = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+              *[f"/etc/{name}" for name in ETC], *prefixes, str(package),
+              str(package.parent / "data")]
     inside = [Path(p).resolve() for p in prefixes]
     for entry in sys.path:
         path = Path(entry or ".").resolve()
@@ -205,7 +217,7 @@ def build(work: str, private: str, hidden: list[str], memory_mb: int = 0) -> Non
     one covered, ``/tmp`` and ``/dev/shm`` capped by ``memory_mb`` (:func:`tmpfs_mb`); then
     pivot into it, lock it and move to ``work``. Raises :class:`JailError` when any step
     fails."""
-    fonts = _font_cache()
+    fonts, accounts = _font_cache(), _accounts()
     models = os.path.join(os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras"),
                           "models")
     _close_folders()
@@ -216,6 +228,10 @@ def build(work: str, private: str, hidden: list[str], memory_mb: int = 0) -> Non
     for path in places:
         _place(root, path)
     _special(root, *tmpfs_mb(memory_mb))
+    _sys(root)
+    for name, text in accounts.items():
+        os.makedirs(root + "/etc", exist_ok=True)
+        _create(f"{root}/etc/{name}", text)
     _place(root, work, write=True)
     _cover(root, hidden, [*places, work], work)
     home = "/tmp/home"
@@ -271,6 +287,44 @@ def _special(root: str, tmp_mb: int = 1024, shm_mb: int = 1024) -> None:
     _read_only(root + "/dev", under=False)
     _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV,
            f"size={shm_mb}m,mode=1777")
+
+
+def _sys(root: str) -> None:
+    """``/sys`` showing only :data:`SYS`, from a sysfs of the kernel's own network namespace
+    (or the machine's, where mounting one is refused), read-only."""
+    stage, source = root + "/.sys", "/sys"
+    os.makedirs(stage)
+    try:
+        _mount("sysfs", stage, "sysfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+        source = stage
+    except JailError:
+        pass
+    try:
+        for part in SYS:
+            if os.path.isdir(f"{source}/{part}"):
+                os.makedirs(f"{root}/sys/{part}")
+                _mount(f"{source}/{part}", f"{root}/sys/{part}", None, _MS_BIND | _MS_REC)
+                _read_only(f"{root}/sys/{part}")
+    finally:
+        if source == stage:
+            _libc().umount2(stage.encode(), _MNT_DETACH)
+        os.rmdir(stage)
+
+
+def _accounts() -> dict[str, bytes]:
+    """The kernel's ``/etc/passwd`` and ``/etc/group``: its own user and group (HOME its
+    ``/tmp/home``) and ``nobody``, nothing of the machine's other accounts."""
+    import grp
+    import pwd
+
+    uid, gid = os.getuid(), os.getgid()
+    user = next((p.pw_name for p in pwd.getpwall() if p.pw_uid == uid), "student")
+    group = next((g.gr_name for g in grp.getgrall() if g.gr_gid == gid), "student")
+    users = {uid: f"{user}:x:{uid}:{gid}:{user}:/tmp/home:/bin/sh\n",
+             65534: "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"}
+    groups = {gid: f"{group}:x:{gid}:\n", 65534: "nogroup:x:65534:\n"}
+    return {"passwd": "".join(users.values()).encode(),
+            "group": "".join(groups.values()).encode()}
 
 
 def _cover(root: str, hidden: list[str], places: list[str], work: str) -> None:

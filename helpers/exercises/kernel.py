@@ -34,12 +34,13 @@ OUTPUT_BYTES = 2**20
 
 
 def limit_memory(megabytes: int) -> None:
-    """Cap this process's virtual memory at ``megabytes`` (its children inherit the cap)."""
+    """Cap this process's virtual memory at ``megabytes`` (its children inherit the cap), the
+    hard limit too: a cell cannot raise it."""
     limit = megabytes * 2**20
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def cap_stream(stream: Any, limit: int = OUTPUT_BYTES) -> None:
@@ -64,18 +65,23 @@ HIDE_FAILED = 97
 _PR_SET_PDEATHSIG = 1
 
 
-def isolate(hidden: list[str], private: str, memory_mb: int = 0) -> None:
-    """Run the rest of this kernel in a world of its own (:mod:`helpers.exercises.jail`):
-    this process stays outside as the kernel's keeper (it waits, passes on its exit status
-    and kills it when ended or when its own parent is gone: :func:`_keep`); its child, PID 1
-    of a new PID namespace, builds its root, tells the keeper so (a byte on a pipe) and
-    returns here. Exits with :data:`HIDE_FAILED` when any step fails."""
+def isolate(hidden: list[str], private: str, memory_mb: int = 0) -> list[str]:
+    """Run the rest of this kernel in a world of its own (:mod:`helpers.exercises.jail`)
+    and within its limits (:mod:`helpers.exercises.limits`): this process makes the
+    kernel's cgroups (where it can), then stays outside as the kernel's keeper (it waits,
+    passes on its exit status, kills it when ended or when its own parent is gone, and
+    removes its cgroups: :func:`_keep`); its child, PID 1 of a new PID namespace, joins the
+    cgroups, caps its namespaces, builds its root, limits itself, tells the keeper so (a
+    byte on a pipe) and returns here what limits it. Exits with :data:`HIDE_FAILED` when
+    any step of hiding fails."""
     import select
     import signal
 
-    jail = _jail()
+    jail, limits = _load("jail"), _load("limits")
     parent = os.getppid()
+    group = limits.Group.make(memory_mb)
     if not jail.enter():
+        group.remove()
         os._exit(HIDE_FAILED)
     alive, keeper_end = os.pipe()
     built, built_end = os.pipe()
@@ -83,7 +89,7 @@ def isolate(hidden: list[str], private: str, memory_mb: int = 0) -> None:
     if child:
         os.close(alive)
         os.close(built_end)
-        _keep(child, built, parent)
+        _keep(child, built, parent, group.remove)
     os.close(keeper_end)
     os.close(built)
     try:
@@ -92,35 +98,49 @@ def isolate(hidden: list[str], private: str, memory_mb: int = 0) -> None:
             os._exit(HIDE_FAILED)
         os.close(alive)
         os.setsid()  # its own process group: kill(0, ...) reaches no process outside
+        applied = group.join()
+        capped, sysv = limits.cap_namespaces(memory_mb)
         jail.build(os.getcwd(), private, hidden, memory_mb)
+        applied += capped + limits.limit_process(memory_mb, sysv, jailed=True)
         os.write(built_end, b"1")  # before any cell: a later exit is no failure to hide
         os.close(built_end)
     except BaseException:  # noqa: BLE001 - nothing may run half-hidden
         os._exit(HIDE_FAILED)
+    return applied
 
 
-def _jail() -> Any:
-    """:mod:`helpers.exercises.jail`, loaded from its file (no package is imported before
-    the kernel's world is built: ``helpers`` sets environment variables when imported)."""
+def unhidden_limits(memory_mb: int) -> list[str]:
+    """The limits of a kernel that cannot hide (the grader said so): its cgroups where they
+    can be made (removed by a later kernel's, once this one is gone), its process limits
+    (:func:`helpers.exercises.limits.limit_process`, System V IPC refused: the machine's
+    own is all there is); what applied."""
+    limits = _load("limits")
+    return limits.Group.make(memory_mb).join() + limits.limit_process(memory_mb, False, False)
+
+
+def _load(name: str) -> Any:
+    """``helpers.exercises.<name>`` (jail, limits, refused), loaded from its file (no package
+    is imported before the kernel's world is built: ``helpers`` sets environment variables
+    when imported)."""
     import importlib.util
 
-    name = "helpers.exercises.jail"
-    if name not in sys.modules:
+    module = f"helpers.exercises.{name}"
+    if module not in sys.modules:
         spec = importlib.util.spec_from_file_location(
-            name, os.path.join(os.path.dirname(os.path.abspath(__file__)), "jail.py"))
+            module, os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
         assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        sys.modules[module] = loaded
+    return sys.modules[module]
 
 
-def _keep(child: int, built: int, parent: int) -> None:
+def _keep(child: int, built: int, parent: int, cleanup: Any) -> None:
     """The keeper: wait for the kernel ``child``, passing on SIGINT (an interrupt) and
     killing it on SIGTERM or SIGHUP or once this process's ``parent`` is gone (the grader
-    killed: no kernel left running), then exit as it did, but with :data:`HIDE_FAILED` only
-    when it never reported its world built on the pipe ``built`` (a cell's ``os._exit(97)``
-    is an ordinary death); never returns."""
+    killed: no kernel left running), call ``cleanup()`` (its cgroups removed), then exit as
+    it did, but with :data:`HIDE_FAILED` only when it never reported its world built on the
+    pipe ``built`` (a cell's ``os._exit(97)`` is an ordinary death); never returns."""
     import select
     import signal
 
@@ -141,7 +161,10 @@ def _keep(child: int, built: int, parent: int) -> None:
     except BaseException:  # noqa: BLE001 - the keeper never runs anything else
         passing(signal.SIGKILL, None)
     finally:
-        os._exit(code)
+        try:
+            cleanup()
+        finally:
+            os._exit(code)
 
 
 def _wait(child: int, parent: int, kill: Any) -> int:
@@ -270,20 +293,37 @@ def _fresh_state() -> None:
 def probe(folder: str) -> int:
     """Whether this system lets a kernel hide what it must (0) or not (1): a kernel's world
     built as :func:`isolate` does, the ``folder`` (holding a file) absent from it, ``/``
-    and Python's prefix read-only, this process PID 1 of its own namespace."""
+    and Python's prefix read-only, this process PID 1 of its own namespace. Prints one
+    JSON line: the limits a kernel gets here (``limits``, in words), or what the system
+    refused (``refused``, in words: "" when hiding failed for another reason)."""
+    import json
+
     for name in ("work", "private"):
         os.makedirs(os.path.join(folder, name), exist_ok=True)
     os.chdir(os.path.join(folder, "work"))
+    read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         status = 1
         try:
-            isolate([folder], os.path.join(folder, "private"))
+            os.close(read)
+            applied = isolate([folder], os.path.join(folder, "private"), PROBE_MB)
             status = 0 if _hidden_here(folder) else 1
+            os.write(write, json.dumps({"limits": applied}).encode())
         finally:
             os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read()
     _, status = os.waitpid(pid, 0)
-    return 0 if os.waitstatus_to_exitcode(status) == 0 else 1
+    hidden = os.waitstatus_to_exitcode(status) == 0
+    print(said.decode() if hidden else json.dumps({"refused": _load("refused").refused()}),
+          flush=True)
+    return 0 if hidden else 1
+
+
+#: The memory cap of the kernel :func:`probe` builds (its limits are described, not used).
+PROBE_MB = 1024
 
 
 def _hidden_here(folder: str) -> bool:
@@ -326,6 +366,8 @@ def main(argv: list[str]) -> None:
         argv = argv[2:]
     if must:  # else the grader found that nothing can be hidden here, and said so
         isolate(hidden, private, memory_mb)
+    else:
+        unhidden_limits(memory_mb)
     os.environ["NST_HIDDEN"] = "yes" if must else "no"
     from ipykernel.kernelapp import IPKernelApp
 
