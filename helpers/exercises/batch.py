@@ -35,7 +35,7 @@ from helpers.exercises.grading import (
     instructor_notebooks,
     printable,
 )
-from helpers.exercises.hiding import NOT_HIDDEN, exposed, hiding_works
+from helpers.exercises.hiding import exposed, hiding_works, kernel_limits, not_hidden
 from helpers.exercises.lending import Lender
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
@@ -259,8 +259,10 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
         general.append(f"hidden inputs drawn from seed {settings.seed} (--seed {settings.seed} "
                        "draws them again)")
         if not hiding_works():
-            print(f"warning: {NOT_HIDDEN}", file=sys.stderr, flush=True)
-            general.insert(0, NOT_HIDDEN)
+            print(f"warning: {not_hidden()}", file=sys.stderr, flush=True)
+            general.insert(0, not_hidden())
+        else:
+            general.append(kernel_limits())
         general += exposed(settings.hide)
         for line in general + [f"{shown(s.student)}: {n}" for s in subs
                                for n in [*s.notes, *([s.problem] if s.problem else [])]]:
