@@ -262,3 +262,17 @@ def test_the_runner_reads_no_answer_through_a_link_nor_a_forged_deep_record(tmp_
     (work / "b.json").write_text("[" * 100_000 + "]" * 100_000)
     (work / "b.npz").write_bytes(b"PK")
     assert read_answer(work, "b") == (None, b"")
+
+
+def test_write_into_refuses_a_folder_swapped_for_a_link(tmp_path: Path, canary: Path) -> None:
+    """A kernel replaces its working folder by a link to a folder of the grader's: the job
+    is refused, nothing is written there."""
+    work = tmp_path / "kernel-workdir"
+    work.symlink_to(canary.parent, target_is_directory=True)
+    with pytest.raises(StyleTransferError, match="the folder is a symbolic link"):
+        files.write_into(work, "job-gram.json", b"{}")
+    assert sorted(p.name for p in canary.parent.iterdir()) == ["canary.txt"]
+    _unchanged(canary)
+    real = tmp_path / "real"
+    real.mkdir()
+    assert files.write_into(real, "job.json", b"{}").read_bytes() == b"{}"
