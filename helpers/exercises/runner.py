@@ -16,6 +16,12 @@
   what the student's function gave comes back as files, read here as data with a bound
   (:func:`read_answer`: regular files only, JSON and ``np.load(allow_pickle=False)`` later).
   Nothing a check cell prints or logs is trusted.
+- A hidden kernel is reached over ``ipc://`` socket files in its connection folder, which it
+  can write. The grader waits until the kernel made them, hard-links each into a folder of
+  its own that the kernel cannot see, refusing any that is not a socket of the grader's user
+  (a link, a file: "not graded: ..."), and connects through those links only, with ZeroMQ's
+  reconnecting off (``RECONNECT_IVL`` -1): a link the kernel plants later at a socket's name
+  is never followed (:func:`take_sockets`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -41,6 +48,8 @@ from helpers.files import read_bytes, write_text
 ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
 MESSAGE_BYTES = 32 * 2**20      # the largest message accepted from a student's kernel
 TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
+START_SECONDS = 60              # for a kernel to make its socket files (nbclient's wait too)
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
 
 @dataclass
@@ -58,6 +67,7 @@ class RunSettings:
     seed: int = 0
     template: Any = None  # a forking.Template: kernels forked from it (None: from scratch)
     must_hide: bool = False  # hiding works here: a kernel that cannot hide runs nothing
+    folder_mb: int = 0  # the size cap of the notebook's folder (worker.notebook_folder; 0: none)
 
 
 @dataclass
@@ -97,20 +107,95 @@ def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None
     return record, data
 
 
-def _client_class() -> type:
-    """A kernel client refusing messages over :data:`MESSAGE_BYTES` (ZeroMQ drops them)."""
+class RefusedKernel(RuntimeError):
+    """A kernel the grader does not talk to: its socket files are not what they must be."""
+
+
+def zmq_context() -> Any:
+    """The ZeroMQ context of the grader's sockets to a student's kernel: no message over
+    :data:`MESSAGE_BYTES` is received (ZeroMQ drops it), and no socket reconnects
+    (``RECONNECT_IVL`` -1): once its peer is gone, nothing at its address is reached."""
     import zmq
+    import zmq.asyncio
+
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
+    context.setsockopt(zmq.RECONNECT_IVL, -1)
+    return context
+
+
+def _client_class() -> type:
+    """A kernel client on :func:`zmq_context`."""
     import zmq.asyncio
     from jupyter_client import AsyncKernelClient
 
     class CappedClient(AsyncKernelClient):
         def _context_default(self) -> zmq.asyncio.Context:
             self._created_context = True
-            context = zmq.asyncio.Context()
-            context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
-            return context
+            return zmq_context()
 
     return CappedClient
+
+
+async def take_sockets(km: Any, ours: Path) -> None:
+    """For a kernel reached over ``ipc`` (its socket files in its own folder, which it can
+    write): wait (:data:`START_SECONDS` at most) until it made all of them, hard-link each
+    into ``ours`` (a new folder of the grader's, on the same filesystem, that the kernel
+    cannot see) and point ``km`` there: the grader's sockets connect through those links
+    only, never through a name the kernel can replace. A name that is not a socket of this
+    user (a link, a file) stops the kernel: :class:`RefusedKernel`. A kernel that ends
+    first is left to fail as any kernel that does not start."""
+    theirs = Path(km.ip)
+    names = [f"{theirs.name}-{getattr(km, f'{channel}_port')}" for channel in CHANNELS]
+    deadline = time.monotonic() + START_SECONDS
+    while not all(os.path.lexists(theirs.parent / name) for name in names):
+        if not await km.is_alive():
+            return
+        if time.monotonic() > deadline:
+            kill_group(_kernel_pid(km))
+            raise RuntimeError(f"the kernel made no sockets within {START_SECONDS} s")
+        await asyncio.sleep(0.02)
+    ours.mkdir(mode=0o700)
+    for name in names:
+        try:  # the link's own inode, whatever it is (a symbolic link is not followed)
+            os.link(theirs.parent / name, ours / name, follow_symlinks=False)
+            info = os.lstat(ours / name)
+        except OSError as exc:
+            kill_group(_kernel_pid(km))
+            raise RefusedKernel(f"not graded: its kernel's socket file {name} could not be "
+                                f"checked ({exc.strerror}); the kernel was stopped") from None
+        if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+            kill_group(_kernel_pid(km))
+            raise RefusedKernel(f"not graded: its kernel's socket file {name} is {_kind(info)}, "
+                                "not a socket it made; the kernel was stopped")
+    km.ip = str(ours / theirs.name)
+
+
+def _kind(info: os.stat_result) -> str:
+    """What a file is, in words (for a refusal)."""
+    if stat.S_ISSOCK(info.st_mode):
+        return "a socket of another user"
+    kinds = {stat.S_ISLNK: "a symbolic link", stat.S_ISREG: "a regular file",
+             stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a pipe"}
+    return next((what for test, what in kinds.items() if test(info.st_mode)), "a device")
+
+
+def _manager_class(base: type, ours: Path) -> type:
+    """``base`` (a kernel manager class) on :func:`zmq_context`, taking its kernel's sockets
+    (:func:`take_sockets`, into ``ours``) before anything connects to them."""
+    import zmq.asyncio
+
+    class CheckedManager(base):  # type: ignore[misc, valid-type]
+        def _context_default(self) -> zmq.asyncio.Context:
+            self._created_context = True
+            return zmq_context()
+
+        async def _async_post_start_kernel(self, **kw: Any) -> None:
+            if self.transport == "ipc":
+                await take_sockets(self, ours)
+            await super()._async_post_start_kernel(**kw)
+
+    return CheckedManager
 
 
 def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
@@ -155,16 +240,18 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel` (run as a
     script, hiding ``settings.hide``). Its connection file lies in a folder of its own
-    (0700) that only this kernel sees; hidden (``settings.must_hide``: a network namespace
-    of its own, no other kernel reachable), the kernel is reached over ZeroMQ's ``ipc``
-    transport, its socket files in that folder too."""
+    (0700, beside ``kernel_dir``: in the notebook's size-capped folder) that only this
+    kernel sees; hidden (``settings.must_hide``: a network namespace of its own, no other
+    kernel reachable), the kernel is reached over ZeroMQ's ``ipc`` transport, its socket
+    files in that folder too, connected to through links of the grader's
+    (:func:`take_sockets`)."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_core.paths import jupyter_runtime_dir
 
     spec = kernel_dir / "nst-grade"
     spec.mkdir(parents=True, exist_ok=True)
-    private = Path(jupyter_runtime_dir()) / f"nst-grade-{uuid.uuid4().hex}"
-    private.mkdir(mode=0o700, parents=True)
+    run = uuid.uuid4().hex[:12]  # short: a socket's path has at most 107 bytes
+    private = kernel_dir.parent / f"k{run}"
+    private.mkdir(mode=0o700)
     hide = [arg for folder in settings.hide for arg in ("--hide", str(folder))]
     write_text(spec / "kernel.json", json.dumps({
         "argv": [sys.executable, str(Path(__file__).with_name("kernel.py")), "--memory-mb",
@@ -174,7 +261,8 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
         "display_name": "nst grading", "language": "python"}))
     from helpers.exercises.forking import manager_class
 
-    km = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))(
+    base = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))
+    km = _manager_class(base, kernel_dir.parent / f"g{run}")(
         kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
         transport="ipc" if settings.must_hide else "tcp")
@@ -279,6 +367,8 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
                           f"the {settings.memory_mb} MiB limit)")
         return outcome.current
+    except RefusedKernel as exc:
+        outcome.status = str(exc)
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
@@ -287,7 +377,8 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
                                                None))
-        shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+        for folder in {Path(km.connection_file).parent, Path(km.ip).parent}:  # and our links
+            shutil.rmtree(folder, ignore_errors=True)
         outcome.took("kernel stop", started)
     return None
 
@@ -330,9 +421,9 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
             continue
         client.timeout = max(1, int(min(settings.cell_timeout, left)))
         outcome.current, started = index, time.perf_counter()
-        if answer:
-            cell.source = outcome.prepare[cell.id[len("nst-answer-"):]]()
-            started = outcome.took("hidden inputs", started)
+        if answer and not _prepared(cell, outcome, settings):
+            continue
+        started = outcome.took("hidden inputs", started) if answer else started
         step = "answers" if answer else "first cell" if index == cells[0][0] else "cells"
         try:
             client.execute_cell(cell, index)
@@ -348,6 +439,21 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
                 return
         finally:
             outcome.took(step, started)
+
+
+def _prepared(cell: Any, outcome: Outcome, settings: RunSettings) -> bool:
+    """Write the hidden inputs of an answering ``cell`` and give it its code; False (and
+    why, in ``outcome.late``) when they cannot be written: the notebook filled its folder
+    (``settings.folder_mb``) or removed it."""
+    tag = cell.id[len("nst-answer-"):]
+    try:
+        cell.source = outcome.prepare[tag]()
+    except StyleTransferError:
+        cap = (f" (its files may take {settings.folder_mb} MiB)" if settings.folder_mb else "")
+        outcome.late[tag] = ("the hidden inputs could not be written into the notebook's "
+                             f"folder: the notebook filled it{cap} or removed it")
+        return False
+    return True
 
 
 def _interrupted(client: Any, km: Any) -> bool:
