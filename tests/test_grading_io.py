@@ -521,3 +521,42 @@ def test_a_kernel_planting_links_at_its_socket_names_reaches_no_other_socket(tmp
         watcher.join()
         victim.close()
     assert reached == []
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_where_namespaces_are_refused_the_worker_grades_as_before(tmp_path):
+    """A system refusing user namespaces (forced: a user namespace allowing no further one):
+    the worker cannot cap its folders and says so, the kernels run unhidden over tcp (their
+    first connect retried until they listen), the student is graded in full, and nothing
+    outside the grading's temporary folders is touched (the grader's working folder kept)."""
+    import shutil
+
+    from helpers.exercises import EXERCISES_DIR
+
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--user", "--map-current-user", "true"], capture_output=True).returncode:
+        pytest.skip("cannot make a user namespace here to force the refusal")
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+    import submissions
+
+    source, cwd = tmp_path / "source", tmp_path / "cwd"
+    for folder in (source, cwd, tmp_path / "class" / "alice"):
+        folder.mkdir(parents=True)
+    (source / submissions.NOTEBOOK).write_bytes((EXERCISES_DIR / submissions.NOTEBOOK)
+                                                .read_bytes())
+    nbformat.write(submissions.right(), tmp_path / "class" / "alice" / submissions.NOTEBOOK)
+    (cwd / "keep.txt").write_bytes(CANARY)
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-current-user", "sh", "-c",
+         'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", sys.executable,
+         "-m", "helpers", "exercises", "--grade", str(tmp_path / "class"), "--source",
+         str(source), "-o", str(tmp_path / "out" / "grades.csv"), "--memory-mb", "2000",
+         "--timeout", "120"], capture_output=True, text=True, timeout=300, cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = [(r["check"], r["passed"], r["message"]) for r in csv.DictReader(f)]
+    assert rows == [("preprocess", "true", ""), ("deprocess", "true", "")], rows
+    assert sorted(p.name for p in cwd.iterdir()) == ["keep.txt"]
+    assert (cwd / "keep.txt").read_bytes() == CANARY

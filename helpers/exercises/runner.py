@@ -111,16 +111,19 @@ class RefusedKernel(RuntimeError):
     """A kernel the grader does not talk to: its socket files are not what they must be."""
 
 
-def zmq_context() -> Any:
+def zmq_context(transport: str) -> Any:
     """The ZeroMQ context of the grader's sockets to a student's kernel: no message over
-    :data:`MESSAGE_BYTES` is received (ZeroMQ drops it), and no socket reconnects
-    (``RECONNECT_IVL`` -1): once its peer is gone, nothing at its address is reached."""
+    :data:`MESSAGE_BYTES` is received (ZeroMQ drops it); over ``ipc`` (socket files, made
+    before the first connect: :func:`take_sockets`) no socket reconnects (``RECONNECT_IVL``
+    -1): once its peer is gone, nothing at its address is reached. (Over ``tcp``, where
+    kernels cannot hide, the first connect may come before the kernel listens: it retries.)"""
     import zmq
     import zmq.asyncio
 
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
-    context.setsockopt(zmq.RECONNECT_IVL, -1)
+    if transport == "ipc":
+        context.setsockopt(zmq.RECONNECT_IVL, -1)
     return context
 
 
@@ -132,7 +135,7 @@ def _client_class() -> type:
     class CappedClient(AsyncKernelClient):
         def _context_default(self) -> zmq.asyncio.Context:
             self._created_context = True
-            return zmq_context()
+            return zmq_context(self.transport)
 
     return CappedClient
 
@@ -186,9 +189,11 @@ def _manager_class(base: type, ours: Path) -> type:
     import zmq.asyncio
 
     class CheckedManager(base):  # type: ignore[misc, valid-type]
+        links = ours  # made by take_sockets; removed with the kernel's folder
+
         def _context_default(self) -> zmq.asyncio.Context:
             self._created_context = True
-            return zmq_context()
+            return zmq_context(self.transport)
 
         async def _async_post_start_kernel(self, **kw: Any) -> None:
             if self.transport == "ipc":
@@ -377,7 +382,7 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
                                                None))
-        for folder in {Path(km.connection_file).parent, Path(km.ip).parent}:  # and our links
+        for folder in (Path(km.connection_file).parent, km.links):  # and our links to it
             shutil.rmtree(folder, ignore_errors=True)
         outcome.took("kernel stop", started)
     return None
