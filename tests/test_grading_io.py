@@ -523,8 +523,7 @@ def test_a_kernel_planting_links_at_its_socket_names_reaches_no_other_socket(tmp
     assert reached == []
 
 
-@pytest.mark.slow
-@pytest.mark.notebooks
+@pytest.mark.notebooks  # about 7 s
 def test_where_namespaces_are_refused_the_worker_grades_as_before(tmp_path):
     """A system refusing user namespaces (forced: a user namespace allowing no further one):
     the worker cannot cap its folders and says so, the kernels run unhidden over tcp (their
