@@ -473,6 +473,24 @@ def test_the_grader_connects_through_links_of_its_own(tmp_path: Path) -> None:
         sock.close()
 
 
+@pytest.mark.parametrize("hidden", [True, False])
+def test_the_graders_sockets_to_a_hidden_kernel_never_reconnect(tmp_path, hidden):
+    """The manager's and the client's sockets to a hidden kernel (ipc) do not reconnect
+    within a grading; to one that cannot hide (tcp) they keep ZeroMQ's retries (its first
+    connect may come before the kernel listens)."""
+    import zmq
+
+    from helpers.exercises.runner import NO_RECONNECT_MS, RunSettings, kernel_manager
+
+    km = kernel_manager(tmp_path / "kernels-x", RunSettings(must_hide=hidden))
+    client = km.client()  # kept: a client destroys its context when collected
+    for context in (km.context, client.context):
+        with context.socket(zmq.DEALER) as sock:
+            assert sock.getsockopt(zmq.RECONNECT_IVL) == (NO_RECONNECT_MS if hidden else 100)
+            assert sock.getsockopt(zmq.MAXMSGSIZE) > 0
+        context.destroy(linger=0)
+
+
 @pytest.mark.notebooks
 def test_a_kernel_planting_links_at_its_socket_names_reaches_no_other_socket(tmp_path):
     """Issue 32, D: a cell replaces each of its socket files by a link to a socket of the
