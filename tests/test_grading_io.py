@@ -407,7 +407,7 @@ class _Manager:
     files' prefix ``ip`` and its ports (1 to 5)."""
 
     def __init__(self, ip: str) -> None:
-        from helpers.exercises.runner import CHANNELS
+        from helpers.exercises.kernel_sockets import CHANNELS
 
         self.ip, self.provisioner = ip, None
         for port, channel in enumerate(CHANNELS, 1):
@@ -429,7 +429,7 @@ def test_a_socket_file_that_is_not_a_socket_is_refused(tmp_path: Path, planted: 
     """Before the first connect, each of the kernel's socket files must be a socket of this
     user: a link (to another socket of the grader's), a file or a pipe in one's place
     stops the kernel with "not graded: ..." and nothing is connected to."""
-    from helpers.exercises.runner import RefusedKernel, take_sockets
+    from helpers.exercises.kernel_sockets import RefusedKernel, take_sockets
 
     private = tmp_path / "k"
     private.mkdir()
@@ -452,7 +452,7 @@ def test_a_socket_file_that_is_not_a_socket_is_refused(tmp_path: Path, planted: 
 def test_the_grader_connects_through_links_of_its_own(tmp_path: Path) -> None:
     """Five sockets of this user: each is hard-linked into the grader's folder, where the
     kernel cannot replace it, and a connect through the link reaches the kernel's socket."""
-    from helpers.exercises.runner import take_sockets
+    from helpers.exercises.kernel_sockets import take_sockets
 
     private = tmp_path / "k"
     private.mkdir()
@@ -480,7 +480,8 @@ def test_the_graders_sockets_to_a_hidden_kernel_never_reconnect(tmp_path, hidden
     connect may come before the kernel listens)."""
     import zmq
 
-    from helpers.exercises.runner import NO_RECONNECT_MS, RunSettings, kernel_manager
+    from helpers.exercises.kernel_sockets import NO_RECONNECT_MS
+    from helpers.exercises.runner import RunSettings, kernel_manager
 
     km = kernel_manager(tmp_path / "kernels-x", RunSettings(must_hide=hidden))
     client = km.client()  # kept: a client destroys its context when collected

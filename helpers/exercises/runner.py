@@ -6,7 +6,8 @@
   every process still carrying this run's ``NST_GRADE_RUN`` token in its environment (a
   detached child, a double fork): :func:`kill_leftovers`.
 - Only error outputs are kept while the cells run (streams and pictures are dropped), and
-  no message from the kernel larger than :data:`MESSAGE_BYTES` is received at all, so a cell
+  no message from the kernel larger than
+  :data:`helpers.exercises.kernel_sockets.MESSAGE_BYTES` is received at all, so a cell
   printing hundreds of MB cannot balloon the grader.
 - Each cell has its own time limit (``cell_timeout``) within the notebook's: a cell that
   hangs is interrupted and the notebook goes on (a kernel that does not answer the
@@ -17,11 +18,8 @@
   (:func:`read_answer`: regular files only, JSON and ``np.load(allow_pickle=False)`` later).
   Nothing a check cell prints or logs is trusted.
 - A hidden kernel is reached over ``ipc://`` socket files in its connection folder, which it
-  can write. The grader waits until the kernel made them, hard-links each into a folder of
-  its own that the kernel cannot see, refusing any that is not a socket of the grader's user
-  (a link, a file: "not graded: ..."), and connects through those links only, with ZeroMQ's
-  reconnecting off (:data:`NO_RECONNECT_MS`): a link the kernel plants later at a socket's
-  name is never followed (:func:`take_sockets`).
+  can write: the grader connects only through links of its own to them, checked, and never
+  reconnects (:mod:`helpers.exercises.kernel_sockets`).
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import functools
 import hashlib
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -42,17 +39,14 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
+from helpers.exercises.kernel_sockets import RefusedKernel, client_class
+from helpers.exercises.kernel_sockets import kernel_pid as _kernel_pid
+from helpers.exercises.kernel_sockets import manager_class as _checked_manager
 from helpers.exercises.leftovers import TOKEN_ENV, kill_group, kill_leftovers  # noqa: F401
 from helpers.files import read_bytes, write_text
 
 ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
-MESSAGE_BYTES = 32 * 2**20      # the largest message accepted from a student's kernel
 TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
-START_SECONDS = 60              # for a kernel to make its socket files (nbclient's wait too)
-CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
-#: ZeroMQ's wait before a reconnect: 24.8 days, never within a grading. (-1, "never", made
-#: the client's context.term() wait 0.9 s after every kernel: measured, libzmq 4.3.5.)
-NO_RECONNECT_MS = 2**31 - 1
 
 
 @dataclass
@@ -110,103 +104,6 @@ def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None
     return record, data
 
 
-class RefusedKernel(RuntimeError):
-    """A kernel the grader does not talk to: its socket files are not what they must be."""
-
-
-def zmq_context(transport: str) -> Any:
-    """The ZeroMQ context of the grader's sockets to a student's kernel: no message over
-    :data:`MESSAGE_BYTES` is received (ZeroMQ drops it); over ``ipc`` (socket files, made
-    before the first connect: :func:`take_sockets`) no socket reconnects within a grading
-    (``RECONNECT_IVL`` :data:`NO_RECONNECT_MS`): once its peer is gone, nothing at its
-    address is reached. (Over ``tcp``, where kernels cannot hide, the first connect may come
-    before the kernel listens: it retries.)"""
-    import zmq
-    import zmq.asyncio
-
-    context = zmq.asyncio.Context()
-    context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
-    if transport == "ipc":
-        context.setsockopt(zmq.RECONNECT_IVL, NO_RECONNECT_MS)
-    return context
-
-
-def _client_class() -> type:
-    """A kernel client on :func:`zmq_context`."""
-    import zmq.asyncio
-    from jupyter_client import AsyncKernelClient
-
-    class CappedClient(AsyncKernelClient):
-        def _context_default(self) -> zmq.asyncio.Context:
-            self._created_context = True
-            return zmq_context(self.transport)
-
-    return CappedClient
-
-
-async def take_sockets(km: Any, ours: Path) -> None:
-    """For a kernel reached over ``ipc`` (its socket files in its own folder, which it can
-    write): wait (:data:`START_SECONDS` at most) until it made all of them, hard-link each
-    into ``ours`` (a new folder of the grader's, on the same filesystem, that the kernel
-    cannot see) and point ``km`` there: the grader's sockets connect through those links
-    only, never through a name the kernel can replace. A name that is not a socket of this
-    user (a link, a file) stops the kernel: :class:`RefusedKernel`. A kernel that ends
-    first is left to fail as any kernel that does not start."""
-    theirs = Path(km.ip)
-    names = [f"{theirs.name}-{getattr(km, f'{channel}_port')}" for channel in CHANNELS]
-    deadline = time.monotonic() + START_SECONDS
-    while not all(os.path.lexists(theirs.parent / name) for name in names):
-        if not await km.is_alive():
-            return
-        if time.monotonic() > deadline:
-            kill_group(_kernel_pid(km))
-            raise RuntimeError(f"the kernel made no sockets within {START_SECONDS} s")
-        await asyncio.sleep(0.02)
-    ours.mkdir(mode=0o700)
-    for name in names:
-        try:  # the link's own inode, whatever it is (a symbolic link is not followed)
-            os.link(theirs.parent / name, ours / name, follow_symlinks=False)
-            info = os.lstat(ours / name)
-        except OSError as exc:
-            kill_group(_kernel_pid(km))
-            raise RefusedKernel(f"not graded: its kernel's socket file {name} could not be "
-                                f"checked ({exc.strerror}); the kernel was stopped") from None
-        if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
-            kill_group(_kernel_pid(km))
-            raise RefusedKernel(f"not graded: its kernel's socket file {name} is {_kind(info)}, "
-                                "not a socket it made; the kernel was stopped")
-    km.ip = str(ours / theirs.name)
-
-
-def _kind(info: os.stat_result) -> str:
-    """What a file is, in words (for a refusal)."""
-    if stat.S_ISSOCK(info.st_mode):
-        return "a socket of another user"
-    kinds = {stat.S_ISLNK: "a symbolic link", stat.S_ISREG: "a regular file",
-             stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a pipe"}
-    return next((what for test, what in kinds.items() if test(info.st_mode)), "a device")
-
-
-def _manager_class(base: type, ours: Path) -> type:
-    """``base`` (a kernel manager class) on :func:`zmq_context`, taking its kernel's sockets
-    (:func:`take_sockets`, into ``ours``) before anything connects to them."""
-    import zmq.asyncio
-
-    class CheckedManager(base):  # type: ignore[misc, valid-type]
-        links = ours  # made by take_sockets; removed with the kernel's folder
-
-        def _context_default(self) -> zmq.asyncio.Context:
-            self._created_context = True
-            return zmq_context(self.transport)
-
-        async def _async_post_start_kernel(self, **kw: Any) -> None:
-            if self.transport == "ipc":
-                await take_sockets(self, ours)
-            await super()._async_post_start_kernel(**kw)
-
-    return CheckedManager
-
-
 def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
     """An nbclient NotebookClient keeping only error outputs (tracebacks cut)."""
     from nbclient import NotebookClient
@@ -253,7 +150,7 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     kernel sees; hidden (``settings.must_hide``: a network namespace of its own, no other
     kernel reachable), the kernel is reached over ZeroMQ's ``ipc`` transport, its socket
     files in that folder too, connected to through links of the grader's
-    (:func:`take_sockets`)."""
+    (:func:`helpers.exercises.kernel_sockets.take_sockets`)."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = kernel_dir / "nst-grade"
@@ -271,17 +168,12 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     from helpers.exercises.forking import manager_class
 
     base = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))
-    km = _manager_class(base, kernel_dir.parent / f"g{run}")(
+    km = _checked_manager(base, kernel_dir.parent / f"g{run}")(
         kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
         transport="ipc" if settings.must_hide else "tcp")
-    km.client_factory = _client_class()
+    km.client_factory = client_class()
     return km
-
-
-def _kernel_pid(km: Any) -> int | None:
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    return getattr(process, "pid", None)
 
 
 def harness_code(job_file: str, output: str) -> str:
