@@ -292,9 +292,10 @@ def test_write_into_refuses_a_folder_swapped_for_a_link(tmp_path: Path, canary: 
 
 # ------------------------------------------------------------- a kernel filling its folders
 
-#: A cell writing into its working folder and its connection folder until refused (or 3x the
-#: cap: bounded even where nothing caps it), then making empty files until refused (or
-#: 100 000), each measured and cleaned up unless KEEP.
+#: A cell trying to unmount its working folder or remount it bigger, then writing into it and
+#: into its connection folder until refused (or 3x the cap: bounded even where nothing caps
+#: it), then making empty files until refused (or 100 000), each measured and cleaned up
+#: unless KEEP.
 FILL = """import os, ipykernel.connect
 def fill(path, bound):
     fd, written = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 0
@@ -317,7 +318,13 @@ def many(folder, bound):
         return made, exc.errno
     return made, 0
 private = os.path.dirname(ipykernel.connect.get_connection_file())
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
 figures = []
+for flags, data in ((None, None), (32 | 4096, b"size=100g"), (32, b"size=100g")):
+    done = libc.umount2(b".", 2) if flags is None else libc.mount(b"none", b".", None, flags, data)
+    figures.append(ctypes.get_errno() if done else 0)  # 0: unmounted or remounted
+figures.append(os.statvfs(".").f_blocks * os.statvfs(".").f_frsize)
 for path in ("big.bin", os.path.join(private, "big.bin")):
     figures += fill(path, 3 * CAP * 2**20)
     KEEP or os.unlink(path)
@@ -386,8 +393,9 @@ def test_a_kernel_filling_its_folders_stops_at_the_cap_and_is_still_graded(tmp_p
     assert "Traceback" not in proc.stdout + proc.stderr
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         rows = {(r["student"], r["check"]): r for r in csv.DictReader(f)}
-    work, work_err, private, private_err, files_made, files_err = _figures(
+    *lift, size, work, work_err, private, private_err, files_made, files_err = _figures(
         (out / "feedback" / "mallory.md").read_text())
+    assert lift == [errno.EPERM] * 3 and size == cap * 2**20, (lift, size)  # cap stays
     assert work_err == errno.ENOSPC and cap * 2**20 * 0.9 < work <= cap * 2**20, work
     assert private_err == errno.ENOSPC and private <= cap * 2**20, private
     assert files_err == errno.ENOSPC and FOLDER_FILES * 0.9 < files_made < FOLDER_FILES, \
