@@ -301,18 +301,21 @@ def _commit(tmp: Path, path: Path, mode: int | None) -> None:
 
 def write_into(folder: PathLike, name: str, data: bytes, mode: int = 0o644) -> Path:
     """Write ``data`` as ``name`` in ``folder`` atomically, for a folder another, untrusted
-    process can write (a grading kernel's working folder): every step goes through the
-    folder's descriptor and the new file's own (``O_CREAT | O_EXCL | O_NOFOLLOW``, write,
+    process can write (a grading kernel's working folder): the folder is opened without
+    following a link (a folder swapped for one is refused), then every step goes through
+    the folder's descriptor and the new file's own (``O_CREAT | O_EXCL | O_NOFOLLOW``, write,
     fsync and ``fchmod`` to ``mode``, then a rename within the folder), so no link or file
     put there is followed, reopened or given its permissions. One StyleTransferError line
     when it cannot be done (the previous file is kept); returns ``folder / name``."""
     if not name or "/" in name or name in (".", "..") or "\0" in name:
         raise StyleTransferError(f"cannot write {name!r}: give a plain file name")
     where = Path(folder) / name
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:  # not through a link: a folder swapped for one is refused
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        raise StyleTransferError(f"cannot write {where}: {exc.strerror or exc}") from None
+        why = ("the folder is a symbolic link" if exc.errno in (errno.ELOOP, errno.ENOTDIR)
+               and os.path.islink(folder) else exc.strerror or str(exc))
+        raise StyleTransferError(f"cannot write {where}: {why}") from None
     tmp = f".{name[:NAME_MAX - TEMP_EXTRA]}.{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

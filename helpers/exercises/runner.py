@@ -6,7 +6,8 @@
   every process still carrying this run's ``NST_GRADE_RUN`` token in its environment (a
   detached child, a double fork): :func:`kill_leftovers`.
 - Only error outputs are kept while the cells run (streams and pictures are dropped), and
-  no message from the kernel larger than :data:`MESSAGE_BYTES` is received at all, so a cell
+  no message from the kernel larger than
+  :data:`helpers.exercises.kernel_sockets.MESSAGE_BYTES` is received at all, so a cell
   printing hundreds of MB cannot balloon the grader.
 - Each cell has its own time limit (``cell_timeout``) within the notebook's: a cell that
   hangs is interrupted and the notebook goes on (a kernel that does not answer the
@@ -16,6 +17,9 @@
   what the student's function gave comes back as files, read here as data with a bound
   (:func:`read_answer`: regular files only, JSON and ``np.load(allow_pickle=False)`` later).
   Nothing a check cell prints or logs is trusted.
+- A hidden kernel is reached over ``ipc://`` socket files in its connection folder, which it
+  can write: the grader connects only through links of its own to them, checked, and never
+  reconnects (:mod:`helpers.exercises.kernel_sockets`).
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
+from helpers.exercises.kernel_sockets import RefusedKernel, client_class
+from helpers.exercises.kernel_sockets import kernel_pid as _kernel_pid
+from helpers.exercises.kernel_sockets import manager_class as _checked_manager
 from helpers.exercises.leftovers import TOKEN_ENV, kill_group, kill_leftovers  # noqa: F401
 from helpers.files import read_bytes, write_text
 
 ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
-MESSAGE_BYTES = 32 * 2**20      # the largest message accepted from a student's kernel
 TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
 
 
@@ -58,6 +64,7 @@ class RunSettings:
     seed: int = 0
     template: Any = None  # a forking.Template: kernels forked from it (None: from scratch)
     must_hide: bool = False  # hiding works here: a kernel that cannot hide runs nothing
+    folder_mb: int = 0  # the size cap of the notebook's folder (worker.notebook_folder; 0: none)
 
 
 @dataclass
@@ -95,22 +102,6 @@ def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None
     if record.get("npz_sha256") != hashlib.sha256(data).hexdigest():
         return {"status": "changed"}, b""
     return record, data
-
-
-def _client_class() -> type:
-    """A kernel client refusing messages over :data:`MESSAGE_BYTES` (ZeroMQ drops them)."""
-    import zmq
-    import zmq.asyncio
-    from jupyter_client import AsyncKernelClient
-
-    class CappedClient(AsyncKernelClient):
-        def _context_default(self) -> zmq.asyncio.Context:
-            self._created_context = True
-            context = zmq.asyncio.Context()
-            context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
-            return context
-
-    return CappedClient
 
 
 def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
@@ -155,16 +146,18 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
     """A kernel manager for the capped kernel of :mod:`helpers.exercises.kernel` (run as a
     script, hiding ``settings.hide``). Its connection file lies in a folder of its own
-    (0700) that only this kernel sees; hidden (``settings.must_hide``: a network namespace
-    of its own, no other kernel reachable), the kernel is reached over ZeroMQ's ``ipc``
-    transport, its socket files in that folder too."""
+    (0700, beside ``kernel_dir``: in the notebook's size-capped folder) that only this
+    kernel sees; hidden (``settings.must_hide``: a network namespace of its own, no other
+    kernel reachable), the kernel is reached over ZeroMQ's ``ipc`` transport, its socket
+    files in that folder too, connected to through links of the grader's
+    (:func:`helpers.exercises.kernel_sockets.take_sockets`)."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_core.paths import jupyter_runtime_dir
 
     spec = kernel_dir / "nst-grade"
     spec.mkdir(parents=True, exist_ok=True)
-    private = Path(jupyter_runtime_dir()) / f"nst-grade-{uuid.uuid4().hex}"
-    private.mkdir(mode=0o700, parents=True)
+    run = uuid.uuid4().hex[:12]  # short: a socket's path has at most 107 bytes
+    private = kernel_dir.parent / f"k{run}"
+    private.mkdir(mode=0o700)
     hide = [arg for folder in settings.hide for arg in ("--hide", str(folder))]
     write_text(spec / "kernel.json", json.dumps({
         "argv": [sys.executable, str(Path(__file__).with_name("kernel.py")), "--memory-mb",
@@ -174,17 +167,13 @@ def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
         "display_name": "nst grading", "language": "python"}))
     from helpers.exercises.forking import manager_class
 
-    km = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))(
+    base = manager_class(settings.template, lambda env: kill_leftovers(env.get(TOKEN_ENV, "")))
+    km = _checked_manager(base, kernel_dir.parent / f"g{run}")(
         kernel_name="nst-grade", connection_file=str(private / "kernel.json"),
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
         transport="ipc" if settings.must_hide else "tcp")
-    km.client_factory = _client_class()
+    km.client_factory = client_class()
     return km
-
-
-def _kernel_pid(km: Any) -> int | None:
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    return getattr(process, "pid", None)
 
 
 def harness_code(job_file: str, output: str) -> str:
@@ -279,6 +268,8 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         outcome.status = ("the kernel died (a crash, os._exit, or memory exhausted below "
                           f"the {settings.memory_mb} MiB limit)")
         return outcome.current
+    except RefusedKernel as exc:
+        outcome.status = str(exc)
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:
@@ -287,7 +278,8 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
                                                None))
-        shutil.rmtree(Path(km.connection_file).parent, ignore_errors=True)
+        for folder in (Path(km.connection_file).parent, km.links):  # and our links to it
+            shutil.rmtree(folder, ignore_errors=True)
         outcome.took("kernel stop", started)
     return None
 
@@ -330,9 +322,9 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
             continue
         client.timeout = max(1, int(min(settings.cell_timeout, left)))
         outcome.current, started = index, time.perf_counter()
-        if answer:
-            cell.source = outcome.prepare[cell.id[len("nst-answer-"):]]()
-            started = outcome.took("hidden inputs", started)
+        if answer and not _prepared(cell, outcome, settings):
+            continue
+        started = outcome.took("hidden inputs", started) if answer else started
         step = "answers" if answer else "first cell" if index == cells[0][0] else "cells"
         try:
             client.execute_cell(cell, index)
@@ -348,6 +340,21 @@ def _run_cells(client: Any, km: Any, cells: list, deadline: float, settings: Run
                 return
         finally:
             outcome.took(step, started)
+
+
+def _prepared(cell: Any, outcome: Outcome, settings: RunSettings) -> bool:
+    """Write the hidden inputs of an answering ``cell`` and give it its code; False (and
+    why, in ``outcome.late``) when they cannot be written: the notebook filled its folder
+    (``settings.folder_mb``) or removed it."""
+    tag = cell.id[len("nst-answer-"):]
+    try:
+        cell.source = outcome.prepare[tag]()
+    except StyleTransferError:
+        cap = (f" (its files may take {settings.folder_mb} MiB)" if settings.folder_mb else "")
+        outcome.late[tag] = ("the hidden inputs could not be written into the notebook's "
+                             f"folder: the notebook filled it{cap} or removed it")
+        return False
+    return True
 
 
 def _interrupted(client: Any, km: Any) -> bool:

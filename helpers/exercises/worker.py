@@ -1,5 +1,5 @@
 """Students' exercise notebooks (notebooks/exercises/ex*.ipynb) graded in a process apart
-from the grader's, for :mod:`helpers.exercises.batch`: ``python -m helpers.exercises.worker``
+from the grader's, for :mod:`helpers.exercises.batch`: ``python -P helpers/exercises/worker.py``
 reads tasks from standard input, one a line (``TASK.json<TAB>FOLDER``: one student's
 notebooks), writes ``FOLDER/result-N.json`` (the rows of the task's notebook N) as each
 notebook is graded and ``done TASK.json`` when the task is; then it waits for the next
@@ -20,6 +20,17 @@ worker exits. On Linux the worker is a child subreaper: a process the notebook d
 double fork, a new session, its environment wiped) is re-parented to the worker (or, hidden,
 dies with its kernel's PID namespace), and every descendant but the template is killed
 before each notebook's result is written.
+
+What a notebook writes cannot fill the grader's disk: first thing (:func:`own_mounts`, while
+this process is still single-threaded: it runs as a script, ``python -P worker.py``, and
+imports NumPy and the judge only later), the worker enters a user and mount namespace of its
+own, mapping its own user and group to themselves (every file it makes is the grader's
+user's), and each notebook then runs in a fresh tmpfs mounted for it alone
+(:func:`notebook_folder`: :func:`folder_mb` MiB, :data:`FOLDER_FILES` files), holding the
+kernel's working folder and its connection folder; the kernel's own namespaces nest inside
+(it sees the tmpfs, cannot unmount it). The results go to the task's folder, on the disk.
+Where the system refuses user namespaces the worker runs as before, its folders uncapped,
+and says so on its stderr (the grader warns that nothing can be hidden there).
 """
 
 from __future__ import annotations
@@ -28,18 +39,22 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# light imports only here (no NumPy: its threads would forbid own_mounts' unshare)
 from helpers.errors import StyleTransferError
-from helpers.exercises.forking import Template
-from helpers.exercises.grading import grade_notebook, read_notebook
-from helpers.exercises.judge import start_run
-from helpers.exercises.runner import RunSettings, kernel_env
 from helpers.files import read_bytes, write_text
 from helpers.signals import exit_status, stop_on_signals
+
+if TYPE_CHECKING:
+    from helpers.exercises.runner import RunSettings
 
 TASK_BYTES = 2**20
 #: When set (by bench/bench_grading.py), a folder where each notebook's seconds per step go
@@ -47,6 +62,71 @@ TASK_BYTES = 2**20
 #: answers, judging, the worker's start).
 TIMES_ENV = "NST_GRADE_TIMES"
 _PR_SET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 36, 4
+_CLONE_NEWUSER, _CLONE_NEWNS = 0x10000000, 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE, _MNT_DETACH = 2, 4, 1 << 14, 1 << 18, 2
+#: The files (inodes) one notebook's folder may hold: the kernel's and the grader's few
+#: dozen and a student's saved pictures, not a million empty files.
+FOLDER_FILES = 8192
+
+
+def folder_mb(memory_mb: int) -> int:
+    """The size in MiB of one notebook's folder (its kernel's working folder and connection
+    folder; memory the tmpfs holds is not counted by the kernel's ``RLIMIT_AS``): a quarter
+    of the kernel's ``memory_mb``, at least 256 (room for the hidden inputs and the answers,
+    each read back up to 64 MiB), 1024 when no cap is given."""
+    return max(256, memory_mb // 4) if memory_mb > 0 else 1024
+
+
+def own_mounts() -> bool:
+    """Enter a user and mount namespace of this process's own (Linux; the process must still
+    be single-threaded), its user and group mapped to themselves and every mount private to
+    it: what it mounts (:func:`notebook_folder`) only it and its kernels see. False where
+    the system refuses (nothing is capped then); StyleTransferError when the namespace was
+    entered but this user could not be mapped in it (no file could be made)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS) != 0:
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                       ("gid_map", f"{gid} {gid} 1")):
+        try:
+            fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StyleTransferError("the grading process could not map its user in its own "
+                                     f"namespace ({name}: {exc.strerror})") from None
+    return libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+
+
+@contextlib.contextmanager
+def notebook_folder(parent: Path, settings: RunSettings, capped: bool) -> Iterator[Path]:
+    """A fresh folder in ``parent`` for one notebook's run (its kernel's working folder and
+    connection folder are made in it), removed afterwards. With ``capped`` (this process has
+    mounts of its own: :func:`own_mounts`) it is a tmpfs of :func:`folder_mb` MiB and
+    :data:`FOLDER_FILES` files (``settings.folder_mb`` says so), seen by this process and
+    its kernels only, unmounted afterwards; else a folder on the disk, as before. It is the
+    kernels' ``TMPDIR`` meanwhile (a hidden kernel has its own ``/tmp``)."""
+    folder = Path(tempfile.mkdtemp(prefix="notebook-", dir=parent))
+    megabytes, libc = folder_mb(settings.memory_mb), ctypes.CDLL(None, use_errno=True)
+    options = f"size={megabytes}m,nr_inodes={FOLDER_FILES},mode=0700".encode()
+    mounted = capped and libc.mount(b"tmpfs", bytes(folder), b"tmpfs",
+                                    _MS_NOSUID | _MS_NODEV, options) == 0
+    settings.folder_mb = megabytes if mounted else 0
+    previous, os.environ["TMPDIR"] = os.environ.get("TMPDIR"), str(folder)  # a kernel's
+    try:
+        yield folder
+    finally:
+        settings.folder_mb = 0
+        os.environ.pop("TMPDIR", None)
+        os.environ.update({} if previous is None else {"TMPDIR": previous})
+        if mounted:  # detached: whatever still holds it, its memory goes with the last user
+            libc.umount2(bytes(folder), _MNT_DETACH)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def become_subreaper() -> bool:
@@ -117,14 +197,18 @@ def main(argv: list[str]) -> int:
     ``FOLDER/result-N.json``, then ``done TASK.json`` on standard output. Exit status 0 at
     the end of the input, 2 on a bad task, 129/130/143 when stopped."""
     if argv:
-        print("usage: python -m helpers.exercises.worker  (tasks on standard input)",
+        print("usage: python -P helpers/exercises/worker.py  (tasks on standard input)",
               file=sys.stderr)
         return 2
-    become_subreaper()
-    not_dumpable()
-    die_with_parent()
     state: dict = {}
     try:
+        state["capped"] = own_mounts()  # first: the process is single-threaded yet
+        if not state["capped"]:
+            print("note: this system refuses user namespaces: the notebooks' folders are not "
+                  "size-capped", file=sys.stderr, flush=True)
+        become_subreaper()
+        not_dumpable()  # after own_mounts: /proc/self/uid_map is then no longer ours
+        die_with_parent()
         with stop_on_signals():
             try:
                 for line in sys.stdin:
@@ -146,6 +230,10 @@ def main(argv: list[str]) -> int:
 def _task(path: Path, folder: Path, state: dict) -> None:
     """Grade one task (a student's notebooks). ``state`` keeps what the tasks of this
     process share: the run's hidden inputs (drawn once per seed) and the template kernel."""
+    from helpers.exercises.forking import Template
+    from helpers.exercises.judge import start_run
+    from helpers.exercises.runner import RunSettings, kernel_env
+
     task = json.loads(read_bytes(path, TASK_BYTES, "the task"))
     settings = RunSettings(task["timeout"], task["memory_mb"], task["token"],
                            task["cell_timeout"], task["hide"], task["seed"],
@@ -165,9 +253,10 @@ def _task(path: Path, folder: Path, state: dict) -> None:
         for index, item in enumerate(task["notebooks"]):
             times = {"worker start": time.time() - task.get("sent", time.time())
                      } if index == 0 else {}
-            rows = _grade(item, Path(task["tmp"]), settings, times)
-            # nothing the notebook started may outlive it and touch its result
-            kill_descendants(keep=settings.template.proc.pid)
+            with notebook_folder(Path(task["tmp"]), settings, state.get("capped", False)) as tmp:
+                rows = _grade(item, tmp, settings, times)
+                # nothing the notebook started may outlive it and touch its result
+                kill_descendants(keep=settings.template.proc.pid)
             write_text(folder / f"result-{index}.json", json.dumps([asdict(r) for r in rows]))
             _write_times(settings.token, index, item, times)
     finally:
@@ -177,6 +266,7 @@ def _task(path: Path, folder: Path, state: dict) -> None:
 def _grade(item: dict, tmp: Path, settings: RunSettings, times: dict[str, float]) -> list:
     """The rows of one notebook of the task (``times``: the seconds of its steps)."""
     from helpers.exercises.custom import register
+    from helpers.exercises.grading import grade_notebook, read_notebook
 
     started = time.perf_counter()
     register(Path(item["instructor"]).parent)  # the instructor's own checks, if any
@@ -198,5 +288,5 @@ def _write_times(token: str, index: int, item: dict, times: dict[str, float]) ->
             {"student": item["student"], "exercise": item["exercise"], "times": times}))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -P helpers/exercises/worker.py (-P: no script folder)
     raise SystemExit(main(sys.argv[1:]))

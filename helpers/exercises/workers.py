@@ -31,6 +31,9 @@ from helpers.files import read_bytes, write_text
 
 GRACE = 60             # seconds a worker may take beyond its notebook's time limit
 RESULT_BYTES = 20 * 2**20
+#: A worker: its file run as a script, so that nothing (no NumPy thread) runs before it
+#: enters its own namespaces (-P: its folder is not put on ``sys.path``).
+WORKER = [sys.executable, "-P", str(Path(__file__).with_name("worker.py"))]
 
 
 @dataclass
@@ -96,7 +99,7 @@ class Workers:
             if self.idle:
                 return self.idle.pop()
             err = tempfile.TemporaryFile(dir=folder)
-            proc = subprocess.Popen([sys.executable, "-m", "helpers.exercises.worker"],
+            proc = subprocess.Popen(WORKER,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, start_new_session=True,
                                     env={**os.environ, "PYTHONPATH": _pythonpath(),
@@ -176,7 +179,8 @@ def _tail(err: IO[bytes]) -> str:
         text = err.read(1 << 16).decode("utf-8", "replace")
     except OSError:
         return ""
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines()  # its notes are no reason it failed
+             if line.strip() and not line.startswith("note: ")]
     return lines[-1][:200] if lines else ""
 
 
