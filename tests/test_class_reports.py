@@ -224,7 +224,7 @@ def test_grading_with_a_roster_writes_the_wide_grades_and_the_summary_page(tmp_p
     proc = subprocess.run(
         [sys.executable, "-m", "helpers", "exercises", "--grade", str(tmp_path / "class"),
          "--source", str(source), "--roster", str(tmp_path / "students.csv"), "-o",
-         str(tmp_path / "out" / "grades.csv"), "--memory-mb", "2000", "--timeout", "300"],
+         str(tmp_path / "out" / "grades.csv"), "--memory-mb", "2048", "--timeout", "300"],
         capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]

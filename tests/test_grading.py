@@ -50,7 +50,7 @@ def graded(tmp_path_factory, source):
     klass = submissions.write_class(out / "class")
     started = time.monotonic()
     proc = run_cli("--grade", str(klass), "--source", str(source), "-o",
-                   str(out / "grades.csv"), "--timeout", str(TIMEOUT), "--memory-mb", "2000",
+                   str(out / "grades.csv"), "--timeout", str(TIMEOUT), "--memory-mb", "2048",
                    "--cell-timeout", str(CELL_TIMEOUT), "--jobs", "2")
     seconds = time.monotonic() - started
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:

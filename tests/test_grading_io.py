@@ -386,7 +386,7 @@ def test_a_kernel_filling_its_folders_stops_at_the_cap_and_is_still_graded(tmp_p
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "helpers", "exercises", "--grade", str(klass), "--source",
-         str(source), "-o", str(out / "grades.csv"), "--memory-mb", "2000", "--timeout",
+         str(source), "-o", str(out / "grades.csv"), "--memory-mb", "2048", "--timeout",
          "120", "--jobs", "2"], capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -577,7 +577,7 @@ def test_where_namespaces_are_refused_the_worker_grades_as_before(tmp_path):
         ["unshare", "--user", "--map-current-user", "sh", "-c",
          'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", sys.executable,
          "-m", "helpers", "exercises", "--grade", str(tmp_path / "class"), "--source",
-         str(source), "-o", str(tmp_path / "out" / "grades.csv"), "--memory-mb", "2000",
+         str(source), "-o", str(tmp_path / "out" / "grades.csv"), "--memory-mb", "2048",
          "--timeout", "120"], capture_output=True, text=True, timeout=300, cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -403,8 +403,8 @@ def test_a_feedback_page_linked_to_a_submission_is_refused_before_grading(tmp_pa
     (["-o", "{tmp}/out/feedback"], "is the feedback folder"),
     (["--timeout", "ten"], "--timeout must be a whole number >= 1, not 'ten'"),
     (["--memory-mb", "1", "-o", "{tmp}/g.csv"],  # E31
-     "--memory-mb must be a whole number >= 1536, not '1'"),
-    (["--memory-mb", "1535", "-o", "{tmp}/g.csv"], "needs at least 1536 MiB"),
+     "--memory-mb must be a whole number >= 2048, not '1'"),
+    (["--memory-mb", "2047", "-o", "{tmp}/g.csv"], "needs at least 2048 MiB"),
 ])
 def test_bad_outputs_and_counts_are_one_line(tmp_path, klass, source, args, fragment):
     proc = cli("--grade", str(klass), "--source", str(source),

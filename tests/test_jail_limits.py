@@ -282,3 +282,19 @@ def test_a_cell_cannot_raise_its_limits(tmp_path):
             "assert not raised and not seen, (raised, seen)\n" + I386_MEMFD.replace(
                 "print(call())", "result = call()\nassert result in (-38, -14), result"))
     assert _cells(tmp_path, code) == [[]]
+
+
+@needs_hiding
+@pytest.mark.notebooks
+def test_no_socket_buffers_beyond_the_budget(tmp_path):
+    """A review held 3.7 GB of TCP and UDP buffers under a 3000 MiB cap (through the
+    loopback of the kernel's own network namespace; cgroup v1 does not count them). The
+    loopback now stays down: nothing can be sent, so nothing is queued."""
+    code = ("import errno, socket\nudp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "try:\n    udp.sendto(b'x' * 60000, ('127.0.0.1', 9))\n    got = 'sent'\n"
+            "except OSError as exc:\n    got = errno.errorcode.get(exc.errno)\n"
+            "tcp = socket.socket()\ntry:\n    tcp.connect(('127.0.0.1', 9))\n"
+            "    got2 = 'connected'\nexcept OSError as exc:\n"
+            "    got2 = errno.errorcode.get(exc.errno)\n"
+            "assert got == got2 == 'ENETUNREACH', (got, got2)")
+    assert _cells(tmp_path, code) == [[]]

@@ -193,6 +193,11 @@ def test_a_kernel_error_on_an_ordinary_input_is_never_excused(grading_run, tmp_p
     assert kind == "fail" and "raised AbortedError: could not create a primitive" in message
 
 
+def preprocess_right(image):
+    x = np.asarray(image, dtype=np.float32)[..., ::-1]
+    return x[None] - np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
 def preprocess_wrong_on_thin(image):
     """Right on ordinary images; on one pixel high or wide ones the mean is left in."""
     x = np.asarray(image, dtype=np.float32)[..., ::-1]
@@ -211,6 +216,10 @@ def test_a_forged_gradient_error_on_a_check_without_gradient_is_not_excused(grad
         entry["gradient"] = "kernel:AbortedError: could not create a primitive"
     forged = grader_says(record, npz, "preprocess")
     assert honest[0] == forged[0] == "fail" and forged == honest, (honest, forged)
+    assert "one pixel" in honest[1] and "gradient" not in honest[1], honest
+    (tmp_path / "right").mkdir()
+    right = kernel_record(preprocess_right, tmp_path / "right", "preprocess")
+    assert grader_says(*right, "preprocess")[0] == "pass"  # no gradient asked, none judged
 
 
 def test_an_edited_check_cell_is_flagged_beside_inputs_not_counted():

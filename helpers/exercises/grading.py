@@ -91,10 +91,11 @@ def printable(text: str) -> str:
 #: the grader could not tell from a student raising it; graded with them off, nothing is.
 EXACT_TENSORFLOW = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
-#: The smallest ``--memory-mb`` accepted. Measured (RLIMIT_AS, Python 3.11, this venv): under
-#: a 1024 MiB cap TensorFlow cannot even be loaded ("failed to map segment"); 1536 MiB loads
-#: it beside ipykernel and runs an op. Below this every kernel would die: every student 0.
-MIN_MEMORY_MB = 1536
+#: The smallest ``--memory-mb`` accepted. Measured (Python 3.11, this venv, a kernel forked
+#: from the template with TensorFlow loaded, its memory cgroup counting page cache too): at
+#: 1536 MiB every kernel died before answering, at 1700 ex01's cells thrashed past the cell
+#: limit, from 1800 it graded right. Below this every kernel could die: every student 0.
+MIN_MEMORY_MB = 2048
 
 
 @dataclass

@@ -115,26 +115,16 @@ def enter() -> bool:
 def _apart() -> bool:
     """What the network, IPC and user namespaces just entered need: no further user
     namespace may be made inside this one (``max_user_namespaces`` 0, per user namespace:
-    a cell cannot use up the grader's own limit), and the loopback interface up (this
-    namespace's own, reaching no other kernel nor the grader). The IPC namespace holds
-    the System V shared memory and message queues a cell makes; they die with the kernel.
-    False when the limit cannot be set."""
+    a cell cannot use up the grader's own limit). The network namespace's loopback stays
+    down: no interface at all, so no TCP or UDP socket can hold buffers (memory no cgroup
+    counts; a review held 3.7 GB under a 3000 MiB cap through the loopback); the grader
+    talks to the kernel over ``ipc://`` socket files. The IPC namespace holds the System V
+    shared memory and message queues a cell makes; they die with the kernel. False when the
+    limit cannot be set."""
     try:
         _write("/proc/sys/user/max_user_namespaces", "0")
     except OSError:
         return False
-    import fcntl
-    import socket
-    import struct
-
-    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 1
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            flags = struct.unpack("16sH", fcntl.ioctl(sock, siocgifflags,
-                                                      struct.pack("16sH", b"lo", 0)))[1]
-            fcntl.ioctl(sock, siocsifflags, struct.pack("16sH", b"lo", flags | iff_up))
-    except OSError:
-        pass  # no loopback: a cell cannot reach even its own sockets; grading works
     return True
 
 
@@ -268,12 +258,12 @@ def tmpfs_mb(memory_mb: int) -> tuple[int, int]:
 
 
 def _special(root: str, tmp_mb: int = 1024, shm_mb: int = 1024) -> None:
-    """A private ``/tmp`` of ``tmp_mb`` MiB, a fresh ``/proc`` (this PID namespace's
-    processes only) and a ``/dev`` of a few devices, a private ``/dev/shm`` of ``shm_mb``
-    MiB and the usual links."""
+    """A private ``/tmp`` of ``tmp_mb`` MiB (and /dev/shm of ``shm_mb``; few files each), a
+    fresh ``/proc`` (this PID namespace's only), a ``/dev`` of a few devices, the usual links."""
     for folder in ("/tmp", "/proc", "/dev"):
         os.makedirs(root + folder, exist_ok=True)
-    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    _mount("tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"size={tmp_mb}m,nr_inodes=16384,mode=1777")
     _mount("proc", root + "/proc", "proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     _mount("tmpfs", root + "/dev", "tmpfs", _MS_NOSUID | _MS_NOEXEC, "size=64k,mode=0755")
     for name in _DEVICES:
@@ -286,7 +276,7 @@ def _special(root: str, tmp_mb: int = 1024, shm_mb: int = 1024) -> None:
     os.makedirs(root + "/dev/shm")
     _read_only(root + "/dev", under=False)
     _mount("tmpfs", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV,
-           f"size={shm_mb}m,mode=1777")
+           f"size={shm_mb}m,nr_inodes=4096,mode=1777")
 
 
 def _sys(root: str) -> None:

@@ -361,7 +361,7 @@ def judge_arrays(check: str, records: list, npz: Any, tag: str = "graded") -> st
             raise failure
         return Answer(decode(records[i].get("out", {}), npz),
                       _after(case, layouts[i], records[i], npz, f"{tag}/c{i}"),
-                      str(records[i].get("gradient", "")) if spec.watch else "none")
+                      str(records[i].get("gradient", "")) if spec.watch else "")
 
     return _engine.judge_in_order(check, spec, cases, get,
                                   deprocess_steps if check == "deprocess" else None)

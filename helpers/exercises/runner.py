@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.errors import StyleTransferError
+from helpers.exercises import limits
 from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
 from helpers.exercises.kernel_sockets import RefusedKernel, client_class
 from helpers.exercises.kernel_sockets import kernel_pid as _kernel_pid
@@ -278,6 +279,7 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         kill_group(pid)
         kill_leftovers(settings.token, getattr(getattr(settings.template, "proc", None), "pid",
                                                None))
+        limits.sweep()  # the kernel's cgroup: its keeper, killed, could not remove it
         for folder in (Path(km.connection_file).parent, km.links):  # and our links to it
             shutil.rmtree(folder, ignore_errors=True)
         outcome.took("kernel stop", started)
