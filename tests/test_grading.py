@@ -17,6 +17,7 @@ import pytest
 
 from helpers.exercises import EXERCISES_DIR, grading, solution_lines
 from helpers.exercises.collect import collect
+from helpers.exercises.hiding import hiding_works
 
 pytestmark = pytest.mark.notebooks  # runs notebooks (left out by make test-fast)
 
@@ -139,6 +140,34 @@ def test_one_notebook_exit_status_is_the_grade(tmp_path, source):
     assert failed.returncode == 1
     assert "✗ ex01_preprocess preprocess: 0 points — your channels are still in RGB" in (
         failed.stdout)
+
+
+MEASURING_PREPROCESS = '''MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def preprocess(image):
+    """Right, if its folder is the grader's capped one (else it raises, saying its size)."""
+    import os
+
+    folder = os.statvfs(".")
+    if folder.f_blocks * folder.f_frsize > 600 * 2**20:
+        raise RuntimeError(f"my folder holds {folder.f_blocks * folder.f_frsize} bytes")
+    return (np.asarray(image, dtype=np.float32)[..., ::-1] - MEAN_BGR)[None]'''
+
+
+@pytest.mark.skipif(not hiding_works(), reason="this machine refuses user namespaces: no "
+                    "capped folder (the grader warns)")
+def test_one_notebook_is_graded_in_a_capped_folder_as_a_class_is(tmp_path, source):
+    """--grade NOTEBOOK runs its kernel from a worker, as a class's: its folder is a tmpfs of
+    a quarter of --memory-mb (512 MiB here), not the grader's disk."""
+    nb = submissions.right()
+    next(c for c in nb.cells if c.id == "cell-04").source = MEASURING_PREPROCESS
+    (tmp_path / "ann").mkdir()
+    nbformat.write(nb, tmp_path / "ann" / submissions.NOTEBOOK)
+    proc = run_cli("--grade", str(tmp_path / "ann" / submissions.NOTEBOOK), "--source",
+                   str(source), "--only", "preprocess", "--memory-mb", "2048")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-1000:]
+    assert proc.stdout.startswith("✓ ex01_preprocess preprocess: 2 points"), proc.stdout
 
 
 @pytest.mark.parametrize("args,fragment", [

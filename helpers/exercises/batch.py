@@ -25,9 +25,10 @@ from typing import Any, Iterator
 
 from helpers.errors import StyleTransferError
 from helpers.exercises import reports
-from helpers.exercises.collect import Submission, collect, walk
+from helpers.exercises.collect import EXERCISE, Submission, collect, walk
 from helpers.exercises.grading import (
     EXACT_TENSORFLOW,
+    NOTEBOOK_ROW,
     GradeRun,
     Row,
     _name,
@@ -39,7 +40,7 @@ from helpers.exercises.hiding import exposed, hiding_works, kernel_limits, not_h
 from helpers.exercises.lending import Lender
 from helpers.exercises.nbio import NOTEBOOK_BYTES
 from helpers.exercises.workers import Task, Workers, run_job
-from helpers.files import check_folder, check_output, read_bytes, same_file
+from helpers.files import check_folder, check_input, check_output, read_bytes, same_file
 from helpers.signals import ignored_signals
 
 
@@ -278,3 +279,49 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
             raise
         report.write_summary(summary_path, general, f"all {len(subs)} students graded")
     return report.rows()
+
+
+def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = None
+              ) -> list[Row]:
+    """Grade one notebook (exNN in its name picks the instructor's copy); ``only`` keeps the
+    rows of one check (plus notebook-level events). For GitHub Classroom, one test each."""
+    if not path.is_file():
+        check_input(path, "notebook")  # says what it is: missing, a pipe, a device
+    os.environ.update(EXACT_TENSORFLOW)
+    match = EXERCISE.search(path.name)
+    instructors = instructor_notebooks(source)
+    if not match or match.group(0) not in instructors:
+        raise StyleTransferError(f"cannot tell the exercise of {path.name}: name it like the "
+                                 f"handed-out notebook ({', '.join(instructors)} …)")
+    instructor = instructors[match.group(0)]
+    if any(same_file(path, nb.metadata["nst_source"]) for nb in instructors.values()):
+        raise StyleTransferError(f"{path} is the instructor's notebook (the same file or a link "
+                                 "to it), not a submission")
+    names = [_name(c) for _, c in check_cells(instructor)]
+    if only is not None and only not in names:
+        raise StyleTransferError(f"{path.name} has no check {only!r}; its checks: "
+                                 f"{', '.join(names)}")
+    if not hiding_works():
+        print(f"warning: {not_hidden()}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
+        rows = _in_worker(path, instructor, settings, Path(tmp), [tmp, source, path.parent])
+    return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
+
+
+def _in_worker(path: Path, instructor: Any, settings: GradeRun, tmp: Path, hide: list
+               ) -> list[Row]:
+    """The rows of ``path`` graded as a class's notebooks are: in a worker process of its
+    own (:func:`helpers.exercises.workers.run_job`: its folders on a capped tmpfs, the
+    kernel hidden from ``hide``)."""
+    exercise = instructor.metadata["nst_exercise"]
+    task = Task(path.parent.name or "student", exercise, path, instructor.metadata["nst_source"],
+                path.name)
+    settings.hide = [*settings.hide, *map(str, hide)]
+    workers = Workers()
+    try:
+        return run_job([task], tmp / "student-0", {exercise: instructor}, settings, workers)[0]
+    except BaseException:
+        workers.stop()
+        raise
+    finally:
+        workers.close()

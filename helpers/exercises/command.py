@@ -152,7 +152,9 @@ def _run(args: argparse.Namespace) -> int:
 
         become_subreaper()  # this process adopts what the notebook detaches, and kills it
         try:
-            rows = grading.grade_one(target, source, settings, args.only)
+            from helpers.exercises.batch import grade_one
+
+            rows = grade_one(target, source, settings, args.only)
         finally:
             kill_descendants()
         for row in rows:

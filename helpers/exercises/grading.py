@@ -45,13 +45,12 @@ from typing import Any
 from helpers.errors import StyleTransferError
 from helpers.exercises.collect import EXERCISE
 from helpers.exercises.custom import points, register
-from helpers.exercises.hiding import git_dirs, hiding_works, needed, not_hidden
+from helpers.exercises.hiding import git_dirs, hiding_works, needed
 from helpers.exercises.judge import new_seed
 from helpers.exercises.metadata import checks_in
 from helpers.exercises.nbio import read_notebook
-from helpers.exercises.runner import Job, Outcome, RunSettings, new_token, run_notebook
+from helpers.exercises.runner import Job, Outcome, RunSettings, run_notebook
 from helpers.exercises.student import has_solution
-from helpers.files import check_input, same_file
 
 FIELDS = ("student", "exercise", "check", "points", "passed", "message")
 NOTEBOOK_ROW = "(notebook)"   # the check column of a row about the whole notebook
@@ -346,39 +345,6 @@ def _name(cell: Any) -> str:
     return names[0] if names else cell.metadata.get("nbgrader", {}).get("grade_id", cell.id)
 
 
-
-
-def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = None
-              ) -> list[Row]:
-    """Grade one notebook (exNN in its name picks the instructor's copy); ``only`` keeps the
-    rows of one check (plus notebook-level events). For GitHub Classroom, one test each."""
-    if not path.is_file():
-        check_input(path, "notebook")  # says what it is: missing, a pipe, a device
-    os.environ.update(EXACT_TENSORFLOW)
-    match = EXERCISE.search(path.name)
-    instructors = instructor_notebooks(source)
-    if not match or match.group(0) not in instructors:
-        raise StyleTransferError(f"cannot tell the exercise of {path.name}: name it like the "
-                                 f"handed-out notebook ({', '.join(instructors)} …)")
-    instructor = instructors[match.group(0)]
-    if any(same_file(path, nb.metadata["nst_source"]) for nb in instructors.values()):
-        raise StyleTransferError(f"{path} is the instructor's notebook (the same file or a link "
-                                 "to it), not a submission")
-    names = [_name(c) for _, c in check_cells(instructor)]
-    if only is not None and only not in names:
-        raise StyleTransferError(f"{path.name} has no check {only!r}; its checks: "
-                                 f"{', '.join(names)}")
-    from helpers.exercises.judge import start_run
-
-    start_run(settings.seed)
-    if not hiding_works():
-        import sys
-
-        print(f"warning: {not_hidden()}", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
-        run = run_settings(settings, new_token(), [tmp, source, path.parent])
-        rows = grade_notebook(path.parent.name or "student", path, instructor, Path(tmp), run)
-    return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
 
 
 def run_settings(settings: GradeRun, token: str, hide: list) -> RunSettings:
