@@ -20,7 +20,7 @@ import pytest
 
 from helpers.exercises.grading import GradeRun, run_settings
 from helpers.exercises.hiding import hiding_works
-from helpers.exercises.runner import new_token, run_notebook
+from helpers.exercises.runner import TRACEBACK_CHARS, new_token, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_hiding = pytest.mark.skipif(not hiding_works(), reason="this machine refuses user "
@@ -298,3 +298,56 @@ def test_no_socket_buffers_beyond_the_budget(tmp_path):
             "    got2 = errno.errorcode.get(exc.errno)\n"
             "assert got == got2 == 'ENETUNREACH', (got, got2)")
     assert _cells(tmp_path, code) == [[]]
+
+
+FLOOD = ("k = get_ipython().kernel\nparent = k.get_parent('shell')\n"
+         "for i in range(200):  # 200 errors of 420 kB: 84 MB the grader kept before\n"
+         "    k.session.send(k.iopub_socket, 'error', {'ename': 'E', 'evalue': 'v' * 20000,\n"
+         "        'traceback': ['x' * 20000] * 20}, parent=parent)\n"
+         "for i in range(20):  # records under names the grader never asked for\n"
+         "    k.session.send(k.iopub_socket, 'display_data', {'data': {'application/json': {\n"
+         "        'nst_answer': 'n%d' % i, 'record': {'pad': 'p' * 2**20}}}, 'metadata': {}},\n"
+         "        parent=parent)\n")
+MALFORMED = ("k = get_ipython().kernel\nparent = k.get_parent('shell')\n"
+             "k.session.send(k.iopub_socket, 'error', {'ename': 'E', 'evalue': 'v', "
+             "'traceback': 5}, parent=parent)\n"
+             "k.session.send(k.iopub_socket, 'display_data', {'data': [1, 2], 'metadata': {}},"
+             " parent=parent)\n")
+REPLAYED = ("k = get_ipython().kernel\nframes = k.session.serialize(k.session.msg('stream', "
+            "{'name': 'stdout', 'text': 'twice'}, parent=k.get_parent('shell')))\n"
+            "k.iopub_socket.send_multipart(frames)\nk.iopub_socket.send_multipart(frames)\n")
+
+
+@pytest.mark.notebooks
+def test_what_a_kernel_sends_cannot_balloon_the_grader(tmp_path):
+    """A review grew the grader's worker to 1 GB in a second: every error message of a cell
+    was kept, and every answer record under any name. Now a cell keeps its first error
+    (tracebacks cut) and the grader only the records it asked for."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FLOOD, id="flood")])
+    work = tmp_path / "work" / "ex01"
+    work.mkdir(parents=True)
+    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
+                            new_token(), [])
+    outcome = run_notebook(nb, work, [], settings)
+    errors = [o for o in nb.cells[0].outputs if o.get("output_type") == "error"]
+    assert len(errors) == 1 and len(errors[0]["evalue"]) <= TRACEBACK_CHARS, len(errors)
+    assert outcome.sent == {} and outcome.status == "", (list(outcome.sent), outcome.status)
+
+
+@pytest.mark.notebooks
+def test_a_malformed_or_replayed_message_is_not_the_graders_failure(tmp_path):
+    """One error whose traceback is not a list, data that is not a mapping, or the same
+    signed frames sent twice ("Duplicate Signature") ended the review's worker, the
+    student's earned results lost. Now a malformed output is dropped and the cells after it
+    run; a message the grader cannot read at all ends the notebook with that reason."""
+    after = "open('after.txt', 'w').write('ran')"
+    assert _cells(tmp_path, MALFORMED, after, memory_mb=3000) == [["E: v"], []]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REPLAYED, id="replay")])
+    work = tmp_path / "again" / "ex01"
+    work.mkdir(parents=True)
+    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
+                            new_token(), [])
+    outcome = run_notebook(nb, work, [], settings)
+    assert outcome.status.startswith(
+        "the kernel sent a message the grader could not read (ValueError: Duplicate "
+        "Signature"), outcome.status

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from helpers.errors import StyleTransferError
 from helpers.files import check_name
@@ -148,26 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         settings.seed = whole_number(args.seed, "--seed", 0)
     target = Path(args.grade)
     if target.suffix == ".ipynb":
-        from helpers.exercises.worker import become_subreaper, kill_descendants
-
-        become_subreaper()  # this process adopts what the notebook detaches, and kills it
-        try:
-            from helpers.exercises.batch import grade_one
-
-            rows = grade_one(target, source, settings, args.only)
-        finally:
-            kill_descendants()
-        for row in rows:
-            mark = "✓" if row.passed else "✗"
-            print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
-                  + (f" — {row.message}" if row.message else ""))
-        from helpers.exercises.reports import row_flags
-
-        for flag in row_flags(rows):
-            print(f"flag: {flag}")
-        print(f"(hidden inputs drawn from seed {settings.seed}: --seed {settings.seed} draws "
-              "them again)")
-        return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK
+        return _grade_one(target, source, settings, args.only)
     if args.only is not None:
         raise StyleTransferError("--only works with one notebook (--grade NOTEBOOK.ipynb)")
     from helpers.exercises.batch import grade_class
@@ -180,3 +162,26 @@ def _run(args: argparse.Namespace) -> int:
     students = len({r.student for r in rows})
     print(f"Graded {students} students: {output} and {output.parent / 'feedback'}/")
     return 0
+
+
+def _grade_one(target: Path, source: Path, settings: Any, only: str | None) -> int:
+    """``--grade NOTEBOOK.ipynb``: one line per check (and each flag); the exit status is
+    the grade (0: every check passed)."""
+    from helpers.exercises.batch import grade_one
+    from helpers.exercises.reports import row_flags
+    from helpers.exercises.worker import become_subreaper, kill_descendants
+
+    become_subreaper()  # this process adopts what the notebook detaches, and kills it
+    try:
+        rows = grade_one(target, source, settings, only)
+    finally:
+        kill_descendants()
+    for row in rows:
+        mark = "✓" if row.passed else "✗"
+        print(f"{mark} {row.exercise} {row.check}: {row.points:g} points"
+              + (f" — {row.message}" if row.message else ""))
+    for flag in row_flags(rows):
+        print(f"flag: {flag}")
+    print(f"(hidden inputs drawn from seed {settings.seed}: --seed {settings.seed} draws "
+          "them again)")
+    return 0 if rows and all(r.passed for r in rows) else EXIT_FAILED_CHECK

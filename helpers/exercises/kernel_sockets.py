@@ -9,8 +9,8 @@ grader waits until the kernel made its sockets, hard-links each into a folder of
 that the kernel cannot see, refuses a kernel whose socket file is not a socket of the
 grader's user (a link, a file, a pipe: "not graded: ..."), and connects through its links
 only (:func:`take_sockets`); and its sockets never reconnect within a grading
-(:data:`NO_RECONNECT_MS`), nor receive a message over :data:`MESSAGE_BYTES`
-(:func:`zmq_context`).
+(:data:`NO_RECONNECT_MS`), nor receive a message over :data:`MESSAGE_BYTES`, nor queue
+more than :data:`QUEUED` (:func:`zmq_context`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 
 from helpers.exercises.leftovers import kill_group
 
-MESSAGE_BYTES = 32 * 2**20      # the largest message accepted from a student's kernel
+MESSAGE_BYTES = 16 * 2**20      # the largest message accepted from a student's kernel
+QUEUED = 16                     # messages queued per socket, unread: at most 256 MiB
 START_SECONDS = 60              # for a kernel to make its socket files (nbclient's wait too)
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 #: ZeroMQ's wait before a reconnect: 24.8 days, never within a grading. (-1, "never", made
@@ -54,6 +55,7 @@ def zmq_context(transport: str) -> Any:
 
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
+    context.setsockopt(zmq.RCVHWM, QUEUED)  # a kernel sending faster than it is read
     if transport == "ipc":
         context.setsockopt(zmq.RECONNECT_IVL, NO_RECONNECT_MS)
     return context

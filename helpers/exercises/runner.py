@@ -124,18 +124,29 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
                 self.pollers.pop().cancel()
 
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
-            if msg["msg_type"] == "display_data" and str(self.nb.cells[cell_index].get(
-                    "id", "")).startswith("nst-answer-"):
-                answer = msg["content"].get("data", {}).get("application/json")
-                if isinstance(answer, dict):  # the last one: the harness's, as the cell ends
-                    self.sent[str(answer.get("nst_answer"))] = answer.get("record")
-            if msg["msg_type"] != "error":
+            """Keep an answering cell's record (under its own output name only) and a
+            cell's first error (tracebacks cut); the rest is dropped: a kernel sending
+            thousands of errors or records makes this process hold no more."""
+            content = msg.get("content")
+            if not isinstance(content, dict):
                 return None
-            content = msg["content"]
-            content["evalue"] = str(content.get("evalue", ""))[:TRACEBACK_CHARS]
-            content["traceback"] = [str(t)[:TRACEBACK_CHARS]
-                                    for t in content.get("traceback", [])[-20:]]
+            if msg["msg_type"] == "display_data":
+                self._answer(content, self.nb.cells[cell_index])
+            if msg["msg_type"] != "error" or any(o.get("output_type") == "error" for o in outs):
+                return None
+            trace = content.get("traceback")
+            msg["content"] = {"ename": str(content.get("ename", ""))[:TRACEBACK_CHARS],
+                              "evalue": str(content.get("evalue", ""))[:TRACEBACK_CHARS],
+                              "traceback": [str(t)[:TRACEBACK_CHARS] for t in (
+                                  trace[-20:] if isinstance(trace, list) else [])]}
             return super().output(outs, msg, display_id, cell_index)
+
+        def _answer(self, content: dict, cell: Any) -> None:
+            data = content.get("data")
+            answer = data.get("application/json") if isinstance(data, dict) else None
+            if isinstance(answer, dict) and answer.get("nst_answer") == cell.metadata.get(
+                    "nst_output"):  # the last one: the harness's, as the cell ends
+                self.sent[str(answer["nst_answer"])] = answer.get("record")
 
     client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
                         shutdown_kernel="immediate", iopub_timeout=4,
@@ -221,6 +232,7 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
     outputs = {job.tag: f"answer-{job.tag}-{uuid.uuid4().hex}" for job in jobs}
     for job in jobs:  # our copy of the notebook: these cells are never written out
         nb.cells.append(_new_cell("", f"nst-answer-{job.tag}"))
+        nb.cells[-1].metadata["nst_output"] = outputs[job.tag]
         cells.append((len(nb.cells) - 1, nb.cells[-1]))
         # the hidden inputs are written only when their cell runs, after the student's
         outcome.prepare[job.tag] = functools.partial(
@@ -271,6 +283,10 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         return outcome.current
     except RefusedKernel as exc:
         outcome.status = str(exc)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # nbclient's reading
+        outcome.status = ("the kernel sent a message the grader could not read "
+                          f"({type(exc).__name__}: {str(exc)[:100]}); the notebook's cells "
+                          "after it were not run")
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:

@@ -111,7 +111,7 @@ def notebook_folder(parent: Path, settings: RunSettings, capped: bool) -> Iterat
     :data:`FOLDER_FILES` files (``settings.folder_mb`` says so), seen by this process and
     its kernels only, unmounted afterwards; else a folder on the disk, as before. It is the
     kernels' ``TMPDIR`` meanwhile (a hidden kernel has its own ``/tmp``)."""
-    folder = Path(tempfile.mkdtemp(prefix="notebook-", dir=parent))
+    folder = Path(tempfile.mkdtemp(prefix="nb-", dir=_short(parent)))
     megabytes, libc = folder_mb(settings.memory_mb), ctypes.CDLL(None, use_errno=True)
     options = f"size={megabytes}m,nr_inodes={FOLDER_FILES},mode=0700".encode()
     mounted = capped and libc.mount(b"tmpfs", bytes(folder), b"tmpfs",
@@ -127,6 +127,20 @@ def notebook_folder(parent: Path, settings: RunSettings, capped: bool) -> Iterat
         if mounted:  # detached: whatever still holds it, its memory goes with the last user
             libc.umount2(bytes(folder), _MNT_DETACH)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Bytes a kernel's socket file's path takes below its notebook's folder (``/k`` and 12
+#: characters, ``/kernel-ipc-N``; runner.kernel_manager), and the most a path may hold.
+_BELOW, _SOCKET_PATH = 27, 107
+
+
+def _short(parent: Path) -> Path:
+    """Where a notebook's folder (``nb-`` and 8 characters) is made: ``parent``, unless that
+    would make the kernel's socket paths longer than a Unix socket allows (a deep TMPDIR),
+    then the system's ``/tmp`` (on the tmpfs mounted there for it, as anywhere)."""
+    if len(os.fsencode(parent)) + 12 + _BELOW <= _SOCKET_PATH or not os.access("/tmp", os.W_OK):
+        return parent
+    return Path("/tmp")
 
 
 def become_subreaper() -> bool:
