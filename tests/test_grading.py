@@ -104,7 +104,7 @@ def test_each_outcome_says_what_happened(graded):
     assert "the kernel died in cell 10 (cell-10); the notebook was run again without it" in (
         message(rows, "erin", "(notebook)"))
     assert "not defined in your notebook" in message(rows, "erin", "deprocess")
-    assert "memory limit (2000 MiB) reached in cell 4 (cell-04): MemoryError" in message(
+    assert "memory limit (2048 MiB) reached in cell 4 (cell-04): MemoryError" in message(
         rows, "frank", "(notebook)")
     assert "could not read the notebook" in message(rows, "gina", "preprocess")
     assert "NotJSONError" in message(rows, "gina", "preprocess")

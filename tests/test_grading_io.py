@@ -378,7 +378,7 @@ def test_a_kernel_filling_its_folders_stops_at_the_cap_and_is_still_graded(tmp_p
     if not hiding_works():
         pytest.skip("this machine refuses user namespaces: nothing is capped (the grader "
                     "says so)")
-    cap = folder_mb(2000)
+    cap = folder_mb(2048)
     source = tmp_path / "source"
     source.mkdir()
     (source / "ex01_preprocess.ipynb").write_bytes(

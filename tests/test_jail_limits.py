@@ -351,3 +351,31 @@ def test_a_malformed_or_replayed_message_is_not_the_graders_failure(tmp_path):
     assert outcome.status.startswith(
         "the kernel sent a message the grader could not read (ValueError: Duplicate "
         "Signature"), outcome.status
+
+
+WIDGETS = ("k = get_ipython().kernel\nparent = k.get_parent('shell')\n"
+           "for i in range(8):  # widget state nbclient kept for ever (4.7 GB in a review)\n"
+           "    k.session.send(k.iopub_socket, 'comm_open', {'comm_id': 'c%d' % i,\n"
+           "        'target_name': 'jupyter.widget', 'data': {'state': {'pad': 'p' * 2**20}}},\n"
+           "        parent=parent)\n")
+
+
+@pytest.mark.notebooks
+def test_widget_messages_are_not_kept_and_a_huge_output_does_not_cut_the_kernel_off(tmp_path):
+    """A kernel's widget states are not kept by the grader (the review's 4.7 GB); an honest
+    output larger than the grader takes (a 40 MB display; ZeroMQ drops such a message and
+    with it the kernel's output channel: every later cell waited 4 s, its errors lost) is
+    sent as a note, and the next cell's error still arrives."""
+    cells = [WIDGETS, "from IPython.display import display\n"
+             "display({'text/plain': 'x' * (40 << 20)}, raw=True)", "raise ValueError('after')"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id=f"c{n}")
+                                         for n, code in enumerate(cells)])
+    work = tmp_path / "work" / "ex01"
+    work.mkdir(parents=True)
+    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
+                            new_token(), [])
+    outcome = run_notebook(nb, work, [], settings)
+    assert "widgets" not in nb.metadata, list(nb.metadata.get("widgets", {}))
+    errors = [[o.get("evalue") for o in c.outputs if o.get("output_type") == "error"]
+              for c in nb.cells]
+    assert errors == [[], [], ["after"]] and outcome.status == "", (errors, outcome.status)

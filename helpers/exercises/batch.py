@@ -249,7 +249,8 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
     inputs = inputs_of(submissions, instructors)
     summary_path, _ = check_outputs(output, submissions, inputs)
     canonical = {k: Path(nb.metadata["nst_source"]).name for k, nb in instructors.items()}
-    temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True)
+    temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True,
+                                  dir=short_tmp())
     with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
         # apart: a notebook removing its own temporary folder's parent spares the zips
         settings.hide = [*settings.hide, unzipped, tmp, str(submissions), str(source),
@@ -281,6 +282,13 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
     return report.rows()
 
 
+def short_tmp() -> str | None:
+    """Where a run's folder goes: the temporary folder, unless its path is so long that the
+    kernels' socket files below it would not fit a Unix socket's 107 bytes (then ``/tmp``:
+    the run's folder holds every notebook's, removed with it even when a worker is killed)."""
+    return None if len(os.fsencode(tempfile.gettempdir())) <= 28 else "/tmp"
+
+
 def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = None
               ) -> list[Row]:
     """Grade one notebook (exNN in its name picks the instructor's copy); ``only`` keeps the
@@ -303,7 +311,8 @@ def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = N
                                  f"{', '.join(names)}")
     if not hiding_works():
         print(f"warning: {not_hidden()}", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
+    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True,
+                                     dir=short_tmp()) as tmp:
         rows = _in_worker(path, instructor, settings, Path(tmp), [tmp, source, path.parent])
     return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
 

@@ -373,6 +373,7 @@ def main(argv: list[str]) -> None:
 
     app = IPKernelApp.instance()
     app.initialize(argv)
+    _load("limits").cap_messages()
     cap_stream(sys.stdout)
     cap_stream(sys.stderr)
     app.start()

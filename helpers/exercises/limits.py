@@ -354,3 +354,31 @@ def _remove(folder: str, wait: float = 2.0) -> None:
             if time.monotonic() > deadline:
                 return
             time.sleep(0.05)
+
+
+#: The largest output message a kernel sends (the grader receives at most 16 MiB: a larger
+#: message cuts the kernel's output channel, and every later cell waits for its output).
+MESSAGE_BYTES = 8 * 2**20
+_OUTPUTS = ("display_data", "execute_result", "update_display_data", "stream")
+
+
+def cap_messages(limit: int = MESSAGE_BYTES) -> None:
+    """In the kernel (after ipykernel is imported): an output message (a figure, a display,
+    printed text) over ``limit`` bytes is sent as a one-line note instead."""
+    from jupyter_client.session import Session
+
+    serialize = Session.serialize
+
+    def capped(self: Session, msg: dict, ident: object = None) -> list:
+        frames = serialize(self, msg, ident)
+        size = sum(len(frame) for frame in frames)
+        if size <= limit or msg.get("msg_type") not in _OUTPUTS:
+            return frames
+        note = (f"[an output of {size / 2**20:.0f} MiB was not sent: the grader takes at "
+                f"most {limit >> 20} MiB]\n")
+        content = dict(msg.get("content") or {})
+        content.update({"text": note} if msg["msg_type"] == "stream" else {
+            "data": {"text/plain": note}, "metadata": {}})
+        return serialize(self, {**msg, "content": content}, ident)
+
+    Session.serialize = capped  # type: ignore[method-assign]

@@ -110,9 +110,6 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
     from nbclient import NotebookClient
 
     class ErrorsOnly(NotebookClient):
-        sent: dict[str, Any] = {}  # output name -> the record an answering cell sent
-        pollers: list[Any] = []  # the tasks reading each cell's output messages
-
         async def _async_poll_output_msg(self, *args: Any) -> None:
             self.pollers = [t for t in self.pollers if not t.done()] + [asyncio.current_task()]
             await super()._async_poll_output_msg(*args)
@@ -124,9 +121,8 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
                 self.pollers.pop().cancel()
 
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
-            """Keep an answering cell's record (under its own output name only) and a
-            cell's first error (tracebacks cut); the rest is dropped: a kernel sending
-            thousands of errors or records makes this process hold no more."""
+            """Keep an answering cell's record (its own output name only) and a cell's first
+            error (cut); a kernel sending thousands of either makes this hold no more."""
             content = msg.get("content")
             if not isinstance(content, dict):
                 return None
@@ -141,17 +137,21 @@ def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
                                   trace[-20:] if isinstance(trace, list) else [])]}
             return super().output(outs, msg, display_id, cell_index)
 
+        def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+            """No widget state kept (a review grew the worker to 4.7 GB), no Output widget."""
+
         def _answer(self, content: dict, cell: Any) -> None:
             data = content.get("data")
             answer = data.get("application/json") if isinstance(data, dict) else None
-            if isinstance(answer, dict) and answer.get("nst_answer") == cell.metadata.get(
-                    "nst_output"):  # the last one: the harness's, as the cell ends
+            name = str(cell.get("id", "")).startswith("nst-answer-") and cell.metadata.get(
+                "nst_output")  # the last record sent under it: the harness's, as it ends
+            if isinstance(answer, dict) and name and answer.get("nst_answer") == name:
                 self.sent[str(answer["nst_answer"])] = answer.get("record")
 
-    client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km,
+    client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km, store_widget_state=False,
                         shutdown_kernel="immediate", iopub_timeout=4,
                         resources={"metadata": {"path": str(workdir)}})
-    client.sent, client.pollers = {}, []
+    client.sent, client.pollers = {}, []  # output name -> record; cells' output readers
     return client
 
 
