@@ -20,7 +20,8 @@ import pytest
 
 from helpers.exercises.grading import GradeRun, run_settings
 from helpers.exercises.hiding import hiding_works
-from helpers.exercises.runner import TRACEBACK_CHARS, new_token, run_notebook
+from helpers.exercises.kernel_sockets import TRACEBACK_CHARS
+from helpers.exercises.runner import new_token, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_hiding = pytest.mark.skipif(not hiding_works(), reason="this machine refuses user "
@@ -349,8 +350,8 @@ def test_a_malformed_or_replayed_message_is_not_the_graders_failure(tmp_path):
                             new_token(), [])
     outcome = run_notebook(nb, work, [], settings)
     assert outcome.status.startswith(
-        "the kernel sent a message the grader could not read (ValueError: Duplicate "
-        "Signature"), outcome.status
+        "the kernel sent a message the grader could not read, or too large (ValueError: "
+        "Duplicate Signature"), outcome.status
 
 
 WIDGETS = ("k = get_ipython().kernel\nparent = k.get_parent('shell')\n"
@@ -379,3 +380,14 @@ def test_widget_messages_are_not_kept_and_a_huge_output_does_not_cut_the_kernel_
     errors = [[o.get("evalue") for o in c.outputs if o.get("output_type") == "error"]
               for c in nb.cells]
     assert errors == [[], [], ["after"]] and outcome.status == "", (errors, outcome.status)
+
+
+@pytest.mark.notebooks
+def test_a_huge_error_message_neither_hangs_the_grader_nor_cuts_the_kernel_off(tmp_path):
+    """An error of 18 MiB (its value and traceback; the grader takes 16) dropped the shell
+    channel and the grader's next send waited for ever, past every time limit (a review).
+    The kernel now cuts an error's value and traceback; the cells after it run."""
+    errors = _cells(tmp_path, "raise ValueError('e' * (9 << 20))", "raise ValueError('after')",
+                    memory_mb=3000)
+    assert len(errors[0]) == 1 and errors[0][0].startswith("ValueError: eee"), errors[0][:1]
+    assert errors[1] == ["ValueError: after"], errors

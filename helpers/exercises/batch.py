@@ -39,6 +39,7 @@ from helpers.exercises.grading import (
 from helpers.exercises.hiding import exposed, hiding_works, kernel_limits, not_hidden
 from helpers.exercises.lending import Lender
 from helpers.exercises.nbio import NOTEBOOK_BYTES
+from helpers.exercises.worker import sweep_short
 from helpers.exercises.workers import Task, Workers, run_job
 from helpers.files import check_folder, check_input, check_output, read_bytes, same_file
 from helpers.signals import ignored_signals
@@ -223,6 +224,7 @@ def _run(tasks: list[Task], known: dict[str, dict[str, list[Row]]],
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         workers.close()
+        sweep_short(tmp)
 
 
 def _finish(student: str, tasks: list[Task], known: dict[str, list[Row]], order: list[str],
@@ -249,8 +251,7 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
     inputs = inputs_of(submissions, instructors)
     summary_path, _ = check_outputs(output, submissions, inputs)
     canonical = {k: Path(nb.metadata["nst_source"]).name for k, nb in instructors.items()}
-    temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True,
-                                  dir=short_tmp())
+    temporary = functools.partial(tempfile.TemporaryDirectory, ignore_cleanup_errors=True)
     with temporary(prefix="nst-unzipped-") as unzipped, temporary(prefix="nst-grade-") as tmp:
         # apart: a notebook removing its own temporary folder's parent spares the zips
         settings.hide = [*settings.hide, unzipped, tmp, str(submissions), str(source),
@@ -282,13 +283,6 @@ def grade_class(submissions: Path, output: Path, source: Path, settings: GradeRu
     return report.rows()
 
 
-def short_tmp() -> str | None:
-    """Where a run's folder goes: the temporary folder, unless its path is so long that the
-    kernels' socket files below it would not fit a Unix socket's 107 bytes (then ``/tmp``:
-    the run's folder holds every notebook's, removed with it even when a worker is killed)."""
-    return None if len(os.fsencode(tempfile.gettempdir())) <= 28 else "/tmp"
-
-
 def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = None
               ) -> list[Row]:
     """Grade one notebook (exNN in its name picks the instructor's copy); ``only`` keeps the
@@ -311,8 +305,7 @@ def grade_one(path: Path, source: Path, settings: GradeRun, only: str | None = N
                                  f"{', '.join(names)}")
     if not hiding_works():
         print(f"warning: {not_hidden()}", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True,
-                                     dir=short_tmp()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="nst-grade-", ignore_cleanup_errors=True) as tmp:
         rows = _in_worker(path, instructor, settings, Path(tmp), [tmp, source, path.parent])
     return [r for r in rows if only is None or r.check in (only, NOTEBOOK_ROW)]
 
@@ -334,3 +327,4 @@ def _in_worker(path: Path, instructor: Any, settings: GradeRun, tmp: Path, hide:
         raise
     finally:
         workers.close()
+        sweep_short(tmp)

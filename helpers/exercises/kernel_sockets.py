@@ -10,12 +10,15 @@ that the kernel cannot see, refuses a kernel whose socket file is not a socket o
 grader's user (a link, a file, a pipe: "not graded: ..."), and connects through its links
 only (:func:`take_sockets`); and its sockets never reconnect within a grading
 (:data:`NO_RECONNECT_MS`), nor receive a message over :data:`MESSAGE_BYTES`, nor queue
-more than :data:`QUEUED` (:func:`zmq_context`).
+more than :data:`QUEUED` (:func:`zmq_context`). :func:`notebook_client` reads what the kernel
+sends and keeps only what grading uses: each cell's first error (cut), the records of the
+answering cells under their own names; no widget state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 import time
@@ -26,6 +29,8 @@ from helpers.exercises.leftovers import kill_group
 
 MESSAGE_BYTES = 16 * 2**20      # the largest message accepted from a student's kernel
 QUEUED = 16                     # messages queued per socket, unread: at most 256 MiB
+SEND_MS = 10_000                # the longest a send to a kernel may wait (zmq.Again after)
+TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
 START_SECONDS = 60              # for a kernel to make its socket files (nbclient's wait too)
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 #: ZeroMQ's wait before a reconnect: 24.8 days, never within a grading. (-1, "never", made
@@ -56,6 +61,7 @@ def zmq_context(transport: str) -> Any:
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
     context.setsockopt(zmq.RCVHWM, QUEUED)  # a kernel sending faster than it is read
+    context.setsockopt(zmq.SNDTIMEO, SEND_MS)  # a peer dropped (an oversized message): no hang
     if transport == "ipc":
         context.setsockopt(zmq.RECONNECT_IVL, NO_RECONNECT_MS)
     return context
@@ -135,3 +141,57 @@ def manager_class(base: type, ours: Path) -> type:
             await super()._async_post_start_kernel(**kw)
 
     return CheckedManager
+
+
+def notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
+    """An nbclient NotebookClient keeping only error outputs (tracebacks cut)."""
+    from nbclient import NotebookClient
+
+    class ErrorsOnly(NotebookClient):
+        async def _async_poll_kernel_alive(self) -> None:
+            with contextlib.suppress(AssertionError):  # its cell's reading failed first: the
+                await super()._async_poll_kernel_alive()  # error would be logged at exit
+
+        async def _async_poll_output_msg(self, *args: Any) -> None:
+            self.pollers = [t for t in self.pollers if not t.done()] + [asyncio.current_task()]
+            await super()._async_poll_output_msg(*args)
+
+        def drop_pollers(self) -> None:
+            """Cancel the output reader of a cell that timed out (nbclient leaves it running:
+            it took the next cells' messages, their errors lost, each waiting 4 s)."""
+            while self.pollers:
+                self.pollers.pop().cancel()
+
+        def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
+            """Keep an answering cell's record (its own output name only) and a cell's first
+            error (cut); a kernel sending thousands of either makes this hold no more."""
+            content = msg.get("content")
+            if not isinstance(content, dict):
+                return None
+            if msg["msg_type"] == "display_data":
+                self._answer(content, self.nb.cells[cell_index])
+            if msg["msg_type"] != "error" or any(o.get("output_type") == "error" for o in outs):
+                return None
+            trace = content.get("traceback")
+            msg["content"] = {"ename": str(content.get("ename", ""))[:TRACEBACK_CHARS],
+                              "evalue": str(content.get("evalue", ""))[:TRACEBACK_CHARS],
+                              "traceback": [str(t)[:TRACEBACK_CHARS] for t in (
+                                  trace[-20:] if isinstance(trace, list) else [])]}
+            return super().output(outs, msg, display_id, cell_index)
+
+        def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+            """No widget state kept (a review grew the worker to 4.7 GB), no Output widget."""
+
+        def _answer(self, content: dict, cell: Any) -> None:
+            data = content.get("data")
+            answer = data.get("application/json") if isinstance(data, dict) else None
+            name = str(cell.get("id", "")).startswith("nst-answer-") and cell.metadata.get(
+                "nst_output")  # the last record sent under it: the harness's, as it ends
+            if isinstance(answer, dict) and name and answer.get("nst_answer") == name:
+                self.sent[str(answer["nst_answer"])] = answer.get("record")
+
+    client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km, store_widget_state=False,
+                        shutdown_kernel="immediate", iopub_timeout=4,
+                        resources={"metadata": {"path": str(workdir)}})
+    client.sent, client.pollers = {}, []  # output name -> record; cells' output readers
+    return client

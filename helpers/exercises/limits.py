@@ -360,11 +360,13 @@ def _remove(folder: str, wait: float = 2.0) -> None:
 #: message cuts the kernel's output channel, and every later cell waits for its output).
 MESSAGE_BYTES = 8 * 2**20
 _OUTPUTS = ("display_data", "execute_result", "update_display_data", "stream")
+_CUT = 20_000  # characters of an error's value and of each traceback line (the grader's)
 
 
 def cap_messages(limit: int = MESSAGE_BYTES) -> None:
     """In the kernel (after ipykernel is imported): an output message (a figure, a display,
-    printed text) over ``limit`` bytes is sent as a one-line note instead."""
+    printed text) over ``limit`` bytes is sent as a one-line note instead, an error's (and
+    its reply's) with its value and traceback cut."""
     from jupyter_client.session import Session
 
     serialize = Session.serialize
@@ -372,13 +374,18 @@ def cap_messages(limit: int = MESSAGE_BYTES) -> None:
     def capped(self: Session, msg: dict, ident: object = None) -> list:
         frames = serialize(self, msg, ident)
         size = sum(len(frame) for frame in frames)
-        if size <= limit or msg.get("msg_type") not in _OUTPUTS:
+        kind = msg.get("msg_type")
+        if size <= limit or kind not in (*_OUTPUTS, "error", "execute_reply"):
             return frames
         note = (f"[an output of {size / 2**20:.0f} MiB was not sent: the grader takes at "
                 f"most {limit >> 20} MiB]\n")
         content = dict(msg.get("content") or {})
-        content.update({"text": note} if msg["msg_type"] == "stream" else {
-            "data": {"text/plain": note}, "metadata": {}})
+        if kind in ("error", "execute_reply"):  # an error's value and traceback, cut
+            content.update(evalue=str(content.get("evalue", ""))[:_CUT], traceback=[
+                str(line)[:_CUT] for line in list(content.get("traceback") or [])[-20:]])
+        else:
+            content.update({"text": note} if kind == "stream" else {
+                "data": {"text/plain": note}, "metadata": {}})
         return serialize(self, {**msg, "content": content}, ident)
 
     Session.serialize = capped  # type: ignore[method-assign]

@@ -24,11 +24,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -40,14 +40,13 @@ from typing import Any
 from helpers.errors import StyleTransferError
 from helpers.exercises import limits
 from helpers.exercises.hiding import KERNEL_NOT_HIDDEN
-from helpers.exercises.kernel_sockets import RefusedKernel, client_class
+from helpers.exercises.kernel_sockets import RefusedKernel, client_class, notebook_client
 from helpers.exercises.kernel_sockets import kernel_pid as _kernel_pid
 from helpers.exercises.kernel_sockets import manager_class as _checked_manager
 from helpers.exercises.leftovers import TOKEN_ENV, kill_group, kill_leftovers  # noqa: F401
 from helpers.files import read_bytes, write_text
 
 ANSWER_BYTES = 64 * 2**20     # the most of one check's answer read back
-TRACEBACK_CHARS = 20_000        # of an error output kept for the feedback
 
 
 @dataclass
@@ -103,56 +102,6 @@ def read_answer(workdir: Path, name: str, sent: Any = None) -> tuple[dict | None
     if record.get("npz_sha256") != hashlib.sha256(data).hexdigest():
         return {"status": "changed"}, b""
     return record, data
-
-
-def _notebook_client(nb: Any, km: Any, workdir: Path, timeout: int) -> Any:
-    """An nbclient NotebookClient keeping only error outputs (tracebacks cut)."""
-    from nbclient import NotebookClient
-
-    class ErrorsOnly(NotebookClient):
-        async def _async_poll_output_msg(self, *args: Any) -> None:
-            self.pollers = [t for t in self.pollers if not t.done()] + [asyncio.current_task()]
-            await super()._async_poll_output_msg(*args)
-
-        def drop_pollers(self) -> None:
-            """Cancel the output reader of a cell that timed out (nbclient leaves it running:
-            it took the next cells' messages, their errors lost, each waiting 4 s)."""
-            while self.pollers:
-                self.pollers.pop().cancel()
-
-        def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
-            """Keep an answering cell's record (its own output name only) and a cell's first
-            error (cut); a kernel sending thousands of either makes this hold no more."""
-            content = msg.get("content")
-            if not isinstance(content, dict):
-                return None
-            if msg["msg_type"] == "display_data":
-                self._answer(content, self.nb.cells[cell_index])
-            if msg["msg_type"] != "error" or any(o.get("output_type") == "error" for o in outs):
-                return None
-            trace = content.get("traceback")
-            msg["content"] = {"ename": str(content.get("ename", ""))[:TRACEBACK_CHARS],
-                              "evalue": str(content.get("evalue", ""))[:TRACEBACK_CHARS],
-                              "traceback": [str(t)[:TRACEBACK_CHARS] for t in (
-                                  trace[-20:] if isinstance(trace, list) else [])]}
-            return super().output(outs, msg, display_id, cell_index)
-
-        def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
-            """No widget state kept (a review grew the worker to 4.7 GB), no Output widget."""
-
-        def _answer(self, content: dict, cell: Any) -> None:
-            data = content.get("data")
-            answer = data.get("application/json") if isinstance(data, dict) else None
-            name = str(cell.get("id", "")).startswith("nst-answer-") and cell.metadata.get(
-                "nst_output")  # the last record sent under it: the harness's, as it ends
-            if isinstance(answer, dict) and name and answer.get("nst_answer") == name:
-                self.sent[str(answer["nst_answer"])] = answer.get("record")
-
-    client = ErrorsOnly(nb, timeout=timeout, allow_errors=True, km=km, store_widget_state=False,
-                        shutdown_kernel="immediate", iopub_timeout=4,
-                        resources={"metadata": {"path": str(workdir)}})
-    client.sent, client.pollers = {}, []  # output name -> record; cells' output readers
-    return client
 
 
 def kernel_manager(kernel_dir: Path, settings: RunSettings) -> Any:
@@ -259,13 +208,12 @@ def run_notebook(nb: Any, workdir: Path, jobs: list[Job], settings: RunSettings,
 def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadline: float,
               outcome: Outcome) -> int | None:
     """One run of ``cells`` in a fresh kernel; the index of the cell it died in, if it did."""
-    import shutil
-
+    import zmq
     from nbclient.exceptions import DeadKernelError
 
     env = kernel_env(settings.token)
     km = kernel_manager(workdir.parent / f"kernels-{workdir.name}", settings)
-    client = _notebook_client(nb, km, workdir, settings.cell_timeout)
+    client = notebook_client(nb, km, workdir, settings.cell_timeout)
     pid, outcome.current, started = None, None, time.perf_counter()
     try:  # cleanup_kc: the kernel is shut down (its process group killed) however it ends
         with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True,
@@ -283,10 +231,10 @@ def _run_once(nb: Any, workdir: Path, cells: list, settings: RunSettings, deadli
         return outcome.current
     except RefusedKernel as exc:
         outcome.status = str(exc)
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # nbclient's reading
-        outcome.status = ("the kernel sent a message the grader could not read "
-                          f"({type(exc).__name__}: {str(exc)[:100]}); the notebook's cells "
-                          "after it were not run")
+    except (ValueError, TypeError, AttributeError, KeyError, zmq.ZMQError) as exc:
+        outcome.status = ("the kernel sent a message the grader could not read, or too "
+                          f"large ({type(exc).__name__}: {str(exc)[:100]}); the notebook's "
+                          "cells after it were not run")
     except RuntimeError as exc:  # e.g. the kernel did not start
         outcome.status = f"could not run the notebook: {str(exc)[:200]}"
     finally:

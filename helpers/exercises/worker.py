@@ -111,7 +111,9 @@ def notebook_folder(parent: Path, settings: RunSettings, capped: bool) -> Iterat
     :data:`FOLDER_FILES` files (``settings.folder_mb`` says so), seen by this process and
     its kernels only, unmounted afterwards; else a folder on the disk, as before. It is the
     kernels' ``TMPDIR`` meanwhile (a hidden kernel has its own ``/tmp``)."""
-    folder = Path(tempfile.mkdtemp(prefix="nb-", dir=_short(parent)))
+    place = _short(parent)
+    folder = Path(tempfile.mkdtemp(dir=place, prefix="nb-" if place == parent else
+                                   f"nb-{parent.parent.parent.name[-8:]}-"))
     megabytes, libc = folder_mb(settings.memory_mb), ctypes.CDLL(None, use_errno=True)
     options = f"size={megabytes}m,nr_inodes={FOLDER_FILES},mode=0700".encode()
     mounted = capped and libc.mount(b"tmpfs", bytes(folder), b"tmpfs",
@@ -141,6 +143,14 @@ def _short(parent: Path) -> Path:
     if len(os.fsencode(parent)) + 12 + _BELOW <= _SOCKET_PATH or not os.access("/tmp", os.W_OK):
         return parent
     return Path("/tmp")
+
+
+def sweep_short(run: Path) -> None:
+    """Remove the empty notebook folders made in ``/tmp`` (:func:`_short`) for the run whose
+    folder is ``run`` that its workers, killed, could not remove."""
+    for folder in Path("/tmp").glob(f"nb-{run.name[-8:]}-*"):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def become_subreaper() -> bool:
