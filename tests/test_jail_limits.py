@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -37,16 +38,21 @@ def _limits():
     return module
 
 
-def _cells(tmp_path: Path, *codes: str, memory_mb: int = 600) -> list[list[str]]:
-    """Run ``codes`` as the cells of a notebook graded the grader's way (kernel capped at
-    ``memory_mb``); each cell's error messages."""
+def _graded(work: Path, *codes: str, memory_mb: int = 3000) -> tuple[Any, Any]:
+    """The notebook of ``codes`` run the grader's way in ``work`` (kernel capped at
+    ``memory_mb``), and the outcome."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id=f"c{n}")
                                          for n, code in enumerate(codes)])
-    work = tmp_path / "work" / "ex01"
     work.mkdir(parents=True)
     settings = run_settings(GradeRun(timeout=120, memory_mb=memory_mb, cell_timeout=60),
                             new_token(), [])
-    outcome = run_notebook(nb, work, [], settings)
+    return nb, run_notebook(nb, work, [], settings)
+
+
+def _cells(tmp_path: Path, *codes: str, memory_mb: int = 600) -> list[list[str]]:
+    """Run ``codes`` as the cells of a notebook graded the grader's way (kernel capped at
+    ``memory_mb``); each cell's error messages."""
+    nb, outcome = _graded(tmp_path / "work" / "ex01", *codes, memory_mb=memory_mb)
     assert all(c.metadata.get("nst_ran") for c in nb.cells), outcome.status
     return [[f"{o.get('ename')}: {o.get('evalue')}" for o in c.get("outputs", [])
              if o.get("output_type") == "error"] for c in nb.cells]
@@ -324,12 +330,7 @@ def test_what_a_kernel_sends_cannot_balloon_the_grader(tmp_path):
     """A review grew the grader's worker to 1 GB in a second: every error message of a cell
     was kept, and every answer record under any name. Now a cell keeps its first error
     (tracebacks cut) and the grader only the records it asked for."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FLOOD, id="flood")])
-    work = tmp_path / "work" / "ex01"
-    work.mkdir(parents=True)
-    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
-                            new_token(), [])
-    outcome = run_notebook(nb, work, [], settings)
+    nb, outcome = _graded(tmp_path / "work" / "ex01", FLOOD)
     errors = [o for o in nb.cells[0].outputs if o.get("output_type") == "error"]
     assert len(errors) == 1 and len(errors[0]["evalue"]) <= TRACEBACK_CHARS, len(errors)
     assert outcome.sent == {} and outcome.status == "", (list(outcome.sent), outcome.status)
@@ -343,12 +344,7 @@ def test_a_malformed_or_replayed_message_is_not_the_graders_failure(tmp_path):
     run; a message the grader cannot read at all ends the notebook with that reason."""
     after = "open('after.txt', 'w').write('ran')"
     assert _cells(tmp_path, MALFORMED, after, memory_mb=3000) == [["E: v"], []]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REPLAYED, id="replay")])
-    work = tmp_path / "again" / "ex01"
-    work.mkdir(parents=True)
-    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
-                            new_token(), [])
-    outcome = run_notebook(nb, work, [], settings)
+    _, outcome = _graded(tmp_path / "again" / "ex01", REPLAYED)
     assert outcome.status.startswith(
         "the kernel sent a message the grader could not read, or too large (ValueError: "
         "Duplicate Signature"), outcome.status
@@ -369,13 +365,7 @@ def test_widget_messages_are_not_kept_and_a_huge_output_does_not_cut_the_kernel_
     sent as a note, and the next cell's error still arrives."""
     cells = [WIDGETS, "from IPython.display import display\n"
              "display({'text/plain': 'x' * (40 << 20)}, raw=True)", "raise ValueError('after')"]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id=f"c{n}")
-                                         for n, code in enumerate(cells)])
-    work = tmp_path / "work" / "ex01"
-    work.mkdir(parents=True)
-    settings = run_settings(GradeRun(timeout=120, memory_mb=3000, cell_timeout=60),
-                            new_token(), [])
-    outcome = run_notebook(nb, work, [], settings)
+    nb, outcome = _graded(tmp_path / "work" / "ex01", *cells)
     assert "widgets" not in nb.metadata, list(nb.metadata.get("widgets", {}))
     errors = [[o.get("evalue") for o in c.outputs if o.get("output_type") == "error"]
               for c in nb.cells]
