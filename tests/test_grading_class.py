@@ -319,7 +319,7 @@ def graded_class(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-m", "helpers", "exercises", "--grade", str(klass),
                            "--source", str(source), "-o", str(base / "out" / "grades.csv"),
-                           "--jobs", "2", "--timeout", "180", "--cell-timeout", "30",
+                           "--jobs", "2", "--timeout", "180", "--cell-timeout", "15",
                            "--memory-mb", "3000"], capture_output=True, text=True, env=env,
                           timeout=900)
     with open(base / "out" / "grades.csv", newline="", encoding="utf-8") as f:
@@ -359,8 +359,8 @@ def test_each_finding_is_named(graded_class):
                  "helpers.losses.gram_matrix"):
         assert f"your function uses {name}" in alias, alias
     hang = _messages(rows, "hang")
-    assert "did not finish within 30 s; it was interrupted" in hang
-    assert "gram: your function did not return on the hidden inputs within 30 s" in hang
+    assert "did not finish within 15 s; it was interrupted" in hang
+    assert "gram: your function did not return on the hidden inputs within 15 s" in hang
     exit_ = _messages(rows, "exit")
     assert "the kernel died in cell" in exit_
     assert "gram: your function ended the kernel on the hidden inputs" in exit_
