@@ -748,28 +748,12 @@ GRADER_MODULES = ["grading", "student", "command", "kernel", "metadata", "collec
                   "harness"]
 
 
-def parse_quietly(text: str) -> ast.AST:
-    """``ast.parse`` with the garbage collector held: in this process earlier tests leave
-    asyncio objects whose finalizers format a traceback, and Python 3.11's traceback parses
-    source itself; run inside ``ast.parse``, that nested parse corrupts CPython 3.11.7's
-    shared AST state ("SystemError: AST constructor recursion depth mismatch", gh-106905)."""
-    import gc
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return ast.parse(text)
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @pytest.mark.parametrize("module", GRADER_MODULES)
 def test_the_grader_writes_files_only_through_helpers_files(module):
     """No open() for writing, no Path.write_text/write_bytes, no nbformat.write or savefig:
     every file goes through helpers.files (atomic)."""
 
-    tree = parse_quietly((ROOT / "helpers" / "exercises" / f"{module}.py").read_text())
+    tree = ast.parse((ROOT / "helpers" / "exercises" / f"{module}.py").read_text())
     bad = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
